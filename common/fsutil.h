@@ -1,0 +1,37 @@
+/*
+ * fsutil.h - bounded reads and atomic writes.
+ *
+ * Every file this project writes is written atomically: a temporary file
+ * in the same directory, fsync, rename over the target, fsync of the
+ * directory.  A crash leaves either the old or the new content, never a
+ * half-written file.
+ */
+#ifndef KBS_FSUTIL_H
+#define KBS_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/*
+ * Read a whole regular file of at most max bytes.  *out is malloc'd with a
+ * NUL after the *len bytes (not counted).  KBS_ERR_NOT_FOUND if missing,
+ * KBS_ERR_TOO_LARGE if bigger than max.  Callers reading secrets release
+ * with kbs_freezero(*out, *len).
+ */
+kbs_err kbs_fs_read(const char *path, size_t max, uint8_t **out, size_t *len,
+		    kbs_errbuf *eb);
+
+/* Atomically replace path with data, created with mode (e.g. 0600). */
+kbs_err kbs_fs_write_atomic(const char *path, const uint8_t *data, size_t len,
+			    mode_t mode, kbs_errbuf *eb);
+
+/* mkdir -p with mode for each created component. */
+kbs_err kbs_fs_mkdirs(const char *path, mode_t mode, kbs_errbuf *eb);
+
+/* Remove path and fsync its directory.  KBS_ERR_NOT_FOUND if missing. */
+kbs_err kbs_fs_remove(const char *path, kbs_errbuf *eb);
+
+#endif

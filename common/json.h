@@ -1,0 +1,55 @@
+/*
+ * json.h - bounded JSON parsing and small accessors over jansson.
+ *
+ * jansson parses; this module adds the bounds every untrusted document
+ * needs (size, nesting depth, duplicate keys rejected) and typed getters
+ * that return NULL rather than guessing.
+ */
+#ifndef KBS_JSON_H
+#define KBS_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+#define KBS_JSON_DEFAULT_DEPTH 32
+
+/*
+ * Parse exactly len bytes of buf (no NUL needed) as one JSON value of any
+ * type.  Rejects duplicate object keys, nesting deeper than max_depth and
+ * trailing data.  Returns a new reference or NULL with eb set.
+ */
+json_t *kbs_json_parse(const char *buf, size_t len, size_t max_depth,
+		       kbs_errbuf *eb);
+
+/* Like kbs_json_parse() but the value must be an object. */
+json_t *kbs_json_parse_object(const char *buf, size_t len, size_t max_depth,
+			      kbs_errbuf *eb);
+
+/* Borrowed string member of obj, or NULL if absent or not a string. */
+const char *kbs_json_str(const json_t *obj, const char *key);
+
+/*
+ * Integer member of obj into *out.  KBS_ERR_NOT_FOUND if absent,
+ * KBS_ERR_INVALID if present but not an integer.  *out is written only on
+ * success.
+ */
+kbs_err kbs_json_int(const json_t *obj, const char *key, json_int_t *out);
+
+/*
+ * Compact serialization with keys in insertion order (JSON_COMPACT |
+ * JSON_PRESERVE_ORDER).  malloc'd, caller frees; NULL on failure.
+ */
+char *kbs_json_dumps(const json_t *v);
+
+/*
+ * Resolve an RFC 6901 JSON Pointer ("" is the whole document).  Returns a
+ * borrowed value or NULL when any step is missing or the pointer is
+ * malformed.
+ */
+json_t *kbs_json_pointer(const json_t *doc, const char *pointer);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * jws.h - JWS compact serialization: parse, verify with a pinned
+ * algorithm, sign.
+ *
+ * Verification never trusts the token to pick the algorithm: the caller
+ * chooses the key, and the header "alg" must be on the allow-list, must
+ * fit the key's type and curve, and must equal the key's own "alg" when
+ * the key has one.  "none" and every HS* are refused outright, so the
+ * classic algorithm-confusion attacks (libjwt issues #33 and #200, see
+ * shared/notes/dependencies.md) cannot reach a MAC check.
+ *
+ * ES256/384/512 and RS256/384/512 go through libjwt; PS256/384/512 and
+ * EdDSA (Ed25519), which libjwt 1.10 lacks, through OpenSSL EVP directly.
+ */
+#ifndef KBS_JWS_H
+#define KBS_JWS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "err.h"
+#include "jwk.h"
+
+/* Tokens longer than this are refused before any decoding. */
+#define KBS_JWS_MAX_LEN (64 * 1024)
+
+typedef struct kbs_jws kbs_jws;
+
+/*
+ * Split and decode a compact JWS (three base64url parts; a trailing
+ * newline is tolerated).  Header and payload must be JSON objects within
+ * the default depth; the header must carry a string "alg".  Nothing is
+ * verified.  On success *out is owned by the caller (kbs_jws_free()).
+ */
+kbs_err kbs_jws_parse(const char *tok, size_t len, kbs_jws **out,
+		      kbs_errbuf *eb);
+
+/* Borrowed views valid until kbs_jws_free(). */
+const json_t *kbs_jws_header(const kbs_jws *j);
+const json_t *kbs_jws_claims(const kbs_jws *j);
+const char *kbs_jws_alg(const kbs_jws *j);
+const char *kbs_jws_kid(const kbs_jws *j); /* NULL if absent */
+
+/*
+ * Verify the signature of a parsed token with key, applying the rules in
+ * the file comment.  Returns KBS_OK, KBS_ERR_UNSUPPORTED (alg refused or
+ * not matching the key) or KBS_ERR_VERIFY (bad signature).
+ */
+kbs_err kbs_jws_verify(const kbs_jws *j, const kbs_jwk *key, kbs_errbuf *eb);
+
+void kbs_jws_free(kbs_jws *j);
+
+/*
+ * Sign claims with priv using alg (ES256, ES384, ES512, RS256, RS384,
+ * RS512, EdDSA).  The header is {"alg":..,"typ":"JWT"} followed by the
+ * members of extra_header (may be NULL), e.g. kid and jwk.  On success
+ * *out is a malloc'd compact token.  Used by signer.c (the issuer's token
+ * key) and by kbs-client (admin tokens); nothing else holds a private key.
+ */
+kbs_err kbs_jws_sign(EVP_PKEY *priv, const char *alg,
+		     const json_t *extra_header, const json_t *claims,
+		     char **out, kbs_errbuf *eb);
+
+/*
+ * Check the time claims of a verified payload at time now: "exp" must be
+ * present when require_exp, and now <= exp + leeway; "nbf" (if present)
+ * <= now + leeway; "iat" (if present) <= now + leeway.  Non-integer
+ * values are invalid.  Returns KBS_OK, KBS_ERR_EXPIRED or KBS_ERR_INVALID.
+ */
+kbs_err kbs_jws_check_times(const json_t *claims, long long now,
+			    long long leeway, int require_exp,
+			    kbs_errbuf *eb);
+
+/* 1 if "aud" (string or array of strings) contains audience. */
+int kbs_jws_has_audience(const json_t *claims, const char *audience);
+
+#endif

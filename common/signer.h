@@ -1,0 +1,56 @@
+/*
+ * signer.h - the token signing key, held in one place.
+ *
+ * This is the only module that holds the issuer's private key.  Keeping
+ * the interface to "sign these claims" and "show your public keys" lets it
+ * move into a small separate key-holding process later (relayd's ca.c,
+ * h2o's neverbleed) without touching the handlers.
+ */
+#ifndef KBS_SIGNER_H
+#define KBS_SIGNER_H
+
+#include <jansson.h>
+
+#include "err.h"
+
+typedef struct kbs_signer kbs_signer;
+
+typedef struct {
+	const char *key_path;  /* PEM private key; created (0600) if missing */
+	const char *alg;       /* "ES256" (default), "ES384" or "RS256" */
+	const char *cert_path; /* optional PEM chain, leaf first -> jwk.x5c */
+	/* Optional extra PEM public keys (retired signing keys) to publish in
+	 * the JWKS so tokens they signed still verify until they expire. */
+	const char *const *extra_public_paths;
+	size_t n_extra_public;
+} kbs_signer_cfg;
+
+/*
+ * Load the key (or generate one of the type alg needs and write it
+ * atomically with mode 0600, so that a restart keeps issued tokens
+ * valid), and the optional certificate chain, whose leaf must hold the
+ * same public key.  *out is owned by the caller.
+ */
+kbs_err kbs_signer_new(const kbs_signer_cfg *cfg, kbs_signer **out,
+		       kbs_errbuf *eb);
+
+/*
+ * Sign claims as a JWT whose header is
+ * {"alg","typ":"JWT","kid":<RFC 7638 thumbprint>,"jwk":{..public..,
+ * "alg", "x5c":[..] when a chain is configured}} (spec 4.1/4.3: trustee's
+ * KBS2 reads jwk.x5c).  *out is a malloc'd compact token.  Thread-safe.
+ */
+kbs_err kbs_signer_sign(const kbs_signer *s, const json_t *claims, char **out,
+			kbs_errbuf *eb);
+
+/* New reference to {"keys":[active, extra...]}, each with kid and alg. */
+json_t *kbs_signer_jwks(const kbs_signer *s);
+
+/* Borrowed: kid of the active key and its alg. */
+const char *kbs_signer_kid(const kbs_signer *s);
+const char *kbs_signer_alg(const kbs_signer *s);
+
+/* Wipes and frees; NULL is a no-op. */
+void kbs_signer_free(kbs_signer *s);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * unit.h - the few lines every CUnit test program shares.
+ *
+ * A test file defines its tests and a table, then ends with
+ *     KBS_UNIT_MAIN("jwk", tests)
+ * The exit status is non-zero when any assertion failed: CU_basic_run_tests
+ * alone returns success even then (shared/notes/dependencies.md, CUnit).
+ */
+#ifndef KBS_TEST_UNIT_H
+#define KBS_TEST_UNIT_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+typedef struct {
+	const char *name;
+	void (*fn)(void);
+} kbs_unit_test;
+
+/* Path of a file under the shared test vectors (KBS_TESTVECTORS). */
+static inline const char *
+kbs_unit_vector(const char *rel, char *buf, size_t len)
+{
+	const char *root = getenv("KBS_TESTVECTORS");
+
+	snprintf(buf, len, "%s/%s", root ? root : "../shared/testvectors", rel);
+	return buf;
+}
+
+/* Path of a file under the source tree (KBS_SRC). */
+static inline const char *
+kbs_unit_src(const char *rel, char *buf, size_t len)
+{
+	const char *root = getenv("KBS_SRC");
+
+	snprintf(buf, len, "%s/%s", root ? root : ".", rel);
+	return buf;
+}
+
+static inline int
+kbs_unit_run(const char *suite_name, const kbs_unit_test *tests)
+{
+	CU_pSuite suite;
+	unsigned int failed;
+	size_t i;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return EXIT_FAILURE;
+	suite = CU_add_suite(suite_name, NULL, NULL);
+	if (suite == NULL)
+		goto fail;
+	for (i = 0; tests[i].name != NULL; i++)
+		if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
+			goto fail;
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+fail:
+	CU_cleanup_registry();
+	return EXIT_FAILURE;
+}
+
+#define KBS_UNIT_MAIN(name, table)                                      \
+	int main(void) { return kbs_unit_run(name, table); }
+
+#endif
