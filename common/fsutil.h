@@ -24,11 +24,30 @@
 kbs_err kbs_fs_read(const char *path, size_t max, uint8_t **out, size_t *len,
 		    kbs_errbuf *eb);
 
-/* Atomically replace path with data, created with mode (e.g. 0600). */
+/*
+ * As kbs_fs_read(), but a symbolic link as the last path component is
+ * refused (KBS_ERR_IO) instead of followed.  kbs_fs_read() follows links
+ * on purpose: Kubernetes mounts secrets and config maps as symlinks.  The
+ * resource store uses this one, so that a link planted inside the
+ * repository cannot make the broker serve a file from elsewhere.
+ */
+kbs_err kbs_fs_read_nofollow(const char *path, size_t max, uint8_t **out,
+			     size_t *len, kbs_errbuf *eb);
+
+/*
+ * Atomically replace path with data, created with exactly mode (e.g. 0600,
+ * not reduced by the umask).  The temporary file ".<name>.XXXXXX" lives in
+ * the target's directory and is unlinked on every failure.  A symlink at
+ * path is replaced, never written through.
+ */
 kbs_err kbs_fs_write_atomic(const char *path, const uint8_t *data, size_t len,
 			    mode_t mode, kbs_errbuf *eb);
 
-/* mkdir -p with mode for each created component. */
+/*
+ * mkdir -p with mode for each created component (the umask still applies;
+ * it can only make the mode stricter).  Existing directories, also ones
+ * reached through symlinks, are accepted as they are.
+ */
 kbs_err kbs_fs_mkdirs(const char *path, mode_t mode, kbs_errbuf *eb);
 
 /* Remove path and fsync its directory.  KBS_ERR_NOT_FOUND if missing. */
