@@ -1,0 +1,289 @@
+/* Tests for common/fsutil.c. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "mem.h"
+#include "unit.h"
+
+static char tmpdir[256];
+
+/* A fresh private directory per test. */
+static const char *
+mk_tmpdir(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kbs-fsutil-XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(tmpdir) != NULL);
+	return tmpdir;
+}
+
+static void
+join(char *buf, size_t n, const char *name)
+{
+	snprintf(buf, n, "%s/%s", tmpdir, name);
+}
+
+/* Number of directory entries other than "." and "..". */
+static int
+count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* rm -r of the (shallow) test tree. */
+static void
+rm_tree(const char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CU_ASSERT(system(cmd) == 0);
+}
+
+static void
+test_write_read_roundtrip(void)
+{
+	char p[512];
+	uint8_t *out = NULL;
+	size_t len = 0;
+	struct stat st;
+	const uint8_t data[] = {'h', 'i', 0, 0xff, '!'};
+
+	mk_tmpdir();
+	join(p, sizeof(p), "f");
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(p, data, sizeof(data), 0600, NULL),
+			KBS_OK);
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read(p, 100, &out, &len, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(len, sizeof(data));
+	CU_ASSERT(memcmp(out, data, len) == 0);
+	CU_ASSERT_EQUAL(out[len], 0);
+	kbs_freezero(out, len);
+	CU_ASSERT(stat(p, &st) == 0 && (st.st_mode & 07777) == 0600);
+	/* Only the target: no temp file left behind. */
+	CU_ASSERT_EQUAL(count_entries(tmpdir), 1);
+	rm_tree(tmpdir);
+}
+
+static void
+test_mode_bits_ignore_umask(void)
+{
+	char p[512];
+	struct stat st;
+	mode_t old = umask(077);
+
+	mk_tmpdir();
+	join(p, sizeof(p), "pub");
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(p, (const uint8_t *)"x", 1, 0644,
+					    NULL), KBS_OK);
+	CU_ASSERT(stat(p, &st) == 0 && (st.st_mode & 07777) == 0644);
+	join(p, sizeof(p), "ro");
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(p, (const uint8_t *)"x", 1, 0400,
+					    NULL), KBS_OK);
+	CU_ASSERT(stat(p, &st) == 0 && (st.st_mode & 07777) == 0400);
+	umask(old);
+	rm_tree(tmpdir);
+}
+
+static void
+test_overwrite_and_empty(void)
+{
+	char p[512];
+	uint8_t *out = NULL;
+	size_t len = 1;
+
+	mk_tmpdir();
+	join(p, sizeof(p), "f");
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(p, (const uint8_t *)"old content",
+					    11, 0600, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(p, (const uint8_t *)"new", 3, 0600,
+					    NULL), KBS_OK);
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read(p, 100, &out, &len, NULL), KBS_OK);
+	CU_ASSERT(len == 3 && memcmp(out, "new", 3) == 0);
+	kbs_freezero(out, len);
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(p, NULL, 0, 0600, NULL), KBS_OK);
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read(p, 100, &out, &len, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(len, 0);
+	kbs_freezero(out, len);
+	CU_ASSERT_EQUAL(count_entries(tmpdir), 1);
+	rm_tree(tmpdir);
+}
+
+static void
+test_failed_write_leaves_nothing(void)
+{
+	char p[512];
+	kbs_errbuf eb;
+
+	mk_tmpdir();
+	/* The target is a directory: rename fails after the temp is written. */
+	join(p, sizeof(p), "d");
+	CU_ASSERT_FATAL(mkdir(p, 0700) == 0);
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(p, (const uint8_t *)"x", 1, 0600,
+					    &eb), KBS_ERR_IO);
+	CU_ASSERT_EQUAL(count_entries(tmpdir), 1);
+	CU_ASSERT_EQUAL(count_entries(p), 0);
+	/* Directory missing: the temp file cannot even be created. */
+	join(p, sizeof(p), "nodir/f");
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(p, (const uint8_t *)"x", 1, 0600,
+					    &eb), KBS_ERR_IO);
+	CU_ASSERT_EQUAL(count_entries(tmpdir), 1);
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic("", (const uint8_t *)"x", 1, 0600,
+					    &eb), KBS_ERR_INVALID);
+	rm_tree(tmpdir);
+}
+
+static void
+test_read_bound(void)
+{
+	char p[512];
+	uint8_t *out = (uint8_t *)"untouched";
+	size_t len = 77;
+	uint8_t *big = calloc(1, 100000);
+
+	CU_ASSERT_FATAL(big != NULL);
+	mk_tmpdir();
+	join(p, sizeof(p), "big");
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(p, big, 100000, 0600, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_fs_read(p, 99999, &out, &len, NULL),
+			KBS_ERR_TOO_LARGE);
+	CU_ASSERT(len == 77 && strcmp((char *)out, "untouched") == 0);
+	CU_ASSERT_EQUAL(kbs_fs_read(p, 0, &out, &len, NULL), KBS_ERR_TOO_LARGE);
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read(p, 100000, &out, &len, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(len, 100000);
+	CU_ASSERT(memcmp(out, big, len) == 0);
+	kbs_freezero(out, len);
+	free(big);
+	rm_tree(tmpdir);
+}
+
+/* /proc files report size 0: the bound must hold on bytes actually read. */
+static void
+test_read_bound_unknown_size(void)
+{
+	uint8_t *out = NULL;
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL(kbs_fs_read("/proc/self/maps", 10, &out, &len, NULL),
+			KBS_ERR_TOO_LARGE);
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read("/proc/self/maps", 1 << 24, &out,
+					  &len, NULL), KBS_OK);
+	CU_ASSERT(len > 10 && strlen((char *)out) == len);
+	free(out);
+}
+
+static void
+test_read_missing_and_non_regular(void)
+{
+	char p[512];
+	uint8_t *out = NULL;
+	size_t len = 0;
+	kbs_errbuf eb;
+
+	mk_tmpdir();
+	join(p, sizeof(p), "missing");
+	CU_ASSERT_EQUAL(kbs_fs_read(p, 10, &out, &len, &eb), KBS_ERR_NOT_FOUND);
+	CU_ASSERT_EQUAL(kbs_fs_remove(p, &eb), KBS_ERR_NOT_FOUND);
+	CU_ASSERT_EQUAL(kbs_fs_read(tmpdir, 10, &out, &len, &eb), KBS_ERR_IO);
+	/* A FIFO must be refused, not block in open() or read(). */
+	join(p, sizeof(p), "fifo");
+	CU_ASSERT_FATAL(mkfifo(p, 0600) == 0);
+	CU_ASSERT_EQUAL(kbs_fs_read(p, 10, &out, &len, &eb), KBS_ERR_IO);
+	CU_ASSERT_EQUAL(kbs_fs_read("/dev/null", 10, &out, &len, &eb),
+			KBS_ERR_IO);
+	CU_ASSERT(out == NULL && len == 0);
+	rm_tree(tmpdir);
+}
+
+static void
+test_symlinks(void)
+{
+	char p[512], link[512], target[512];
+	uint8_t *out = NULL;
+	size_t len = 0;
+	struct stat st;
+
+	mk_tmpdir();
+	join(target, sizeof(target), "target");
+	join(link, sizeof(link), "link");
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(target, (const uint8_t *)"T", 1,
+					    0600, NULL), KBS_OK);
+	CU_ASSERT_FATAL(symlink(target, link) == 0);
+	/* Followed by kbs_fs_read (k8s secret mounts), refused by nofollow. */
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read(link, 10, &out, &len, NULL), KBS_OK);
+	CU_ASSERT(len == 1 && out[0] == 'T');
+	free(out);
+	CU_ASSERT_EQUAL(kbs_fs_read_nofollow(link, 10, &out, &len, NULL),
+			KBS_ERR_IO);
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read_nofollow(target, 10, &out, &len,
+						   NULL), KBS_OK);
+	free(out);
+	/* Writing to the link replaces the link; the target is untouched. */
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(link, (const uint8_t *)"L", 1, 0600,
+					    NULL), KBS_OK);
+	CU_ASSERT(lstat(link, &st) == 0 && S_ISREG(st.st_mode));
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read(target, 10, &out, &len, NULL), KBS_OK);
+	CU_ASSERT(len == 1 && out[0] == 'T');
+	free(out);
+	/* Removing a dangling link removes the link. */
+	join(p, sizeof(p), "dangling");
+	CU_ASSERT_FATAL(symlink("/nonexistent/kbs", p) == 0);
+	CU_ASSERT_EQUAL(kbs_fs_read(p, 10, &out, &len, NULL), KBS_ERR_NOT_FOUND);
+	CU_ASSERT_EQUAL(kbs_fs_remove(p, NULL), KBS_OK);
+	CU_ASSERT(lstat(p, &st) != 0 && errno == ENOENT);
+	rm_tree(tmpdir);
+}
+
+static void
+test_mkdirs_and_remove(void)
+{
+	char p[512], f[512];
+	struct stat st;
+
+	mk_tmpdir();
+	join(p, sizeof(p), "a/b//c/");
+	CU_ASSERT_EQUAL(kbs_fs_mkdirs(p, 0700, NULL), KBS_OK);
+	join(p, sizeof(p), "a/b/c");
+	CU_ASSERT(stat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+		  (st.st_mode & 0777) == 0700);
+	/* Idempotent. */
+	CU_ASSERT_EQUAL(kbs_fs_mkdirs(p, 0700, NULL), KBS_OK);
+	/* A file in the way is an error. */
+	join(f, sizeof(f), "a/file");
+	CU_ASSERT_EQUAL(kbs_fs_write_atomic(f, (const uint8_t *)"x", 1, 0600,
+					    NULL), KBS_OK);
+	join(p, sizeof(p), "a/file/sub");
+	CU_ASSERT_EQUAL(kbs_fs_mkdirs(p, 0700, NULL), KBS_ERR_IO);
+	CU_ASSERT_EQUAL(kbs_fs_remove(f, NULL), KBS_OK);
+	CU_ASSERT(stat(f, &st) != 0);
+	CU_ASSERT_EQUAL(kbs_fs_remove(f, NULL), KBS_ERR_NOT_FOUND);
+	CU_ASSERT_EQUAL(kbs_fs_mkdirs("", 0700, NULL), KBS_ERR_INVALID);
+	rm_tree(tmpdir);
+}
+
+static const kbs_unit_test tests[] = {
+	{"write/read round trip, no temp left", test_write_read_roundtrip},
+	{"exact mode bits despite umask", test_mode_bits_ignore_umask},
+	{"overwrite and empty file", test_overwrite_and_empty},
+	{"failed write leaves no file", test_failed_write_leaves_nothing},
+	{"read bound", test_read_bound},
+	{"read bound with unknown size", test_read_bound_unknown_size},
+	{"missing, directory, fifo, device", test_read_missing_and_non_regular},
+	{"symlink handling", test_symlinks},
+	{"mkdirs and remove", test_mkdirs_and_remove},
+	{NULL, NULL},
+};
+
+KBS_UNIT_MAIN("fsutil", tests)
