@@ -285,6 +285,37 @@ out:
 	return rc;
 }
 
+kbs_err
+kbs_fs_write_new(const char *path, const uint8_t *data, size_t len,
+		 mode_t mode, kbs_errbuf *eb)
+{
+	kbs_err rc = KBS_ERR_NOMEM;
+	char *tmpl = NULL, *dir = NULL;
+
+	if (path == NULL || *path == '\0' || (data == NULL && len > 0))
+		return kbs_errf(eb, KBS_ERR_INVALID, "no path or data");
+	if ((tmpl = fs_temp_template(path)) == NULL ||
+	    (dir = fs_dirname(path)) == NULL) {
+		kbs_errf(eb, rc, "writing %s", path);
+		goto out;
+	}
+	if ((rc = fs_write_temp(tmpl, data, len, mode & 07777, eb)) != KBS_OK)
+		goto out;
+	/* link() fails with EEXIST where rename() would replace. */
+	if (link(tmpl, path) != 0) {
+		rc = kbs_errf(eb, errno == EEXIST ? KBS_ERR_EXISTS : KBS_ERR_IO,
+			      "link to %s: %s", path, strerror(errno));
+		unlink(tmpl);
+		goto out;
+	}
+	unlink(tmpl);
+	rc = fs_sync_dir(dir, eb);
+out:
+	free(tmpl);
+	free(dir);
+	return rc;
+}
+
 /* mkdir one component; an existing directory is fine. */
 static kbs_err
 fs_mkdir_one(const char *p, mode_t mode, kbs_errbuf *eb)

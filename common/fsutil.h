@@ -44,6 +44,16 @@ kbs_err kbs_fs_write_atomic(const char *path, const uint8_t *data, size_t len,
 			    mode_t mode, kbs_errbuf *eb);
 
 /*
+ * Create path with data only if it does not exist yet (KBS_ERR_EXISTS
+ * otherwise), atomically: the data is written to a temporary file that is
+ * then hard-linked to path, so concurrent creators cannot both win and a
+ * reader never sees a partial file.  Used for generated keys, where two
+ * replicas starting together must end up with the same key.
+ */
+kbs_err kbs_fs_write_new(const char *path, const uint8_t *data, size_t len,
+			 mode_t mode, kbs_errbuf *eb);
+
+/*
  * mkdir -p with mode for each created component (the umask still applies;
  * it can only make the mode stricter).  Existing directories, also ones
  * reached through symlinks, are accepted as they are.

@@ -273,6 +273,29 @@ test_mkdirs_and_remove(void)
 	rm_tree(tmpdir);
 }
 
+static void
+test_write_new_exclusive(void)
+{
+	char p[512];
+	uint8_t *out = NULL;
+	size_t len = 0;
+	struct stat st;
+
+	mk_tmpdir();
+	join(p, sizeof(p), "key");
+	CU_ASSERT_EQUAL(kbs_fs_write_new(p, (const uint8_t *)"first", 5, 0600,
+					 NULL), KBS_OK);
+	CU_ASSERT(stat(p, &st) == 0 && (st.st_mode & 07777) == 0600);
+	CU_ASSERT_EQUAL(kbs_fs_write_new(p, (const uint8_t *)"second", 6, 0600,
+					 NULL), KBS_ERR_EXISTS);
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read(p, 100, &out, &len, NULL), KBS_OK);
+	CU_ASSERT(len == 5 && memcmp(out, "first", 5) == 0);
+	free(out);
+	/* Neither the winner's nor the loser's temp file is left. */
+	CU_ASSERT_EQUAL(count_entries(tmpdir), 1);
+	rm_tree(tmpdir);
+}
+
 static const kbs_unit_test tests[] = {
 	{"write/read round trip, no temp left", test_write_read_roundtrip},
 	{"exact mode bits despite umask", test_mode_bits_ignore_umask},
@@ -283,6 +306,7 @@ static const kbs_unit_test tests[] = {
 	{"missing, directory, fifo, device", test_read_missing_and_non_regular},
 	{"symlink handling", test_symlinks},
 	{"mkdirs and remove", test_mkdirs_and_remove},
+	{"write_new is exclusive", test_write_new_exclusive},
 	{NULL, NULL},
 };
 
