@@ -1,0 +1,71 @@
+/*
+ * daemon.h - what kbs-issuer, kbs-broker and kbs share as programs:
+ * command line (--config, --listen, --log-level, --check-config, --help,
+ * --version), configuration loading, the HTTP server's life cycle, and a
+ * clean stop on SIGINT/SIGTERM.
+ */
+#ifndef KBS_DAEMON_H
+#define KBS_DAEMON_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "err.h"
+#include "http.h"
+
+/* Options every server has; embed as a member of the binary's config. */
+typedef struct {
+	char *listen;
+	char *tls_cert;
+	char *tls_key;
+	long long threads;
+	long long max_body;
+	long long request_timeout_ms;
+	char *log_level;
+} kbs_daemon_base;
+
+#define KBS_DAEMON_BASE_OPTS(type, m, port)                                   \
+	{"http.listen", KBS_CFG_STRING, offsetof(type, m.listen),              \
+	 "127.0.0.1:" port, 0, 0, 0, "address and port to listen on"},        \
+	{"http.tls_cert", KBS_CFG_STRING, offsetof(type, m.tls_cert), NULL, 0,  \
+	 0, 0, "PEM certificate chain; enables HTTPS with http.tls_key"},     \
+	{"http.tls_key", KBS_CFG_STRING, offsetof(type, m.tls_key), NULL, 0, 0, \
+	 0, "PEM private key for HTTPS"},                                      \
+	{"http.threads", KBS_CFG_INT, offsetof(type, m.threads), "16", 1, 512,  \
+	 0, "worker threads (each keep-alive connection holds one)"},         \
+	{"http.max_body", KBS_CFG_INT, offsetof(type, m.max_body), "1048576",   \
+	 1024, 64 * 1024 * 1024, 0,                                            \
+	 "largest request body accepted, bytes (larger: 413)"},                \
+	{"http.request_timeout_ms", KBS_CFG_INT,                               \
+	 offsetof(type, m.request_timeout_ms), "10000", 100, 600000, 0,        \
+	 "time allowed to read a request"},                                    \
+	{"log.level", KBS_CFG_STRING, offsetof(type, m.log_level), "info", 0,   \
+	 0, 0, "error, warn, info or debug"}
+
+typedef struct {
+	const char *prog;     /* "kbs-issuer" */
+	const char *summary;  /* one line for --help */
+	const char *usage_extra; /* extra --help text (subcommands), or NULL */
+	const kbs_cfg_opt *opts;
+	void *cfg;            /* the binary's config struct */
+	kbs_daemon_base *base;/* points into cfg */
+	/*
+	 * Build the service from cfg and register its routes on srv.  With
+	 * srv NULL (--check-config) only validate: load keys and files but
+	 * create nothing.  *state is passed to stop().
+	 */
+	kbs_err (*start)(void *cfg, kbs_http_server *srv, void **state,
+			 kbs_errbuf *eb);
+	void (*stop)(void *state);
+	/*
+	 * Optional subcommand handler, called when argv[1] does not start
+	 * with '-'.  Returns the process exit status, or -1 if the command
+	 * is unknown.
+	 */
+	int (*command)(int argc, char **argv);
+} kbs_daemon;
+
+/* Run the program; returns the process exit status. */
+int kbs_daemon_main(const kbs_daemon *d, int argc, char **argv);
+
+#endif

@@ -1,0 +1,422 @@
+/*
+ * http.c - CivetWeb glue: routing, bounded body reads, response writing,
+ * access log.  Everything a handler sees goes through kbs_http_dispatch().
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <civetweb.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "http.h"
+#include "log.h"
+#include "mem.h"
+
+#define MAX_ROUTES 64
+#define MAX_HEADERS 64
+
+struct route {
+	char method[8];
+	char pattern[128];
+	int prefix;
+	kbs_http_handler h;
+	void *arg;
+	long long max_body;
+};
+
+struct kbs_http_server {
+	struct mg_context *ctx;
+	struct route routes[MAX_ROUTES];
+	size_t n_routes;
+	char *listen;
+	char *tls_cert;
+	char *tls_key;
+	long long threads;
+	long long max_body;
+	long long request_timeout_ms;
+	int port;
+};
+
+kbs_err
+kbs_http_server_new(const kbs_http_cfg *cfg, kbs_http_server **out,
+		    kbs_errbuf *eb)
+{
+	kbs_http_server *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	s->listen = strdup(cfg->listen ? cfg->listen : "127.0.0.1:8080");
+	s->tls_cert = cfg->tls_cert ? strdup(cfg->tls_cert) : NULL;
+	s->tls_key = cfg->tls_key ? strdup(cfg->tls_key) : NULL;
+	s->threads = cfg->threads > 0 ? cfg->threads : 16;
+	s->max_body = cfg->max_body > 0 ? cfg->max_body : 65536;
+	s->request_timeout_ms = cfg->request_timeout_ms > 0
+				    ? cfg->request_timeout_ms : 10000;
+	s->port = -1;
+	if (s->listen == NULL || (cfg->tls_cert && !s->tls_cert) ||
+	    (cfg->tls_key && !s->tls_key)) {
+		kbs_http_server_free(s);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	*out = s;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_http_route(kbs_http_server *srv, const char *method, const char *pattern,
+	       kbs_http_handler h, void *arg, long long max_body)
+{
+	struct route *r;
+	size_t plen = strlen(pattern);
+
+	if (srv->n_routes >= MAX_ROUTES || strlen(method) >= sizeof(r->method) ||
+	    plen >= sizeof(r->pattern) || plen == 0)
+		return KBS_ERR_TOO_LARGE;
+	r = &srv->routes[srv->n_routes++];
+	memcpy(r->method, method, strlen(method) + 1);
+	r->prefix = pattern[plen - 1] == '*';
+	memcpy(r->pattern, pattern, plen - (size_t)r->prefix);
+	r->pattern[plen - (size_t)r->prefix] = '\0';
+	r->h = h;
+	r->arg = arg;
+	r->max_body = max_body;
+	return KBS_OK;
+}
+
+static int
+route_matches_path(const struct route *r, const char *path)
+{
+	if (r->prefix)
+		return strncmp(path, r->pattern, strlen(r->pattern)) == 0;
+	return strcmp(path, r->pattern) == 0;
+}
+
+/* The route for method+path; *path_known says whether any method matched. */
+static const struct route *
+find_route(const kbs_http_server *srv, const char *method, const char *path,
+	   int *path_known)
+{
+	size_t i;
+
+	*path_known = 0;
+	for (i = 0; i < srv->n_routes; i++) {
+		const struct route *r = &srv->routes[i];
+		if (!route_matches_path(r, path))
+			continue;
+		*path_known = 1;
+		if (strcmp(r->method, method) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+void
+kbs_http_dispatch(kbs_http_server *srv, const kbs_http_req *req,
+		  kbs_http_resp *resp)
+{
+	int known;
+	const struct route *r = find_route(srv, req->method, req->path, &known);
+
+	if (r != NULL) {
+		r->h(r->arg, req, resp);
+		return;
+	}
+	if (known)
+		kbs_http_reply_error(resp, 405, "InvalidRequestPath",
+				     "method %s not allowed on this path",
+				     req->method);
+	else
+		kbs_http_reply_error(resp, 404, "PluginNotFound",
+				     "no handler for this path");
+}
+
+/* ---- CivetWeb side ---- */
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+make_request_id(char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[8];
+	size_t i;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	for (i = 0; i < sizeof(rnd) && 2 * i + 2 < len; i++) {
+		buf[2 * i] = hex[rnd[i] >> 4];
+		buf[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	buf[2 * i] = '\0';
+}
+
+static void
+send_response(struct mg_connection *c, const kbs_http_resp *resp,
+	      const char *rid)
+{
+	char len[32];
+	size_t i;
+
+	mg_response_header_start(c, resp->status);
+	if (resp->content_type != NULL)
+		mg_response_header_add(c, "Content-Type", resp->content_type, -1);
+	snprintf(len, sizeof(len), "%zu", resp->body_len);
+	mg_response_header_add(c, "Content-Length", len, -1);
+	mg_response_header_add(c, "X-Request-Id", rid, -1);
+	mg_response_header_add(c, "Cache-Control", "no-store", -1);
+	for (i = 0; i < resp->n_headers; i++)
+		mg_response_header_add(c, resp->headers[i].name,
+				       resp->headers[i].value, -1);
+	mg_response_header_send(c);
+	if (resp->body_len > 0)
+		mg_write(c, resp->body, resp->body_len);
+}
+
+/*
+ * Read the body, at most max bytes.  Returns 0 and the buffer, 1 when the
+ * body is over max (413), -1 on a read error or timeout.
+ */
+static int
+read_body(struct mg_connection *c, long long declared, long long max,
+	  uint8_t **out, size_t *len)
+{
+	size_t cap = declared >= 0 ? (size_t)declared : (size_t)max + 1;
+	size_t n = 0;
+	uint8_t *buf;
+
+	if (declared > max)
+		return 1;
+	if ((buf = malloc(cap + 1)) == NULL)
+		return -1;
+	while (n < cap) {
+		int r = mg_read(c, buf + n, cap - n);
+		if (r < 0) {
+			kbs_freezero(buf, cap + 1);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if ((declared >= 0 && n != (size_t)declared) || n > (size_t)max) {
+		kbs_freezero(buf, cap + 1);
+		return n > (size_t)max ? 1 : -1;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* Split the raw URI into a path and a query (both copied). */
+static int
+split_uri(const char *uri, char **path, char **query)
+{
+	const char *q = strchr(uri, '?');
+	size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+
+	*path = kbs_strndup(uri, plen);
+	*query = q ? strdup(q + 1) : NULL;
+	return *path == NULL || (q && *query == NULL) ? -1 : 0;
+}
+
+struct conn_req {
+	kbs_http_req req;
+	kbs_http_kv headers[MAX_HEADERS];
+	char rid[24];
+	char *path;
+	char *query;
+	uint8_t *body;
+	size_t body_len;
+};
+
+static void
+fill_request(struct mg_connection *c, struct conn_req *cr)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	int i;
+
+	for (i = 0; i < ri->num_headers && i < MAX_HEADERS; i++) {
+		cr->headers[i].name = ri->http_headers[i].name;
+		cr->headers[i].value = ri->http_headers[i].value;
+	}
+	cr->req.method = ri->request_method;
+	cr->req.path = cr->path;
+	cr->req.query = cr->query;
+	cr->req.headers = cr->headers;
+	cr->req.n_headers = (size_t)i;
+	cr->req.remote_addr = ri->remote_addr;
+	cr->req.request_id = cr->rid;
+	cr->req.is_tls = ri->is_ssl;
+}
+
+/* Reads the body and runs the route; fills resp. */
+static void
+serve(kbs_http_server *srv, struct mg_connection *c, struct conn_req *cr,
+      kbs_http_resp *resp)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	const struct route *r;
+	long long max;
+	int known, rc;
+
+	r = find_route(srv, cr->req.method, cr->req.path, &known);
+	max = r && r->max_body > 0 ? r->max_body : srv->max_body;
+	rc = read_body(c, ri->content_length, max, &cr->body, &cr->body_len);
+	if (rc == 1) {
+		kbs_http_reply_error(resp, 413, "PayloadTooLarge",
+				     "request body exceeds %lld bytes", max);
+		kbs_http_resp_header(resp, "Connection", "close");
+		return;
+	}
+	if (rc < 0) {
+		kbs_http_reply_error(resp, 400, "HTTPFailed",
+				     "could not read the request body");
+		return;
+	}
+	cr->req.body = cr->body;
+	cr->req.body_len = cr->body_len;
+	kbs_http_dispatch(srv, &cr->req, resp);
+}
+
+static int
+on_request(struct mg_connection *c, void *cbdata)
+{
+	kbs_http_server *srv = cbdata;
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	struct conn_req *cr = calloc(1, sizeof(*cr));
+	kbs_http_resp resp;
+	long long t0 = now_ms();
+
+	memset(&resp, 0, sizeof(resp));
+	if (cr == NULL || split_uri(ri->request_uri ? ri->request_uri : "/",
+				    &cr->path, &cr->query) != 0) {
+		mg_send_http_error(c, 500, "out of memory");
+		goto out;
+	}
+	make_request_id(cr->rid, sizeof(cr->rid));
+	fill_request(c, cr);
+	serve(srv, c, cr, &resp);
+	send_response(c, &resp, cr->rid);
+	kbs_log_info("%s \"%s %s\" %d %zu %lldms rid=%s%s%s", ri->remote_addr,
+		     ri->request_method, cr->path, resp.status, resp.body_len,
+		     now_ms() - t0, cr->rid, resp.note[0] ? " " : "", resp.note);
+out:
+	kbs_http_resp_clear(&resp);
+	if (cr != NULL) {
+		kbs_freezero(cr->body, cr->body_len);
+		free(cr->path);
+		free(cr->query);
+		free(cr);
+	}
+	return resp.status ? resp.status : 500;
+}
+
+/* CivetWeb hands us its SSL_CTX: load our chain and key, TLS 1.2+. */
+static int
+on_init_ssl(void *ssl_ctx, void *user_data)
+{
+	kbs_http_server *srv = user_data;
+	SSL_CTX *ctx = ssl_ctx;
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, srv->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, srv->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1 ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		kbs_log_error("TLS: cannot load certificate %s / key %s",
+			      srv->tls_cert, srv->tls_key);
+		return -1;
+	}
+	return 1;
+}
+
+static int
+on_log_message(const struct mg_connection *c, const char *msg)
+{
+	kbs_log_warn("civetweb: %s", msg);
+	return 1;
+}
+
+kbs_err
+kbs_http_server_start(kbs_http_server *srv, kbs_errbuf *eb)
+{
+	char ports[160], threads[16], timeout[24];
+	struct mg_callbacks cb;
+	struct mg_init_data init;
+	struct mg_error_data err;
+	char errtext[256] = "";
+	struct mg_server_port sp[4];
+	int tls = srv->tls_cert != NULL;
+	const char *opts[] = {
+	    "listening_ports", ports, "num_threads", threads,
+	    "request_timeout_ms", timeout, "tcp_nodelay", "1",
+	    "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
+	    "max_request_size", "16384", NULL, NULL, NULL};
+
+	if (tls && srv->tls_key == NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "TLS needs a key file");
+	if (tls && mg_init_library(MG_FEATURES_TLS) != MG_FEATURES_TLS)
+		return kbs_errf(eb, KBS_ERR_CONFIG,
+				"CivetWeb TLS is unavailable in this build");
+	if (!tls)
+		mg_init_library(0);
+	snprintf(ports, sizeof(ports), "%s%s", srv->listen, tls ? "s" : "");
+	snprintf(threads, sizeof(threads), "%lld", srv->threads);
+	snprintf(timeout, sizeof(timeout), "%lld", srv->request_timeout_ms);
+	if (tls) {
+		/* CivetWeb wants the option set to enable TLS; our callback
+		 * then configures the context itself. */
+		opts[14] = "ssl_protocol_version";
+		opts[15] = "4";
+	}
+	memset(&cb, 0, sizeof(cb));
+	cb.log_message = on_log_message;
+	if (tls)
+		cb.init_ssl = on_init_ssl;
+	memset(&init, 0, sizeof(init));
+	init.callbacks = &cb;
+	init.user_data = srv;
+	init.configuration_options = opts;
+	memset(&err, 0, sizeof(err));
+	err.text = errtext;
+	err.text_buffer_size = sizeof(errtext);
+	/* mg_start2 zeroes err.code as if it were the pointer (see
+	 * shared/notes/dependencies.md), so only err.text is read. */
+	if ((srv->ctx = mg_start2(&init, &err)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NETWORK, "cannot listen on %s: %s",
+				srv->listen, errtext);
+	mg_set_request_handler(srv->ctx, "/", on_request, srv);
+	memset(sp, 0, sizeof(sp));
+	if (mg_get_server_ports(srv->ctx, 4, sp) > 0)
+		srv->port = sp[0].port;
+	return KBS_OK;
+}
+
+int
+kbs_http_server_port(const kbs_http_server *srv)
+{
+	return srv->port;
+}
+
+void
+kbs_http_server_free(kbs_http_server *srv)
+{
+	if (srv == NULL)
+		return;
+	if (srv->ctx != NULL)
+		mg_stop(srv->ctx);
+	free(srv->listen);
+	free(srv->tls_cert);
+	free(srv->tls_key);
+	free(srv);
+}

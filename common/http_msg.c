@@ -1,0 +1,210 @@
+/*
+ * http_msg.c - the pure half of http.h: header, cookie and bearer lookup,
+ * response building, path segment decoding.  No CivetWeb here.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+#include "json.h"
+#include "mem.h"
+
+#define KBS_ERROR_TYPE_BASE "https://github.com/confidential-containers/kbs/errors/"
+
+const char *
+kbs_http_header(const kbs_http_req *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->n_headers; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+/* Find name=value in one Cookie header value; 0 and copy if found. */
+static int
+cookie_in(const char *hdr, const char *name, char *buf, size_t len)
+{
+	size_t nlen = strlen(name);
+	const char *p = hdr;
+
+	while (*p != '\0') {
+		const char *end;
+		size_t vlen;
+		while (*p == ' ' || *p == ';')
+			p++;
+		end = strchr(p, ';');
+		if (end == NULL)
+			end = p + strlen(p);
+		if ((size_t)(end - p) > nlen && strncmp(p, name, nlen) == 0 &&
+		    p[nlen] == '=') {
+			vlen = (size_t)(end - p) - nlen - 1;
+			if (vlen + 1 > len)
+				return -1;
+			memcpy(buf, p + nlen + 1, vlen);
+			buf[vlen] = '\0';
+			return 0;
+		}
+		p = end;
+	}
+	return -1;
+}
+
+int
+kbs_http_cookie(const kbs_http_req *req, const char *name, char *buf,
+		size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < req->n_headers; i++)
+		if (strcasecmp(req->headers[i].name, "Cookie") == 0 &&
+		    cookie_in(req->headers[i].value, name, buf, len) == 0)
+			return 0;
+	return -1;
+}
+
+const char *
+kbs_http_bearer(const kbs_http_req *req)
+{
+	const char *v = kbs_http_header(req, "Authorization");
+
+	if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0 || v[7] == '\0')
+		return NULL;
+	return v + 7;
+}
+
+void
+kbs_http_resp_clear(kbs_http_resp *resp)
+{
+	size_t i;
+
+	if (resp->body_secret)
+		kbs_freezero(resp->body, resp->body_len);
+	else
+		free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->body_secret = 0;
+	for (i = 0; i < resp->n_headers; i++)
+		free((char *)resp->headers[i].value);
+	resp->n_headers = 0;
+}
+
+void
+kbs_http_reply_bytes(kbs_http_resp *resp, int status, const char *content_type,
+		     const void *body, size_t len)
+{
+	free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->status = status;
+	resp->content_type = content_type;
+	if (len == 0)
+		return;
+	if ((resp->body = malloc(len)) == NULL) {
+		resp->status = 500;
+		return;
+	}
+	memcpy(resp->body, body, len);
+	resp->body_len = len;
+}
+
+void
+kbs_http_reply_json(kbs_http_resp *resp, int status, json_t *body)
+{
+	char *text = body ? kbs_json_dumps(body) : NULL;
+
+	json_decref(body);
+	free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+	if (text == NULL) {
+		resp->status = 500;
+		return;
+	}
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->body = text;
+	resp->body_len = strlen(text);
+}
+
+void
+kbs_http_reply_error(kbs_http_resp *resp, int status, const char *variant,
+		     const char *fmt, ...)
+{
+	char detail[512], type[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	snprintf(type, sizeof(type), "%s%s", KBS_ERROR_TYPE_BASE, variant);
+	if (snprintf(resp->note, sizeof(resp->note), "%s: %s", variant,
+		     detail) < 0)
+		resp->note[0] = '\0';
+	kbs_http_reply_json(resp, status, json_pack("{s:s, s:s}", "type", type,
+						     "detail", detail));
+}
+
+kbs_err
+kbs_http_resp_header(kbs_http_resp *resp, const char *name, const char *value)
+{
+	char *v;
+
+	if (resp->n_headers >= KBS_HTTP_MAX_RESP_HEADERS)
+		return KBS_ERR_TOO_LARGE;
+	if ((v = strdup(value)) == NULL)
+		return KBS_ERR_NOMEM;
+	resp->headers[resp->n_headers].name = name;
+	resp->headers[resp->n_headers].value = v;
+	resp->n_headers++;
+	return KBS_OK;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *
+kbs_http_decode_segment(const char *seg, size_t len)
+{
+	char *out = malloc(len + 1);
+	size_t i, o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		int c = (unsigned char)seg[i];
+		if (c == '%') {
+			int hi, lo;
+			if (i + 2 >= len)
+				goto bad;
+			hi = hexval(seg[i + 1]);
+			lo = hexval(seg[i + 2]);
+			if (hi < 0 || lo < 0)
+				goto bad;
+			c = hi << 4 | lo;
+			i += 2;
+		}
+		if (c == '/' || c == '\\' || c == '\0')
+			goto bad;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}

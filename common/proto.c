@@ -1,0 +1,262 @@
+/* proto.c - KBS protocol request parsing and evidence binding. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "jcs.h"
+#include "json.h"
+#include "mem.h"
+#include "proto.h"
+
+static const char *const known_tees[] = {
+	"az-snp-vtpm", "az-tdx-vtpm", "nvidia", "sgx", "snp", "tdx", "cca",
+	"csv", "se", "hygondcu", "tpm", "sample", "sampledevice", NULL,
+};
+
+struct kbs_proto_attest {
+	json_t *doc;          /* owns everything below */
+	const char *nonce;
+	json_t *teekey_json;  /* normalized, owned */
+	kbs_jwk *teekey;
+	const json_t *evidence;
+	const char *additional;
+	const char *initdata;
+};
+
+int
+kbs_proto_tee_known(const char *tee)
+{
+	size_t i;
+
+	for (i = 0; tee != NULL && known_tees[i] != NULL; i++)
+		if (strcmp(tee, known_tees[i]) == 0)
+			return 1;
+	return 0;
+}
+
+kbs_err
+kbs_proto_parse_auth(const char *body, size_t len, kbs_proto_auth *out,
+		     kbs_errbuf *eb)
+{
+	json_t *doc = kbs_json_parse_object(body, len, KBS_PROTO_MAX_DEPTH, eb);
+	const char *version, *tee;
+	kbs_err rc = KBS_ERR_INVALID;
+
+	if (doc == NULL)
+		goto out;
+	version = kbs_json_str(doc, "version");
+	tee = kbs_json_str(doc, "tee");
+	if (version == NULL || tee == NULL) {
+		kbs_errf(eb, rc, "version and tee must be strings");
+		goto out;
+	}
+	if (strcmp(version, KBS_PROTO_VERSION) != 0) {
+		rc = kbs_errf(eb, KBS_ERR_UNSUPPORTED, "KBS Client Protocol "
+			      "Version Mismatch: expect =%s while the request "
+			      "is %.32s", KBS_PROTO_VERSION, version);
+		goto out;
+	}
+	if (!kbs_proto_tee_known(tee)) {
+		rc = kbs_errf(eb, KBS_ERR_UNSUPPORTED, "unknown tee %.32s", tee);
+		goto out;
+	}
+	if (json_object_get(doc, "extra-params") == NULL) {
+		kbs_errf(eb, rc, "extra-params is missing");
+		goto out;
+	}
+	snprintf(out->tee, sizeof(out->tee), "%s", tee);
+	rc = KBS_OK;
+out:
+	json_decref(doc);
+	return rc;
+}
+
+static kbs_err
+parse_initdata(kbs_proto_attest *a, kbs_errbuf *eb)
+{
+	json_t *id = json_object_get(a->doc, "init-data");
+	const char *format;
+
+	if (id == NULL || json_is_null(id))
+		return KBS_OK;
+	format = kbs_json_str(id, "format");
+	a->initdata = kbs_json_str(id, "body");
+	if (format == NULL || strcmp(format, "toml") != 0)
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
+				"init-data format must be toml");
+	if (a->initdata == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "init-data body missing");
+	if (strlen(a->initdata) > KBS_PROTO_MAX_INITDATA)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "init-data too large");
+	return KBS_OK;
+}
+
+static kbs_err
+parse_runtime(kbs_proto_attest *a, kbs_errbuf *eb)
+{
+	json_t *rt = json_object_get(a->doc, "runtime-data");
+	kbs_err rc;
+
+	if (!json_is_object(rt))
+		return kbs_errf(eb, KBS_ERR_INVALID, "runtime-data missing");
+	if ((a->nonce = kbs_json_str(rt, "nonce")) == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "runtime-data.nonce missing");
+	rc = kbs_jwk_teekey_parse(json_object_get(rt, "tee-pubkey"),
+				  &a->teekey_json, &a->teekey, eb);
+	if (rc != KBS_OK)
+		kbs_errprefix(eb, "tee-pubkey");
+	return rc;
+}
+
+static kbs_err
+parse_evidence(kbs_proto_attest *a, kbs_errbuf *eb)
+{
+	json_t *te = json_object_get(a->doc, "tee-evidence");
+	json_t *add;
+
+	if (!json_is_object(te))
+		return kbs_errf(eb, KBS_ERR_INVALID, "tee-evidence missing");
+	if ((a->evidence = json_object_get(te, "primary_evidence")) == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID,
+				"tee-evidence.primary_evidence missing");
+	add = json_object_get(te, "additional_evidence");
+	if (add == NULL || json_is_null(add))
+		a->additional = "";
+	else if ((a->additional = json_string_value(add)) == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID,
+				"additional_evidence must be a string");
+	return KBS_OK;
+}
+
+kbs_err
+kbs_proto_parse_attest(const char *body, size_t len, kbs_proto_attest **out,
+		       kbs_errbuf *eb)
+{
+	kbs_proto_attest *a = calloc(1, sizeof(*a));
+	kbs_err rc = KBS_ERR_NOMEM;
+
+	if (a == NULL)
+		goto out;
+	rc = KBS_ERR_INVALID;
+	a->doc = kbs_json_parse_object(body, len, KBS_PROTO_MAX_DEPTH, eb);
+	if (a->doc == NULL)
+		goto out;
+	if ((rc = parse_runtime(a, eb)) != KBS_OK ||
+	    (rc = parse_evidence(a, eb)) != KBS_OK ||
+	    (rc = parse_initdata(a, eb)) != KBS_OK)
+		goto out;
+	*out = a;
+	a = NULL;
+out:
+	kbs_proto_attest_free(a);
+	return rc;
+}
+
+const char *kbs_proto_attest_nonce(const kbs_proto_attest *a) { return a->nonce; }
+const json_t *kbs_proto_attest_teekey_json(const kbs_proto_attest *a) { return a->teekey_json; }
+const kbs_jwk *kbs_proto_attest_teekey(const kbs_proto_attest *a) { return a->teekey; }
+const json_t *kbs_proto_attest_evidence(const kbs_proto_attest *a) { return a->evidence; }
+const char *kbs_proto_attest_additional(const kbs_proto_attest *a) { return a->additional; }
+const char *kbs_proto_attest_initdata(const kbs_proto_attest *a) { return a->initdata; }
+
+void
+kbs_proto_attest_free(kbs_proto_attest *a)
+{
+	if (a == NULL)
+		return;
+	json_decref(a->teekey_json);
+	kbs_jwk_free(a->teekey);
+	json_decref(a->doc);
+	free(a);
+}
+
+kbs_err
+kbs_proto_binding_digest(const json_t *teekey, const char *nonce,
+			 const char *additional, uint8_t out[48],
+			 kbs_errbuf *eb)
+{
+	json_t *obj;
+	char *text = NULL;
+	size_t len = 0;
+	kbs_err rc = KBS_ERR_NOMEM;
+
+	obj = json_pack("{s:O, s:s, s:s}", "tee-pubkey", teekey, "nonce",
+			nonce, "additional-evidence", additional);
+	if (obj == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "cannot build binding object");
+	if ((text = kbs_jcs_serialize(obj, &len, eb)) == NULL)
+		goto out;
+	rc = EVP_Digest(text, len, out, NULL, EVP_sha384(), NULL) == 1
+		 ? KBS_OK : kbs_errf(eb, KBS_ERR_CRYPTO, "SHA-384 failed");
+out:
+	free(text);
+	json_decref(obj);
+	return rc;
+}
+
+/*
+ * The value of the top-level `algorithm = "..."` key of a TOML document,
+ * before any [table] header, copied into buf.  Only the basic string form
+ * is accepted; that is what the init-data specification writes.
+ */
+static int
+toml_algorithm(const char *toml, size_t len, char *buf, size_t blen)
+{
+	const char *p = toml, *end = toml + len;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *q = p;
+		if (eol == NULL)
+			eol = end;
+		while (q < eol && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < eol && *q == '[')
+			return -1;
+		if ((size_t)(eol - q) > 9 && strncmp(q, "algorithm", 9) == 0) {
+			const char *v = q + 9, *close;
+			while (v < eol && (*v == ' ' || *v == '\t' || *v == '='))
+				v++;
+			if (v >= eol || *v != '"')
+				return -1;
+			close = memchr(v + 1, '"', (size_t)(eol - v - 1));
+			if (close == NULL || (size_t)(close - v - 1) >= blen)
+				return -1;
+			memcpy(buf, v + 1, (size_t)(close - v - 1));
+			buf[close - v - 1] = '\0';
+			return 0;
+		}
+		p = eol + 1;
+	}
+	return -1;
+}
+
+kbs_err
+kbs_proto_initdata_digest(const char *toml, size_t len, uint8_t *out,
+			  size_t *outlen, kbs_errbuf *eb)
+{
+	char alg[16];
+	const EVP_MD *md;
+	unsigned int n = 0;
+
+	if (len > KBS_PROTO_MAX_INITDATA)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "init-data too large");
+	if (toml_algorithm(toml, len, alg, sizeof(alg)) != 0)
+		return kbs_errf(eb, KBS_ERR_INVALID,
+				"init-data has no top-level algorithm key");
+	if (strcmp(alg, "sha256") == 0)
+		md = EVP_sha256();
+	else if (strcmp(alg, "sha384") == 0)
+		md = EVP_sha384();
+	else if (strcmp(alg, "sha512") == 0)
+		md = EVP_sha512();
+	else
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
+				"init-data algorithm %s not supported", alg);
+	if (EVP_Digest(toml, len, out, &n, md, NULL) != 1)
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "init-data digest failed");
+	*outlen = n;
+	return KBS_OK;
+}

@@ -1,0 +1,183 @@
+/*
+ * attest.c - POST /kbs/v0/attest: evidence in, attestation token out
+ * (spec sections 1.3-1.4 and 2).  Order as trustee's: cookie, body,
+ * session, nonce, binding, verifier, appraisal, token.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "b64.h"
+#include "issuer_int.h"
+#include "log.h"
+#include "mem.h"
+
+#define ATTEST_FAIL "Attestation error: RCAR handshake Attest failed: "
+
+struct attest_ctx {
+	kbs_issuer *is;
+	kbs_session s;
+	kbs_proto_attest *req;
+	uint8_t digest[48];
+	uint8_t init_digest[KBS_PROTO_DIGEST_MAX];
+	size_t init_digest_len;
+	json_t *claims;
+	json_t *appraisal;
+	char *token;
+	kbs_errbuf eb;
+};
+
+static kbs_verifier *
+pick_verifier(const kbs_issuer *is, const char *tee)
+{
+	if (strcmp(tee, "sample") == 0 && is->cfg->verifier_allow_sample)
+		return is->sample;
+	return NULL;
+}
+
+/* Nonce equality without leaking where the strings differ. */
+static int
+nonce_matches(const char *got, const char *want)
+{
+	size_t n = strlen(want);
+
+	return strlen(got) == n && CRYPTO_memcmp(got, want, n) == 0;
+}
+
+static kbs_err
+bind_and_verify(struct attest_ctx *c)
+{
+	const char *initdata = kbs_proto_attest_initdata(c->req);
+	kbs_verifier_input in;
+	kbs_verifier *v;
+	kbs_err rc;
+
+	rc = kbs_proto_binding_digest(kbs_proto_attest_teekey_json(c->req),
+				      c->s.nonce,
+				      kbs_proto_attest_additional(c->req),
+				      c->digest, &c->eb);
+	if (rc != KBS_OK)
+		return rc;
+	if (initdata != NULL &&
+	    (rc = kbs_proto_initdata_digest(initdata, strlen(initdata),
+					    c->init_digest, &c->init_digest_len,
+					    &c->eb)) != KBS_OK)
+		return rc;
+	if ((v = pick_verifier(c->is, c->s.tee)) == NULL)
+		return kbs_errf(&c->eb, KBS_ERR_UNSUPPORTED,
+				"no verifier is enabled for tee %s", c->s.tee);
+	memset(&in, 0, sizeof(in));
+	in.tee = c->s.tee;
+	in.evidence = kbs_proto_attest_evidence(c->req);
+	in.additional = kbs_proto_attest_additional(c->req);
+	in.report_data = c->digest;
+	in.report_data_len = sizeof(c->digest);
+	in.init_data_digest = initdata ? c->init_digest : NULL;
+	in.init_data_digest_len = c->init_digest_len;
+	in.now = kbs_clock_now();
+	return kbs_verifier_verify(v, &in, &c->claims, &c->eb);
+}
+
+static kbs_err
+appraise_and_mint(struct attest_ctx *c)
+{
+	json_t *rt;
+	char *init_b64 = NULL;
+	kbs_err rc = KBS_ERR_NOMEM;
+
+	rt = json_pack("{s:O, s:s, s:s}", "tee-pubkey",
+		       kbs_proto_attest_teekey_json(c->req), "nonce", c->s.nonce,
+		       "additional-evidence", kbs_proto_attest_additional(c->req));
+	c->appraisal = kbs_issuer_appraise(c->is, c->s.tee, c->claims);
+	if (rt == NULL || c->appraisal == NULL)
+		goto out;
+	if (kbs_proto_attest_initdata(c->req) != NULL &&
+	    (init_b64 = kbs_b64_encode(c->init_digest, c->init_digest_len,
+				       KBS_B64_STD)) == NULL)
+		goto out;
+	rc = kbs_issuer_mint(c->is, c->s.tee, c->claims, c->appraisal, rt,
+			     init_b64, &c->token, &c->eb);
+out:
+	free(init_b64);
+	json_decref(rt);
+	return rc;
+}
+
+static void
+reply_token(struct attest_ctx *c, kbs_http_resp *resp)
+{
+	char *cookie = NULL;
+
+	if (c->s.token == NULL)
+		c->s.token = strdup(c->token);
+	if (c->s.token == NULL ||
+	    kbs_session_seal(c->is->sealer, &c->s, &cookie, &c->eb) != KBS_OK ||
+	    kbs_session_set_cookie(resp, cookie, c->s.exp) != KBS_OK) {
+		kbs_log_error("attest: cannot seal the session: %s", c->eb.msg);
+		kbs_http_reply_error(resp, 500, "AttestationError", ATTEST_FAIL
+				     "internal error");
+		goto out;
+	}
+	kbs_http_reply_json(resp, 200, json_pack("{s:s}", "token", c->token));
+out:
+	free(cookie);
+}
+
+static void
+attest(struct attest_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	kbs_err rc;
+
+	rc = kbs_session_open(c->is->sealer, req, kbs_clock_now(), &c->s, &c->eb);
+	if (rc != KBS_OK) {
+		kbs_http_reply_error(resp, 401, "AttestationError",
+				     ATTEST_FAIL "%s", c->eb.msg);
+		return;
+	}
+	if (c->s.token != NULL) {
+		/* Already attested: the same token again (spec 1.3). */
+		c->token = strdup(c->s.token);
+		if (c->token != NULL)
+			reply_token(c, resp);
+		return;
+	}
+	rc = kbs_proto_parse_attest((const char *)req->body, req->body_len,
+				    &c->req, &c->eb);
+	if (rc == KBS_OK && !nonce_matches(kbs_proto_attest_nonce(c->req), c->s.nonce))
+		rc = kbs_errf(&c->eb, KBS_ERR_VERIFY, "runtime-data.nonce does not "
+			      "match the session challenge");
+	if (rc == KBS_OK)
+		rc = bind_and_verify(c);
+	if (rc == KBS_OK)
+		rc = appraise_and_mint(c);
+	if (rc != KBS_OK) {
+		int status = rc == KBS_ERR_NOMEM || rc == KBS_ERR_CRYPTO ? 500 : 401;
+		kbs_http_reply_error(resp, status, "AttestationError",
+				     ATTEST_FAIL "%s", c->eb.msg);
+		return;
+	}
+	reply_token(c, resp);
+	snprintf(resp->note, sizeof(resp->note), "tee=%s status=%s", c->s.tee,
+		 json_string_value(json_object_get(c->appraisal, "ear.status")));
+}
+
+void
+kbs_issuer_handle_attest(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	struct attest_ctx *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		kbs_http_reply_error(resp, 500, "AttestationError", "out of memory");
+		return;
+	}
+	c->is = arg;
+	attest(c, req, resp);
+	kbs_session_clear(&c->s);
+	kbs_proto_attest_free(c->req);
+	json_decref(c->claims);
+	json_decref(c->appraisal);
+	free(c->token);
+	OPENSSL_cleanse(c->digest, sizeof(c->digest));
+	free(c);
+}

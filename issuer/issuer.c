@@ -1,0 +1,139 @@
+/* issuer.c - building the issuer from its configuration. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "issuer_int.h"
+#include "log.h"
+
+static kbs_err
+load_session_keys(kbs_issuer *is, int create, kbs_errbuf *eb)
+{
+	const kbs_issuer_cfg *cfg = is->cfg;
+	kbs_err rc;
+	size_t i;
+
+	if ((rc = kbs_sealer_new(&is->sealer)) != KBS_OK)
+		return kbs_errf(eb, rc, "out of memory");
+	if (!create && access(cfg->session_key_file, F_OK) != 0)
+		kbs_log_warn("session.key_file %s does not exist yet; it will "
+			     "be created at start", cfg->session_key_file);
+	else if ((rc = kbs_sealer_add_key_file(is->sealer, cfg->session_key_file,
+					       eb)) != KBS_OK)
+		return rc;
+	for (i = 0; i < cfg->session_old_key_files.n; i++)
+		if ((rc = kbs_sealer_add_key_file(is->sealer,
+				cfg->session_old_key_files.v[i], eb)) != KBS_OK)
+			return rc;
+	return KBS_OK;
+}
+
+static kbs_err
+load_signer(kbs_issuer *is, int create, kbs_errbuf *eb)
+{
+	const kbs_issuer_cfg *cfg = is->cfg;
+	kbs_signer_cfg sc;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.key_path = cfg->token_signing_key;
+	sc.alg = cfg->token_alg;
+	sc.cert_path = cfg->token_cert_chain;
+	sc.extra_public_paths = (const char *const *)cfg->token_extra_public_keys.v;
+	sc.n_extra_public = cfg->token_extra_public_keys.n;
+	if (!create && access(cfg->token_signing_key, F_OK) != 0) {
+		kbs_log_warn("token.signing_key %s does not exist yet; it will "
+			     "be created at start", cfg->token_signing_key);
+		return KBS_OK;
+	}
+	return kbs_signer_new(&sc, &is->signer, eb);
+}
+
+static kbs_err
+check_config(const kbs_issuer_cfg *cfg, kbs_errbuf *eb)
+{
+	if (strcmp(cfg->token_alg, "ES256") != 0 &&
+	    strcmp(cfg->token_alg, "ES384") != 0 &&
+	    strcmp(cfg->token_alg, "RS256") != 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "token.alg must be ES256, "
+				"ES384 or RS256");
+	if (cfg->reference_values != NULL && !json_is_object(cfg->reference_values))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "appraisal.reference_values "
+				"must be an object");
+	if (cfg->verifier_allow_sample)
+		kbs_log_warn("verifier.allow_sample is on: tokens can be had "
+			     "without hardware evidence; never do this in production");
+	return KBS_OK;
+}
+
+kbs_err
+kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
+	       kbs_errbuf *eb)
+{
+	kbs_issuer *is = calloc(1, sizeof(*is));
+	kbs_err rc = KBS_ERR_NOMEM;
+
+	if (is == NULL)
+		return kbs_errf(eb, rc, "out of memory");
+	is->cfg = cfg;
+	if ((rc = check_config(cfg, eb)) != KBS_OK ||
+	    (rc = load_session_keys(is, create_files, eb)) != KBS_OK ||
+	    (rc = load_signer(is, create_files, eb)) != KBS_OK ||
+	    (rc = kbs_verifier_sample_new(&is->sample)) != KBS_OK) {
+		kbs_issuer_free(is);
+		return rc;
+	}
+	*out = is;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_issuer_routes(kbs_issuer *is, kbs_http_server *srv)
+{
+	kbs_err rc;
+
+	if ((rc = kbs_http_route(srv, "POST", "/kbs/v0/auth",
+				 kbs_issuer_handle_auth, is, 16384)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "POST", "/kbs/v0/attest",
+				 kbs_issuer_handle_attest, is, 0)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "GET", "/.well-known/jwks.json",
+				 kbs_issuer_handle_jwks, is, 0)) != KBS_OK)
+		return rc;
+	return KBS_OK;
+}
+
+json_t *
+kbs_issuer_jwks(const kbs_issuer *is)
+{
+	return kbs_signer_jwks(is->signer);
+}
+
+kbs_err
+kbs_issuer_cookie_token(const kbs_issuer *is, const kbs_http_req *req,
+			char **token, kbs_errbuf *eb)
+{
+	kbs_session s;
+	kbs_err rc;
+
+	rc = kbs_session_open(is->sealer, req, kbs_clock_now(), &s, eb);
+	if (rc != KBS_OK)
+		return rc;
+	if (s.token == NULL) {
+		kbs_session_clear(&s);
+		return kbs_errf(eb, KBS_ERR_DENIED, "session not attested yet");
+	}
+	*token = s.token;
+	s.token = NULL;
+	kbs_session_clear(&s);
+	return KBS_OK;
+}
+
+void
+kbs_issuer_free(kbs_issuer *is)
+{
+	if (is == NULL)
+		return;
+	kbs_signer_free(is->signer);
+	kbs_sealer_free(is->sealer);
+	kbs_verifier_free(is->sample);
+	free(is);
+}

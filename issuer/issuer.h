@@ -1,0 +1,67 @@
+/*
+ * issuer.h - kbs-issuer (KBS1): the RCAR handshake, evidence relay to a
+ * verifier, appraisal, and the signed attestation token (the passport).
+ *
+ * The issuer keeps no per-session state: a session is a sealed cookie
+ * (session.c), so any replica holding the same session key can finish a
+ * handshake another replica started.
+ */
+#ifndef KBS_ISSUER_H
+#define KBS_ISSUER_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "http.h"
+#include "seal.h"
+#include "signer.h"
+#include "verifier.h"
+
+typedef struct {
+	kbs_daemon_base base;
+	char *session_key_file;
+	kbs_cfg_strings session_old_key_files;
+	long long session_timeout;
+	char *token_signing_key;
+	char *token_alg;
+	char *token_cert_chain;
+	kbs_cfg_strings token_extra_public_keys;
+	long long token_lifetime;
+	char *token_iss;
+	char *token_aud;
+	int verifier_allow_sample;
+	json_t *reference_values;
+} kbs_issuer_cfg;
+
+/* The option table of kbs-issuer (docs/config.md lists the same). */
+extern const kbs_cfg_opt kbs_issuer_opts[];
+
+typedef struct kbs_issuer kbs_issuer;
+
+/*
+ * Build an issuer from its configuration: load or create the signing and
+ * session keys, set up the verifiers.  With create_files 0 nothing is
+ * written (--check-config).
+ */
+kbs_err kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files,
+		       kbs_issuer **out, kbs_errbuf *eb);
+
+/* Register /kbs/v0/auth, /kbs/v0/attest, /.well-known/jwks.json. */
+kbs_err kbs_issuer_routes(kbs_issuer *is, kbs_http_server *srv);
+
+/* New reference to the JWKS of the token keys (background-check mode
+ * trusts it in-process). */
+json_t *kbs_issuer_jwks(const kbs_issuer *is);
+
+/*
+ * Background-check mode: if req carries a kbs-session-id cookie of an
+ * attested session, return its token (malloc'd) in *token.
+ * KBS_ERR_NOT_FOUND when there is no such cookie.
+ */
+kbs_err kbs_issuer_cookie_token(const kbs_issuer *is, const kbs_http_req *req,
+				char **token, kbs_errbuf *eb);
+
+void kbs_issuer_free(kbs_issuer *is);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * issuer_int.h - what the issuer's own files share.  Not a public
+ * interface.
+ */
+#ifndef KBS_ISSUER_INT_H
+#define KBS_ISSUER_INT_H
+
+#include "issuer.h"
+#include "clock.h"
+#include "proto.h"
+
+#define KBS_COOKIE_NAME "kbs-session-id"
+#define KBS_COOKIE_MAX 6144
+
+struct kbs_issuer {
+	const kbs_issuer_cfg *cfg;
+	kbs_signer *signer;
+	kbs_sealer *sealer;
+	kbs_verifier *sample;
+};
+
+/* A handshake session as carried, sealed, in the cookie (session.c). */
+typedef struct {
+	char tee[32];
+	char nonce[64];    /* standard base64 of the 32-byte challenge */
+	long long exp;     /* unix seconds; fixed at /auth, never extended */
+	char *token;       /* set once attested; malloc'd */
+} kbs_session;
+
+/* Seal s into a cookie value (malloc'd). */
+kbs_err kbs_session_seal(const kbs_sealer *sealer, const kbs_session *s,
+			 char **out, kbs_errbuf *eb);
+
+/*
+ * Open the cookie of req.  KBS_ERR_NOT_FOUND without a cookie,
+ * KBS_ERR_VERIFY when it is tampered or foreign, KBS_ERR_EXPIRED when it
+ * is past its expiry at now.  On success fills *s (free with
+ * kbs_session_clear()).
+ */
+kbs_err kbs_session_open(const kbs_sealer *sealer, const kbs_http_req *req,
+			 long long now, kbs_session *s, kbs_errbuf *eb);
+
+void kbs_session_clear(kbs_session *s);
+
+/* Add "Set-Cookie: kbs-session-id=<v>; Expires=<exp>" to resp. */
+kbs_err kbs_session_set_cookie(kbs_http_resp *resp, const char *value,
+			       long long exp);
+
+/*
+ * Appraise verifier claims against the configured reference values:
+ * returns a new object {"ear.status", "ear.trustworthiness-vector",
+ * "ear.appraisal-policy-id"} (appraisal.c).
+ */
+json_t *kbs_issuer_appraise(const kbs_issuer *is, const char *tee,
+			    const json_t *claims);
+
+/*
+ * Mint the EAR token for an appraised session (token.c).  *out is a
+ * malloc'd compact JWT.
+ */
+kbs_err kbs_issuer_mint(const kbs_issuer *is, const char *tee,
+			const json_t *tee_claims, const json_t *appraisal,
+			const json_t *runtime_claims, const char *init_data_b64,
+			char **out, kbs_errbuf *eb);
+
+/* Handlers (auth.c, attest.c, wellknown.c). */
+void kbs_issuer_handle_auth(void *arg, const kbs_http_req *req,
+			    kbs_http_resp *resp);
+void kbs_issuer_handle_attest(void *arg, const kbs_http_req *req,
+			      kbs_http_resp *resp);
+void kbs_issuer_handle_jwks(void *arg, const kbs_http_req *req,
+			    kbs_http_resp *resp);
+
+#endif
