@@ -248,18 +248,18 @@ kbs_x509_verify_chain(X509 *leaf, X509 *intermediate, X509 *anchor,
 		      STACK_OF(X509_CRL) *crls, int crl_all, long long now,
 		      const char *const names[3], kbs_errbuf *eb)
 {
-	kbs_err rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	kbs_err rc = KBS_ERR_NOMEM;
 	X509_STORE *store = X509_STORE_new();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	STACK_OF(X509) *untrusted = sk_X509_new_null();
 	unsigned long flags = X509_V_FLAG_CHECK_SS_SIGNATURE;
 
-	if (store == NULL || ctx == NULL || untrusted == NULL)
+	if (store == NULL || ctx == NULL || untrusted == NULL ||
+	    !X509_STORE_add_cert(store, anchor) || !sk_X509_push(untrusted, intermediate) ||
+	    !X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
+		kbs_errf(eb, rc, "%s certificate: verifier setup failed", names[0]);
 		goto out;
-	if (!X509_STORE_add_cert(store, anchor) || !sk_X509_push(untrusted, intermediate))
-		goto out;
-	if (!X509_STORE_CTX_init(ctx, store, leaf, untrusted))
-		goto out;
+	}
 	if (crls != NULL) {
 		X509_STORE_CTX_set0_crls(ctx, crls);
 		flags |= X509_V_FLAG_CRL_CHECK | (crl_all ? X509_V_FLAG_CRL_CHECK_ALL : 0);
