@@ -444,11 +444,11 @@ test_teekey_ec(void)
 	/* Refusals, each from a fresh copy. */
 #define TRY(member, value, want)                                         \
 	do {                                                             \
-		json_t *c = json_deep_copy(in);                          \
-		if (value == NULL)                                       \
+		json_t *c = json_deep_copy(in), *val = (value);          \
+		if (val == NULL)                                         \
 			json_object_del(c, member);                      \
 		else                                                     \
-			json_object_set_new(c, member, value);           \
+			json_object_set_new(c, member, val);             \
 		CU_ASSERT(kbs_jwk_teekey_parse(c, &norm, &k, NULL) == want); \
 		CU_ASSERT_PTR_NULL(norm);                                \
 		CU_ASSERT_PTR_NULL(k);                                   \
