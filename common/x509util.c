@@ -233,10 +233,11 @@ check_built_chain(X509_STORE_CTX *ctx, X509 *intermediate, X509 *anchor,
 		  const char *const names[3], kbs_errbuf *eb)
 {
 	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+	int n = intermediate != NULL ? 3 : 2;
 
-	if (chain == NULL || sk_X509_num(chain) != 3 ||
-	    X509_cmp(sk_X509_value(chain, 1), intermediate) != 0 ||
-	    X509_cmp(sk_X509_value(chain, 2), anchor) != 0)
+	if (chain == NULL || sk_X509_num(chain) != n ||
+	    (intermediate != NULL && X509_cmp(sk_X509_value(chain, 1), intermediate) != 0) ||
+	    X509_cmp(sk_X509_value(chain, n - 1), anchor) != 0)
 		return kbs_errf(eb, KBS_ERR_VERIFY,
 				"%s certificate: not issued via %s to %s",
 				names[0], names[1], names[2]);
@@ -255,7 +256,8 @@ kbs_x509_verify_chain(X509 *leaf, X509 *intermediate, X509 *anchor,
 	unsigned long flags = X509_V_FLAG_CHECK_SS_SIGNATURE;
 
 	if (store == NULL || ctx == NULL || untrusted == NULL ||
-	    !X509_STORE_add_cert(store, anchor) || !sk_X509_push(untrusted, intermediate) ||
+	    !X509_STORE_add_cert(store, anchor) ||
+	    (intermediate != NULL && !sk_X509_push(untrusted, intermediate)) ||
 	    !X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
 		kbs_errf(eb, rc, "%s certificate: verifier setup failed", names[0]);
 		goto out;

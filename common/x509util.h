@@ -78,7 +78,7 @@ const char *kbs_x509_cn(const X509 *c, char *buf, size_t len);
  * Verify leaf -> intermediate -> anchor at time now (seconds since the
  * epoch).  anchor is the only trusted certificate and its self-signature
  * is checked too.  The built chain must be exactly those three
- * certificates.  crls (may be NULL) enables CRL checking of the leaf and,
+ * certificates (two when intermediate is NULL: leaf issued by anchor).  crls (may be NULL) enables CRL checking of the leaf and,
  * when crl_all, of the intermediate too.  names[0..2] label leaf,
  * intermediate and anchor in error messages.  Returns KBS_OK,
  * KBS_ERR_EXPIRED (a certificate or CRL outside its validity at now) or
