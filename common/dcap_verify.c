@@ -644,7 +644,7 @@ check_dates(json_t *body, const char *what, eval_ctx *c, kbs_errbuf *eb)
 }
 
 static int
-svn_at(json_t *tcb, const char *arr, const char *v2fmt, size_t i, json_int_t *out)
+svn_at(json_t *tcb, const char *arr, int v2, size_t i, json_int_t *out)
 {
 	char key[32];
 	json_t *a = json_object_get(tcb, arr), *x;
@@ -654,9 +654,9 @@ svn_at(json_t *tcb, const char *arr, const char *v2fmt, size_t i, json_int_t *ou
 			return 0;
 		x = json_object_get(json_array_get(a, i), "svn");
 	} else {
-		if (v2fmt == NULL)
+		if (!v2) /* tcbInfo v2 names SGX components sgxtcbcompNNsvn */
 			return 0;
-		snprintf(key, sizeof(key), v2fmt, (unsigned)(i + 1));
+		snprintf(key, sizeof(key), "sgxtcbcomp%02usvn", (unsigned)(i + 1));
 		x = json_object_get(tcb, key);
 	}
 	if (!json_is_integer(x) || json_integer_value(x) < 0)
@@ -679,7 +679,7 @@ level_matches(const eval_ctx *c, json_t *level)
 	if (!json_is_object(tcb) || !json_is_integer(pce))
 		return -1;
 	for (i = 0; i < 16; i++) {
-		if (!svn_at(tcb, "sgxtcbcomponents", "sgxtcbcomp%02usvn", i, &s))
+		if (!svn_at(tcb, "sgxtcbcomponents", 1, i, &s))
 			return -1;
 		match &= p->comp[i] >= s;
 	}
@@ -688,7 +688,7 @@ level_matches(const eval_ctx *c, json_t *level)
 		return match;
 	/* TEE_TCB_SVN[0..1] belong to the TDX module identity when [1] > 0. */
 	for (i = svn[1] > 0 ? 2 : 0; i < 16; i++) {
-		if (!svn_at(tcb, "tdxtcbcomponents", NULL, i, &s))
+		if (!svn_at(tcb, "tdxtcbcomponents", 0, i, &s))
 			return -1;
 		match &= svn[i] >= s;
 	}

@@ -99,7 +99,7 @@ void kbs_dcap_verified_clear(kbs_dcap_verified *v);
 
 /*
  * Find the exact text of top-level member key in the JSON object text
- * (len bytes): *start/*end delimit the value.  This is what PCS signs.
+ * (len bytes): [*start, *end) delimits the value.  This is what PCS signs.
  * KBS_ERR_NOT_FOUND if absent, KBS_ERR_INVALID if the text is not an
  * object.
  */
