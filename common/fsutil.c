@@ -201,7 +201,7 @@ fs_write_all(int fd, const uint8_t *data, size_t len)
 	return 0;
 }
 
-/* "<dir>/.<base>.XXXXXX": hidden, so listings of the directory skip it. */
+/* "<dir>/.<base>.<6 random>": hidden, so directory listings skip it. */
 static char *
 fs_temp_template(const char *path)
 {

@@ -36,7 +36,7 @@ kbs_err kbs_fs_read_nofollow(const char *path, size_t max, uint8_t **out,
 
 /*
  * Atomically replace path with data, created with exactly mode (e.g. 0600,
- * not reduced by the umask).  The temporary file ".<name>.XXXXXX" lives in
+ * not reduced by the umask).  The temporary file ".<name>.<random>" lives in
  * the target's directory and is unlinked on every failure.  A symlink at
  * path is replaced, never written through.
  */

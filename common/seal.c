@@ -8,6 +8,7 @@
  * collision probability stays below 2^-32 (NIST SP 800-38D 8.3), far
  * more than a session-cookie key sees before rotation.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -128,9 +129,13 @@ kbs_sealer_add_key_file(kbs_sealer *s, const char *path, kbs_errbuf *eb)
 
 	if (s == NULL || path == NULL)
 		return kbs_errf(eb, KBS_ERR_INTERNAL, "no sealer or path");
-	if (stat(path, &st) != 0 &&
-	    (rc = seal_create_key_file(path, eb)) != KBS_OK)
-		return rc;
+	if (stat(path, &st) != 0) {
+		if (errno != ENOENT)
+			return kbs_errf(eb, KBS_ERR_IO, "stat %s: %s", path,
+					strerror(errno));
+		if ((rc = seal_create_key_file(path, eb)) != KBS_OK)
+			return rc;
+	}
 	/*
 	 * Checked on the path, not the open file: the race only lets the
 	 * key's own owner swap files, who can read the key anyway.

@@ -3,7 +3,7 @@
  *
  * Directories are 0700 and files 0600 because the files are the secrets.
  * Writes are atomic (fsutil), so a reader never sees half a key.  The
- * temporary files fsutil creates are named ".<tag>.XXXXXX"; a valid tag
+ * temporary files fsutil creates are named ".<tag>.<random>"; a valid tag
  * cannot start with '.', so they can never be read back as resources.
  * Reads refuse a symlink as the file itself: resources are only ever
  * created here, by rename, so a link is something planted.
