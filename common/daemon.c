@@ -141,6 +141,14 @@ block_signals(sigset_t *set)
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
+/* GET /healthz: the process is up and serving (spec section 7). */
+static void
+handle_healthz(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	kbs_http_reply_json(resp, 200, json_pack("{s:s, s:s}", "status", "ok",
+						 "version", KBS_VERSION));
+}
+
 static int
 serve(const kbs_daemon *d)
 {
@@ -160,6 +168,7 @@ serve(const kbs_daemon *d)
 	block_signals(&set);
 	if (kbs_http_server_new(&hc, &srv, &eb) != KBS_OK ||
 	    d->start(d->cfg, srv, &state, &eb) != KBS_OK ||
+	    kbs_http_route(srv, "GET", "/healthz", handle_healthz, NULL, 0) != KBS_OK ||
 	    kbs_http_server_start(srv, &eb) != KBS_OK) {
 		kbs_log_error("%s: %s", d->prog, eb.msg);
 		goto out;

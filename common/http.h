@@ -98,6 +98,13 @@ void kbs_http_resp_clear(kbs_http_resp *resp);
  */
 char *kbs_http_decode_segment(const char *seg, size_t len);
 
+/*
+ * The query string as a JSON object of strings (percent-decoded; '+' is
+ * not a space here).  Pairs that do not decode are skipped; at most 64
+ * pairs.  New reference; an empty object for NULL.
+ */
+json_t *kbs_http_query_json(const char *query);
+
 /* ---- server ---- */
 
 typedef void (*kbs_http_handler)(void *arg, const kbs_http_req *req,

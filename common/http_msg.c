@@ -208,3 +208,57 @@ bad:
 	free(out);
 	return NULL;
 }
+
+/* Decode like a segment, but '/' is fine inside a query value. */
+static char *
+decode_query_part(const char *s, size_t len)
+{
+	char *out = malloc(len + 1);
+	size_t i, o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		int c = (unsigned char)s[i];
+		if (c == '%') {
+			int hi, lo;
+			if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 ||
+			    (lo = hexval(s[i + 2])) < 0)
+				goto bad;
+			c = hi << 4 | lo;
+			i += 2;
+		}
+		if (c == '\0')
+			goto bad;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+json_t *
+kbs_http_query_json(const char *query)
+{
+	json_t *obj = json_object();
+	const char *p = query;
+	int pairs = 0;
+
+	while (obj != NULL && p != NULL && *p != '\0' && pairs++ < 64) {
+		const char *amp = strchr(p, '&'), *eq;
+		size_t len = amp ? (size_t)(amp - p) : strlen(p);
+		char *k, *v;
+		eq = memchr(p, '=', len);
+		k = decode_query_part(p, eq ? (size_t)(eq - p) : len);
+		v = eq ? decode_query_part(eq + 1, len - (size_t)(eq - p) - 1)
+		       : strdup("");
+		if (k != NULL && v != NULL && *k != '\0')
+			json_object_set_new(obj, k, json_string(v));
+		free(k);
+		free(v);
+		p = amp ? amp + 1 : NULL;
+	}
+	return obj;
+}

@@ -3,8 +3,26 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "issuer_int.h"
 #include "log.h"
+
+/* Create the directory that will hold a generated key file (0700). */
+static kbs_err
+ensure_parent(const char *path, kbs_errbuf *eb)
+{
+	char *dir = strdup(path), *slash;
+	kbs_err rc = KBS_OK;
+
+	if (dir == NULL)
+		return KBS_ERR_NOMEM;
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		rc = kbs_fs_mkdirs(dir, 0700, eb);
+	}
+	free(dir);
+	return rc;
+}
 
 static kbs_err
 load_session_keys(kbs_issuer *is, int create, kbs_errbuf *eb)
@@ -15,6 +33,8 @@ load_session_keys(kbs_issuer *is, int create, kbs_errbuf *eb)
 
 	if ((rc = kbs_sealer_new(&is->sealer)) != KBS_OK)
 		return kbs_errf(eb, rc, "out of memory");
+	if (create && (rc = ensure_parent(cfg->session_key_file, eb)) != KBS_OK)
+		return rc;
 	if (!create && access(cfg->session_key_file, F_OK) != 0)
 		kbs_log_warn("session.key_file %s does not exist yet; it will "
 			     "be created at start", cfg->session_key_file);
@@ -33,6 +53,7 @@ load_signer(kbs_issuer *is, int create, kbs_errbuf *eb)
 {
 	const kbs_issuer_cfg *cfg = is->cfg;
 	kbs_signer_cfg sc;
+	kbs_err rc;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.key_path = cfg->token_signing_key;
@@ -45,6 +66,8 @@ load_signer(kbs_issuer *is, int create, kbs_errbuf *eb)
 			     "be created at start", cfg->token_signing_key);
 		return KBS_OK;
 	}
+	if (create && (rc = ensure_parent(cfg->token_signing_key, eb)) != KBS_OK)
+		return rc;
 	return kbs_signer_new(&sc, &is->signer, eb);
 }
 

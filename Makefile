@@ -1,0 +1,56 @@
+# Thin wrapper over CMake.  `make demo` and `make test` install what they
+# need (Debian packages) and build into build/ (and build-asan/ for the
+# sanitizer run).
+BUILD     ?= build
+ASAN      ?= build-asan
+FUZZ      ?= build-fuzz
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps test-deps build build-asan build-fuzz demo test unit \
+        blackbox asan fuzz bench clean
+
+all: build
+
+deps:
+	@deploy/install-deps.sh
+
+test-deps:
+	@deploy/install-deps.sh --test
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DKBS_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN) -j$(JOBS)
+
+build-fuzz: test-deps
+	@CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DKBS_FUZZ=ON -DKBS_SANITIZE=ON >/dev/null
+	@cmake --build $(FUZZ) -j$(JOBS)
+
+# The main job: issuer and broker on loopback, a guest through
+# attest -> token -> resource.
+demo: build
+	@deploy/local/demo.sh $(BUILD)
+
+# Every test: unit + black-box on the normal build, the same under
+# ASan+UBSan, and a short fuzz run of every parser.
+test: test-deps build build-asan build-fuzz
+	@tests/run.sh $(BUILD) $(ASAN) $(FUZZ)
+
+unit: build
+	@tests/run.sh --only unit $(BUILD)
+
+blackbox: build
+	@tests/run.sh --only blackbox $(BUILD)
+
+fuzz: build-fuzz
+	@tests/fuzz/run.sh $(FUZZ) 60
+
+bench: build
+	@tests/bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZ) demo-state

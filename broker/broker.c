@@ -1,0 +1,235 @@
+/* broker.c - building the broker from its configuration. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker_int.h"
+#include "fsutil.h"
+#include "json.h"
+#include "log.h"
+#include "mem.h"
+
+#define MAX_ADMIN_KEY_FILE (64 * 1024)
+
+static const char *const issuer_keys[] = {
+	"name", "jwks_file", "jwks_url", "ca_file", "audience", "iss",
+	"refetch_interval", "fetch_timeout_ms", "cache_ttl", NULL,
+};
+
+static int
+known_key(const char *k)
+{
+	size_t i;
+
+	for (i = 0; issuer_keys[i] != NULL; i++)
+		if (strcmp(k, issuer_keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static long long
+int_or(const json_t *o, const char *k, long long def)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) ? (long long)json_integer_value(v) : def;
+}
+
+static kbs_err
+add_issuer(kbs_broker *b, const json_t *o, size_t i, kbs_errbuf *eb)
+{
+	kbs_trust_issuer_cfg ic;
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "token.trusted_issuers[%zu] "
+				"is not an object", i);
+	json_object_foreach((json_t *)o, k, v)
+		if (!known_key(k))
+			return kbs_errf(eb, KBS_ERR_CONFIG, "token.trusted_issuers"
+					"[%zu]: unknown option %s", i, k);
+	memset(&ic, 0, sizeof(ic));
+	ic.name = kbs_json_str(o, "name");
+	ic.jwks_file = kbs_json_str(o, "jwks_file");
+	ic.jwks_url = kbs_json_str(o, "jwks_url");
+	ic.ca_file = kbs_json_str(o, "ca_file");
+	ic.audience = kbs_json_str(o, "audience");
+	ic.iss = kbs_json_str(o, "iss");
+	ic.leeway = b->cfg->token_leeway;
+	ic.refetch_interval = int_or(o, "refetch_interval", 30);
+	ic.fetch_timeout_ms = int_or(o, "fetch_timeout_ms", 5000);
+	ic.cache_ttl = int_or(o, "cache_ttl", 300);
+	if (ic.name == NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "token.trusted_issuers[%zu]: "
+				"name is required", i);
+	return kbs_trust_add_issuer(b->trust, &ic, eb);
+}
+
+static kbs_err
+load_trust(kbs_broker *b, kbs_errbuf *eb)
+{
+	const json_t *list = b->cfg->trusted_issuers;
+	json_t *o;
+	size_t i;
+	kbs_err rc;
+
+	if ((rc = kbs_trust_new(&b->trust)) != KBS_OK)
+		return kbs_errf(eb, rc, "out of memory");
+	if (list == NULL)
+		return KBS_OK;
+	if (!json_is_array(list))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "token.trusted_issuers must "
+				"be a list");
+	json_array_foreach(list, i, o) {
+		if ((rc = add_issuer(b, o, i, eb)) != KBS_OK)
+			return rc;
+		b->n_issuers++;
+	}
+	return KBS_OK;
+}
+
+static kbs_err
+load_admin_key(kbs_broker *b, const char *path, kbs_errbuf *eb)
+{
+	uint8_t *pem = NULL;
+	size_t len = 0;
+	kbs_jwk *k = NULL, **nk;
+	const char *alg;
+	kbs_err rc;
+
+	if ((rc = kbs_fs_read(path, MAX_ADMIN_KEY_FILE, &pem, &len, eb)) != KBS_OK)
+		goto out;
+	if ((rc = kbs_jwk_from_pem((const char *)pem, len, NULL, &k, eb)) != KBS_OK)
+		goto out;
+	/* Pin the algorithm by key type: Ed25519 (trustee's kbs-client) or
+	 * EC P-256; anything else is refused. */
+	if (strcmp(kbs_jwk_kty(k), "OKP") == 0)
+		alg = "EdDSA";
+	else if (kbs_jwk_crv(k) != NULL && strcmp(kbs_jwk_crv(k), "P-256") == 0)
+		alg = "ES256";
+	else {
+		rc = kbs_errf(eb, KBS_ERR_CONFIG, "admin keys must be Ed25519 "
+			      "or EC P-256");
+		goto out;
+	}
+	kbs_jwk_free(k);
+	k = NULL;
+	if ((rc = kbs_jwk_from_pem((const char *)pem, len, alg, &k, eb)) != KBS_OK)
+		goto out;
+	rc = KBS_ERR_NOMEM;
+	nk = realloc(b->admin_keys, (b->n_admin_keys + 1) * sizeof(*nk));
+	if (nk == NULL)
+		goto out;
+	b->admin_keys = nk;
+	b->admin_keys[b->n_admin_keys++] = k;
+	k = NULL;
+	rc = KBS_OK;
+out:
+	if (rc != KBS_OK)
+		kbs_errprefix(eb, "admin.public_keys %s", path);
+	kbs_jwk_free(k);
+	free(pem);
+	return rc;
+}
+
+static kbs_err
+load_admin(kbs_broker *b, kbs_errbuf *eb)
+{
+	const kbs_cfg_strings *keys = &b->cfg->admin_public_keys;
+	size_t i;
+	kbs_err rc;
+
+	for (i = 0; i < keys->n; i++)
+		if ((rc = load_admin_key(b, keys->v[i], eb)) != KBS_OK)
+			return rc;
+	if (b->cfg->admin_insecure_allow_all)
+		kbs_log_warn("admin.insecure_allow_all is ON: anyone who can "
+			     "reach this broker can read policies and write "
+			     "or delete secrets; never do this in production");
+	else if (keys->n == 0)
+		kbs_log_info("no admin.public_keys: the admin API is closed");
+	return KBS_OK;
+}
+
+kbs_err
+kbs_broker_new(const kbs_broker_cfg *cfg, int create_files, kbs_broker **out,
+	       kbs_errbuf *eb)
+{
+	kbs_broker *b = calloc(1, sizeof(*b));
+	kbs_err rc = KBS_ERR_NOMEM;
+
+	if (b == NULL)
+		return kbs_errf(eb, rc, "out of memory");
+	b->cfg = cfg;
+	if ((rc = load_trust(b, eb)) != KBS_OK ||
+	    (rc = load_admin(b, eb)) != KBS_OK ||
+	    (rc = kbs_policyholder_new(cfg->policy_file, cfg->policy_state_dir,
+				       create_files, &b->policy, eb)) != KBS_OK)
+		goto fail;
+	if (create_files &&
+	    (rc = kbs_store_fs_new(cfg->repository_dir, &b->store, eb)) != KBS_OK)
+		goto fail;
+	*out = b;
+	return KBS_OK;
+fail:
+	kbs_broker_free(b);
+	return rc;
+}
+
+kbs_err
+kbs_broker_trust_local(kbs_broker *b, const json_t *jwks,
+		       kbs_broker_cookie_fn fn, const void *arg, kbs_errbuf *eb)
+{
+	kbs_err rc;
+
+	rc = kbs_trust_add_jwks(b->trust, "local-issuer", jwks, NULL,
+				b->cfg->token_leeway, eb);
+	if (rc != KBS_OK)
+		return rc;
+	b->n_issuers++;
+	b->cookie_fn = fn;
+	b->cookie_arg = arg;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_broker_routes(kbs_broker *b, kbs_http_server *srv)
+{
+	kbs_err rc;
+
+	if (b->n_issuers == 0) {
+		kbs_log_error("token.trusted_issuers is empty: no token could "
+			      "ever be accepted");
+		return KBS_ERR_CONFIG;
+	}
+	if ((rc = kbs_http_route(srv, "GET", KBS_RESOURCE_PREFIX "*",
+				 kbs_broker_handle_get, b, 0)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "POST", KBS_RESOURCE_PREFIX "*",
+				 kbs_broker_handle_put, b,
+				 KBS_STORE_MAX_RESOURCE)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "DELETE", KBS_RESOURCE_PREFIX "*",
+				 kbs_broker_handle_delete, b, 0)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "POST", "/kbs/v0/resource-policy",
+				 kbs_broker_handle_policy_set, b,
+				 KBS_POLICY_MAX_SIZE * 2)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "GET", "/kbs/v0/resource-policy",
+				 kbs_broker_handle_policy_get, b, 0)) != KBS_OK)
+		return rc;
+	return KBS_OK;
+}
+
+void
+kbs_broker_free(kbs_broker *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	kbs_trust_free(b->trust);
+	kbs_store_free(b->store);
+	kbs_policyholder_free(b->policy);
+	for (i = 0; i < b->n_admin_keys; i++)
+		kbs_jwk_free(b->admin_keys[i]);
+	free(b->admin_keys);
+	free(b);
+}

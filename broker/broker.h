@@ -1,0 +1,57 @@
+/*
+ * broker.h - kbs-broker (KBS2): verifies attestation tokens from trusted
+ * issuers, applies the resource policy, and releases secrets as JWEs
+ * wrapped to the TEE's key.  It never sees evidence.
+ */
+#ifndef KBS_BROKER_H
+#define KBS_BROKER_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "http.h"
+
+typedef struct {
+	kbs_daemon_base base;
+	char *repository_dir;
+	json_t *trusted_issuers;
+	long long token_leeway;
+	char *policy_file;
+	char *policy_state_dir;
+	int policy_explain;
+	int jwe_allow_rsa1_5;
+	kbs_cfg_strings admin_public_keys;
+	int admin_insecure_allow_all;
+	long long admin_max_token_life;
+} kbs_broker_cfg;
+
+extern const kbs_cfg_opt kbs_broker_opts[];
+
+typedef struct kbs_broker kbs_broker;
+
+/*
+ * Build a broker: resource store, trusted issuers, policy, admin keys.
+ * With create_files 0 nothing is created (--check-config).
+ */
+kbs_err kbs_broker_new(const kbs_broker_cfg *cfg, int create_files,
+		       kbs_broker **out, kbs_errbuf *eb);
+
+/*
+ * Background-check mode: trust the in-process issuer's JWKS and accept
+ * its attested session cookies.  cookie_token returns the token of an
+ * attested session cookie (see kbs_issuer_cookie_token()).
+ */
+typedef kbs_err (*kbs_broker_cookie_fn)(const void *arg,
+					const kbs_http_req *req, char **token,
+					kbs_errbuf *eb);
+kbs_err kbs_broker_trust_local(kbs_broker *b, const json_t *jwks,
+			       kbs_broker_cookie_fn fn, const void *arg,
+			       kbs_errbuf *eb);
+
+/* Register the resource and admin routes. */
+kbs_err kbs_broker_routes(kbs_broker *b, kbs_http_server *srv);
+
+void kbs_broker_free(kbs_broker *b);
+
+#endif

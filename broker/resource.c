@@ -1,0 +1,212 @@
+/*
+ * resource.c - GET /kbs/v0/resource/{repository}/{type}/{tag}: verify the
+ * token, apply the policy, release the secret wrapped to the TEE's key
+ * (shared/spec/kbs-protocol.md section 3).
+ *
+ * Statuses follow the protocol document rather than trustee, which
+ * answers 401 to everything: 400 bad path, 401 no or bad token, 403 policy
+ * denial, 404 no such resource (docs/api.md).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker_int.h"
+#include "clock.h"
+#include "json.h"
+#include "jwe.h"
+#include "log.h"
+#include "mem.h"
+
+/* Where a tee-pubkey may sit in verified claims (spec 4.3), first hit wins. */
+static const char *const teekey_pointers[] = {
+	"/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey",
+	"/tdx/attester_runtime_data/tee-pubkey",
+	"/tdx/attester_user_data/tee-pubkey",
+	"/customized_claims/runtime_data/tee-pubkey",
+	"/tee-pubkey",
+	NULL,
+};
+
+char *
+kbs_broker_resource_path(const char *path)
+{
+	const char *p = path + strlen(KBS_RESOURCE_PREFIX);
+	char *out = NULL, *seg = NULL;
+	size_t cap = strlen(p) + 1, o = 0;
+	int nseg = 0;
+
+	if (strncmp(path, KBS_RESOURCE_PREFIX, strlen(KBS_RESOURCE_PREFIX)) != 0 ||
+	    (out = malloc(cap)) == NULL)
+		return NULL;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		/* Exactly three segments; a fourth (even empty) is refused. */
+		if (++nseg > 3 || (seg = kbs_http_decode_segment(p, len)) == NULL ||
+		    o + strlen(seg) + 1 > cap)
+			goto bad;
+		memcpy(out + o, seg, strlen(seg));
+		o += strlen(seg);
+		out[o++] = '/';
+		free(seg);
+		seg = NULL;
+		if (slash == NULL)
+			break;
+		p = slash + 1;
+	}
+	out[o - 1] = '\0';
+	if (nseg != 3 || !kbs_store_path_valid(out))
+		goto bad;
+	return out;
+bad:
+	free(seg);
+	free(out);
+	return NULL;
+}
+
+/* The token of req: an attested session cookie (background-check mode),
+ * else the bearer token.  malloc'd, or NULL. */
+static char *
+request_token(const kbs_broker *b, const kbs_http_req *req)
+{
+	const char *bearer;
+	char *tok = NULL;
+
+	if (b->cookie_fn != NULL &&
+	    b->cookie_fn(b->cookie_arg, req, &tok, NULL) == KBS_OK)
+		return tok;
+	bearer = kbs_http_bearer(req);
+	return bearer ? strdup(bearer) : NULL;
+}
+
+static kbs_jwk *
+claims_teekey(const json_t *claims)
+{
+	kbs_jwk *k = NULL;
+	json_t *j;
+	size_t i;
+
+	for (i = 0; teekey_pointers[i] != NULL; i++) {
+		j = kbs_json_pointer(claims, teekey_pointers[i]);
+		if (j != NULL)
+			return kbs_jwk_teekey_parse(j, NULL, &k, NULL) == KBS_OK
+				   ? k : NULL;
+	}
+	return NULL;
+}
+
+struct get_ctx {
+	kbs_broker *b;
+	char *path;
+	char *token;
+	json_t *claims;
+	const char *issuer;
+	kbs_policy_decision *decision;
+	uint8_t *secret;
+	size_t secret_len;
+	kbs_jwk *teekey;
+	char *jwe;
+	kbs_errbuf eb;
+};
+
+/* Token then policy; 0 to go on, else the response is written. */
+static int
+authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	kbs_policy_ctx pc;
+	json_t *query;
+	kbs_err rc;
+
+	if ((c->token = request_token(c->b, req)) == NULL) {
+		kbs_http_reply_error(resp, 401, "TokenNotFound",
+				     "no bearer token or attested session");
+		return -1;
+	}
+	rc = kbs_trust_verify(c->b->trust, c->token, strlen(c->token),
+			      kbs_clock_now(), &c->claims, &c->issuer, &c->eb);
+	if (rc != KBS_OK) {
+		kbs_http_reply_error(resp, 401, "TokenVerifierError",
+				     "token rejected: %s", c->eb.msg);
+		return -1;
+	}
+	query = kbs_http_query_json(req->query);
+	memset(&pc, 0, sizeof(pc));
+	pc.resource_path = c->path;
+	pc.query = query;
+	pc.issuer = c->issuer;
+	pc.now = kbs_clock_now();
+	rc = kbs_policyholder_eval(c->b->policy, c->claims, &pc, &c->decision,
+				   &c->eb);
+	json_decref(query);
+	if (rc != KBS_OK || !kbs_policy_decision_allowed(c->decision)) {
+		const char *why = rc != KBS_OK ? c->eb.msg
+				  : kbs_policy_decision_reason(c->decision);
+		kbs_log_info("policy denied %s: %s", c->path, why ? why : "");
+		kbs_http_reply_error(resp, 403, "PolicyDeny", "%s",
+				     c->b->cfg->policy_explain && why
+					 ? why : "denied by the resource policy");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+release(struct get_ctx *c, kbs_http_resp *resp)
+{
+	kbs_err rc;
+
+	rc = kbs_store_get(c->b->store, c->path, &c->secret, &c->secret_len, &c->eb);
+	if (rc == KBS_ERR_NOT_FOUND) {
+		kbs_http_reply_error(resp, 404, "ResourceNotFound",
+				     "no resource %s", c->path);
+		return;
+	}
+	if (rc != KBS_OK) {
+		kbs_log_error("resource %s: %s", c->path, c->eb.msg);
+		kbs_http_reply_error(resp, 500, "PluginInternalError",
+				     "resource store failure");
+		return;
+	}
+	if ((c->teekey = claims_teekey(c->claims)) == NULL) {
+		kbs_http_reply_error(resp, 401, "TokenVerifierError",
+				     "the token carries no usable tee-pubkey");
+		return;
+	}
+	rc = kbs_jwe_encrypt(c->teekey, c->secret, c->secret_len,
+			     c->b->cfg->jwe_allow_rsa1_5, &c->jwe, &c->eb);
+	if (rc != KBS_OK) {
+		kbs_http_reply_error(resp, rc == KBS_ERR_UNSUPPORTED ? 401 : 500,
+				     "JweError", "%s", c->eb.msg);
+		return;
+	}
+	kbs_http_reply_bytes(resp, 200, "application/json", c->jwe,
+			     strlen(c->jwe));
+	snprintf(resp->note, sizeof(resp->note), "released %s issuer=%s",
+		 c->path, c->issuer ? c->issuer : "");
+}
+
+void
+kbs_broker_handle_get(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	struct get_ctx *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		kbs_http_reply_error(resp, 500, "HTTPFailed", "out of memory");
+		return;
+	}
+	c->b = arg;
+	if ((c->path = kbs_broker_resource_path(req->path)) == NULL)
+		kbs_http_reply_error(resp, 400, "InvalidRequestPath",
+				     "resource path must be <repository>/<type>/"
+				     "<tag>, each [A-Za-z0-9_-][A-Za-z0-9_.-]*");
+	else if (authorise(c, req, resp) == 0)
+		release(c, resp);
+	free(c->path);
+	kbs_strfreezero(c->token);
+	json_decref(c->claims);
+	kbs_policy_decision_free(c->decision);
+	kbs_freezero(c->secret, c->secret_len);
+	kbs_jwk_free(c->teekey);
+	free(c->jwe);
+	free(c);
+}

@@ -1,0 +1,149 @@
+/* Tests for common/http_msg.c and the router in common/http.c. */
+#include <string.h>
+
+#include "http.h"
+#include "unit.h"
+
+static void
+test_cookie(void)
+{
+	kbs_http_kv h[] = {{"Host", "x"},
+			   {"cookie", "a=1; kbs-session-id=abc_DEF-1; b=2"}};
+	kbs_http_req req = {.headers = h, .n_headers = 2};
+	char buf[16];
+
+	CU_ASSERT_EQUAL(kbs_http_cookie(&req, "kbs-session-id", buf, sizeof(buf)), 0);
+	CU_ASSERT_STRING_EQUAL(buf, "abc_DEF-1");
+	CU_ASSERT_EQUAL(kbs_http_cookie(&req, "b", buf, sizeof(buf)), 0);
+	CU_ASSERT_STRING_EQUAL(buf, "2");
+	CU_ASSERT_EQUAL(kbs_http_cookie(&req, "session-id", buf, sizeof(buf)), -1);
+	/* Too long for the buffer: not found rather than truncated. */
+	CU_ASSERT_EQUAL(kbs_http_cookie(&req, "kbs-session-id", buf, 4), -1);
+}
+
+static void
+test_bearer(void)
+{
+	kbs_http_kv h[] = {{"authorization", "Bearer abc.def.ghi"}};
+	kbs_http_req req = {.headers = h, .n_headers = 1};
+
+	CU_ASSERT_STRING_EQUAL(kbs_http_bearer(&req), "abc.def.ghi");
+	h[0].value = "Basic Zm9vOmJhcg==";
+	CU_ASSERT_PTR_NULL(kbs_http_bearer(&req));
+	h[0].value = "Bearer ";
+	CU_ASSERT_PTR_NULL(kbs_http_bearer(&req));
+	req.n_headers = 0;
+	CU_ASSERT_PTR_NULL(kbs_http_bearer(&req));
+}
+
+static void
+test_decode_segment(void)
+{
+	char *s;
+
+	s = kbs_http_decode_segment("a%41b", 5);
+	CU_ASSERT_STRING_EQUAL(s, "aAb");
+	free(s);
+	CU_ASSERT_PTR_NULL(kbs_http_decode_segment("a%2fb", 5));
+	CU_ASSERT_PTR_NULL(kbs_http_decode_segment("a%2Fb", 5));
+	CU_ASSERT_PTR_NULL(kbs_http_decode_segment("a%5cb", 5));
+	CU_ASSERT_PTR_NULL(kbs_http_decode_segment("a%00b", 5));
+	CU_ASSERT_PTR_NULL(kbs_http_decode_segment("a%4", 3));
+	CU_ASSERT_PTR_NULL(kbs_http_decode_segment("a%", 2));
+	CU_ASSERT_PTR_NULL(kbs_http_decode_segment("%zz", 3));
+	s = kbs_http_decode_segment("%2e%2e", 6);
+	CU_ASSERT_STRING_EQUAL(s, ".."); /* decoded; the path check refuses it */
+	free(s);
+}
+
+static void
+test_query(void)
+{
+	json_t *q = kbs_http_query_json("a=1&b=x%20y&c&=bad&d=%zz");
+
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(q, "a")), "1");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(q, "b")), "x y");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(q, "c")), "");
+	CU_ASSERT_PTR_NULL(json_object_get(q, "d"));
+	CU_ASSERT_EQUAL(json_object_size(q), 3);
+	json_decref(q);
+	q = kbs_http_query_json(NULL);
+	CU_ASSERT_EQUAL(json_object_size(q), 0);
+	json_decref(q);
+}
+
+static void
+test_error_body(void)
+{
+	kbs_http_resp resp;
+	json_t *j;
+
+	memset(&resp, 0, sizeof(resp));
+	kbs_http_reply_error(&resp, 401, "TokenNotFound", "no %s", "token");
+	CU_ASSERT_EQUAL(resp.status, 401);
+	j = json_loadb(resp.body, resp.body_len, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "type")),
+			       "https://github.com/confidential-containers/kbs/"
+			       "errors/TokenNotFound");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "detail")),
+			       "no token");
+	json_decref(j);
+	kbs_http_resp_clear(&resp);
+	CU_ASSERT_PTR_NULL(resp.body);
+}
+
+static int hits;
+
+static void
+handler(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	hits += *(int *)arg;
+	kbs_http_reply_bytes(resp, 200, "text/plain", "ok", 2);
+}
+
+static void
+test_router(void)
+{
+	kbs_http_cfg cfg = {.listen = "127.0.0.1:0"};
+	kbs_http_server *srv = NULL;
+	int one = 1, ten = 10;
+	kbs_http_req req = {.method = "GET", .path = "/kbs/v0/resource/a/b/c"};
+	kbs_http_resp resp;
+
+	CU_ASSERT_EQUAL_FATAL(kbs_http_server_new(&cfg, &srv, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_http_route(srv, "GET", "/kbs/v0/resource/*", handler,
+				       &one, 0), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_http_route(srv, "POST", "/kbs/v0/auth", handler, &ten,
+				       0), KBS_OK);
+	memset(&resp, 0, sizeof(resp));
+	hits = 0;
+	kbs_http_dispatch(srv, &req, &resp);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL(hits, 1);
+	kbs_http_resp_clear(&resp);
+	req.path = "/kbs/v0/auth";
+	kbs_http_dispatch(srv, &req, &resp);
+	CU_ASSERT_EQUAL(resp.status, 405);
+	kbs_http_resp_clear(&resp);
+	req.method = "POST";
+	kbs_http_dispatch(srv, &req, &resp);
+	CU_ASSERT_EQUAL(hits, 11);
+	kbs_http_resp_clear(&resp);
+	req.path = "/kbs/v0/authx";
+	kbs_http_dispatch(srv, &req, &resp);
+	CU_ASSERT_EQUAL(resp.status, 404);
+	kbs_http_resp_clear(&resp);
+	kbs_http_server_free(srv);
+}
+
+static const kbs_unit_test tests[] = {
+	{"cookie lookup", test_cookie},
+	{"bearer token", test_bearer},
+	{"path segment decoding", test_decode_segment},
+	{"query string", test_query},
+	{"error body", test_error_body},
+	{"router", test_router},
+	{NULL, NULL},
+};
+
+KBS_UNIT_MAIN("http", tests)
