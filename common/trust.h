@@ -11,6 +11,9 @@
  *    to one of the issuer's CA certificates (trustee's KBS2 way).
  * Then the algorithm is pinned (jws.h), exp/nbf/iat are checked with a
  * bounded leeway, and "aud" when the issuer config names one.
+ *
+ * Issuers are added at start-up, before kbs_trust_verify() runs on any
+ * thread; verification itself is thread-safe.
  */
 #ifndef KBS_TRUST_H
 #define KBS_TRUST_H

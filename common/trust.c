@@ -1,0 +1,683 @@
+/*
+ * trust.c - which token signers the broker believes.
+ *
+ * Keys come in immutable, reference-counted key sets: a JWKS file or an
+ * in-process JWKS is one set for the life of the process; a JWKS URL
+ * swaps in a new set on every successful fetch.  A verifier takes a
+ * reference under the issuer's mutex and verifies without holding it, so
+ * a refetch never frees a key that another thread is using.  The same
+ * mutex serialises the fetches of one issuer: concurrent requests with an
+ * unknown kid cause one fetch, not a stampede, and at most one per
+ * refetch_interval.
+ *
+ * Nothing here logs a token or a claim; error details name the check that
+ * failed and the issuer, because they reach HTTP bodies.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "b64.h"
+#include "fsutil.h"
+#include "json.h"
+#include "jwk.h"
+#include "jws.h"
+#include "log.h"
+#include "trust.h"
+
+#define JWKS_MAX_LEN (256 * 1024)
+#define JWKS_MAX_KEYS 100
+#define CHAIN_MAX 10
+#define LEEWAY_MAX 300
+#define DEF_REFETCH 30
+#define DEF_TIMEOUT_MS 5000
+#define DEF_TTL 300
+
+typedef struct {
+	int refs; /* guarded by the owning issuer's mutex (or immutable) */
+	kbs_jwk **keys;
+	size_t n;
+} keyset;
+
+struct issuer {
+	char *name, *url, *audience, *iss;
+	long long leeway, refetch, timeout_ms, ttl;
+	keyset *fixed;         /* JWKS file or in-process JWKS, or NULL */
+	X509_STORE *store;     /* CA certificates for header jwk+x5c, or NULL */
+	pthread_mutex_t mu;    /* guards the URL fields below */
+	keyset *fetched;       /* last good JWKS from url, or NULL */
+	long long fetched_at;
+	long long last_try;
+	int tried;
+};
+
+struct kbs_trust {
+	struct issuer **iss;
+	size_t n;
+};
+
+static void
+keyset_unref(keyset *ks)
+{
+	size_t i;
+
+	if (ks == NULL || --ks->refs > 0)
+		return;
+	for (i = 0; i < ks->n; i++)
+		kbs_jwk_free(ks->keys[i]);
+	free(ks->keys);
+	free(ks);
+}
+
+/*
+ * Key set from a JWKS object.  Keys this module cannot use (other kty,
+ * curves, "use" other than "sig") are skipped rather than failing the set,
+ * since real JWKS endpoints mix key kinds; a set with no usable key fails.
+ */
+static kbs_err
+keyset_from_json(const json_t *jwks, keyset **out, kbs_errbuf *eb)
+{
+	const json_t *keys = json_object_get(jwks, "keys"), *k;
+	keyset *ks;
+	size_t i;
+
+	if (!json_is_array(keys))
+		return kbs_errf(eb, KBS_ERR_INVALID, "JWKS has no \"keys\" array");
+	if (json_array_size(keys) > JWKS_MAX_KEYS)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "JWKS has over %d keys",
+				JWKS_MAX_KEYS);
+	if ((ks = calloc(1, sizeof(*ks))) == NULL ||
+	    (ks->keys = calloc(json_array_size(keys) + 1, sizeof(kbs_jwk *))) ==
+		NULL) {
+		free(ks);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	ks->refs = 1;
+	json_array_foreach(keys, i, k) {
+		const char *use = kbs_json_str(k, "use");
+		if (use != NULL && strcmp(use, "sig") != 0)
+			continue;
+		if (kbs_jwk_from_json(k, &ks->keys[ks->n], NULL) == KBS_OK)
+			ks->n++;
+	}
+	if (ks->n == 0) {
+		keyset_unref(ks);
+		return kbs_errf(eb, KBS_ERR_INVALID, "JWKS has no usable key");
+	}
+	*out = ks;
+	return KBS_OK;
+}
+
+static kbs_err
+keyset_from_text(const char *buf, size_t len, keyset **out, kbs_errbuf *eb)
+{
+	json_t *j = kbs_json_parse_object(buf, len, KBS_JSON_DEFAULT_DEPTH, eb);
+	kbs_err rc;
+
+	if (j == NULL)
+		return KBS_ERR_INVALID;
+	rc = keyset_from_json(j, out, eb);
+	json_decref(j);
+	return rc;
+}
+
+struct fetch_buf {
+	char *p;
+	size_t len;
+};
+
+static size_t
+fetch_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct fetch_buf *b = arg;
+	size_t n = size * nmemb;
+	char *np;
+
+	/* Over the bound: returning short makes curl fail the transfer. */
+	if (n > JWKS_MAX_LEN || b->len + n > JWKS_MAX_LEN)
+		return 0;
+	if ((np = realloc(b->p, b->len + n + 1)) == NULL)
+		return 0;
+	memcpy(np + b->len, data, n);
+	b->p = np;
+	b->len += n;
+	return n;
+}
+
+/* GET the issuer's JWKS URL into a new key set. */
+static kbs_err
+fetch_jwks(const struct issuer *is, keyset **out, kbs_errbuf *eb)
+{
+	struct fetch_buf b = {NULL, 0};
+	CURL *c = curl_easy_init();
+	CURLcode cc = CURLE_FAILED_INIT;
+	long status = 0;
+	kbs_err rc;
+
+	if (c != NULL) {
+		curl_easy_setopt(c, CURLOPT_URL, is->url);
+		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)is->timeout_ms);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)is->timeout_ms);
+		curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+				 (curl_off_t)JWKS_MAX_LEN);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_write);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+		cc = curl_easy_perform(c);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	}
+	if (cc != CURLE_OK)
+		rc = kbs_errf(eb, KBS_ERR_NETWORK, "JWKS fetch for %s failed: %s",
+			      is->name, curl_easy_strerror(cc));
+	else if (status != 200)
+		rc = kbs_errf(eb, KBS_ERR_NETWORK, "JWKS fetch for %s: HTTP %ld",
+			      is->name, status);
+	else
+		rc = keyset_from_text(b.p ? b.p : "", b.len, out, eb);
+	curl_easy_cleanup(c);
+	free(b.p);
+	return rc;
+}
+
+/*
+ * Refresh the URL key set if due.  force: an unknown kid was seen.
+ * Either way at most one attempt per refetch interval.  Called with is->mu.
+ */
+static void
+maybe_fetch(struct issuer *is, long long now, int force)
+{
+	int stale = is->fetched == NULL || now - is->fetched_at >= is->ttl;
+	keyset *ks = NULL;
+	kbs_errbuf eb = {{0}};
+
+	if (!stale && !force)
+		return;
+	if (is->tried && now - is->last_try < is->refetch && now >= is->last_try)
+		return;
+	is->tried = 1;
+	is->last_try = now;
+	if (fetch_jwks(is, &ks, &eb) != KBS_OK) {
+		kbs_log_warn("trust: issuer %s: %s", is->name, eb.msg);
+		return;
+	}
+	keyset_unref(is->fetched);
+	is->fetched = ks;
+	is->fetched_at = now;
+}
+
+static int
+keyset_has_kid(const keyset *ks, const char *kid)
+{
+	size_t i;
+
+	for (i = 0; ks != NULL && i < ks->n; i++)
+		if (kbs_jwk_kid(ks->keys[i]) &&
+		    strcmp(kbs_jwk_kid(ks->keys[i]), kid) == 0)
+			return 1;
+	return 0;
+}
+
+/* A referenced URL key set holding kid (fetching if due), or NULL. */
+static keyset *
+url_keys(struct issuer *is, const char *kid, long long now)
+{
+	keyset *ks = NULL;
+
+	pthread_mutex_lock(&is->mu);
+	maybe_fetch(is, now, 0);
+	if (!keyset_has_kid(is->fetched, kid))
+		maybe_fetch(is, now, 1);
+	if (keyset_has_kid(is->fetched, kid)) {
+		ks = is->fetched;
+		ks->refs++;
+	}
+	pthread_mutex_unlock(&is->mu);
+	return ks;
+}
+
+static void
+url_keys_release(struct issuer *is, keyset *ks)
+{
+	pthread_mutex_lock(&is->mu);
+	keyset_unref(ks);
+	pthread_mutex_unlock(&is->mu);
+}
+
+/* Combine verification outcomes: a bad signature outranks "no key". */
+static kbs_err
+worse(kbs_err have, kbs_err got)
+{
+	static const kbs_err order[] = {KBS_ERR_NOT_FOUND, KBS_ERR_UNSUPPORTED,
+					KBS_ERR_VERIFY};
+	size_t i, a = 0, b = 0;
+
+	for (i = 0; i < 3; i++) {
+		if (order[i] == have)
+			a = i;
+		if (order[i] == got)
+			b = i;
+	}
+	return b > a ? got : have;
+}
+
+/* Try the keys of ks with that kid; KBS_OK on the first that verifies. */
+static kbs_err
+try_keyset(const keyset *ks, const char *kid, const kbs_jws *j, kbs_errbuf *eb)
+{
+	kbs_err best = KBS_ERR_NOT_FOUND, rc;
+	size_t i;
+
+	for (i = 0; ks != NULL && i < ks->n; i++) {
+		if (kbs_jwk_kid(ks->keys[i]) == NULL ||
+		    strcmp(kbs_jwk_kid(ks->keys[i]), kid) != 0)
+			continue;
+		if ((rc = kbs_jws_verify(j, ks->keys[i], eb)) == KBS_OK)
+			return KBS_OK;
+		best = worse(best, rc);
+	}
+	return best;
+}
+
+/* Verify by kid against every JWKS issuer; *who gets the one that vouched. */
+static kbs_err
+verify_by_kid(kbs_trust *t, const kbs_jws *j, const char *kid, long long now,
+	      struct issuer **who, kbs_errbuf *eb)
+{
+	kbs_err best = KBS_ERR_NOT_FOUND, rc;
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		struct issuer *is = t->iss[i];
+		keyset *ks;
+
+		rc = try_keyset(is->fixed, kid, j, eb);
+		if (rc != KBS_OK && is->url != NULL &&
+		    (ks = url_keys(is, kid, now)) != NULL) {
+			rc = try_keyset(ks, kid, j, eb);
+			url_keys_release(is, ks);
+		}
+		if (rc == KBS_OK) {
+			*who = is;
+			return KBS_OK;
+		}
+		best = worse(best, rc);
+	}
+	if (best == KBS_ERR_NOT_FOUND)
+		kbs_errf(eb, best, "no trusted key with the token's kid");
+	return best;
+}
+
+/* One x5c entry: standard base64 DER (trustee), base64url accepted. */
+static X509 *
+x5c_cert(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	const unsigned char *p;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	X509 *x = NULL;
+
+	if (s == NULL ||
+	    (kbs_b64_decode(s, strlen(s), KBS_B64_STD, &der, &len) != KBS_OK &&
+	     kbs_b64_decode(s, strlen(s), KBS_B64_ANY, &der, &len) != KBS_OK))
+		return NULL;
+	p = der;
+	x = d2i_X509(NULL, &p, (long)len);
+	if (x != NULL && p != der + len) { /* trailing bytes */
+		X509_free(x);
+		x = NULL;
+	}
+	free(der);
+	ERR_clear_error();
+	return x;
+}
+
+/* Leaf and untrusted intermediates of an x5c array. */
+static kbs_err
+x5c_parse(const json_t *x5c, X509 **leaf, STACK_OF(X509) **rest,
+	  kbs_errbuf *eb)
+{
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	X509 *x = NULL;
+	size_t i;
+
+	if (sk == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	for (i = 0; i < json_array_size(x5c); i++) {
+		if ((x = x5c_cert(json_array_get(x5c, i))) == NULL) {
+			sk_X509_pop_free(sk, X509_free);
+			return kbs_errf(eb, KBS_ERR_INVALID,
+					"x5c[%zu] is not a DER certificate", i);
+		}
+		if (i == 0)
+			*leaf = x;
+		else if (sk_X509_push(sk, x) <= 0) {
+			X509_free(x);
+			X509_free(*leaf);
+			sk_X509_pop_free(sk, X509_free);
+			return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		}
+	}
+	*rest = sk;
+	return KBS_OK;
+}
+
+/* 1 if leaf chains (through untrusted rest) to a CA of is at time now. */
+static int
+chain_ok(const struct issuer *is, X509 *leaf, STACK_OF(X509) *rest,
+	 long long now)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	X509_VERIFY_PARAM *vp;
+	int ok = 0;
+
+	if (ctx == NULL || X509_STORE_CTX_init(ctx, is->store, leaf, rest) != 1)
+		goto out;
+	vp = X509_STORE_CTX_get0_param(ctx);
+	X509_VERIFY_PARAM_set_time(vp, (time_t)now);
+	X509_VERIFY_PARAM_set_depth(vp, CHAIN_MAX);
+	/* Any certificate in the CA file is an anchor, as in trustee. */
+	X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_PARTIAL_CHAIN);
+	ok = X509_verify_cert(ctx) == 1;
+out:
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	return ok;
+}
+
+/* Header jwk whose x5c leaf carries it and chains to an issuer's CA. */
+static kbs_err
+verify_by_x5c(kbs_trust *t, const kbs_jws *j, const json_t *hjwk,
+	      long long now, struct issuer **who, kbs_errbuf *eb)
+{
+	const json_t *x5c = json_object_get(hjwk, "x5c");
+	STACK_OF(X509) *rest = NULL;
+	X509 *leaf = NULL;
+	kbs_jwk *key = NULL, *lk = NULL;
+	kbs_err rc;
+	size_t i;
+
+	if (x5c == NULL)
+		x5c = json_object_get(kbs_jws_header(j), "x5c");
+	if (!json_is_array(x5c) || json_array_size(x5c) == 0)
+		return kbs_errf(eb, KBS_ERR_NOT_FOUND, "header jwk without x5c");
+	if (json_array_size(x5c) > CHAIN_MAX)
+		return kbs_errf(eb, KBS_ERR_INVALID, "x5c longer than %d", CHAIN_MAX);
+	if ((rc = kbs_jwk_from_json(hjwk, &key, eb)) != KBS_OK ||
+	    (rc = x5c_parse(x5c, &leaf, &rest, eb)) != KBS_OK)
+		goto out;
+	if ((rc = kbs_jwk_from_pkey(X509_get0_pubkey(leaf), NULL, NULL, &lk,
+				    eb)) != KBS_OK || !kbs_jwk_equal(key, lk)) {
+		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND,
+			      "x5c leaf does not carry the header jwk");
+		goto out;
+	}
+	rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "x5c does not chain to a trusted CA");
+	for (i = 0; i < t->n; i++) {
+		if (t->iss[i]->store == NULL || !chain_ok(t->iss[i], leaf, rest, now))
+			continue;
+		if ((rc = kbs_jws_verify(j, key, eb)) == KBS_OK)
+			*who = t->iss[i];
+		goto out;
+	}
+out:
+	kbs_jwk_free(key);
+	kbs_jwk_free(lk);
+	X509_free(leaf);
+	sk_X509_pop_free(rest, X509_free);
+	return rc;
+}
+
+/* The claim checks of the issuer that vouched. */
+static kbs_err
+check_claims(const struct issuer *is, const json_t *claims, long long now,
+	     kbs_errbuf *eb)
+{
+	const char *iss = kbs_json_str(claims, "iss");
+	kbs_err rc;
+
+	if ((rc = kbs_jws_check_times(claims, now, is->leeway, 1, eb)) != KBS_OK)
+		return rc;
+	if (is->iss != NULL && (iss == NULL || strcmp(iss, is->iss) != 0))
+		return kbs_errf(eb, KBS_ERR_DENIED, "token iss is not %s's", is->name);
+	if (is->audience != NULL && !kbs_jws_has_audience(claims, is->audience))
+		return kbs_errf(eb, KBS_ERR_DENIED,
+				"token aud does not include the configured one");
+	return KBS_OK;
+}
+
+static int
+has_ca_issuer(const kbs_trust *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (t->iss[i]->store != NULL)
+			return 1;
+	return 0;
+}
+
+/* Find the issuer whose key verifies j: x5c path first (no network). */
+static kbs_err
+find_issuer(kbs_trust *t, const kbs_jws *j, long long now, struct issuer **who,
+	    kbs_errbuf *eb)
+{
+	const json_t *hjwk = json_object_get(kbs_jws_header(j), "jwk");
+	const char *kid = kbs_jws_kid(j);
+	kbs_err rc = KBS_ERR_NOT_FOUND, r2;
+
+	if (hjwk != NULL && !json_is_object(hjwk))
+		return kbs_errf(eb, KBS_ERR_INVALID, "header jwk is not an object");
+	if (hjwk == NULL && kid == NULL)
+		return kbs_errf(eb, KBS_ERR_NOT_FOUND,
+				"token names no key (no kid, no jwk)");
+	if (hjwk != NULL && has_ca_issuer(t)) {
+		if ((rc = verify_by_x5c(t, j, hjwk, now, who, eb)) == KBS_OK ||
+		    kid == NULL)
+			return rc;
+	}
+	if (kid == NULL)
+		return kbs_errf(eb, KBS_ERR_NOT_FOUND,
+				"header jwk but no issuer with a CA file");
+	r2 = verify_by_kid(t, j, kid, now, who, rc == KBS_ERR_NOT_FOUND ? eb : NULL);
+	return r2 == KBS_OK ? KBS_OK : worse(rc, r2);
+}
+
+kbs_err
+kbs_trust_verify(kbs_trust *t, const char *token, size_t len, long long now,
+		 json_t **claims, const char **issuer, kbs_errbuf *eb)
+{
+	struct issuer *who = NULL;
+	kbs_jws *j = NULL;
+	kbs_err rc;
+
+	if ((rc = kbs_jws_parse(token, len, &j, eb)) != KBS_OK) {
+		rc = rc == KBS_ERR_NOMEM ? rc : KBS_ERR_INVALID;
+		goto out;
+	}
+	if ((rc = find_issuer(t, j, now, &who, eb)) != KBS_OK)
+		goto out;
+	if ((rc = check_claims(who, kbs_jws_claims(j), now, eb)) != KBS_OK)
+		goto out;
+	*claims = json_incref((json_t *)kbs_jws_claims(j));
+	if (issuer != NULL)
+		*issuer = who->name;
+out:
+	kbs_jws_free(j);
+	return rc;
+}
+
+kbs_err
+kbs_trust_new(kbs_trust **out)
+{
+	kbs_trust *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return KBS_ERR_NOMEM;
+	*out = t;
+	return KBS_OK;
+}
+
+static void
+issuer_free(struct issuer *is)
+{
+	if (is == NULL)
+		return;
+	free(is->name);
+	free(is->url);
+	free(is->audience);
+	free(is->iss);
+	keyset_unref(is->fixed);
+	keyset_unref(is->fetched);
+	X509_STORE_free(is->store);
+	pthread_mutex_destroy(&is->mu);
+	free(is);
+}
+
+void
+kbs_trust_free(kbs_trust *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->n; i++)
+		issuer_free(t->iss[i]);
+	free(t->iss);
+	free(t);
+}
+
+static int
+dup_opt(char **dst, const char *src)
+{
+	return src == NULL || (*dst = strdup(src)) != NULL;
+}
+
+static long long
+clamp(long long v, long long lo, long long hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+static struct issuer *
+issuer_new(const char *name, const char *audience, long long leeway)
+{
+	struct issuer *is = calloc(1, sizeof(*is));
+
+	if (is == NULL)
+		return NULL;
+	pthread_mutex_init(&is->mu, NULL);
+	is->leeway = clamp(leeway, 0, LEEWAY_MAX);
+	is->refetch = DEF_REFETCH;
+	is->timeout_ms = DEF_TIMEOUT_MS;
+	is->ttl = DEF_TTL;
+	if (!dup_opt(&is->name, name ? name : "issuer") ||
+	    !dup_opt(&is->audience, audience)) {
+		issuer_free(is);
+		return NULL;
+	}
+	return is;
+}
+
+static kbs_err
+append(kbs_trust *t, struct issuer *is)
+{
+	struct issuer **n = realloc(t->iss, (t->n + 1) * sizeof(*n));
+
+	if (n == NULL)
+		return KBS_ERR_NOMEM;
+	t->iss = n;
+	t->iss[t->n++] = is;
+	return KBS_OK;
+}
+
+static kbs_err
+load_jwks_file(struct issuer *is, const char *path, kbs_errbuf *eb)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	kbs_err rc;
+
+	if ((rc = kbs_fs_read(path, JWKS_MAX_LEN, &buf, &len, eb)) == KBS_OK)
+		rc = keyset_from_text((const char *)buf, len, &is->fixed, eb);
+	free(buf);
+	if (rc != KBS_OK) {
+		kbs_errprefix(eb, "issuer %s: JWKS file %s", is->name, path);
+		return KBS_ERR_CONFIG;
+	}
+	return KBS_OK;
+}
+
+static kbs_err
+load_ca_file(struct issuer *is, const char *path, kbs_errbuf *eb)
+{
+	if ((is->store = X509_STORE_new()) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if (X509_STORE_load_file(is->store, path) != 1 ||
+	    sk_X509_OBJECT_num(X509_STORE_get0_objects(is->store)) <= 0) {
+		ERR_clear_error();
+		return kbs_errf(eb, KBS_ERR_CONFIG,
+				"issuer %s: no PEM certificate in CA file %s",
+				is->name, path);
+	}
+	return KBS_OK;
+}
+
+kbs_err
+kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
+		     kbs_errbuf *eb)
+{
+	struct issuer *is;
+	kbs_err rc = KBS_ERR_NOMEM;
+
+	if (!cfg->jwks_file && !cfg->jwks_url && !cfg->ca_file)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "issuer %s: no jwks_file, "
+				"jwks_url or ca_file", cfg->name ? cfg->name : "?");
+	if (cfg->jwks_url != NULL && strncmp(cfg->jwks_url, "http://", 7) != 0 &&
+	    strncmp(cfg->jwks_url, "https://", 8) != 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "issuer %s: jwks_url must be "
+				"http(s)", cfg->name ? cfg->name : "?");
+	if ((is = issuer_new(cfg->name, cfg->audience, cfg->leeway)) == NULL ||
+	    !dup_opt(&is->url, cfg->jwks_url) || !dup_opt(&is->iss, cfg->iss)) {
+		kbs_errf(eb, rc, "out of memory");
+		goto fail;
+	}
+	if (cfg->refetch_interval > 0)
+		is->refetch = cfg->refetch_interval;
+	if (cfg->fetch_timeout_ms > 0)
+		is->timeout_ms = clamp(cfg->fetch_timeout_ms, 1, 600000);
+	if (cfg->cache_ttl > 0)
+		is->ttl = cfg->cache_ttl;
+	if ((cfg->jwks_file && (rc = load_jwks_file(is, cfg->jwks_file, eb))) ||
+	    (cfg->ca_file && (rc = load_ca_file(is, cfg->ca_file, eb))))
+		goto fail;
+	if ((rc = append(t, is)) == KBS_OK)
+		return KBS_OK;
+	kbs_errf(eb, rc, "out of memory");
+fail:
+	issuer_free(is);
+	return rc;
+}
+
+kbs_err
+kbs_trust_add_jwks(kbs_trust *t, const char *name, const json_t *jwks,
+		   const char *audience, long long leeway, kbs_errbuf *eb)
+{
+	struct issuer *is = issuer_new(name, audience, leeway);
+	kbs_err rc;
+
+	if (is == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if ((rc = keyset_from_json(jwks, &is->fixed, eb)) == KBS_OK &&
+	    (rc = append(t, is)) == KBS_OK)
+		return KBS_OK;
+	kbs_errprefix(eb, "issuer %s", is->name);
+	issuer_free(is);
+	return rc;
+}
