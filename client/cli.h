@@ -1,0 +1,48 @@
+/*
+ * cli.h - the parsed command line (main.c) and the commands that run on
+ * it (commands.c).  Each command returns a kbs-client exit code.
+ */
+#ifndef KBS_CLIENT_CLI_H
+#define KBS_CLIENT_CLI_H
+
+#include "client.h"
+
+#define CLIENT_DEFAULT_URL "http://127.0.0.1:8080"
+#define CLIENT_DEFAULT_TIMEOUT 30L
+#define CLIENT_DEFAULT_ROLE "admin"
+
+/* Every option's value; NULL / 0 when not given. */
+typedef struct {
+	client_http_opts http;
+	const char *url;         /* --url, defaulted */
+	const char *issuer;      /* --issuer */
+	const char *broker;      /* --broker */
+	const char *path;        /* --path */
+	const char *out;         /* --out */
+	const char *token;       /* --token */
+	const char *token_file;  /* --token-file */
+	const char *tee_key;     /* --tee-key */
+	const char *tee_key_out; /* --tee-key-out */
+	const char *init_data;   /* --init-data */
+	const char *file;        /* --file */
+	const char *value;       /* --value */
+	const char *policy;      /* --policy */
+	const char *admin_key;   /* --admin-key */
+	const char *role;        /* --role, defaulted */
+	client_key_type key_type;
+	int key_type_set;
+	int use_cookie;
+} client_cli;
+
+int client_cmd_attest(const client_cli *o);
+int client_cmd_get_resource(const client_cli *o);
+int client_cmd_set_resource(const client_cli *o);
+int client_cmd_delete_resource(const client_cli *o);
+int client_cmd_set_policy(const client_cli *o);
+int client_cmd_get_policy(const client_cli *o);
+
+/* Print "kbs-client: <msg>" to stderr and return CLIENT_EXIT_USAGE. */
+int client_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+#endif
