@@ -83,14 +83,16 @@ static kbs_jwk *
 claims_teekey(const json_t *claims)
 {
 	kbs_jwk *k = NULL;
-	json_t *j;
+	json_t *j, *norm = NULL;
 	size_t i;
 
 	for (i = 0; teekey_pointers[i] != NULL; i++) {
-		j = kbs_json_pointer(claims, teekey_pointers[i]);
-		if (j != NULL)
-			return kbs_jwk_teekey_parse(j, NULL, &k, NULL) == KBS_OK
-				   ? k : NULL;
+		if ((j = kbs_json_pointer(claims, teekey_pointers[i])) == NULL)
+			continue;
+		if (kbs_jwk_teekey_parse(j, &norm, &k, NULL) != KBS_OK)
+			return NULL;
+		json_decref(norm);
+		return k;
 	}
 	return NULL;
 }

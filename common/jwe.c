@@ -463,7 +463,7 @@ kbs_jwe_encrypt_pkey(EVP_PKEY *pub, const char *alg_name, const uint8_t *pt,
 	size_t eklen = 0;
 	char *prot = NULL, *res;
 	kbs_err rc;
-	jwe_alg alg;
+	jwe_alg alg = JWE_RSA_OAEP_256; /* set by jwe_check_key_alg */
 
 	if (pub == NULL || out == NULL || (pt == NULL && ptlen > 0))
 		return kbs_errf(eb, KBS_ERR_INVALID, "JWE: missing argument");
