@@ -1,0 +1,768 @@
+/* Unit tests for common/trust.c. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "b64.h"
+#include "json.h"
+#include "jwk.h"
+#include "jws.h"
+#include "signer.h"
+#include "trust.h"
+#include "unit.h"
+
+#define NOW 1800000000LL
+
+static char dir[64];
+static EVP_PKEY *key_a, *key_b, *ca_key, *ca2_key;
+static X509 *ca_cert, *ca2_cert;
+
+static const char *
+path_of(const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+	return buf;
+}
+
+static void
+write_file(const char *name, const char *data)
+{
+	char p[128];
+	FILE *f = fopen(path_of(name, p, sizeof(p)), "w");
+
+	CU_ASSERT_FATAL(f != NULL);
+	fputs(data, f);
+	fclose(f);
+}
+
+/* {"keys":[...]} with kid/alg for each key (NULL-terminated lists). */
+static char *
+jwks_text(EVP_PKEY *const *keys, const char *const *kids)
+{
+	json_t *arr = json_array(), *o = json_object();
+	char *s;
+	size_t i;
+
+	for (i = 0; keys[i] != NULL; i++) {
+		kbs_jwk *k = NULL;
+		CU_ASSERT_FATAL(kbs_jwk_from_pkey(keys[i], "ES256", kids[i], &k, NULL) ==
+				KBS_OK);
+		json_array_append_new(arr, kbs_jwk_to_json(k));
+		kbs_jwk_free(k);
+	}
+	/* Keys of other kinds are skipped, not fatal. */
+	json_array_append_new(arr, json_pack("{s:s,s:s}", "kty", "oct", "k", "AAAA"));
+	json_object_set_new(o, "keys", arr);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+static char *
+token(EVP_PKEY *k, const char *alg, const char *extra, const char *claims)
+{
+	json_t *e = extra ? kbs_json_parse(extra, strlen(extra), 32, NULL) : NULL;
+	json_t *c = kbs_json_parse(claims, strlen(claims), 32, NULL);
+	char *t = NULL;
+
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_FATAL(kbs_jws_sign(k, alg, e, c, &t, NULL) == KBS_OK);
+	json_decref(e);
+	json_decref(c);
+	return t;
+}
+
+static kbs_err
+verify(kbs_trust *t, const char *tok, long long now, const char **who)
+{
+	json_t *claims = NULL;
+	const char *iss = NULL;
+	kbs_errbuf eb = {{0}};
+	kbs_err rc = kbs_trust_verify(t, tok, strlen(tok), now, &claims, &iss, &eb);
+
+	if (rc == KBS_OK) {
+		CU_ASSERT(json_is_object(claims));
+		CU_ASSERT_PTR_NOT_NULL(iss);
+		if (who != NULL)
+			*who = iss;
+	} else {
+		CU_ASSERT_PTR_NULL(claims);
+		CU_ASSERT(eb.msg[0] != '\0');
+		/* The detail never echoes the token. */
+		CU_ASSERT(strstr(eb.msg, "eyJ") == NULL);
+	}
+	json_decref(claims);
+	return rc;
+}
+
+static X509 *
+make_cert(EVP_PKEY *subj, EVP_PKEY *signer, X509 *issuer, const char *cn,
+	  int is_ca, long from, long to)
+{
+	X509 *x = X509_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(random() & 0xffff) + 1);
+	X509_time_adj_ex(X509_getm_notBefore(x), 0, from, NULL);
+	X509_time_adj_ex(X509_getm_notAfter(x), 0, to, NULL);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer)
+				       : X509_get_subject_name(x));
+	X509_set_pubkey(x, subj);
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
+				  is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	CU_ASSERT_FATAL(X509_sign(x, signer, EVP_sha256()) > 0);
+	return x;
+}
+
+static char *
+der_b64(X509 *x, kbs_b64_variant v)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+	char *s = kbs_b64_encode(der, (size_t)n, v);
+
+	OPENSSL_free(der);
+	return s;
+}
+
+static void
+write_cert(const char *name, X509 *x)
+{
+	char p[128];
+	FILE *f = fopen(path_of(name, p, sizeof(p)), "w");
+
+	PEM_write_X509(f, x);
+	fclose(f);
+}
+
+static int
+setup(void)
+{
+	long day = 86400;
+	long long delta = NOW - (long long)time(NULL);
+
+	snprintf(dir, sizeof(dir), "/tmp/kbs-trust-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	key_a = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	key_b = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	ca2_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	/* CA certificates valid around NOW. */
+	ca_cert = make_cert(ca_key, ca_key, NULL, "test CA", 1, (long)delta - day,
+			    (long)delta + 365 * day);
+	ca2_cert = make_cert(ca2_key, ca2_key, NULL, "other CA", 1,
+			     (long)delta - day, (long)delta + 365 * day);
+	write_cert("ca.pem", ca_cert);
+	write_cert("ca2.pem", ca2_cert);
+	return 0;
+}
+
+static void
+test_jwks_file(void)
+{
+	EVP_PKEY *keys[] = {key_a, NULL};
+	const char *kids[] = {"a", NULL};
+	char *jw = jwks_text(keys, kids), p[128];
+	kbs_trust_issuer_cfg cfg = {0};
+	kbs_trust *t = NULL;
+	const char *who = NULL;
+	char *tok;
+
+	write_file("jwks.json", jw);
+	free(jw);
+	CU_ASSERT_FATAL(kbs_trust_new(&t) == KBS_OK);
+	cfg.name = "file-issuer";
+	cfg.jwks_file = path_of("jwks.json", p, sizeof(p));
+	cfg.leeway = 60;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800000100}");
+	CU_ASSERT(verify(t, tok, NOW, &who) == KBS_OK);
+	CU_ASSERT(who && strcmp(who, "file-issuer") == 0);
+	CU_ASSERT(verify(t, tok, NOW + 160, NULL) == KBS_OK);
+	CU_ASSERT(verify(t, tok, NOW + 161, NULL) == KBS_ERR_EXPIRED);
+	free(tok);
+	/* Unknown kid; right kid, wrong key; no kid at all. */
+	tok = token(key_a, "ES256", "{\"kid\":\"zz\"}", "{\"exp\":1800000100}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_NOT_FOUND);
+	free(tok);
+	tok = token(key_b, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800000100}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_VERIFY);
+	free(tok);
+	tok = token(key_a, "ES256", NULL, "{\"exp\":1800000100}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_NOT_FOUND);
+	free(tok);
+	/* A header jwk without any CA issuer is not trusted by itself. */
+	{
+		kbs_jwk *k = NULL;
+		json_t *j, *extra = json_object();
+		char *es;
+		kbs_jwk_from_pkey(key_a, NULL, NULL, &k, NULL);
+		j = kbs_jwk_to_json(k);
+		json_object_set_new(extra, "jwk", j);
+		es = json_dumps(extra, 0);
+		tok = token(key_a, "ES256", es, "{\"exp\":1800000100}");
+		CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_NOT_FOUND);
+		free(tok);
+		free(es);
+		json_decref(extra);
+		kbs_jwk_free(k);
+	}
+	/* Missing exp, non-integer exp, malformed tokens. */
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"sub\":\"x\"}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_INVALID);
+	free(tok);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":\"soon\"}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_INVALID);
+	free(tok);
+	CU_ASSERT(verify(t, "not.a.token", NOW, NULL) == KBS_ERR_INVALID);
+	CU_ASSERT(verify(t, "", NOW, NULL) == KBS_ERR_INVALID);
+	/* alg none / HS256 with a known kid. */
+	CU_ASSERT(verify(t, "eyJhbGciOiJub25lIiwia2lkIjoiYSJ9.eyJleHAiOjE5MDAwMDAwMDB9.",
+			 NOW, NULL) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(verify(t, "eyJhbGciOiJIUzI1NiIsImtpZCI6ImEifQ.eyJleHAiOjE5MDAwMDAwMDB9."
+			 "AAAA", NOW, NULL) == KBS_ERR_UNSUPPORTED);
+	/* The JWKS key has alg ES256: an ES384 header is refused. */
+	kbs_trust_free(t);
+	kbs_trust_free(NULL);
+}
+
+static void
+test_claim_rules(void)
+{
+	EVP_PKEY *keys[] = {key_a, NULL};
+	const char *kids[] = {"a", NULL};
+	char *jw = jwks_text(keys, kids), p[128], *tok;
+	kbs_trust_issuer_cfg cfg = {0};
+	kbs_trust *t = NULL;
+
+	write_file("jwks2.json", jw);
+	free(jw);
+	kbs_trust_new(&t);
+	cfg.name = "strict";
+	cfg.jwks_file = path_of("jwks2.json", p, sizeof(p));
+	cfg.audience = "kbs";
+	cfg.iss = "issuer-1";
+	cfg.leeway = 100000; /* clamped to 300 */
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000000,\"iss\":\"issuer-1\",\"aud\":[\"x\",\"kbs\"]}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
+	CU_ASSERT(verify(t, tok, NOW + 300, NULL) == KBS_OK);
+	CU_ASSERT(verify(t, tok, NOW + 301, NULL) == KBS_ERR_EXPIRED);
+	free(tok);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000000,\"iss\":\"issuer-1\",\"aud\":\"other\"}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_DENIED);
+	free(tok);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000000,\"iss\":\"issuer-1\"}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_DENIED);
+	free(tok);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000000,\"iss\":\"issuer-2\",\"aud\":\"kbs\"}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_DENIED);
+	free(tok);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000000,\"iss\":\"issuer-1\",\"aud\":\"kbs\","
+		    "\"nbf\":1800000500}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_EXPIRED);
+	free(tok);
+	kbs_trust_free(t);
+}
+
+static void
+test_config_refusals(void)
+{
+	kbs_trust_issuer_cfg cfg = {0};
+	kbs_trust *t = NULL;
+	char p[128];
+
+	kbs_trust_new(&t);
+	cfg.name = "x";
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	cfg.jwks_file = "/nonexistent/jwks.json";
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	write_file("bad.json", "{\"keys\":[{\"kty\":\"oct\",\"k\":\"AA\"}]}");
+	cfg.jwks_file = path_of("bad.json", p, sizeof(p));
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	write_file("bad2.json", "[1]");
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	cfg.jwks_file = NULL;
+	cfg.jwks_url = "ftp://127.0.0.1/jwks.json";
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	cfg.jwks_url = "file:///etc/passwd";
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	cfg.jwks_url = NULL;
+	write_file("notca.pem", "hello\n");
+	cfg.ca_file = path_of("notca.pem", p, sizeof(p));
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	CU_ASSERT(kbs_trust_add_jwks(t, "j", json_null(), NULL, 0, NULL) ==
+		  KBS_ERR_INVALID);
+	kbs_trust_free(t);
+}
+
+static void
+test_in_process_jwks(void)
+{
+	EVP_PKEY *keys[] = {key_b, NULL};
+	const char *kids[] = {"b", NULL};
+	char *jw = jwks_text(keys, kids), *tok;
+	json_t *j = kbs_json_parse(jw, strlen(jw), 32, NULL);
+	kbs_trust *t = NULL;
+	const char *who = NULL;
+
+	kbs_trust_new(&t);
+	CU_ASSERT_FATAL(kbs_trust_add_jwks(t, "local", j, "me", 0, NULL) == KBS_OK);
+	json_decref(j); /* the trust holds its own copy */
+	tok = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800000000,\"aud\":\"me\"}");
+	CU_ASSERT(verify(t, tok, NOW, &who) == KBS_OK);
+	CU_ASSERT(who && strcmp(who, "local") == 0);
+	CU_ASSERT(verify(t, tok, NOW + 1, NULL) == KBS_ERR_EXPIRED);
+	free(tok);
+	free(jw);
+	kbs_trust_free(t);
+}
+
+/* Extra header {"jwk": <pub of k> + "x5c": [b64 of certs...]}. */
+static char *
+x5c_header(EVP_PKEY *k, X509 *const *certs, kbs_b64_variant v, const char *kid)
+{
+	kbs_jwk *jk = NULL;
+	json_t *jwk, *arr = json_array(), *h = json_object();
+	char *s;
+	size_t i;
+
+	kbs_jwk_from_pkey(k, "ES256", NULL, &jk, NULL);
+	jwk = kbs_jwk_to_json(jk);
+	for (i = 0; certs[i] != NULL; i++) {
+		char *b = der_b64(certs[i], v);
+		json_array_append_new(arr, json_string(b));
+		free(b);
+	}
+	json_object_set_new(jwk, "x5c", arr);
+	if (kid != NULL)
+		json_object_set_new(h, "kid", json_string(kid));
+	json_object_set_new(h, "jwk", jwk);
+	s = json_dumps(h, JSON_COMPACT);
+	json_decref(h);
+	kbs_jwk_free(jk);
+	return s;
+}
+
+static void
+test_x5c(void)
+{
+	long day = 86400;
+	long delta = (long)(NOW - (long long)time(NULL));
+	EVP_PKEY *int_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	X509 *inter = make_cert(int_key, ca_key, ca_cert, "intermediate", 1,
+				delta - day, delta + 100 * day);
+	X509 *leaf = make_cert(key_a, int_key, inter, "token signer", 0,
+			       delta - day, delta + 10 * day);
+	X509 *direct = make_cert(key_a, ca_key, ca_cert, "direct", 0, delta - day,
+				 delta + 10 * day);
+	X509 *chain[] = {leaf, inter, NULL}, *only_leaf[] = {leaf, NULL};
+	X509 *dchain[] = {direct, NULL};
+	kbs_trust_issuer_cfg cfg = {0};
+	kbs_trust *t = NULL, *t2 = NULL;
+	const char *who = NULL;
+	char p[128], *h, *tok;
+
+	kbs_trust_new(&t);
+	cfg.name = "ca-issuer";
+	cfg.ca_file = path_of("ca.pem", p, sizeof(p));
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+
+	h = x5c_header(key_a, chain, KBS_B64_STD, NULL);
+	tok = token(key_a, "ES256", h, "{\"exp\":1800000000}");
+	CU_ASSERT(verify(t, tok, NOW, &who) == KBS_OK);
+	CU_ASSERT(who && strcmp(who, "ca-issuer") == 0);
+	/* Leaf expired at that time. */
+	CU_ASSERT(verify(t, tok, NOW + 20 * day, NULL) != KBS_OK);
+	free(tok);
+	free(h);
+	/* Base64url x5c accepted too; a direct leaf under the CA too. */
+	h = x5c_header(key_a, chain, KBS_B64_URL, NULL);
+	tok = token(key_a, "ES256", h, "{\"exp\":1800000000}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
+	free(tok);
+	free(h);
+	h = x5c_header(key_a, dchain, KBS_B64_STD, NULL);
+	tok = token(key_a, "ES256", h, "{\"exp\":1800000000}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
+	free(tok);
+	free(h);
+	/* Missing intermediate: no chain. */
+	h = x5c_header(key_a, only_leaf, KBS_B64_STD, NULL);
+	tok = token(key_a, "ES256", h, "{\"exp\":1800000000}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_NOT_FOUND);
+	free(tok);
+	free(h);
+	/* Header jwk is key_b but the leaf certifies key_a. */
+	h = x5c_header(key_b, chain, KBS_B64_STD, NULL);
+	tok = token(key_b, "ES256", h, "{\"exp\":1800000000}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_NOT_FOUND);
+	free(tok);
+	free(h);
+	/* Right chain and jwk, but signed by another key. */
+	h = x5c_header(key_a, chain, KBS_B64_STD, NULL);
+	tok = token(key_b, "ES256", h, "{\"exp\":1800000000}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_VERIFY);
+	free(tok);
+	/* Wrong CA. */
+	kbs_trust_new(&t2);
+	cfg.ca_file = path_of("ca2.pem", p, sizeof(p));
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t2, &cfg, NULL) == KBS_OK);
+	tok = token(key_a, "ES256", h, "{\"exp\":1800000000}");
+	CU_ASSERT(verify(t2, tok, NOW, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
+	/* Expired token through a good chain. */
+	CU_ASSERT(verify(t, tok, NOW + 3600, NULL) == KBS_ERR_EXPIRED);
+	free(tok);
+	free(h);
+	/* Garbage in x5c. */
+	tok = token(key_a, "ES256",
+		    "{\"jwk\":{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\","
+		    "\"x5c\":[\"!!\"]}}", "{\"exp\":1800000000}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_INVALID);
+	free(tok);
+	kbs_trust_free(t);
+	kbs_trust_free(t2);
+	X509_free(inter);
+	X509_free(leaf);
+	X509_free(direct);
+	EVP_PKEY_free(int_key);
+}
+
+/* The issuer's own signer (kid + jwk + x5c) through the trust store. */
+static void
+test_signer_interop(void)
+{
+	long day = 86400;
+	long delta = (long)(NOW - (long long)time(NULL));
+	char kp[128], cp[128], capath[128];
+	kbs_signer_cfg scfg;
+	kbs_signer *s = NULL;
+	kbs_trust_issuer_cfg cfg = {0};
+	kbs_trust *t = NULL, *t2 = NULL;
+	json_t *claims = json_pack("{s:I}", "exp", (json_int_t)NOW + 60), *jwks;
+	X509 *leaf = make_cert(key_a, ca_key, ca_cert, "kbs1", 0, delta - day,
+			       delta + day);
+	FILE *f;
+	char *tok = NULL;
+
+	/* Write key_a as the signer's key, its cert as the chain. */
+	f = fopen(path_of("signer.pem", kp, sizeof(kp)), "w");
+	PEM_write_PrivateKey(f, key_a, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	chmod(kp, 0600);
+	write_cert("signer-cert.pem", leaf);
+	scfg = (kbs_signer_cfg){kp, "ES256", path_of("signer-cert.pem", cp, sizeof(cp)),
+				NULL, 0};
+	CU_ASSERT_FATAL(kbs_signer_new(&scfg, &s, NULL) == KBS_OK);
+	CU_ASSERT_FATAL(kbs_signer_sign(s, claims, &tok, NULL) == KBS_OK);
+	kbs_trust_new(&t);
+	cfg.name = "kbs1";
+	cfg.ca_file = path_of("ca.pem", capath, sizeof(capath));
+	kbs_trust_add_issuer(t, &cfg, NULL);
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
+	/* And by kid through the signer's JWKS (background-check mode). */
+	kbs_trust_new(&t2);
+	jwks = kbs_signer_jwks(s);
+	CU_ASSERT(kbs_trust_add_jwks(t2, "self", jwks, NULL, 0, NULL) == KBS_OK);
+	CU_ASSERT(verify(t2, tok, NOW, NULL) == KBS_OK);
+	json_decref(jwks);
+	free(tok);
+	json_decref(claims);
+	kbs_signer_free(s);
+	kbs_trust_free(t);
+	kbs_trust_free(t2);
+	X509_free(leaf);
+}
+
+/* ---- JWKS URL tests against a python http.server on 127.0.0.1 ---- */
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a = {0};
+	socklen_t l = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bind(s, (struct sockaddr *)&a, sizeof(a));
+	getsockname(s, (struct sockaddr *)&a, &l);
+	port = ntohs(a.sin_port);
+	close(s);
+	return port;
+}
+
+static int
+port_open(int port)
+{
+	struct sockaddr_in a = {0};
+	int s = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(s);
+	return ok;
+}
+
+static pid_t
+start_server(int port, const char *root, const char *log)
+{
+	char ps[16];
+	pid_t pid;
+	int i;
+
+	snprintf(ps, sizeof(ps), "%d", port);
+	if ((pid = fork()) == 0) {
+		if (freopen(log, "w", stderr) == NULL ||
+		    freopen("/dev/null", "w", stdout) == NULL)
+			_exit(126);
+		execl("/usr/bin/python3", "python3", "-m", "http.server", ps, "--bind",
+		      "127.0.0.1", "--directory", root, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100 && !port_open(port); i++)
+		usleep(50000);
+	return pid;
+}
+
+static void
+stop_server(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+/* Number of GETs of name the server has logged. */
+static int
+gets_of(const char *log, const char *name)
+{
+	char line[512], pat[128];
+	FILE *f = fopen(log, "r");
+	int n = 0;
+
+	snprintf(pat, sizeof(pat), "GET /%s ", name);
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, pat) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+test_jwks_url(void)
+{
+	EVP_PKEY *k1[] = {key_a, NULL}, *k2[] = {key_a, key_b, NULL};
+	const char *kid1[] = {"a", NULL}, *kid2[] = {"a", "b", NULL};
+	char *jw = jwks_text(k1, kid1), url[128], log[128], *ta, *tb;
+	int port = free_port();
+	kbs_trust_issuer_cfg cfg = {0};
+	kbs_trust *t = NULL;
+	pid_t pid;
+
+	if (access("/usr/bin/python3", X_OK) != 0) {
+		CU_FAIL("/usr/bin/python3 needed for the JWKS URL test");
+		free(jw);
+		return;
+	}
+	write_file("url.json", jw);
+	free(jw);
+	path_of("http.log", log, sizeof(log));
+	pid = start_server(port, dir, log);
+	CU_ASSERT_FATAL(port_open(port));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/url.json", port);
+	kbs_trust_new(&t);
+	cfg.name = "url-issuer";
+	cfg.jwks_url = url;
+	cfg.refetch_interval = 30;
+	cfg.cache_ttl = 300;
+	cfg.fetch_timeout_ms = 3000;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 0); /* lazy */
+
+	ta = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
+	tb = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800001000}");
+	CU_ASSERT(verify(t, ta, NOW, NULL) == KBS_OK);
+	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 1);
+	CU_ASSERT(verify(t, ta, NOW + 10, NULL) == KBS_OK); /* cached */
+	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 1);
+	/* Unknown kid: one refetch, then rate-limited. */
+	CU_ASSERT(verify(t, tb, NOW + 40, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 2);
+	CU_ASSERT(verify(t, tb, NOW + 41, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT(verify(t, tb, NOW + 69, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 2);
+	/* The issuer rotates in key b; after the interval it is found. */
+	jw = jwks_text(k2, kid2);
+	write_file("url.json", jw);
+	free(jw);
+	CU_ASSERT(verify(t, tb, NOW + 70, NULL) == KBS_OK);
+	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 3);
+	CU_ASSERT(verify(t, ta, NOW + 71, NULL) == KBS_OK);
+	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 3);
+	/* TTL: a fresh fetch once the set is older than cache_ttl. */
+	CU_ASSERT(verify(t, ta, NOW + 370, NULL) == KBS_OK);
+	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 4);
+
+	/* Server down: stale keys keep working, new kids fail fast. */
+	stop_server(pid);
+	{
+		double t0 = mono();
+		CU_ASSERT(verify(t, ta, NOW + 700, NULL) == KBS_OK);
+		CU_ASSERT(mono() - t0 < 2.0);
+	}
+	kbs_trust_free(t);
+	free(ta);
+	free(tb);
+}
+
+static void
+test_jwks_url_failures(void)
+{
+	EVP_PKEY *k1[] = {key_a, NULL};
+	const char *kid1[] = {"a", NULL};
+	char url[128], log[128], *ta, *big, *jw = jwks_text(k1, kid1);
+	kbs_trust_issuer_cfg cfg = {0};
+	kbs_trust *t = NULL;
+	struct sockaddr_in a = {0};
+	socklen_t l = sizeof(a);
+	int port = free_port(), ls;
+	pid_t pid;
+	double t0;
+
+	ta = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
+	/* Nobody listening: clean error, no hang. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/jwks.json", port);
+	kbs_trust_new(&t);
+	cfg.name = "down";
+	cfg.jwks_url = url;
+	cfg.fetch_timeout_ms = 2000;
+	kbs_trust_add_issuer(t, &cfg, NULL);
+	t0 = mono();
+	CU_ASSERT(verify(t, ta, NOW, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT(mono() - t0 < 2.5);
+	kbs_trust_free(t);
+
+	/* A listener that never answers: the total timeout ends it. */
+	ls = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(bind(ls, (struct sockaddr *)&a, sizeof(a)) == 0);
+	listen(ls, 4);
+	getsockname(ls, (struct sockaddr *)&a, &l);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/jwks.json", ntohs(a.sin_port));
+	kbs_trust_new(&t);
+	cfg.name = "silent";
+	cfg.fetch_timeout_ms = 500;
+	kbs_trust_add_issuer(t, &cfg, NULL);
+	t0 = mono();
+	CU_ASSERT(verify(t, ta, NOW, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT(mono() - t0 < 2.0);
+	kbs_trust_free(t);
+	close(ls);
+
+	/* Oversized, not JSON, 404. */
+	big = malloc(300 * 1024 + 1);
+	memset(big, ' ', 300 * 1024);
+	memcpy(big, jw, strlen(jw));
+	big[300 * 1024] = '\0';
+	write_file("big.json", big);
+	write_file("text.json", "hello");
+	free(big);
+	port = free_port();
+	path_of("http2.log", log, sizeof(log));
+	pid = start_server(port, dir, log);
+	{
+		static const char *const names[] = {"big.json", "text.json", "missing.json"};
+		size_t i;
+		for (i = 0; i < 3; i++) {
+			snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", port, names[i]);
+			kbs_trust_new(&t);
+			cfg.name = names[i];
+			cfg.fetch_timeout_ms = 3000;
+			kbs_trust_add_issuer(t, &cfg, NULL);
+			CU_ASSERT(verify(t, ta, NOW, NULL) == KBS_ERR_NOT_FOUND);
+			CU_ASSERT_EQUAL(gets_of(log, names[i]), 1);
+			kbs_trust_free(t);
+		}
+	}
+	stop_server(pid);
+	free(ta);
+	free(jw);
+}
+
+static void
+test_cleanup(void)
+{
+	char cmd[128];
+
+	EVP_PKEY_free(key_a);
+	EVP_PKEY_free(key_b);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(ca2_key);
+	X509_free(ca_cert);
+	X509_free(ca2_cert);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CU_ASSERT(system(cmd) == 0);
+}
+
+static void
+test_setup(void)
+{
+	CU_ASSERT_FATAL(setup() == 0);
+	CU_ASSERT_FATAL(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK);
+}
+
+static const kbs_unit_test tests[] = {
+	{"setup", test_setup},
+	{"jwks_file", test_jwks_file},
+	{"claim_rules", test_claim_rules},
+	{"config_refusals", test_config_refusals},
+	{"in_process_jwks", test_in_process_jwks},
+	{"x5c", test_x5c},
+	{"signer_interop", test_signer_interop},
+	{"jwks_url", test_jwks_url},
+	{"jwks_url_failures", test_jwks_url_failures},
+	{"cleanup", test_cleanup},
+	{NULL, NULL},
+};
+
+KBS_UNIT_MAIN("trust", tests)
