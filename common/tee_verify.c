@@ -1,0 +1,595 @@
+/*
+ * tee_verify.c - evidence decoding (CoCo JSON shapes, raw, base64),
+ * endorsement key lookup, verification, report-data and init-data
+ * binding, claims.
+ */
+#include "tee_verify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "b64.h"
+#include "dcap.h"
+#include "dcap_verify.h"
+#include "json.h"
+#include "snp.h"
+#include "snp_verify.h"
+#include "tee_claims.h"
+#include "x509util.h"
+
+#define EVIDENCE_DEPTH 16
+#define MAX_CERT_ENTRIES 16
+
+/* ---- input decoding ------------------------------------------------------ */
+
+static int
+is_b64_char(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/' || c == '=' || c == '-' || c == '_';
+}
+
+static kbs_err
+b64_bytes(const char *s, size_t n, size_t max, uint8_t **out, size_t *len,
+	  const char *what, kbs_errbuf *eb)
+{
+	if (n / 4 * 3 > max + 3)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "%s: too large", what);
+	if (kbs_b64_decode(s, n, KBS_B64_ANY, out, len) != KBS_OK)
+		return kbs_errf(eb, KBS_ERR_INVALID, "%s: bad base64", what);
+	return KBS_OK;
+}
+
+/* A JSON array of exactly n integers 0..255 into out. */
+static int
+byte_array(const json_t *a, uint8_t *out, size_t n)
+{
+	json_t *x;
+	size_t i;
+
+	if (!json_is_array(a) || json_array_size(a) != n)
+		return 0;
+	json_array_foreach(a, i, x) {
+		if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > 255)
+			return 0;
+		out[i] = (uint8_t)json_integer_value(x);
+	}
+	return 1;
+}
+
+/* Byte array or base64 string value (at most max bytes) into a new buffer. */
+static kbs_err
+json_blob(const json_t *v, size_t max, uint8_t **out, size_t *len, const char *what,
+	  kbs_errbuf *eb)
+{
+	size_t n;
+
+	if (json_is_string(v))
+		return b64_bytes(json_string_value(v), json_string_length(v), max, out, len, what, eb);
+	if (!json_is_array(v))
+		return kbs_errf(eb, KBS_ERR_INVALID, "%s: not bytes", what);
+	n = json_array_size(v);
+	if (n == 0 || n > max)
+		return kbs_errf(eb, KBS_ERR_INVALID, "%s: %zu bytes", what, n);
+	*out = malloc(n);
+	if (*out == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if (!byte_array(v, *out, n)) {
+		free(*out);
+		*out = NULL;
+		return kbs_errf(eb, KBS_ERR_INVALID, "%s: not a byte array", what);
+	}
+	*len = n;
+	return KBS_OK;
+}
+
+/* Evidence is JSON (*doc) or bytes (*raw): raw, base64, or a JSON string. */
+static kbs_err
+decode_input(const uint8_t *ev, size_t len, json_t **doc, uint8_t **raw, size_t *rawlen,
+	     kbs_errbuf *eb)
+{
+	size_t i = 0, n = len;
+	json_t *s;
+	kbs_err rc;
+
+	while (i < n && (ev[i] == ' ' || ev[i] == '\n' || ev[i] == '\r' || ev[i] == '\t'))
+		i++;
+	while (n > i && (ev[n - 1] == ' ' || ev[n - 1] == '\n' || ev[n - 1] == '\r'))
+		n--;
+	if (i < n && ev[i] == '{') {
+		*doc = kbs_json_parse_object((const char *)ev, len, EVIDENCE_DEPTH, eb);
+		return *doc ? KBS_OK : KBS_ERR_INVALID;
+	}
+	if (i < n && ev[i] == '"') {
+		s = kbs_json_parse((const char *)ev, len, 1, eb);
+		if (!json_is_string(s)) {
+			json_decref(s);
+			return kbs_errf(eb, KBS_ERR_INVALID, "evidence: malformed JSON string");
+		}
+		rc = b64_bytes(json_string_value(s), json_string_length(s), len, raw, rawlen,
+			       "evidence", eb);
+		json_decref(s);
+		return rc;
+	}
+	for (size_t j = i; j < n; j++)
+		if (!is_b64_char(ev[j]))
+			goto binary;
+	if (i < n)
+		return b64_bytes((const char *)ev + i, n - i, len, raw, rawlen, "evidence", eb);
+binary:
+	*raw = malloc(len ? len : 1);
+	if (*raw == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	memcpy(*raw, ev, len);
+	*rawlen = len;
+	return KBS_OK;
+}
+
+/* ---- SNP report from the sev crate's JSON ------------------------------- */
+
+static void
+put_le(uint8_t *p, uint64_t v, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static int
+get_uint(const json_t *obj, const char *key, uint64_t max, uint64_t *out)
+{
+	json_t *x = json_object_get(obj, key);
+
+	if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+	    (uint64_t)json_integer_value(x) > max)
+		return 0;
+	*out = (uint64_t)json_integer_value(x);
+	return 1;
+}
+
+/* TCB_VERSION object: {fmc?, bootloader, tee, snp, microcode}. */
+static int
+put_tcb(const json_t *obj, const char *key, int turin, uint8_t *p)
+{
+	const json_t *t = json_object_get(obj, key);
+	uint64_t bl, tee, snp, uc, fmc = 0;
+
+	if (!json_is_object(t) || !get_uint(t, "bootloader", 255, &bl) ||
+	    !get_uint(t, "tee", 255, &tee) || !get_uint(t, "snp", 255, &snp) ||
+	    !get_uint(t, "microcode", 255, &uc))
+		return 0;
+	if (json_is_integer(json_object_get(t, "fmc")) && !get_uint(t, "fmc", 255, &fmc))
+		return 0;
+	memset(p, 0, 8);
+	if (turin) {
+		p[0] = (uint8_t)fmc;
+		p[1] = (uint8_t)bl;
+		p[2] = (uint8_t)tee;
+		p[3] = (uint8_t)snp;
+	} else {
+		p[0] = (uint8_t)bl;
+		p[1] = (uint8_t)tee;
+		p[6] = (uint8_t)snp;
+	}
+	p[7] = (uint8_t)uc;
+	return 1;
+}
+
+/* Turin layout when the TCB carries fmc or the CPUID family is 0x1A+. */
+static int
+json_is_turin(const json_t *obj)
+{
+	uint64_t fam;
+	json_t *fmc = json_object_get(json_object_get(obj, "reported_tcb"), "fmc");
+
+	if (fmc != NULL && !json_is_null(fmc))
+		return 1;
+	return get_uint(obj, "cpuid_fam_id", 255, &fam) && fam >= 0x1a;
+}
+
+static int
+put_version(const json_t *obj, const char *key, uint8_t *p)
+{
+	const json_t *v = json_object_get(obj, key);
+	char k[32];
+	uint64_t x[3];
+	static const char *const parts[3] = {"build", "minor", "major"};
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(k, sizeof(k), "%s_%s", key, parts[i]);
+		if (!(json_is_object(v) ? get_uint(v, parts[i], 255, &x[i])
+					: get_uint(obj, k, 255, &x[i])))
+			return 0;
+		p[i] = (uint8_t)x[i];
+	}
+	return 1;
+}
+
+static const struct {
+	const char *key;
+	unsigned off, len;
+} snp_arrays[] = {
+	{"family_id", 0x010, 16},	  {"image_id", 0x020, 16},     {"report_data", 0x050, 64},
+	{"measurement", 0x090, 48},	  {"host_data", 0x0c0, 32},    {"id_key_digest", 0x0e0, 48},
+	{"author_key_digest", 0x110, 48}, {"report_id", 0x140, 32},    {"report_id_ma", 0x160, 32},
+	{"chip_id", 0x1a0, 64},
+};
+
+static const struct {
+	const char *key;
+	unsigned off, len;
+	int required;
+} snp_ints[] = {
+	{"version", 0x000, 4, 1},	    {"guest_svn", 0x004, 4, 1},	   {"policy", 0x008, 8, 1},
+	{"vmpl", 0x030, 4, 1},		    {"sig_algo", 0x034, 4, 1},	   {"plat_info", 0x040, 8, 1},
+	{"cpuid_fam_id", 0x188, 1, 0},	    {"cpuid_mod_id", 0x189, 1, 0}, {"cpuid_step", 0x18a, 1, 0},
+	{"launch_mit_vector", 0x1f8, 8, 0}, {"current_mit_vector", 0x200, 8, 0},
+};
+
+static kbs_err
+snp_json_fields(const json_t *obj, uint8_t *out, kbs_errbuf *eb)
+{
+	const json_t *v;
+	uint64_t x, max;
+	size_t i;
+
+	for (i = 0; i < sizeof(snp_ints) / sizeof(snp_ints[0]); i++) {
+		max = snp_ints[i].len == 8 ? (uint64_t)INT64_MAX : (1ull << (8 * snp_ints[i].len)) - 1;
+		v = json_object_get(obj, snp_ints[i].key);
+		if (get_uint(obj, snp_ints[i].key, max, &x))
+			put_le(out + snp_ints[i].off, x, (int)snp_ints[i].len);
+		else if (snp_ints[i].required || (v != NULL && !json_is_null(v)))
+			return kbs_errf(eb, KBS_ERR_INVALID, "attestation_report.%s",
+					snp_ints[i].key);
+	}
+	/* sev >= 6 names the flags word key_info; older crates _author_key_en. */
+	if (get_uint(obj, "key_info", UINT32_MAX, &x) ||
+	    get_uint(obj, "_author_key_en", UINT32_MAX, &x))
+		put_le(out + 0x048, x, 4);
+	else
+		return kbs_errf(eb, KBS_ERR_INVALID, "attestation_report.key_info");
+	for (i = 0; i < sizeof(snp_arrays) / sizeof(snp_arrays[0]); i++)
+		if (!byte_array(json_object_get(obj, snp_arrays[i].key), out + snp_arrays[i].off,
+				snp_arrays[i].len))
+			return kbs_errf(eb, KBS_ERR_INVALID, "attestation_report.%s",
+					snp_arrays[i].key);
+	return KBS_OK;
+}
+
+kbs_err
+kbs_tee_snp_report_from_json(const json_t *obj, uint8_t *out, kbs_errbuf *eb)
+{
+	const json_t *sig = json_object_get(obj, "signature");
+	int turin = json_is_turin(obj);
+	kbs_err rc;
+
+	if (!json_is_object(obj))
+		return kbs_errf(eb, KBS_ERR_INVALID, "attestation_report: not an object");
+	memset(out, 0, KBS_SNP_REPORT_LEN);
+	rc = snp_json_fields(obj, out, eb);
+	if (rc != KBS_OK)
+		return rc;
+	if (!put_tcb(obj, "current_tcb", turin, out + 0x038) ||
+	    !put_tcb(obj, "reported_tcb", turin, out + 0x180) ||
+	    !put_tcb(obj, "committed_tcb", turin, out + 0x1e0) ||
+	    !put_tcb(obj, "launch_tcb", turin, out + 0x1f0))
+		return kbs_errf(eb, KBS_ERR_INVALID, "attestation_report: bad TCB version");
+	if (!put_version(obj, "current", out + 0x1e8) ||
+	    !put_version(obj, "committed", out + 0x1ec))
+		return kbs_errf(eb, KBS_ERR_INVALID, "attestation_report: bad firmware version");
+	if (!json_is_object(sig) || !byte_array(json_object_get(sig, "r"), out + 0x2a0, 72) ||
+	    !byte_array(json_object_get(sig, "s"), out + 0x2e8, 72))
+		return kbs_errf(eb, KBS_ERR_INVALID, "attestation_report.signature");
+	return KBS_OK;
+}
+
+/* ---- SNP endorsement key ------------------------------------------------- */
+
+/* The VEK in a bundle: CN SEV-VCEK / SEV-VLEK, else the first certificate. */
+static X509 *
+pick_vek(STACK_OF(X509) *sk, kbs_snp_key k)
+{
+	const char *want = k == KBS_SNP_KEY_VLEK ? "SEV-VLEK" : "SEV-VCEK";
+	char cn[64];
+	int i;
+
+	for (i = 0; i < sk_X509_num(sk); i++)
+		if (strcmp(kbs_x509_cn(sk_X509_value(sk, i), cn, sizeof(cn)), want) == 0)
+			return X509_dup(sk_X509_value(sk, i));
+	return X509_dup(sk_X509_value(sk, 0));
+}
+
+static kbs_err
+vek_from_bytes(const uint8_t *b, size_t len, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
+{
+	STACK_OF(X509) *sk = NULL;
+	kbs_err rc = kbs_x509_load(b, len, &sk, eb);
+
+	if (rc != KBS_OK)
+		return rc;
+	*out = pick_vek(sk, k);
+	sk_X509_pop_free(sk, X509_free);
+	return *out ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+}
+
+/* cert_chain entry of the report's key type; NOT_FOUND when absent. */
+static kbs_err
+vek_from_chain(const json_t *chain, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
+{
+	const char *want = k == KBS_SNP_KEY_VLEK ? "VLEK" : "VCEK";
+	const json_t *e, *found = NULL;
+	const char *type;
+	uint8_t *der = NULL;
+	size_t i, len = 0;
+	kbs_err rc;
+
+	if (chain == NULL || json_is_null(chain))
+		return KBS_ERR_NOT_FOUND;
+	if (!json_is_array(chain) || json_array_size(chain) > MAX_CERT_ENTRIES)
+		return kbs_errf(eb, KBS_ERR_INVALID, "cert_chain: not an array of <= %d entries",
+				MAX_CERT_ENTRIES);
+	json_array_foreach(chain, i, e) {
+		type = kbs_json_str(e, "cert_type");
+		if (type == NULL || strcmp(type, want) != 0)
+			continue;
+		if (found != NULL)
+			return kbs_errf(eb, KBS_ERR_INVALID, "cert_chain: two %s entries", want);
+		found = e;
+	}
+	if (found == NULL)
+		return KBS_ERR_NOT_FOUND;
+	rc = json_blob(json_object_get(found, "data"), KBS_X509_MAX_BUNDLE, &der, &len,
+		       "cert_chain data", eb);
+	if (rc == KBS_OK)
+		rc = vek_from_bytes(der, len, k, out, eb);
+	free(der);
+	return rc;
+}
+
+static kbs_err
+vek_from_file(const char *path, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
+{
+	uint8_t *b = NULL;
+	size_t len = 0;
+	kbs_err rc = kbs_file_read(path, KBS_X509_MAX_BUNDLE, &b, &len, eb);
+
+	if (rc == KBS_OK)
+		rc = vek_from_bytes(b, len, k, out, eb);
+	free(b);
+	return rc;
+}
+
+static kbs_err
+vek_from_dir(const char *dir, const kbs_snp_report *r, X509 **out, kbs_errbuf *eb)
+{
+	const char *fallback[2] = {"vcek.der", "vcek.pem"};
+	char path[4096], *name = NULL;
+	kbs_snp_gen g = kbs_snp_report_gen(r);
+	kbs_err rc;
+	int i;
+
+	if (r->signing_key == KBS_SNP_KEY_VLEK) {
+		fallback[0] = "vlek.der";
+		fallback[1] = "vlek.pem";
+	} else if (g != KBS_SNP_GEN_UNKNOWN && kbs_snp_vek_filename(r, g, &name, NULL) == KBS_OK) {
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		free(name);
+		rc = vek_from_file(path, r->signing_key, out, eb);
+		if (rc != KBS_ERR_NOT_FOUND)
+			return rc;
+	}
+	for (i = 0; i < 2; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir, fallback[i]) >= (int)sizeof(path))
+			return kbs_errf(eb, KBS_ERR_INVALID, "collateral path too long");
+		rc = vek_from_file(path, r->signing_key, out, eb);
+		if (rc != KBS_ERR_NOT_FOUND)
+			return rc;
+	}
+	return KBS_ERR_NOT_FOUND;
+}
+
+static kbs_err
+find_vek(const kbs_snp_report *r, const json_t *chain, const kbs_tee_verify_opts *o,
+	 X509 **out, kbs_errbuf *eb)
+{
+	char *url = NULL;
+	kbs_err rc = vek_from_chain(chain, r->signing_key, out, eb);
+
+	if (rc == KBS_ERR_NOT_FOUND && o->cert_path != NULL)
+		rc = vek_from_file(o->cert_path, r->signing_key, out, eb);
+	if (rc == KBS_ERR_NOT_FOUND && o->collateral_dir != NULL)
+		rc = vek_from_dir(o->collateral_dir, r, out, eb);
+	if (rc != KBS_ERR_NOT_FOUND)
+		return rc;
+	if (kbs_snp_kds_vcek_url(r, kbs_snp_report_gen(r), &url, NULL) == KBS_OK) {
+		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no %s certificate available offline (%s)",
+			      r->signing_key == KBS_SNP_KEY_VLEK ? "VLEK" : "VCEK", url);
+		free(url);
+		return rc;
+	}
+	return kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no %s certificate available offline",
+			r->signing_key == KBS_SNP_KEY_VLEK ? "VLEK" : "VCEK");
+}
+
+/* ---- bindings ------------------------------------------------------------ */
+
+static kbs_err
+check_report_data(const uint8_t *got, const kbs_tee_verify_opts *o, kbs_errbuf *eb)
+{
+	if (o->expected_report_data == NULL)
+		return KBS_OK;
+	if (CRYPTO_memcmp(got, o->expected_report_data, 64) != 0)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "report data does not match the expected value");
+	return KBS_OK;
+}
+
+/* init-data digest zero-padded to the n-byte field named field. */
+static kbs_err
+check_init_data(const uint8_t *got, size_t n, const char *field,
+		const kbs_tee_verify_opts *o, kbs_errbuf *eb)
+{
+	uint8_t want[64];
+
+	if (o->init_data_digest == NULL)
+		return KBS_OK;
+	if (o->init_data_digest_len > n || n > sizeof(want))
+		return kbs_errf(eb, KBS_ERR_INVALID, "init data digest longer than %s", field);
+	memset(want, 0, sizeof(want));
+	memcpy(want, o->init_data_digest, o->init_data_digest_len);
+	if (CRYPTO_memcmp(got, want, n) != 0)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "init data digest does not match %s", field);
+	return KBS_OK;
+}
+
+/* ---- per TEE ------------------------------------------------------------- */
+
+static kbs_err
+snp_report_bytes(const json_t *doc, const uint8_t *raw, size_t rawlen, uint8_t *out,
+		 kbs_errbuf *eb)
+{
+	const json_t *rep;
+	uint8_t *b = NULL;
+	size_t len = 0;
+	kbs_err rc;
+
+	if (doc == NULL) {
+		if (rawlen != KBS_SNP_REPORT_LEN)
+			return kbs_errf(eb, KBS_ERR_INVALID, "SNP report: %zu bytes, expected %d",
+					rawlen, KBS_SNP_REPORT_LEN);
+		memcpy(out, raw, KBS_SNP_REPORT_LEN);
+		return KBS_OK;
+	}
+	rep = json_object_get(doc, "attestation_report");
+	if (json_is_object(rep))
+		return kbs_tee_snp_report_from_json(rep, out, eb);
+	if (rep == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: no attestation_report");
+	rc = json_blob(rep, KBS_SNP_REPORT_LEN, &b, &len, "attestation_report", eb);
+	if (rc == KBS_OK && len != KBS_SNP_REPORT_LEN)
+		rc = kbs_errf(eb, KBS_ERR_INVALID, "SNP report: %zu bytes, expected %d", len,
+			      KBS_SNP_REPORT_LEN);
+	if (rc == KBS_OK)
+		memcpy(out, b, KBS_SNP_REPORT_LEN);
+	free(b);
+	return rc;
+}
+
+static kbs_err
+verify_snp(const json_t *doc, const uint8_t *raw, size_t rawlen,
+	   const kbs_tee_verify_opts *o, json_t **claims, kbs_errbuf *eb)
+{
+	uint8_t *bytes = malloc(KBS_SNP_REPORT_LEN);
+	kbs_snp_report *r = NULL;
+	kbs_snp_verified v;
+	X509 *vek = NULL;
+	kbs_err rc = bytes ? snp_report_bytes(doc, raw, rawlen, bytes, eb)
+			   : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+
+	if (rc == KBS_OK)
+		rc = kbs_snp_report_parse(bytes, KBS_SNP_REPORT_LEN, &r, eb);
+	if (rc == KBS_OK)
+		rc = find_vek(r, doc ? json_object_get(doc, "cert_chain") : NULL, o, &vek, eb);
+	if (rc == KBS_OK)
+		rc = kbs_snp_verify(r, vek, o->now, &v, eb);
+	if (rc == KBS_OK)
+		rc = check_report_data(r->report_data, o, eb);
+	if (rc == KBS_OK)
+		rc = check_init_data(r->host_data, 32, "SNP HOST_DATA", o, eb);
+	if (rc == KBS_OK) {
+		*claims = kbs_tee_claims_snp(r, &v);
+		if (*claims == NULL)
+			rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	X509_free(vek);
+	kbs_snp_report_free(r);
+	free(bytes);
+	return rc;
+}
+
+static kbs_err
+quote_bytes(const json_t *doc, uint8_t **raw, size_t *rawlen, kbs_errbuf *eb)
+{
+	const json_t *q;
+
+	if (doc == NULL)
+		return KBS_OK;
+	q = json_object_get(doc, "quote");
+	if (!json_is_string(q))
+		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: no base64 \"quote\"");
+	return b64_bytes(json_string_value(q), json_string_length(q), KBS_DCAP_QUOTE_MAX, raw,
+			 rawlen, "quote", eb);
+}
+
+static kbs_err
+dcap_bindings(const kbs_dcap_quote *q, int tdx, const kbs_tee_verify_opts *o, kbs_errbuf *eb)
+{
+	kbs_err rc = check_report_data(tdx ? q->td.report_data : q->sgx.report_data, o, eb);
+
+	if (rc != KBS_OK)
+		return rc;
+	return tdx ? check_init_data(q->td.mr_config_id, 48, "TDX MRCONFIGID", o, eb)
+		   : check_init_data(q->sgx.config_id, 64, "SGX CONFIGID", o, eb);
+}
+
+static kbs_err
+verify_dcap(int tdx, const json_t *doc, uint8_t *raw, size_t rawlen,
+	    const kbs_tee_verify_opts *o, json_t **claims, kbs_errbuf *eb)
+{
+	kbs_dcap_verify_opts vo = {o->collateral_dir, o->allow_expired_collateral};
+	kbs_dcap_verified v = {0};
+	kbs_dcap_quote *q = NULL;
+	uint8_t *qb = NULL;
+	size_t qlen = 0;
+	kbs_err rc = quote_bytes(doc, &qb, &qlen, eb);
+
+	if (rc == KBS_OK)
+		rc = kbs_dcap_quote_parse(doc ? qb : raw, doc ? qlen : rawlen, &q, eb);
+	if (rc == KBS_OK && kbs_dcap_is_tdx(q) != tdx)
+		rc = kbs_errf(eb, KBS_ERR_INVALID, "evidence: quote is not an %s quote",
+			      tdx ? "TDX" : "SGX");
+	if (rc == KBS_OK)
+		rc = kbs_dcap_verify(q, o->now, &vo, &v, eb);
+	if (rc == KBS_OK)
+		rc = dcap_bindings(q, tdx, o, eb);
+	if (rc == KBS_OK) {
+		*claims = tdx ? kbs_tee_claims_tdx(q, &v) : kbs_tee_claims_sgx(q, &v);
+		if (*claims == NULL)
+			rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	kbs_dcap_verified_clear(&v);
+	kbs_dcap_quote_free(q);
+	free(qb);
+	return rc;
+}
+
+kbs_err
+kbs_tee_verify(const char *tee, const uint8_t *evidence, size_t len,
+	       const kbs_tee_verify_opts *o, json_t **claims, kbs_errbuf *eb)
+{
+	json_t *doc = NULL, *out = NULL;
+	uint8_t *raw = NULL;
+	size_t rawlen = 0;
+	kbs_err rc;
+
+	if (tee == NULL || o == NULL || evidence == NULL || len == 0)
+		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: missing");
+	if (len > KBS_TEE_EVIDENCE_MAX)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "evidence: %zu bytes", len);
+	if (strcmp(tee, "snp") != 0 && strcmp(tee, "tdx") != 0 && strcmp(tee, "sgx") != 0)
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "tee \"%s\" not supported", tee);
+	rc = decode_input(evidence, len, &doc, &raw, &rawlen, eb);
+	if (rc == KBS_OK)
+		rc = strcmp(tee, "snp") == 0 ? verify_snp(doc, raw, rawlen, o, &out, eb)
+					     : verify_dcap(strcmp(tee, "tdx") == 0, doc, raw,
+							   rawlen, o, &out, eb);
+	json_decref(doc);
+	free(raw);
+	if (rc == KBS_OK)
+		*claims = out;
+	return rc;
+}
