@@ -43,7 +43,8 @@ client_attest_parse_challenge(const char *body, size_t len, char **nonce,
 	sel = json_is_object(extra) ? kbs_json_str(extra, "selected-hash-algorithm")
 				    : NULL;
 	if (sel != NULL && strcmp(sel, "sha384") != 0) {
-		rc = kbs_errf(eb, KBS_ERR_UNSUPPORTED, "server selected hash "
+		/* A protocol mismatch with the server, not a local fault. */
+		rc = kbs_errf(eb, KBS_ERR_NETWORK, "server selected hash "
 			      "algorithm %.32s; the sample TEE binds with sha384",
 			      sel);
 		goto out;
@@ -149,6 +150,9 @@ do_auth(client_http *h, const char *url, char **nonce, kbs_errbuf *eb)
 	rc = client_http_call(h, "POST", url, "/kbs/v0/auth", NULL,
 			      "application/json", auth_body, strlen(auth_body),
 			      &r, eb);
+	if (rc == KBS_OK && client_http_cookie_dropped(h))
+		rc = kbs_errf(eb, KBS_ERR_NETWORK, "the /auth session cookie is "
+			      "larger than libcurl keeps (4096 bytes)");
 	if (rc == KBS_OK)
 		rc = client_attest_parse_challenge(r.body, r.len, nonce, eb);
 	client_http_resp_free(&r);

@@ -78,6 +78,13 @@ kbs_err client_http_call(client_http *h, const char *method, const char *base,
 			 const char *ctype, const void *body, size_t len,
 			 client_http_resp *resp, kbs_errbuf *eb);
 
+/*
+ * 1 if the last kbs-session-id cookie the server set was larger than the
+ * 4096 bytes libcurl's cookie engine keeps (it drops such cookies without
+ * a word), so the session cannot be continued on h.
+ */
+int client_http_cookie_dropped(const client_http *h);
+
 /* Wipe and free the body; zero *r.  NULL is a no-op. */
 void client_http_resp_free(client_http_resp *r);
 

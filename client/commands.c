@@ -66,14 +66,9 @@ static kbs_err
 read_input(const char *path, size_t max, uint8_t **out, size_t *outlen,
 	   kbs_errbuf *eb)
 {
-	kbs_err rc;
-
 	if (strcmp(path, "-") == 0)
 		return read_stdin(max, out, outlen, eb);
-	rc = kbs_fs_read(path, max, out, outlen, eb);
-	if (rc != KBS_OK)
-		kbs_errprefix(eb, "%s", path);
-	return rc;
+	return kbs_fs_read(path, max, out, outlen, eb);
 }
 
 /* stdout when path is NULL or "-", else an atomic 0600 file. */
@@ -90,7 +85,7 @@ write_output(const char *path, const uint8_t *data, size_t len, kbs_errbuf *eb)
 	}
 	rc = kbs_fs_write_atomic(path, data, len, 0600, eb);
 	if (rc != KBS_OK)
-		kbs_errprefix(eb, "%s", path);
+		kbs_errprefix(eb, "cannot write %s", path);
 	return rc;
 }
 
@@ -241,6 +236,12 @@ client_cmd_get_resource(const client_cli *o)
 	if ((rc = client_http_new(&o->http, &h, &eb)) != KBS_OK ||
 	    (rc = get_credentials(o, h, &key, &token, &eb)) != KBS_OK)
 		goto out;
+	if (o->use_cookie && client_http_cookie_dropped(h)) {
+		rc = kbs_errf(&eb, KBS_ERR_NETWORK, "the attested session cookie "
+			      "is larger than libcurl keeps (4096 bytes); fetch "
+			      "with the bearer token instead (no --use-cookie)");
+		goto out;
+	}
 	rc = client_resource_get(h, from, o->path, o->use_cookie ? NULL : token,
 				 key, &pt, &ptlen, &eb);
 	if (rc == KBS_OK)

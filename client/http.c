@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -18,10 +19,15 @@
 
 /* Server error documents are small; anything deeper is not one. */
 #define HTTP_ERR_DEPTH 4
+#define SESSION_COOKIE "kbs-session-id"
+/* libcurl (lib/cookie.c, MAX_NAME) silently drops a cookie whose name plus
+ * value exceed 4096 bytes; browsers have the same limit. */
+#define CURL_COOKIE_MAX 4096
 
 struct client_http {
 	CURL *curl;
 	int verbose;
+	int cookie_dropped; /* the last kbs-session-id was too big to keep */
 };
 
 /* The body being received, bounded by CLIENT_HTTP_MAX_BODY. */
@@ -30,6 +36,35 @@ typedef struct {
 	size_t len, cap;
 	int too_large;
 } http_sink;
+
+/* Notice a session cookie the cookie engine will drop, so that the
+ * command can say why instead of failing later with "no session". */
+static size_t
+header_seen(char *line, size_t size, size_t nmemb, void *arg)
+{
+	client_http *h = arg;
+	size_t n = size * nmemb, i = sizeof("set-cookie:") - 1, start;
+
+	if (n < i || strncasecmp(line, "set-cookie:", i) != 0)
+		return n;
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	start = i;
+	if (n - i < sizeof(SESSION_COOKIE "=") - 1 ||
+	    memcmp(line + i, SESSION_COOKIE "=", sizeof(SESSION_COOKIE "=") - 1) != 0)
+		return n;
+	while (i < n && line[i] != ';' && line[i] != '\r' && line[i] != '\n')
+		i++;
+	/* name=value minus the '=' */
+	h->cookie_dropped = i - start - 1 > CURL_COOKIE_MAX;
+	return n;
+}
+
+int
+client_http_cookie_dropped(const client_http *h)
+{
+	return h->cookie_dropped;
+}
 
 kbs_err
 client_http_new(const client_http_opts *o, client_http **out, kbs_errbuf *eb)
@@ -48,6 +83,8 @@ client_http_new(const client_http_opts *o, client_http **out, kbs_errbuf *eb)
 	c |= curl_easy_setopt(h->curl, CURLOPT_TIMEOUT, o->timeout);
 	c |= curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT, o->timeout);
 	c |= curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "kbs-client/" KBS_VERSION);
+	c |= curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, header_seen);
+	c |= curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, h);
 	if (o->cacert != NULL)
 		c |= curl_easy_setopt(h->curl, CURLOPT_CAINFO, o->cacert);
 	if (c != CURLE_OK)

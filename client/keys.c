@@ -112,10 +112,8 @@ client_key_read_pem(const char *path, EVP_PKEY **out, kbs_errbuf *eb)
 	EVP_PKEY *k = NULL;
 	kbs_err rc;
 
-	if ((rc = kbs_fs_read(path, KEY_FILE_MAX, &pem, &len, eb)) != KBS_OK) {
-		kbs_errprefix(eb, "%s", path);
+	if ((rc = kbs_fs_read(path, KEY_FILE_MAX, &pem, &len, eb)) != KBS_OK)
 		goto out;
-	}
 	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
 		goto out;
@@ -148,7 +146,7 @@ client_key_write_pem(EVP_PKEY *pkey, const char *path, kbs_errbuf *eb)
 		goto out;
 	rc = kbs_fs_write_atomic(path, (const uint8_t *)data, (size_t)len, 0600, eb);
 	if (rc != KBS_OK)
-		kbs_errprefix(eb, "%s", path);
+		kbs_errprefix(eb, "cannot write %s", path);
 out:
 	BIO_free(bio); /* a secure-heap BIO wipes its buffer */
 	return rc;

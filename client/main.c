@@ -5,11 +5,13 @@
  * silently ignored.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -330,6 +332,25 @@ run_command(client_cli *o, int argc, char **argv, unsigned seen)
 	return cmd->run(o);
 }
 
+/*
+ * Started with stdin, stdout or stderr closed, the next socket would get
+ * that descriptor and the plaintext written to "stdout" would go to the
+ * server.  Park /dev/null there first (as OpenSSH's sanitise_stdfd).
+ */
+static int
+sanitise_stdfd(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if (open("/dev/null", O_RDWR) != fd)
+			return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -337,6 +358,8 @@ main(int argc, char **argv)
 	unsigned seen = 0;
 	int rc;
 
+	if (sanitise_stdfd() != 0)
+		return CLIENT_EXIT_LOCAL;
 	memset(&o, 0, sizeof(o));
 	o.url = CLIENT_DEFAULT_URL;
 	o.role = CLIENT_DEFAULT_ROLE;
