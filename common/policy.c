@@ -360,7 +360,7 @@ kbs_policy_parse(const char *text, size_t len, kbs_policy **out,
 kbs_policy_kind
 kbs_policy_get_kind(const kbs_policy *p)
 {
-	return p->kind;
+	return p ? p->kind : (kbs_policy_kind)0;
 }
 
 const char *

@@ -67,7 +67,7 @@ kbs_err kbs_policy_parse(const char *text, size_t len, kbs_policy **out,
 /* NULL is a no-op. */
 void kbs_policy_free(kbs_policy *p);
 
-/* Kind of a parsed policy. */
+/* Kind of a parsed policy; 0 (no kind) for NULL. */
 kbs_policy_kind kbs_policy_get_kind(const kbs_policy *p);
 
 /* Document "id" (Intel: "id"), or "" when it has none; borrowed. */
