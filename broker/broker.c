@@ -193,14 +193,23 @@ kbs_broker_trust_local(kbs_broker *b, const json_t *jwks,
 }
 
 kbs_err
+kbs_broker_check_trust(const kbs_broker *b, kbs_errbuf *eb)
+{
+	if (b->n_issuers == 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "token.trusted_issuers is "
+				"empty: no token could ever be accepted");
+	return KBS_OK;
+}
+
+kbs_err
 kbs_broker_routes(kbs_broker *b, kbs_http_server *srv)
 {
 	kbs_err rc;
 
-	if (b->n_issuers == 0) {
+	if ((rc = kbs_broker_check_trust(b, NULL)) != KBS_OK) {
 		kbs_log_error("token.trusted_issuers is empty: no token could "
 			      "ever be accepted");
-		return KBS_ERR_CONFIG;
+		return rc;
 	}
 	if ((rc = kbs_http_route(srv, "GET", KBS_RESOURCE_PREFIX "*",
 				 kbs_broker_handle_get, b, 0)) != KBS_OK ||

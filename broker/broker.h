@@ -49,6 +49,10 @@ kbs_err kbs_broker_trust_local(kbs_broker *b, const json_t *jwks,
 			       kbs_broker_cookie_fn fn, const void *arg,
 			       kbs_errbuf *eb);
 
+/* KBS_ERR_CONFIG (with eb) when no issuer is trusted: no token could ever
+ * be accepted, which is a configuration mistake worth failing on. */
+kbs_err kbs_broker_check_trust(const kbs_broker *b, kbs_errbuf *eb);
+
 /* Register the resource and admin routes. */
 kbs_err kbs_broker_routes(kbs_broker *b, kbs_http_server *srv);
 

@@ -11,6 +11,10 @@ start(void *c, kbs_http_server *srv, void **state, kbs_errbuf *eb)
 
 	if ((rc = kbs_broker_new(c, srv != NULL, &b, eb)) != KBS_OK)
 		return rc;
+	if ((rc = kbs_broker_check_trust(b, eb)) != KBS_OK) {
+		kbs_broker_free(b);
+		return rc;
+	}
 	if (srv != NULL && (rc = kbs_broker_routes(b, srv)) != KBS_OK) {
 		kbs_broker_free(b);
 		return kbs_errf(eb, rc, "cannot register routes");
