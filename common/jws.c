@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jwt.h>
 #include <openssl/core_names.h>
@@ -226,11 +227,17 @@ verify_libjwt(const kbs_jws *j, EVP_PKEY *pkey, const struct alg_info *a,
 {
 	size_t want = a->family == F_ES ? 2 * a->coord
 					: (size_t)EVP_PKEY_get_size(pkey);
+	const char *typ = kbs_json_str(j->header, "typ");
 	jwt_t *jwt = NULL;
 	size_t pemlen = 0;
 	char *pem;
 	kbs_err rc;
 
+	/* libjwt 1.10 refuses any typ but "JWT" (case-insensitive) and would
+	 * report it as a bad signature; say what it is instead. */
+	if (typ != NULL && strcasecmp(typ, "JWT") != 0)
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
+				"JWS %s with typ other than JWT", a->name);
 	if (j->siglen != want)
 		return kbs_errf(eb, KBS_ERR_VERIFY, "JWS %s signature length %zu",
 				a->name, j->siglen);
@@ -266,21 +273,19 @@ verify_evp(const kbs_jws *j, EVP_PKEY *pkey, const struct alg_info *a,
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	EVP_PKEY_CTX *pctx = NULL;
-	kbs_err rc = kbs_errf(eb, KBS_ERR_CRYPTO, "JWS verify setup failed");
+	kbs_err rc;
 
 	if (ctx == NULL ||
 	    EVP_DigestVerifyInit(ctx, &pctx, a->md ? a->md() : NULL, NULL,
-				 pkey) != 1)
-		goto out;
-	if (a->family == F_PS && !pss_params(pctx, a))
-		goto out;
-	if (EVP_DigestVerify(ctx, j->sig, j->siglen,
+				 pkey) != 1 ||
+	    (a->family == F_PS && !pss_params(pctx, a)))
+		rc = kbs_errf(eb, KBS_ERR_CRYPTO, "JWS verify setup failed");
+	else if (EVP_DigestVerify(ctx, j->sig, j->siglen,
 			     (const unsigned char *)j->compact, j->si_len) == 1)
 		rc = KBS_OK;
 	else
 		rc = kbs_errf(eb, KBS_ERR_VERIFY, "JWS %s signature invalid",
 			      a->name);
-out:
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();
 	return rc;

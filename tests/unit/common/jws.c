@@ -395,6 +395,28 @@ test_crit_refused(void)
 	EVP_PKEY_free(pk);
 }
 
+/* libjwt (ES/RS) takes only typ "JWT"; the refusal is explicit. */
+static void
+test_typ(void)
+{
+	EVP_PKEY *pk = gen(&specs[0]), *ed = gen(&specs[9]);
+	kbs_jwk *key = jwk_of(pk, NULL), *ked = jwk_of(ed, NULL);
+	char *t1 = sign(pk, "ES256", "{\"typ\":\"at+jwt\"}", "{}");
+	char *t2 = sign(pk, "ES256", "{\"typ\":\"jwt\"}", "{}");
+	char *t3 = sign(ed, "EdDSA", "{\"typ\":\"at+jwt\"}", "{}");
+
+	CU_ASSERT(check(t1, key) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(check(t2, key) == KBS_OK);
+	CU_ASSERT(check(t3, ked) == KBS_OK);
+	free(t1);
+	free(t2);
+	free(t3);
+	kbs_jwk_free(key);
+	kbs_jwk_free(ked);
+	EVP_PKEY_free(pk);
+	EVP_PKEY_free(ed);
+}
+
 static kbs_err
 times(const char *claims, long long now, long long leeway, int req)
 {
@@ -560,6 +582,7 @@ static const kbs_unit_test tests[] = {
 	{"parse_refusals", test_parse_refusals},
 	{"trailing_newline", test_trailing_newline_verifies},
 	{"crit_refused", test_crit_refused},
+	{"typ", test_typ},
 	{"times", test_times},
 	{"audience", test_audience},
 	{"jwcrypto_fixture", test_jwcrypto_fixture},
