@@ -175,34 +175,44 @@ headers_free(struct curl_slist *l)
 	curl_slist_free_all(l);
 }
 
+/* Append "<name>: <value>" to *l.  The temporary line is wiped because
+ * the value may be a bearer token. */
+static int
+header_add(struct curl_slist **l, const char *name, const char *value)
+{
+	size_t len = strlen(name) + strlen(value) + 3;
+	struct curl_slist *n = NULL;
+	char *line = malloc(len);
+
+	if (line == NULL)
+		return -1;
+	snprintf(line, len, "%s: %s", name, value);
+	n = curl_slist_append(*l, line);
+	kbs_freezero(line, len);
+	if (n == NULL)
+		return -1;
+	*l = n;
+	return 0;
+}
+
 static struct curl_slist *
 headers_build(const char *bearer, const char *ctype)
 {
-	struct curl_slist *l = NULL, *n;
-	char *line = NULL;
-	size_t len;
-	int bad = 0;
+	struct curl_slist *l = NULL;
+	char *auth = NULL;
+	size_t len = bearer ? strlen(bearer) + 8 : 0;
+	int bad;
 
-	/* Without "Expect:" curl waits for 100-continue on larger POSTs. */
-	bad |= (l = curl_slist_append(l, "Expect:")) == NULL;
-	if (!bad && ctype != NULL) {
-		len = strlen(ctype) + 16;
-		bad |= (line = malloc(len)) == NULL;
-		if (!bad) {
-			snprintf(line, len, "Content-Type: %s", ctype);
-			bad |= (n = curl_slist_append(l, line)) == NULL;
-			l = bad ? l : n;
-			free(line);
-		}
-	}
+	/* An empty "Expect:" stops curl waiting for 100-continue on POSTs. */
+	bad = (l = curl_slist_append(NULL, "Expect:")) == NULL;
+	if (!bad && ctype != NULL)
+		bad = header_add(&l, "Content-Type", ctype) != 0;
 	if (!bad && bearer != NULL) {
-		len = strlen(bearer) + 32;
-		bad |= (line = malloc(len)) == NULL;
+		bad = (auth = malloc(len)) == NULL;
 		if (!bad) {
-			snprintf(line, len, "Authorization: Bearer %s", bearer);
-			bad |= (n = curl_slist_append(l, line)) == NULL;
-			l = bad ? l : n;
-			kbs_freezero(line, len);
+			snprintf(auth, len, "Bearer %s", bearer);
+			bad = header_add(&l, "Authorization", auth) != 0;
+			kbs_freezero(auth, len);
 		}
 	}
 	if (bad) {
