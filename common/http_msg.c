@@ -177,8 +177,12 @@ hexval(char c)
 	return -1;
 }
 
-char *
-kbs_http_decode_segment(const char *seg, size_t len)
+/*
+ * Percent-decode len bytes.  NUL is always refused; '/' and '\\' too when
+ * in_path, so that a path segment can never grow a separator.
+ */
+static char *
+pct_decode(const char *in, size_t len, int in_path)
 {
 	char *out = malloc(len + 1);
 	size_t i, o = 0;
@@ -186,19 +190,15 @@ kbs_http_decode_segment(const char *seg, size_t len)
 	if (out == NULL)
 		return NULL;
 	for (i = 0; i < len; i++) {
-		int c = (unsigned char)seg[i];
+		int c = (unsigned char)in[i], hi, lo;
 		if (c == '%') {
-			int hi, lo;
-			if (i + 2 >= len)
-				goto bad;
-			hi = hexval(seg[i + 1]);
-			lo = hexval(seg[i + 2]);
-			if (hi < 0 || lo < 0)
+			if (i + 2 >= len || (hi = hexval(in[i + 1])) < 0 ||
+			    (lo = hexval(in[i + 2])) < 0)
 				goto bad;
 			c = hi << 4 | lo;
 			i += 2;
 		}
-		if (c == '/' || c == '\\' || c == '\0')
+		if (c == '\0' || (in_path && (c == '/' || c == '\\')))
 			goto bad;
 		out[o++] = (char)c;
 	}
@@ -209,34 +209,10 @@ bad:
 	return NULL;
 }
 
-/* Decode like a segment, but '/' is fine inside a query value. */
-static char *
-decode_query_part(const char *s, size_t len)
+char *
+kbs_http_decode_segment(const char *seg, size_t len)
 {
-	char *out = malloc(len + 1);
-	size_t i, o = 0;
-
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		int c = (unsigned char)s[i];
-		if (c == '%') {
-			int hi, lo;
-			if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 ||
-			    (lo = hexval(s[i + 2])) < 0)
-				goto bad;
-			c = hi << 4 | lo;
-			i += 2;
-		}
-		if (c == '\0')
-			goto bad;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
+	return pct_decode(seg, len, 1);
 }
 
 json_t *
@@ -251,8 +227,8 @@ kbs_http_query_json(const char *query)
 		size_t len = amp ? (size_t)(amp - p) : strlen(p);
 		char *k, *v;
 		eq = memchr(p, '=', len);
-		k = decode_query_part(p, eq ? (size_t)(eq - p) : len);
-		v = eq ? decode_query_part(eq + 1, len - (size_t)(eq - p) - 1)
+		k = pct_decode(p, eq ? (size_t)(eq - p) : len, 0);
+		v = eq ? pct_decode(eq + 1, len - (size_t)(eq - p) - 1, 0)
 		       : strdup("");
 		if (k != NULL && v != NULL && *k != '\0')
 			json_object_set_new(obj, k, json_string(v));
