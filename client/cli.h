@@ -7,6 +7,19 @@
 
 #include "client.h"
 
+/* Exit codes, documented in docs/kbs-client.md and kbs-client(1). */
+enum {
+	CLIENT_EXIT_OK = 0,
+	CLIENT_EXIT_REFUSED = 1,
+	CLIENT_EXIT_USAGE = 2,
+	CLIENT_EXIT_NETWORK = 3,
+	CLIENT_EXIT_LOCAL = 4,
+};
+
+/* Exit code for the outcome rc: KBS_ERR_DENIED (server refused) 1,
+ * KBS_ERR_NETWORK 3, any other error 4 (client.h, error convention). */
+int client_exit_code(kbs_err rc);
+
 #define CLIENT_DEFAULT_URL "http://127.0.0.1:8080"
 #define CLIENT_DEFAULT_TIMEOUT 30L
 #define CLIENT_DEFAULT_ROLE "admin"
@@ -34,6 +47,8 @@ typedef struct {
 	int use_cookie;
 } client_cli;
 
+/* The commands (docs/kbs-client.md); each prints its own errors and
+ * returns the exit code. */
 int client_cmd_attest(const client_cli *o);
 int client_cmd_get_resource(const client_cli *o);
 int client_cmd_set_resource(const client_cli *o);

@@ -2,7 +2,7 @@
  * client.h - the pieces of kbs-client, one file each: http.c (libcurl),
  * keys.c (TEE and admin keys), attest.c (the RCAR handshake), resource.c
  * (fetch and decrypt), admin.c (admin token and calls).  main.c parses
- * the command line and maps a kbs_err to an exit code (client_exit_code).
+ * the command line and maps a kbs_err to an exit code (cli.h).
  *
  * Error convention: every function returns a kbs_err with detail in a
  * kbs_errbuf.  KBS_ERR_DENIED means the server answered with an error
@@ -20,18 +20,6 @@
 #include <openssl/evp.h>
 
 #include "err.h"
-
-/* Exit codes, documented in docs/kbs-client.md and kbs-client(1). */
-enum {
-	CLIENT_EXIT_OK = 0,
-	CLIENT_EXIT_REFUSED = 1,
-	CLIENT_EXIT_USAGE = 2,
-	CLIENT_EXIT_NETWORK = 3,
-	CLIENT_EXIT_LOCAL = 4,
-};
-
-/* Exit code for the outcome rc (see the convention above). */
-int client_exit_code(kbs_err rc);
 
 /* ---- http.c: one reused libcurl easy handle (keeps the session cookie) */
 
