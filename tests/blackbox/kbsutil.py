@@ -121,8 +121,10 @@ class Server:
     lines, leaked secrets) -- the fixtures assert that it is empty.
     """
 
-    def __init__(self, prog, config, workdir, name=None, port=None):
+    def __init__(self, prog, config, workdir, name=None, port=None,
+                 command=None):
         self.prog = prog
+        self.command = command  # argv to run instead of BIN[prog]
         self.config = config
         self.workdir = Path(workdir)
         self.name = name or prog
@@ -156,8 +158,9 @@ class Server:
         self.log_path = self.workdir / ("%s.%d.log" % (self.name, n))
         self.logs.append(self.log_path)
         with open(self.log_path, "wb") as logf:
+            argv = self.command or [str(BIN[self.prog])]
             self.proc = subprocess.Popen(
-                [str(BIN[self.prog]), "--config", str(cfg)],
+                argv + ["--config", str(cfg)],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                 cwd=str(self.workdir))
         deadline = time.monotonic() + START_TIMEOUT

@@ -350,12 +350,10 @@ def test_appraisal_policy_is_not_a_resource_policy(env):
 
 # ---- restarts and other broker set-ups ------------------------------------
 
-def test_policy_and_resources_survive_restart(fleet):
-    issuer = fleet.issuer()
-    broker = fleet.broker(issuer)
-    env = {"fleet": fleet, "broker": broker}
-    g = Guest(issuer.url)
-    env["guest"], env["token"] = g, g.attest()
+def test_policy_and_resources_survive_restart(mfleet, env):
+    broker = mfleet.broker(env["issuer"], "broker-restart")
+    g = Guest(env["issuer"].url)
+    env = {"fleet": mfleet, "broker": broker, "guest": g, "token": g.attest()}
     assert put(env, "keep/key/1", "restart-secret-555555").status_code == 200
     deny = (SRC / "policies" / "deny-all.json").read_text()
     assert set_policy(env, deny).status_code == 200

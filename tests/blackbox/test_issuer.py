@@ -387,10 +387,10 @@ def test_no_reference_values_is_not_affirming(variants):
     assert cpu0["ear.trustworthiness-vector"]["executables"] == 33
 
 
-def test_restart_keeps_session_key(fleet):
+def test_restart_keeps_session_key(mfleet):
     """A cookie from /auth stays usable across a restart with the same
     session key file (sessions are sealed, not stored)."""
-    iss = fleet.issuer()
+    iss = mfleet.issuer("issuer-restart")
     g = authed(iss)
     problems = iss.restart()
     assert not problems, problems

@@ -183,12 +183,16 @@ def test_broker_without_trusted_issuers_does_not_start(tmp_path):
     assert "trusted_issuers" in err
 
 
-def test_port_in_use_fails_cleanly(fleet):
-    issuer = fleet.issuer()
-    doc = fleet.issuer_config("issuer-2", {"http": {
+@pytest.fixture(scope="module")
+def issuer(mfleet):
+    return mfleet.issuer()
+
+
+def test_port_in_use_fails_cleanly(mfleet, issuer):
+    doc = mfleet.issuer_config("issuer-2", {"http": {
         "listen": "127.0.0.1:%d" % issuer.port}})
-    (fleet.base / "issuer-2" / "state").mkdir(parents=True)
-    cp = run_cli("kbs-issuer", ["--config", write(fleet.base, doc)],
+    (mfleet.base / "issuer-2" / "state").mkdir(parents=True)
+    cp = run_cli("kbs-issuer", ["--config", write(mfleet.base, doc)],
                  timeout=30)
     _, err = check_cli(cp)
     assert cp.returncode != 0
@@ -203,8 +207,7 @@ def test_config_from_environment(tmp_path):
     assert cp.returncode != 0 and "sesion" in err
 
 
-def test_state_files_are_private(fleet):
-    issuer = fleet.issuer()
+def test_state_files_are_private(issuer):
     state = Path(issuer.config["token"]["signing_key"]).parent
     for name in ("token-key.pem", "session.key"):
         st = (state / name).stat()

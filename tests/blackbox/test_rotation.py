@@ -7,6 +7,7 @@ import requests
 from jwcrypto import jwk
 
 import forge
+from conftest import remember_issuer_keys
 import guest
 import kbsutil
 from guest import COOKIE, Guest
@@ -30,9 +31,10 @@ def kid(token):
     return forge.parts(token)[0]["kid"]
 
 
-def test_restart_with_same_key_keeps_kid(fleet):
-    issuer = fleet.issuer()
-    b1 = fleet.broker(issuer, "broker-1")
+def test_restart_with_same_key_keeps_kid(mfleet):
+    fleet = mfleet
+    issuer = fleet.issuer("issuer-same")
+    b1 = fleet.broker(issuer, "broker-same-1")
     store(fleet, b1)
     g1 = Guest(issuer.url)
     t1 = g1.attest()
@@ -45,7 +47,7 @@ def test_restart_with_same_key_keeps_kid(fleet):
     t2 = g2.attest()
     assert kid(t2) == kid(t1)
     # A broker that only ever saw the restarted issuer takes the old token.
-    b2 = fleet.broker(issuer, "broker-2")
+    b2 = fleet.broker(issuer, "broker-same-2")
     store(fleet, b2)
     assert g1.fetch(b2.url, "default/key/1", token=t1) == SECRET.encode()
     assert g2.fetch(b2.url, "default/key/1", token=t2) == SECRET.encode()
@@ -53,8 +55,9 @@ def test_restart_with_same_key_keeps_kid(fleet):
     assert g2.fetch(b1.url, "default/key/1", token=t2) == SECRET.encode()
 
 
-def test_new_key_with_retired_key_published(fleet):
-    issuer = fleet.issuer()
+def test_new_key_with_retired_key_published(mfleet):
+    fleet = mfleet
+    issuer = fleet.issuer("issuer-new")
     old_key = Path(issuer.config["token"]["signing_key"])
     g1 = Guest(issuer.url)
     t1 = g1.attest()
@@ -64,7 +67,6 @@ def test_new_key_with_retired_key_published(fleet):
     issuer.config = kbsutil.deep_merge(issuer.config, {"token": {
         "signing_key": str(new_key), "extra_public_keys": [str(old_pub)]}})
     assert not issuer.restart(keep_port=False)
-    from conftest import remember_issuer_keys
     remember_issuer_keys(issuer)
     kids = {k["kid"] for k in jwks(issuer)["keys"]}
     g2 = Guest(issuer.url)
@@ -73,7 +75,7 @@ def test_new_key_with_retired_key_published(fleet):
     assert kids == {kid(t1), kid(t2)}
     guest.verify_token(t1, jwks(issuer))
     guest.verify_token(t2, jwks(issuer))
-    b = fleet.broker(issuer)
+    b = fleet.broker(issuer, "broker-new-1")
     store(fleet, b)
     assert g1.fetch(b.url, "default/key/1", token=t1) == SECRET.encode()
     assert g2.fetch(b.url, "default/key/1", token=t2) == SECRET.encode()
@@ -81,15 +83,15 @@ def test_new_key_with_retired_key_published(fleet):
     issuer.config = kbsutil.deep_merge(issuer.config, {"token": {
         "extra_public_keys": []}})
     assert not issuer.restart(keep_port=False)
-    b2 = fleet.broker(issuer, "broker-2")
+    b2 = fleet.broker(issuer, "broker-new-2")
     store(fleet, b2)
     assert_error(g1.get_resource(b2.url, "default/key/1", token=t1), 401,
                  "TokenVerifierError")
     assert g2.fetch(b2.url, "default/key/1", token=t2) == SECRET.encode()
 
 
-def test_session_key_rotation(fleet):
-    issuer = fleet.issuer()
+def test_session_key_rotation(mfleet):
+    issuer = mfleet.issuer("issuer-session")
     old = issuer.config["session"]["key_file"]
     g = Guest(issuer.url)
     assert g.auth().status_code == 200
@@ -98,7 +100,6 @@ def test_session_key_rotation(fleet):
     issuer.config = kbsutil.deep_merge(issuer.config, {"session": {
         "key_file": new, "old_key_files": [old]}})
     assert not issuer.restart()
-    from conftest import remember_issuer_keys
     remember_issuer_keys(issuer)
     r = g.post_attest(g.attest_body(), cookies={COOKIE: cookie})
     assert r.status_code == 200, r.text
