@@ -1,0 +1,1012 @@
+/*
+ * verifier_tee.c - built-in SNP/TDX/SGX verifier with endorsement
+ * sources, handshake bindings and a verification cache (verifier_tee.h).
+ */
+#include "verifier_tee.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "b64.h"
+#include "dcap.h"
+#include "dcap_verify.h"
+#include "json.h"
+#include "kds.h"
+#include "snp.h"
+#include "snp_verify.h"
+#include "tee_claims.h"
+#include "tee_verify.h"
+#include "x509util.h"
+
+#define EVIDENCE_DEPTH 16
+#define MAX_CERT_ENTRIES 16
+#define DEFAULT_TTL 300
+#define DEFAULT_CACHE_MAX 256
+#define CACHE_MAX_LIMIT 65536
+#define PATH_LEN 4096
+
+enum tee { TEE_SNP, TEE_TDX, TEE_SGX };
+enum kind { K_VEK = 1, K_CHAIN, K_QUOTE };
+
+/* A cached VEK chain verification (SNP). */
+struct chain_hit {
+	kbs_snp_gen gen;
+	char product_name[32];
+};
+
+/* A cached DCAP platform verification: all but the quote signature. */
+struct quote_hit {
+	EVP_PKEY *ak;
+	kbs_dcap_verified v;
+};
+
+struct slot {
+	uint8_t key[32];
+	enum kind kind;     /* 0: free */
+	long long at;       /* time of the verification (request time) */
+	long long nb, na;   /* certificates' common validity */
+	unsigned long used; /* LRU tick */
+	void *data;
+};
+
+struct tee_verifier {
+	kbs_verifier base;
+	enum tee tee;
+	char *collateral_dir, *cache_dir, *cert_path;
+	long long at, ttl;
+	int allow_expired, pcs_fetch, kds_fetch;
+	kbs_kds *kds;
+	pthread_mutex_t mu; /* guards slots, tick and the counters */
+	struct slot *slots;
+	size_t nslots;
+	unsigned long tick, hits, misses;
+};
+
+/* ---- cache --------------------------------------------------------------- */
+
+static void
+slot_release(struct slot *s)
+{
+	struct quote_hit *q;
+
+	if (s->kind == K_VEK)
+		X509_free(s->data);
+	else if (s->kind == K_QUOTE && (q = s->data) != NULL) {
+		EVP_PKEY_free(q->ak);
+		kbs_dcap_verified_clear(&q->v);
+		free(q);
+	} else
+		free(s->data);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Fresh entry of kind with key, or NULL.  Called with tv->mu held. */
+static struct slot *
+cache_find(struct tee_verifier *tv, enum kind kind, const uint8_t key[32], long long now)
+{
+	struct slot *s;
+	size_t i;
+
+	for (i = 0; i < tv->nslots; i++) {
+		s = &tv->slots[i];
+		if (s->kind != kind || memcmp(s->key, key, 32) != 0)
+			continue;
+		if (kind != K_VEK && (llabs(now - s->at) > tv->ttl || now < s->nb || now > s->na))
+			return NULL;
+		s->used = ++tv->tick;
+		return s;
+	}
+	return NULL;
+}
+
+/* Insert (or replace) an entry; takes data.  Called with tv->mu held. */
+static void
+cache_put(struct tee_verifier *tv, enum kind kind, const uint8_t key[32], long long at,
+	  long long nb, long long na, void *data)
+{
+	struct slot *s, *pick = &tv->slots[0];
+	size_t i;
+
+	for (i = 0; i < tv->nslots; i++) {
+		s = &tv->slots[i];
+		if (s->kind == kind && memcmp(s->key, key, 32) == 0) {
+			pick = s;
+			break;
+		}
+		if (s->kind == 0 || (pick->kind != 0 && s->used < pick->used))
+			pick = s;
+	}
+	slot_release(pick);
+	memcpy(pick->key, key, 32);
+	pick->kind = kind;
+	pick->at = at;
+	pick->nb = nb;
+	pick->na = na;
+	pick->data = data;
+	pick->used = ++tv->tick;
+}
+
+static void
+count(struct tee_verifier *tv, int hit)
+{
+	if (hit)
+		tv->hits++;
+	else
+		tv->misses++;
+}
+
+/* SHA-256 over up to four parts (NULL parts skipped). */
+static void
+digest4(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn,
+	const void *c, size_t cn, const void *d, size_t dn)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int n = 0;
+
+	memset(out, 0, 32);
+	if (ctx == NULL)
+		return;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	    (a == NULL || EVP_DigestUpdate(ctx, a, an) == 1) &&
+	    (b == NULL || EVP_DigestUpdate(ctx, b, bn) == 1) &&
+	    (c == NULL || EVP_DigestUpdate(ctx, c, cn) == 1) &&
+	    (d == NULL || EVP_DigestUpdate(ctx, d, dn) == 1))
+		EVP_DigestFinal_ex(ctx, out, &n);
+	EVP_MD_CTX_free(ctx);
+}
+
+/* Narrow [*nb, *na] to c's validity. */
+static void
+narrow_validity(const X509 *c, long long *nb, long long *na)
+{
+	struct tm tm;
+	long long t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (ASN1_TIME_to_tm(X509_get0_notBefore(c), &tm) == 1 &&
+	    (t = (long long)timegm(&tm)) > *nb)
+		*nb = t;
+	memset(&tm, 0, sizeof(tm));
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(c), &tm) == 1 &&
+	    (t = (long long)timegm(&tm)) < *na)
+		*na = t;
+}
+
+/* ---- evidence decoding --------------------------------------------------- */
+
+static int
+is_b64_char(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/' || c == '=' || c == '-' || c == '_';
+}
+
+static kbs_err
+b64_blob(const char *s, size_t n, size_t max, uint8_t **out, size_t *len, const char *what,
+	 kbs_errbuf *eb)
+{
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+		n--;
+	if (n / 4 * 3 > max + 3)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "%s: too large", what);
+	if (kbs_b64_decode(s, n, KBS_B64_ANY, out, len) != KBS_OK)
+		return kbs_errf(eb, KBS_ERR_INVALID, "%s: bad base64", what);
+	return KBS_OK;
+}
+
+/* A byte array (integers 0..255) or base64 string into a new buffer. */
+static kbs_err
+json_blob(const json_t *v, size_t max, uint8_t **out, size_t *len, const char *what,
+	  kbs_errbuf *eb)
+{
+	size_t i, n;
+	json_t *x;
+
+	if (json_is_string(v))
+		return b64_blob(json_string_value(v), json_string_length(v), max, out, len, what,
+				eb);
+	if (!json_is_array(v) || (n = json_array_size(v)) == 0 || n > max)
+		return kbs_errf(eb, KBS_ERR_INVALID, "%s: not bytes", what);
+	if ((*out = malloc(n)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	json_array_foreach(v, i, x) {
+		if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+		    json_integer_value(x) > 255) {
+			free(*out);
+			*out = NULL;
+			return kbs_errf(eb, KBS_ERR_INVALID, "%s: not a byte array", what);
+		}
+		(*out)[i] = (uint8_t)json_integer_value(x);
+	}
+	*len = n;
+	return KBS_OK;
+}
+
+/* Decoded evidence: a JSON document or raw bytes. */
+typedef struct {
+	json_t *doc;
+	uint8_t *raw;
+	size_t len;
+} evidence;
+
+static void
+evidence_clear(evidence *e)
+{
+	json_decref(e->doc);
+	free(e->raw);
+	memset(e, 0, sizeof(*e));
+}
+
+static kbs_err
+decode_bytes(const uint8_t *ev, size_t len, evidence *e, kbs_errbuf *eb)
+{
+	size_t i = 0, j;
+
+	if (len == 0)
+		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: empty");
+	if (len > KBS_TEE_EVIDENCE_MAX)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "evidence: %zu bytes", len);
+	while (i < len && (ev[i] == ' ' || ev[i] == '\n' || ev[i] == '\r' || ev[i] == '\t'))
+		i++;
+	if (i < len && ev[i] == '{') {
+		e->doc = kbs_json_parse_object((const char *)ev, len, EVIDENCE_DEPTH, eb);
+		return e->doc ? KBS_OK : KBS_ERR_INVALID;
+	}
+	for (j = i; j < len && (is_b64_char(ev[j]) || ev[j] == '\n' || ev[j] == '\r'); j++)
+		;
+	if (i < len && j == len)
+		return b64_blob((const char *)ev + i, len - i, len, &e->raw, &e->len, "evidence",
+				eb);
+	if ((e->raw = malloc(len)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	memcpy(e->raw, ev, len);
+	e->len = len;
+	return KBS_OK;
+}
+
+/* primary_evidence as the issuer received it: an object or a string. */
+static kbs_err
+decode_json(const json_t *v, evidence *e, kbs_errbuf *eb)
+{
+	if (json_is_object(v)) {
+		e->doc = json_incref((json_t *)v);
+		return KBS_OK;
+	}
+	if (json_is_string(v))
+		return decode_bytes((const uint8_t *)json_string_value(v), json_string_length(v),
+				    e, eb);
+	return kbs_errf(eb, KBS_ERR_INVALID, "evidence: neither an object nor a string");
+}
+
+/* ---- bindings ------------------------------------------------------------ */
+
+static kbs_err
+check_report_data(const uint8_t got[64], const kbs_tee_expect *x, kbs_errbuf *eb)
+{
+	if (x->report_data == NULL || CRYPTO_memcmp(got, x->report_data, 64) == 0)
+		return KBS_OK;
+	return kbs_errf(eb, KBS_ERR_VERIFY, "report data does not match %s",
+			x->report_data_what ? x->report_data_what
+					    : "the session binding digest");
+}
+
+static kbs_err
+check_init_data(const uint8_t *got, size_t n, const char *field, const kbs_tee_expect *x,
+		kbs_errbuf *eb)
+{
+	uint8_t want[64];
+
+	if (x->init_data_digest == NULL)
+		return KBS_OK;
+	if (x->init_data_digest_len > n)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "init data digest (%zu bytes) does not fit "
+				"%s (%zu bytes)", x->init_data_digest_len, field, n);
+	memset(want, 0, sizeof(want));
+	memcpy(want, x->init_data_digest, x->init_data_digest_len);
+	if (CRYPTO_memcmp(got, want, n) != 0)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "init data digest does not match %s", field);
+	return KBS_OK;
+}
+
+/* ---- SNP ----------------------------------------------------------------- */
+
+static const char *
+vek_name(kbs_snp_key k)
+{
+	return k == KBS_SNP_KEY_VLEK ? "VLEK" : "VCEK";
+}
+
+/* The VEK of a DER/PEM blob: CN SEV-VCEK / SEV-VLEK, else the first. */
+static kbs_err
+vek_from_bytes(const uint8_t *b, size_t len, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
+{
+	const char *want = k == KBS_SNP_KEY_VLEK ? "SEV-VLEK" : "SEV-VCEK";
+	STACK_OF(X509) *sk = NULL;
+	X509 *pick = NULL;
+	char cn[64];
+	kbs_err rc = kbs_x509_load(b, len, &sk, eb);
+	int i;
+
+	if (rc != KBS_OK)
+		return rc;
+	for (i = 0; i < sk_X509_num(sk) && pick == NULL; i++)
+		if (strcmp(kbs_x509_cn(sk_X509_value(sk, i), cn, sizeof(cn)), want) == 0)
+			pick = sk_X509_value(sk, i);
+	pick = pick ? pick : sk_X509_value(sk, 0);
+	if (pick != NULL && X509_up_ref(pick) == 1)
+		*out = pick;
+	else
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	sk_X509_pop_free(sk, X509_free);
+	return rc;
+}
+
+static kbs_err
+vek_from_file(const char *path, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
+{
+	uint8_t *b = NULL;
+	size_t len = 0;
+	kbs_err rc = kbs_file_read(path, KBS_X509_MAX_BUNDLE, &b, &len, eb);
+
+	if (rc == KBS_OK && (rc = vek_from_bytes(b, len, k, out, eb)) != KBS_OK)
+		kbs_errprefix(eb, "%s", path);
+	free(b);
+	return rc;
+}
+
+/* The cert_chain entry of the report's key type; NOT_FOUND when absent. */
+static kbs_err
+vek_from_chain(const json_t *chain, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
+{
+	const json_t *e, *found = NULL;
+	const char *type;
+	uint8_t *der = NULL;
+	size_t i, len = 0;
+	kbs_err rc;
+
+	if (chain == NULL || json_is_null(chain))
+		return KBS_ERR_NOT_FOUND;
+	if (!json_is_array(chain) || json_array_size(chain) > MAX_CERT_ENTRIES)
+		return kbs_errf(eb, KBS_ERR_INVALID, "cert_chain: not an array of <= %d entries",
+				MAX_CERT_ENTRIES);
+	json_array_foreach(chain, i, e) {
+		type = kbs_json_str(e, "cert_type");
+		if (type == NULL || strcmp(type, vek_name(k)) != 0)
+			continue;
+		if (found != NULL)
+			return kbs_errf(eb, KBS_ERR_INVALID, "cert_chain: two %s entries",
+					vek_name(k));
+		found = e;
+	}
+	if (found == NULL)
+		return KBS_ERR_NOT_FOUND;
+	rc = json_blob(json_object_get(found, "data"), KBS_X509_MAX_BUNDLE, &der, &len,
+		       "cert_chain data", eb);
+	if (rc == KBS_OK)
+		rc = vek_from_bytes(der, len, k, out, eb);
+	free(der);
+	return rc;
+}
+
+/* name under dir; NOT_FOUND when dir is NULL or the file is missing. */
+static kbs_err
+vek_from_dir_file(const char *dir, const char *name, kbs_snp_key k, X509 **out,
+		  kbs_errbuf *eb)
+{
+	char path[PATH_LEN];
+
+	if (dir == NULL || name == NULL)
+		return KBS_ERR_NOT_FOUND;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return kbs_errf(eb, KBS_ERR_INVALID, "collateral path too long");
+	return vek_from_file(path, k, out, eb);
+}
+
+/* Offline sources: collateral_dir (exact name, then generic), cache_dir. */
+static kbs_err
+vek_offline(struct tee_verifier *tv, const kbs_snp_report *r, X509 **out, kbs_errbuf *eb)
+{
+	const char *generic[2] = {"vcek.der", "vcek.pem"};
+	char *name = NULL;
+	kbs_snp_gen g = kbs_snp_report_gen(r);
+	kbs_err rc = KBS_ERR_NOT_FOUND;
+	int i;
+
+	if (r->signing_key == KBS_SNP_KEY_VLEK) {
+		generic[0] = "vlek.der";
+		generic[1] = "vlek.pem";
+	} else if (g != KBS_SNP_GEN_UNKNOWN)
+		(void)kbs_snp_vek_filename(r, g, &name, NULL);
+	rc = vek_from_dir_file(tv->collateral_dir, name, r->signing_key, out, eb);
+	for (i = 0; i < 2 && rc == KBS_ERR_NOT_FOUND; i++)
+		rc = vek_from_dir_file(tv->collateral_dir, generic[i], r->signing_key, out, eb);
+	if (rc == KBS_ERR_NOT_FOUND && tv->kds == NULL)
+		rc = vek_from_dir_file(tv->cache_dir, name, r->signing_key, out, eb);
+	free(name);
+	return rc;
+}
+
+static kbs_err
+vek_fetch(struct tee_verifier *tv, const kbs_snp_report *r, X509 **out, kbs_errbuf *eb)
+{
+	uint8_t *der = NULL;
+	size_t len = 0;
+	kbs_err rc;
+
+	rc = kbs_kds_vcek(tv->kds, r, &der, &len, eb);
+	if (rc == KBS_OK)
+		rc = vek_from_bytes(der, len, r->signing_key, out, eb);
+	free(der);
+	return rc;
+}
+
+static kbs_err
+vek_missing(const struct tee_verifier *tv, const kbs_snp_report *r, kbs_errbuf *eb)
+{
+	char *url = NULL;
+	kbs_err rc;
+
+	if (r->signing_key == KBS_SNP_KEY_VLEK)
+		return kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no VLEK certificate in the "
+				"evidence or offline (VLEKs cannot be fetched from KDS)");
+	if (tv->kds == NULL &&
+	    kbs_snp_kds_vcek_url(r, kbs_snp_report_gen(r), &url, NULL) == KBS_OK) {
+		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no VCEK certificate in the evidence "
+			      "or offline, and KDS fetching is off (%s)", url);
+		free(url);
+		return rc;
+	}
+	return kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no %s certificate in the evidence or "
+			"offline", vek_name(r->signing_key));
+}
+
+/* Find the VEK: evidence, cert_path, cache, directories, KDS. */
+static kbs_err
+find_vek(struct tee_verifier *tv, const kbs_snp_report *r, const json_t *chain, X509 **out,
+	 kbs_errbuf *eb)
+{
+	uint8_t key[32], kt = (uint8_t)r->signing_key;
+	struct slot *s;
+	kbs_err rc = vek_from_chain(chain, r->signing_key, out, eb);
+
+	if (rc == KBS_ERR_NOT_FOUND && tv->cert_path != NULL)
+		rc = vek_from_file(tv->cert_path, r->signing_key, out, eb);
+	if (rc != KBS_ERR_NOT_FOUND)
+		return rc;
+	digest4(key, "vek", 3, &kt, 1, r->chip_id, 64, r->raw + 0x180, 8);
+	pthread_mutex_lock(&tv->mu);
+	if ((s = cache_find(tv, K_VEK, key, 0)) != NULL && X509_up_ref(s->data) == 1)
+		*out = s->data;
+	pthread_mutex_unlock(&tv->mu);
+	if (s != NULL)
+		return KBS_OK;
+	rc = vek_offline(tv, r, out, eb);
+	if (rc == KBS_ERR_NOT_FOUND && tv->kds != NULL && r->signing_key == KBS_SNP_KEY_VCEK)
+		rc = vek_fetch(tv, r, out, eb); /* its error names the URL */
+	else if (rc == KBS_ERR_NOT_FOUND)
+		return vek_missing(tv, r, eb);
+	if (rc == KBS_OK && X509_up_ref(*out) == 1) {
+		pthread_mutex_lock(&tv->mu);
+		cache_put(tv, K_VEK, key, 0, 0, 0, *out);
+		pthread_mutex_unlock(&tv->mu);
+	}
+	return rc;
+}
+
+/* The report signature alone (step 3 of kbs_snp_verify). */
+static kbs_err
+snp_signature(const kbs_snp_report *r, X509 *vek, kbs_errbuf *eb)
+{
+	static const uint8_t zero[KBS_SNP_SIG_COMPONENT_LEN - 48];
+	EVP_PKEY *key = X509_get0_pubkey(vek);
+
+	if (r->sig_algo != 1)
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "SNP report: signature algorithm %u "
+				"is not ECDSA P-384", r->sig_algo);
+	if (key == NULL || !kbs_pkey_is_ec_group(key, "secp384r1"))
+		return kbs_errf(eb, KBS_ERR_VERIFY, "%s certificate: key is not EC P-384",
+				vek_name(r->signing_key));
+	if (memcmp(r->sig_r + 48, zero, sizeof(zero)) != 0 ||
+	    memcmp(r->sig_s + 48, zero, sizeof(zero)) != 0)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "SNP report signature: r/s not zero-extended");
+	return kbs_ecdsa_verify_raw(key, EVP_sha384(), r->raw, KBS_SNP_SIGNED_LEN, r->sig_r,
+				    r->sig_s, KBS_SNP_SIG_COMPONENT_LEN, 1,
+				    "SNP report signature", eb);
+}
+
+/* Remember that vek's chain verified at now for generation v->gen. */
+static void
+remember_chain(struct tee_verifier *tv, const uint8_t fp[32], X509 *vek,
+	       const kbs_snp_verified *v, kbs_snp_key k, long long now)
+{
+	struct chain_hit *h = calloc(1, sizeof(*h));
+	long long nb = 0, na = (long long)1 << 62;
+	X509 *inter = NULL, *ark = NULL;
+
+	if (h == NULL || kbs_snp_amd_certs(v->gen, k, &inter, &ark) != KBS_OK) {
+		free(h);
+		return;
+	}
+	narrow_validity(vek, &nb, &na);
+	narrow_validity(inter, &nb, &na);
+	narrow_validity(ark, &nb, &na);
+	X509_free(inter);
+	X509_free(ark);
+	h->gen = v->gen;
+	memcpy(h->product_name, v->product_name, sizeof(h->product_name));
+	pthread_mutex_lock(&tv->mu);
+	cache_put(tv, K_CHAIN, fp, now, nb, na, h);
+	pthread_mutex_unlock(&tv->mu);
+}
+
+/* Signature, chain (or its cached verification) and certificate binding. */
+static kbs_err
+snp_verify_cached(struct tee_verifier *tv, const kbs_snp_report *r, X509 *vek, long long now,
+		  kbs_snp_verified *v, kbs_errbuf *eb)
+{
+	uint8_t fp[32];
+	unsigned int n = 0;
+	struct chain_hit h = {KBS_SNP_GEN_UNKNOWN, ""};
+	struct slot *s;
+	kbs_snp_gen g = kbs_snp_report_gen(r);
+	kbs_err rc;
+
+	memset(v, 0, sizeof(*v));
+	if (X509_digest(vek, EVP_sha256(), fp, &n) != 1)
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "certificate digest failed");
+	pthread_mutex_lock(&tv->mu);
+	s = cache_find(tv, K_CHAIN, fp, now);
+	if (s != NULL)
+		h = *(struct chain_hit *)s->data;
+	count(tv, s != NULL && (g == KBS_SNP_GEN_UNKNOWN || g == h.gen));
+	pthread_mutex_unlock(&tv->mu);
+	if (s == NULL || (g != KBS_SNP_GEN_UNKNOWN && g != h.gen)) {
+		rc = kbs_snp_verify(r, vek, now, v, eb);
+		if (rc == KBS_OK)
+			remember_chain(tv, fp, vek, v, r->signing_key, now);
+		return rc;
+	}
+	if (r->signing_key == KBS_SNP_KEY_NONE)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "SNP report: unsigned (signing key 7)");
+	if ((rc = snp_signature(r, vek, eb)) != KBS_OK ||
+	    (rc = kbs_snp_verify_binding(r, vek, h.gen, v, eb)) != KBS_OK)
+		return rc;
+	v->gen = h.gen;
+	v->signing_key = r->signing_key;
+	memcpy(v->product_name, h.product_name, sizeof(v->product_name));
+	return KBS_OK;
+}
+
+static kbs_err
+snp_report_bytes(const evidence *e, uint8_t *out, kbs_errbuf *eb)
+{
+	const json_t *rep;
+	uint8_t *b = NULL;
+	size_t len = 0;
+	kbs_err rc;
+
+	if (e->doc == NULL) {
+		if (e->len != KBS_SNP_REPORT_LEN)
+			return kbs_errf(eb, KBS_ERR_INVALID, "SNP report: %zu bytes, expected %d",
+					e->len, KBS_SNP_REPORT_LEN);
+		memcpy(out, e->raw, KBS_SNP_REPORT_LEN);
+		return KBS_OK;
+	}
+	rep = json_object_get(e->doc, "attestation_report");
+	if (json_is_object(rep))
+		return kbs_tee_snp_report_from_json(rep, out, eb);
+	if (rep == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: no attestation_report");
+	rc = json_blob(rep, KBS_SNP_REPORT_LEN, &b, &len, "attestation_report", eb);
+	if (rc == KBS_OK && len != KBS_SNP_REPORT_LEN)
+		rc = kbs_errf(eb, KBS_ERR_INVALID, "SNP report: %zu bytes, expected %d", len,
+			      KBS_SNP_REPORT_LEN);
+	if (rc == KBS_OK)
+		memcpy(out, b, KBS_SNP_REPORT_LEN);
+	free(b);
+	return rc;
+}
+
+static kbs_err
+verify_snp(struct tee_verifier *tv, const evidence *e, const kbs_tee_expect *x,
+	   long long now, json_t **claims, kbs_errbuf *eb)
+{
+	uint8_t *bytes = malloc(KBS_SNP_REPORT_LEN);
+	kbs_snp_report *r = NULL;
+	kbs_snp_verified v;
+	X509 *vek = NULL;
+	kbs_err rc = bytes ? snp_report_bytes(e, bytes, eb)
+			   : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+
+	if (rc == KBS_OK)
+		rc = kbs_snp_report_parse(bytes, KBS_SNP_REPORT_LEN, &r, eb);
+	if (rc == KBS_OK && r->signing_key == KBS_SNP_KEY_NONE)
+		rc = kbs_errf(eb, KBS_ERR_VERIFY, "SNP report: unsigned (signing key 7)");
+	if (rc == KBS_OK)
+		rc = find_vek(tv, r, e->doc ? json_object_get(e->doc, "cert_chain") : NULL, &vek,
+			      eb);
+	if (rc == KBS_OK)
+		rc = snp_verify_cached(tv, r, vek, now, &v, eb);
+	if (rc == KBS_OK)
+		rc = check_report_data(r->report_data, x, eb);
+	if (rc == KBS_OK)
+		rc = check_init_data(r->host_data, 32, "SNP HOST_DATA", x, eb);
+	if (rc == KBS_OK && (*claims = kbs_tee_claims_snp(r, &v)) == NULL)
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	X509_free(vek);
+	kbs_snp_report_free(r);
+	free(bytes);
+	return rc;
+}
+
+/* ---- DCAP ---------------------------------------------------------------- */
+
+/*
+ * What the cached verification depends on: the header (QE vendor, key
+ * type), the TD body fields the TCB evaluation reads, and the whole
+ * signature data except the quote signature (attestation key, QE report
+ * and its signature, QE auth data, PCK chain).
+ */
+static void
+quote_key(const kbs_dcap_quote *q, uint8_t out[32])
+{
+	uint8_t td[16 + 48 + 8 + 16 + 4], *p = td;
+	uint8_t qe[64 + KBS_DCAP_SGX_BODY_LEN + 64 + 2];
+
+	memset(td, 0, sizeof(td));
+	if (kbs_dcap_is_tdx(q)) {
+		memcpy(p, q->td.tee_tcb_svn, 16);
+		memcpy(p + 16, q->td.mrsigner_seam, 48);
+		memcpy(p + 64, q->td.seam_attributes, 8);
+		memcpy(p + 72, q->td.tee_tcb_svn2, 16);
+	}
+	td[88] = (uint8_t)q->body_type;
+	memcpy(qe, q->attest_key, 64);
+	memcpy(qe + 64, q->qe_report.raw, KBS_DCAP_SGX_BODY_LEN);
+	memcpy(qe + 64 + KBS_DCAP_SGX_BODY_LEN, q->qe_report_sig, 64);
+	qe[sizeof(qe) - 2] = (uint8_t)(q->cert_type >> 8);
+	qe[sizeof(qe) - 1] = (uint8_t)q->cert_type;
+	digest4(out, q->header, KBS_DCAP_HEADER_LEN, td, sizeof(td), qe, sizeof(qe), NULL, 0);
+	digest4(out, out, 32, q->qe_auth, q->qe_auth_len, q->pck_chain, q->pck_chain_len,
+		&q->qe_auth_len, sizeof(q->qe_auth_len));
+}
+
+/* FMSPC and issuing CA of the quote's PCK leaf (unverified: for lookup). */
+static kbs_err
+pck_fmspc(const kbs_dcap_quote *q, uint8_t fmspc[6], int *processor, kbs_errbuf *eb)
+{
+	STACK_OF(X509) *sk = NULL;
+	kbs_dcap_pck_ext ext;
+	char cn[64] = "";
+	X509_NAME *iss;
+	kbs_err rc = kbs_x509_load(q->pck_chain, q->pck_chain_len, &sk, eb);
+
+	if (rc == KBS_OK && sk_X509_num(sk) < 1)
+		rc = kbs_errf(eb, KBS_ERR_INVALID, "quote: empty PCK chain");
+	if (rc == KBS_OK)
+		rc = kbs_dcap_pck_ext_parse(sk_X509_value(sk, 0), &ext, eb);
+	if (rc == KBS_OK) {
+		memcpy(fmspc, ext.fmspc, 6);
+		iss = X509_get_issuer_name(sk_X509_value(sk, 0));
+		X509_NAME_get_text_by_NID(iss, NID_commonName, cn, sizeof(cn));
+		*processor = strstr(cn, "Processor") != NULL;
+	}
+	sk_X509_pop_free(sk, X509_free);
+	return rc;
+}
+
+/* Collateral directory for q: collateral_dir if it has the TCB info. */
+static kbs_err
+collateral_for(struct tee_verifier *tv, const kbs_dcap_quote *q, const char **dir,
+	       kbs_errbuf *eb)
+{
+	char path[PATH_LEN], hex[13];
+	uint8_t fmspc[6];
+	int processor = 0, tdx = kbs_dcap_is_tdx(q);
+	kbs_err rc;
+
+	*dir = tv->collateral_dir;
+	if (!tv->pcs_fetch)
+		return KBS_OK;
+	if ((rc = pck_fmspc(q, fmspc, &processor, eb)) != KBS_OK)
+		return rc;
+	kbs_hex_encode(fmspc, 6, hex);
+	if (tv->collateral_dir != NULL) {
+		snprintf(path, sizeof(path), "%s/%s_tcbinfo_%s.json", tv->collateral_dir,
+			 tdx ? "tdx" : "sgx", hex);
+		if (access(path, R_OK) == 0)
+			return KBS_OK;
+		snprintf(path, sizeof(path), "%s/tcbInfo.json", tv->collateral_dir);
+		if (access(path, R_OK) == 0)
+			return KBS_OK;
+	}
+	if ((rc = kbs_kds_pcs_collateral(tv->kds, tdx, fmspc, processor, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "Intel PCS collateral for FMSPC %s unavailable", hex);
+		return rc;
+	}
+	*dir = kbs_kds_cache_dir(tv->kds);
+	return KBS_OK;
+}
+
+static void
+remember_quote(struct tee_verifier *tv, const kbs_dcap_quote *q, const uint8_t key[32],
+	       const kbs_dcap_verified *v, long long now)
+{
+	struct quote_hit *h = calloc(1, sizeof(*h));
+	long long nb = 0, na = (long long)1 << 62;
+	STACK_OF(X509) *sk = NULL;
+	int i;
+
+	if (h == NULL || kbs_ec_p256_from_xy(q->attest_key, &h->ak, NULL) != KBS_OK ||
+	    kbs_x509_load(q->pck_chain, q->pck_chain_len, &sk, NULL) != KBS_OK) {
+		if (h != NULL)
+			EVP_PKEY_free(h->ak);
+		free(h);
+		return;
+	}
+	for (i = 0; i < sk_X509_num(sk); i++)
+		narrow_validity(sk_X509_value(sk, i), &nb, &na);
+	sk_X509_pop_free(sk, X509_free);
+	h->v = *v;
+	h->v.advisory_ids = json_deep_copy(v->advisory_ids);
+	pthread_mutex_lock(&tv->mu);
+	cache_put(tv, K_QUOTE, key, now, nb, na, h);
+	pthread_mutex_unlock(&tv->mu);
+}
+
+/* A cached platform verification into *v, plus the attestation key. */
+static int
+quote_cached(struct tee_verifier *tv, const uint8_t key[32], long long now,
+	     kbs_dcap_verified *v, EVP_PKEY **ak)
+{
+	struct quote_hit *h;
+	struct slot *s;
+
+	pthread_mutex_lock(&tv->mu);
+	s = cache_find(tv, K_QUOTE, key, now);
+	if (s != NULL) {
+		h = s->data;
+		*v = h->v;
+		v->advisory_ids = json_deep_copy(h->v.advisory_ids);
+		*ak = h->ak;
+		EVP_PKEY_up_ref(h->ak);
+	}
+	count(tv, s != NULL);
+	pthread_mutex_unlock(&tv->mu);
+	return s != NULL;
+}
+
+/* All of kbs_dcap_verify, or the quote signature when the rest is cached. */
+static kbs_err
+dcap_verify_cached(struct tee_verifier *tv, const kbs_dcap_quote *q, long long now,
+		   kbs_dcap_verified *v, kbs_errbuf *eb)
+{
+	kbs_dcap_verify_opts vo = {NULL, tv->allow_expired};
+	EVP_PKEY *ak = NULL;
+	uint8_t key[32];
+	kbs_err rc;
+
+	quote_key(q, key);
+	if (quote_cached(tv, key, now, v, &ak)) {
+		rc = kbs_ecdsa_verify_raw(ak, EVP_sha256(), q->signed_data, q->signed_len,
+					  q->signature, q->signature + 32, 32, 0,
+					  "quote signature", eb);
+		EVP_PKEY_free(ak);
+		if (rc != KBS_OK)
+			kbs_dcap_verified_clear(v);
+		return rc;
+	}
+	if ((rc = collateral_for(tv, q, &vo.collateral_dir, eb)) != KBS_OK ||
+	    (rc = kbs_dcap_verify(q, now, &vo, v, eb)) != KBS_OK)
+		return rc;
+	remember_quote(tv, q, key, v, now);
+	return KBS_OK;
+}
+
+static kbs_err
+quote_of(const evidence *e, uint8_t **buf, const uint8_t **q, size_t *len, kbs_errbuf *eb)
+{
+	const json_t *s;
+
+	if (e->doc == NULL) {
+		*q = e->raw;
+		*len = e->len;
+		return KBS_OK;
+	}
+	s = json_object_get(e->doc, "quote");
+	if (!json_is_string(s))
+		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: no base64 \"quote\"");
+	if (b64_blob(json_string_value(s), json_string_length(s), KBS_DCAP_QUOTE_MAX, buf, len,
+		     "quote", eb) != KBS_OK)
+		return KBS_ERR_INVALID;
+	*q = *buf;
+	return KBS_OK;
+}
+
+static kbs_err
+verify_dcap(struct tee_verifier *tv, const evidence *e, const kbs_tee_expect *x,
+	    long long now, json_t **claims, kbs_errbuf *eb)
+{
+	int tdx = tv->tee == TEE_TDX;
+	kbs_dcap_verified v = {0};
+	kbs_dcap_quote *q = NULL;
+	const uint8_t *qb = NULL;
+	uint8_t *buf = NULL;
+	size_t qlen = 0;
+	kbs_err rc = quote_of(e, &buf, &qb, &qlen, eb);
+
+	if (rc == KBS_OK)
+		rc = kbs_dcap_quote_parse(qb, qlen, &q, eb);
+	if (rc == KBS_OK && kbs_dcap_is_tdx(q) != tdx)
+		rc = kbs_errf(eb, KBS_ERR_INVALID, "evidence: quote is not a %s quote",
+			      tdx ? "TDX" : "SGX");
+	if (rc == KBS_OK)
+		rc = dcap_verify_cached(tv, q, now, &v, eb);
+	if (rc == KBS_OK)
+		rc = check_report_data(tdx ? q->td.report_data : q->sgx.report_data, x, eb);
+	if (rc == KBS_OK)
+		rc = tdx ? check_init_data(q->td.mr_config_id, 48, "TDX MRCONFIGID", x, eb)
+			 : check_init_data(q->sgx.config_id, 64, "SGX CONFIGID", x, eb);
+	if (rc == KBS_OK &&
+	    (*claims = tdx ? kbs_tee_claims_tdx(q, &v) : kbs_tee_claims_sgx(q, &v)) == NULL)
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	kbs_dcap_verified_clear(&v);
+	kbs_dcap_quote_free(q);
+	free(buf);
+	return rc;
+}
+
+/* ---- the verifier object ------------------------------------------------- */
+
+static kbs_err
+verify_evidence(struct tee_verifier *tv, const evidence *e, const kbs_tee_expect *x,
+		json_t **claims, kbs_errbuf *eb)
+{
+	long long now = tv->at ? tv->at : x->now;
+
+	if (tv->tee == TEE_SNP)
+		return verify_snp(tv, e, x, now, claims, eb);
+	return verify_dcap(tv, e, x, now, claims, eb);
+}
+
+kbs_err
+kbs_verifier_tee_verify_bytes(kbs_verifier *v, const uint8_t *ev, size_t len,
+			      const kbs_tee_expect *x, json_t **claims, kbs_errbuf *eb)
+{
+	evidence e = {0};
+	kbs_err rc = decode_bytes(ev, len, &e, eb);
+
+	if (rc == KBS_OK)
+		rc = verify_evidence((struct tee_verifier *)v, &e, x, claims, eb);
+	evidence_clear(&e);
+	ERR_clear_error();
+	return rc;
+}
+
+static kbs_err
+tee_verify(kbs_verifier *v, const kbs_verifier_input *in, json_t **claims, kbs_errbuf *eb)
+{
+	uint8_t rd[64];
+	kbs_tee_expect x;
+	evidence e = {0};
+	kbs_err rc;
+
+	if (in->report_data == NULL || in->report_data_len > sizeof(rd))
+		return kbs_errf(eb, KBS_ERR_INTERNAL, "binding digest of %zu bytes",
+				in->report_data_len);
+	memset(rd, 0, sizeof(rd));
+	memcpy(rd, in->report_data, in->report_data_len);
+	memset(&x, 0, sizeof(x));
+	x.report_data = rd;
+	x.init_data_digest = in->init_data_digest;
+	x.init_data_digest_len = in->init_data_digest_len;
+	x.now = in->now;
+	rc = decode_json(in->evidence, &e, eb);
+	if (rc == KBS_OK)
+		rc = verify_evidence((struct tee_verifier *)v, &e, &x, claims, eb);
+	evidence_clear(&e);
+	ERR_clear_error();
+	return rc;
+}
+
+static void
+tee_free(kbs_verifier *v)
+{
+	struct tee_verifier *tv = (struct tee_verifier *)v;
+	size_t i;
+
+	for (i = 0; tv->slots != NULL && i < tv->nslots; i++)
+		slot_release(&tv->slots[i]);
+	free(tv->slots);
+	kbs_kds_free(tv->kds);
+	pthread_mutex_destroy(&tv->mu);
+	free(tv->collateral_dir);
+	free(tv->cache_dir);
+	free(tv->cert_path);
+	free(tv);
+}
+
+static const struct kbs_verifier_ops tee_ops = {"builtin-tee", tee_verify, tee_free};
+
+void
+kbs_verifier_tee_stats(kbs_verifier *v, unsigned long *hits, unsigned long *misses)
+{
+	struct tee_verifier *tv = (struct tee_verifier *)v;
+
+	pthread_mutex_lock(&tv->mu);
+	*hits = tv->hits;
+	*misses = tv->misses;
+	pthread_mutex_unlock(&tv->mu);
+}
+
+static int
+dup_opt(const char *s, char **out)
+{
+	if (s == NULL)
+		return 1;
+	*out = strdup(s);
+	return *out != NULL;
+}
+
+static kbs_err
+setup_fetch(struct tee_verifier *tv, const kbs_tee_verifier_cfg *cfg, kbs_errbuf *eb)
+{
+	kbs_kds_cfg kc;
+
+	tv->kds_fetch = cfg->kds_fetch && tv->tee == TEE_SNP;
+	tv->pcs_fetch = cfg->pcs_fetch && tv->tee != TEE_SNP;
+	if (!tv->kds_fetch && !tv->pcs_fetch)
+		return KBS_OK;
+	if (tv->pcs_fetch && cfg->cache_dir == NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "PCS fetching needs a cache directory");
+	memset(&kc, 0, sizeof(kc));
+	kc.amd_base_url = cfg->kds_base_url;
+	kc.pcs_base_url = cfg->pcs_base_url;
+	kc.cache_dir = cfg->cache_dir;
+	kc.timeout_ms = cfg->fetch_timeout_ms;
+	kc.allow_http = cfg->allow_http;
+	return kbs_kds_new(&kc, &tv->kds, eb);
+}
+
+kbs_err
+kbs_verifier_tee_new(const char *tee, const kbs_tee_verifier_cfg *cfg, kbs_verifier **out,
+		     kbs_errbuf *eb)
+{
+	struct tee_verifier *tv = NULL;
+	kbs_err rc = KBS_ERR_UNSUPPORTED;
+
+	if (tee == NULL || (strcmp(tee, "snp") != 0 && strcmp(tee, "tdx") != 0 &&
+			    strcmp(tee, "sgx") != 0))
+		return kbs_errf(eb, rc, "no built-in verifier for tee %s", tee ? tee : "(null)");
+	if ((tv = calloc(1, sizeof(*tv))) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&tv->mu, NULL);
+	tv->base.ops = &tee_ops;
+	tv->tee = strcmp(tee, "snp") == 0 ? TEE_SNP : strcmp(tee, "tdx") == 0 ? TEE_TDX : TEE_SGX;
+	tv->at = cfg->at;
+	tv->allow_expired = cfg->allow_expired_collateral;
+	tv->ttl = cfg->cache_ttl > 0 ? cfg->cache_ttl : DEFAULT_TTL;
+	tv->nslots = cfg->cache_max ? cfg->cache_max : DEFAULT_CACHE_MAX;
+	tv->nslots = tv->nslots > CACHE_MAX_LIMIT ? CACHE_MAX_LIMIT : tv->nslots;
+	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if ((tv->slots = calloc(tv->nslots, sizeof(*tv->slots))) == NULL ||
+	    !dup_opt(cfg->collateral_dir, &tv->collateral_dir) ||
+	    !dup_opt(cfg->cache_dir, &tv->cache_dir) || !dup_opt(cfg->cert_path, &tv->cert_path))
+		goto out;
+	if ((rc = setup_fetch(tv, cfg, eb)) != KBS_OK)
+		goto out;
+	*out = &tv->base;
+	return KBS_OK;
+out:
+	tee_free(&tv->base);
+	return rc;
+}
