@@ -405,3 +405,41 @@ def test_admin_max_token_lifetime(env, odd_brokers):
     r = requests.post(b + "/kbs/v0/resource/s/k/1", data=b"short-life-value",
                       headers=f.admin_ed.headers(exp_in=50))
     assert r.status_code == 200
+
+
+def test_concurrent_writes_leave_one_whole_value(env):
+    values = ["concurrent-value-%02d-%s" % (i, "x" * (1000 * i))
+              for i in range(8)]
+    results = []
+
+    def one(v):
+        results.append(put(env, "adm/race/1", v).status_code)
+
+    import threading
+    threads = [threading.Thread(target=one, args=(v,)) for v in values]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [200] * len(values)
+    got = env["guest"].decrypt(fetch(env, "adm/race/1").text).decode()
+    assert got in values
+    d = Path(env["broker"].config["repository"]["dir"]) / "adm" / "race"
+    assert [p.name for p in d.iterdir()] == ["1"]
+
+
+def test_replicas_sharing_the_policy_dir_converge(mfleet, env):
+    """policy.state_dir shared by two brokers: a policy set on one is in
+    force on the other at its next decision, without a restart."""
+    shared = {"policy": {"state_dir": str(mfleet.base / "shared-policy")}}
+    a = mfleet.broker(env["issuer"], "broker-rep-a", over=shared)
+    b = mfleet.broker(env["issuer"], "broker-rep-b", over=shared)
+    ea = dict(env, broker=a)
+    eb = dict(env, broker=b)
+    assert put(ea, "rep/key/1", "replica-secret-aaaa").status_code == 200
+    assert put(eb, "rep/key/1", "replica-secret-aaaa").status_code == 200
+    assert fetch(eb, "rep/key/1").status_code == 200
+    deny = (SRC / "policies" / "deny-all.json").read_text()
+    assert set_policy(ea, deny).status_code == 200
+    assert_error(fetch(eb, "rep/key/1"), 403, "PolicyDeny")
+    assert get_policy(eb)["sha256"] == get_policy(ea)["sha256"]

@@ -55,6 +55,21 @@ def test_attest_sets_the_cookie_again(issuer):
     kbsutil.remember_secret(g.cookie())
 
 
+def test_session_expiry_is_fixed_at_auth(issuer):
+    """Spec 1.2: the lifetime is fixed at /auth; /attest re-sends the same
+    Expires."""
+    g = Guest(issuer.url)
+    r1 = g.auth()
+    assert r1.status_code == 200
+    time.sleep(1.1)
+    r2 = g.post_attest(g.attest_body())
+    assert r2.status_code == 200
+    kbsutil.remember_token(r2.json()["token"])
+    exp1 = r1.headers["Set-Cookie"].split("; Expires=")[1]
+    exp2 = r2.headers["Set-Cookie"].split("; Expires=")[1]
+    assert exp1 == exp2 and exp1.endswith(" GMT")
+
+
 def test_jwks_is_public_only(issuer):
     keys = jwks_of(issuer)["keys"]
     assert len(keys) >= 1

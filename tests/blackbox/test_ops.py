@@ -220,3 +220,28 @@ def requests_ok(url):
     import requests
     r = requests.get(url)
     return r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def test_slow_request_is_cut_off(mfleet):
+    """http.request_timeout_ms bounds a client that never finishes its
+    request (slowloris)."""
+    import socket
+    iss = mfleet.issuer("issuer-slow",
+                        over={"http": {"request_timeout_ms": 500}})
+    with socket.create_connection(("127.0.0.1", iss.port), timeout=10) as s:
+        s.sendall(b"POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: 100\r\n\r\n{\"version\":")
+        t0 = time.monotonic()
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        waited = time.monotonic() - t0
+    assert waited < 8, waited
+    assert b"200 OK" not in data
+    assert requests_ok(iss.url + "/healthz")

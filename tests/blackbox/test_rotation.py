@@ -113,3 +113,25 @@ def test_session_key_rotation(mfleet):
     assert not issuer.restart()
     r = g2.post_attest(g2.attest_body(), cookies={COOKIE: g2.cookie()})
     assert_error(r, 401, "AttestationError")
+
+
+def test_broker_refetches_jwks_for_a_new_kid(mfleet):
+    """Issuer rotated to a new key on the same URL: a broker that cached
+    the old JWKS fetches again when it meets the unknown kid."""
+    fleet = mfleet
+    issuer = fleet.issuer("issuer-refetch")
+    b = fleet.broker(None, "broker-refetch", over={"token": {
+        "trusted_issuers": [fleet.trusted(issuer, refetch_interval=1)]}})
+    store(fleet, b)
+    g1 = Guest(issuer.url)
+    t1 = g1.attest()
+    assert g1.fetch(b.url, "default/key/1", token=t1) == SECRET.encode()
+    key = Path(issuer.config["token"]["signing_key"])
+    issuer.config = kbsutil.deep_merge(issuer.config, {"token": {
+        "signing_key": str(key.with_name("token-key-next.pem"))}})
+    assert not issuer.restart(keep_port=True)
+    remember_issuer_keys(issuer)
+    g2 = Guest(issuer.url)
+    t2 = g2.attest()
+    assert kid(t2) != kid(t1)
+    assert g2.fetch(b.url, "default/key/1", token=t2) == SECRET.encode()
