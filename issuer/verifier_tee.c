@@ -871,11 +871,14 @@ static kbs_err
 verify_evidence(struct tee_verifier *tv, const evidence *e, const kbs_tee_expect *x,
 		json_t **claims, kbs_errbuf *eb)
 {
+	static const char *const names[] = {"snp", "tdx", "sgx"};
 	long long now = tv->at ? tv->at : x->now;
+	kbs_err rc = tv->tee == TEE_SNP ? verify_snp(tv, e, x, now, claims, eb)
+					: verify_dcap(tv, e, x, now, claims, eb);
 
-	if (tv->tee == TEE_SNP)
-		return verify_snp(tv, e, x, now, claims, eb);
-	return verify_dcap(tv, e, x, now, claims, eb);
+	if (rc != KBS_OK) /* the issuer's error detail then names the verifier */
+		kbs_errprefix(eb, "%s verifier", names[tv->tee]);
+	return rc;
 }
 
 kbs_err
