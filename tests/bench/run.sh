@@ -1,0 +1,37 @@
+#!/bin/bash
+# Benchmarks (figures only, not tests; kept out of `make test`).
+#   tests/bench/run.sh [BUILD] [NAME...]
+# BUILD is a configured and built tree (default: build).  NAME selects
+# benchmarks (default: all of BENCHES); add one by writing bench_<name>
+# and listing it in BENCHES.  Benchmarks run pinned to one core when
+# taskset is available.  docs/benchmarks.md records measured figures.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}; shift || true
+SECS=${SECS:-0.5}; RUNS=${RUNS:-5}
+VECTORS=${KBS_TESTVECTORS:-$PWD/../shared/testvectors}
+OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
+PIN=(); command -v taskset >/dev/null && PIN=(taskset -c 0)
+BENCHES=(verify)
+
+# Compile a bench program against the built static libraries.
+compile() { # compile NAME SOURCE
+	local libs
+	libs=$(pkg-config --libs jansson libjwt libcurl openssl 2>/dev/null || echo "-ljansson -ljwt -lcurl -lssl -lcrypto")
+	cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -Iissuer -o "$OUT/$1" "$2" \
+	   "$BUILD/issuer/libkbs_issuer_core.a" "$BUILD/common/libkbs.a" $libs -lpthread
+}
+
+bench_verify() {
+	compile verify_bench tests/bench/verify_bench.c
+	echo "== built-in TEE verifier ($(nproc) cpus, pinned: ${PIN[*]:-no})"
+	"${PIN[@]}" "$OUT/verify_bench" "$VECTORS" "$SECS" "$RUNS"
+	if command -v openssl >/dev/null; then
+		echo; echo "== openssl speed -seconds 1 ecdsap384 ecdsap256 rsa4096"
+		"${PIN[@]}" openssl speed -seconds 1 ecdsap384 ecdsap256 rsa4096 2>/dev/null |
+			grep -E "^ *(sign|rsa|[0-9]+ bits)|ecdsa \(nistp" || true
+	fi
+}
+
+[ -f "$BUILD/common/libkbs.a" ] || { echo "build $BUILD first (cmake --build $BUILD)" >&2; exit 2; }
+for b in "${@:-${BENCHES[@]}}"; do "bench_$b"; echo; done
