@@ -113,6 +113,14 @@ def test_no_bearer_token(env, auth):
     assert_error(r, 401, "TokenNotFound")
 
 
+def test_bearer_scheme_is_case_insensitive(env):
+    for scheme in ("bearer", "BEARER", "BeArEr"):
+        r = requests.get(env["broker"].url + "/kbs/v0/resource/default/key/1",
+                         headers={"Authorization": scheme + " " + env["token"]})
+        assert r.status_code == 200, (scheme, r.text)
+        assert env["guest"].decrypt(r.text) == SECRET
+
+
 @pytest.mark.parametrize("token", ["", "x", "a.b", "a.b.c", "a.b.c.d",
                                    "....", "eyJ.eyJ.sig"])
 def test_garbage_token(env, token):
