@@ -33,6 +33,12 @@ pick_verifier(const kbs_issuer *is, const char *tee)
 {
 	if (strcmp(tee, "sample") == 0 && is->cfg->verifier_allow_sample)
 		return is->sample;
+	if (strcmp(tee, "snp") == 0)
+		return is->tee[0];
+	if (strcmp(tee, "tdx") == 0)
+		return is->tee[1];
+	if (strcmp(tee, "sgx") == 0)
+		return is->tee[2];
 	return NULL;
 }
 

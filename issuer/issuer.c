@@ -88,6 +88,40 @@ check_config(const kbs_issuer_cfg *cfg, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
+static kbs_err
+load_verifiers(kbs_issuer *is, kbs_errbuf *eb)
+{
+	static const char *const names[3] = {"snp", "tdx", "sgx"};
+	const kbs_issuer_cfg *cfg = is->cfg;
+	kbs_tee_verifier_cfg vc;
+	kbs_err rc;
+	size_t i, j;
+
+	memset(&vc, 0, sizeof(vc));
+	if (cfg->verifier_at != NULL &&
+	    kbs_clock_parse_rfc3339(cfg->verifier_at, &vc.at) != 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "verifier.at: not an RFC 3339 time");
+	vc.collateral_dir = cfg->verifier_collateral_dir;
+	vc.allow_expired_collateral = cfg->verifier_allow_expired_collateral;
+	vc.kds_fetch = cfg->verifier_kds_fetch;
+	vc.kds_base_url = cfg->verifier_kds_url;
+	vc.pcs_fetch = cfg->verifier_pcs_fetch;
+	vc.pcs_base_url = cfg->verifier_pcs_url;
+	vc.cache_dir = cfg->verifier_cache_dir;
+	vc.fetch_timeout_ms = cfg->verifier_fetch_timeout_ms;
+	for (i = 0; i < cfg->verifier_builtin.n; i++) {
+		for (j = 0; j < 3 && strcmp(names[j], cfg->verifier_builtin.v[i]) != 0; j++)
+			;
+		if (j == 3)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "verifier.builtin: unknown TEE %s",
+					cfg->verifier_builtin.v[i]);
+		if (is->tee[j] == NULL &&
+		    (rc = kbs_verifier_tee_new(names[j], &vc, &is->tee[j], eb)) != KBS_OK)
+			return rc;
+	}
+	return KBS_OK;
+}
+
 kbs_err
 kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	       kbs_errbuf *eb)
@@ -101,7 +135,8 @@ kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	if ((rc = check_config(cfg, eb)) != KBS_OK ||
 	    (rc = load_session_keys(is, create_files, eb)) != KBS_OK ||
 	    (rc = load_signer(is, create_files, eb)) != KBS_OK ||
-	    (rc = kbs_verifier_sample_new(&is->sample)) != KBS_OK) {
+	    (rc = kbs_verifier_sample_new(&is->sample)) != KBS_OK ||
+	    (rc = load_verifiers(is, eb)) != KBS_OK) {
 		kbs_issuer_free(is);
 		return rc;
 	}
@@ -158,5 +193,8 @@ kbs_issuer_free(kbs_issuer *is)
 	kbs_signer_free(is->signer);
 	kbs_sealer_free(is->sealer);
 	kbs_verifier_free(is->sample);
+	kbs_verifier_free(is->tee[0]);
+	kbs_verifier_free(is->tee[1]);
+	kbs_verifier_free(is->tee[2]);
 	free(is);
 }

@@ -31,6 +31,16 @@ typedef struct {
 	char *token_iss;
 	char *token_aud;
 	int verifier_allow_sample;
+	kbs_cfg_strings verifier_builtin;
+	char *verifier_collateral_dir;
+	char *verifier_at;
+	int verifier_allow_expired_collateral;
+	int verifier_kds_fetch;
+	char *verifier_kds_url;
+	int verifier_pcs_fetch;
+	char *verifier_pcs_url;
+	char *verifier_cache_dir;
+	long long verifier_fetch_timeout_ms;
 	json_t *reference_values;
 } kbs_issuer_cfg;
 

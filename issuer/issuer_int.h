@@ -8,6 +8,7 @@
 #include "issuer.h"
 #include "clock.h"
 #include "proto.h"
+#include "verifier_tee.h"
 
 #define KBS_COOKIE_NAME "kbs-session-id"
 #define KBS_COOKIE_MAX 6144
@@ -17,6 +18,7 @@ struct kbs_issuer {
 	kbs_signer *signer;
 	kbs_sealer *sealer;
 	kbs_verifier *sample;
+	kbs_verifier *tee[3]; /* snp, tdx, sgx built-in (NULL: off) */
 };
 
 /* A handshake session as carried, sealed, in the cookie (session.c). */

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "issuer.h"
+#include "verifier_tee.h"
+#include "verifier_tee.h"
 
 static kbs_issuer_cfg cfg;
 
@@ -41,6 +43,7 @@ main(int argc, char **argv)
 		.base = &cfg.base,
 		.start = start,
 		.stop = stop,
+		.command = kbs_issuer_command,
 	};
 
 	return kbs_daemon_main(&d, argc, argv);

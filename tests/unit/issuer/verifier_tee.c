@@ -47,7 +47,7 @@ snp_evidence(const char *report, const char *vcek, uint8_t rd[64])
 	json_t *doc;
 
 	CU_ASSERT_FATAL(r != NULL && rl == 1184 && rb != NULL);
-	if (rd != NULL)
+	if (rd != NULL && r != NULL && rl >= 0x50 + 64)
 		memcpy(rd, r + 0x50, 64);
 	if (cb != NULL)
 		doc = json_pack("{s:s, s:[{s:s, s:s}]}", "attestation_report", rb, "cert_chain",
