@@ -1,0 +1,61 @@
+/*
+ * replay.h - a bounded cache of used single-use token ids (jti).
+ *
+ * A single-use token may be presented once.  The cache remembers each id
+ * until the time after which the token would be refused anyway (its exp
+ * plus leeway), so that it never needs to remember an id forever.
+ *
+ * The cache is bounded in entries and never grows past its bound.  When
+ * it is full of unexpired ids, a new id is refused (KBS_ERR_TOO_LARGE)
+ * rather than evicting an older one: forgetting an id whose token is
+ * still valid would let that token be replayed, which is exactly what
+ * the cache exists to prevent.  A full cache therefore fails closed.
+ *
+ * Lookups are O(1) expected (a hash table keyed by a salted SHA-256 of the
+ * id, so ids an issuer chooses cannot be aimed at one bucket); expired
+ * entries leave through a min-heap on expiry, O(log n) each.
+ *
+ * The cache lives in one process.  Replicas behind a load balancer each
+ * have their own, so a token can be used once per replica; a shared
+ * store is not implemented.
+ *
+ * All functions are thread-safe (one mutex per cache).
+ */
+#ifndef KBS_REPLAY_H
+#define KBS_REPLAY_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+#define KBS_REPLAY_DEFAULT_MAX 100000
+#define KBS_REPLAY_LIMIT 10000000 /* largest accepted max_entries */
+#define KBS_REPLAY_ID_MAX 1024    /* longest accepted id, bytes */
+
+typedef struct kbs_replay kbs_replay;
+
+/*
+ * A cache holding at most max_entries ids (1..KBS_REPLAY_LIMIT, else
+ * KBS_ERR_CONFIG).  On success *out is owned by the caller
+ * (kbs_replay_free()).
+ */
+kbs_err kbs_replay_new(size_t max_entries, kbs_replay **out, kbs_errbuf *eb);
+
+/*
+ * Use id (len bytes, 1..KBS_REPLAY_ID_MAX) at time now; the id stays
+ * remembered while now <= expires_at.  Returns KBS_OK (first use, now
+ * recorded), KBS_ERR_DENIED (already used and still remembered: a replay),
+ * KBS_ERR_TOO_LARGE (cache full of unexpired ids; nothing evicted),
+ * KBS_ERR_EXPIRED (expires_at < now: nothing to remember) or
+ * KBS_ERR_INVALID (bad length).  Ids are compared in constant time.
+ */
+kbs_err kbs_replay_use(kbs_replay *r, const void *id, size_t len,
+		       long long expires_at, long long now, kbs_errbuf *eb);
+
+/* Number of ids still remembered at time now (expired ones are dropped). */
+size_t kbs_replay_count(kbs_replay *r, long long now);
+
+/* NULL is a no-op. */
+void kbs_replay_free(kbs_replay *r);
+
+#endif
