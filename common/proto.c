@@ -97,17 +97,14 @@ static kbs_err
 parse_runtime(kbs_proto_attest *a, kbs_errbuf *eb)
 {
 	json_t *rt = json_object_get(a->doc, "runtime-data");
-	kbs_err rc;
 
 	if (!json_is_object(rt))
 		return kbs_errf(eb, KBS_ERR_INVALID, "runtime-data missing");
 	if ((a->nonce = kbs_json_str(rt, "nonce")) == NULL)
 		return kbs_errf(eb, KBS_ERR_INVALID, "runtime-data.nonce missing");
-	rc = kbs_jwk_teekey_parse(json_object_get(rt, "tee-pubkey"),
-				  &a->teekey_json, &a->teekey, eb);
-	if (rc != KBS_OK)
-		kbs_errprefix(eb, "tee-pubkey");
-	return rc;
+	/* The key parser's details already name the tee-pubkey. */
+	return kbs_jwk_teekey_parse(json_object_get(rt, "tee-pubkey"),
+				    &a->teekey_json, &a->teekey, eb);
 }
 
 static kbs_err
