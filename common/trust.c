@@ -12,6 +12,11 @@
  *
  * Nothing here logs a token or a claim; error details name the check that
  * failed and the issuer, because they reach HTTP bodies.
+ *
+ * After the issuer is found, its own rules run in a fixed order: time and
+ * iss/aud claims, max_age, the claim mapping (on a copy), and last the
+ * single-use check, so that a token refused for any other reason does not
+ * consume its jti.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,6 +33,7 @@
 #include "jwk.h"
 #include "jws.h"
 #include "log.h"
+#include "replay.h"
 #include "trust.h"
 
 #define JWKS_MAX_LEN (256 * 1024)
@@ -54,6 +60,10 @@ struct issuer {
 	long long fetched_at;
 	long long last_try;
 	int tried;
+	json_t *claims_map;    /* validated [{"from","to"}], or NULL */
+	json_t *teekey_paths;  /* validated [ptr, ...], or NULL */
+	long long max_age;     /* 0: no limit */
+	kbs_replay *replay;    /* non-NULL iff single_use */
 };
 
 struct kbs_trust {
@@ -489,12 +499,254 @@ find_issuer(kbs_trust *t, const kbs_jws *j, long long now, struct issuer **who,
 	return r2 == KBS_OK ? KBS_OK : worse(rc, r2);
 }
 
+/* ---- per-issuer rules after verification ------------------------------ */
+
+/*
+ * One RFC 6901 reference token (len bytes at p), unescaped; NULL on a bad
+ * escape or no memory.  Only "~0" and "~1" are escapes.
+ */
+static char *
+ptr_token(const char *p, size_t len)
+{
+	char *t = malloc(len + 1);
+	size_t i, o = 0;
+
+	if (t == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (p[i] != '~') {
+			t[o++] = p[i];
+			continue;
+		}
+		if (i + 1 >= len || (p[i + 1] != '0' && p[i + 1] != '1')) {
+			free(t);
+			return NULL;
+		}
+		t[o++] = p[++i] == '0' ? '~' : '/';
+	}
+	t[o] = '\0';
+	return t;
+}
+
+/* 1 if v is a pointer this module accepts in its configuration. */
+static int
+ptr_valid(const json_t *v)
+{
+	const char *s = json_string_value(v), *p;
+	size_t len;
+	char *t;
+
+	if (s == NULL || s[0] != '/' || strlen(s) > KBS_TRUST_PTR_MAX)
+		return 0;
+	for (p = s; *p == '/'; p += len + 1) {
+		const char *end = strchr(p + 1, '/');
+		len = end ? (size_t)(end - p - 1) : strlen(p + 1);
+		if ((t = ptr_token(p + 1, len)) == NULL)
+			return 0;
+		free(t);
+	}
+	return 1;
+}
+
+/*
+ * Set the member doc points at to val (stolen), creating objects on the
+ * way.  KBS_ERR_INVALID if the way passes through a non-object.
+ */
+static kbs_err
+ptr_set(json_t *doc, const char *ptr, json_t *val, kbs_errbuf *eb)
+{
+	json_t *cur = doc, *next;
+	const char *p = ptr;
+	kbs_err rc = KBS_ERR_NOMEM;
+	char *tok = NULL;
+
+	for (;;) {
+		const char *end = strchr(p + 1, '/');
+		size_t len = end ? (size_t)(end - p - 1) : strlen(p + 1);
+		if ((tok = ptr_token(p + 1, len)) == NULL)
+			goto out;
+		if (end == NULL)
+			break;
+		if ((next = json_object_get(cur, tok)) == NULL) {
+			if ((next = json_object()) == NULL ||
+			    json_object_set_new(cur, tok, next) != 0)
+				goto out;
+		} else if (!json_is_object(next)) {
+			rc = kbs_errf(eb, KBS_ERR_INVALID, "claims_map target %s "
+				      "passes through a non-object", ptr);
+			goto out;
+		}
+		cur = next;
+		p = end;
+		free(tok);
+		tok = NULL;
+	}
+	rc = json_object_set_new(cur, tok, val) == 0 ? KBS_OK : KBS_ERR_NOMEM;
+	val = NULL;
+out:
+	if (rc == KBS_ERR_NOMEM)
+		kbs_errf(eb, rc, "out of memory");
+	json_decref(val);
+	free(tok);
+	return rc;
+}
+
+/* A valid copy of a claims_map, or KBS_ERR_CONFIG. */
+static kbs_err
+map_load(const json_t *map, json_t **out, kbs_errbuf *eb)
+{
+	const json_t *e;
+	size_t i;
+
+	if (!json_is_array(map) || json_array_size(map) > KBS_TRUST_MAP_MAX)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "claims_map must be a list of "
+				"at most %d entries", KBS_TRUST_MAP_MAX);
+	json_array_foreach(map, i, e) {
+		if (!json_is_object(e) || json_object_size(e) != 2 ||
+		    !ptr_valid(json_object_get(e, "from")) ||
+		    !ptr_valid(json_object_get(e, "to")))
+			return kbs_errf(eb, KBS_ERR_CONFIG, "claims_map[%zu] must be "
+					"{\"from\": pointer, \"to\": pointer}, "
+					"pointers starting with /", i);
+	}
+	if ((*out = json_deep_copy(map)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	return KBS_OK;
+}
+
+static kbs_err
+teekey_paths_load(const json_t *paths, json_t **out, kbs_errbuf *eb)
+{
+	const json_t *e;
+	size_t i;
+
+	if (!json_is_array(paths) || json_array_size(paths) > KBS_TRUST_MAP_MAX)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "tee_pubkey_paths must be a "
+				"list of at most %d pointers", KBS_TRUST_MAP_MAX);
+	json_array_foreach(paths, i, e)
+		if (!ptr_valid(e))
+			return kbs_errf(eb, KBS_ERR_CONFIG, "tee_pubkey_paths[%zu] is "
+					"not a pointer starting with /", i);
+	if ((*out = json_deep_copy(paths)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	return KBS_OK;
+}
+
+/* max_age: iat required and not older than the limit. */
+static kbs_err
+check_age(const struct issuer *is, const json_t *claims, long long now,
+	  kbs_errbuf *eb)
+{
+	json_int_t iat = 0;
+
+	if (is->max_age <= 0)
+		return KBS_OK;
+	if (kbs_json_int(claims, "iat", &iat) != KBS_OK)
+		return kbs_errf(eb, KBS_ERR_INVALID, "issuer %s has max_age: the "
+				"token needs an integer iat", is->name);
+	if (now - (long long)iat > is->max_age)
+		return kbs_errf(eb, KBS_ERR_EXPIRED, "token issued %lld s ago, over "
+				"issuer %s's max_age of %lld s",
+				now - (long long)iat, is->name, is->max_age);
+	return KBS_OK;
+}
+
+/* Copy every mapped value, then the first tee-pubkey hit. */
+static kbs_err
+apply_map(const struct issuer *is, const json_t *orig, json_t *doc,
+	  kbs_errbuf *eb)
+{
+	const json_t *e, *v;
+	json_t *c;
+	size_t i;
+	kbs_err rc;
+
+	json_array_foreach(is->claims_map, i, e) {
+		/* "from" reads the token as signed: mappings never chain. */
+		if ((v = kbs_json_pointer(orig, kbs_json_str(e, "from"))) == NULL)
+			continue;
+		if ((c = json_deep_copy(v)) == NULL)
+			return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		if ((rc = ptr_set(doc, kbs_json_str(e, "to"), c, eb)) != KBS_OK)
+			return rc;
+	}
+	json_array_foreach(is->teekey_paths, i, e) {
+		v = kbs_json_pointer(orig, json_string_value(e));
+		if (!json_is_object(v))
+			continue;
+		if ((c = json_deep_copy(v)) == NULL)
+			return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		return ptr_set(doc, "/tee-pubkey", c, eb);
+	}
+	return KBS_OK;
+}
+
+/* The claims as the policy sees them: the token's, or a mapped copy. */
+static kbs_err
+present(const struct issuer *is, const json_t *orig, json_t **out,
+	kbs_errbuf *eb)
+{
+	json_t *doc;
+	kbs_err rc;
+
+	if (is->claims_map == NULL && is->teekey_paths == NULL) {
+		*out = json_incref((json_t *)orig);
+		return KBS_OK;
+	}
+	if ((doc = json_deep_copy(orig)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if ((rc = apply_map(is, orig, doc, eb)) != KBS_OK) {
+		json_decref(doc);
+		kbs_errprefix(eb, "issuer %s", is->name);
+		return rc;
+	}
+	*out = doc;
+	return KBS_OK;
+}
+
+/*
+ * single_use: remember the jti until the token could no longer be
+ * accepted anyway: exp + leeway, or iat + max_age if that comes first.
+ */
+static kbs_err
+consume(const struct issuer *is, const json_t *claims, long long now,
+	kbs_errbuf *eb)
+{
+	const char *jti = kbs_json_str(claims, "jti");
+	json_int_t exp = 0, iat = 0;
+	long long until;
+	kbs_errbuf rb = {{0}};
+	kbs_err rc;
+
+	if (is->replay == NULL)
+		return KBS_OK;
+	if (jti == NULL || jti[0] == '\0' || strlen(jti) > KBS_TRUST_JTI_MAX)
+		return kbs_errf(eb, KBS_ERR_INVALID, "issuer %s is single-use: the "
+				"token needs a jti string of 1..%d bytes",
+				is->name, KBS_TRUST_JTI_MAX);
+	if (kbs_json_int(claims, "exp", &exp) != KBS_OK)
+		return kbs_errf(eb, KBS_ERR_INVALID, "token without integer exp");
+	until = (long long)exp + is->leeway;
+	if (is->max_age > 0 && kbs_json_int(claims, "iat", &iat) == KBS_OK &&
+	    (long long)iat + is->max_age < until)
+		until = (long long)iat + is->max_age;
+	rc = kbs_replay_use(is->replay, jti, strlen(jti), until, now, &rb);
+	if (rc == KBS_ERR_DENIED)
+		return kbs_errf(eb, rc, "single-use token of issuer %s was already "
+				"used (its jti was seen before)", is->name);
+	if (rc != KBS_OK)
+		return kbs_errf(eb, rc, "issuer %s single-use check: %s", is->name,
+				rb.msg);
+	return KBS_OK;
+}
+
 kbs_err
 kbs_trust_verify(kbs_trust *t, const char *token, size_t len, long long now,
 		 json_t **claims, const char **issuer, kbs_errbuf *eb)
 {
 	struct issuer *who = NULL;
 	kbs_jws *j = NULL;
+	json_t *seen = NULL;
 	kbs_err rc;
 
 	if ((rc = kbs_jws_parse(token, len, &j, eb)) != KBS_OK) {
@@ -503,12 +755,17 @@ kbs_trust_verify(kbs_trust *t, const char *token, size_t len, long long now,
 	}
 	if ((rc = find_issuer(t, j, now, &who, eb)) != KBS_OK)
 		goto out;
-	if ((rc = check_claims(who, kbs_jws_claims(j), now, eb)) != KBS_OK)
+	if ((rc = check_claims(who, kbs_jws_claims(j), now, eb)) != KBS_OK ||
+	    (rc = check_age(who, kbs_jws_claims(j), now, eb)) != KBS_OK ||
+	    (rc = present(who, kbs_jws_claims(j), &seen, eb)) != KBS_OK ||
+	    (rc = consume(who, kbs_jws_claims(j), now, eb)) != KBS_OK)
 		goto out;
-	*claims = json_incref((json_t *)kbs_jws_claims(j));
+	*claims = seen;
+	seen = NULL;
 	if (issuer != NULL)
 		*issuer = who->name;
 out:
+	json_decref(seen);
 	kbs_jws_free(j);
 	return rc;
 }
@@ -536,6 +793,9 @@ issuer_free(struct issuer *is)
 	keyset_unref(is->fixed);
 	keyset_unref(is->fetched);
 	X509_STORE_free(is->store);
+	json_decref(is->claims_map);
+	json_decref(is->teekey_paths);
+	kbs_replay_free(is->replay);
 	pthread_mutex_destroy(&is->mu);
 	free(is);
 }
@@ -629,6 +889,33 @@ load_ca_file(struct issuer *is, const char *path, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
+/* claims_map, tee_pubkey_paths, max_age, single_use of cfg into is. */
+static kbs_err
+load_rules(struct issuer *is, const kbs_trust_issuer_cfg *cfg, kbs_errbuf *eb)
+{
+	long long size = cfg->replay_cache_size;
+	kbs_err rc = KBS_OK;
+
+	if (cfg->max_age < 0)
+		rc = kbs_errf(eb, KBS_ERR_CONFIG, "max_age must not be negative");
+	else if (size < 0 || size > KBS_REPLAY_LIMIT)
+		rc = kbs_errf(eb, KBS_ERR_CONFIG, "replay_cache_size must be in "
+			      "1..%d", KBS_REPLAY_LIMIT);
+	else if (cfg->claims_map != NULL)
+		rc = map_load(cfg->claims_map, &is->claims_map, eb);
+	if (rc == KBS_OK && cfg->tee_pubkey_paths != NULL)
+		rc = teekey_paths_load(cfg->tee_pubkey_paths, &is->teekey_paths, eb);
+	if (rc == KBS_OK && cfg->single_use)
+		rc = kbs_replay_new(size > 0 ? (size_t)size : KBS_REPLAY_DEFAULT_MAX,
+				    &is->replay, eb);
+	is->max_age = cfg->max_age;
+	if (rc != KBS_OK) {
+		kbs_errprefix(eb, "issuer %s", is->name);
+		return rc == KBS_ERR_NOMEM ? rc : KBS_ERR_CONFIG;
+	}
+	return KBS_OK;
+}
+
 kbs_err
 kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 		     kbs_errbuf *eb)
@@ -655,7 +942,8 @@ kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 	if (cfg->cache_ttl > 0)
 		is->ttl = cfg->cache_ttl;
 	if ((cfg->jwks_file && (rc = load_jwks_file(is, cfg->jwks_file, eb))) ||
-	    (cfg->ca_file && (rc = load_ca_file(is, cfg->ca_file, eb))))
+	    (cfg->ca_file && (rc = load_ca_file(is, cfg->ca_file, eb))) ||
+	    (rc = load_rules(is, cfg, eb)) != KBS_OK)
 		goto fail;
 	if ((rc = append(t, is)) == KBS_OK)
 		return KBS_OK;

@@ -12,6 +12,13 @@
  * Then the algorithm is pinned (jws.h), exp/nbf/iat are checked with a
  * bounded leeway, and "aud" when the issuer config names one.
  *
+ * Per issuer, after verification: an optional maximum token age (iat
+ * required), optional single use (jti required, remembered in a bounded
+ * replay cache, replay.h), and a claim mapping that copies values from
+ * one JSON pointer to another so that one policy can read tokens of
+ * different shapes (an ITA token's "attester_tcb_status" where an EAR
+ * policy looks).  The verified claims themselves stay as they were.
+ *
  * Issuers are added at start-up, before kbs_trust_verify() runs on any
  * thread; verification itself is thread-safe.
  */
@@ -37,14 +44,39 @@ typedef struct {
 	long long refetch_interval;/* seconds between unknown-kid refetches */
 	long long fetch_timeout_ms;/* libcurl total timeout */
 	long long cache_ttl;       /* seconds a fetched JWKS stays fresh */
+	/*
+	 * [{"from": ptr, "to": ptr}, ...] (at most KBS_TRUST_MAP_MAX), or
+	 * NULL.  After verification each "from" that resolves in the token is
+	 * copied to "to" (objects created as needed); a "from" that does not
+	 * resolve is skipped; entries apply in order, so a later hit
+	 * overwrites an earlier one.  Pointers start with "/"; "to" may
+	 * only pass through objects.  Copied at add time.
+	 */
+	const json_t *claims_map;
+	/*
+	 * Array of JSON pointers (at most KBS_TRUST_MAP_MAX) where this
+	 * issuer's tokens carry the tee-pubkey (spec 4.3 extra_teekey_paths),
+	 * or NULL.  The first that resolves to an object is copied to
+	 * "/tee-pubkey" in the claims returned.
+	 */
+	const json_t *tee_pubkey_paths;
+	long long max_age;         /* > 0: iat required, now - iat <= max_age */
+	int single_use;            /* jti required and accepted only once */
+	long long replay_cache_size; /* single_use bound; 0: KBS_REPLAY_DEFAULT_MAX */
 } kbs_trust_issuer_cfg;
+
+#define KBS_TRUST_MAP_MAX 64
+#define KBS_TRUST_PTR_MAX 512   /* longest pointer in claims_map/tee paths */
+#define KBS_TRUST_JTI_MAX 256   /* longest accepted jti of a single-use token */
 
 kbs_err kbs_trust_new(kbs_trust **out);
 
 /*
  * Add an issuer.  At least one of jwks_file, jwks_url, ca_file must be
  * set.  A JWKS file is read now (error if unreadable); a URL is fetched
- * lazily.  Strings are copied.
+ * lazily.  Strings and JSON are copied.  KBS_ERR_CONFIG (with eb naming
+ * the member) for a bad claims_map, tee_pubkey_paths, negative max_age or
+ * replay_cache_size out of 1..KBS_REPLAY_LIMIT.
  */
 kbs_err kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 			     kbs_errbuf *eb);
@@ -60,11 +92,16 @@ kbs_err kbs_trust_add_jwks(kbs_trust *t, const char *name, const json_t *jwks,
 
 /*
  * Verify token (len bytes) at time now.  On success *claims is a new
- * reference to the verified payload and *issuer (if non-NULL) the
- * borrowed name of the issuer that vouched.  Errors: KBS_ERR_INVALID
- * (malformed), KBS_ERR_UNSUPPORTED (alg refused), KBS_ERR_NOT_FOUND (no
- * trusted key: unknown kid, untrusted chain), KBS_ERR_VERIFY (bad
- * signature), KBS_ERR_EXPIRED, KBS_ERR_DENIED (aud/iss mismatch).
+ * reference to the verified payload (with the issuer's claims_map and
+ * tee_pubkey_paths applied to a copy when configured) and *issuer (if
+ * non-NULL) the borrowed name of the issuer that vouched.  Errors:
+ * KBS_ERR_INVALID (malformed; a missing iat/jti the issuer requires; a
+ * claims_map target through a non-object), KBS_ERR_UNSUPPORTED (alg
+ * refused), KBS_ERR_NOT_FOUND (no trusted key: unknown kid, untrusted
+ * chain), KBS_ERR_VERIFY (bad signature), KBS_ERR_EXPIRED (exp, nbf, or
+ * older than max_age), KBS_ERR_DENIED (aud/iss mismatch; a single-use
+ * token seen before), KBS_ERR_TOO_LARGE (single-use replay cache full).
+ * A single-use token is consumed only when every other check passed.
  * Thread-safe.
  */
 kbs_err kbs_trust_verify(kbs_trust *t, const char *token, size_t len,

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -729,6 +730,453 @@ test_jwks_url_failures(void)
 	free(jw);
 }
 
+/* ---- issuer rules: max_age, single_use, claims_map, several issuers ---- */
+
+/* An issuer over a JWKS file holding key k (alg ES256) under kid. */
+static kbs_trust_issuer_cfg
+file_issuer(const char *name, EVP_PKEY *k, const char *kid, char *p, size_t plen)
+{
+	EVP_PKEY *keys[] = {k, NULL};
+	const char *kids[] = {kid, NULL};
+	char *jw = jwks_text(keys, kids), file[64];
+	kbs_trust_issuer_cfg cfg = {0};
+
+	snprintf(file, sizeof(file), "jwks-%s.json", name);
+	write_file(file, jw);
+	free(jw);
+	cfg.name = name;
+	cfg.jwks_file = path_of(file, p, plen);
+	cfg.leeway = 60;
+	return cfg;
+}
+
+static kbs_err
+verify_msg(kbs_trust *t, const char *tok, long long now, char *msg, size_t len)
+{
+	json_t *claims = NULL;
+	kbs_errbuf eb = {{0}};
+	kbs_err rc = kbs_trust_verify(t, tok, strlen(tok), now, &claims, NULL, &eb);
+
+	json_decref(claims);
+	snprintf(msg, len, "%s", eb.msg);
+	return rc;
+}
+
+static void
+test_max_age(void)
+{
+	char p[128], msg[KBS_ERRBUF_LEN], *tok;
+	kbs_trust_issuer_cfg cfg = file_issuer("aged", key_a, "a", p, sizeof(p));
+	kbs_trust *t = NULL;
+
+	kbs_trust_new(&t);
+	cfg.max_age = 60;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800001000,\"iat\":1799999970}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
+	CU_ASSERT(verify(t, tok, NOW + 30, NULL) == KBS_OK);
+	CU_ASSERT(verify_msg(t, tok, NOW + 31, msg, sizeof(msg)) ==
+		  KBS_ERR_EXPIRED);
+	CU_ASSERT(strstr(msg, "max_age") != NULL);
+	free(tok);
+	/* iat is required; exp alone is not enough. */
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
+	CU_ASSERT(verify_msg(t, tok, NOW, msg, sizeof(msg)) == KBS_ERR_INVALID);
+	CU_ASSERT(strstr(msg, "iat") != NULL);
+	free(tok);
+	/* An iat in the future (beyond leeway) stays refused. */
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800001000,\"iat\":1800000500}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) != KBS_OK);
+	free(tok);
+	kbs_trust_free(t);
+}
+
+static void
+test_single_use(void)
+{
+	char p[128], p2[128], msg[KBS_ERRBUF_LEN], *tok, *bad, *nojti;
+	kbs_trust_issuer_cfg cfg = file_issuer("once", key_a, "a", p, sizeof(p));
+	kbs_trust_issuer_cfg cfg2 = file_issuer("once-too", key_b, "b", p2,
+						sizeof(p2));
+	kbs_trust *t = NULL;
+
+	kbs_trust_new(&t);
+	cfg.single_use = 1;
+	cfg.audience = "kbs";
+	cfg2.single_use = 1;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg2, NULL) == KBS_OK);
+	/* A token refused for its audience does not consume the jti. */
+	bad = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000100,\"jti\":\"j1\",\"aud\":\"other\"}");
+	CU_ASSERT(verify(t, bad, NOW, NULL) == KBS_ERR_DENIED);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000100,\"jti\":\"j1\",\"aud\":\"kbs\"}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
+	CU_ASSERT(verify_msg(t, tok, NOW + 1, msg, sizeof(msg)) == KBS_ERR_DENIED);
+	CU_ASSERT(strstr(msg, "already used") != NULL);
+	CU_ASSERT(strstr(msg, "once") != NULL);
+	/* Still refused at the edge of its validity, then simply expired. */
+	CU_ASSERT(verify(t, tok, NOW + 160, NULL) == KBS_ERR_DENIED);
+	CU_ASSERT(verify(t, tok, NOW + 161, NULL) == KBS_ERR_EXPIRED);
+	free(tok);
+	free(bad);
+	/* The same jti at another single-use issuer is another token. */
+	tok = token(key_b, "ES256", "{\"kid\":\"b\"}",
+		    "{\"exp\":1800000100,\"jti\":\"j1\"}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_DENIED);
+	free(tok);
+	/* jti required: absent, empty, not a string, too long. */
+	nojti = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800000100}");
+	CU_ASSERT(verify_msg(t, nojti, NOW, msg, sizeof(msg)) == KBS_ERR_INVALID);
+	CU_ASSERT(strstr(msg, "jti") != NULL);
+	free(nojti);
+	nojti = token(key_b, "ES256", "{\"kid\":\"b\"}",
+		      "{\"exp\":1800000100,\"jti\":\"\"}");
+	CU_ASSERT(verify(t, nojti, NOW, NULL) == KBS_ERR_INVALID);
+	free(nojti);
+	nojti = token(key_b, "ES256", "{\"kid\":\"b\"}",
+		      "{\"exp\":1800000100,\"jti\":7}");
+	CU_ASSERT(verify(t, nojti, NOW, NULL) == KBS_ERR_INVALID);
+	free(nojti);
+	{
+		char claims[KBS_TRUST_JTI_MAX + 64];
+		char big[KBS_TRUST_JTI_MAX + 2];
+		memset(big, 'j', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		snprintf(claims, sizeof(claims),
+			 "{\"exp\":1800000100,\"jti\":\"%s\"}", big);
+		nojti = token(key_b, "ES256", "{\"kid\":\"b\"}", claims);
+		CU_ASSERT(verify(t, nojti, NOW, NULL) == KBS_ERR_INVALID);
+		free(nojti);
+	}
+	kbs_trust_free(t);
+}
+
+/* A full replay cache refuses; max_age shortens how long ids are kept. */
+static void
+test_single_use_bound(void)
+{
+	char p[128], msg[KBS_ERRBUF_LEN], *t1, *t2, *t3;
+	kbs_trust_issuer_cfg cfg = file_issuer("small", key_a, "a", p, sizeof(p));
+	kbs_trust *t = NULL;
+
+	kbs_trust_new(&t);
+	cfg.single_use = 1;
+	cfg.replay_cache_size = 1;
+	cfg.max_age = 10;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	t1 = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		   "{\"exp\":1800001000,\"iat\":1800000000,\"jti\":\"1\"}");
+	t2 = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		   "{\"exp\":1800001000,\"iat\":1800000005,\"jti\":\"2\"}");
+	t3 = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		   "{\"exp\":1800001000,\"iat\":1800000005,\"jti\":\"3\"}");
+	CU_ASSERT(verify(t, t1, NOW, NULL) == KBS_OK);
+	CU_ASSERT(verify_msg(t, t2, NOW + 5, msg, sizeof(msg)) ==
+		  KBS_ERR_TOO_LARGE);
+	CU_ASSERT(strstr(msg, "full") != NULL);
+	/* t1 is still remembered: the full cache did not forget it. */
+	CU_ASSERT(verify(t, t1, NOW + 5, NULL) == KBS_ERR_DENIED);
+	/* After iat + max_age, t1 is refused by age, and its slot is free
+	 * although its exp is far away. */
+	CU_ASSERT(verify(t, t1, NOW + 11, NULL) == KBS_ERR_EXPIRED);
+	CU_ASSERT(verify(t, t2, NOW + 11, NULL) == KBS_OK);
+	CU_ASSERT(verify(t, t3, NOW + 11, NULL) == KBS_ERR_TOO_LARGE);
+	CU_ASSERT(verify(t, t2, NOW + 12, NULL) == KBS_ERR_DENIED);
+	free(t1);
+	free(t2);
+	free(t3);
+	kbs_trust_free(t);
+}
+
+static json_t *
+jparse(const char *s)
+{
+	json_t *j = kbs_json_parse(s, strlen(s), 32, NULL);
+
+	CU_ASSERT_FATAL(j != NULL);
+	return j;
+}
+
+static json_t *
+verify_claims(kbs_trust *t, const char *tok, long long now)
+{
+	json_t *claims = NULL;
+
+	CU_ASSERT(kbs_trust_verify(t, tok, strlen(tok), now, &claims, NULL, NULL) ==
+		  KBS_OK);
+	return claims;
+}
+
+#define ITA_STATUS "/submods/cpu0/ear.status"
+#define ITA_MRTD "/submods/cpu0/ear.veraison.annotated-evidence/tdx/mr_td"
+
+static void
+test_claims_map(void)
+{
+	char p[128], *tok;
+	kbs_trust_issuer_cfg cfg = file_issuer("mapped", key_a, "a", p, sizeof(p));
+	kbs_trust *t = NULL;
+	json_t *c, *map = jparse(
+		"[{\"from\":\"/attester_tcb_status\",\"to\":\"" ITA_STATUS "\"},"
+		"{\"from\":\"/tdx/attester_tcb_status\",\"to\":\"" ITA_STATUS "\"},"
+		"{\"from\":\"/tdx_mrtd\",\"to\":\"" ITA_MRTD "\"},"
+		"{\"from\":\"/a~1b/~0c\",\"to\":\"/x~1y\"},"
+		"{\"from\":\"/list/1\",\"to\":\"/second\"},"
+		"{\"from\":\"/nested\",\"to\":\"/attester_type\"}]");
+	json_t *paths = jparse("[\"/attester_type\",\"/attester_runtime_data/k\"]");
+
+	kbs_trust_new(&t);
+	cfg.claims_map = map;
+	cfg.tee_pubkey_paths = paths;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	json_decref(map); /* copied */
+	json_decref(paths);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000100,\"attester_type\":\"TDX\","
+		    "\"attester_tcb_status\":\"UpToDate\",\"tdx_mrtd\":\"ab12\","
+		    "\"a/b\":{\"~c\":5},\"list\":[1,2],\"nested\":{\"q\":1},"
+		    "\"attester_runtime_data\":{\"k\":{\"kty\":\"EC\"}}}");
+	c = verify_claims(t, tok, NOW);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_STRING_EQUAL(json_string_value(kbs_json_pointer(c, ITA_STATUS)),
+			       "UpToDate");
+	CU_ASSERT_STRING_EQUAL(json_string_value(kbs_json_pointer(c, ITA_MRTD)),
+			       "ab12");
+	/* Originals stay (the Intel policy path reads them raw). */
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(c, "attester_tcb_status"), "UpToDate");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(c, "tdx_mrtd"), "ab12");
+	CU_ASSERT(json_integer_value(json_object_get(c, "x/y")) == 5);
+	CU_ASSERT(json_integer_value(json_object_get(c, "second")) == 2);
+	/* A target that exists is overwritten; sources read the token as
+	 * signed, so the first tee path (attester_type, now an object in the
+	 * copy) still reads the string and is skipped. */
+	CU_ASSERT(json_is_object(json_object_get(c, "attester_type")));
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(json_object_get(c, "tee-pubkey"), "kty"),
+			       "EC");
+	json_decref(c);
+	free(tok);
+	/* ITA v2 shape: nested tcb status; absent sources are skipped. */
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000100,\"tdx\":{\"attester_tcb_status\":\"OK\"}}");
+	c = verify_claims(t, tok, NOW);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_STRING_EQUAL(json_string_value(kbs_json_pointer(c, ITA_STATUS)),
+			       "OK");
+	CU_ASSERT(kbs_json_pointer(c, ITA_MRTD) == NULL);
+	CU_ASSERT(json_object_get(c, "tee-pubkey") == NULL);
+	json_decref(c);
+	free(tok);
+	/* A target through a non-object refuses the token. */
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000100,\"submods\":[1],\"attester_tcb_status\":\"OK\"}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_INVALID);
+	free(tok);
+	kbs_trust_free(t);
+}
+
+static void
+test_rule_config_refusals(void)
+{
+	static const char *const bad_maps[] = {
+		"{}", "[1]", "[{\"from\":\"/a\"}]",
+		"[{\"from\":\"/a\",\"to\":\"/b\",\"x\":1}]",
+		"[{\"from\":\"a\",\"to\":\"/b\"}]", "[{\"from\":\"/a\",\"to\":\"\"}]",
+		"[{\"from\":\"/a~2\",\"to\":\"/b\"}]", "[{\"from\":\"/a\",\"to\":\"/b~\"}]",
+		"[{\"from\":\"/a\",\"to\":5}]", NULL,
+	};
+	char p[128], eb_msg[KBS_ERRBUF_LEN];
+	kbs_trust_issuer_cfg cfg = file_issuer("rules", key_a, "a", p, sizeof(p));
+	kbs_errbuf eb = {{0}};
+	kbs_trust *t = NULL;
+	json_t *j, *e;
+	char *longp;
+	size_t i;
+
+	kbs_trust_new(&t);
+	for (i = 0; bad_maps[i] != NULL; i++) {
+		cfg.claims_map = j = jparse(bad_maps[i]);
+		CU_ASSERT(kbs_trust_add_issuer(t, &cfg, &eb) == KBS_ERR_CONFIG);
+		CU_ASSERT(strstr(eb.msg, "claims_map") != NULL);
+		json_decref(j);
+	}
+	/* Too many entries; a pointer over the length bound. */
+	j = json_array();
+	for (i = 0; i <= KBS_TRUST_MAP_MAX; i++)
+		json_array_append_new(j, json_pack("{s:s,s:s}", "from", "/a", "to", "/b"));
+	cfg.claims_map = j;
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	json_array_remove(j, 0);
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	json_decref(j);
+	longp = malloc(KBS_TRUST_PTR_MAX + 2);
+	CU_ASSERT_FATAL(longp != NULL);
+	memset(longp, 'a', KBS_TRUST_PTR_MAX + 1);
+	longp[0] = '/';
+	longp[KBS_TRUST_PTR_MAX + 1] = '\0';
+	e = json_pack("[{s:s,s:s}]", "from", longp, "to", "/b");
+	cfg.claims_map = e;
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	json_decref(e);
+	free(longp);
+	cfg.claims_map = NULL;
+	/* tee_pubkey_paths */
+	cfg.tee_pubkey_paths = j = jparse("[\"/ok\", 3]");
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, &eb) == KBS_ERR_CONFIG);
+	CU_ASSERT(strstr(eb.msg, "tee_pubkey_paths[1]") != NULL);
+	json_decref(j);
+	cfg.tee_pubkey_paths = j = jparse("\"/x\"");
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	json_decref(j);
+	cfg.tee_pubkey_paths = NULL;
+	cfg.max_age = -1;
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	cfg.max_age = 0;
+	cfg.single_use = 1;
+	cfg.replay_cache_size = 10000001;
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, &eb) == KBS_ERR_CONFIG);
+	snprintf(eb_msg, sizeof(eb_msg), "%s", eb.msg);
+	CU_ASSERT(strstr(eb_msg, "replay_cache_size") != NULL);
+	cfg.replay_cache_size = -5;
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	kbs_trust_free(t);
+}
+
+/* Compact PS384 JWS made here with EVP (kbs_jws_sign has no PS*). */
+static char *
+ps384_token(EVP_PKEY *k, const char *kid, const char *claims)
+{
+	char hdr[160], *h64, *c64, *s64, *si, *out;
+	EVP_MD_CTX *mc = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pc = NULL;
+	unsigned char sig[1024];
+	size_t siglen = sizeof(sig), n;
+
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"PS384\",\"jku\":\"https://"
+		 "portal.trustauthority.intel.com/certs\",\"kid\":\"%s\","
+		 "\"typ\":\"JWT\"}", kid);
+	h64 = kbs_b64_encode((const uint8_t *)hdr, strlen(hdr), KBS_B64_URL);
+	c64 = kbs_b64_encode((const uint8_t *)claims, strlen(claims), KBS_B64_URL);
+	n = strlen(h64) + strlen(c64) + 2;
+	si = malloc(n);
+	CU_ASSERT_FATAL(mc && h64 && c64 && si);
+	snprintf(si, n, "%s.%s", h64, c64);
+	CU_ASSERT_FATAL(EVP_DigestSignInit(mc, &pc, EVP_sha384(), NULL, k) == 1);
+	EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING);
+	EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST);
+	CU_ASSERT_FATAL(EVP_DigestSign(mc, sig, &siglen, (unsigned char *)si,
+				       strlen(si)) == 1);
+	s64 = kbs_b64_encode(sig, siglen, KBS_B64_URL);
+	n = strlen(si) + strlen(s64) + 2;
+	out = malloc(n);
+	CU_ASSERT_FATAL(out != NULL);
+	snprintf(out, n, "%s.%s", si, s64);
+	EVP_MD_CTX_free(mc);
+	free(h64);
+	free(c64);
+	free(s64);
+	free(si);
+	return out;
+}
+
+/*
+ * Three issuers at once: ours (ES256 by kid), a CA-chained one (header
+ * jwk + x5c) and an ITA-like one (RSA-3072, PS384 by kid, claims_map).
+ * Each vouches only for its own tokens.
+ */
+static void
+test_three_issuers(void)
+{
+	EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+	long day = 86400, delta = (long)(NOW - (long long)time(NULL));
+	X509 *leaf = make_cert(key_b, ca_key, ca_cert, "coco-as", 0, delta - day,
+			       delta + 10 * day);
+	X509 *chain[] = {leaf, NULL};
+	char p1[128], p2[128], p3[128], *tok, *h, msg[KBS_ERRBUF_LEN];
+	kbs_trust_issuer_cfg ours = file_issuer("ours", key_a, "k1", p1, sizeof(p1));
+	kbs_trust_issuer_cfg coco = {0}, ita = {0};
+	kbs_jwk *rk = NULL;
+	json_t *jw = json_object(), *arr = json_array(), *c;
+	const char *who = NULL;
+	kbs_trust *t = NULL;
+	char *txt;
+
+	CU_ASSERT_FATAL(rsa != NULL);
+	CU_ASSERT_FATAL(kbs_jwk_from_pkey(rsa, "PS384", "ita-1", &rk, NULL) == KBS_OK);
+	json_array_append_new(arr, kbs_jwk_to_json(rk));
+	json_object_set_new(jw, "keys", arr);
+	txt = json_dumps(jw, JSON_COMPACT);
+	write_file("jwks-ita.json", txt);
+	free(txt);
+	json_decref(jw);
+	kbs_jwk_free(rk);
+	ours.iss = "ours";
+	coco.name = "coco-as";
+	coco.ca_file = path_of("ca.pem", p2, sizeof(p2));
+	coco.iss = "CoCo-Attestation-Service";
+	ita.name = "ita";
+	ita.jwks_file = path_of("jwks-ita.json", p3, sizeof(p3));
+	ita.iss = "Intel Trust Authority";
+	ita.claims_map = c = jparse("[{\"from\":\"/attester_tcb_status\","
+				    "\"to\":\"" ITA_STATUS "\"}]");
+	kbs_trust_new(&t);
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &ours, NULL) == KBS_OK);
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &coco, NULL) == KBS_OK);
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &ita, NULL) == KBS_OK);
+	json_decref(c);
+
+	tok = ps384_token(rsa, "ita-1", "{\"iss\":\"Intel Trust Authority\","
+			  "\"exp\":1800000300,\"iat\":1800000000,\"jti\":\"x\","
+			  "\"attester_type\":\"TDX\",\"attester_tcb_status\":\"OK\"}");
+	CU_ASSERT(verify(t, tok, NOW, &who) == KBS_OK);
+	CU_ASSERT(who && strcmp(who, "ita") == 0);
+	c = verify_claims(t, tok, NOW);
+	CU_ASSERT_STRING_EQUAL(json_string_value(kbs_json_pointer(c, ITA_STATUS)),
+			       "OK");
+	json_decref(c);
+	free(tok);
+	/* ITA's claims signed with our key under ITA's kid: bad signature. */
+	tok = token(key_a, "ES256", "{\"kid\":\"ita-1\"}",
+		    "{\"iss\":\"Intel Trust Authority\",\"exp\":1800000300}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) != KBS_OK);
+	free(tok);
+	/* Signed by ITA's key under a kid only "ours" has: refused. */
+	tok = ps384_token(rsa, "k1", "{\"iss\":\"Intel Trust Authority\","
+			  "\"exp\":1800000300}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_UNSUPPORTED ||
+		  verify(t, tok, NOW, NULL) == KBS_ERR_VERIFY);
+	free(tok);
+	/* Our key, our kid, but claiming to be ITA: our iss check refuses. */
+	tok = token(key_a, "ES256", "{\"kid\":\"k1\"}",
+		    "{\"iss\":\"Intel Trust Authority\",\"exp\":1800000300}");
+	CU_ASSERT(verify_msg(t, tok, NOW, msg, sizeof(msg)) == KBS_ERR_DENIED);
+	CU_ASSERT(strstr(msg, "ours") != NULL);
+	free(tok);
+	tok = token(key_a, "ES256", "{\"kid\":\"k1\"}",
+		    "{\"iss\":\"ours\",\"exp\":1800000300}");
+	CU_ASSERT(verify(t, tok, NOW, &who) == KBS_OK);
+	CU_ASSERT(who && strcmp(who, "ours") == 0);
+	free(tok);
+	/* The CoCo AS double: EAR through the chain; not ITA's mapping. */
+	h = x5c_header(key_b, chain, KBS_B64_STD, NULL);
+	tok = token(key_b, "ES256", h, "{\"iss\":\"CoCo-Attestation-Service\","
+		    "\"exp\":1800000300,\"attester_tcb_status\":\"OK\"}");
+	CU_ASSERT(verify(t, tok, NOW, &who) == KBS_OK);
+	CU_ASSERT(who && strcmp(who, "coco-as") == 0);
+	c = verify_claims(t, tok, NOW);
+	CU_ASSERT(kbs_json_pointer(c, ITA_STATUS) == NULL);
+	json_decref(c);
+	free(tok);
+	free(h);
+	X509_free(leaf);
+	EVP_PKEY_free(rsa);
+	kbs_trust_free(t);
+}
+
 static void
 test_cleanup(void)
 {
@@ -761,6 +1209,12 @@ static const kbs_unit_test tests[] = {
 	{"signer_interop", test_signer_interop},
 	{"jwks_url", test_jwks_url},
 	{"jwks_url_failures", test_jwks_url_failures},
+	{"max_age", test_max_age},
+	{"single_use", test_single_use},
+	{"single_use_bound", test_single_use_bound},
+	{"claims_map", test_claims_map},
+	{"rule_config_refusals", test_rule_config_refusals},
+	{"three_issuers", test_three_issuers},
 	{"cleanup", test_cleanup},
 	{NULL, NULL},
 };
