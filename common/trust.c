@@ -916,6 +916,53 @@ load_rules(struct issuer *is, const kbs_trust_issuer_cfg *cfg, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
+/* Integer member k of o in [lo, hi] into *out; absent leaves *out. */
+static kbs_err
+int_member(const json_t *o, const char *k, long long lo, long long hi,
+	   long long *out, kbs_errbuf *eb)
+{
+	const json_t *v = json_object_get(o, k);
+
+	if (v == NULL)
+		return KBS_OK;
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "%s must be an integer in "
+				"%lld..%lld", k, lo, hi);
+	*out = (long long)json_integer_value(v);
+	return KBS_OK;
+}
+
+kbs_err
+kbs_trust_rules_from_json(const json_t *entry, kbs_trust_issuer_cfg *cfg,
+			  kbs_errbuf *eb)
+{
+	const json_t *map = json_object_get(entry, "claims_map");
+	const json_t *paths = json_object_get(entry, "tee_pubkey_paths");
+	const json_t *once = json_object_get(entry, "single_use");
+	long long age = 0, size = 0;
+	kbs_err rc;
+
+	if (map != NULL && !json_is_array(map))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "claims_map must be a list");
+	if (paths != NULL && !json_is_array(paths))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "tee_pubkey_paths must be a "
+				"list");
+	if (once != NULL && !json_is_boolean(once))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "single_use must be a boolean");
+	if ((rc = int_member(entry, "max_age", 0, 10LL * 365 * 86400, &age,
+			     eb)) != KBS_OK ||
+	    (rc = int_member(entry, "replay_cache_size", 1, KBS_REPLAY_LIMIT,
+			     &size, eb)) != KBS_OK)
+		return rc;
+	cfg->claims_map = map;
+	cfg->tee_pubkey_paths = paths;
+	cfg->single_use = json_is_true(once);
+	cfg->max_age = age;
+	cfg->replay_cache_size = size;
+	return KBS_OK;
+}
+
 kbs_err
 kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 		     kbs_errbuf *eb)

@@ -82,6 +82,18 @@ kbs_err kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 			     kbs_errbuf *eb);
 
 /*
+ * Read the per-issuer rule members of a configuration entry into cfg:
+ * "claims_map" (list), "tee_pubkey_paths" (list), "max_age" (integer
+ * >= 0), "single_use" (bool), "replay_cache_size" (integer 1..
+ * KBS_REPLAY_LIMIT); absent members leave the defaults (off, 0).  Only
+ * types and ranges are checked here; kbs_trust_add_issuer() checks the
+ * contents.  The cfg fields borrow from entry.  KBS_ERR_CONFIG naming the
+ * member; cfg is written only on success.
+ */
+kbs_err kbs_trust_rules_from_json(const json_t *entry,
+				  kbs_trust_issuer_cfg *cfg, kbs_errbuf *eb);
+
+/*
  * Add an in-process issuer whose keys are given as a JWKS object
  * (background-check mode trusts its own signer this way).  Takes no
  * ownership of jwks (copies it).

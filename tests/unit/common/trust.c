@@ -1046,6 +1046,45 @@ test_rule_config_refusals(void)
 	kbs_trust_free(t);
 }
 
+/* The configuration members as kbs-broker reads them. */
+static void
+test_rules_from_json(void)
+{
+	static const char *const bad[] = {
+		"{\"claims_map\":{}}", "{\"tee_pubkey_paths\":\"/a\"}",
+		"{\"single_use\":1}", "{\"single_use\":\"true\"}",
+		"{\"max_age\":-1}", "{\"max_age\":\"60\"}", "{\"max_age\":1.5}",
+		"{\"replay_cache_size\":0}", "{\"replay_cache_size\":10000001}",
+		NULL,
+	};
+	kbs_trust_issuer_cfg cfg = {0};
+	kbs_errbuf eb = {{0}};
+	json_t *o;
+	size_t i;
+
+	for (i = 0; bad[i] != NULL; i++) {
+		o = jparse(bad[i]);
+		cfg.max_age = 7;
+		CU_ASSERT(kbs_trust_rules_from_json(o, &cfg, &eb) == KBS_ERR_CONFIG);
+		CU_ASSERT(cfg.max_age == 7); /* untouched on failure */
+		CU_ASSERT(eb.msg[0] != '\0');
+		json_decref(o);
+	}
+	o = jparse("{\"name\":\"x\",\"claims_map\":[],\"tee_pubkey_paths\":[\"/k\"],"
+		   "\"single_use\":true,\"max_age\":300,\"replay_cache_size\":5}");
+	CU_ASSERT(kbs_trust_rules_from_json(o, &cfg, NULL) == KBS_OK);
+	CU_ASSERT(cfg.claims_map == json_object_get(o, "claims_map"));
+	CU_ASSERT(cfg.tee_pubkey_paths == json_object_get(o, "tee_pubkey_paths"));
+	CU_ASSERT(cfg.single_use == 1 && cfg.max_age == 300 &&
+		  cfg.replay_cache_size == 5);
+	json_decref(o);
+	o = jparse("{\"name\":\"x\",\"single_use\":false}");
+	CU_ASSERT(kbs_trust_rules_from_json(o, &cfg, NULL) == KBS_OK);
+	CU_ASSERT(cfg.claims_map == NULL && cfg.single_use == 0 &&
+		  cfg.max_age == 0 && cfg.replay_cache_size == 0);
+	json_decref(o);
+}
+
 /* Compact PS384 JWS made here with EVP (kbs_jws_sign has no PS*). */
 static char *
 ps384_token(EVP_PKEY *k, const char *kid, const char *claims)
@@ -1215,6 +1254,7 @@ static const kbs_unit_test tests[] = {
 	{"claims_map", test_claims_map},
 	{"rule_config_refusals", test_rule_config_refusals},
 	{"three_issuers", test_three_issuers},
+	{"rules_from_json", test_rules_from_json},
 	{"cleanup", test_cleanup},
 	{NULL, NULL},
 };
