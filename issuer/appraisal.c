@@ -1,94 +1,110 @@
 /*
  * appraisal.c - from verifier claims to ear.status and the AR4SI
- * trustworthiness vector.
+ * trustworthiness vector, decided by the policy engine (common/policy.h)
+ * with an appraisal policy (docs/policy-language.md, "Appraisal
+ * policies").  The same engine decides releases on the broker.
  *
- * Reference values are a list of accepted values per claim, per TEE
- * (appraisal.reference_values in docs/config.md).  Every listed claim
- * must match for "executables" to be affirmed; without reference values
- * for a TEE the measurements are unrecognised (33), as trustee's default
- * policy reports them.  The sample TEE has no hardware root of trust:
- * its hardware value is a warning (32) unless its measurements match
- * configured reference values, which only demo configurations set.  The
- * broker's default policy refuses sample tokens whatever they say.
+ * Operators usually keep the shipped policy and pin their own
+ * measurements: appraisal.references replaces the policy's named
+ * reference values of the same name.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "issuer_int.h"
 #include "json.h"
+#include "mem.h"
 
-/* AR4SI tiers: 0 none, 2-31 affirming, 32-95 warning, 96-127 contraindicated. */
-#define AR_AFFIRMING 2
-#define AR_UNRECOGNISED 33
-#define AR_SAMPLE_HW 32
-#define AR_CONTRAINDICATED 97
-
-/* 1 if claims[name] equals one of the accepted values (JSON equality). */
-static int
-claim_accepted(const json_t *claims, const char *name, const json_t *accepted)
+kbs_err
+kbs_issuer_appraise(const kbs_issuer *is, const char *tee, const json_t *claims,
+		    json_t **ear, kbs_errbuf *eb)
 {
-	json_t *seen = json_object_get(claims, name), *v;
-	size_t i;
+	/* Claims are addressed by TEE name, as in the token: /sample/svn. */
+	json_t *by_tee = json_pack("{s:O}", tee, claims);
+	kbs_err rc;
 
-	if (seen == NULL)
-		return 0;
-	if (!json_is_array(accepted))
-		return json_equal(seen, accepted);
-	json_array_foreach(accepted, i, v)
-		if (json_equal(seen, v))
-			return 1;
-	return 0;
+	if (by_tee == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	rc = kbs_policy_appraise(is->appraisal, by_tee, tee, ear, eb);
+	json_decref(by_tee);
+	if (rc != KBS_OK)
+		kbs_errprefix(eb, "appraisal");
+	return rc;
 }
 
-/* AR4SI executables value for the claims against ref (may be NULL). */
-static int
-executables_value(const json_t *claims, const json_t *ref)
+/* Replace the document's named references with the configured ones. */
+static kbs_err
+merge_references(json_t *doc, const json_t *refs, kbs_errbuf *eb)
 {
-	const char *name;
-	json_t *accepted;
+	json_t *have = json_object_get(doc, "references");
 
-	if (!json_is_object(ref) || json_object_size(ref) == 0)
-		return AR_UNRECOGNISED;
-	json_object_foreach((json_t *)ref, name, accepted)
-		if (!claim_accepted(claims, name, accepted))
-			return AR_CONTRAINDICATED;
-	return AR_AFFIRMING;
+	if (!json_is_object(refs))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "appraisal.references must "
+				"be an object");
+	if (have == NULL) {
+		have = json_object();
+		if (have == NULL || json_object_set_new(doc, "references", have) != 0)
+			return KBS_ERR_NOMEM;
+	}
+	return json_object_update(have, (json_t *)refs) == 0 ? KBS_OK
+							     : KBS_ERR_NOMEM;
 }
 
-static const char *
-status_of(const int *values, size_t n)
+/* Parse text as an appraisal policy, references merged if configured. */
+static kbs_err
+parse_appraisal(const char *text, size_t len, const json_t *refs,
+		kbs_policy **out, kbs_errbuf *eb)
 {
-	int worst = 0;
-	size_t i;
+	json_t *doc = NULL;
+	char *merged = NULL;
+	kbs_err rc;
 
-	for (i = 0; i < n; i++)
-		if (values[i] > worst)
-			worst = values[i];
-	if (worst == 0)
-		return "none";
-	if (worst < 32)
-		return "affirming";
-	if (worst < 96)
-		return "warning";
-	return "contraindicated";
+	if (refs != NULL) {
+		rc = KBS_ERR_CONFIG;
+		if ((doc = kbs_json_parse_object(text, len, KBS_POLICY_MAX_JSON_DEPTH,
+						 eb)) == NULL ||
+		    (rc = merge_references(doc, refs, eb)) != KBS_OK)
+			goto out;
+		if ((merged = kbs_json_dumps(doc)) == NULL) {
+			rc = KBS_ERR_NOMEM;
+			goto out;
+		}
+		text = merged;
+		len = strlen(merged);
+	}
+	if ((rc = kbs_policy_parse(text, len, out, eb)) != KBS_OK)
+		goto out;
+	if (kbs_policy_get_kind(*out) != KBS_POLICY_APPRAISAL) {
+		kbs_policy_free(*out);
+		*out = NULL;
+		rc = kbs_errf(eb, KBS_ERR_CONFIG, "not an appraisal policy "
+			      "(\"kind\": \"appraisal\")");
+	}
+out:
+	free(merged);
+	json_decref(doc);
+	return rc;
 }
 
-json_t *
-kbs_issuer_appraise(const kbs_issuer *is, const char *tee, const json_t *claims)
+kbs_err
+kbs_issuer_load_appraisal(const kbs_issuer_cfg *cfg, kbs_policy **out,
+			  kbs_errbuf *eb)
 {
-	const json_t *ref = json_object_get(is->cfg->reference_values, tee);
-	int v[3];
+	const char *path = cfg->appraisal_policy_file;
+	uint8_t *text = NULL;
+	size_t len = 0;
+	kbs_err rc;
 
-	v[0] = AR_AFFIRMING; /* configuration: the binding verified */
-	v[1] = executables_value(claims, ref);
-	v[2] = AR_AFFIRMING;
-	if (strcmp(tee, "sample") == 0 && v[1] != AR_AFFIRMING)
-		v[2] = AR_SAMPLE_HW;
-	return json_pack("{s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:s}",
-			 "ear.status", status_of(v, 3),
-			 "ear.trustworthiness-vector", "instance-identity", 0,
-			 "configuration", v[0], "executables", v[1],
-			 "file-system", 0, "hardware", v[2], "runtime-opaque", 0,
-			 "storage-opaque", 0, "sourced-data", 0,
-			 "ear.appraisal-policy-id",
-			 ref ? "reference-values" : "default");
+	if (path == NULL)
+		rc = parse_appraisal(kbs_issuer_default_appraisal,
+				     strlen(kbs_issuer_default_appraisal),
+				     cfg->appraisal_references, out, eb);
+	else if ((rc = kbs_fs_read(path, KBS_POLICY_MAX_SIZE, &text, &len, eb)) == KBS_OK)
+		rc = parse_appraisal((const char *)text, len,
+				     cfg->appraisal_references, out, eb);
+	if (rc != KBS_OK)
+		kbs_errprefix(eb, "appraisal policy %s", path ? path : "(built-in)");
+	free(text);
+	return rc;
 }

@@ -92,11 +92,14 @@ appraise_and_mint(struct attest_ctx *c)
 	char *init_b64 = NULL;
 	kbs_err rc = KBS_ERR_NOMEM;
 
+	rc = kbs_issuer_appraise(c->is, c->s.tee, c->claims, &c->appraisal, &c->eb);
+	if (rc != KBS_OK)
+		return rc;
+	rc = KBS_ERR_NOMEM;
 	rt = json_pack("{s:O, s:s, s:s}", "tee-pubkey",
 		       kbs_proto_attest_teekey_json(c->req), "nonce", c->s.nonce,
 		       "additional-evidence", kbs_proto_attest_additional(c->req));
-	c->appraisal = kbs_issuer_appraise(c->is, c->s.tee, c->claims);
-	if (rt == NULL || c->appraisal == NULL)
+	if (rt == NULL)
 		goto out;
 	if (kbs_proto_attest_initdata(c->req) != NULL &&
 	    (init_b64 = kbs_b64_encode(c->init_digest, c->init_digest_len,

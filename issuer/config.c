@@ -61,8 +61,13 @@ const kbs_cfg_opt kbs_issuer_opts[] = {
 	{"verifier.fetch_timeout_ms", KBS_CFG_INT,
 	 offsetof(kbs_issuer_cfg, verifier_fetch_timeout_ms), "5000", 100, 60000, 0,
 	 "connect and total timeout of one KDS/PCS request"},
-	{"appraisal.reference_values", KBS_CFG_JSON,
-	 offsetof(kbs_issuer_cfg, reference_values), NULL, 0, 0, 0,
-	 "per TEE, claim name -> list of accepted values"},
+	{"appraisal.policy_file", KBS_CFG_STRING,
+	 offsetof(kbs_issuer_cfg, appraisal_policy_file), NULL, 0, 0, 0,
+	 "appraisal policy document (docs/policy-language.md); default: "
+	 "built-in policies/appraisal-default.json"},
+	{"appraisal.references", KBS_CFG_JSON,
+	 offsetof(kbs_issuer_cfg, appraisal_references), NULL, 0, 0, 0,
+	 "named reference values, replacing those of the same name in the "
+	 "policy's \"references\""},
 	{NULL, 0, 0, NULL, 0, 0, 0, NULL},
 };

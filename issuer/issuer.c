@@ -79,9 +79,6 @@ check_config(const kbs_issuer_cfg *cfg, kbs_errbuf *eb)
 	    strcmp(cfg->token_alg, "RS256") != 0)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "token.alg must be ES256, "
 				"ES384 or RS256");
-	if (cfg->reference_values != NULL && !json_is_object(cfg->reference_values))
-		return kbs_errf(eb, KBS_ERR_CONFIG, "appraisal.reference_values "
-				"must be an object");
 	if (cfg->verifier_allow_sample)
 		kbs_log_warn("verifier.allow_sample is on: tokens can be had "
 			     "without hardware evidence; never do this in production");
@@ -135,6 +132,7 @@ kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	if ((rc = check_config(cfg, eb)) != KBS_OK ||
 	    (rc = load_session_keys(is, create_files, eb)) != KBS_OK ||
 	    (rc = load_signer(is, create_files, eb)) != KBS_OK ||
+	    (rc = kbs_issuer_load_appraisal(cfg, &is->appraisal, eb)) != KBS_OK ||
 	    (rc = kbs_verifier_sample_new(&is->sample)) != KBS_OK ||
 	    (rc = load_verifiers(is, eb)) != KBS_OK) {
 		kbs_issuer_free(is);
@@ -193,6 +191,7 @@ kbs_issuer_free(kbs_issuer *is)
 	kbs_signer_free(is->signer);
 	kbs_sealer_free(is->sealer);
 	kbs_verifier_free(is->sample);
+	kbs_policy_free(is->appraisal);
 	kbs_verifier_free(is->tee[0]);
 	kbs_verifier_free(is->tee[1]);
 	kbs_verifier_free(is->tee[2]);

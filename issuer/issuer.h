@@ -41,7 +41,8 @@ typedef struct {
 	char *verifier_pcs_url;
 	char *verifier_cache_dir;
 	long long verifier_fetch_timeout_ms;
-	json_t *reference_values;
+	char *appraisal_policy_file;
+	json_t *appraisal_references;
 } kbs_issuer_cfg;
 
 /* The option table of kbs-issuer (docs/config.md lists the same). */

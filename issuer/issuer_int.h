@@ -7,6 +7,7 @@
 
 #include "issuer.h"
 #include "clock.h"
+#include "policy.h"
 #include "proto.h"
 #include "verifier_tee.h"
 
@@ -18,6 +19,7 @@ struct kbs_issuer {
 	kbs_signer *signer;
 	kbs_sealer *sealer;
 	kbs_verifier *sample;
+	kbs_policy *appraisal;
 	kbs_verifier *tee[3]; /* snp, tdx, sgx built-in (NULL: off) */
 };
 
@@ -49,12 +51,22 @@ kbs_err kbs_session_set_cookie(kbs_http_resp *resp, const char *value,
 			       long long exp);
 
 /*
- * Appraise verifier claims against the configured reference values:
- * returns a new object {"ear.status", "ear.trustworthiness-vector",
- * "ear.appraisal-policy-id"} (appraisal.c).
+ * Appraise verifier claims with the appraisal policy (appraisal.c): on
+ * success *ear is a new object {"ear.status", "ear.trustworthiness-vector",
+ * "ear.appraisal-policy-id"}.
  */
-json_t *kbs_issuer_appraise(const kbs_issuer *is, const char *tee,
-			    const json_t *claims);
+kbs_err kbs_issuer_appraise(const kbs_issuer *is, const char *tee,
+			    const json_t *claims, json_t **ear, kbs_errbuf *eb);
+
+/*
+ * Load the appraisal policy: appraisal.policy_file or the built-in
+ * default, with appraisal.references merged into its "references".
+ */
+kbs_err kbs_issuer_load_appraisal(const kbs_issuer_cfg *cfg, kbs_policy **out,
+				  kbs_errbuf *eb);
+
+/* policies/appraisal-default.json, embedded at build time. */
+extern const char kbs_issuer_default_appraisal[];
 
 /*
  * Mint the EAR token for an appraised session (token.c).  *out is a

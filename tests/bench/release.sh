@@ -19,8 +19,7 @@ openssl pkey -in "$ST/admin.pem" -pubout -out "$ST/admin-pub.pem"
 cat >"$ST/i.json" <<JSON
 {"http":{"listen":"127.0.0.1:$IP"},"log":{"level":"warn"},
  "session":{"key_file":"$ST/s.key"},"token":{"signing_key":"$ST/t.pem"},
- "verifier":{"allow_sample":true},
- "appraisal":{"reference_values":{"sample":{"launch_digest":["abcde"]}}}}
+ "verifier":{"allow_sample":true}}
 JSON
 cat >"$ST/b.json" <<JSON
 {"http":{"listen":"127.0.0.1:$BP","threads":16},"log":{"level":"warn"},

@@ -16,7 +16,6 @@ import kbsutil
 from kbsutil import SRC, AdminKey, Server, deep_merge
 
 ISSUER_NAME = "bb-issuer"
-SAMPLE_REFS = {"sample": {"launch_digest": ["abcde"], "svn": ["1"]}}
 
 
 class Fleet:
@@ -42,7 +41,6 @@ class Fleet:
             "token": {"signing_key": str(d / "state" / "token-key.pem"),
                       "issuer": ISSUER_NAME, "lifetime": 300},
             "verifier": {"allow_sample": True},
-            "appraisal": {"reference_values": SAMPLE_REFS},
         }
         return deep_merge(cfg, over or {})
 
@@ -87,8 +85,7 @@ class Fleet:
                 "token": {"signing_key": str(d / "state" / "token-key.pem"),
                           "issuer": ISSUER_NAME},
                 "verifier": {"allow_sample": True},
-                "appraisal": {"reference_values": SAMPLE_REFS},
-            },
+                },
             "broker": {
                 "repository": {"dir": str(d / "resources")},
                 "policy": {"file": str(SRC / "policies" / "demo.json"),

@@ -335,8 +335,10 @@ def variants(mfleet):
         "aud": mfleet.issuer("issuer-aud",
                              over={"token": {"audience": "bb-broker",
                                              "lifetime": 60}}),
+        # The built-in appraisal policy with the sample's reference digest
+        # replaced: the measurement is no longer recognised.
         "norefs": mfleet.issuer("issuer-norefs", over={
-            "appraisal": {"reference_values": None}}),
+            "appraisal": {"references": {"sample_launch_digests": ["fffff"]}}}),
     }
 
 
@@ -393,7 +395,7 @@ def test_token_audience_and_lifetime_settings(variants):
     assert claims["exp"] - claims["iat"] == 60
 
 
-def test_no_reference_values_is_not_affirming(variants):
+def test_unrecognised_measurement_is_not_affirming(variants):
     iss = variants["norefs"]
     g = Guest(iss.url)
     _, claims = guest.verify_token(g.attest(), jwks_of(iss))
