@@ -12,7 +12,7 @@ SECS=${SECS:-0.5}; RUNS=${RUNS:-5}
 VECTORS=${KBS_TESTVECTORS:-$PWD/../shared/testvectors}
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 PIN=(); command -v taskset >/dev/null && PIN=(taskset -c 0)
-BENCHES=(verify)
+BENCHES=(verify release)
 
 # Compile a bench program against the built static libraries.
 compile() { # compile NAME SOURCE
@@ -31,6 +31,10 @@ bench_verify() {
 		"${PIN[@]}" openssl speed -seconds 1 ecdsap384 ecdsap256 rsa4096 2>/dev/null |
 			grep -E "^ *(sign|rsa|[0-9]+ bits)|ecdsa \(nistp" || true
 	fi
+}
+
+bench_release() {
+	tests/bench/release.sh "$BUILD" "${RELEASE_SECS:-5}"
 }
 
 [ -f "$BUILD/common/libkbs.a" ] || { echo "build $BUILD first (cmake --build $BUILD)" >&2; exit 2; }
