@@ -1,9 +1,15 @@
 /*
- * admin.c - the admin API (shared/spec/kbs-protocol.md section 5): write
- * and delete resources, set and read the resource policy.  Every call
- * carries a bearer JWT signed by one of admin.public_keys, with an exp no
- * further away than admin.max_token_lifetime.
+ * admin.c - the admin API (shared/spec/kbs-protocol.md section 5, and
+ * docs/api.md): write and delete resources, set, read, version, roll back,
+ * bind and try out policies.  Every call carries a bearer JWT signed by
+ * one of admin.public_keys, with an exp no further away than
+ * admin.max_token_lifetime, the configured aud/iss, and - when
+ * admin.roles is configured - a role claim that grants the method and
+ * path.
  */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,35 +22,117 @@
 #include "mem.h"
 
 #define ADMIN_LEEWAY 60
+#define POLICIES_PATH "/kbs/v0/policies"
+#define BODY_DEPTH 4
+/* Claims of a token plus the evaluate envelope around them. */
+#define EVALUATE_DEPTH (KBS_JSON_DEFAULT_DEPTH + 2)
+
+/* The access log's note; cut short when long, which is fine there. */
+static void note(kbs_http_resp *resp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+note(kbs_http_resp *resp, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(resp->note, sizeof(resp->note), fmt, ap);
+	va_end(ap);
+}
+
+/* 1 if the aud claim (string or array of strings) contains want. */
+static int
+aud_has(const json_t *aud, const char *want)
+{
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(aud))
+		return strcmp(json_string_value(aud), want) == 0;
+	json_array_foreach(aud, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
+			return 1;
+	return 0;
+}
 
 static kbs_err
-admin_verify(const kbs_broker *b, const char *token, kbs_errbuf *eb)
+admin_claims_check(const kbs_broker *b, const json_t *claims, kbs_errbuf *eb)
+{
+	const char *iss = kbs_json_str(claims, "iss");
+	json_int_t exp;
+	kbs_err rc;
+
+	rc = kbs_jws_check_times(claims, kbs_clock_now(), ADMIN_LEEWAY, 1, eb);
+	if (rc != KBS_OK)
+		return rc;
+	if (kbs_json_int(claims, "exp", &exp) == KBS_OK &&
+	    exp - kbs_clock_now() > b->cfg->admin_max_token_life)
+		return kbs_errf(eb, KBS_ERR_DENIED, "admin token lives longer "
+				"than admin.max_token_lifetime");
+	if (b->cfg->admin_audience != NULL &&
+	    !aud_has(json_object_get(claims, "aud"), b->cfg->admin_audience))
+		return kbs_errf(eb, KBS_ERR_DENIED, "aud does not contain %s",
+				b->cfg->admin_audience);
+	if (b->cfg->admin_issuer != NULL &&
+	    (iss == NULL || strcmp(iss, b->cfg->admin_issuer) != 0))
+		return kbs_errf(eb, KBS_ERR_DENIED, "iss is not %s",
+				b->cfg->admin_issuer);
+	return KBS_OK;
+}
+
+/* Verify token; on success *role is its role claim (malloc'd) or NULL. */
+static kbs_err
+admin_verify(const kbs_broker *b, const char *token, char **role,
+	     kbs_errbuf *eb)
 {
 	kbs_jws *j = NULL;
+	const char *r;
 	kbs_err rc;
-	json_int_t exp;
 	size_t i;
 
 	if ((rc = kbs_jws_parse(token, strlen(token), &j, eb)) != KBS_OK)
 		return rc;
-	rc = kbs_errf(eb, KBS_ERR_VERIFY, "not signed by an admin key");
+	rc = KBS_ERR_VERIFY;
 	for (i = 0; i < b->n_admin_keys && rc != KBS_OK; i++)
 		rc = kbs_jws_verify(j, b->admin_keys[i], NULL);
 	if (rc != KBS_OK) {
 		kbs_errf(eb, rc, "not signed by an admin key");
 		goto out;
 	}
-	rc = kbs_jws_check_times(kbs_jws_claims(j), kbs_clock_now(),
-				 ADMIN_LEEWAY, 1, eb);
-	if (rc != KBS_OK)
+	if ((rc = admin_claims_check(b, kbs_jws_claims(j), eb)) != KBS_OK)
 		goto out;
-	if (kbs_json_int(kbs_jws_claims(j), "exp", &exp) == KBS_OK &&
-	    exp - kbs_clock_now() > b->cfg->admin_max_token_life)
-		rc = kbs_errf(eb, KBS_ERR_DENIED, "admin token lives longer "
-			      "than admin.max_token_lifetime");
+	r = kbs_json_str(kbs_jws_claims(j), "role");
+	*role = NULL;
+	if (r != NULL && (*role = strdup(r)) == NULL)
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 out:
 	kbs_jws_free(j);
 	return rc;
+}
+
+/* With admin.roles: the role must exist and grant method + path. */
+static int
+role_check(const kbs_broker *b, const kbs_http_req *req, const char *role,
+	   kbs_http_resp *resp)
+{
+	if (b->roles == NULL)
+		return 0;
+	if (role == NULL) {
+		kbs_http_reply_error(resp, 401, "AdminAuthAccess", "admin token "
+				     "has no role claim (admin.roles is "
+				     "configured)");
+		return -1;
+	}
+	if (!kbs_roles_allows(b->roles, role, req->method, req->path)) {
+		kbs_log_info("admin role %.64s may not %s %s", role, req->method,
+			     req->path);
+		kbs_http_reply_error(resp, 403, "AdminAuthAccess", "role %.64s "
+				     "may not %s %s", role, req->method,
+				     req->path);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -53,6 +141,8 @@ kbs_broker_admin_check(kbs_broker *b, const kbs_http_req *req,
 {
 	const char *token = kbs_http_bearer(req);
 	kbs_errbuf eb = {""};
+	char *role = NULL;
+	int rc;
 
 	if (b->cfg->admin_insecure_allow_all) {
 		kbs_log_warn("admin call %s %s allowed without authentication "
@@ -69,12 +159,14 @@ kbs_broker_admin_check(kbs_broker *b, const kbs_http_req *req,
 				     "admin bearer token required");
 		return -1;
 	}
-	if (admin_verify(b, token, &eb) != KBS_OK) {
+	if (admin_verify(b, token, &role, &eb) != KBS_OK) {
 		kbs_http_reply_error(resp, 401, "AdminAuthAccess",
 				     "admin token rejected: %s", eb.msg);
 		return -1;
 	}
-	return 0;
+	rc = role_check(b, req, role, resp);
+	free(role);
+	return rc;
 }
 
 static char *
@@ -105,7 +197,7 @@ kbs_broker_handle_put(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 				     "cannot store the resource");
 	} else {
 		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
-		snprintf(resp->note, sizeof(resp->note), "stored %s (%zu bytes)",
+		note(resp, "stored %s (%zu bytes)",
 			 path, req->body_len);
 	}
 	free(path);
@@ -132,9 +224,116 @@ kbs_broker_handle_delete(void *arg, const kbs_http_req *req,
 				     "cannot delete the resource");
 	else {
 		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
-		snprintf(resp->note, sizeof(resp->note), "deleted %s", path);
+		note(resp, "deleted %s", path);
 	}
 	free(path);
+}
+
+/* ---- policies ---- */
+
+/* A store failure as an HTTP error; bad documents are ParsePolicyError. */
+static void
+reply_store_error(kbs_http_resp *resp, kbs_err rc, const kbs_errbuf *eb,
+		  const char *bad_variant)
+{
+	switch (rc) {
+	case KBS_ERR_NOT_FOUND:
+		kbs_http_reply_error(resp, 404, "PolicyNotFound", "%s", eb->msg);
+		break;
+	case KBS_ERR_INVALID:
+	case KBS_ERR_TOO_LARGE:
+		kbs_http_reply_error(resp, 400, bad_variant, "%s", eb->msg);
+		break;
+	default:
+		kbs_log_error("policy store: %s", eb->msg);
+		kbs_http_reply_error(resp, 500, "PolicyEngineError",
+				     "cannot update the policy store");
+	}
+}
+
+static json_t *
+ref_json(const kbs_policy_ref *r)
+{
+	return json_pack("{s:s, s:I, s:s}", "id", r->id, "version",
+			 (json_int_t)r->version, "sha256", r->sha256);
+}
+
+static void
+note_ref(kbs_http_resp *resp, const char *what, const kbs_policy_ref *r)
+{
+	note(resp, "%s policy=%s@%lld sha256=%s",
+		 what, r->id, r->version, r->sha256);
+}
+
+/* The base64url "policy" member of a body, decoded; NULL after replying. */
+static char *
+body_policy(const kbs_http_req *req, size_t *len, kbs_http_resp *resp)
+{
+	json_t *doc;
+	const char *b64;
+	uint8_t *text = NULL;
+
+	doc = kbs_json_parse_object((const char *)req->body, req->body_len,
+				    BODY_DEPTH, NULL);
+	b64 = doc ? kbs_json_str(doc, "policy") : NULL;
+	if (b64 == NULL || kbs_b64_decode(b64, strlen(b64), KBS_B64_URL, &text,
+					  len) != KBS_OK) {
+		kbs_http_reply_error(resp, 400, "ParsePolicyError", "body must be "
+				     "{\"policy\": \"<base64url, unpadded>\"}");
+		text = NULL;
+	}
+	json_decref(doc);
+	return (char *)text;
+}
+
+static void
+policy_set(kbs_broker *b, const char *id, const kbs_http_req *req,
+	   kbs_http_resp *resp, int reply_ref)
+{
+	kbs_errbuf eb = {""};
+	kbs_policy_ref ref;
+	char *text;
+	size_t len = 0;
+	kbs_err rc;
+
+	if ((text = body_policy(req, &len, resp)) == NULL)
+		return;
+	rc = kbs_policystore_set(b->policy, id, text, len, &ref, &eb);
+	if (rc != KBS_OK)
+		reply_store_error(resp, rc, &eb, "ParsePolicyError");
+	else if (reply_ref)
+		kbs_http_reply_json(resp, 200, ref_json(&ref));
+	else
+		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
+	if (rc == KBS_OK)
+		note_ref(resp, "set", &ref);
+	free(text);
+}
+
+static void
+policy_get(kbs_broker *b, const char *id, long long version,
+	   kbs_http_resp *resp)
+{
+	kbs_errbuf eb = {""};
+	kbs_policy_ref ref;
+	char *text = NULL, *b64 = NULL;
+	size_t len = 0;
+	kbs_err rc;
+
+	rc = kbs_policystore_get(b->policy, id, version, &text, &len, &ref, &eb);
+	if (rc != KBS_OK) {
+		reply_store_error(resp, rc, &eb, "PolicyEngineError");
+		return;
+	}
+	if ((b64 = kbs_b64_encode((const uint8_t *)text, len, KBS_B64_URL)) == NULL)
+		kbs_http_reply_error(resp, 500, "PolicyEngineError",
+				     "cannot read the policy");
+	else
+		kbs_http_reply_json(resp, 200, json_pack("{s:s, s:I, s:s, s:s}",
+			"id", ref.id, "version", (json_int_t)ref.version,
+			"sha256", ref.sha256, "policy", b64));
+	free(text);
+	free(b64);
 }
 
 void
@@ -142,31 +341,9 @@ kbs_broker_handle_policy_set(void *arg, const kbs_http_req *req,
 			     kbs_http_resp *resp)
 {
 	kbs_broker *b = arg;
-	kbs_errbuf eb = {""};
-	json_t *doc = NULL;
-	const char *b64;
-	uint8_t *text = NULL;
-	size_t len = 0;
 
-	if (kbs_broker_admin_check(b, req, resp) != 0)
-		return;
-	doc = kbs_json_parse_object((const char *)req->body, req->body_len, 4, &eb);
-	b64 = doc ? kbs_json_str(doc, "policy") : NULL;
-	if (b64 == NULL || kbs_b64_decode(b64, strlen(b64), KBS_B64_URL, &text,
-					  &len) != KBS_OK) {
-		kbs_http_reply_error(resp, 400, "ParsePolicyError", "body must be "
-				     "{\"policy\": \"<base64url, unpadded>\"}");
-		goto out;
-	}
-	if (kbs_policyholder_set(b->policy, (const char *)text, len, &eb) != KBS_OK) {
-		kbs_http_reply_error(resp, 400, "ParsePolicyError", "%s", eb.msg);
-		goto out;
-	}
-	kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
-	snprintf(resp->note, sizeof(resp->note), "resource policy replaced");
-out:
-	free(text);
-	json_decref(doc);
+	if (kbs_broker_admin_check(b, req, resp) == 0)
+		policy_set(b, KBS_POLICY_DEFAULT_ID, req, resp, 0);
 }
 
 void
@@ -174,21 +351,327 @@ kbs_broker_handle_policy_get(void *arg, const kbs_http_req *req,
 			     kbs_http_resp *resp)
 {
 	kbs_broker *b = arg;
-	char *text = NULL, *b64 = NULL, sha[65];
-	size_t len = 0;
+
+	if (kbs_broker_admin_check(b, req, resp) == 0)
+		policy_get(b, KBS_POLICY_DEFAULT_ID, -1, resp);
+}
+
+/* A decimal version 0..2^62; -1 if s is anything else. */
+static long long
+parse_version(const char *s)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	return errno != 0 || *end != '\0' || v > (1LL << 62) ? -1 : v;
+}
+
+/* ?version=N, or -1 (current) when absent; -2 when malformed. */
+static long long
+query_version(const kbs_http_req *req)
+{
+	json_t *q = kbs_http_query_json(req->query);
+	const char *s = kbs_json_str(q, "version");
+	long long v = s == NULL ? -1 : parse_version(s);
+
+	if (s != NULL && v < 0)
+		v = -2;
+	json_decref(q);
+	return v;
+}
+
+static void
+policy_rollback(kbs_broker *b, const char *id, const kbs_http_req *req,
+		kbs_http_resp *resp)
+{
+	kbs_errbuf eb = {""};
+	kbs_policy_ref ref;
+	json_t *doc;
+	json_int_t v = -1;
+	kbs_err rc;
+
+	doc = kbs_json_parse_object((const char *)req->body, req->body_len,
+				    BODY_DEPTH, NULL);
+	if (doc == NULL || kbs_json_int(doc, "version", &v) != KBS_OK || v < 0) {
+		kbs_http_reply_error(resp, 400, "InvalidRequest", "body must be "
+				     "{\"version\": <integer >= 0>}");
+		json_decref(doc);
+		return;
+	}
+	json_decref(doc);
+	rc = kbs_policystore_rollback(b->policy, id, v, &ref, &eb);
+	if (rc != KBS_OK) {
+		reply_store_error(resp, rc, &eb, "InvalidRequest");
+		return;
+	}
+	kbs_http_reply_json(resp, 200, json_pack("{s:s, s:I, s:s, s:I}", "id",
+		ref.id, "version", (json_int_t)ref.version, "sha256",
+		ref.sha256, "from", v));
+	note_ref(resp, "rollback", &ref);
+}
+
+static void
+reply_json_or_error(kbs_http_resp *resp, kbs_err rc, json_t *o,
+		    const kbs_errbuf *eb)
+{
+	if (rc == KBS_OK)
+		kbs_http_reply_json(resp, 200, o);
+	else
+		reply_store_error(resp, rc, eb, "InvalidRequest");
+}
+
+/* "/{id}[/versions|/rollback]" after POLICIES_PATH. */
+static void
+policy_item(kbs_broker *b, const char *rest, const kbs_http_req *req,
+	    kbs_http_resp *resp)
+{
+	const char *slash = strchr(rest, '/'), *sub = slash ? slash + 1 : "";
+	char *id = kbs_http_decode_segment(rest, slash ? (size_t)(slash - rest)
+						       : strlen(rest));
+	int get = strcmp(req->method, "GET") == 0;
+	kbs_errbuf eb = {""};
+	json_t *o = NULL;
+	long long v;
+
+	if (id == NULL || !kbs_broker_segment_ok(id, strlen(id)))
+		kbs_http_reply_error(resp, 400, "InvalidRequestPath", "policy "
+				     "ids match [A-Za-z0-9_-][A-Za-z0-9_.-]*");
+	else if (*sub == '\0' && get && (v = query_version(req)) >= -1)
+		policy_get(b, id, v, resp);
+	else if (*sub == '\0' && get)
+		kbs_http_reply_error(resp, 400, "InvalidRequest", "version must "
+				     "be a non-negative integer");
+	else if (*sub == '\0')
+		policy_set(b, id, req, resp, 1);
+	else if (strcmp(sub, "versions") == 0 && get)
+		reply_json_or_error(resp, kbs_policystore_versions(b->policy, id,
+				    &o, &eb), o, &eb);
+	else if (strcmp(sub, "rollback") == 0 && !get)
+		policy_rollback(b, id, req, resp);
+	else
+		kbs_http_reply_error(resp, 404, "PluginNotFound", "no such "
+				     "policy endpoint");
+	free(id);
+}
+
+void
+kbs_broker_handle_policies(void *arg, const kbs_http_req *req,
+			   kbs_http_resp *resp)
+{
+	kbs_broker *b = arg;
+	const char *rest = req->path + strlen(POLICIES_PATH);
+	kbs_errbuf eb = {""};
+	json_t *o = NULL;
 
 	if (kbs_broker_admin_check(b, req, resp) != 0)
 		return;
-	if (kbs_policyholder_get(b->policy, &text, &len, sha) != KBS_OK ||
-	    (b64 = kbs_b64_encode((const uint8_t *)text, len, KBS_B64_URL)) == NULL) {
-		kbs_http_reply_error(resp, 500, "PolicyEngineError",
-				     "cannot read the policy");
-		goto out;
+	if (*rest == '\0' && strcmp(req->method, "GET") == 0)
+		reply_json_or_error(resp, kbs_policystore_list(b->policy, &o, &eb),
+				    o, &eb);
+	else if (*rest == '\0')
+		kbs_http_reply_error(resp, 405, "InvalidRequestPath", "POST "
+				     "/kbs/v0/policies/{id} sets a policy");
+	else
+		policy_item(b, rest + 1, req, resp);
+}
+
+/* ---- bindings ---- */
+
+static void
+binding_set(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	kbs_errbuf eb = {""};
+	const char *pat, *id;
+	json_t *doc;
+	kbs_err rc;
+
+	doc = kbs_json_parse_object((const char *)req->body, req->body_len,
+				    BODY_DEPTH, NULL);
+	pat = doc ? kbs_json_str(doc, "resources") : NULL;
+	id = doc ? kbs_json_str(doc, "policy") : NULL;
+	if (pat == NULL || id == NULL || json_object_size(doc) != 2) {
+		kbs_http_reply_error(resp, 400, "InvalidRequest", "body must be "
+				     "{\"resources\": \"<pattern>\", \"policy\": "
+				     "\"<id>\"}");
+	} else if ((rc = kbs_policystore_bind(b->policy, pat, id, &eb)) != KBS_OK) {
+		reply_store_error(resp, rc, &eb, "InvalidRequest");
+	} else {
+		kbs_http_reply_json(resp, 200, json_pack("{s:s, s:s}",
+				    "resources", pat, "policy", id));
+		note(resp, "bound %.64s to %.64s",
+			 pat, id);
 	}
-	kbs_http_reply_json(resp, 200, json_pack("{s:s, s:s, s:s}", "id",
-						 "resource-policy", "sha256", sha,
-						 "policy", b64));
+	json_decref(doc);
+}
+
+static void
+binding_delete(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	json_t *q = kbs_http_query_json(req->query);
+	const char *pat = kbs_json_str(q, "resources");
+	kbs_errbuf eb = {""};
+	kbs_err rc;
+
+	if (pat == NULL)
+		kbs_http_reply_error(resp, 400, "InvalidRequest", "DELETE "
+				     "/kbs/v0/policy-bindings?resources=<pattern>");
+	else if ((rc = kbs_policystore_unbind(b->policy, pat, &eb)) != KBS_OK)
+		kbs_http_reply_error(resp, rc == KBS_ERR_NOT_FOUND ? 404 : 400,
+				     rc == KBS_ERR_NOT_FOUND ? "BindingNotFound"
+							     : "InvalidRequest",
+				     "%s", eb.msg);
+	else {
+		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
+		note(resp, "unbound %.64s", pat);
+	}
+	json_decref(q);
+}
+
+void
+kbs_broker_handle_bindings(void *arg, const kbs_http_req *req,
+			   kbs_http_resp *resp)
+{
+	kbs_broker *b = arg;
+	kbs_errbuf eb = {""};
+	json_t *o = NULL, *bindings;
+	kbs_err rc;
+
+	if (kbs_broker_admin_check(b, req, resp) != 0)
+		return;
+	if (strcmp(req->method, "POST") == 0) {
+		binding_set(b, req, resp);
+	} else if (strcmp(req->method, "DELETE") == 0) {
+		binding_delete(b, req, resp);
+	} else if ((rc = kbs_policystore_list(b->policy, &o, &eb)) != KBS_OK) {
+		reply_store_error(resp, rc, &eb, "InvalidRequest");
+	} else {
+		bindings = json_incref(json_object_get(o, "bindings"));
+		kbs_http_reply_json(resp, 200, json_pack("{s:o}", "bindings",
+							 bindings));
+		json_decref(o);
+	}
+}
+
+/* ---- evaluate ---- */
+
+struct eval_req {
+	json_t *doc;
+	const json_t *claims;
+	const char *resource;
+	const json_t *query;
+	const char *issuer;
+	char *text; /* inline policy, or NULL */
+	size_t len;
+};
+
+/* Parse the evaluate body; 0, or -1 after replying. */
+static int
+eval_parse(const kbs_http_req *req, struct eval_req *e, kbs_http_resp *resp)
+{
+	json_t *q, *is, *pol;
+	uint8_t *text = NULL;
+	size_t len = 0;
+
+	e->doc = kbs_json_parse_object((const char *)req->body, req->body_len,
+				       EVALUATE_DEPTH, NULL);
+	e->claims = json_object_get(e->doc, "claims");
+	e->resource = kbs_json_str(e->doc, "resource");
+	q = json_object_get(e->doc, "query");
+	is = json_object_get(e->doc, "issuer");
+	pol = json_object_get(e->doc, "policy");
+	if (!json_is_object(e->claims) || e->resource == NULL ||
+	    !kbs_store_path_valid(e->resource) || (q && !json_is_object(q)) ||
+	    (is && !json_is_string(is)) || (pol && !json_is_string(pol))) {
+		kbs_http_reply_error(resp, 400, "InvalidRequest", "body must be "
+				     "{\"claims\": {..}, \"resource\": \"<repo>/"
+				     "<type>/<tag>\"[, \"query\": {..}, \"issuer\": "
+				     "\"<name>\", \"policy\": \"<base64url>\"]}");
+		return -1;
+	}
+	e->query = q;
+	e->issuer = is ? json_string_value(is) : NULL;
+	if (pol != NULL && kbs_b64_decode(json_string_value(pol),
+					  json_string_length(pol), KBS_B64_URL,
+					  &text, &len) != KBS_OK) {
+		kbs_http_reply_error(resp, 400, "ParsePolicyError", "\"policy\" "
+				     "must be base64url, unpadded");
+		return -1;
+	}
+	e->text = (char *)text;
+	e->len = len;
+	return 0;
+}
+
+static json_t *
+decision_json(const kbs_policy_decision *d, json_t *policy)
+{
+	const char *rule = kbs_policy_decision_rule(d);
+
+	return json_pack("{s:b, s:o, s:s, s:O, s:o}", "allowed",
+			 kbs_policy_decision_allowed(d), "rule",
+			 rule ? json_string(rule) : json_null(), "reason",
+			 kbs_policy_decision_reason(d), "trace",
+			 (json_t *)kbs_policy_decision_trace(d), "policy", policy);
+}
+
+/* Evaluate the inline policy; *policy describes it (no id/version). */
+static kbs_err
+eval_inline(const struct eval_req *e, const kbs_policy_ctx *pc,
+	    kbs_policy_decision **d, json_t **policy, kbs_errbuf *eb)
+{
+	kbs_policy *p = NULL;
+	char sha[65];
+	kbs_err rc;
+
+	if ((rc = kbs_policystore_parse(e->text, e->len, &p, sha, eb)) != KBS_OK)
+		return rc;
+	rc = kbs_policy_eval(p, e->claims, pc, d, eb);
+	kbs_policy_free(p);
+	if (rc == KBS_OK)
+		*policy = json_pack("{s:n, s:n, s:s}", "id", "version",
+				    "sha256", sha);
+	return rc;
+}
+
+void
+kbs_broker_handle_evaluate(void *arg, const kbs_http_req *req,
+			   kbs_http_resp *resp)
+{
+	kbs_broker *b = arg;
+	struct eval_req e = {0};
+	kbs_policy_decision *d = NULL;
+	kbs_policy_ctx pc;
+	kbs_policy_ref ref;
+	kbs_errbuf eb = {""};
+	json_t *policy = NULL;
+	kbs_err rc;
+
+	if (kbs_broker_admin_check(b, req, resp) != 0 ||
+	    eval_parse(req, &e, resp) != 0)
+		goto out;
+	memset(&pc, 0, sizeof(pc));
+	pc.resource_path = e.resource;
+	pc.query = e.query;
+	pc.issuer = e.issuer;
+	pc.now = kbs_clock_now();
+	if (e.text != NULL) {
+		rc = eval_inline(&e, &pc, &d, &policy, &eb);
+	} else {
+		rc = kbs_policystore_eval(b->policy, e.claims, &pc, &d, &ref, &eb);
+		policy = rc == KBS_OK ? ref_json(&ref) : NULL;
+	}
+	if (rc == KBS_ERR_INVALID || rc == KBS_ERR_TOO_LARGE)
+		kbs_http_reply_error(resp, 400, "ParsePolicyError", "%s", eb.msg);
+	else if (rc != KBS_OK)
+		kbs_http_reply_error(resp, 500, "PolicyEngineError", "%s", eb.msg);
+	else
+		kbs_http_reply_json(resp, 200, decision_json(d, policy));
 out:
-	free(text);
-	free(b64);
+	kbs_policy_decision_free(d);
+	free(e.text);
+	json_decref(e.doc);
 }

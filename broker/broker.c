@@ -12,7 +12,8 @@
 
 static const char *const issuer_keys[] = {
 	"name", "jwks_file", "jwks_url", "ca_file", "audience", "iss",
-	"refetch_interval", "fetch_timeout_ms", "cache_ttl", NULL,
+	"refetch_interval", "fetch_timeout_ms", "cache_ttl", "claims_map",
+	"tee_pubkey_paths", "max_age", "single_use", "replay_cache_size", NULL,
 };
 
 static int
@@ -62,6 +63,10 @@ add_issuer(kbs_broker *b, const json_t *o, size_t i, kbs_errbuf *eb)
 	if (ic.name == NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "token.trusted_issuers[%zu]: "
 				"name is required", i);
+	if (kbs_trust_rules_from_json(o, &ic, eb) != KBS_OK) {
+		kbs_errprefix(eb, "token.trusted_issuers[%zu]", i);
+		return KBS_ERR_CONFIG;
+	}
 	return kbs_trust_add_issuer(b->trust, &ic, eb);
 }
 
@@ -142,12 +147,21 @@ load_admin(kbs_broker *b, kbs_errbuf *eb)
 	for (i = 0; i < keys->n; i++)
 		if ((rc = load_admin_key(b, keys->v[i], eb)) != KBS_OK)
 			return rc;
+	if (b->cfg->admin_roles != NULL &&
+	    (rc = kbs_roles_parse(b->cfg->admin_roles, &b->roles, eb)) != KBS_OK)
+		return rc;
 	if (b->cfg->admin_insecure_allow_all)
 		kbs_log_warn("admin.insecure_allow_all is ON: anyone who can "
 			     "reach this broker can read policies and write "
 			     "or delete secrets; never do this in production");
 	else if (keys->n == 0)
 		kbs_log_info("no admin.public_keys: the admin API is closed");
+	else if (b->roles == NULL)
+		kbs_log_info("no admin.roles: every valid admin token has full "
+			     "access to the admin API");
+	else
+		kbs_log_info("admin.roles: %zu roles; admin tokens need a role "
+			     "claim that grants the call", kbs_roles_count(b->roles));
 	return KBS_OK;
 }
 
@@ -163,8 +177,9 @@ kbs_broker_new(const kbs_broker_cfg *cfg, int create_files, kbs_broker **out,
 	b->cfg = cfg;
 	if ((rc = load_trust(b, eb)) != KBS_OK ||
 	    (rc = load_admin(b, eb)) != KBS_OK ||
-	    (rc = kbs_policyholder_new(cfg->policy_file, cfg->policy_state_dir,
-				       create_files, &b->policy, eb)) != KBS_OK)
+	    (rc = kbs_policystore_new(cfg->policy_file, cfg->policy_state_dir,
+				      cfg->policy_max_versions, create_files,
+				      &b->policy, eb)) != KBS_OK)
 		goto fail;
 	if (create_files &&
 	    (rc = kbs_store_fs_new(cfg->repository_dir, &b->store, eb)) != KBS_OK)
@@ -201,6 +216,32 @@ kbs_broker_check_trust(const kbs_broker *b, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
+/* The policy administration API (docs/api.md, "Policies"). */
+static kbs_err
+policy_routes(kbs_broker *b, kbs_http_server *srv)
+{
+	static const char *const methods[] = {"GET", "POST", "DELETE"};
+	long long max = KBS_POLICY_MAX_SIZE * 2;
+	size_t i;
+	kbs_err rc;
+
+	for (i = 0; i < 2; i++)
+		if ((rc = kbs_http_route(srv, methods[i], "/kbs/v0/policies",
+					 kbs_broker_handle_policies, b,
+					 max)) != KBS_OK ||
+		    (rc = kbs_http_route(srv, methods[i], "/kbs/v0/policies/*",
+					 kbs_broker_handle_policies, b,
+					 max)) != KBS_OK)
+			return rc;
+	for (i = 0; i < 3; i++)
+		if ((rc = kbs_http_route(srv, methods[i], "/kbs/v0/policy-bindings",
+					 kbs_broker_handle_bindings, b, 0)) != KBS_OK)
+			return rc;
+	/* A policy and the claims of a large token. */
+	return kbs_http_route(srv, "POST", "/kbs/v0/policy/evaluate",
+			      kbs_broker_handle_evaluate, b, max * 2);
+}
+
 kbs_err
 kbs_broker_routes(kbs_broker *b, kbs_http_server *srv)
 {
@@ -224,7 +265,7 @@ kbs_broker_routes(kbs_broker *b, kbs_http_server *srv)
 	    (rc = kbs_http_route(srv, "GET", "/kbs/v0/resource-policy",
 				 kbs_broker_handle_policy_get, b, 0)) != KBS_OK)
 		return rc;
-	return KBS_OK;
+	return policy_routes(b, srv);
 }
 
 void
@@ -236,7 +277,8 @@ kbs_broker_free(kbs_broker *b)
 		return;
 	kbs_trust_free(b->trust);
 	kbs_store_free(b->store);
-	kbs_policyholder_free(b->policy);
+	kbs_policystore_free(b->policy);
+	kbs_roles_free(b->roles);
 	for (i = 0; i < b->n_admin_keys; i++)
 		kbs_jwk_free(b->admin_keys[i]);
 	free(b->admin_keys);

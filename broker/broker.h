@@ -19,11 +19,15 @@ typedef struct {
 	long long token_leeway;
 	char *policy_file;
 	char *policy_state_dir;
+	long long policy_max_versions;
 	int policy_explain;
 	int jwe_allow_rsa1_5;
 	kbs_cfg_strings admin_public_keys;
 	int admin_insecure_allow_all;
 	long long admin_max_token_life;
+	json_t *admin_roles;  /* NULL: any valid admin token has full access */
+	char *admin_audience; /* aud must contain it when set */
+	char *admin_issuer;   /* iss must equal it when set */
 } kbs_broker_cfg;
 
 extern const kbs_cfg_opt kbs_broker_opts[];
@@ -31,7 +35,8 @@ extern const kbs_cfg_opt kbs_broker_opts[];
 typedef struct kbs_broker kbs_broker;
 
 /*
- * Build a broker: resource store, trusted issuers, policy, admin keys.
+ * Build a broker: resource store, trusted issuers, policy store, admin
+ * keys and roles.
  * With create_files 0 nothing is created (--check-config).
  */
 kbs_err kbs_broker_new(const kbs_broker_cfg *cfg, int create_files,

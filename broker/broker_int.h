@@ -12,14 +12,17 @@
 
 #define KBS_RESOURCE_PREFIX "/kbs/v0/resource/"
 
-/* The resource policy in force, reloadable and replaceable (policyholder.c). */
-typedef struct kbs_policyholder kbs_policyholder;
+/* Versioned policies and their bindings (policystore.c). */
+typedef struct kbs_policystore kbs_policystore;
+/* Admin role table (roles.c). */
+typedef struct kbs_roles kbs_roles;
 
 struct kbs_broker {
 	const kbs_broker_cfg *cfg;
 	kbs_trust *trust;
 	kbs_store *store;
-	kbs_policyholder *policy;
+	kbs_policystore *policy;
+	kbs_roles *roles; /* NULL: every valid admin token may do anything */
 	size_t n_issuers;
 	kbs_jwk **admin_keys;
 	size_t n_admin_keys;
@@ -27,19 +30,130 @@ struct kbs_broker {
 	const void *cookie_arg;
 };
 
-kbs_err kbs_policyholder_new(const char *file, const char *state_dir,
-			     int create, kbs_policyholder **out, kbs_errbuf *eb);
-/* Evaluate under the current policy (reloaded if its file changed). */
-kbs_err kbs_policyholder_eval(kbs_policyholder *h, const json_t *claims,
-			      const kbs_policy_ctx *ctx,
-			      kbs_policy_decision **out, kbs_errbuf *eb);
-/* Validate, persist atomically, then switch to text. */
-kbs_err kbs_policyholder_set(kbs_policyholder *h, const char *text,
-			     size_t len, kbs_errbuf *eb);
-/* Current policy text (malloc'd) and its SHA-256 hex. */
-kbs_err kbs_policyholder_get(kbs_policyholder *h, char **text, size_t *len,
-			     char sha256_hex[65]);
-void kbs_policyholder_free(kbs_policyholder *h);
+/* The policy id of unbound paths, and of /kbs/v0/resource-policy. */
+#define KBS_POLICY_DEFAULT_ID "resource-policy"
+
+/*
+ * Which policy text decided (or would decide): the audit log and every
+ * decision's log line carry these three.  version 0 is the configured
+ * baseline of "resource-policy" (policy.file or built-in).
+ */
+typedef struct {
+	char id[KBS_POLICY_MAX_ID + 1];
+	long long version;
+	char sha256[65]; /* hex SHA-256 of the exact policy text */
+} kbs_policy_ref;
+
+/*
+ * Open the store in state_dir (created 0700 when create is set) with
+ * file (or the built-in default when NULL) as version 0 of
+ * "resource-policy"; keep at most max_versions versions per policy.
+ */
+kbs_err kbs_policystore_new(const char *file, const char *state_dir,
+			    long long max_versions, int create,
+			    kbs_policystore **out, kbs_errbuf *eb);
+
+/*
+ * Decide ctx->resource_path with the policy bound to it (the most
+ * specific binding, else "resource-policy"), after a one-stat check that
+ * the store file did not change.  Returns as kbs_policy_eval(); *ref (may
+ * be NULL) is the policy used, written whatever the outcome.
+ */
+kbs_err kbs_policystore_eval(kbs_policystore *h, const json_t *claims,
+			     const kbs_policy_ctx *ctx,
+			     kbs_policy_decision **out, kbs_policy_ref *ref,
+			     kbs_errbuf *eb);
+
+/* The policy that would decide path (no evaluation).  Always KBS_OK. */
+kbs_err kbs_policystore_resolve(kbs_policystore *h, const char *path,
+				kbs_policy_ref *ref);
+
+/*
+ * Validate text as a resource policy, then store it as the next version
+ * of id and make it current.  A document that does not parse changes
+ * nothing (KBS_ERR_INVALID / KBS_ERR_TOO_LARGE, eb names line and
+ * reason).  *ref (may be NULL) is the new version.
+ */
+kbs_err kbs_policystore_set(kbs_policystore *h, const char *id,
+			    const char *text, size_t len, kbs_policy_ref *ref,
+			    kbs_errbuf *eb);
+
+/*
+ * Make the text of an older version current again, as a NEW version
+ * (action "rollback", "from": version): version numbers only grow, and
+ * each decision names a version whose text never changes.
+ * KBS_ERR_NOT_FOUND for an unknown id or version.
+ */
+kbs_err kbs_policystore_rollback(kbs_policystore *h, const char *id,
+				 long long version, kbs_policy_ref *ref,
+				 kbs_errbuf *eb);
+
+/*
+ * Text of id at version (-1: current), malloc'd into *text (NUL-terminated,
+ * not counted), and its ref.  KBS_ERR_NOT_FOUND for unknown ones.
+ */
+kbs_err kbs_policystore_get(kbs_policystore *h, const char *id,
+			    long long version, char **text, size_t *len,
+			    kbs_policy_ref *ref, kbs_errbuf *eb);
+
+/* {"policies": [{id, version, sha256}], "bindings": [{resources, policy}],
+ *  "default": "resource-policy"}; new reference. */
+kbs_err kbs_policystore_list(kbs_policystore *h, json_t **out,
+			     kbs_errbuf *eb);
+
+/* {"id", "current", "sha256", "versions": [{version, sha256, created,
+ *  action[, from]}]}; new reference.  KBS_ERR_NOT_FOUND for unknown ids. */
+kbs_err kbs_policystore_versions(kbs_policystore *h, const char *id,
+				 json_t **out, kbs_errbuf *eb);
+
+/* Bind a resource pattern to an existing policy id (replacing the
+ * pattern's binding if any).  KBS_ERR_INVALID bad pattern, NOT_FOUND id. */
+kbs_err kbs_policystore_bind(kbs_policystore *h, const char *pattern,
+			     const char *id, kbs_errbuf *eb);
+
+/* Remove the binding of pattern; KBS_ERR_NOT_FOUND if there is none. */
+kbs_err kbs_policystore_unbind(kbs_policystore *h, const char *pattern,
+			       kbs_errbuf *eb);
+
+/* Parse text as a resource (or Intel) policy, refusing appraisal
+ * policies, and hash it: what a set would accept.  *out owned by caller. */
+kbs_err kbs_policystore_parse(const char *text, size_t len, kbs_policy **out,
+			      char sha256[65], kbs_errbuf *eb);
+
+void kbs_policystore_free(kbs_policystore *h);
+
+/* ---- roles.c ---- */
+
+/* 1 if s[0..len) is a path segment [A-Za-z0-9_-][A-Za-z0-9_.-]*, at most
+ * KBS_POLICY_MAX_ID bytes (policy ids use the same rule). */
+int kbs_broker_segment_ok(const char *s, size_t len);
+
+/* 1 if pat is a path pattern: segments, "*", and "**" only last. */
+int kbs_broker_pattern_valid(const char *pat);
+
+/* 1 if the (valid) pattern matches path ("a/b/c"). */
+int kbs_broker_pattern_match(const char *pat, const char *path);
+
+/*
+ * Specificity order of two patterns: < 0 when a is more specific.
+ * Segments are compared left to right; at the first difference a literal
+ * beats "*", which beats "**", which beats the end of the pattern.
+ */
+int kbs_broker_pattern_cmp(const char *a, const char *b);
+
+/* Parse admin.roles: {"<role>": [{"method": "*"|"GET"|..., "path":
+ * "/kbs/v0/..."}]}.  KBS_ERR_CONFIG naming the entry. */
+kbs_err kbs_roles_parse(const json_t *cfg, kbs_roles **out, kbs_errbuf *eb);
+
+/* 1 if role may call method on the raw request path (segments are
+ * percent-decoded and validated first; anything odd is refused). */
+int kbs_roles_allows(const kbs_roles *r, const char *role, const char *method,
+		     const char *path);
+
+/* Number of roles; 0 for NULL. */
+size_t kbs_roles_count(const kbs_roles *r);
+
+void kbs_roles_free(kbs_roles *r);
 
 /*
  * "<repo>/<type>/<tag>" from a request path under prefix, each segment
@@ -64,6 +178,15 @@ void kbs_broker_handle_policy_set(void *arg, const kbs_http_req *req,
 				  kbs_http_resp *resp);
 void kbs_broker_handle_policy_get(void *arg, const kbs_http_req *req,
 				  kbs_http_resp *resp);
+/* GET/POST /kbs/v0/policies[/{id}[/versions|/rollback]] */
+void kbs_broker_handle_policies(void *arg, const kbs_http_req *req,
+				kbs_http_resp *resp);
+/* GET, POST, DELETE /kbs/v0/policy-bindings */
+void kbs_broker_handle_bindings(void *arg, const kbs_http_req *req,
+				kbs_http_resp *resp);
+/* POST /kbs/v0/policy/evaluate */
+void kbs_broker_handle_evaluate(void *arg, const kbs_http_req *req,
+				kbs_http_resp *resp);
 
 /* The built-in default resource policy (default_policy.c). */
 extern const char kbs_broker_default_policy[];

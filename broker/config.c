@@ -22,7 +22,11 @@ const kbs_cfg_opt kbs_broker_opts[] = {
 	{"policy.state_dir", KBS_CFG_STRING,
 	 offsetof(kbs_broker_cfg, policy_state_dir),
 	 "/var/lib/kbs-c/broker/policy", 0, 0, 0,
-	 "where policies set through the admin API are kept"},
+	 "where policies set through the admin API are kept (one file, "
+	 "policies.json); replicas may share it"},
+	{"policy.max_versions", KBS_CFG_INT,
+	 offsetof(kbs_broker_cfg, policy_max_versions), "50", 1, 10000, 0,
+	 "versions kept per policy id; older ones are pruned"},
 	{"policy.explain_denials", KBS_CFG_BOOL,
 	 offsetof(kbs_broker_cfg, policy_explain), "true", 0, 0, 0,
 	 "tell the guest which rule denied it"},
@@ -38,5 +42,14 @@ const kbs_cfg_opt kbs_broker_opts[] = {
 	{"admin.max_token_lifetime", KBS_CFG_INT,
 	 offsetof(kbs_broker_cfg, admin_max_token_life), "86400", 60,
 	 31536000, 0, "admin tokens whose exp is further away are refused"},
+	{"admin.roles", KBS_CFG_JSON, offsetof(kbs_broker_cfg, admin_roles),
+	 NULL, 0, 0, 0,
+	 "role claim -> allowed [{method, path pattern}]; unset: every valid "
+	 "admin token has full access"},
+	{"admin.audience", KBS_CFG_STRING,
+	 offsetof(kbs_broker_cfg, admin_audience), NULL, 0, 0, 0,
+	 "if set, admin tokens' aud must contain it"},
+	{"admin.issuer", KBS_CFG_STRING, offsetof(kbs_broker_cfg, admin_issuer),
+	 NULL, 0, 0, 0, "if set, admin tokens' iss must equal it"},
 	{NULL, 0, 0, NULL, 0, 0, 0, NULL},
 };

@@ -7,6 +7,8 @@
  * answers 401 to everything: 400 bad path, 401 no or bad token, 403 policy
  * denial, 404 no such resource (docs/api.md).
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,12 +106,79 @@ struct get_ctx {
 	json_t *claims;
 	const char *issuer;
 	kbs_policy_decision *decision;
+	kbs_policy_ref pref; /* the policy that decided: id, version, sha256 */
 	uint8_t *secret;
 	size_t secret_len;
 	kbs_jwk *teekey;
 	char *jwe;
 	kbs_errbuf eb;
 };
+
+/*
+ * Log a decision with the policy that made it.  The full trace goes to
+ * the log - info for a denial, debug for an allow - cut into pieces that
+ * fit a log line (log.c writes at most 1 KiB per line); "[i/n]" and the
+ * request id join them up again.
+ */
+#define TRACE_CHUNK 700
+
+static void
+log_decision(const struct get_ctx *c, const kbs_http_req *req, int allowed)
+{
+	kbs_log_level lvl = allowed ? KBS_LOG_DEBUG : KBS_LOG_INFO;
+	const json_t *trace = kbs_policy_decision_trace(c->decision);
+	const char *rule = kbs_policy_decision_rule(c->decision);
+	char *t = trace ? kbs_json_dumps(trace) : NULL;
+	size_t len = t ? strlen(t) : 0, n = (len + TRACE_CHUNK - 1) / TRACE_CHUNK;
+	size_t i;
+
+	kbs_log(lvl, "policy %s %s rid=%s policy=%s version=%lld sha256=%s "
+		"rule=%s", allowed ? "allowed" : "denied", c->path,
+		req->request_id ? req->request_id : "", c->pref.id,
+		c->pref.version, c->pref.sha256, rule ? rule : "-");
+	for (i = 0; i < n; i++)
+		kbs_log(lvl, "policy trace rid=%s [%zu/%zu] %.*s",
+			req->request_id ? req->request_id : "", i + 1, n,
+			(int)(len - i * TRACE_CHUNK < TRACE_CHUNK
+				      ? len - i * TRACE_CHUNK : TRACE_CHUNK),
+			t + i * TRACE_CHUNK);
+	free(t);
+}
+
+/* The access log's note; cut short when long, which is fine there. */
+static void note(kbs_http_resp *resp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+note(kbs_http_resp *resp, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(resp->note, sizeof(resp->note), fmt, ap);
+	va_end(ap);
+}
+
+static void
+deny(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp,
+     kbs_err rc)
+{
+	const char *why = rc != KBS_OK ? c->eb.msg
+			  : kbs_policy_decision_reason(c->decision);
+
+	if (rc != KBS_OK)
+		kbs_log_info("policy error %s policy=%s version=%lld sha256=%s: "
+			     "%s", c->path, c->pref.id, c->pref.version,
+			     c->pref.sha256, c->eb.msg);
+	else
+		log_decision(c, req, 0);
+	kbs_http_reply_error(resp, 403, "PolicyDeny", "%s",
+			     c->b->cfg->policy_explain && why
+				 ? why : "denied by the resource policy");
+	note(resp, "denied %s policy=%s@%lld "
+		 "sha256=%.16s", c->path, c->pref.id, c->pref.version,
+		 c->pref.sha256);
+}
 
 /* Token then policy; 0 to go on, else the response is written. */
 static int
@@ -137,18 +206,14 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 	pc.query = query;
 	pc.issuer = c->issuer;
 	pc.now = kbs_clock_now();
-	rc = kbs_policyholder_eval(c->b->policy, c->claims, &pc, &c->decision,
-				   &c->eb);
+	rc = kbs_policystore_eval(c->b->policy, c->claims, &pc, &c->decision,
+				  &c->pref, &c->eb);
 	json_decref(query);
 	if (rc != KBS_OK || !kbs_policy_decision_allowed(c->decision)) {
-		const char *why = rc != KBS_OK ? c->eb.msg
-				  : kbs_policy_decision_reason(c->decision);
-		kbs_log_info("policy denied %s: %s", c->path, why ? why : "");
-		kbs_http_reply_error(resp, 403, "PolicyDeny", "%s",
-				     c->b->cfg->policy_explain && why
-					 ? why : "denied by the resource policy");
+		deny(c, req, resp, rc);
 		return -1;
 	}
+	log_decision(c, req, 1);
 	return 0;
 }
 
@@ -183,8 +248,10 @@ release(struct get_ctx *c, kbs_http_resp *resp)
 	}
 	kbs_http_reply_bytes(resp, 200, "application/json", c->jwe,
 			     strlen(c->jwe));
-	snprintf(resp->note, sizeof(resp->note), "released %s issuer=%s",
-		 c->path, c->issuer ? c->issuer : "");
+	note(resp, "released %s issuer=%s "
+		 "policy=%s@%lld sha256=%.16s", c->path,
+		 c->issuer ? c->issuer : "", c->pref.id, c->pref.version,
+		 c->pref.sha256);
 }
 
 void
