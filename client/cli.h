@@ -45,6 +45,9 @@ typedef struct {
 	client_key_type key_type;
 	int key_type_set;
 	int use_cookie;
+	int partial;             /* --partial */
+	char *const *args;       /* positional arguments after the command */
+	int nargs;
 } client_cli;
 
 /* The commands (docs/kbs-client.md); each prints its own errors and
@@ -55,6 +58,8 @@ int client_cmd_set_resource(const client_cli *o);
 int client_cmd_delete_resource(const client_cli *o);
 int client_cmd_set_policy(const client_cli *o);
 int client_cmd_get_policy(const client_cli *o);
+/* `audit verify FILE...`: 0 chain intact, 1 broken, 4 unreadable file. */
+int client_cmd_audit(const client_cli *o);
 
 /* Print "kbs-client: <msg>" to stderr and return CLIENT_EXIT_USAGE. */
 int client_usage_error(const char *fmt, ...)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "clock.h"
 #include "fsutil.h"
@@ -388,4 +389,57 @@ out:
 	kbs_strfreezero(token);
 	client_http_free(h);
 	return rc == KBS_OK ? CLIENT_EXIT_OK : fail(rc, &eb);
+}
+
+/* The first fault, with file names: what an operator acts on. */
+static void
+audit_report_fault(const client_cli *o, const kbs_audit_result *r)
+{
+	const char *file = o->args[1 + r->fault_file];
+
+	printf("BROKEN: %s line %llu", file, r->fault_line);
+	if (r->fault_seq != 0)
+		printf(" (seq %llu)", r->fault_seq);
+	printf(": %s: %s\n", kbs_audit_fault_str(r->fault), r->detail);
+	if (r->fault == KBS_AUDIT_HASH_MISMATCH)
+		printf("previous record: %s line %llu\n",
+		       o->args[1 + r->last_file], r->last_line);
+	printf("%llu records verified before it\n", r->records);
+}
+
+int
+client_cmd_audit(const client_cli *o)
+{
+	kbs_audit_verifier *v;
+	kbs_audit_result r;
+	int i;
+
+	if (o->nargs < 1 || strcmp(o->args[0], "verify") != 0)
+		return client_usage_error("audit needs a subcommand: verify FILE...");
+	if (o->nargs < 2)
+		return client_usage_error("audit verify needs at least one FILE");
+	if ((v = kbs_audit_verifier_new(o->partial)) == NULL) {
+		fputs("kbs-client: out of memory\n", stderr);
+		return CLIENT_EXIT_LOCAL;
+	}
+	for (i = 1; i < o->nargs; i++)
+		if (kbs_audit_verifier_file(v, o->args[i]) != KBS_AUDIT_INTACT)
+			break;
+	kbs_audit_verifier_result(v, &r);
+	kbs_audit_verifier_free(v);
+	if (r.fault == KBS_AUDIT_UNREADABLE) {
+		fprintf(stderr, "kbs-client: %s: %s\n",
+			o->args[1 + r.fault_file], r.detail);
+		return CLIENT_EXIT_LOCAL;
+	}
+	if (r.fault != KBS_AUDIT_INTACT) {
+		audit_report_fault(o, &r);
+		return CLIENT_EXIT_REFUSED;
+	}
+	printf("OK: %llu records in %zu files, chain intact, last hash %s\n",
+	       r.records, r.files, r.last_hash);
+	if (r.first_seq > 1)
+		printf("note: the chain starts at seq %llu; earlier records were "
+		       "not checked\n", r.first_seq);
+	return fflush(stdout) == 0 ? CLIENT_EXIT_OK : CLIENT_EXIT_LOCAL;
 }

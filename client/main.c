@@ -21,13 +21,16 @@ enum {
 	O_URL = 0, O_CACERT, O_TIMEOUT, O_VERBOSE, O_HELP, O_VERSION,
 	O_ISSUER, O_BROKER, O_PATH, O_OUT, O_TOKEN, O_TOKEN_FILE, O_TEE_KEY,
 	O_TEE_KEY_TYPE, O_TEE_KEY_OUT, O_INIT_DATA, O_USE_COOKIE, O_FILE,
-	O_VALUE, O_POLICY, O_ADMIN_KEY, O_ROLE,
+	O_VALUE, O_POLICY, O_ADMIN_KEY, O_ROLE, O_PARTIAL,
+	O__LAST = O_PARTIAL,
 };
 
 #define BIT(o) (1u << (o))
 #define GLOBAL_OPTS (BIT(O_URL) | BIT(O_CACERT) | BIT(O_TIMEOUT) | \
 		     BIT(O_VERBOSE) | BIT(O_HELP) | BIT(O_VERSION))
 #define ADMIN_OPTS (BIT(O_ADMIN_KEY) | BIT(O_ROLE))
+/* In client_command.allowed: positional arguments (client_cli.args). */
+#define TAKES_ARGS (1u << 31)
 /* getopt_long returns OPT_BASE + O_x for long-only options. */
 #define OPT_BASE 256
 
@@ -54,6 +57,7 @@ static const struct option long_opts[] = {
 	{"policy", required_argument, NULL, OPT_BASE + O_POLICY},
 	{"admin-key", required_argument, NULL, OPT_BASE + O_ADMIN_KEY},
 	{"role", required_argument, NULL, OPT_BASE + O_ROLE},
+	{"partial", no_argument, NULL, OPT_BASE + O_PARTIAL},
 	{NULL, 0, NULL, 0},
 };
 
@@ -140,6 +144,17 @@ static const client_command commands[] = {
 	 "                  [--out FILE] [--role ROLE]\n"
 	 "\n"
 	 "Print the broker's current resource policy document.\n"},
+	{"audit", client_cmd_audit, BIT(O_PARTIAL) | TAKES_ARGS,
+	 "usage: kbs-client audit verify [--partial] FILE...\n"
+	 "\n"
+	 "Check the hash chain of an issuer's or broker's audit log. Give the\n"
+	 "files oldest first: the rotated ones, then the live one\n"
+	 "(audit.log.* audit.log). Prints \"OK: N records in M files, chain\n"
+	 "intact, last hash H\" and exits 0, or names the first broken or\n"
+	 "missing record and exits 1 (4 when a file cannot be read).\n"
+	 "\n"
+	 "  --partial  the first file need not start the chain (older rotated\n"
+	 "             files were archived); its first record is trusted\n"},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -153,6 +168,7 @@ static const char main_usage[] =
 	"  delete-resource      delete a resource (admin)\n"
 	"  set-resource-policy  replace the resource policy (admin)\n"
 	"  get-resource-policy  print the resource policy (admin)\n"
+	"  audit verify FILE... check an audit log's hash chain (offline)\n"
 	"\n"
 	"Global options (also accepted after the command):\n"
 	"  --url URL          server (default " CLIENT_DEFAULT_URL ")\n"
@@ -247,6 +263,8 @@ set_opt(client_cli *o, int id, const char *arg)
 		o->http.verbose = 1;
 	if (id == O_USE_COOKIE)
 		o->use_cookie = 1;
+	if (id == O_PARTIAL)
+		o->partial = 1;
 	if (id < (int)(sizeof(slot) / sizeof(slot[0])) && slot[id] != NULL)
 		*slot[id] = arg;
 	return 0;
@@ -260,7 +278,7 @@ opt_id(int c)
 		return O_HELP;
 	if (c == 'v')
 		return O_VERBOSE;
-	if (c >= OPT_BASE && c <= OPT_BASE + O_ROLE)
+	if (c >= OPT_BASE && c <= OPT_BASE + O__LAST)
 		return c - OPT_BASE;
 	return -1;
 }
@@ -321,8 +339,10 @@ run_command(client_cli *o, int argc, char **argv, unsigned seen)
 		return client_usage_error("unknown command '%s'", argv[0]);
 	if ((rc = parse_opts(o, argc, argv, 0, &seen)) != 0)
 		return rc - 1;
-	if (optind < argc)
+	if (optind < argc && !(cmd->allowed & TAKES_ARGS))
 		return client_usage_error("unexpected argument '%s'", argv[optind]);
+	o->args = argv + optind;
+	o->nargs = argc - optind;
 	if (seen & BIT(O_HELP)) {
 		fputs(cmd->usage, stdout);
 		return CLIENT_EXIT_OK;
