@@ -46,6 +46,12 @@ typedef struct {
 	int key_type_set;
 	int use_cookie;
 	int partial;             /* --partial */
+	const char *claims;      /* --claims */
+	const char *resource;    /* --resource */
+	const char *query;       /* --query */
+	const char *policy_id;   /* --id */
+	const char *policy_version; /* --policy-version */
+	const char *pattern;     /* --pattern */
 	char *const *args;       /* positional arguments after the command */
 	int nargs;
 } client_cli;
@@ -60,6 +66,20 @@ int client_cmd_set_policy(const client_cli *o);
 int client_cmd_get_policy(const client_cli *o);
 /* `audit verify FILE...`: 0 chain intact, 1 broken, 4 unreadable file. */
 int client_cmd_audit(const client_cli *o);
+/* `policy SUBCOMMAND` (policy.c): admin calls exit as the others; evaluate
+ * and test exit 0 allowed, 1 denied. */
+int client_cmd_policy(const client_cli *o);
+
+/* commands.c's shared steps, for policy.c: the http handle and admin
+ * token (none without --admin-key; *token released with
+ * kbs_strfreezero), a file or stdin ("-") of at most max bytes (release
+ * with kbs_freezero(*out, *len)), and stdout or an atomic 0600 file. */
+kbs_err client_cli_admin_setup(const client_cli *o, client_http **h,
+			       char **token, kbs_errbuf *eb);
+kbs_err client_cli_read_input(const char *path, size_t max, uint8_t **out,
+			      size_t *len, kbs_errbuf *eb);
+kbs_err client_cli_write_output(const char *path, const uint8_t *data,
+				size_t len, kbs_errbuf *eb);
 
 /* Print "kbs-client: <msg>" to stderr and return CLIENT_EXIT_USAGE. */
 int client_usage_error(const char *fmt, ...)

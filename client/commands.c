@@ -443,3 +443,24 @@ client_cmd_audit(const client_cli *o)
 		       "not checked\n", r.first_seq);
 	return fflush(stdout) == 0 ? CLIENT_EXIT_OK : CLIENT_EXIT_LOCAL;
 }
+
+kbs_err
+client_cli_admin_setup(const client_cli *o, client_http **h, char **token,
+		       kbs_errbuf *eb)
+{
+	return admin_setup(o, h, token, eb);
+}
+
+kbs_err
+client_cli_read_input(const char *path, size_t max, uint8_t **out,
+		      size_t *len, kbs_errbuf *eb)
+{
+	return read_input(path, max, out, len, eb);
+}
+
+kbs_err
+client_cli_write_output(const char *path, const uint8_t *data, size_t len,
+			kbs_errbuf *eb)
+{
+	return write_output(path, data, len, eb);
+}

@@ -22,7 +22,8 @@ enum {
 	O_ISSUER, O_BROKER, O_PATH, O_OUT, O_TOKEN, O_TOKEN_FILE, O_TEE_KEY,
 	O_TEE_KEY_TYPE, O_TEE_KEY_OUT, O_INIT_DATA, O_USE_COOKIE, O_FILE,
 	O_VALUE, O_POLICY, O_ADMIN_KEY, O_ROLE, O_PARTIAL,
-	O__LAST = O_PARTIAL,
+	O_CLAIMS, O_RESOURCE, O_QUERY, O_ID, O_POLICY_VERSION, O_PATTERN,
+	O__LAST = O_PATTERN,
 };
 
 #define BIT(o) (1u << (o))
@@ -58,6 +59,12 @@ static const struct option long_opts[] = {
 	{"admin-key", required_argument, NULL, OPT_BASE + O_ADMIN_KEY},
 	{"role", required_argument, NULL, OPT_BASE + O_ROLE},
 	{"partial", no_argument, NULL, OPT_BASE + O_PARTIAL},
+	{"claims", required_argument, NULL, OPT_BASE + O_CLAIMS},
+	{"resource", required_argument, NULL, OPT_BASE + O_RESOURCE},
+	{"query", required_argument, NULL, OPT_BASE + O_QUERY},
+	{"id", required_argument, NULL, OPT_BASE + O_ID},
+	{"policy-version", required_argument, NULL, OPT_BASE + O_POLICY_VERSION},
+	{"pattern", required_argument, NULL, OPT_BASE + O_PATTERN},
 	{NULL, 0, NULL, 0},
 };
 
@@ -155,6 +162,37 @@ static const client_command commands[] = {
 	 "\n"
 	 "  --partial  the first file need not start the chain (older rotated\n"
 	 "             files were archived); its first record is trusted\n"},
+	{"policy", client_cmd_policy,
+	 ADMIN_OPTS | BIT(O_ISSUER) | BIT(O_OUT) | BIT(O_POLICY) |
+		 BIT(O_CLAIMS) | BIT(O_RESOURCE) | BIT(O_QUERY) | BIT(O_ID) |
+		 BIT(O_POLICY_VERSION) | BIT(O_PATTERN) | TAKES_ARGS,
+	 "usage: kbs-client [--url URL] policy SUBCOMMAND [options]\n"
+	 "\n"
+	 "Policy administration on the broker at --url (needs --admin-key\n"
+	 "PEM [--role ROLE]), and offline testing:\n"
+	 "\n"
+	 "  list                          ids, current versions, bindings\n"
+	 "  get [--id ID] [--policy-version N] [--out FILE]\n"
+	 "                                print a policy document\n"
+	 "  versions [--id ID]            list the versions of a policy\n"
+	 "  set [--id ID] --policy FILE   store FILE as the next version\n"
+	 "  rollback [--id ID] --policy-version N\n"
+	 "                                make version N's text current again\n"
+	 "                                (as a new version)\n"
+	 "  bind --pattern P --id ID      decide paths matching P (e.g.\n"
+	 "                                'tenant-a/**') with policy ID\n"
+	 "  unbind --pattern P            remove that binding\n"
+	 "  evaluate --claims FILE --resource REPO/TYPE/TAG [--policy FILE]\n"
+	 "           [--issuer NAME] [--query K=V&...]\n"
+	 "                                ask the broker for a decision and\n"
+	 "                                its trace (default: bound policy)\n"
+	 "  test --policy FILE --claims FILE --resource REPO/TYPE/TAG\n"
+	 "       [--issuer NAME] [--query K=V&...]\n"
+	 "                                evaluate offline, no server\n"
+	 "\n"
+	 "--id defaults to resource-policy.  evaluate and test print the\n"
+	 "decision (allowed, rule, reason, trace) and exit 0 when allowed,\n"
+	 "1 when denied.\n"},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -169,6 +207,8 @@ static const char main_usage[] =
 	"  set-resource-policy  replace the resource policy (admin)\n"
 	"  get-resource-policy  print the resource policy (admin)\n"
 	"  audit verify FILE... check an audit log's hash chain (offline)\n"
+	"  policy SUBCOMMAND    list, get, versions, set, rollback, bind,\n"
+	"                       unbind, evaluate (admin); test (offline)\n"
 	"\n"
 	"Global options (also accepted after the command):\n"
 	"  --url URL          server (default " CLIENT_DEFAULT_URL ")\n"
@@ -248,7 +288,10 @@ set_opt(client_cli *o, int id, const char *arg)
 		[O_TEE_KEY_OUT] = &o->tee_key_out, [O_INIT_DATA] = &o->init_data,
 		[O_FILE] = &o->file, [O_VALUE] = &o->value,
 		[O_POLICY] = &o->policy, [O_ADMIN_KEY] = &o->admin_key,
-		[O_ROLE] = &o->role,
+		[O_ROLE] = &o->role, [O_CLAIMS] = &o->claims,
+		[O_RESOURCE] = &o->resource, [O_QUERY] = &o->query,
+		[O_ID] = &o->policy_id, [O_POLICY_VERSION] = &o->policy_version,
+		[O_PATTERN] = &o->pattern,
 	};
 
 	if (id == O_TIMEOUT && parse_timeout(arg, &o->http.timeout) != 0) {
