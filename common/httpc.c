@@ -1,0 +1,509 @@
+/*
+ * httpc.c - bounded, retrying libcurl calls with pooled easy handles
+ * (httpc.h explains the rules).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "httpc.h"
+
+#define POOL_LIMIT 64
+#define RETRY_AFTER_MAX_S 3600
+
+struct kbs_httpc {
+	long long timeout_ms, connect_ms, backoff_ms, backoff_max_ms;
+	int retries, allow_http;
+	size_t max_response, pool_max;
+	char *ca_file;
+	CURLSH *share;
+	pthread_mutex_t share_mu[2];  /* DNS, SSL sessions */
+	pthread_mutex_t mu;           /* pool and stats */
+	CURL *pool[POOL_LIMIT];
+	size_t npool;
+	kbs_httpc_stats stats;
+};
+
+/* What one attempt came to. */
+typedef enum {
+	OUT_DONE,       /* a response to hand back */
+	OUT_RETRY,      /* retry whatever the method */
+	OUT_RETRY_IDEM, /* retry only an idempotent request */
+	OUT_FAIL,       /* give up now */
+} outcome;
+
+struct body_buf {
+	char *p;
+	size_t len, max;
+	int over;
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(long long ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+	while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static long long
+clampll(long long v, long long def, long long lo, long long hi)
+{
+	if (v == 0)
+		v = def;
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* ---- the CURLSH locks ---------------------------------------------------- */
+
+static pthread_mutex_t *
+share_mutex(kbs_httpc *c, curl_lock_data data)
+{
+	return &c->share_mu[data == CURL_LOCK_DATA_DNS ? 0 : 1];
+}
+
+static void
+share_lock(CURL *h, curl_lock_data data, curl_lock_access acc, void *arg)
+{
+	(void)h;
+	(void)acc;
+	pthread_mutex_lock(share_mutex(arg, data));
+}
+
+static void
+share_unlock(CURL *h, curl_lock_data data, void *arg)
+{
+	(void)h;
+	pthread_mutex_unlock(share_mutex(arg, data));
+}
+
+static kbs_err
+share_init(kbs_httpc *c)
+{
+	if ((c->share = curl_share_init()) == NULL)
+		return KBS_ERR_NOMEM;
+	pthread_mutex_init(&c->share_mu[0], NULL);
+	pthread_mutex_init(&c->share_mu[1], NULL);
+	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	return KBS_OK;
+}
+
+/* ---- construction -------------------------------------------------------- */
+
+kbs_err
+kbs_httpc_new(const kbs_httpc_cfg *cfg, kbs_httpc **out, kbs_errbuf *eb)
+{
+	kbs_httpc *c = calloc(1, sizeof(*c));
+	FILE *fp;
+
+	if (c == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	c->timeout_ms = clampll(cfg->timeout_ms, 10000, 50, 600000);
+	c->connect_ms = clampll(cfg->connect_timeout_ms, 3000, 50, c->timeout_ms);
+	c->backoff_ms = clampll(cfg->backoff_ms, 100, 1, 60000);
+	c->backoff_max_ms = clampll(cfg->backoff_max_ms, 2000, c->backoff_ms, 600000);
+	c->retries = cfg->retries < 0 ? 0 : cfg->retries > KBS_HTTPC_MAX_RETRIES
+		     ? KBS_HTTPC_MAX_RETRIES : cfg->retries;
+	c->max_response = cfg->max_response ? cfg->max_response : KBS_HTTPC_MAX_RESPONSE;
+	c->pool_max = cfg->pool_max == 0 ? 8 : cfg->pool_max > POOL_LIMIT ? POOL_LIMIT
+		      : cfg->pool_max;
+	c->allow_http = cfg->allow_http;
+	pthread_mutex_init(&c->mu, NULL);
+	if (cfg->ca_file != NULL) {
+		if ((fp = fopen(cfg->ca_file, "r")) == NULL) {
+			kbs_httpc_free(c);
+			return kbs_errf(eb, KBS_ERR_CONFIG, "cannot read CA file %s",
+					cfg->ca_file);
+		}
+		fclose(fp);
+		if ((c->ca_file = strdup(cfg->ca_file)) == NULL) {
+			kbs_httpc_free(c);
+			return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		}
+	}
+	if (share_init(c) != KBS_OK) {
+		kbs_httpc_free(c);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	*out = c;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_httpc_check_url(const kbs_httpc *c, const char *url, kbs_errbuf *eb)
+{
+	size_t i, n;
+
+	if (url == NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "no URL");
+	n = strlen(url);
+	if (n > KBS_HTTPC_URL_MAX)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "URL longer than %d bytes",
+				KBS_HTTPC_URL_MAX);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "URL holds a space or "
+					"control character");
+	if (strncmp(url, "https://", 8) == 0 && n > 8)
+		return KBS_OK;
+	if (c->allow_http && strncmp(url, "http://", 7) == 0 && n > 7)
+		return KBS_OK;
+	return kbs_errf(eb, KBS_ERR_CONFIG, "URL must start with https://%s",
+			c->allow_http ? " or http://" : "");
+}
+
+/* ---- the handle pool ----------------------------------------------------- */
+
+static CURL *
+handle_get(kbs_httpc *c)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->npool > 0)
+		h = c->pool[--c->npool];
+	pthread_mutex_unlock(&c->mu);
+	if (h != NULL)
+		return h;
+	if ((h = curl_easy_init()) != NULL) {
+		pthread_mutex_lock(&c->mu);
+		c->stats.handles++;
+		pthread_mutex_unlock(&c->mu);
+	}
+	return h;
+}
+
+/* Back to the pool with its live connections (curl_easy_reset keeps them). */
+static void
+handle_put(kbs_httpc *c, CURL *h)
+{
+	if (h == NULL)
+		return;
+	curl_easy_reset(h);
+	pthread_mutex_lock(&c->mu);
+	if (c->npool < c->pool_max) {
+		c->pool[c->npool++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&c->mu);
+	curl_easy_cleanup(h);
+}
+
+/* ---- one attempt --------------------------------------------------------- */
+
+static size_t
+body_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct body_buf *b = arg;
+	size_t n = size * nmemb;
+	char *np;
+
+	/* Over the bound: a short return makes curl fail the transfer. */
+	if (n > b->max || b->len + n > b->max) {
+		b->over = 1;
+		return 0;
+	}
+	if ((np = realloc(b->p, b->len + n + 1)) == NULL)
+		return 0;
+	memcpy(np + b->len, data, n);
+	np[b->len + n] = '\0';
+	b->p = np;
+	b->len += n;
+	return n;
+}
+
+/* Free a header list, wiping it first: headers may carry an API key. */
+static void
+header_list_free(struct curl_slist *l)
+{
+	struct curl_slist *t;
+
+	for (t = l; t != NULL; t = t->next)
+		OPENSSL_cleanse(t->data, strlen(t->data));
+	curl_slist_free_all(l);
+}
+
+static struct curl_slist *
+header_list(const kbs_httpc_req *req)
+{
+	struct curl_slist *l = NULL, *t;
+	size_t i;
+
+	/* No "Expect: 100-continue" round trip before a POST body. */
+	if ((l = curl_slist_append(NULL, "Expect:")) == NULL)
+		return NULL;
+	for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
+		if ((t = curl_slist_append(l, req->headers[i])) == NULL) {
+			header_list_free(l);
+			return NULL;
+		}
+		l = t;
+	}
+	return l;
+}
+
+static void
+set_options(kbs_httpc *c, CURL *h, const kbs_httpc_req *req,
+	    struct curl_slist *hdrs, struct body_buf *b, long long left_ms)
+{
+	long long conn = c->connect_ms < left_ms ? c->connect_ms : left_ms;
+
+	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(conn > 0 ? conn : 1));
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(left_ms > 0 ? left_ms : 1));
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	if (c->ca_file != NULL)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (strcmp(req->method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+	} else {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	}
+}
+
+/* Retry-After in whole seconds (the HTTP-date form is ignored), or -1. */
+static long long
+retry_after_ms(CURL *h)
+{
+	struct curl_header *hd = NULL;
+	long long v = 0;
+	const char *p;
+
+	if (curl_easy_header(h, "Retry-After", 0, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+		return -1;
+	for (p = hd->value; *p >= '0' && *p <= '9'; p++)
+		if ((v = v * 10 + (*p - '0')) > RETRY_AFTER_MAX_S)
+			return RETRY_AFTER_MAX_S * 1000LL;
+	return p == hd->value || *p != '\0' ? -1 : v * 1000;
+}
+
+/* Whether the transport error happened before anything was sent. */
+static int
+not_sent(CURLcode cc)
+{
+	return cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY ||
+	       cc == CURLE_COULDNT_CONNECT;
+}
+
+static outcome
+classify(CURLcode cc, long status, const struct body_buf *b)
+{
+	if (cc == CURLE_OK) {
+		if (status == 429 || status == 503)
+			return OUT_RETRY;
+		if (status == 500 || status == 502 || status == 504)
+			return OUT_RETRY_IDEM;
+		return OUT_DONE;
+	}
+	if (b->over || cc == CURLE_FILESIZE_EXCEEDED || cc == CURLE_OPERATION_TIMEDOUT)
+		return OUT_FAIL;
+	if (not_sent(cc))
+		return OUT_RETRY;
+	if (cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR || cc == CURLE_GOT_NOTHING ||
+	    cc == CURLE_PARTIAL_FILE)
+		return OUT_RETRY_IDEM;
+	return OUT_FAIL;
+}
+
+/* ---- the call ------------------------------------------------------------ */
+
+struct call {
+	kbs_httpc *c;
+	const kbs_httpc_req *req;
+	struct curl_slist *hdrs;
+	struct body_buf b;
+	long long deadline, hint_ms;
+	long status;
+	CURLcode cc;
+	unsigned attempts;
+};
+
+static outcome
+attempt(struct call *k)
+{
+	CURL *h = handle_get(k->c);
+	long conns = 0;
+	outcome o;
+
+	free(k->b.p);
+	k->b.p = NULL;
+	k->b.len = 0;
+	k->b.over = 0;
+	k->status = 0;
+	k->hint_ms = -1;
+	k->attempts++;
+	if (h == NULL) {
+		k->cc = CURLE_OUT_OF_MEMORY;
+		return OUT_FAIL;
+	}
+	set_options(k->c, h, k->req, k->hdrs, &k->b, k->deadline - now_ms());
+	k->cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &k->status);
+	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
+	o = classify(k->cc, k->status, &k->b);
+	if (o == OUT_RETRY && k->cc == CURLE_OK)
+		k->hint_ms = retry_after_ms(h);
+	pthread_mutex_lock(&k->c->mu);
+	k->c->stats.attempts++;
+	k->c->stats.connects += (unsigned long)conns;
+	pthread_mutex_unlock(&k->c->mu);
+	handle_put(k->c, h);
+	return o;
+}
+
+/* Back-off before retry n (1-based): exponential, capped, equal jitter. */
+static long long
+backoff_for(const kbs_httpc *c, unsigned n)
+{
+	long long d = c->backoff_ms;
+	uint32_t r = 0;
+
+	while (--n > 0 && d < c->backoff_max_ms)
+		d *= 2;
+	if (d > c->backoff_max_ms)
+		d = c->backoff_max_ms;
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = 0;
+	return d / 2 + (long long)(r % (uint32_t)(d / 2 + 1));
+}
+
+/* Sleep before the next attempt if it fits the budget; 0 if it does not. */
+static int
+wait_retry(struct call *k, outcome o)
+{
+	long long d;
+
+	if (o == OUT_DONE || o == OUT_FAIL || (o == OUT_RETRY_IDEM && !k->req->idempotent) ||
+	    k->attempts > (unsigned)k->c->retries)
+		return 0;
+	d = backoff_for(k->c, k->attempts);
+	if (k->hint_ms > d)
+		d = k->hint_ms;
+	/* Leave the next attempt at least a little time to run. */
+	if (now_ms() + d + 50 >= k->deadline)
+		return 0;
+	sleep_ms(d);
+	return 1;
+}
+
+static kbs_err
+finish(struct call *k, kbs_httpc_resp *resp, kbs_errbuf *eb)
+{
+	if (k->cc == CURLE_OK) {
+		resp->status = k->status;
+		resp->body = k->b.p ? k->b.p : calloc(1, 1);
+		resp->len = k->b.len;
+		resp->attempts = k->attempts;
+		k->b.p = NULL;
+		return resp->body ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	if (k->b.over || k->cc == CURLE_FILESIZE_EXCEEDED)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "response larger than %zu bytes",
+				k->c->max_response);
+	if (k->cc == CURLE_OUT_OF_MEMORY)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if (k->cc == CURLE_OPERATION_TIMEDOUT)
+		return kbs_errf(eb, KBS_ERR_NETWORK, "timed out (budget %lld ms, "
+				"%u attempt%s)", k->c->timeout_ms, k->attempts,
+				k->attempts == 1 ? "" : "s");
+	return kbs_errf(eb, KBS_ERR_NETWORK, "%s (%u attempt%s)",
+			curl_easy_strerror(k->cc), k->attempts,
+			k->attempts == 1 ? "" : "s");
+}
+
+kbs_err
+kbs_httpc_request(kbs_httpc *c, const kbs_httpc_req *req, kbs_httpc_resp *resp,
+		  kbs_errbuf *eb)
+{
+	struct call k;
+	outcome o;
+	kbs_err rc;
+
+	if ((rc = kbs_httpc_check_url(c, req->url, eb)) != KBS_OK)
+		return rc;
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "method %s not supported", req->method);
+	memset(&k, 0, sizeof(k));
+	k.c = c;
+	k.req = req;
+	k.b.max = c->max_response;
+	k.deadline = now_ms() + c->timeout_ms;
+	if ((k.hdrs = header_list(req)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	pthread_mutex_lock(&c->mu);
+	c->stats.calls++;
+	pthread_mutex_unlock(&c->mu);
+	do
+		o = attempt(&k);
+	while (wait_retry(&k, o));
+	rc = finish(&k, resp, eb);
+	free(k.b.p);
+	header_list_free(k.hdrs);
+	return rc;
+}
+
+void
+kbs_httpc_resp_free(kbs_httpc_resp *r)
+{
+	if (r == NULL)
+		return;
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+kbs_httpc_get_stats(kbs_httpc *c, kbs_httpc_stats *out)
+{
+	pthread_mutex_lock(&c->mu);
+	*out = c->stats;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+kbs_httpc_free(kbs_httpc *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->npool; i++)
+		curl_easy_cleanup(c->pool[i]);
+	if (c->share != NULL) {
+		curl_share_cleanup(c->share);
+		pthread_mutex_destroy(&c->share_mu[0]);
+		pthread_mutex_destroy(&c->share_mu[1]);
+	}
+	pthread_mutex_destroy(&c->mu);
+	free(c->ca_file);
+	free(c);
+}

@@ -1,0 +1,456 @@
+/*
+ * Tests for common/httpc.c against a local HTTP/1.1 server (Debian's
+ * python3): bodies and headers, connection reuse, the size bound, the
+ * time budget, which statuses and failures are retried (and how often),
+ * Retry-After, a server that is down, URL rules, concurrent callers.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "fsutil.h"
+#include "httpc.h"
+#include "unit.h"
+
+static const char server_py[] =
+	"import http.server, os, sys, time, threading\n"
+	"portfile, log = sys.argv[1:3]\n"
+	"seen = {}\n"
+	"lock = threading.Lock()\n"
+	"class H(http.server.BaseHTTPRequestHandler):\n"
+	"    protocol_version = 'HTTP/1.1'\n"
+	"    def log_message(self, *a): pass\n"
+	"    def reply(self, code, body=b'', hdrs=()):\n"
+	"        self.send_response(code)\n"
+	"        for k, v in hdrs: self.send_header(k, v)\n"
+	"        self.send_header('Content-Length', str(len(body)))\n"
+	"        self.end_headers()\n"
+	"        try: self.wfile.write(body)\n"
+	"        except OSError: pass\n"
+	"    def handle_any(self, body):\n"
+	"        with lock:\n"
+	"            with open(log, 'a') as f: f.write(self.command + ' ' + self.path + '\\n')\n"
+	"            seen[self.path] = seen.get(self.path, 0) + 1\n"
+	"            n = seen[self.path]\n"
+	"        p, _, q = self.path.partition('?')\n"
+	"        if p.startswith('/status/'):\n"
+	"            hd = [('Retry-After', q)] if q else []\n"
+	"            return self.reply(int(p[8:]), b'status', hd)\n"
+	"        if p == '/flaky':\n"
+	"            return self.reply(503 if n < int(q) else 200, b'ok after %d' % n)\n"
+	"        if p == '/big':\n"
+	"            return self.reply(200, b'0' * 4096)\n"
+	"        if p == '/slow':\n"
+	"            time.sleep(3)\n"
+	"            return self.reply(200, b'late')\n"
+	"        if p == '/hangup':\n"
+	"            self.close_connection = True\n"
+	"            return\n"
+	"        if p == '/echo':\n"
+	"            k = self.headers.get('x-api-key', '')\n"
+	"            return self.reply(200, (self.command + ' ' + k + ' ').encode() + body)\n"
+	"        self.reply(404)\n"
+	"    def do_GET(self): self.handle_any(b'')\n"
+	"    def do_POST(self):\n"
+	"        n = int(self.headers.get('Content-Length', '0'))\n"
+	"        self.handle_any(self.rfile.read(n))\n"
+	"s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
+	"s.daemon_threads = True\n"
+	"open(portfile + '.t', 'w').write(str(s.server_address[1]))\n"
+	"os.rename(portfile + '.t', portfile)\n"
+	"s.serve_forever()\n";
+
+static char root[64], reqlog[128], base[64];
+static pid_t server = -1;
+
+static long long
+ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Requests the server logged whose line contains what. */
+static int
+logged(const char *what)
+{
+	uint8_t *b = NULL;
+	size_t n = 0;
+	char *p, *line;
+	int count = 0;
+
+	if (kbs_fs_read(reqlog, 1 << 20, &b, &n, NULL) != KBS_OK)
+		return 0;
+	for (line = (char *)b; (p = strchr(line, '\n')) != NULL; line = p + 1) {
+		*p = '\0';
+		count += strstr(line, what) != NULL;
+	}
+	free(b);
+	return count;
+}
+
+static void
+start_server(void)
+{
+	char portfile[160];
+	uint8_t *b = NULL;
+	size_t n = 0;
+	int i;
+
+	snprintf(portfile, sizeof(portfile), "%s/port", root);
+	unlink(portfile);
+	server = fork();
+	CU_ASSERT_FATAL(server >= 0);
+	if (server == 0) {
+		execl("/usr/bin/python3", "python3", "-c", server_py, portfile, reqlog,
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100 && kbs_fs_read(portfile, 64, &b, &n, NULL) != KBS_OK; i++)
+		usleep(50000);
+	CU_ASSERT_FATAL(b != NULL);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%s", (char *)b);
+	free(b);
+}
+
+static void
+stop_server(void)
+{
+	if (server > 0) {
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+		server = -1;
+	}
+}
+
+static kbs_httpc *
+client(long long timeout, int retries, long long backoff)
+{
+	kbs_httpc_cfg c;
+	kbs_httpc *h = NULL;
+
+	memset(&c, 0, sizeof(c));
+	c.timeout_ms = timeout;
+	c.retries = retries;
+	c.backoff_ms = backoff;
+	c.max_response = 1024;
+	c.allow_http = 1;
+	CU_ASSERT_FATAL(kbs_httpc_new(&c, &h, NULL) == KBS_OK);
+	return h;
+}
+
+static kbs_err
+call(kbs_httpc *h, const char *method, const char *path, int idem,
+     kbs_httpc_resp *r, kbs_errbuf *eb)
+{
+	char url[256];
+	kbs_httpc_req q;
+
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	memset(&q, 0, sizeof(q));
+	q.method = method;
+	q.url = url;
+	q.idempotent = idem;
+	if (strcmp(method, "POST") == 0) {
+		q.body = "{}";
+		q.body_len = 2;
+	}
+	return kbs_httpc_request(h, &q, r, eb);
+}
+
+static void
+test_body_headers_reuse(void)
+{
+	static const char *const hdrs[] = {"x-api-key: k-123", "Content-Type: text/plain", NULL};
+	kbs_httpc *h = client(2000, 0, 0);
+	kbs_httpc_resp r = {0};
+	kbs_httpc_stats st;
+	kbs_httpc_req q;
+	char url[128];
+
+	snprintf(url, sizeof(url), "%s/echo", base);
+	memset(&q, 0, sizeof(q));
+	q.method = "POST";
+	q.url = url;
+	q.headers = hdrs;
+	q.body = "hello\0world";
+	q.body_len = 11;
+	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.status == 200);
+	CU_ASSERT(r.attempts == 1);
+	CU_ASSERT(r.len == 22 && memcmp(r.body, "POST k-123 hello\0world", 22) == 0);
+	CU_ASSERT(r.body[r.len] == '\0');
+	kbs_httpc_resp_free(&r);
+	CU_ASSERT(r.body == NULL);
+	q.method = "GET";
+	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.len == 10 && memcmp(r.body, "GET k-123 ", 10) == 0);
+	kbs_httpc_resp_free(&r);
+	/* Three calls, one handle, one connection (keep-alive reuse). */
+	CU_ASSERT(call(h, "GET", "/status/404", 0, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.status == 404 && r.attempts == 1);
+	kbs_httpc_resp_free(&r);
+	kbs_httpc_get_stats(h, &st);
+	CU_ASSERT(st.calls == 3 && st.attempts == 3);
+	CU_ASSERT(st.connects == 1);
+	CU_ASSERT(st.handles == 1);
+	kbs_httpc_resp_free(NULL);
+	kbs_httpc_free(h);
+	kbs_httpc_free(NULL);
+}
+
+static void
+test_size_bound(void)
+{
+	kbs_httpc *h = client(2000, 3, 10);
+	kbs_httpc_resp r = {0};
+	kbs_errbuf eb = {{0}};
+
+	CU_ASSERT(call(h, "GET", "/big", 1, &r, &eb) == KBS_ERR_TOO_LARGE);
+	CU_ASSERT(strstr(eb.msg, "1024") != NULL);
+	CU_ASSERT(r.body == NULL && r.status == 0);
+	/* Never retried, even when idempotent. */
+	CU_ASSERT(logged("GET /big") == 1);
+	kbs_httpc_free(h);
+}
+
+static void
+test_timeout_budget(void)
+{
+	kbs_httpc *h = client(600, 3, 10);
+	kbs_httpc_resp r = {0};
+	kbs_errbuf eb = {{0}};
+	long long t0 = ms_now(), dt;
+
+	CU_ASSERT(call(h, "POST", "/slow", 1, &r, &eb) == KBS_ERR_NETWORK);
+	dt = ms_now() - t0;
+	CU_ASSERT(dt >= 550 && dt < 1500);
+	CU_ASSERT(strstr(eb.msg, "timed out") != NULL);
+	/* A timeout spends the budget: no second attempt. */
+	CU_ASSERT(logged("POST /slow") == 1);
+	kbs_httpc_free(h);
+}
+
+static void
+test_retry_rules(void)
+{
+	kbs_httpc *h = client(5000, 2, 20);
+	kbs_httpc_resp r = {0};
+
+	/* 503: retried for any method, then handed back. */
+	CU_ASSERT(call(h, "POST", "/status/503", 0, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.status == 503 && r.attempts == 3);
+	kbs_httpc_resp_free(&r);
+	CU_ASSERT(logged("POST /status/503") == 3);
+	/* 500 on a POST that may have been processed: not retried. */
+	CU_ASSERT(call(h, "POST", "/status/500", 0, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.status == 500 && r.attempts == 1);
+	kbs_httpc_resp_free(&r);
+	CU_ASSERT(logged("POST /status/500") == 1);
+	/* ... retried when the caller says it is idempotent. */
+	CU_ASSERT(call(h, "GET", "/status/502", 1, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.status == 502 && r.attempts == 3);
+	kbs_httpc_resp_free(&r);
+	CU_ASSERT(logged("GET /status/502") == 3);
+	/* 4xx other than 429: final. */
+	CU_ASSERT(call(h, "GET", "/status/400", 1, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.status == 400 && r.attempts == 1);
+	kbs_httpc_resp_free(&r);
+	/* Recovers: two 503s then 200. */
+	CU_ASSERT(call(h, "POST", "/flaky?3", 0, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.status == 200 && r.attempts == 3);
+	CU_ASSERT(r.body != NULL && strcmp(r.body, "ok after 3") == 0);
+	kbs_httpc_resp_free(&r);
+	kbs_httpc_free(h);
+	/*
+	 * A hang-up after the request was sent: idempotent only.  A fresh
+	 * client, because on a reused keep-alive connection libcurl itself
+	 * re-sends once (httpc.h).
+	 */
+	h = client(5000, 2, 20);
+	CU_ASSERT(call(h, "POST", "/hangup", 0, &r, NULL) == KBS_ERR_NETWORK);
+	CU_ASSERT(logged("POST /hangup") == 1);
+	CU_ASSERT(call(h, "GET", "/hangup", 1, &r, NULL) == KBS_ERR_NETWORK);
+	CU_ASSERT(logged("GET /hangup") == 3);
+	kbs_httpc_free(h);
+}
+
+static void
+test_retry_after_and_budget(void)
+{
+	kbs_httpc *h = client(5000, 1, 10);
+	kbs_httpc_resp r = {0};
+	long long t0 = ms_now(), dt;
+
+	/* 429 with Retry-After: 1 waits about a second, not 10 ms. */
+	CU_ASSERT(call(h, "GET", "/status/429?1", 0, &r, NULL) == KBS_OK);
+	dt = ms_now() - t0;
+	CU_ASSERT(r.status == 429 && r.attempts == 2);
+	CU_ASSERT(dt >= 950 && dt < 3000);
+	kbs_httpc_resp_free(&r);
+	kbs_httpc_free(h);
+	/* A Retry-After beyond the budget ends the retries at once. */
+	h = client(800, 3, 10);
+	t0 = ms_now();
+	CU_ASSERT(call(h, "GET", "/status/503?30", 0, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.status == 503 && r.attempts == 1);
+	CU_ASSERT(ms_now() - t0 < 700);
+	kbs_httpc_resp_free(&r);
+	kbs_httpc_free(h);
+	/* Back-off that would overrun the budget is not slept. */
+	h = client(700, 5, 400);
+	t0 = ms_now();
+	CU_ASSERT(call(h, "GET", "/status/503", 0, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.attempts >= 1 && r.attempts <= 2);
+	CU_ASSERT(ms_now() - t0 < 800);
+	kbs_httpc_resp_free(&r);
+	kbs_httpc_free(h);
+}
+
+static void
+test_down(void)
+{
+	kbs_httpc *h = client(3000, 3, 50);
+	kbs_httpc_resp r = {0};
+	kbs_httpc_stats st;
+	kbs_errbuf eb = {{0}};
+	long long t0, dt;
+
+	stop_server();
+	t0 = ms_now();
+	/* Refused connections are retried even for a POST: nothing was sent. */
+	CU_ASSERT(call(h, "POST", "/echo", 0, &r, &eb) == KBS_ERR_NETWORK);
+	dt = ms_now() - t0;
+	kbs_httpc_get_stats(h, &st);
+	CU_ASSERT(st.attempts == 4);
+	CU_ASSERT(strstr(eb.msg, "4 attempts") != NULL);
+	/* Back-off 50, 100, 200 ms with jitter: at least half of that. */
+	CU_ASSERT(dt >= 175 && dt < 2000);
+	CU_ASSERT(r.body == NULL);
+	kbs_httpc_free(h);
+	start_server();
+}
+
+static void
+test_urls(void)
+{
+	kbs_httpc_cfg c;
+	kbs_httpc *h = NULL;
+	kbs_httpc_resp r = {0};
+	kbs_httpc_req q;
+	kbs_errbuf eb = {{0}};
+
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT_FATAL(kbs_httpc_new(&c, &h, NULL) == KBS_OK);
+	CU_ASSERT(kbs_httpc_check_url(h, "https://x.example/a", NULL) == KBS_OK);
+	CU_ASSERT(kbs_httpc_check_url(h, "http://x.example/a", &eb) == KBS_ERR_CONFIG);
+	CU_ASSERT(strstr(eb.msg, "https://") != NULL);
+	CU_ASSERT(kbs_httpc_check_url(h, "https://", NULL) == KBS_ERR_CONFIG);
+	CU_ASSERT(kbs_httpc_check_url(h, "https://a b", NULL) == KBS_ERR_CONFIG);
+	CU_ASSERT(kbs_httpc_check_url(h, "https://a\r\nX: y", NULL) == KBS_ERR_CONFIG);
+	CU_ASSERT(kbs_httpc_check_url(h, "ftp://a", NULL) == KBS_ERR_CONFIG);
+	CU_ASSERT(kbs_httpc_check_url(h, NULL, NULL) == KBS_ERR_CONFIG);
+	/* The request path applies the same rule: http refused, nothing sent. */
+	memset(&q, 0, sizeof(q));
+	q.method = "GET";
+	q.url = "http://127.0.0.1:1/echo";
+	CU_ASSERT(kbs_httpc_request(h, &q, &r, NULL) == KBS_ERR_CONFIG);
+	q.url = "https://127.0.0.1:1/echo";
+	q.method = "DELETE";
+	CU_ASSERT(kbs_httpc_request(h, &q, &r, NULL) == KBS_ERR_CONFIG);
+	kbs_httpc_free(h);
+	c.ca_file = "/nonexistent/ca.pem";
+	h = NULL;
+	CU_ASSERT(kbs_httpc_new(&c, &h, &eb) == KBS_ERR_CONFIG);
+	CU_ASSERT(h == NULL);
+}
+
+static kbs_httpc *shared;
+
+static void *
+worker(void *arg)
+{
+	kbs_httpc_resp r = {0};
+	long ok = 0;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 20; i++) {
+		if (call(shared, "POST", "/echo", 0, &r, NULL) == KBS_OK && r.status == 200 &&
+		    r.len == 8 && memcmp(r.body, "POST  {}", 8) == 0)
+			ok++;
+		kbs_httpc_resp_free(&r);
+	}
+	return (void *)ok;
+}
+
+static void
+test_threads(void)
+{
+	pthread_t t[8];
+	kbs_httpc_stats st;
+	void *ret;
+	long ok = 0;
+	int i;
+
+	shared = client(5000, 1, 10);
+	for (i = 0; i < 8; i++)
+		CU_ASSERT_FATAL(pthread_create(&t[i], NULL, worker, NULL) == 0);
+	for (i = 0; i < 8; i++) {
+		pthread_join(t[i], &ret);
+		ok += (long)ret;
+	}
+	CU_ASSERT(ok == 160);
+	kbs_httpc_get_stats(shared, &st);
+	CU_ASSERT(st.calls == 160);
+	/* Handles and connections are reused, not made per call. */
+	CU_ASSERT(st.handles <= 8);
+	CU_ASSERT(st.connects < 160);
+	kbs_httpc_free(shared);
+}
+
+static void
+setup(void)
+{
+	char tmpl[] = "/tmp/kbs-httpc-XXXXXX";
+
+	CU_ASSERT_FATAL(mkdtemp(tmpl) != NULL);
+	snprintf(root, sizeof(root), "%s", tmpl);
+	snprintf(reqlog, sizeof(reqlog), "%s/requests.log", root);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	start_server();
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	stop_server();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	CU_ASSERT(system(cmd) == 0);
+	curl_global_cleanup();
+}
+
+static const kbs_unit_test tests[] = {
+	{"setup", setup},
+	{"body, headers, connection reuse", test_body_headers_reuse},
+	{"size bound", test_size_bound},
+	{"timeout is the whole budget", test_timeout_budget},
+	{"retry rules per status and method", test_retry_rules},
+	{"Retry-After and the budget", test_retry_after_and_budget},
+	{"server down", test_down},
+	{"URL rules", test_urls},
+	{"concurrent callers", test_threads},
+	{"teardown", teardown},
+	{NULL, NULL},
+};
+
+KBS_UNIT_MAIN("httpc", tests)
