@@ -866,6 +866,7 @@ test_killed_writer_still_verifies(void)
 	struct stat st;
 	struct timespec nap = {0, 2 * 1000000L};
 	unsigned long long before;
+	kbs_audit_fault f;
 	int status = 0, waited = 0;
 	kbs_audit *a;
 	pid_t pid;
@@ -882,7 +883,11 @@ test_killed_writer_still_verifies(void)
 	CU_ASSERT(kill(pid, SIGKILL) == 0);
 	CU_ASSERT(waitpid(pid, &status, 0) == pid);
 	CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	CU_ASSERT(verify_family(&r) == KBS_AUDIT_INTACT);
+	/* SIGKILL can cut a write(2) that spans pages: then, and only then,
+	 * the live file's last line is torn.  Everything before it verifies. */
+	f = verify_family(&r);
+	CU_ASSERT(f == KBS_AUDIT_INTACT ||
+		  (f == KBS_AUDIT_TRUNCATED && r.fault_file + 1 == r.files));
 	CU_ASSERT(r.files >= 3);
 	before = r.records;
 	CU_ASSERT(before > 0);
