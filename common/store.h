@@ -60,4 +60,62 @@ void kbs_store_free(kbs_store *s);
  */
 kbs_err kbs_store_fs_new(const char *dir, kbs_store **out, kbs_errbuf *eb);
 
+/*
+ * KMIP backend (store_kmip.c, kmip.h): resource "repo/type/tag" is the
+ * KMIP object named "kbs:repo/type/tag", registered as Secret Data.  cfg
+ * is copied; the TLS files are loaded now, the server is contacted only
+ * on first use.  A server that fails or is unreachable gives
+ * KBS_ERR_NETWORK; a replace (put over an existing resource) is Destroy
+ * then Register and not atomic (see store_kmip.c).
+ */
+struct kbs_kmip_conn_config;
+kbs_err kbs_store_kmip_new(const struct kbs_kmip_conn_config *cfg,
+			   kbs_store **out, kbs_errbuf *eb);
+
+/*
+ * The same from a JSON object {"type": "kmip", "host", "port",
+ * "server_name", "ca_file", "cert_file", "key_file", "timeout_ms",
+ * "pool_size"} (unknown members refused: KBS_ERR_CONFIG).
+ */
+struct json_t;
+kbs_err kbs_store_kmip_from_json(const struct json_t *obj, kbs_store **out,
+				 kbs_errbuf *eb);
+
+/*
+ * Create a new AES-256 key inside the KMIP server under path (the key
+ * never exists outside it until a Get).  KBS_ERR_EXISTS if path exists,
+ * KBS_ERR_UNSUPPORTED if s is not a KMIP store.
+ */
+kbs_err kbs_store_kmip_generate(kbs_store *s, const char *path,
+				kbs_errbuf *eb);
+
+/*
+ * Router (store_router.c): a store that sends each path to the first
+ * route whose pattern matches, else to fallback.  Pattern segments are
+ * literals, "*" (one segment) or a final "**" (the rest).  The router
+ * owns fallback (also on failure) and every store added; routes may name
+ * the fallback as "fs".
+ */
+kbs_err kbs_store_router_new(kbs_store *fallback, kbs_store **out,
+			     kbs_errbuf *eb);
+/* Add st under name; the router takes st also on failure. */
+kbs_err kbs_store_router_add_store(kbs_store *router, const char *name,
+				   kbs_store *st, kbs_errbuf *eb);
+/* Append a route; KBS_ERR_CONFIG for a bad pattern or unknown store. */
+kbs_err kbs_store_router_add_route(kbs_store *router, const char *pattern,
+				   const char *store_name, kbs_errbuf *eb);
+/* The ops name ("fs", "kmip") of the store path goes to; NULL if bad. */
+const char *kbs_store_router_pick(const kbs_store *router, const char *path);
+
+/*
+ * Router from configuration: stores is an object of name -> store
+ * options ({"type": "kmip", ...} or {"type": "fs", "dir": ...}), routes
+ * an array of {"pattern", "store"}; either may be NULL.  Takes fallback
+ * (also on failure).  KBS_ERR_CONFIG with the offending entry named.
+ */
+kbs_err kbs_store_router_from_json(kbs_store *fallback,
+				   const struct json_t *stores,
+				   const struct json_t *routes,
+				   kbs_store **out, kbs_errbuf *eb);
+
 #endif
