@@ -415,13 +415,29 @@ policy_rollback(kbs_broker *b, const char *id, const kbs_http_req *req,
 }
 
 static void
-reply_json_or_error(kbs_http_resp *resp, kbs_err rc, json_t *o,
-		    const kbs_errbuf *eb)
+reply_list(kbs_broker *b, kbs_http_resp *resp)
 {
+	kbs_errbuf eb = {""};
+	json_t *o = NULL;
+	kbs_err rc = kbs_policystore_list(b->policy, &o, &eb);
+
 	if (rc == KBS_OK)
 		kbs_http_reply_json(resp, 200, o);
 	else
-		reply_store_error(resp, rc, eb, "InvalidRequest");
+		reply_store_error(resp, rc, &eb, "InvalidRequest");
+}
+
+static void
+reply_versions(kbs_broker *b, const char *id, kbs_http_resp *resp)
+{
+	kbs_errbuf eb = {""};
+	json_t *o = NULL;
+	kbs_err rc = kbs_policystore_versions(b->policy, id, &o, &eb);
+
+	if (rc == KBS_OK)
+		kbs_http_reply_json(resp, 200, o);
+	else
+		reply_store_error(resp, rc, &eb, "InvalidRequest");
 }
 
 /* "/{id}[/versions|/rollback]" after POLICIES_PATH. */
@@ -433,8 +449,6 @@ policy_item(kbs_broker *b, const char *rest, const kbs_http_req *req,
 	char *id = kbs_http_decode_segment(rest, slash ? (size_t)(slash - rest)
 						       : strlen(rest));
 	int get = strcmp(req->method, "GET") == 0;
-	kbs_errbuf eb = {""};
-	json_t *o = NULL;
 	long long v;
 
 	if (id == NULL || !kbs_broker_segment_ok(id, strlen(id)))
@@ -448,8 +462,10 @@ policy_item(kbs_broker *b, const char *rest, const kbs_http_req *req,
 	else if (*sub == '\0')
 		policy_set(b, id, req, resp, 1);
 	else if (strcmp(sub, "versions") == 0 && get)
-		reply_json_or_error(resp, kbs_policystore_versions(b->policy, id,
-				    &o, &eb), o, &eb);
+		reply_versions(b, id, resp);
+	else if (strncmp(sub, "versions/", 9) == 0 && get &&
+		 (v = parse_version(sub + 9)) >= 0)
+		policy_get(b, id, v, resp);
 	else if (strcmp(sub, "rollback") == 0 && !get)
 		policy_rollback(b, id, req, resp);
 	else
@@ -464,14 +480,11 @@ kbs_broker_handle_policies(void *arg, const kbs_http_req *req,
 {
 	kbs_broker *b = arg;
 	const char *rest = req->path + strlen(POLICIES_PATH);
-	kbs_errbuf eb = {""};
-	json_t *o = NULL;
 
 	if (kbs_broker_admin_check(b, req, resp) != 0)
 		return;
 	if (*rest == '\0' && strcmp(req->method, "GET") == 0)
-		reply_json_or_error(resp, kbs_policystore_list(b->policy, &o, &eb),
-				    o, &eb);
+		reply_list(b, resp);
 	else if (*rest == '\0')
 		kbs_http_reply_error(resp, 405, "InvalidRequestPath", "POST "
 				     "/kbs/v0/policies/{id} sets a policy");
@@ -493,10 +506,23 @@ binding_set(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 				    BODY_DEPTH, NULL);
 	pat = doc ? kbs_json_str(doc, "resources") : NULL;
 	id = doc ? kbs_json_str(doc, "policy") : NULL;
-	if (pat == NULL || id == NULL || json_object_size(doc) != 2) {
+	if (pat == NULL || json_object_size(doc) != 2 ||
+	    (id == NULL && !json_is_null(json_object_get(doc, "policy")))) {
 		kbs_http_reply_error(resp, 400, "InvalidRequest", "body must be "
 				     "{\"resources\": \"<pattern>\", \"policy\": "
-				     "\"<id>\"}");
+				     "\"<id>\" | null}");
+	} else if (id == NULL) {
+		/* "policy": null unbinds: clients that cannot send a DELETE
+		 * body (kbs-client's libcurl path) use this. */
+		rc = kbs_policystore_unbind(b->policy, pat, &eb);
+		if (rc != KBS_OK)
+			kbs_http_reply_error(resp, rc == KBS_ERR_NOT_FOUND ? 404
+					     : 400, rc == KBS_ERR_NOT_FOUND ?
+					     "BindingNotFound" : "InvalidRequest",
+					     "%s", eb.msg);
+		else
+			kbs_http_reply_json(resp, 200, json_pack("{s:s, s:n}",
+					    "resources", pat, "policy"));
 	} else if ((rc = kbs_policystore_bind(b->policy, pat, id, &eb)) != KBS_OK) {
 		reply_store_error(resp, rc, &eb, "InvalidRequest");
 	} else {
@@ -508,17 +534,35 @@ binding_set(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 	json_decref(doc);
 }
 
+/*
+ * The pattern to unbind: the body {"resources": P}, else the query
+ * ?resources=P.  *q holds what the result borrows from.
+ */
+static const char *
+unbind_pattern(const kbs_http_req *req, json_t **q)
+{
+	if (req->body_len > 0) {
+		*q = kbs_json_parse_object((const char *)req->body,
+					   req->body_len, BODY_DEPTH, NULL);
+		return json_object_size(*q) == 1 ? kbs_json_str(*q, "resources")
+						 : NULL;
+	}
+	*q = kbs_http_query_json(req->query);
+	return kbs_json_str(*q, "resources");
+}
+
 static void
 binding_delete(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 {
-	json_t *q = kbs_http_query_json(req->query);
-	const char *pat = kbs_json_str(q, "resources");
+	json_t *q = NULL;
+	const char *pat = unbind_pattern(req, &q);
 	kbs_errbuf eb = {""};
 	kbs_err rc;
 
 	if (pat == NULL)
 		kbs_http_reply_error(resp, 400, "InvalidRequest", "DELETE "
-				     "/kbs/v0/policy-bindings?resources=<pattern>");
+				     "/kbs/v0/policy-bindings with body "
+				     "{\"resources\": \"<pattern>\"}");
 	else if ((rc = kbs_policystore_unbind(b->policy, pat, &eb)) != KBS_OK)
 		kbs_http_reply_error(resp, rc == KBS_ERR_NOT_FOUND ? 404 : 400,
 				     rc == KBS_ERR_NOT_FOUND ? "BindingNotFound"

@@ -215,7 +215,7 @@ policy_get(const client_cli *o)
 	if (v == -2)
 		return client_usage_error("--policy-version must be a number");
 	if (v >= 0)
-		snprintf(suffix, sizeof(suffix), "?version=%lld", v);
+		snprintf(suffix, sizeof(suffix), "/versions/%lld", v);
 	if ((rel = policy_rel(policy_id(o), suffix)) == NULL)
 		return CLIENT_EXIT_LOCAL;
 	if ((rc = call(o, "GET", rel, NULL, &reply, &eb)) == KBS_OK)
@@ -307,49 +307,21 @@ policy_bind(const client_cli *o)
 	return rc;
 }
 
-/* Percent-encode everything but unreserved characters. */
-static char *
-query_escape(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(strlen(s) * 3 + 1), *p = out;
-
-	for (; out != NULL && *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.') {
-			*p++ = (char)c;
-		} else {
-			*p++ = '%';
-			*p++ = hex[c >> 4];
-			*p++ = hex[c & 15];
-		}
-	}
-	if (out != NULL)
-		*p = '\0';
-	return out;
-}
-
 static int
 policy_unbind(const client_cli *o)
 {
-	kbs_errbuf eb = {""};
-	char *esc, *rel = NULL;
-	size_t n;
-	kbs_err rc = KBS_ERR_NOMEM;
+	json_t *body;
+	int rc;
 
 	if (o->pattern == NULL)
 		return client_usage_error("policy unbind needs --pattern");
-	if ((esc = query_escape(o->pattern)) != NULL) {
-		n = strlen(BINDINGS) + strlen("?resources=") + strlen(esc) + 1;
-		if ((rel = malloc(n)) != NULL) {
-			snprintf(rel, n, "%s?resources=%s", BINDINGS, esc);
-			rc = call(o, "DELETE", rel, NULL, NULL, &eb);
-		}
-	}
-	free(esc);
-	free(rel);
-	return rc == KBS_OK ? CLIENT_EXIT_OK : fail(rc, &eb);
+	/* POST with "policy": null: libcurl's DELETE here sends no body. */
+	body = json_pack("{s:s, s:n}", "resources", o->pattern, "policy");
+	if (body == NULL)
+		return CLIENT_EXIT_LOCAL;
+	rc = call_and_print(o, "POST", BINDINGS, body);
+	json_decref(body);
+	return rc;
 }
 
 /* The claims file: a JSON object (a token's verified claims). */
