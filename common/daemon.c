@@ -8,9 +8,36 @@
 
 #include <curl/curl.h>
 
+#include "audit.h"
 #include "daemon.h"
 #include "json.h"
 #include "log.h"
+
+kbs_err
+kbs_daemon_audit_open(const kbs_daemon_audit *o, const char *component,
+		      int validate_only, kbs_audit **out, kbs_errbuf *eb)
+{
+	kbs_audit_cfg ac;
+	kbs_err rc;
+
+	*out = NULL;
+	memset(&ac, 0, sizeof(ac));
+	if ((rc = kbs_audit_sync_parse(o->sync, &ac.sync, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "audit.sync");
+		return KBS_ERR_CONFIG;
+	}
+	if (o->path == NULL || validate_only)
+		return KBS_OK;
+	ac.path = o->path;
+	ac.batch_ms = (unsigned)o->batch_ms;
+	ac.rotate_bytes = (unsigned long long)o->rotate_bytes;
+	ac.component = component;
+	if ((rc = kbs_audit_open(&ac, out, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "audit.path %s", o->path);
+		return rc;
+	}
+	return KBS_OK;
+}
 
 static void
 usage(const kbs_daemon *d, FILE *fp)

@@ -42,6 +42,36 @@ typedef struct {
 	{"log.level", KBS_CFG_STRING, offsetof(type, m.log_level), "info", 0,   \
 	 0, 0, "error, warn, info or debug"}
 
+/* The audit log options (docs/audit.md); embed one per component. */
+typedef struct {
+	char *path;
+	char *sync;
+	long long batch_ms;
+	long long rotate_bytes;
+} kbs_daemon_audit;
+
+#define KBS_DAEMON_AUDIT_OPTS(type, m)                                        \
+	{"audit.path", KBS_CFG_STRING, offsetof(type, m.path), NULL, 0, 0, 0,  \
+	 "tamper-evident audit log (JSON lines, hash-chained); unset: off"},  \
+	{"audit.sync", KBS_CFG_STRING, offsetof(type, m.sync), "record", 0, 0, \
+	 0, "record (fdatasync each record), batch or none"},                 \
+	{"audit.batch_ms", KBS_CFG_INT, offsetof(type, m.batch_ms), "200", 1,  \
+	 60000, 0, "with audit.sync batch: longest delay before fdatasync"},  \
+	{"audit.rotate_bytes", KBS_CFG_INT, offsetof(type, m.rotate_bytes),    \
+	 "0", 0, (long long)1 << 40, 0,                                        \
+	 "rotate the log at this size (0: never); the chain continues"}
+
+struct kbs_audit;
+
+/*
+ * Open the audit log the options describe, for component ("issuer",
+ * "broker").  With no audit.path, *out is NULL and KBS_OK: auditing is
+ * off.  With validate_only the options are checked and nothing is opened.
+ */
+kbs_err kbs_daemon_audit_open(const kbs_daemon_audit *o, const char *component,
+			      int validate_only, struct kbs_audit **out,
+			      kbs_errbuf *eb);
+
 typedef struct {
 	const char *prog;     /* "kbs-issuer" */
 	const char *summary;  /* one line for --help */

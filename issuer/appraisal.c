@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "fsutil.h"
 #include "issuer_int.h"
 #include "json.h"
@@ -52,9 +54,25 @@ merge_references(json_t *doc, const json_t *refs, kbs_errbuf *eb)
 }
 
 /* Parse text as an appraisal policy, references merged if configured. */
+/* Lower-case hex SHA-256 of len bytes of text. */
+static void
+sha256_hex(const char *text, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	size_t i;
+
+	EVP_Digest(text, len, md, NULL, EVP_sha256(), NULL);
+	for (i = 0; i < sizeof(md); i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
 static kbs_err
 parse_appraisal(const char *text, size_t len, const json_t *refs,
-		kbs_policy **out, kbs_errbuf *eb)
+		kbs_policy **out, char sha[65], kbs_errbuf *eb)
 {
 	json_t *doc = NULL;
 	char *merged = NULL;
@@ -75,6 +93,7 @@ parse_appraisal(const char *text, size_t len, const json_t *refs,
 	}
 	if ((rc = kbs_policy_parse(text, len, out, eb)) != KBS_OK)
 		goto out;
+	sha256_hex(text, len, sha);
 	if (kbs_policy_get_kind(*out) != KBS_POLICY_APPRAISAL) {
 		kbs_policy_free(*out);
 		*out = NULL;
@@ -89,7 +108,7 @@ out:
 
 kbs_err
 kbs_issuer_load_appraisal(const kbs_issuer_cfg *cfg, kbs_policy **out,
-			  kbs_errbuf *eb)
+			  char sha[65], kbs_errbuf *eb)
 {
 	const char *path = cfg->appraisal_policy_file;
 	uint8_t *text = NULL;
@@ -99,10 +118,10 @@ kbs_issuer_load_appraisal(const kbs_issuer_cfg *cfg, kbs_policy **out,
 	if (path == NULL)
 		rc = parse_appraisal(kbs_issuer_default_appraisal,
 				     strlen(kbs_issuer_default_appraisal),
-				     cfg->appraisal_references, out, eb);
+				     cfg->appraisal_references, out, sha, eb);
 	else if ((rc = kbs_fs_read(path, KBS_POLICY_MAX_SIZE, &text, &len, eb)) == KBS_OK)
 		rc = parse_appraisal((const char *)text, len,
-				     cfg->appraisal_references, out, eb);
+				     cfg->appraisal_references, out, sha, eb);
 	if (rc != KBS_OK)
 		kbs_errprefix(eb, "appraisal policy %s", path ? path : "(built-in)");
 	free(text);

@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include "audit.h"
 #include "b64.h"
 #include "issuer_int.h"
 #include "log.h"
@@ -24,6 +25,7 @@ struct attest_ctx {
 	size_t init_digest_len;
 	json_t *claims;
 	json_t *appraisal;
+	char jti[37];
 	char *token;
 	kbs_errbuf eb;
 };
@@ -106,7 +108,7 @@ appraise_and_mint(struct attest_ctx *c)
 				       KBS_B64_STD)) == NULL)
 		goto out;
 	rc = kbs_issuer_mint(c->is, c->s.tee, c->claims, c->appraisal, rt,
-			     init_b64, &c->token, &c->eb);
+			     init_b64, c->jti, &c->token, &c->eb);
 out:
 	free(init_b64);
 	json_decref(rt);
@@ -171,6 +173,45 @@ attest(struct attest_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 		 json_string_value(json_object_get(c->appraisal, "ear.status")));
 }
 
+/*
+ * Append the outcome to the audit log.  A token whose issuance cannot be
+ * recorded is not handed out: the response becomes a 500.
+ */
+static void
+audit_outcome(struct attest_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	int allowed = resp->status == 200;
+	json_t *f;
+	kbs_errbuf eb = {""};
+	kbs_err rc = KBS_ERR_NOMEM;
+
+	if (c->is->audit == NULL)
+		return;
+	f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "event", "attest",
+		      "request_id", req->request_id, "client", req->remote_addr,
+		      "tee", c->s.tee, "decision", allowed ? "allow" : "deny",
+		      "policy_id", kbs_policy_id(c->is->appraisal),
+		      "policy_sha256", c->is->appraisal_sha256);
+	if (f != NULL && allowed)
+		rc = json_object_set_new(f, "jti", json_string(c->jti)) == 0 &&
+		     json_object_set_new(f, "status", json_deep_copy(json_object_get(
+				c->appraisal, "ear.status"))) == 0 ? KBS_OK : rc;
+	else if (f != NULL)
+		rc = json_object_set_new(f, "reason", json_string(c->eb.msg)) == 0
+			 ? KBS_OK : rc;
+	if (rc == KBS_OK)
+		rc = kbs_audit_append(c->is->audit, f, &eb);
+	json_decref(f);
+	if (rc != KBS_OK && allowed) {
+		kbs_log_error("attest: audit log append failed, token withheld: %s",
+			      eb.msg);
+		kbs_http_resp_clear(resp);
+		kbs_http_reply_error(resp, 500, "AttestationError", ATTEST_FAIL
+				     "the audit log is unavailable");
+	} else if (rc != KBS_OK)
+		kbs_log_error("attest: audit log append failed: %s", eb.msg);
+}
+
 void
 kbs_issuer_handle_attest(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
@@ -182,6 +223,7 @@ kbs_issuer_handle_attest(void *arg, const kbs_http_req *req, kbs_http_resp *resp
 	}
 	c->is = arg;
 	attest(c, req, resp);
+	audit_outcome(c, req, resp);
 	kbs_session_clear(&c->s);
 	kbs_proto_attest_free(c->req);
 	json_decref(c->claims);

@@ -61,6 +61,7 @@ const kbs_cfg_opt kbs_issuer_opts[] = {
 	{"verifier.fetch_timeout_ms", KBS_CFG_INT,
 	 offsetof(kbs_issuer_cfg, verifier_fetch_timeout_ms), "5000", 100, 60000, 0,
 	 "connect and total timeout of one KDS/PCS request"},
+	KBS_DAEMON_AUDIT_OPTS(kbs_issuer_cfg, audit),
 	{"appraisal.policy_file", KBS_CFG_STRING,
 	 offsetof(kbs_issuer_cfg, appraisal_policy_file), NULL, 0, 0, 0,
 	 "appraisal policy document (docs/policy-language.md); default: "

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "fsutil.h"
 #include "issuer_int.h"
 #include "log.h"
@@ -132,7 +133,10 @@ kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	if ((rc = check_config(cfg, eb)) != KBS_OK ||
 	    (rc = load_session_keys(is, create_files, eb)) != KBS_OK ||
 	    (rc = load_signer(is, create_files, eb)) != KBS_OK ||
-	    (rc = kbs_issuer_load_appraisal(cfg, &is->appraisal, eb)) != KBS_OK ||
+	    (rc = kbs_issuer_load_appraisal(cfg, &is->appraisal,
+					    is->appraisal_sha256, eb)) != KBS_OK ||
+	    (rc = kbs_daemon_audit_open(&cfg->audit, "issuer", !create_files,
+					&is->audit, eb)) != KBS_OK ||
 	    (rc = kbs_verifier_sample_new(&is->sample)) != KBS_OK ||
 	    (rc = load_verifiers(is, eb)) != KBS_OK) {
 		kbs_issuer_free(is);
@@ -192,6 +196,7 @@ kbs_issuer_free(kbs_issuer *is)
 	kbs_sealer_free(is->sealer);
 	kbs_verifier_free(is->sample);
 	kbs_policy_free(is->appraisal);
+	kbs_audit_close(is->audit);
 	kbs_verifier_free(is->tee[0]);
 	kbs_verifier_free(is->tee[1]);
 	kbs_verifier_free(is->tee[2]);

@@ -41,6 +41,7 @@ typedef struct {
 	char *verifier_pcs_url;
 	char *verifier_cache_dir;
 	long long verifier_fetch_timeout_ms;
+	kbs_daemon_audit audit;
 	char *appraisal_policy_file;
 	json_t *appraisal_references;
 } kbs_issuer_cfg;

@@ -20,6 +20,8 @@ struct kbs_issuer {
 	kbs_sealer *sealer;
 	kbs_verifier *sample;
 	kbs_policy *appraisal;
+	char appraisal_sha256[65]; /* of the policy text in force */
+	struct kbs_audit *audit;   /* NULL: auditing off */
 	kbs_verifier *tee[3]; /* snp, tdx, sgx built-in (NULL: off) */
 };
 
@@ -63,7 +65,7 @@ kbs_err kbs_issuer_appraise(const kbs_issuer *is, const char *tee,
  * default, with appraisal.references merged into its "references".
  */
 kbs_err kbs_issuer_load_appraisal(const kbs_issuer_cfg *cfg, kbs_policy **out,
-				  kbs_errbuf *eb);
+				  char sha256_hex[65], kbs_errbuf *eb);
 
 /* policies/appraisal-default.json, embedded at build time. */
 extern const char kbs_issuer_default_appraisal[];
@@ -75,7 +77,7 @@ extern const char kbs_issuer_default_appraisal[];
 kbs_err kbs_issuer_mint(const kbs_issuer *is, const char *tee,
 			const json_t *tee_claims, const json_t *appraisal,
 			const json_t *runtime_claims, const char *init_data_b64,
-			char **out, kbs_errbuf *eb);
+			char jti[37], char **out, kbs_errbuf *eb);
 
 /* Handlers (auth.c, attest.c, wellknown.c). */
 void kbs_issuer_handle_auth(void *arg, const kbs_http_req *req,

@@ -49,11 +49,10 @@ annotated_evidence(const char *tee, const json_t *tee_claims,
 static json_t *
 ear_claims(const kbs_issuer *is, const char *tee, const json_t *tee_claims,
 	   const json_t *appraisal, const json_t *runtime_claims,
-	   const char *init_data_b64)
+	   const char *init_data_b64, char jti[37])
 {
 	long long now = kbs_clock_now();
 	json_t *submod, *claims;
-	char jti[37];
 
 	if (uuid4(jti) != 0)
 		return NULL;
@@ -82,13 +81,13 @@ ear_claims(const kbs_issuer *is, const char *tee, const json_t *tee_claims,
 kbs_err
 kbs_issuer_mint(const kbs_issuer *is, const char *tee, const json_t *tee_claims,
 		const json_t *appraisal, const json_t *runtime_claims,
-		const char *init_data_b64, char **out, kbs_errbuf *eb)
+		const char *init_data_b64, char jti[37], char **out, kbs_errbuf *eb)
 {
 	json_t *claims;
 	kbs_err rc;
 
 	claims = ear_claims(is, tee, tee_claims, appraisal, runtime_claims,
-			    init_data_b64);
+			    init_data_b64, jti);
 	if (claims == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "cannot build token claims");
 	rc = kbs_signer_sign(is->signer, claims, out, eb);

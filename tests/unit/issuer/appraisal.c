@@ -23,7 +23,7 @@ status_of(const kbs_issuer_cfg *cfg, const char *tee, json_t *claims)
 
 	memset(&is, 0, sizeof(is));
 	is.cfg = cfg;
-	CU_ASSERT_FATAL(kbs_issuer_load_appraisal(cfg, &is.appraisal, NULL) == KBS_OK);
+	CU_ASSERT_FATAL(kbs_issuer_load_appraisal(cfg, &is.appraisal, is.appraisal_sha256, NULL) == KBS_OK);
 	if (kbs_issuer_appraise(&is, tee, claims, &ear, NULL) == KBS_OK) {
 		snprintf(status, sizeof(status), "%s",
 			 json_string_value(json_object_get(ear, "ear.status")));
@@ -74,21 +74,21 @@ test_refusals(void)
 	kbs_issuer_cfg cfg;
 	kbs_policy *p = NULL;
 	kbs_errbuf eb = {""};
-	char path[512];
+	char path[512], sha[65];
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.appraisal_references = json_string("not an object");
-	CU_ASSERT_NOT_EQUAL(kbs_issuer_load_appraisal(&cfg, &p, &eb), KBS_OK);
+	CU_ASSERT_NOT_EQUAL(kbs_issuer_load_appraisal(&cfg, &p, sha, &eb), KBS_OK);
 	CU_ASSERT_PTR_NULL(p);
 	json_decref(cfg.appraisal_references);
 	cfg.appraisal_references = NULL;
 	/* A resource policy is not an appraisal policy. */
 	cfg.appraisal_policy_file = (char *)kbs_unit_src("policies/default.json",
 							 path, sizeof(path));
-	CU_ASSERT_EQUAL(kbs_issuer_load_appraisal(&cfg, &p, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(kbs_issuer_load_appraisal(&cfg, &p, sha, &eb), KBS_ERR_CONFIG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "appraisal"));
 	cfg.appraisal_policy_file = "/nonexistent/appraisal.json";
-	CU_ASSERT_NOT_EQUAL(kbs_issuer_load_appraisal(&cfg, &p, &eb), KBS_OK);
+	CU_ASSERT_NOT_EQUAL(kbs_issuer_load_appraisal(&cfg, &p, sha, &eb), KBS_OK);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "/nonexistent/appraisal.json"));
 }
 
