@@ -276,10 +276,11 @@ conn_open(const kbs_kmip_client *c, kmip_conn **out, kbs_errbuf *eb)
 	sigpipe_block(&g);
 	if ((rc = tcp_connect(c, deadline, &k->fd, eb)) != KBS_OK)
 		goto out;
-	rc = kbs_errf(eb, KBS_ERR_NOMEM, "kmip: TLS session");
 	if ((k->ssl = SSL_new(c->ctx)) == NULL ||
-	    SSL_set_fd(k->ssl, k->fd) != 1)
+	    SSL_set_fd(k->ssl, k->fd) != 1) {
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "kmip: TLS session");
 		goto out;
+	}
 	if ((rc = tls_peer_setup(c, k->ssl, eb)) != KBS_OK)
 		goto out;
 	rc = tls_handshake(c, k, deadline, eb);
@@ -545,9 +546,10 @@ kbs_kmip_client_new(const kbs_kmip_conn_config *cfg, kbs_kmip_client **out,
 	}
 	if ((rc = client_fill(c, cfg, eb)) != KBS_OK)
 		goto out;
-	rc = kbs_errf(eb, KBS_ERR_NOMEM, "kmip: TLS context");
-	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "kmip: TLS context");
 		goto out;
+	}
 	if ((rc = ctx_load(c->ctx, cfg, eb)) != KBS_OK)
 		goto out;
 	*out = c;
