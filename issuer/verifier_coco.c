@@ -277,13 +277,18 @@ kbs_relay_runtime_text(const kbs_verifier_input *in, char **out, size_t *len,
 }
 
 kbs_err
-kbs_relay_claims(const char *name, json_t *mapped, const json_t *orig,
+kbs_relay_claims(const char *name, json_t *mapped, json_t *rest,
 		 json_t **out, kbs_errbuf *eb)
 {
-	json_t *ext = json_pack("{s:s, s:O}", "name", name, "claims", orig);
+	/* "o" steals rest, also when json_pack fails. */
+	json_t *ext = rest ? json_pack("{s:s, s:o}", "name", name, "claims", rest) : NULL;
 
-	if (mapped == NULL || ext == NULL ||
-	    json_object_set_new(mapped, "external_verifier", ext) != 0) {
+	if (mapped == NULL || ext == NULL) {
+		json_decref(mapped);
+		json_decref(ext);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	if (json_object_set_new(mapped, "external_verifier", ext) != 0) {
 		json_decref(mapped);
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	}
@@ -384,6 +389,24 @@ coco_binding(const json_t *ae, const kbs_verifier_input *in, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
+/* The token's claims minus the mapped TEE claims and our runtime data. */
+static json_t *
+coco_rest(const json_t *tok, const json_t *ae, const char *tee)
+{
+	json_t *rest = json_deep_copy(tok), *sm, *a;
+	const char *k;
+
+	json_object_foreach(json_object_get(rest, "submods"), k, sm) {
+		a = json_object_get(sm, "ear.veraison.annotated-evidence");
+		if (json_equal(a, (json_t *)ae)) {
+			json_object_del(a, tee);
+			json_object_del(a, "runtime_data_claims");
+			break;
+		}
+	}
+	return rest;
+}
+
 static kbs_err
 coco_verify(kbs_verifier *v, const kbs_verifier_input *in, json_t **claims,
 	    kbs_errbuf *eb)
@@ -415,7 +438,8 @@ coco_verify(kbs_verifier *v, const kbs_verifier_input *in, json_t **claims,
 					     "init_data", in->init_data_digest,
 					     in->init_data_digest_len, eb)) != KBS_OK))
 		goto out;
-	rc = kbs_relay_claims("coco-as", json_deep_copy(teec), tok, claims, eb);
+	rc = kbs_relay_claims("coco-as", json_deep_copy(teec), coco_rest(tok, ae, in->tee),
+			      claims, eb);
 out:
 	if (rc != KBS_OK)
 		kbs_errprefix(eb, "%s", in->tee);

@@ -216,6 +216,25 @@ fail:
 	return NULL;
 }
 
+/* The token's claims minus the mapped ones and the checked user data. */
+static json_t *
+ita_rest(const json_t *tok, const json_t *tdx)
+{
+	json_t *rest = json_deep_copy(tok), *t;
+	size_t i;
+
+	t = tdx == tok ? rest : json_object_get(rest, "tdx");
+	for (i = 0; t != NULL && i < sizeof(tdx_map) / sizeof(tdx_map[0]); i++)
+		json_object_del(t, tdx_map[i].from);
+	if (t != NULL) {
+		json_object_del(t, "tdx_is_debuggable");
+		json_object_del(t, "attester_tcb_status");
+		json_object_del(t, "attester_advisory_ids");
+		json_object_del(t, "attester_user_data");
+	}
+	return rest;
+}
+
 /* Send, receive, verify: the token's claims in *tok. */
 static kbs_err
 ita_exchange(struct ita *t, const kbs_verifier_input *in, const char *rt,
@@ -269,7 +288,7 @@ ita_verify(kbs_verifier *v, const kbs_verifier_input *in, json_t **claims,
 					    "tdx_mrconfigid", in->init_data_digest,
 					    in->init_data_digest_len, eb)) != KBS_OK)
 		goto out;
-	rc = kbs_relay_claims("ita", ita_map(tdx), tok, claims, eb);
+	rc = kbs_relay_claims("ita", ita_map(tdx), ita_rest(tok, tdx), claims, eb);
 out:
 	if (rc != KBS_OK)
 		kbs_errprefix(eb, "%s", in->tee);

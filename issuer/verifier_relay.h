@@ -36,8 +36,12 @@
  * Claims returned (placed by the issuer under annotated-evidence.<tee>):
  * the verifier's TEE claims mapped to the names the built-in verifier
  * uses (tee_claims.h), so one appraisal policy reads both, plus
- * "external_verifier": {"name": "coco-as"|"ita", "claims": <every claim
- * of the verified token, unchanged>}.
+ * "external_verifier": {"name": "coco-as"|"ita", "claims": <the verified
+ * token's claims, values unchanged, minus what our token already holds:
+ * the TEE claims that were mapped and the runtime data / user data that
+ * was checked equal to ours>}.  Nothing is lost, and nothing is carried
+ * twice: the issuer's token travels in a size-bounded session cookie
+ * (KBS_SEAL_MAX_LEN), and a TDX claim set carried twice does not fit.
  *
  * Errors: KBS_ERR_NETWORK when the service is unreachable, times out,
  * answers 5xx/429 after the retries, refuses our credentials (401/403),
@@ -167,8 +171,11 @@ kbs_err kbs_relay_check_init_data(const char *hex, const char *field,
 kbs_err kbs_relay_runtime_text(const kbs_verifier_input *in, char **out,
 			       size_t *len, kbs_errbuf *eb);
 
-/* Wrap mapped TEE claims with the original token claims (takes mapped). */
-kbs_err kbs_relay_claims(const char *name, json_t *mapped, const json_t *orig,
+/*
+ * Wrap mapped TEE claims with the token's remaining claims: takes both
+ * references (mapped, rest), also on failure.
+ */
+kbs_err kbs_relay_claims(const char *name, json_t *mapped, json_t *rest,
 			 json_t **out, kbs_errbuf *eb);
 
 #endif
