@@ -218,16 +218,20 @@ read_body(struct mg_connection *c, long long declared, long long max,
 	return 0;
 }
 
-/* Split the raw URI into a path and a query (both copied). */
+/*
+ * Copy the path (CivetWeb's request_uri, which stops before '?') and the
+ * query string it keeps apart.  A '?' left in the URI is cut off too.
+ */
 static int
-split_uri(const char *uri, char **path, char **query)
+split_uri(const struct mg_request_info *ri, char **path, char **query)
 {
+	const char *uri = ri->request_uri ? ri->request_uri : "/";
 	const char *q = strchr(uri, '?');
-	size_t plen = q ? (size_t)(q - uri) : strlen(uri);
 
-	*path = kbs_strndup(uri, plen);
-	*query = q ? strdup(q + 1) : NULL;
-	return *path == NULL || (q && *query == NULL) ? -1 : 0;
+	*path = kbs_strndup(uri, q ? (size_t)(q - uri) : strlen(uri));
+	*query = ri->query_string ? strdup(ri->query_string)
+				  : q ? strdup(q + 1) : NULL;
+	return *path == NULL || ((ri->query_string || q) && *query == NULL) ? -1 : 0;
 }
 
 struct conn_req {
@@ -299,8 +303,7 @@ on_request(struct mg_connection *c, void *cbdata)
 	long long t0 = now_ms();
 
 	memset(&resp, 0, sizeof(resp));
-	if (cr == NULL || split_uri(ri->request_uri ? ri->request_uri : "/",
-				    &cr->path, &cr->query) != 0) {
+	if (cr == NULL || split_uri(ri, &cr->path, &cr->query) != 0) {
 		mg_send_http_error(c, 500, "out of memory");
 		goto out;
 	}
