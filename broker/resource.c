@@ -81,21 +81,37 @@ request_token(const kbs_broker *b, const kbs_http_req *req)
 	return bearer ? strdup(bearer) : NULL;
 }
 
+/* Parse the tee-pubkey at j; NULL if it is not a valid one. */
 static kbs_jwk *
-claims_teekey(const json_t *claims)
+teekey_at(const json_t *j)
 {
 	kbs_jwk *k = NULL;
-	json_t *j, *norm = NULL;
+	json_t *norm = NULL;
+
+	if (kbs_jwk_teekey_parse(j, &norm, &k, NULL) != KBS_OK)
+		return NULL;
+	json_decref(norm);
+	return k;
+}
+
+/*
+ * The TEE key of verified claims: the issuer's configured
+ * tee_pubkey_paths first, then the protocol's paths (spec 4.3); the first
+ * path present decides, valid or not.
+ */
+static kbs_jwk *
+claims_teekey(const kbs_broker *b, const json_t *claims, const char *issuer)
+{
+	const json_t *paths = kbs_trust_teekey_paths(b->trust, issuer), *p;
+	json_t *j;
 	size_t i;
 
-	for (i = 0; teekey_pointers[i] != NULL; i++) {
-		if ((j = kbs_json_pointer(claims, teekey_pointers[i])) == NULL)
-			continue;
-		if (kbs_jwk_teekey_parse(j, &norm, &k, NULL) != KBS_OK)
-			return NULL;
-		json_decref(norm);
-		return k;
-	}
+	json_array_foreach(paths, i, p)
+		if ((j = kbs_json_pointer(claims, json_string_value(p))) != NULL)
+			return teekey_at(j);
+	for (i = 0; teekey_pointers[i] != NULL; i++)
+		if ((j = kbs_json_pointer(claims, teekey_pointers[i])) != NULL)
+			return teekey_at(j);
 	return NULL;
 }
 
@@ -234,7 +250,7 @@ release(struct get_ctx *c, kbs_http_resp *resp)
 				     "resource store failure");
 		return;
 	}
-	if ((c->teekey = claims_teekey(c->claims)) == NULL) {
+	if ((c->teekey = claims_teekey(c->b, c->claims, c->issuer)) == NULL) {
 		kbs_http_reply_error(resp, 401, "TokenVerifierError",
 				     "the token carries no usable tee-pubkey");
 		return;

@@ -1016,3 +1016,14 @@ kbs_trust_add_jwks(kbs_trust *t, const char *name, const json_t *jwks,
 	issuer_free(is);
 	return rc;
 }
+
+const json_t *
+kbs_trust_teekey_paths(const kbs_trust *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < t->n; i++)
+		if (strcmp(t->iss[i]->name, name) == 0)
+			return t->iss[i]->teekey_paths;
+	return NULL;
+}

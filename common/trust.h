@@ -120,6 +120,13 @@ kbs_err kbs_trust_verify(kbs_trust *t, const char *token, size_t len,
 			 long long now, json_t **claims, const char **issuer,
 			 kbs_errbuf *eb);
 
+/*
+ * The tee_pubkey_paths configured for the issuer called name (a borrowed
+ * JSON array of pointer strings, valid for the life of t), or NULL.  The
+ * broker looks there before the protocol's own paths (spec 4.3).
+ */
+const json_t *kbs_trust_teekey_paths(const kbs_trust *t, const char *name);
+
 void kbs_trust_free(kbs_trust *t);
 
 #endif

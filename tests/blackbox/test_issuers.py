@@ -506,3 +506,16 @@ def test_ita_token_lifetime_sanity(env):
     assert c["exp"] - c["iat"] == 300 and c["nbf"] == c["iat"]
     assert c["iss"] == ITA_ISS and len(c["jti"]) == 32
     assert abs(c["iat"] - time.time()) < 60
+
+
+def test_configured_tee_pubkey_path_comes_first(env):
+    """Spec 4.3: an issuer's configured tee_pubkey_paths are looked at
+    before the protocol's own paths.  The ITA token carries the guest's key
+    at the configured path and another key at a built-in path
+    (/customized_claims/runtime_data/tee-pubkey); the secret must be
+    wrapped to the configured one, so only the guest can open it."""
+    g, other = Guest("http://127.0.0.1:1"), Guest("http://127.0.0.1:1")
+    c = env["ita"].claims(g)
+    c["customized_claims"] = {"runtime_data": {"tee-pubkey": other.teekey}}
+    t = forge.sign(env["ita"].key, env["ita"].header(), c)
+    assert fetch(env, "intel", "ita", t, g) == SECRETS["ita"]
