@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "broker_int.h"
 #include "fsutil.h"
 #include "json.h"
@@ -179,7 +180,9 @@ kbs_broker_new(const kbs_broker_cfg *cfg, int create_files, kbs_broker **out,
 	    (rc = load_admin(b, eb)) != KBS_OK ||
 	    (rc = kbs_policystore_new(cfg->policy_file, cfg->policy_state_dir,
 				      cfg->policy_max_versions, create_files,
-				      &b->policy, eb)) != KBS_OK)
+				      &b->policy, eb)) != KBS_OK ||
+	    (rc = kbs_daemon_audit_open(&cfg->audit, "broker", !create_files,
+					&b->audit, eb)) != KBS_OK)
 		goto fail;
 	if (create_files &&
 	    (rc = kbs_store_fs_new(cfg->repository_dir, &b->store, eb)) != KBS_OK)
@@ -278,6 +281,7 @@ kbs_broker_free(kbs_broker *b)
 	kbs_trust_free(b->trust);
 	kbs_store_free(b->store);
 	kbs_policystore_free(b->policy);
+	kbs_audit_close(b->audit);
 	kbs_roles_free(b->roles);
 	for (i = 0; i < b->n_admin_keys; i++)
 		kbs_jwk_free(b->admin_keys[i]);

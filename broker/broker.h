@@ -25,6 +25,7 @@ typedef struct {
 	kbs_cfg_strings admin_public_keys;
 	int admin_insecure_allow_all;
 	long long admin_max_token_life;
+	kbs_daemon_audit audit;
 	json_t *admin_roles;  /* NULL: any valid admin token has full access */
 	char *admin_audience; /* aud must contain it when set */
 	char *admin_issuer;   /* iss must equal it when set */

@@ -22,6 +22,7 @@ struct kbs_broker {
 	kbs_trust *trust;
 	kbs_store *store;
 	kbs_policystore *policy;
+	struct kbs_audit *audit; /* NULL: auditing off */
 	kbs_roles *roles; /* NULL: every valid admin token may do anything */
 	size_t n_issuers;
 	kbs_jwk **admin_keys;

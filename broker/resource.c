@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "broker_int.h"
 #include "clock.h"
 #include "json.h"
@@ -270,6 +271,90 @@ release(struct get_ctx *c, kbs_http_resp *resp)
 		 c->pref.sha256);
 }
 
+/* Members of annotated evidence that are not a TEE's claims. */
+static int
+not_a_tee(const char *k)
+{
+	return strcmp(k, "runtime_data_claims") == 0 || strcmp(k, "init_data") == 0 ||
+	       strcmp(k, "init_data_claims") == 0 || strcmp(k, "report_data") == 0;
+}
+
+/* The TEE a token speaks for, for the audit log; "" if it does not say. */
+static const char *
+claims_tee(const json_t *claims)
+{
+	const json_t *ae = kbs_json_pointer(claims, "/submods/cpu0/ear.veraison."
+					    "annotated-evidence");
+	const char *k, *t = kbs_json_str(claims, "attester_type");
+	json_t *v;
+
+	json_object_foreach((json_t *)ae, k, v)
+		if (!not_a_tee(k) && json_is_object(v))
+			return k;
+	return t ? t : "";
+}
+
+/* The audit record of a release decision (never a token, key or secret). */
+static json_t *
+audit_fields(const struct get_ctx *c, const kbs_http_req *req,
+	     const kbs_http_resp *resp)
+{
+	const char *rule = c->decision ? kbs_policy_decision_rule(c->decision) : NULL;
+	json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}",
+			      "event", "release", "request_id", req->request_id,
+			      "client", req->remote_addr, "resource", c->path,
+			      "decision", resp->status == 200 ? "allow" : "deny",
+			      "issuer", c->issuer ? c->issuer : "",
+			      "tee", c->claims ? claims_tee(c->claims) : "",
+			      "status", resp->status);
+	const char *jti = kbs_json_str(c->claims, "jti");
+
+	if (f == NULL)
+		return NULL;
+	if ((jti != NULL && json_object_set_new(f, "jti", json_string(jti)) != 0) ||
+	    (c->decision != NULL &&
+	     (json_object_set_new(f, "policy_id", json_string(c->pref.id)) != 0 ||
+	      json_object_set_new(f, "policy_version",
+				  json_integer(c->pref.version)) != 0 ||
+	      json_object_set_new(f, "policy_sha256",
+				  json_string(c->pref.sha256)) != 0)) ||
+	    (rule != NULL && json_object_set_new(f, "rule", json_string(rule)) != 0) ||
+	    (resp->status != 200 &&
+	     json_object_set_new(f, "reason", json_string(resp->note)) != 0)) {
+		json_decref(f);
+		return NULL;
+	}
+	return f;
+}
+
+/*
+ * Append the decision to the audit log.  A release that cannot be
+ * recorded does not happen: the response becomes a 500.
+ */
+static void
+audit_release(const struct get_ctx *c, const kbs_http_req *req,
+	      kbs_http_resp *resp)
+{
+	json_t *f;
+	kbs_errbuf eb = {""};
+	kbs_err rc = KBS_ERR_NOMEM;
+
+	if (c->b->audit == NULL)
+		return;
+	if ((f = audit_fields(c, req, resp)) != NULL)
+		rc = kbs_audit_append(c->b->audit, f, &eb);
+	json_decref(f);
+	if (rc == KBS_OK)
+		return;
+	kbs_log_error("resource %s: audit log append failed%s: %s", c->path,
+		      resp->status == 200 ? ", release withheld" : "", eb.msg);
+	if (resp->status == 200) {
+		kbs_http_resp_clear(resp);
+		kbs_http_reply_error(resp, 500, "PluginInternalError",
+				     "the audit log is unavailable");
+	}
+}
+
 void
 kbs_broker_handle_get(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
@@ -284,8 +369,11 @@ kbs_broker_handle_get(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 		kbs_http_reply_error(resp, 400, "InvalidRequestPath",
 				     "resource path must be <repository>/<type>/"
 				     "<tag>, each [A-Za-z0-9_-][A-Za-z0-9_.-]*");
-	else if (authorise(c, req, resp) == 0)
-		release(c, resp);
+	else {
+		if (authorise(c, req, resp) == 0)
+			release(c, resp);
+		audit_release(c, req, resp);
+	}
 	free(c->path);
 	kbs_strfreezero(c->token);
 	json_decref(c->claims);
