@@ -125,9 +125,10 @@ kbs_err kbs_kmip_req_locate(const char *name, uint8_t **out, size_t *len,
 
 /*
  * Parse a Response Message to operation op: one batch item whose status
- * is Success (else the mapped error above).  *payload is a new tree (the
- * whole message; pass it to kbs_ttlv_free) and *body points inside it at
- * the Response Payload (NULL when the server sent none).
+ * is Success (else the mapped error above).  *msg is a new tree (the
+ * whole message; release with kbs_ttlv_free) and *body points inside it
+ * at the Response Payload (NULL when the server sent none).  Undecodable
+ * or misshapen responses are KBS_ERR_NETWORK.
  */
 kbs_err kbs_kmip_resp_parse(const uint8_t *buf, size_t len, kbs_kmip_op op,
 			    kbs_ttlv **msg, const kbs_ttlv **body,
@@ -139,8 +140,8 @@ kbs_err kbs_kmip_resp_uid(const uint8_t *buf, size_t len, kbs_kmip_op op,
 
 /*
  * Get answer: the Key Material bytes of a Symmetric Key or Secret Data in
- * Raw/Opaque/Transparent-less form (wrapped keys are refused).  *out is
- * malloc'd; release with kbs_freezero(*out, *len).
+ * key format Raw or Opaque (wrapped keys and other formats are refused).
+ * *out is malloc'd; release with kbs_freezero(*out, *olen).
  */
 kbs_err kbs_kmip_resp_get(const uint8_t *buf, size_t len, uint8_t **out,
 			  size_t *olen, kbs_errbuf *eb);
