@@ -685,7 +685,7 @@ teekey_copy(const json_t *j, json_t *norm, const char *name, kbs_errbuf *eb)
 
 	if (!json_is_string(v))
 		return kbs_errf(eb, KBS_ERR_INVALID,
-				"tee-pubkey member \"%s\" missing or not a string",
+				"member \"%s\" missing or not a string",
 				name);
 	if (json_object_set_new(norm, name, json_copy((json_t *)v)) != 0)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
@@ -703,10 +703,10 @@ teekey_normalize(const json_t *j, json_t *norm, kbs_errbuf *eb)
 	kbs_err rc;
 
 	if (kty == NULL)
-		return kbs_errf(eb, KBS_ERR_INVALID, "tee-pubkey without kty");
+		return kbs_errf(eb, KBS_ERR_INVALID, "without kty");
 	if (strcmp(kty, "RSA") != 0 && strcmp(kty, "EC") != 0)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
-				"tee-pubkey kty must be RSA or EC");
+				"kty must be RSA or EC");
 	for (m = kty[0] == 'R' ? rsa : ec; *m != NULL; m++)
 		if ((rc = teekey_copy(j, norm, *m, eb)) != KBS_OK)
 			return rc;
@@ -715,13 +715,13 @@ teekey_normalize(const json_t *j, json_t *norm, kbs_errbuf *eb)
 	if (kty[0] == 'R' && strcmp(alg, "RSA-OAEP-256") != 0 &&
 	    strcmp(alg, "RSA1_5") != 0)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
-				"tee-pubkey RSA alg must be RSA-OAEP-256 or RSA1_5");
+				"RSA alg must be RSA-OAEP-256 or RSA1_5");
 	if (kty[0] == 'E' && strcmp(alg, "ECDH-ES+A256KW") != 0)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
-				"tee-pubkey EC alg must be ECDH-ES+A256KW");
+				"EC alg must be ECDH-ES+A256KW");
 	if (kty[0] == 'E' && strcmp(crv, "P-256") != 0 && strcmp(crv, "P-521") != 0)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
-				"tee-pubkey crv must be P-256 or P-521");
+				"crv must be P-256 or P-521");
 	return KBS_OK;
 }
 
@@ -735,7 +735,7 @@ kbs_jwk_teekey_parse(const json_t *j, json_t **normalized, kbs_jwk **key,
 	kbs_err rc = KBS_ERR_NOMEM;
 
 	if (!json_is_object(j))
-		return kbs_errf(eb, KBS_ERR_INVALID, "tee-pubkey is not an object");
+		return kbs_errf(eb, KBS_ERR_INVALID, "tee-pubkey: not an object");
 	if ((norm = json_object()) == NULL)
 		goto out;
 	if ((rc = teekey_normalize(j, norm, eb)) != KBS_OK)
@@ -746,8 +746,10 @@ kbs_jwk_teekey_parse(const json_t *j, json_t **normalized, kbs_jwk **key,
 	if ((rc = jwk_wrap(pkey, kbs_json_str(norm, "alg"), NULL, &k, eb)) !=
 	    KBS_OK)
 		goto out;
-	*normalized = norm;
-	norm = NULL;
+	if (normalized != NULL) {
+		*normalized = norm;
+		norm = NULL;
+	}
 	if (key != NULL) {
 		*key = k;
 		k = NULL;

@@ -66,9 +66,9 @@ void kbs_jwk_free(kbs_jwk *k);
  * P-256|P-521, alg ECDH-ES+A256KW, x, y} with 32/66-byte coordinates.  All
  * listed members are required; other members are discarded.  On success
  * *normalized is a new object holding only the listed members with their
- * string values untouched (that is what the evidence binding hashes) and
- * *key (if key is non-NULL) the parsed key.  Outputs written only on
- * success.
+ * string values untouched (that is what the evidence binding hashes;
+ * normalized may be NULL when not needed) and *key (if key is non-NULL)
+ * the parsed key.  Outputs written only on success.
  */
 kbs_err kbs_jwk_teekey_parse(const json_t *j, json_t **normalized,
 			     kbs_jwk **key, kbs_errbuf *eb);
