@@ -23,6 +23,7 @@ struct attest_ctx {
 	uint8_t digest[48];
 	uint8_t init_digest[KBS_PROTO_DIGEST_MAX];
 	size_t init_digest_len;
+	json_t *rt;        /* the spec 2.1 object the digest is made of */
 	json_t *claims;
 	json_t *appraisal;
 	char jti[37];
@@ -33,7 +34,15 @@ struct attest_ctx {
 static kbs_verifier *
 pick_verifier(const kbs_issuer *is, const char *tee)
 {
-	if (strcmp(tee, "sample") == 0 && is->cfg->verifier_allow_sample)
+	size_t i;
+
+	/* Sample evidence proves nothing, whoever looks at it. */
+	if (strcmp(tee, "sample") == 0 && !is->cfg->verifier_allow_sample)
+		return NULL;
+	for (i = 0; i < is->nrelays; i++)
+		if (strcmp(is->relays[i].tee, tee) == 0)
+			return is->relays[i].v;
+	if (strcmp(tee, "sample") == 0)
 		return is->sample;
 	if (strcmp(tee, "snp") == 0)
 		return is->tee[0];
@@ -75,10 +84,16 @@ bind_and_verify(struct attest_ctx *c)
 	if ((v = pick_verifier(c->is, c->s.tee)) == NULL)
 		return kbs_errf(&c->eb, KBS_ERR_UNSUPPORTED,
 				"no verifier is enabled for tee %s", c->s.tee);
+	c->rt = json_pack("{s:O, s:s, s:s}", "tee-pubkey",
+			  kbs_proto_attest_teekey_json(c->req), "nonce", c->s.nonce,
+			  "additional-evidence", kbs_proto_attest_additional(c->req));
+	if (c->rt == NULL)
+		return kbs_errf(&c->eb, KBS_ERR_NOMEM, "out of memory");
 	memset(&in, 0, sizeof(in));
 	in.tee = c->s.tee;
 	in.evidence = kbs_proto_attest_evidence(c->req);
 	in.additional = kbs_proto_attest_additional(c->req);
+	in.runtime_data = c->rt;
 	in.report_data = c->digest;
 	in.report_data_len = sizeof(c->digest);
 	in.init_data_digest = initdata ? c->init_digest : NULL;
@@ -90,7 +105,6 @@ bind_and_verify(struct attest_ctx *c)
 static kbs_err
 appraise_and_mint(struct attest_ctx *c)
 {
-	json_t *rt;
 	char *init_b64 = NULL;
 	kbs_err rc = KBS_ERR_NOMEM;
 
@@ -98,20 +112,14 @@ appraise_and_mint(struct attest_ctx *c)
 	if (rc != KBS_OK)
 		return rc;
 	rc = KBS_ERR_NOMEM;
-	rt = json_pack("{s:O, s:s, s:s}", "tee-pubkey",
-		       kbs_proto_attest_teekey_json(c->req), "nonce", c->s.nonce,
-		       "additional-evidence", kbs_proto_attest_additional(c->req));
-	if (rt == NULL)
-		goto out;
 	if (kbs_proto_attest_initdata(c->req) != NULL &&
 	    (init_b64 = kbs_b64_encode(c->init_digest, c->init_digest_len,
 				       KBS_B64_STD)) == NULL)
 		goto out;
-	rc = kbs_issuer_mint(c->is, c->s.tee, c->claims, c->appraisal, rt,
+	rc = kbs_issuer_mint(c->is, c->s.tee, c->claims, c->appraisal, c->rt,
 			     init_b64, c->jti, &c->token, &c->eb);
 out:
 	free(init_b64);
-	json_decref(rt);
 	return rc;
 }
 
@@ -133,6 +141,21 @@ reply_token(struct attest_ctx *c, kbs_http_resp *resp)
 	kbs_http_reply_json(resp, 200, json_pack("{s:s}", "token", c->token));
 out:
 	free(cookie);
+}
+
+/*
+ * 401 for anything the guest can fix by attesting again; 502 when the
+ * external verifier is down, slow past its budget, busy, or answered
+ * garbage (the guest did nothing wrong; retry later); 500 for our faults.
+ */
+static int
+fail_status(kbs_err rc)
+{
+	if (rc == KBS_ERR_NETWORK)
+		return 502;
+	if (rc == KBS_ERR_NOMEM || rc == KBS_ERR_CRYPTO || rc == KBS_ERR_INTERNAL)
+		return 500;
+	return 401;
 }
 
 static void
@@ -163,9 +186,10 @@ attest(struct attest_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 	if (rc == KBS_OK)
 		rc = appraise_and_mint(c);
 	if (rc != KBS_OK) {
-		int status = rc == KBS_ERR_NOMEM || rc == KBS_ERR_CRYPTO ? 500 : 401;
-		kbs_http_reply_error(resp, status, "AttestationError",
+		kbs_http_reply_error(resp, fail_status(rc), "AttestationError",
 				     ATTEST_FAIL "%s", c->eb.msg);
+		if (rc == KBS_ERR_NETWORK)
+			kbs_log_warn("attest: tee=%s: %s", c->s.tee, c->eb.msg);
 		return;
 	}
 	reply_token(c, resp);
@@ -226,6 +250,7 @@ kbs_issuer_handle_attest(void *arg, const kbs_http_req *req, kbs_http_resp *resp
 	audit_outcome(c, req, resp);
 	kbs_session_clear(&c->s);
 	kbs_proto_attest_free(c->req);
+	json_decref(c->rt);
 	json_decref(c->claims);
 	json_decref(c->appraisal);
 	free(c->token);

@@ -138,7 +138,8 @@ kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	    (rc = kbs_daemon_audit_open(&cfg->audit, "issuer", !create_files,
 					&is->audit, eb)) != KBS_OK ||
 	    (rc = kbs_verifier_sample_new(&is->sample)) != KBS_OK ||
-	    (rc = load_verifiers(is, eb)) != KBS_OK) {
+	    (rc = load_verifiers(is, eb)) != KBS_OK ||
+	    (rc = kbs_issuer_load_relays(is, eb)) != KBS_OK) {
 		kbs_issuer_free(is);
 		return rc;
 	}
@@ -200,5 +201,7 @@ kbs_issuer_free(kbs_issuer *is)
 	kbs_verifier_free(is->tee[0]);
 	kbs_verifier_free(is->tee[1]);
 	kbs_verifier_free(is->tee[2]);
+	kbs_verifier_free(is->coco);
+	kbs_verifier_free(is->ita);
 	free(is);
 }

@@ -9,10 +9,12 @@
 #include "clock.h"
 #include "policy.h"
 #include "proto.h"
+#include "verifier_relay.h"
 #include "verifier_tee.h"
 
 #define KBS_COOKIE_NAME "kbs-session-id"
 #define KBS_COOKIE_MAX 6144
+#define KBS_ISSUER_RELAYS_MAX 16
 
 struct kbs_issuer {
 	const kbs_issuer_cfg *cfg;
@@ -23,6 +25,13 @@ struct kbs_issuer {
 	char appraisal_sha256[65]; /* of the policy text in force */
 	struct kbs_audit *audit;   /* NULL: auditing off */
 	kbs_verifier *tee[3]; /* snp, tdx, sgx built-in (NULL: off) */
+	kbs_verifier *coco;   /* CoCo AS relay, shared by its TEEs (NULL: off) */
+	kbs_verifier *ita;    /* Intel Trust Authority relay for tdx (NULL: off) */
+	struct {
+		char tee[32];
+		kbs_verifier *v;  /* borrowed: coco or ita */
+	} relays[KBS_ISSUER_RELAYS_MAX];
+	size_t nrelays;
 };
 
 /* A handshake session as carried, sealed, in the cookie (session.c). */
@@ -78,6 +87,12 @@ kbs_err kbs_issuer_mint(const kbs_issuer *is, const char *tee,
 			const json_t *tee_claims, const json_t *appraisal,
 			const json_t *runtime_claims, const char *init_data_b64,
 			char jti[37], char **out, kbs_errbuf *eb);
+
+/*
+ * Set up the relays verifier.backends names (issuer.c): KBS_ERR_CONFIG
+ * for an unknown TEE or backend, or a relay's bad settings.
+ */
+kbs_err kbs_issuer_load_relays(kbs_issuer *is, kbs_errbuf *eb);
 
 /* Handlers (auth.c, attest.c, wellknown.c). */
 void kbs_issuer_handle_auth(void *arg, const kbs_http_req *req,
