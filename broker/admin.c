@@ -186,14 +186,17 @@ kbs_broker_handle_put(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	kbs_broker *b = arg;
 	kbs_errbuf eb = {""};
+	kbs_err rc;
 	char *path;
 
 	if (kbs_broker_admin_check(b, req, resp) != 0 ||
 	    (path = admin_path(req, resp)) == NULL)
 		return;
-	if (kbs_store_put(b->store, path, req->body, req->body_len, &eb) != KBS_OK) {
+	if ((rc = kbs_store_put(b->store, path, req->body, req->body_len,
+				&eb)) != KBS_OK) {
 		kbs_log_error("store %s: %s", path, eb.msg);
-		kbs_http_reply_error(resp, 500, "PluginInternalError",
+		kbs_http_reply_error(resp, kbs_broker_store_status(rc),
+				     "PluginInternalError",
 				     "cannot store the resource");
 	} else {
 		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
@@ -219,9 +222,12 @@ kbs_broker_handle_delete(void *arg, const kbs_http_req *req,
 	if (rc == KBS_ERR_NOT_FOUND)
 		kbs_http_reply_error(resp, 404, "ResourceNotFound",
 				     "no resource %s", path);
-	else if (rc != KBS_OK)
-		kbs_http_reply_error(resp, 500, "PluginInternalError",
+	else if (rc != KBS_OK) {
+		kbs_log_error("delete %s: %s", path, eb.msg);
+		kbs_http_reply_error(resp, kbs_broker_store_status(rc),
+				     "PluginInternalError",
 				     "cannot delete the resource");
+	}
 	else {
 		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
 		note(resp, "deleted %s", path);

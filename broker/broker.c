@@ -166,6 +166,28 @@ load_admin(kbs_broker *b, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
+/*
+ * The resource store: the filesystem repository, behind a router by path
+ * pattern when further stores (KMIP, ...) are configured.
+ */
+static kbs_err
+load_store(kbs_broker *b, kbs_errbuf *eb)
+{
+	const kbs_broker_cfg *cfg = b->cfg;
+	kbs_store *fs = NULL;
+	kbs_err rc;
+
+	if ((rc = kbs_store_fs_new(cfg->repository_dir, &fs, eb)) != KBS_OK)
+		return rc;
+	if (cfg->stores == NULL && cfg->repository_routes == NULL) {
+		b->store = fs;
+		return KBS_OK;
+	}
+	/* The router takes fs, also on failure. */
+	return kbs_store_router_from_json(fs, cfg->stores, cfg->repository_routes,
+					  &b->store, eb);
+}
+
 kbs_err
 kbs_broker_new(const kbs_broker_cfg *cfg, int create_files, kbs_broker **out,
 	       kbs_errbuf *eb)
@@ -184,8 +206,7 @@ kbs_broker_new(const kbs_broker_cfg *cfg, int create_files, kbs_broker **out,
 	    (rc = kbs_daemon_audit_open(&cfg->audit, "broker", !create_files,
 					&b->audit, eb)) != KBS_OK)
 		goto fail;
-	if (create_files &&
-	    (rc = kbs_store_fs_new(cfg->repository_dir, &b->store, eb)) != KBS_OK)
+	if (create_files && (rc = load_store(b, eb)) != KBS_OK)
 		goto fail;
 	*out = b;
 	return KBS_OK;
@@ -287,4 +308,10 @@ kbs_broker_free(kbs_broker *b)
 		kbs_jwk_free(b->admin_keys[i]);
 	free(b->admin_keys);
 	free(b);
+}
+
+int
+kbs_broker_store_status(kbs_err rc)
+{
+	return rc == KBS_ERR_NETWORK ? 503 : 500;
 }

@@ -15,6 +15,8 @@
 typedef struct {
 	kbs_daemon_base base;
 	char *repository_dir;
+	json_t *repository_routes;
+	json_t *stores;
 	json_t *trusted_issuers;
 	long long token_leeway;
 	char *policy_file;

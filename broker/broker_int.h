@@ -157,6 +157,13 @@ size_t kbs_roles_count(const kbs_roles *r);
 void kbs_roles_free(kbs_roles *r);
 
 /*
+ * HTTP status for a failed store operation other than not-found: 503 when
+ * a remote key store (KMIP) is unreachable, so clients retry later; 500
+ * for anything else.
+ */
+int kbs_broker_store_status(kbs_err rc);
+
+/*
  * "<repo>/<type>/<tag>" from a request path under prefix, each segment
  * percent-decoded and validated (store.h).  NULL if invalid.
  */

@@ -10,6 +10,13 @@ const kbs_cfg_opt kbs_broker_opts[] = {
 	 offsetof(kbs_broker_cfg, repository_dir),
 	 "/var/lib/kbs-c/broker/resources", 0, 0, 0,
 	 "filesystem resource repository (created 0700)"},
+	{"repository.routes", KBS_CFG_JSON,
+	 offsetof(kbs_broker_cfg, repository_routes), NULL, 0, 0, 0,
+	 "[{\"pattern\": \"kmip/**\", \"store\": \"kmip\"}, ...]: first match "
+	 "wins; unmatched paths use repository.dir (docs/kmip.md)"},
+	{"stores", KBS_CFG_JSON, offsetof(kbs_broker_cfg, stores), NULL, 0, 0, 0,
+	 "further key stores by name: {\"kmip\": {\"type\": \"kmip\", \"host\", "
+	 "\"port\", \"ca_file\", \"cert_file\", \"key_file\", ...}}"},
 	{"token.trusted_issuers", KBS_CFG_JSON,
 	 offsetof(kbs_broker_cfg, trusted_issuers), NULL, 0, 0, 0,
 	 "list of issuers whose tokens are accepted: {name, jwks_file | "

@@ -247,7 +247,8 @@ release(struct get_ctx *c, kbs_http_resp *resp)
 	}
 	if (rc != KBS_OK) {
 		kbs_log_error("resource %s: %s", c->path, c->eb.msg);
-		kbs_http_reply_error(resp, 500, "PluginInternalError",
+		kbs_http_reply_error(resp, kbs_broker_store_status(rc),
+				     "PluginInternalError",
 				     "resource store failure");
 		return;
 	}
