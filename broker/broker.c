@@ -5,6 +5,7 @@
 #include "audit.h"
 #include "broker_int.h"
 #include "fsutil.h"
+#include "intel.h"
 #include "json.h"
 #include "log.h"
 #include "mem.h"
@@ -12,7 +13,7 @@
 #define MAX_ADMIN_KEY_FILE (64 * 1024)
 
 static const char *const issuer_keys[] = {
-	"name", "jwks_file", "jwks_url", "ca_file", "audience", "iss",
+	"name", "jwks_file", "jwks_url", "ca_file", "tls_ca_file", "audience", "iss",
 	"refetch_interval", "fetch_timeout_ms", "cache_ttl", "claims_map",
 	"tee_pubkey_paths", "max_age", "single_use", "replay_cache_size", NULL,
 };
@@ -55,6 +56,7 @@ add_issuer(kbs_broker *b, const json_t *o, size_t i, kbs_errbuf *eb)
 	ic.jwks_file = kbs_json_str(o, "jwks_file");
 	ic.jwks_url = kbs_json_str(o, "jwks_url");
 	ic.ca_file = kbs_json_str(o, "ca_file");
+	ic.tls_ca_file = kbs_json_str(o, "tls_ca_file");
 	ic.audience = kbs_json_str(o, "audience");
 	ic.iss = kbs_json_str(o, "iss");
 	ic.leeway = b->cfg->token_leeway;
@@ -289,7 +291,9 @@ kbs_broker_routes(kbs_broker *b, kbs_http_server *srv)
 	    (rc = kbs_http_route(srv, "GET", "/kbs/v0/resource-policy",
 				 kbs_broker_handle_policy_get, b, 0)) != KBS_OK)
 		return rc;
-	return policy_routes(b, srv);
+	if ((rc = policy_routes(b, srv)) != KBS_OK)
+		return rc;
+	return kbs_broker_intel_routes(b, srv);
 }
 
 void
@@ -304,6 +308,7 @@ kbs_broker_free(kbs_broker *b)
 	kbs_policystore_free(b->policy);
 	kbs_audit_close(b->audit);
 	kbs_roles_free(b->roles);
+	kbs_intel_free(b->intel);
 	for (i = 0; i < b->n_admin_keys; i++)
 		kbs_jwk_free(b->admin_keys[i]);
 	free(b->admin_keys);

@@ -31,6 +31,14 @@ typedef struct {
 	json_t *admin_roles;  /* NULL: any valid admin token has full access */
 	char *admin_audience; /* aud must contain it when set */
 	char *admin_issuer;   /* iss must equal it when set */
+	int intel_enabled;          /* /kbs/v1 Intel key API (intel.h) */
+	char *intel_state_dir;
+	char *intel_ita_url;        /* ITA API base URL, or NULL */
+	char *intel_ita_api_key;    /* secret */
+	char *intel_ita_issuer;     /* trusted_issuers name vouching for ITA */
+	char *intel_ita_ca_file;
+	int intel_ita_allow_http;   /* tests only */
+	long long intel_timeout_ms;
 } kbs_broker_cfg;
 
 extern const kbs_cfg_opt kbs_broker_opts[];

@@ -29,6 +29,7 @@ struct kbs_broker {
 	size_t n_admin_keys;
 	kbs_broker_cookie_fn cookie_fn;
 	const void *cookie_arg;
+	struct kbs_intel *intel; /* /kbs/v1 state (intel.h); NULL: off */
 };
 
 /* The policy id of unbound paths, and of /kbs/v0/resource-policy. */
