@@ -58,7 +58,7 @@ struct kbs_kmip_client {
 	SSL_CTX *ctx;
 	char *host;
 	char *server_name;
-	char port[8];
+	char port[12];   /* any unsigned, though ports stop at 65535 */
 	int server_is_ip;
 	int timeout_ms;
 	size_t max_response;

@@ -51,7 +51,7 @@ typedef struct {
 } keyset;
 
 struct issuer {
-	char *name, *url, *audience, *iss;
+	char *name, *url, *audience, *iss, *tls_ca;
 	long long leeway, refetch, timeout_ms, ttl;
 	keyset *fixed;         /* JWKS file or in-process JWKS, or NULL */
 	X509_STORE *store;     /* CA certificates for header jwk+x5c, or NULL */
@@ -179,6 +179,8 @@ fetch_jwks(const struct issuer *is, keyset **out, kbs_errbuf *eb)
 				 (curl_off_t)JWKS_MAX_LEN);
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_write);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+		if (is->tls_ca != NULL)
+			curl_easy_setopt(c, CURLOPT_CAINFO, is->tls_ca);
 		cc = curl_easy_perform(c);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	}
@@ -788,6 +790,7 @@ issuer_free(struct issuer *is)
 		return;
 	free(is->name);
 	free(is->url);
+	free(is->tls_ca);
 	free(is->audience);
 	free(is->iss);
 	keyset_unref(is->fixed);
@@ -978,7 +981,8 @@ kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 		return kbs_errf(eb, KBS_ERR_CONFIG, "issuer %s: jwks_url must be "
 				"http(s)", cfg->name ? cfg->name : "?");
 	if ((is = issuer_new(cfg->name, cfg->audience, cfg->leeway)) == NULL ||
-	    !dup_opt(&is->url, cfg->jwks_url) || !dup_opt(&is->iss, cfg->iss)) {
+	    !dup_opt(&is->url, cfg->jwks_url) || !dup_opt(&is->iss, cfg->iss) ||
+	    !dup_opt(&is->tls_ca, cfg->tls_ca_file)) {
 		kbs_errf(eb, rc, "out of memory");
 		goto fail;
 	}

@@ -38,6 +38,7 @@ typedef struct {
 	const char *jwks_file;     /* local JWKS file, or NULL */
 	const char *jwks_url;      /* http(s) JWKS URL, or NULL */
 	const char *ca_file;       /* PEM CA bundle for header jwk+x5c, or NULL */
+	const char *tls_ca_file;   /* PEM CAs for an https jwks_url (default: system) */
 	const char *audience;      /* required "aud" member, or NULL */
 	const char *iss;           /* required "iss", or NULL */
 	long long leeway;          /* seconds, clamped to [0, 300] */

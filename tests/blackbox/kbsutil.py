@@ -137,7 +137,8 @@ class Server:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        tls = (self.config.get("http") or {}).get("tls_cert")
+        return "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
 
     def config_path(self):
         return self.workdir / ("%s.json" % self.name)
