@@ -92,7 +92,37 @@ test_refusals(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "/nonexistent/appraisal.json"));
 }
 
+/* SGX claims shaped as the built-in verifier reports them. */
+static json_t *
+sgx_claims(int debug, const char *tcb_status)
+{
+	return json_pack("{s:{s:s, s:s}, s:b, s:s}", "body", "mr_signer",
+			 "83d719e77deaca1470f6baf62a4d774303c899db69020f9c70ee1dfc08c7ce9e",
+			 "isv_svn", "0000", "debug", debug, "tcb_status", tcb_status);
+}
+
+static void
+test_sgx_and_tcb_status(void)
+{
+	kbs_issuer_cfg cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	CU_ASSERT_STRING_EQUAL(status_of(&cfg, "sgx", sgx_claims(0, "UpToDate")),
+			       "affirming");
+	/* The occlum vector is a debug enclave. */
+	CU_ASSERT_STRING_EQUAL(status_of(&cfg, "sgx", sgx_claims(1, "UpToDate")),
+			       "contraindicated");
+	CU_ASSERT_STRING_EQUAL(status_of(&cfg, "sgx", sgx_claims(0, "OutOfDate")),
+			       "contraindicated");
+	CU_ASSERT_STRING_EQUAL(status_of(&cfg, "sgx", sgx_claims(0, "Revoked")),
+			       "contraindicated");
+	/* Without collateral the status is unknown: not affirmed. */
+	CU_ASSERT_STRING_NOT_EQUAL(status_of(&cfg, "sgx", sgx_claims(0, "unknown")),
+				   "affirming");
+}
+
 static const kbs_unit_test tests[] = {
+	{"SGX measurements, debug and TCB status", test_sgx_and_tcb_status},
 	{"built-in default policy", test_builtin_default},
 	{"references replace the policy's", test_references_override},
 	{"bad documents and references refused", test_refusals},
