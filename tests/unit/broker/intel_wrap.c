@@ -204,10 +204,13 @@ test_held_refused(void)
 					      KBS_INTEL_TDX, &k, NULL),
 			KBS_ERR_TOO_LARGE);
 	/* A PEM header with garbage behind it. */
-	CU_ASSERT_EQUAL(kbs_intel_held_pubkey((const uint8_t *)"-----BEGIN "
-					      "PUBLIC KEY-----\nxx\n", 33,
-					      KBS_INTEL_TDX, &k, NULL),
-			KBS_ERR_INVALID);
+	{
+		static const char junk[] = "-----BEGIN PUBLIC KEY-----\nxx\n";
+
+		CU_ASSERT_EQUAL(kbs_intel_held_pubkey((const uint8_t *)junk,
+						      strlen(junk), KBS_INTEL_TDX,
+						      &k, NULL), KBS_ERR_INVALID);
+	}
 	CU_ASSERT(k == NULL);
 	free(big);
 	free(h);
