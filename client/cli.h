@@ -69,6 +69,9 @@ int client_cmd_audit(const client_cli *o);
 /* `policy SUBCOMMAND` (policy.c): admin calls exit as the others; evaluate
  * and test exit 0 allowed, 1 denied. */
 int client_cmd_policy(const client_cli *o);
+/* `intel SUBCOMMAND` (intel.c): parses its own options from argv (argv[0]
+ * is "intel"); global options before it are in o. */
+int client_cmd_intel(client_cli *o, int argc, char **argv);
 
 /* commands.c's shared steps, for policy.c: the http handle and admin
  * token (none without --admin-key; *token released with

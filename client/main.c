@@ -209,6 +209,7 @@ static const char main_usage[] =
 	"  audit verify FILE... check an audit log's hash chain (offline)\n"
 	"  policy SUBCOMMAND    list, get, versions, set, rollback, bind,\n"
 	"                       unbind, evaluate (admin); test (offline)\n"
+	"  intel SUBCOMMAND     Intel KBS key API: transfer, key, policy\n"
 	"\n"
 	"Global options (also accepted after the command):\n"
 	"  --url URL          server (default " CLIENT_DEFAULT_URL ")\n"
@@ -378,6 +379,9 @@ run_command(client_cli *o, int argc, char **argv, unsigned seen)
 	const char *stray;
 	int rc;
 
+	/* intel.c parses its own options (docs/intel-kbs.md). */
+	if (strcmp(argv[0], "intel") == 0)
+		return client_cmd_intel(o, argc, argv);
 	if (cmd == NULL)
 		return client_usage_error("unknown command '%s'", argv[0]);
 	if ((rc = parse_opts(o, argc, argv, 0, &seen)) != 0)

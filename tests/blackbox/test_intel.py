@@ -650,8 +650,12 @@ def test_client_end_to_end(env, tmp_path):
     out, err = kbsutil.check_cli(cp)
     assert cp.returncode == 0, err
     pid = json.loads(out)["id"]
-    cp = kbsutil.run_cli("kbs-client", ["intel", "key", "create", "--algorithm",
+    raw = os.urandom(32)
+    kbsutil.remember_key_bytes(raw)
+    (tmp_path / "aes.bin").write_bytes(raw)
+    cp = kbsutil.run_cli("kbs-client", ["intel", "key", "register", "--algorithm",
                                         "AES", "--key-length", "256",
+                                        "--key-data", str(tmp_path / "aes.bin"),
                                         "--policy-id", pid] + common)
     out, err = kbsutil.check_cli(cp)
     assert cp.returncode == 0, err
@@ -675,8 +679,26 @@ def test_client_end_to_end(env, tmp_path):
                                         "--tee-key", str(wk), "--out", str(dest)])
     out, err = kbsutil.check_cli(cp)
     assert cp.returncode == 0, err
-    assert len(dest.read_bytes()) == 32
-    kbsutil.remember_key_bytes(dest.read_bytes())
+    assert dest.read_bytes() == raw
+    cp = kbsutil.run_cli("kbs-client", ["intel", "key", "get", kid] + common)
+    out, err = kbsutil.check_cli(cp)
+    assert cp.returncode == 0 and json.loads(out)["transfer_policy_id"] == pid
+    # A token for another workload key: the client cannot unwrap (exit 4),
+    # and a policy mismatch is a refusal (exit 1).
+    other = env["signer"].token(tdx_claims(Workload("TDX")))
+    cp = kbsutil.run_cli("kbs-client", ["intel", "transfer", "--url",
+                                        env["broker"].url, "--key-id", kid,
+                                        "--token", other, "--tee-key", str(wk)])
+    assert cp.returncode == 4
+    bad = env["signer"].token(tdx_claims(Workload("TDX"), attester_held_data=held,
+                                         tdx_mrtd="00" * 48))
+    cp = kbsutil.run_cli("kbs-client", ["intel", "transfer", "--url",
+                                        env["broker"].url, "--key-id", kid,
+                                        "--token", bad, "--tee-key", str(wk)])
+    out, err = kbsutil.check_cli(cp)
+    assert cp.returncode == 1 and "401" in err
+    cp = kbsutil.run_cli("kbs-client", ["intel", "key", "list"] + common[:2])
+    assert cp.returncode == 1  # no admin key: 401
     cp = kbsutil.run_cli("kbs-client", ["intel", "key", "delete", kid] + common)
     assert cp.returncode == 0
     cp = kbsutil.run_cli("kbs-client", ["intel", "policy", "delete", pid] + common)
