@@ -481,6 +481,41 @@ def test_passport_generated_aes(env):
     assert len(wl.unwrap(r.json())) == 16
 
 
+def test_passport_tee_pubkey_jwk(env):
+    # Without attester_held_data (a kbs-issuer token whose issuer maps the
+    # Intel claims), an RSA tee-pubkey JWK of the token is the workload key.
+    pid = new_policy(env, TDX_POLICY)
+    kid, raw = aes_key(env, pid)
+    wl = Workload("TDX")
+    pub = jwk.JWK.from_pyca(wl.key.public_key()).export_public(as_dict=True)
+    teekey = {"kty": "RSA", "alg": "RSA-OAEP-256", "n": pub["n"], "e": pub["e"]}
+    c = tdx_claims(wl)
+    del c["attester_held_data"]
+    c["tee-pubkey"] = teekey
+    r = transfer(env, kid, {"attestation_token": env["signer"].token(c)})
+    assert r.status_code == 200, r.text
+    assert wl.unwrap(r.json()) == raw
+    # An EC tee-pubkey cannot receive an RSA-OAEP wrapped_swk.
+    ec = jwk.JWK.generate(kty="EC", crv="P-256").export_public(as_dict=True)
+    c["tee-pubkey"] = {"kty": "EC", "crv": "P-256", "alg": "ECDH-ES+A256KW",
+                       "x": ec["x"], "y": ec["y"]}
+    intel_error(transfer(env, kid, {"attestation_token":
+                                    env["signer"].token(c)}), 400)
+
+
+def test_passport_pem_held_data(env):
+    # Intel's 2026 line: a PEM PUBLIC KEY as held data.
+    pid = new_policy(env, SGX_POLICY)
+    kid, raw = aes_key(env, pid)
+    wl = Workload("SGX")
+    pem = wl.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    tok = env["signer"].token(sgx_claims(wl, attester_held_data=b64(pem)))
+    r = transfer(env, kid, {"attestation_token": tok})
+    assert r.status_code == 200, r.text
+    assert wl.unwrap(r.json()) == raw
+
+
 @pytest.mark.parametrize("over", [
     {"sgx_mrenclave": "00" * 32},
     {"sgx_isvsvn": 2},
