@@ -738,3 +738,41 @@ def test_client_end_to_end(env, tmp_path):
     assert cp.returncode == 0
     cp = kbsutil.run_cli("kbs-client", ["intel", "policy", "delete", pid] + common)
     assert cp.returncode == 0
+
+
+def test_admin_roles_apply(env, tmp_path):
+    """admin.roles are matched against the /kbs/v1 path and method."""
+    f = env["fleet"]
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [env["signer"].jwk()]}))
+    b = f.broker(name="broker-intel-roles", over={
+        "token": {"trusted_issuers": [{"name": "ita", "jwks_file": str(jwks)}]},
+        "admin": {"roles": {
+            "admin": [{"method": "*", "path": "/kbs/v1/**"}],
+            "reader": [{"method": "GET", "path": "/kbs/v1/keys"},
+                       {"method": "GET", "path": "/kbs/v1/keys/*"}]}},
+        "intel": {"enabled": True, "state_dir": str(tmp_path / "st")}})
+    adm_h = dict(J, **f.admin_ed.headers())
+    rd_h = dict(J, **f.admin_ed.headers(claims={"role": "reader"}))
+    r = requests.post(b.url + "/kbs/v1/key-transfer-policies", headers=adm_h,
+                      data=json.dumps(TDX_POLICY), timeout=10)
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    r = requests.post(b.url + "/kbs/v1/keys", headers=adm_h, timeout=10,
+                      data=json.dumps({"key_information": {
+                          "algorithm": "AES", "key_length": 256},
+                          "transfer_policy_id": pid}))
+    assert r.status_code == 201, r.text
+    kid = r.json()["id"]
+    assert requests.get(b.url + "/kbs/v1/keys", headers=rd_h,
+                        timeout=10).status_code == 200
+    assert requests.get(b.url + "/kbs/v1/keys/" + kid, headers=rd_h,
+                        timeout=10).status_code == 200
+    intel_error(requests.delete(b.url + "/kbs/v1/keys/" + kid, headers=rd_h,
+                                timeout=10), 403)
+    intel_error(requests.get(b.url + "/kbs/v1/key-transfer-policies",
+                             headers=rd_h, timeout=10), 403)
+    # Without ita_url: passport only, the nonce step is a 502.
+    intel_error(requests.post(b.url + "/kbs/v1/keys/%s/transfer" % kid,
+                              headers={"Accept": "application/json"},
+                              timeout=10), 502)
