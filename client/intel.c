@@ -76,6 +76,31 @@ on_data(char *p, size_t sz, size_t n, void *arg)
 	return add;
 }
 
+/* Bounded, no signals, http(s) only; an empty POST body when none. */
+static void
+set_options(CURL *c, const client_cli *o, const char *url, const char *method,
+	    struct curl_slist *h, const char *body, membuf *m)
+{
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, o->http.timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o->http.timeout);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (o->http.cacert != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, o->http.cacert);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, m);
+	if (body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	} else if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+}
+
 /*
  * One call: method to url+path with JSON Accept (and Content-Type with a
  * body), bearer, optional Attestation-Type.  KBS_OK for 2xx with *out the
@@ -107,24 +132,7 @@ call(const intel_opts *io, const client_cli *o, const char *method,
 		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, o->http.timeout);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o->http.timeout);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (o->http.cacert != NULL)
-		curl_easy_setopt(c, CURLOPT_CAINFO, o->http.cacert);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
-	if (body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	} else if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
-	}
+	set_options(c, o, url, method, h, body, &m);
 	if (curl_easy_perform(c) != CURLE_OK) {
 		kbs_errf(eb, rc, "%s %s: %s", method, path, m.over ? "response "
 			 "too large" : "transport failure");
