@@ -77,6 +77,23 @@ ita_client(kbs_intel *in, kbs_errbuf *eb)
 	return rc;
 }
 
+/* intel.ita_jwks_issuer must name a configured trusted issuer. */
+static kbs_err
+check_issuer(const kbs_broker_cfg *cfg, kbs_errbuf *eb)
+{
+	const char *want = cfg->intel_ita_issuer, *name;
+	json_t *o;
+	size_t i;
+
+	if (want == NULL)
+		return KBS_OK;
+	json_array_foreach(cfg->trusted_issuers, i, o)
+		if ((name = kbs_json_str(o, "name")) != NULL && strcmp(name, want) == 0)
+			return KBS_OK;
+	return kbs_errf(eb, KBS_ERR_CONFIG, "intel.ita_jwks_issuer %.64s names "
+			"no entry of token.trusted_issuers", want);
+}
+
 kbs_err
 kbs_intel_new(kbs_broker *b, int create, kbs_intel **out, kbs_errbuf *eb)
 {
@@ -96,7 +113,8 @@ kbs_intel_new(kbs_broker *b, int create, kbs_intel **out, kbs_errbuf *eb)
 	if (create && ((rc = kbs_fs_mkdirs(in->keys_dir, 0700, eb)) != KBS_OK ||
 		       (rc = kbs_fs_mkdirs(in->pol_dir, 0700, eb)) != KBS_OK))
 		goto fail;
-	if ((rc = ita_client(in, eb)) != KBS_OK)
+	if ((rc = check_issuer(b->cfg, eb)) != KBS_OK ||
+	    (rc = ita_client(in, eb)) != KBS_OK)
 		goto fail;
 	*out = in;
 	return KBS_OK;
