@@ -11,6 +11,13 @@
 #include "trust.h"
 
 #define KBS_RESOURCE_PREFIX "/kbs/v0/resource/"
+/*
+ * The repository that holds the Intel key API's key material.  It is
+ * reachable only through /kbs/v1 (Intel key-transfer policies, wrapped_key);
+ * the v0 resource and admin endpoints refuse it, or a kbs-issuer token
+ * could read, and a v0 admin overwrite, keys guarded by Intel policies.
+ */
+#define KBS_INTEL_REPOSITORY "intel-keys"
 
 /* Versioned policies and their bindings (policystore.c). */
 typedef struct kbs_policystore kbs_policystore;

@@ -347,7 +347,7 @@ kbs_intel_key_load(kbs_intel *in, const char *id, json_t **out, kbs_errbuf *eb)
 void
 kbs_intel_key_path(const char *id, char buf[64])
 {
-	snprintf(buf, 64, "intel-keys/key/%.36s", id);
+	snprintf(buf, 64, KBS_INTEL_REPOSITORY "/key/%.36s", id);
 }
 
 kbs_err

@@ -58,7 +58,9 @@ kbs_broker_resource_path(const char *path)
 		p = slash + 1;
 	}
 	out[o - 1] = '\0';
-	if (nseg != 3 || !kbs_store_path_valid(out))
+	if (nseg != 3 || !kbs_store_path_valid(out) ||
+	    strncmp(out, KBS_INTEL_REPOSITORY "/",
+		    strlen(KBS_INTEL_REPOSITORY "/")) == 0)
 		goto bad;
 	return out;
 bad:

@@ -776,3 +776,22 @@ def test_admin_roles_apply(env, tmp_path):
     intel_error(requests.post(b.url + "/kbs/v1/keys/%s/transfer" % kid,
                               headers={"Accept": "application/json"},
                               timeout=10), 502)
+
+
+def test_intel_keys_unreachable_through_v0(env):
+    """Key material lives in the store under intel-keys/key/<id>; the v0
+    resource and admin endpoints must not reach it, or a kbs-issuer token
+    could read a key guarded by an Intel policy, and a v0 admin could
+    overwrite it."""
+    kid, raw = aes_key(env, None)
+    v0 = env["broker"].url + "/kbs/v0/resource/intel-keys/key/" + kid
+    tok = env["signer"].token(sgx_claims(Workload("sgx")))
+    r = requests.get(v0, headers={"Authorization": "Bearer " + tok})
+    kbsutil.assert_error(r, 400, "InvalidRequestPath")
+    r = requests.post(v0, headers=env["admin"].headers(), data=b"overwrite")
+    kbsutil.assert_error(r, 400, "InvalidRequestPath")
+    r = requests.delete(v0, headers=env["admin"].headers())
+    kbsutil.assert_error(r, 400, "InvalidRequestPath")
+    # Still there through v1.
+    r = adm(env, "GET", "/keys/" + kid)
+    assert r.status_code == 200, r.text

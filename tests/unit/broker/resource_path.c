@@ -47,6 +47,10 @@ test_refused(void)
 	expect("/kbs/v0/resource/a b/c/d", NULL);
 	expect("/kbs/v0/resource/", NULL);
 	expect("/kbs/v0/other/a/b/c", NULL);
+	/* The Intel key API's repository is not reachable through v0. */
+	expect("/kbs/v0/resource/intel-keys/key/7b5f0e2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b", NULL);
+	expect("/kbs/v0/resource/intel-key%73/key/1", NULL);
+	expect("/kbs/v0/resource/intel-keysx/key/1", "intel-keysx/key/1");
 }
 
 static const kbs_unit_test tests[] = {
