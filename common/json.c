@@ -98,9 +98,8 @@ kbs_json_dumps(const json_t *v)
 			      JSON_ENCODE_ANY);
 }
 
-/* Decode one reference token ("~1" is '/', "~0" is '~') into a new string. */
-static char *
-pointer_token(const char *p, size_t len)
+char *
+kbs_json_pointer_token(const char *p, size_t len)
 {
 	char *t = malloc(len + 1);
 	size_t i, o = 0;
@@ -150,7 +149,7 @@ kbs_json_pointer(const json_t *doc, const char *pointer)
 	while (cur != NULL && *p == '/') {
 		const char *end = strchr(p + 1, '/');
 		size_t len = end ? (size_t)(end - p - 1) : strlen(p + 1);
-		char *tok = pointer_token(p + 1, len);
+		char *tok = kbs_json_pointer_token(p + 1, len);
 		if (tok == NULL)
 			return NULL;
 		if (json_is_object(cur))

@@ -52,4 +52,11 @@ char *kbs_json_dumps(const json_t *v);
  */
 json_t *kbs_json_pointer(const json_t *doc, const char *pointer);
 
+/*
+ * One RFC 6901 reference token (len bytes at p, without its '/')
+ * unescaped into a new string ("~1" is '/', "~0" is '~'); NULL on any
+ * other '~' escape or no memory.  The caller frees it.
+ */
+char *kbs_json_pointer_token(const char *p, size_t len);
+
 #endif

@@ -9,32 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "mem.h"
 #include "policy_int.h"
-
-/* Decode one RFC 6901 token of len bytes; NULL on a bad '~' escape. */
-static char *
-ptr_token(const char *p, size_t len)
-{
-	char *t = malloc(len + 1);
-	size_t i, o = 0;
-
-	if (t == NULL)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		if (p[i] != '~') {
-			t[o++] = p[i];
-			continue;
-		}
-		if (i + 1 >= len || (p[i + 1] != '0' && p[i + 1] != '1')) {
-			free(t);
-			return NULL;
-		}
-		t[o++] = p[++i] == '0' ? '~' : '/';
-	}
-	t[o] = '\0';
-	return t;
-}
 
 void
 pol_ptr_clear(struct pol_ptr *p)
@@ -56,7 +33,7 @@ ptr_add(struct pol_ptr *p, const char *raw, size_t len)
 	char *tok = NULL;
 
 	if (!(len == 1 && raw[0] == '*')) {
-		tok = ptr_token(raw, len);
+		tok = kbs_json_pointer_token(raw, len);
 		if (tok == NULL)
 			return KBS_ERR_INVALID;
 	} else

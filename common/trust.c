@@ -503,33 +503,6 @@ find_issuer(kbs_trust *t, const kbs_jws *j, long long now, struct issuer **who,
 
 /* ---- per-issuer rules after verification ------------------------------ */
 
-/*
- * One RFC 6901 reference token (len bytes at p), unescaped; NULL on a bad
- * escape or no memory.  Only "~0" and "~1" are escapes.
- */
-static char *
-ptr_token(const char *p, size_t len)
-{
-	char *t = malloc(len + 1);
-	size_t i, o = 0;
-
-	if (t == NULL)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		if (p[i] != '~') {
-			t[o++] = p[i];
-			continue;
-		}
-		if (i + 1 >= len || (p[i + 1] != '0' && p[i + 1] != '1')) {
-			free(t);
-			return NULL;
-		}
-		t[o++] = p[++i] == '0' ? '~' : '/';
-	}
-	t[o] = '\0';
-	return t;
-}
-
 /* 1 if v is a pointer this module accepts in its configuration. */
 static int
 ptr_valid(const json_t *v)
@@ -543,7 +516,7 @@ ptr_valid(const json_t *v)
 	for (p = s; *p == '/'; p += len + 1) {
 		const char *end = strchr(p + 1, '/');
 		len = end ? (size_t)(end - p - 1) : strlen(p + 1);
-		if ((t = ptr_token(p + 1, len)) == NULL)
+		if ((t = kbs_json_pointer_token(p + 1, len)) == NULL)
 			return 0;
 		free(t);
 	}
@@ -565,7 +538,7 @@ ptr_set(json_t *doc, const char *ptr, json_t *val, kbs_errbuf *eb)
 	for (;;) {
 		const char *end = strchr(p + 1, '/');
 		size_t len = end ? (size_t)(end - p - 1) : strlen(p + 1);
-		if ((tok = ptr_token(p + 1, len)) == NULL)
+		if ((tok = kbs_json_pointer_token(p + 1, len)) == NULL)
 			goto out;
 		if (end == NULL)
 			break;
