@@ -9,8 +9,8 @@
  * deeply nested document costs a linear scan and no allocation.  Brackets
  * inside strings do not count.
  */
-static int
-depth_ok(const char *buf, size_t len, size_t max_depth)
+size_t
+kbs_json_depth_exceeded(const char *buf, size_t len, size_t max_depth)
 {
 	size_t i, depth = 0;
 	int in_str = 0;
@@ -28,11 +28,11 @@ depth_ok(const char *buf, size_t len, size_t max_depth)
 			in_str = 1;
 		else if (c == '{' || c == '[') {
 			if (++depth > max_depth)
-				return 0;
+				return i;
 		} else if ((c == '}' || c == ']') && depth > 0)
 			depth--;
 	}
-	return 1;
+	return (size_t)-1;
 }
 
 json_t *
@@ -45,7 +45,7 @@ kbs_json_parse(const char *buf, size_t len, size_t max_depth, kbs_errbuf *eb)
 		kbs_errf(eb, KBS_ERR_INVALID, "no JSON input");
 		return NULL;
 	}
-	if (!depth_ok(buf, len, max_depth)) {
+	if (kbs_json_depth_exceeded(buf, len, max_depth) != (size_t)-1) {
 		kbs_errf(eb, KBS_ERR_TOO_LARGE, "JSON nested deeper than %zu",
 			 max_depth);
 		return NULL;

@@ -25,6 +25,13 @@
 json_t *kbs_json_parse(const char *buf, size_t len, size_t max_depth,
 		       kbs_errbuf *eb);
 
+/*
+ * Offset of the bracket that nests the text deeper than max_depth, or
+ * (size_t)-1 if it does not (brackets inside strings do not count).  A
+ * linear scan: run it before a parser builds anything.
+ */
+size_t kbs_json_depth_exceeded(const char *buf, size_t len, size_t max_depth);
+
 /* Like kbs_json_parse() but the value must be an object. */
 json_t *kbs_json_parse_object(const char *buf, size_t len, size_t max_depth,
 			      kbs_errbuf *eb);

@@ -305,7 +305,7 @@ text_bounds(const char *text, size_t len, kbs_errbuf *eb)
 		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "policy: line 1: "
 				"document of %zu bytes is over the %d-byte "
 				"limit", len, KBS_POLICY_MAX_SIZE);
-	off = pol_depth_exceeded(text, len, KBS_POLICY_MAX_JSON_DEPTH);
+	off = kbs_json_depth_exceeded(text, len, KBS_POLICY_MAX_JSON_DEPTH);
 	if (off == (size_t)-1)
 		return KBS_OK;
 	for (i = 0; i < off; i++)

@@ -58,8 +58,6 @@ kbs_err pol_get_str(struct pol_parse *pp, const json_t *obj, const char *key,
 void pol_locate(const char *text, size_t len, const char *loc, int *line,
 		int *col);
 
-/* Offset where text first nests deeper than max, or (size_t)-1. */
-size_t pol_depth_exceeded(const char *text, size_t len, size_t max);
 
 /* ---- pointers and patterns (policy_path.c) ---- */
 

@@ -199,28 +199,3 @@ pol_locate(const char *text, size_t len, const char *loc, int *line, int *col)
 	*col = (int)(best - ls) + 1;
 }
 
-size_t
-pol_depth_exceeded(const char *text, size_t len, size_t max)
-{
-	size_t i, depth = 0;
-	int in_str = 0;
-
-	for (i = 0; i < len; i++) {
-		char c = text[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-			continue;
-		}
-		if (c == '"')
-			in_str = 1;
-		else if (c == '{' || c == '[') {
-			if (++depth > max)
-				return i;
-		} else if ((c == '}' || c == ']') && depth > 0)
-			depth--;
-	}
-	return (size_t)-1;
-}
