@@ -16,8 +16,8 @@
  * entries leave through a min-heap on expiry, O(log n) each.
  *
  * The cache lives in one process.  Replicas behind a load balancer each
- * have their own, so a token can be used once per replica; a shared
- * store is not implemented.
+ * have their own, so a token can be used once per replica; sharing the
+ * cache between replicas needs a shared store (docs/threat-model.md).
  *
  * All functions are thread-safe (one mutex per cache).
  */
