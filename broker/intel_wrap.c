@@ -19,6 +19,7 @@
 #include "b64.h"
 #include "intel.h"
 #include "mem.h"
+#include "rand.h"
 
 kbs_intel_tee
 kbs_intel_tee_parse(const char *s)
@@ -380,20 +381,7 @@ kbs_intel_uuid_ok(const char *s, size_t len)
 kbs_err
 kbs_intel_uuid_new(char buf[37], kbs_errbuf *eb)
 {
-	static const char hex[] = "0123456789abcdef";
-	uint8_t r[16];
-	size_t i, o = 0;
-
-	if (RAND_bytes(r, sizeof(r)) != 1)
+	if (kbs_rand_uuid4(buf) != KBS_OK)
 		return kbs_errf(eb, KBS_ERR_CRYPTO, "no randomness");
-	r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
-	r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
-	for (i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			buf[o++] = '-';
-		buf[o++] = hex[r[i] >> 4];
-		buf[o++] = hex[r[i] & 15];
-	}
-	buf[o] = '\0';
 	return KBS_OK;
 }

@@ -40,6 +40,7 @@
 #include <openssl/evp.h>
 
 #include "broker_int.h"
+#include "x509util.h"
 #include "clock.h"
 #include "fsutil.h"
 #include "json.h"
@@ -89,21 +90,6 @@ struct kbs_policystore {
 	const char *base_source;
 	struct stat seen; /* of the store file when loaded; st_ino 0: none */
 };
-
-static void
-sha256_hex(const char *text, size_t len, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32];
-	size_t i;
-
-	EVP_Digest(text, len, md, NULL, EVP_sha256(), NULL);
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-}
 
 /* Parse a resource (or Intel) policy; appraisal policies are refused. */
 static kbs_err
@@ -170,7 +156,7 @@ doc_text(const json_t *doc, const char *sha, const char **text, size_t *len,
 
 	if (!json_is_string(t))
 		return kbs_errf(eb, KBS_ERR_INVALID, "no text for sha256 %s", sha);
-	sha256_hex(json_string_value(t), json_string_length(t), got);
+	kbs_sha256_hex(json_string_value(t), json_string_length(t), got);
 	if (strcmp(got, sha) != 0)
 		return kbs_errf(eb, KBS_ERR_VERIFY, "text of sha256 %s has "
 				"sha256 %s", sha, got);
@@ -350,7 +336,7 @@ import_legacy(const kbs_policystore *h, struct state **out, kbs_errbuf *eb)
 
 	if ((rc = kbs_fs_read(h->legacy, KBS_POLICY_MAX_SIZE, &buf, &len, eb)) != KBS_OK)
 		return rc;
-	sha256_hex((const char *)buf, len, sha);
+	kbs_sha256_hex((const char *)buf, len, sha);
 	doc = empty_doc();
 	rc = kbs_errf(eb, KBS_ERR_INVALID, "%s is not UTF-8 text", h->legacy);
 	if (doc == NULL ||
@@ -437,7 +423,7 @@ load_base(kbs_policystore *h, const char *file, kbs_errbuf *eb)
 		goto out;
 	h->base.id = KBS_POLICY_DEFAULT_ID;
 	h->base.version = 0;
-	sha256_hex((const char *)buf, len, h->base.sha);
+	kbs_sha256_hex((const char *)buf, len, h->base.sha);
 	h->base_text = (char *)buf;
 	h->base_len = len;
 	buf = NULL;
@@ -871,7 +857,7 @@ put_text(json_t *doc, const char *text, size_t len, char sha[65],
 
 	if (t == NULL)
 		return kbs_errf(eb, KBS_ERR_INVALID, "the policy is not UTF-8");
-	sha256_hex(text, len, sha);
+	kbs_sha256_hex(text, len, sha);
 	json_object_set_new(json_object_get(doc, "texts"), sha, t);
 	return KBS_OK;
 }
@@ -1039,6 +1025,6 @@ kbs_policystore_parse(const char *text, size_t len, kbs_policy **out,
 	kbs_err rc = compile(text, len, out, eb);
 
 	if (rc == KBS_OK)
-		sha256_hex(text, len, sha256);
+		kbs_sha256_hex(text, len, sha256);
 	return rc;
 }

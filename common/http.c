@@ -8,12 +8,12 @@
 #include <time.h>
 
 #include <civetweb.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "rand.h"
 
 #define MAX_ROUTES 64
 #define MAX_HEADERS 64
@@ -144,20 +144,12 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* 16 hex characters; zeros if the generator fails (it only names logs). */
 static void
-make_request_id(char *buf, size_t len)
+make_request_id(char buf[17])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char rnd[8];
-	size_t i;
-
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0, sizeof(rnd));
-	for (i = 0; i < sizeof(rnd) && 2 * i + 2 < len; i++) {
-		buf[2 * i] = hex[rnd[i] >> 4];
-		buf[2 * i + 1] = hex[rnd[i] & 15];
-	}
-	buf[2 * i] = '\0';
+	if (kbs_rand_hex(buf, 8) != KBS_OK)
+		memcpy(buf, "0000000000000000", 17);
 }
 
 static void
@@ -307,7 +299,7 @@ on_request(struct mg_connection *c, void *cbdata)
 		mg_send_http_error(c, 500, "out of memory");
 		goto out;
 	}
-	make_request_id(cr->rid, sizeof(cr->rid));
+	make_request_id(cr->rid);
 	fill_request(c, cr);
 	serve(srv, c, cr, &resp);
 	send_response(c, &resp, cr->rid);

@@ -408,6 +408,18 @@ kbs_hex_encode(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+void
+kbs_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[32];
+
+	/* SHA-256 over memory does not fail short of a broken library; then
+	 * the all-zero digest names nothing real. */
+	if (EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) != 1)
+		memset(md, 0, sizeof(md));
+	kbs_hex_encode(md, sizeof(md), out);
+}
+
 static int
 hexval(char c)
 {

@@ -11,12 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "fsutil.h"
 #include "issuer_int.h"
 #include "json.h"
 #include "mem.h"
+#include "x509util.h"
 
 kbs_err
 kbs_issuer_appraise(const kbs_issuer *is, const char *tee, const json_t *claims,
@@ -54,22 +53,6 @@ merge_references(json_t *doc, const json_t *refs, kbs_errbuf *eb)
 }
 
 /* Parse text as an appraisal policy, references merged if configured. */
-/* Lower-case hex SHA-256 of len bytes of text. */
-static void
-sha256_hex(const char *text, size_t len, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32];
-	size_t i;
-
-	EVP_Digest(text, len, md, NULL, EVP_sha256(), NULL);
-	for (i = 0; i < sizeof(md); i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-}
-
 static kbs_err
 parse_appraisal(const char *text, size_t len, const json_t *refs,
 		kbs_policy **out, char sha[65], kbs_errbuf *eb)
@@ -93,7 +76,7 @@ parse_appraisal(const char *text, size_t len, const json_t *refs,
 	}
 	if ((rc = kbs_policy_parse(text, len, out, eb)) != KBS_OK)
 		goto out;
-	sha256_hex(text, len, sha);
+	kbs_sha256_hex(text, len, sha);
 	if (kbs_policy_get_kind(*out) != KBS_POLICY_APPRAISAL) {
 		kbs_policy_free(*out);
 		*out = NULL;

@@ -7,29 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
 #include "issuer_int.h"
+#include "rand.h"
 
 #define EAT_PROFILE "tag:github.com,2024:confidential-containers/Trustee"
-
-/* A random UUID v4 as 36 characters, for jti. */
-static int
-uuid4(char out[37])
-{
-	uint8_t b[16];
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return -1;
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-		 b[10], b[11], b[12], b[13], b[14], b[15]);
-	return 0;
-}
 
 static json_t *
 annotated_evidence(const char *tee, const json_t *tee_claims,
@@ -54,7 +35,7 @@ ear_claims(const kbs_issuer *is, const char *tee, const json_t *tee_claims,
 	long long now = kbs_clock_now();
 	json_t *submod, *claims;
 
-	if (uuid4(jti) != 0)
+	if (kbs_rand_uuid4(jti) != KBS_OK)
 		return NULL;
 	submod = json_deep_copy(appraisal);
 	if (submod == NULL ||
