@@ -1,10 +1,10 @@
 /*
  * jwk.c - public JWKs on top of OpenSSL 3 EVP_PKEY.
  *
- * Keys are built with EVP_PKEY_fromdata and then run through
- * EVP_PKEY_public_check, so an EC point that is off the curve (the
- * invalid-curve attack on ECDH-ES) or a degenerate RSA modulus never
- * becomes a kbs_jwk.  The base64url member strings are kept in canonical
+ * Keys are built with EVP_PKEY_fromdata; EC points then go through
+ * EVP_PKEY_public_check, so a point that is off the curve (the
+ * invalid-curve attack on ECDH-ES) never becomes a kbs_jwk, and RSA
+ * parameters through the deterministic rsa_params_ok().  The base64url member strings are kept in canonical
  * form next to the key: thumbprints and emitted JWKs are derived from the
  * key, never from whatever the input happened to contain.
  */
@@ -122,7 +122,7 @@ member_bytes(const char *s, const char *name, uint8_t **out, size_t *len,
 	return rc;
 }
 
-/* EVP_PKEY_public_check on pkey; 1 if it passes. */
+/* EVP_PKEY_public_check on an EC pkey; 1 if it passes. */
 static int
 public_check(EVP_PKEY *pkey)
 {
@@ -159,6 +159,47 @@ out:
 	return pkey;
 }
 
+/*
+ * RSA public parameters, checked deterministically.  OpenSSL's
+ * EVP_PKEY_public_check runs Miller-Rabin with random bases over n, so a
+ * malformed modulus can pass one call and fail the next (the jwk fuzz
+ * driver found one): a key accepted once must be accepted every time,
+ * or a JWKS entry would flicker.  What verifying and encrypting need is
+ * checked here: n odd, e odd with 65537 <= e (SP 800-56B, as OpenSSL
+ * requires) and e < n.  A well-formed but weak modulus only hurts its
+ * owner (the guest's own tee-pubkey, an administrator's configured key).
+ */
+static int
+rsa_params_ok(const BIGNUM *n, const BIGNUM *e)
+{
+	BIGNUM *min = BN_new();
+	int ok = 0;
+
+	if (min == NULL || !BN_set_word(min, 65537))
+		goto out;
+	ok = BN_is_odd(n) && BN_is_odd(e) && BN_cmp(e, min) >= 0 &&
+	     BN_cmp(e, n) < 0;
+out:
+	BN_free(min);
+	return ok;
+}
+
+/* rsa_params_ok() on the n and e of an RSA pkey. */
+static int
+pkey_rsa_ok(const EVP_PKEY *pkey)
+{
+	BIGNUM *n = NULL, *e = NULL;
+	int ok;
+
+	ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+	     EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1 &&
+	     rsa_params_ok(n, e);
+	BN_free(n);
+	BN_free(e);
+	ERR_clear_error();
+	return ok;
+}
+
 static EVP_PKEY *
 rsa_pkey(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen)
 {
@@ -167,7 +208,7 @@ rsa_pkey(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen)
 	BIGNUM *be = BN_bin2bn(e, (int)elen, NULL);
 	EVP_PKEY *pkey = NULL;
 
-	if (bld == NULL || bn == NULL || be == NULL)
+	if (bld == NULL || bn == NULL || be == NULL || !rsa_params_ok(bn, be))
 		goto out;
 	if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be))
@@ -198,9 +239,9 @@ parse_rsa(const char *ns, const char *es, int strict, EVP_PKEY **out,
 		goto out;
 	rc = kbs_errf(eb, KBS_ERR_INVALID, "RSA JWK: bad n or e");
 	if (nlen == 0 || elen == 0 || elen > RSA_MAX_E_BYTES ||
-	    (strict && (n[0] == 0 || e[0] == 0)) || (e[elen - 1] & 1) == 0)
+	    (strict && (n[0] == 0 || e[0] == 0)))
 		goto out;
-	if ((pkey = rsa_pkey(n, nlen, e, elen)) == NULL || !public_check(pkey))
+	if ((pkey = rsa_pkey(n, nlen, e, elen)) == NULL)
 		goto out;
 	if (EVP_PKEY_get_bits(pkey) < RSA_MIN_BITS ||
 	    EVP_PKEY_get_bits(pkey) > RSA_MAX_BITS) {
@@ -347,6 +388,10 @@ describe(kbs_jwk *k, kbs_errbuf *eb)
 			return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
 					"RSA key of %d bits",
 					EVP_PKEY_get_bits(k->pkey));
+		/* A PEM key must pass what its JWK form will be held to. */
+		if (!pkey_rsa_ok(k->pkey))
+			return kbs_errf(eb, KBS_ERR_INVALID,
+					"RSA key: bad n or e");
 		k->m1 = bn_param_b64(k->pkey, OSSL_PKEY_PARAM_RSA_N, 0);
 		k->m2 = bn_param_b64(k->pkey, OSSL_PKEY_PARAM_RSA_E, 0);
 		break;

@@ -325,6 +325,80 @@ test_rsa_too_small(void)
 	EVP_PKEY_free(pk);
 }
 
+/*
+ * An odd 2048-bit number that is not an RSA modulus, on which OpenSSL's
+ * randomised EVP_PKEY_public_check passed about 3 calls in 4 (found by
+ * the jwk fuzz driver with a mutated modulus).  Parsing must not depend
+ * on chance: the same JWK gives the same answer every time.
+ */
+static const char flaky_n_hex[] =
+    "F0B6B3F3A3A7794712D24FA23FF146C2B114A62A9B678BD1519268264835295C"
+    "B8F568474DA912271C8D8D3A0ADAB5C770F45BB0485126B2FBBF6F83616F5E92"
+    "AE4E5497F565EF87FE78782971D4DC20CF740D62E3CD5E9D3989EF79C3FE10D1"
+    "01EDA0723C5BBBD075A5DA47B4B900A2F3EF462741EA366E03D85FD32BAA383E"
+    "BD5922B56464392A6D5C692B15803FFC16AB3532CD4DD40163543D752D5BFF21"
+    "9C50A4BFB9CDC852C4AB9419D1A0D04848B1EA8EEF9CA1EF91EC54D20915BE4E"
+    "8F0F6641B7DD7D429C4F5E5A9C5FD3DD68733AD7E76AF82A47A9ECF39E68AADE"
+    "AF26D88D6AA3B9569A330C9235F53086AD1EA5C456AB5A5A64E51A3DBDFB5F5D";
+
+/* JWK text for n (hex) and e (hex); caller frees. */
+static char *
+rsa_jwk_hex(const char *nhex, const char *ehex)
+{
+	BIGNUM *n = NULL, *e = NULL;
+	uint8_t nb[512], eb[8];
+	char *ns, *es, *txt = malloc(1024);
+	int nl, el;
+
+	CU_ASSERT_FATAL(BN_hex2bn(&n, nhex) > 0 && BN_hex2bn(&e, ehex) > 0);
+	nl = BN_bn2bin(n, nb);
+	el = BN_bn2bin(e, eb);
+	ns = kbs_b64_encode(nb, (size_t)nl, KBS_B64_URL);
+	es = kbs_b64_encode(eb, (size_t)el, KBS_B64_URL);
+	CU_ASSERT_FATAL(txt != NULL && ns != NULL && es != NULL);
+	snprintf(txt, 1024, "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"%s\"}", ns, es);
+	free(ns);
+	free(es);
+	BN_free(n);
+	BN_free(e);
+	return txt;
+}
+
+static void
+test_rsa_deterministic(void)
+{
+	char *txt = rsa_jwk_hex(flaky_n_hex, "010001");
+	int i, ok = 0;
+
+	for (i = 0; i < 64; i++)
+		ok += parse_str(txt) == KBS_OK;
+	CU_ASSERT_EQUAL(ok, 64);
+	free(txt);
+}
+
+/* e must be odd and at least 65537; n must be odd. */
+static void
+test_rsa_params(void)
+{
+	char *n_even = strdup(flaky_n_hex), *txt;
+
+	CU_ASSERT_FATAL(n_even != NULL);
+	n_even[strlen(n_even) - 1] = '0';
+	txt = rsa_jwk_hex(flaky_n_hex, "03");
+	CU_ASSERT(parse_str(txt) == KBS_ERR_INVALID);
+	free(txt);
+	txt = rsa_jwk_hex(flaky_n_hex, "010000");
+	CU_ASSERT(parse_str(txt) == KBS_ERR_INVALID);
+	free(txt);
+	txt = rsa_jwk_hex(n_even, "010001");
+	CU_ASSERT(parse_str(txt) == KBS_ERR_INVALID);
+	free(txt);
+	txt = rsa_jwk_hex(flaky_n_hex, "0100000001");
+	CU_ASSERT(parse_str(txt) == KBS_OK);
+	free(txt);
+	free(n_even);
+}
+
 static char *
 pem_of(EVP_PKEY *pk, int priv)
 {
@@ -519,6 +593,8 @@ static const kbs_unit_test tests[] = {
 	{"ec_refusals", test_ec_refusals},
 	{"other_refusals", test_other_refusals},
 	{"rsa_too_small", test_rsa_too_small},
+	{"rsa_deterministic", test_rsa_deterministic},
+	{"rsa_params", test_rsa_params},
 	{"pem", test_pem},
 	{"teekey_ec", test_teekey_ec},
 	{"teekey_p521_rsa", test_teekey_p521_rsa},
