@@ -46,8 +46,10 @@ unit: build
 blackbox: build
 	@tests/run.sh --only blackbox $(BUILD)
 
+# Exploratory fuzzing: every driver for a minute with a fresh seed.
 fuzz: build-fuzz
-	@tests/fuzz/run.sh $(FUZZ) 60
+	@KBS_FUZZ_SECONDS=$${KBS_FUZZ_SECONDS:-60} KBS_FUZZ_SEED= \
+		tests/run.sh --only fuzz $(FUZZ)
 
 bench: build
 	@tests/bench/run.sh $(BUILD)

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run every test and print one summary.
 #   tests/run.sh BUILD [ASAN_BUILD [FUZZ_BUILD]]
-#   tests/run.sh --only unit|blackbox BUILD
+#   tests/run.sh --only unit|blackbox|fuzz BUILD
 # Unit tests are the CUnit programs (one per module); black-box tests start
 # the real binaries on 127.0.0.1 (tests/blackbox, pytest); the ASan+UBSan
 # build runs both again; the fuzz build runs each libFuzzer driver briefly.
@@ -57,26 +57,44 @@ run_blackbox() {
 	total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
 }
 
-# run_fuzz DIR: each driver for a few seconds on its seed corpus.
+# run_fuzz DIR: each driver for KBS_FUZZ_SECONDS on its seed corpus.  The
+# seed is fixed (KBS_FUZZ_SEED, default 1) so that `make test` gives the same
+# answer on every run; `make fuzz` explores with fresh seeds for longer.  A
+# crashing input is printed as hex, so the log alone reproduces it.
 run_fuzz() {
-	local dir=$1 pass=0 fail=0 bin name corpus
+	local dir=$1 pass=0 fail=0 bin name corpus seed
+	seed=${KBS_FUZZ_SEED-1}
 	for bin in "$dir"/tests/fuzz_*; do
 		[ -x "$bin" ] || continue
 		name=$(basename "$bin"); name=${name#fuzz_}
 		corpus=$(mktemp -d)
-		[ -d tests/fuzz/corpus/$name ] && cp -r tests/fuzz/corpus/$name/. "$corpus"/
+		mkdir "$corpus/in" "$corpus/out"
+		[ -d tests/fuzz/corpus/$name ] && cp -r tests/fuzz/corpus/$name/. "$corpus/in"/
 		if "$bin" -max_total_time="${KBS_FUZZ_SECONDS:-8}" -rss_limit_mb=2048 \
-			"$corpus" >"$corpus.log" 2>&1; then
+			${seed:+-seed=$seed} -artifact_prefix="$corpus/out/" \
+			"$corpus/in" >"$corpus/log" 2>&1; then
 			pass=$((pass + 1))
 		else
-			fail=$((fail + 1)); tail -n 30 "$corpus.log"; echo "FAILED: fuzz $name"
+			fail=$((fail + 1)); tail -n 30 "$corpus/log"
+			for a in "$corpus"/out/*; do
+				[ -f "$a" ] || continue
+				echo "input $(basename "$a") ($(wc -c <"$a") bytes, hex):"
+				head -c 4096 "$a" | od -An -tx1 -v | tr -d ' \n' | fold -w 128
+				echo
+			done
+			echo "FAILED: fuzz $name"
 		fi
-		rm -rf "$corpus" "$corpus.log"
+		rm -rf "$corpus"
 	done
 	summary+=("fuzz: $pass passed, $fail failed")
 	total_pass=$((total_pass + pass)); total_fail=$((total_fail + fail))
 }
 
+if [ "$only" = "fuzz" ]; then
+	echo "== fuzz ($BUILD)"; run_fuzz "$BUILD"
+	echo; echo "== summary"; echo "  ${summary[0]}"
+	[ "$total_fail" -eq 0 ]; exit
+fi
 if [ "$only" != "blackbox" ]; then echo "== unit ($BUILD)"; run_unit "$BUILD" "normal"; fi
 if [ "$only" != "unit" ]; then echo "== black-box ($BUILD)"; run_blackbox "$BUILD" "normal"; fi
 if [ -n "$ASAN" ]; then
