@@ -1,7 +1,7 @@
 /*
- * tee_verify.c - evidence decoding (CoCo JSON shapes, raw, base64),
- * endorsement key lookup, verification, report-data and init-data
- * binding, claims.
+ * tee_verify.c - evidence decoding (CoCo JSON shapes, raw, base64), SNP
+ * endorsement key loading, report-data and init-data binding checks, and
+ * kbs_tee_verify() composing them with the verifiers (tee_verify.h).
  */
 #include "tee_verify.h"
 
@@ -12,18 +12,29 @@
 #include <openssl/crypto.h>
 
 #include "b64.h"
-#include "dcap.h"
 #include "dcap_verify.h"
 #include "json.h"
-#include "snp.h"
 #include "snp_verify.h"
 #include "tee_claims.h"
 #include "x509util.h"
 
 #define EVIDENCE_DEPTH 16
 #define MAX_CERT_ENTRIES 16
+#define PATH_LEN 4096
+
+struct kbs_tee_evidence {
+	json_t *doc;  /* the CoCo evidence JSON, or NULL */
+	uint8_t *raw; /* else the report/quote bytes */
+	size_t len;
+};
 
 /* ---- input decoding ------------------------------------------------------ */
+
+static int
+is_space(uint8_t c)
+{
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
 
 static int
 is_b64_char(uint8_t c)
@@ -32,10 +43,25 @@ is_b64_char(uint8_t c)
 	       c == '+' || c == '/' || c == '=' || c == '-' || c == '_';
 }
 
-static kbs_err
-b64_bytes(const char *s, size_t n, size_t max, uint8_t **out, size_t *len,
-	  const char *what, kbs_errbuf *eb)
+/* Base64 text as a file holds it: either alphabet, line ends allowed. */
+static int
+looks_b64(const uint8_t *p, size_t n)
 {
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!is_b64_char(p[i]) && p[i] != '\n' && p[i] != '\r')
+			return 0;
+	return n > 0;
+}
+
+/* Base64 (trailing CR/LF/space ignored) of at most about max bytes. */
+static kbs_err
+b64_bytes(const char *s, size_t n, size_t max, uint8_t **out, size_t *len, const char *what,
+	  kbs_errbuf *eb)
+{
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+		n--;
 	if (n / 4 * 3 > max + 3)
 		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "%s: too large", what);
 	if (kbs_b64_decode(s, n, KBS_B64_ANY, out, len) != KBS_OK)
@@ -65,67 +91,95 @@ static kbs_err
 json_blob(const json_t *v, size_t max, uint8_t **out, size_t *len, const char *what,
 	  kbs_errbuf *eb)
 {
+	uint8_t *b;
 	size_t n;
 
 	if (json_is_string(v))
-		return b64_bytes(json_string_value(v), json_string_length(v), max, out, len, what, eb);
-	if (!json_is_array(v))
+		return b64_bytes(json_string_value(v), json_string_length(v), max, out, len, what,
+				 eb);
+	if (!json_is_array(v) || (n = json_array_size(v)) == 0 || n > max)
 		return kbs_errf(eb, KBS_ERR_INVALID, "%s: not bytes", what);
-	n = json_array_size(v);
-	if (n == 0 || n > max)
-		return kbs_errf(eb, KBS_ERR_INVALID, "%s: %zu bytes", what, n);
-	*out = malloc(n);
-	if (*out == NULL)
+	if ((b = malloc(n)) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	if (!byte_array(v, *out, n)) {
-		free(*out);
-		*out = NULL;
+	if (!byte_array(v, b, n)) {
+		free(b);
 		return kbs_errf(eb, KBS_ERR_INVALID, "%s: not a byte array", what);
 	}
+	*out = b;
 	*len = n;
 	return KBS_OK;
 }
 
-/* Evidence is JSON (*doc) or bytes (*raw): raw, base64, or a JSON string. */
+/* Fill the empty e from ev; on failure the caller frees what e holds. */
 static kbs_err
-decode_input(const uint8_t *ev, size_t len, json_t **doc, uint8_t **raw, size_t *rawlen,
-	     kbs_errbuf *eb)
+decode_into(const uint8_t *ev, size_t len, kbs_tee_evidence *e, kbs_errbuf *eb)
 {
-	size_t i = 0, n = len;
-	json_t *s;
-	kbs_err rc;
+	size_t i = 0;
 
-	while (i < n && (ev[i] == ' ' || ev[i] == '\n' || ev[i] == '\r' || ev[i] == '\t'))
+	if (len == 0)
+		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: empty");
+	if (len > KBS_TEE_EVIDENCE_MAX)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "evidence: %zu bytes", len);
+	while (i < len && is_space(ev[i]))
 		i++;
-	while (n > i && (ev[n - 1] == ' ' || ev[n - 1] == '\n' || ev[n - 1] == '\r'))
-		n--;
-	if (i < n && ev[i] == '{') {
-		*doc = kbs_json_parse_object((const char *)ev, len, EVIDENCE_DEPTH, eb);
-		return *doc ? KBS_OK : KBS_ERR_INVALID;
+	if (i < len && ev[i] == '{') {
+		e->doc = kbs_json_parse_object((const char *)ev, len, EVIDENCE_DEPTH, eb);
+		return e->doc ? KBS_OK : KBS_ERR_INVALID;
 	}
-	if (i < n && ev[i] == '"') {
-		s = kbs_json_parse((const char *)ev, len, 1, eb);
-		if (!json_is_string(s)) {
-			json_decref(s);
-			return kbs_errf(eb, KBS_ERR_INVALID, "evidence: malformed JSON string");
-		}
-		rc = b64_bytes(json_string_value(s), json_string_length(s), len, raw, rawlen,
-			       "evidence", eb);
-		json_decref(s);
-		return rc;
-	}
-	for (size_t j = i; j < n; j++)
-		if (!is_b64_char(ev[j]))
-			goto binary;
-	if (i < n)
-		return b64_bytes((const char *)ev + i, n - i, len, raw, rawlen, "evidence", eb);
-binary:
-	*raw = malloc(len ? len : 1);
-	if (*raw == NULL)
+	if (looks_b64(ev + i, len - i))
+		return b64_bytes((const char *)ev + i, len - i, len, &e->raw, &e->len, "evidence",
+				 eb);
+	if ((e->raw = malloc(len)) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	memcpy(*raw, ev, len);
-	*rawlen = len;
+	memcpy(e->raw, ev, len);
+	e->len = len;
 	return KBS_OK;
+}
+
+kbs_err
+kbs_tee_evidence_decode(const uint8_t *ev, size_t len, kbs_tee_evidence **out, kbs_errbuf *eb)
+{
+	kbs_tee_evidence *e = calloc(1, sizeof(*e));
+	kbs_err rc = e ? decode_into(ev, len, e, eb) : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+
+	if (rc == KBS_OK)
+		*out = e;
+	else
+		kbs_tee_evidence_free(e);
+	return rc;
+}
+
+kbs_err
+kbs_tee_evidence_from_json(const json_t *v, kbs_tee_evidence **out, kbs_errbuf *eb)
+{
+	kbs_tee_evidence *e;
+
+	if (json_is_string(v))
+		return kbs_tee_evidence_decode((const uint8_t *)json_string_value(v),
+					       json_string_length(v), out, eb);
+	if (!json_is_object(v))
+		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: neither an object nor a string");
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	e->doc = json_incref((json_t *)v);
+	*out = e;
+	return KBS_OK;
+}
+
+void
+kbs_tee_evidence_free(kbs_tee_evidence *e)
+{
+	if (e == NULL)
+		return;
+	json_decref(e->doc);
+	free(e->raw);
+	free(e);
+}
+
+const json_t *
+kbs_tee_evidence_cert_chain(const kbs_tee_evidence *e)
+{
+	return e->doc ? json_object_get(e->doc, "cert_chain") : NULL;
 }
 
 /* ---- SNP report from the sev crate's JSON ------------------------------- */
@@ -288,183 +342,24 @@ kbs_tee_snp_report_from_json(const json_t *obj, uint8_t *out, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
-/* ---- SNP endorsement key ------------------------------------------------- */
-
-/* The VEK in a bundle: CN SEV-VCEK / SEV-VLEK, else the first certificate. */
-static X509 *
-pick_vek(STACK_OF(X509) *sk, kbs_snp_key k)
-{
-	const char *want = k == KBS_SNP_KEY_VLEK ? "SEV-VLEK" : "SEV-VCEK";
-	char cn[64];
-	int i;
-
-	for (i = 0; i < sk_X509_num(sk); i++)
-		if (strcmp(kbs_x509_cn(sk_X509_value(sk, i), cn, sizeof(cn)), want) == 0)
-			return X509_dup(sk_X509_value(sk, i));
-	return X509_dup(sk_X509_value(sk, 0));
-}
+/* ---- report and quote of the evidence ------------------------------------ */
 
 static kbs_err
-vek_from_bytes(const uint8_t *b, size_t len, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
-{
-	STACK_OF(X509) *sk = NULL;
-	kbs_err rc = kbs_x509_load(b, len, &sk, eb);
-
-	if (rc != KBS_OK)
-		return rc;
-	*out = pick_vek(sk, k);
-	sk_X509_pop_free(sk, X509_free);
-	return *out ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-}
-
-/* cert_chain entry of the report's key type; NOT_FOUND when absent. */
-static kbs_err
-vek_from_chain(const json_t *chain, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
-{
-	const char *want = k == KBS_SNP_KEY_VLEK ? "VLEK" : "VCEK";
-	const json_t *e, *found = NULL;
-	const char *type;
-	uint8_t *der = NULL;
-	size_t i, len = 0;
-	kbs_err rc;
-
-	if (chain == NULL || json_is_null(chain))
-		return KBS_ERR_NOT_FOUND;
-	if (!json_is_array(chain) || json_array_size(chain) > MAX_CERT_ENTRIES)
-		return kbs_errf(eb, KBS_ERR_INVALID, "cert_chain: not an array of <= %d entries",
-				MAX_CERT_ENTRIES);
-	json_array_foreach(chain, i, e) {
-		type = kbs_json_str(e, "cert_type");
-		if (type == NULL || strcmp(type, want) != 0)
-			continue;
-		if (found != NULL)
-			return kbs_errf(eb, KBS_ERR_INVALID, "cert_chain: two %s entries", want);
-		found = e;
-	}
-	if (found == NULL)
-		return KBS_ERR_NOT_FOUND;
-	rc = json_blob(json_object_get(found, "data"), KBS_X509_MAX_BUNDLE, &der, &len,
-		       "cert_chain data", eb);
-	if (rc == KBS_OK)
-		rc = vek_from_bytes(der, len, k, out, eb);
-	free(der);
-	return rc;
-}
-
-static kbs_err
-vek_from_file(const char *path, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
-{
-	uint8_t *b = NULL;
-	size_t len = 0;
-	kbs_err rc = kbs_file_read(path, KBS_X509_MAX_BUNDLE, &b, &len, eb);
-
-	if (rc == KBS_OK)
-		rc = vek_from_bytes(b, len, k, out, eb);
-	free(b);
-	return rc;
-}
-
-static kbs_err
-vek_from_dir(const char *dir, const kbs_snp_report *r, X509 **out, kbs_errbuf *eb)
-{
-	const char *fallback[2] = {"vcek.der", "vcek.pem"};
-	char path[4096], *name = NULL;
-	kbs_snp_gen g = kbs_snp_report_gen(r);
-	kbs_err rc;
-	int i;
-
-	if (r->signing_key == KBS_SNP_KEY_VLEK) {
-		fallback[0] = "vlek.der";
-		fallback[1] = "vlek.pem";
-	} else if (g != KBS_SNP_GEN_UNKNOWN && kbs_snp_vek_filename(r, g, &name, NULL) == KBS_OK) {
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		free(name);
-		rc = vek_from_file(path, r->signing_key, out, eb);
-		if (rc != KBS_ERR_NOT_FOUND)
-			return rc;
-	}
-	for (i = 0; i < 2; i++) {
-		if (snprintf(path, sizeof(path), "%s/%s", dir, fallback[i]) >= (int)sizeof(path))
-			return kbs_errf(eb, KBS_ERR_INVALID, "collateral path too long");
-		rc = vek_from_file(path, r->signing_key, out, eb);
-		if (rc != KBS_ERR_NOT_FOUND)
-			return rc;
-	}
-	return KBS_ERR_NOT_FOUND;
-}
-
-static kbs_err
-find_vek(const kbs_snp_report *r, const json_t *chain, const kbs_tee_verify_opts *o,
-	 X509 **out, kbs_errbuf *eb)
-{
-	char *url = NULL;
-	kbs_err rc = vek_from_chain(chain, r->signing_key, out, eb);
-
-	if (rc == KBS_ERR_NOT_FOUND && o->cert_path != NULL)
-		rc = vek_from_file(o->cert_path, r->signing_key, out, eb);
-	if (rc == KBS_ERR_NOT_FOUND && o->collateral_dir != NULL)
-		rc = vek_from_dir(o->collateral_dir, r, out, eb);
-	if (rc != KBS_ERR_NOT_FOUND)
-		return rc;
-	if (kbs_snp_kds_vcek_url(r, kbs_snp_report_gen(r), &url, NULL) == KBS_OK) {
-		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no %s certificate available offline (%s)",
-			      r->signing_key == KBS_SNP_KEY_VLEK ? "VLEK" : "VCEK", url);
-		free(url);
-		return rc;
-	}
-	return kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no %s certificate available offline",
-			r->signing_key == KBS_SNP_KEY_VLEK ? "VLEK" : "VCEK");
-}
-
-/* ---- bindings ------------------------------------------------------------ */
-
-static kbs_err
-check_report_data(const uint8_t *got, const kbs_tee_verify_opts *o, kbs_errbuf *eb)
-{
-	if (o->expected_report_data == NULL)
-		return KBS_OK;
-	if (CRYPTO_memcmp(got, o->expected_report_data, 64) != 0)
-		return kbs_errf(eb, KBS_ERR_VERIFY, "report data does not match the expected value");
-	return KBS_OK;
-}
-
-/* init-data digest zero-padded to the n-byte field named field. */
-static kbs_err
-check_init_data(const uint8_t *got, size_t n, const char *field,
-		const kbs_tee_verify_opts *o, kbs_errbuf *eb)
-{
-	uint8_t want[64];
-
-	if (o->init_data_digest == NULL)
-		return KBS_OK;
-	if (o->init_data_digest_len > n || n > sizeof(want))
-		return kbs_errf(eb, KBS_ERR_INVALID, "init data digest longer than %s", field);
-	memset(want, 0, sizeof(want));
-	memcpy(want, o->init_data_digest, o->init_data_digest_len);
-	if (CRYPTO_memcmp(got, want, n) != 0)
-		return kbs_errf(eb, KBS_ERR_VERIFY, "init data digest does not match %s", field);
-	return KBS_OK;
-}
-
-/* ---- per TEE ------------------------------------------------------------- */
-
-static kbs_err
-snp_report_bytes(const json_t *doc, const uint8_t *raw, size_t rawlen, uint8_t *out,
-		 kbs_errbuf *eb)
+snp_report_bytes(const kbs_tee_evidence *e, uint8_t *out, kbs_errbuf *eb)
 {
 	const json_t *rep;
 	uint8_t *b = NULL;
 	size_t len = 0;
 	kbs_err rc;
 
-	if (doc == NULL) {
-		if (rawlen != KBS_SNP_REPORT_LEN)
+	if (e->doc == NULL) {
+		if (e->len != KBS_SNP_REPORT_LEN)
 			return kbs_errf(eb, KBS_ERR_INVALID, "SNP report: %zu bytes, expected %d",
-					rawlen, KBS_SNP_REPORT_LEN);
-		memcpy(out, raw, KBS_SNP_REPORT_LEN);
+					e->len, KBS_SNP_REPORT_LEN);
+		memcpy(out, e->raw, KBS_SNP_REPORT_LEN);
 		return KBS_OK;
 	}
-	rep = json_object_get(doc, "attestation_report");
+	rep = json_object_get(e->doc, "attestation_report");
 	if (json_is_object(rep))
 		return kbs_tee_snp_report_from_json(rep, out, eb);
 	if (rep == NULL)
@@ -479,91 +374,372 @@ snp_report_bytes(const json_t *doc, const uint8_t *raw, size_t rawlen, uint8_t *
 	return rc;
 }
 
-static kbs_err
-verify_snp(const json_t *doc, const uint8_t *raw, size_t rawlen,
-	   const kbs_tee_verify_opts *o, json_t **claims, kbs_errbuf *eb)
+kbs_err
+kbs_tee_evidence_snp_report(const kbs_tee_evidence *e, kbs_snp_report **out, kbs_errbuf *eb)
 {
 	uint8_t *bytes = malloc(KBS_SNP_REPORT_LEN);
 	kbs_snp_report *r = NULL;
-	kbs_snp_verified v;
-	X509 *vek = NULL;
-	kbs_err rc = bytes ? snp_report_bytes(doc, raw, rawlen, bytes, eb)
+	kbs_err rc = bytes ? snp_report_bytes(e, bytes, eb)
 			   : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 
 	if (rc == KBS_OK)
 		rc = kbs_snp_report_parse(bytes, KBS_SNP_REPORT_LEN, &r, eb);
-	if (rc == KBS_OK)
-		rc = find_vek(r, doc ? json_object_get(doc, "cert_chain") : NULL, o, &vek, eb);
-	if (rc == KBS_OK)
-		rc = kbs_snp_verify(r, vek, o->now, &v, eb);
-	if (rc == KBS_OK)
-		rc = check_report_data(r->report_data, o, eb);
-	if (rc == KBS_OK)
-		rc = check_init_data(r->host_data, 32, "SNP HOST_DATA", o, eb);
+	if (rc == KBS_OK && r->signing_key == KBS_SNP_KEY_NONE)
+		rc = kbs_errf(eb, KBS_ERR_VERIFY, "SNP report: unsigned (signing key 7)");
 	if (rc == KBS_OK) {
-		*claims = kbs_tee_claims_snp(r, &v);
-		if (*claims == NULL)
-			rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		*out = r;
+		r = NULL;
 	}
-	X509_free(vek);
 	kbs_snp_report_free(r);
 	free(bytes);
 	return rc;
 }
 
+/* The quote bytes of e: borrowed from e (raw) or decoded into *buf. */
 static kbs_err
-quote_bytes(const json_t *doc, uint8_t **raw, size_t *rawlen, kbs_errbuf *eb)
+quote_of(const kbs_tee_evidence *e, uint8_t **buf, const uint8_t **q, size_t *len,
+	 kbs_errbuf *eb)
 {
-	const json_t *q;
+	const json_t *s;
 
-	if (doc == NULL)
+	if (e->doc == NULL) {
+		*q = e->raw;
+		*len = e->len;
 		return KBS_OK;
-	q = json_object_get(doc, "quote");
-	if (!json_is_string(q))
+	}
+	s = json_object_get(e->doc, "quote");
+	if (!json_is_string(s))
 		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: no base64 \"quote\"");
-	return b64_bytes(json_string_value(q), json_string_length(q), KBS_DCAP_QUOTE_MAX, raw,
-			 rawlen, "quote", eb);
+	/* an oversized quote is malformed evidence here, not TOO_LARGE */
+	if (b64_bytes(json_string_value(s), json_string_length(s), KBS_DCAP_QUOTE_MAX, buf, len,
+		      "quote", eb) != KBS_OK)
+		return KBS_ERR_INVALID;
+	*q = *buf;
+	return KBS_OK;
 }
 
-static kbs_err
-dcap_bindings(const kbs_dcap_quote *q, int tdx, const kbs_tee_verify_opts *o, kbs_errbuf *eb)
+kbs_err
+kbs_tee_evidence_dcap_quote(const kbs_tee_evidence *e, int tdx, kbs_dcap_quote **out,
+			    kbs_errbuf *eb)
 {
-	kbs_err rc = check_report_data(tdx ? q->td.report_data : q->sgx.report_data, o, eb);
+	kbs_dcap_quote *q = NULL;
+	const uint8_t *qb = NULL;
+	uint8_t *buf = NULL;
+	size_t qlen = 0;
+	kbs_err rc = quote_of(e, &buf, &qb, &qlen, eb);
+
+	if (rc == KBS_OK)
+		rc = kbs_dcap_quote_parse(qb, qlen, &q, eb);
+	if (rc == KBS_OK && !kbs_dcap_is_tdx(q) != !tdx)
+		rc = kbs_errf(eb, KBS_ERR_INVALID, "evidence: quote is not a %s quote",
+			      tdx ? "TDX" : "SGX");
+	if (rc == KBS_OK) {
+		*out = q;
+		q = NULL;
+	}
+	kbs_dcap_quote_free(q);
+	free(buf);
+	return rc;
+}
+
+/* ---- SNP endorsement key ------------------------------------------------- */
+
+const char *
+kbs_tee_snp_vek_name(kbs_snp_key k)
+{
+	return k == KBS_SNP_KEY_VLEK ? "VLEK" : "VCEK";
+}
+
+kbs_err
+kbs_tee_snp_vek_from_bytes(const uint8_t *b, size_t len, kbs_snp_key k, X509 **out,
+			   kbs_errbuf *eb)
+{
+	const char *want = k == KBS_SNP_KEY_VLEK ? "SEV-VLEK" : "SEV-VCEK";
+	STACK_OF(X509) *sk = NULL;
+	X509 *pick = NULL;
+	char cn[64];
+	kbs_err rc = kbs_x509_load(b, len, &sk, eb);
+	int i;
 
 	if (rc != KBS_OK)
 		return rc;
-	return tdx ? check_init_data(q->td.mr_config_id, 48, "TDX MRCONFIGID", o, eb)
-		   : check_init_data(q->sgx.config_id, 64, "SGX CONFIGID", o, eb);
+	for (i = 0; i < sk_X509_num(sk) && pick == NULL; i++)
+		if (strcmp(kbs_x509_cn(sk_X509_value(sk, i), cn, sizeof(cn)), want) == 0)
+			pick = sk_X509_value(sk, i);
+	pick = pick ? pick : sk_X509_value(sk, 0);
+	if (pick != NULL && X509_up_ref(pick) == 1)
+		*out = pick;
+	else
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	sk_X509_pop_free(sk, X509_free);
+	return rc;
+}
+
+kbs_err
+kbs_tee_snp_vek_from_file(const char *path, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
+{
+	uint8_t *b = NULL;
+	size_t len = 0;
+	kbs_err rc = kbs_file_read(path, KBS_X509_MAX_BUNDLE, &b, &len, eb);
+
+	if (rc == KBS_OK && (rc = kbs_tee_snp_vek_from_bytes(b, len, k, out, eb)) != KBS_OK)
+		kbs_errprefix(eb, "%s", path);
+	free(b);
+	return rc;
+}
+
+kbs_err
+kbs_tee_snp_vek_from_chain(const json_t *chain, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
+{
+	const json_t *e, *found = NULL;
+	const char *type;
+	uint8_t *der = NULL;
+	size_t i, len = 0;
+	kbs_err rc;
+
+	if (chain == NULL || json_is_null(chain))
+		return KBS_ERR_NOT_FOUND;
+	if (!json_is_array(chain) || json_array_size(chain) > MAX_CERT_ENTRIES)
+		return kbs_errf(eb, KBS_ERR_INVALID, "cert_chain: not an array of <= %d entries",
+				MAX_CERT_ENTRIES);
+	json_array_foreach(chain, i, e) {
+		type = kbs_json_str(e, "cert_type");
+		if (type == NULL || strcmp(type, kbs_tee_snp_vek_name(k)) != 0)
+			continue;
+		if (found != NULL)
+			return kbs_errf(eb, KBS_ERR_INVALID, "cert_chain: two %s entries",
+					kbs_tee_snp_vek_name(k));
+		found = e;
+	}
+	if (found == NULL)
+		return KBS_ERR_NOT_FOUND;
+	rc = json_blob(json_object_get(found, "data"), KBS_X509_MAX_BUNDLE, &der, &len,
+		       "cert_chain data", eb);
+	if (rc == KBS_OK)
+		rc = kbs_tee_snp_vek_from_bytes(der, len, k, out, eb);
+	free(der);
+	return rc;
+}
+
+/* name under dir (a heap path: this runs on small worker stacks). */
+static kbs_err
+vek_dir_file(const char *dir, const char *name, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
+{
+	size_t dn, nn;
+	char *path;
+	kbs_err rc;
+
+	if (name == NULL)
+		return KBS_ERR_NOT_FOUND;
+	dn = strlen(dir);
+	nn = strlen(name);
+	if (dn + nn + 2 > PATH_LEN)
+		return kbs_errf(eb, KBS_ERR_INVALID, "collateral path too long");
+	if ((path = malloc(dn + nn + 2)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	memcpy(path, dir, dn);
+	path[dn] = '/';
+	memcpy(path + dn + 1, name, nn + 1);
+	rc = kbs_tee_snp_vek_from_file(path, k, out, eb);
+	free(path);
+	return rc;
+}
+
+kbs_err
+kbs_tee_snp_vek_from_dir(const char *dir, const kbs_snp_report *r, unsigned names, X509 **out,
+			 kbs_errbuf *eb)
+{
+	const char *generic[2] = {"vcek.der", "vcek.pem"};
+	char *name = NULL;
+	kbs_snp_gen g = kbs_snp_report_gen(r);
+	kbs_err rc = KBS_ERR_NOT_FOUND;
+	int i;
+
+	if (dir == NULL)
+		return KBS_ERR_NOT_FOUND;
+	if (r->signing_key == KBS_SNP_KEY_VLEK) {
+		generic[0] = "vlek.der";
+		generic[1] = "vlek.pem";
+	} else if (g != KBS_SNP_GEN_UNKNOWN && (names & KBS_TEE_VEK_NAMED))
+		(void)kbs_snp_vek_filename(r, g, &name, NULL); /* none: generic names only */
+	rc = vek_dir_file(dir, name, r->signing_key, out, eb);
+	for (i = 0; i < 2 && rc == KBS_ERR_NOT_FOUND && (names & KBS_TEE_VEK_GENERIC); i++)
+		rc = vek_dir_file(dir, generic[i], r->signing_key, out, eb);
+	free(name);
+	return rc;
+}
+
+kbs_err
+kbs_tee_snp_vek_supplied(const kbs_snp_report *r, const json_t *chain, const char *cert_path,
+			 X509 **out, kbs_errbuf *eb)
+{
+	kbs_err rc = kbs_tee_snp_vek_from_chain(chain, r->signing_key, out, eb);
+
+	if (rc == KBS_ERR_NOT_FOUND && cert_path != NULL)
+		rc = kbs_tee_snp_vek_from_file(cert_path, r->signing_key, out, eb);
+	return rc;
+}
+
+kbs_err
+kbs_tee_snp_vek_missing(const kbs_snp_report *r, kbs_errbuf *eb)
+{
+	char *url = NULL;
+	kbs_err rc;
+
+	if (r->signing_key == KBS_SNP_KEY_VLEK)
+		return kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no VLEK certificate in the "
+				"evidence or offline (VLEKs cannot be fetched from KDS)");
+	if (kbs_snp_kds_vcek_url(r, kbs_snp_report_gen(r), &url, NULL) == KBS_OK) {
+		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no VCEK certificate in the evidence "
+			      "or offline, and KDS fetching is off (%s)", url);
+		free(url);
+		return rc;
+	}
+	return kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no %s certificate in the evidence or "
+			"offline", kbs_tee_snp_vek_name(r->signing_key));
+}
+
+/* ---- bindings ------------------------------------------------------------ */
+
+static kbs_err
+check_report_data(const uint8_t got[64], const kbs_tee_binding *b, kbs_errbuf *eb)
+{
+	if (b->report_data == NULL || CRYPTO_memcmp(got, b->report_data, 64) == 0)
+		return KBS_OK;
+	return kbs_errf(eb, KBS_ERR_VERIFY, "report data does not match %s",
+			b->report_data_what ? b->report_data_what : "the session binding digest");
+}
+
+/* The init-data digest zero-padded to the n-byte field named field. */
+static kbs_err
+check_init_data(const uint8_t *got, size_t n, const char *field, const kbs_tee_binding *b,
+		kbs_errbuf *eb)
+{
+	uint8_t want[64];
+
+	if (b->init_data_digest == NULL)
+		return KBS_OK;
+	if (b->init_data_digest_len > n)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "init data digest (%zu bytes) does not fit "
+				"%s (%zu bytes)", b->init_data_digest_len, field, n);
+	memset(want, 0, sizeof(want));
+	memcpy(want, b->init_data_digest, b->init_data_digest_len);
+	if (CRYPTO_memcmp(got, want, n) != 0)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "init data digest does not match %s", field);
+	return KBS_OK;
+}
+
+kbs_err
+kbs_tee_snp_check_binding(const kbs_snp_report *r, const kbs_tee_binding *b, kbs_errbuf *eb)
+{
+	kbs_err rc = check_report_data(r->report_data, b, eb);
+
+	return rc != KBS_OK ? rc : check_init_data(r->host_data, 32, "SNP HOST_DATA", b, eb);
+}
+
+kbs_err
+kbs_tee_dcap_check_binding(const kbs_dcap_quote *q, const kbs_tee_binding *b, kbs_errbuf *eb)
+{
+	int tdx = kbs_dcap_is_tdx(q);
+	kbs_err rc = check_report_data(tdx ? q->td.report_data : q->sgx.report_data, b, eb);
+
+	if (rc != KBS_OK)
+		return rc;
+	return tdx ? check_init_data(q->td.mr_config_id, 48, "TDX MRCONFIGID", b, eb)
+		   : check_init_data(q->sgx.config_id, 64, "SGX CONFIGID", b, eb);
+}
+
+/* ---- one-shot verification ----------------------------------------------- */
+
+static void
+binding_of(const kbs_tee_verify_opts *o, kbs_tee_binding *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->report_data = o->expected_report_data;
+	b->report_data_what = "the expected value";
+	b->init_data_digest = o->init_data_digest;
+	b->init_data_digest_len = o->init_data_digest_len;
+}
+
+/* Evidence, cert_path, collateral_dir; nothing is fetched. */
+static kbs_err
+find_vek(const kbs_snp_report *r, const json_t *chain, const kbs_tee_verify_opts *o,
+	 X509 **out, kbs_errbuf *eb)
+{
+	kbs_err rc = kbs_tee_snp_vek_supplied(r, chain, o->cert_path, out, eb);
+
+	if (rc == KBS_ERR_NOT_FOUND)
+		rc = kbs_tee_snp_vek_from_dir(o->collateral_dir, r,
+					      KBS_TEE_VEK_NAMED | KBS_TEE_VEK_GENERIC, out, eb);
+	return rc == KBS_ERR_NOT_FOUND ? kbs_tee_snp_vek_missing(r, eb) : rc;
 }
 
 static kbs_err
-verify_dcap(int tdx, const json_t *doc, uint8_t *raw, size_t rawlen,
-	    const kbs_tee_verify_opts *o, json_t **claims, kbs_errbuf *eb)
+verify_snp(const kbs_tee_evidence *e, const kbs_tee_verify_opts *o, json_t **claims,
+	   kbs_errbuf *eb)
+{
+	kbs_snp_report *r = NULL;
+	kbs_snp_verified v;
+	kbs_tee_binding b;
+	X509 *vek = NULL;
+	kbs_err rc = kbs_tee_evidence_snp_report(e, &r, eb);
+
+	binding_of(o, &b);
+	if (rc == KBS_OK)
+		rc = find_vek(r, kbs_tee_evidence_cert_chain(e), o, &vek, eb);
+	if (rc == KBS_OK)
+		rc = kbs_snp_verify(r, vek, o->now, &v, eb);
+	if (rc == KBS_OK)
+		rc = kbs_tee_snp_check_binding(r, &b, eb);
+	if (rc == KBS_OK && (*claims = kbs_tee_claims_snp(r, &v)) == NULL)
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	X509_free(vek);
+	kbs_snp_report_free(r);
+	return rc;
+}
+
+static kbs_err
+verify_dcap(int tdx, const kbs_tee_evidence *e, const kbs_tee_verify_opts *o, json_t **claims,
+	    kbs_errbuf *eb)
 {
 	kbs_dcap_verify_opts vo = {o->collateral_dir, o->allow_expired_collateral};
 	kbs_dcap_verified v = {0};
 	kbs_dcap_quote *q = NULL;
-	uint8_t *qb = NULL;
-	size_t qlen = 0;
-	kbs_err rc = quote_bytes(doc, &qb, &qlen, eb);
+	kbs_tee_binding b;
+	kbs_err rc = kbs_tee_evidence_dcap_quote(e, tdx, &q, eb);
 
-	if (rc == KBS_OK)
-		rc = kbs_dcap_quote_parse(doc ? qb : raw, doc ? qlen : rawlen, &q, eb);
-	if (rc == KBS_OK && kbs_dcap_is_tdx(q) != tdx)
-		rc = kbs_errf(eb, KBS_ERR_INVALID, "evidence: quote is not an %s quote",
-			      tdx ? "TDX" : "SGX");
+	binding_of(o, &b);
 	if (rc == KBS_OK)
 		rc = kbs_dcap_verify(q, o->now, &vo, &v, eb);
 	if (rc == KBS_OK)
-		rc = dcap_bindings(q, tdx, o, eb);
-	if (rc == KBS_OK) {
-		*claims = tdx ? kbs_tee_claims_tdx(q, &v) : kbs_tee_claims_sgx(q, &v);
-		if (*claims == NULL)
-			rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	}
+		rc = kbs_tee_dcap_check_binding(q, &b, eb);
+	if (rc == KBS_OK &&
+	    (*claims = tdx ? kbs_tee_claims_tdx(q, &v) : kbs_tee_claims_sgx(q, &v)) == NULL)
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	kbs_dcap_verified_clear(&v);
 	kbs_dcap_quote_free(q);
-	free(qb);
+	return rc;
+}
+
+/* kbs_tee_evidence_decode(), or a JSON string holding what it accepts. */
+static kbs_err
+decode_any(const uint8_t *ev, size_t len, kbs_tee_evidence **out, kbs_errbuf *eb)
+{
+	size_t i = 0;
+	json_t *s;
+	kbs_err rc;
+
+	while (i < len && is_space(ev[i]))
+		i++;
+	if (i == len || ev[i] != '"')
+		return kbs_tee_evidence_decode(ev, len, out, eb);
+	s = kbs_json_parse((const char *)ev, len, 1, eb);
+	if (!json_is_string(s)) {
+		json_decref(s);
+		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: malformed JSON string");
+	}
+	rc = kbs_tee_evidence_from_json(s, out, eb);
+	json_decref(s);
 	return rc;
 }
 
@@ -571,9 +747,8 @@ kbs_err
 kbs_tee_verify(const char *tee, const uint8_t *evidence, size_t len,
 	       const kbs_tee_verify_opts *o, json_t **claims, kbs_errbuf *eb)
 {
-	json_t *doc = NULL, *out = NULL;
-	uint8_t *raw = NULL;
-	size_t rawlen = 0;
+	kbs_tee_evidence *e = NULL;
+	json_t *out = NULL;
 	kbs_err rc;
 
 	if (tee == NULL || o == NULL || evidence == NULL || len == 0)
@@ -582,13 +757,11 @@ kbs_tee_verify(const char *tee, const uint8_t *evidence, size_t len,
 		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "evidence: %zu bytes", len);
 	if (strcmp(tee, "snp") != 0 && strcmp(tee, "tdx") != 0 && strcmp(tee, "sgx") != 0)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "tee \"%s\" not supported", tee);
-	rc = decode_input(evidence, len, &doc, &raw, &rawlen, eb);
+	rc = decode_any(evidence, len, &e, eb);
 	if (rc == KBS_OK)
-		rc = strcmp(tee, "snp") == 0 ? verify_snp(doc, raw, rawlen, o, &out, eb)
-					     : verify_dcap(strcmp(tee, "tdx") == 0, doc, raw,
-							   rawlen, o, &out, eb);
-	json_decref(doc);
-	free(raw);
+		rc = strcmp(tee, "snp") == 0 ? verify_snp(e, o, &out, eb)
+					     : verify_dcap(strcmp(tee, "tdx") == 0, e, o, &out, eb);
+	kbs_tee_evidence_free(e);
 	if (rc == KBS_OK)
 		*claims = out;
 	return rc;

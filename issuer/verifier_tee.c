@@ -16,10 +16,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "b64.h"
 #include "dcap.h"
 #include "dcap_verify.h"
-#include "json.h"
 #include "kds.h"
 #include "snp.h"
 #include "snp_verify.h"
@@ -27,8 +25,6 @@
 #include "tee_verify.h"
 #include "x509util.h"
 
-#define EVIDENCE_DEPTH 16
-#define MAX_CERT_ENTRIES 16
 #define DEFAULT_TTL 300
 #define DEFAULT_CACHE_MAX 256
 #define CACHE_MAX_LIMIT 65536
@@ -181,257 +177,18 @@ narrow_validity(const X509 *c, long long *nb, long long *na)
 		*na = t;
 }
 
-/* ---- evidence decoding --------------------------------------------------- */
-
-static int
-is_b64_char(uint8_t c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '+' || c == '/' || c == '=' || c == '-' || c == '_';
-}
-
-static kbs_err
-b64_blob(const char *s, size_t n, size_t max, uint8_t **out, size_t *len, const char *what,
-	 kbs_errbuf *eb)
-{
-	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
-		n--;
-	if (n / 4 * 3 > max + 3)
-		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "%s: too large", what);
-	if (kbs_b64_decode(s, n, KBS_B64_ANY, out, len) != KBS_OK)
-		return kbs_errf(eb, KBS_ERR_INVALID, "%s: bad base64", what);
-	return KBS_OK;
-}
-
-/* A byte array (integers 0..255) or base64 string into a new buffer. */
-static kbs_err
-json_blob(const json_t *v, size_t max, uint8_t **out, size_t *len, const char *what,
-	  kbs_errbuf *eb)
-{
-	size_t i, n;
-	json_t *x;
-
-	if (json_is_string(v))
-		return b64_blob(json_string_value(v), json_string_length(v), max, out, len, what,
-				eb);
-	if (!json_is_array(v) || (n = json_array_size(v)) == 0 || n > max)
-		return kbs_errf(eb, KBS_ERR_INVALID, "%s: not bytes", what);
-	if ((*out = malloc(n)) == NULL)
-		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	json_array_foreach(v, i, x) {
-		if (!json_is_integer(x) || json_integer_value(x) < 0 ||
-		    json_integer_value(x) > 255) {
-			free(*out);
-			*out = NULL;
-			return kbs_errf(eb, KBS_ERR_INVALID, "%s: not a byte array", what);
-		}
-		(*out)[i] = (uint8_t)json_integer_value(x);
-	}
-	*len = n;
-	return KBS_OK;
-}
-
-/* Decoded evidence: a JSON document or raw bytes. */
-typedef struct {
-	json_t *doc;
-	uint8_t *raw;
-	size_t len;
-} evidence;
-
-static void
-evidence_clear(evidence *e)
-{
-	json_decref(e->doc);
-	free(e->raw);
-	memset(e, 0, sizeof(*e));
-}
-
-static kbs_err
-decode_bytes(const uint8_t *ev, size_t len, evidence *e, kbs_errbuf *eb)
-{
-	size_t i = 0, j;
-
-	if (len == 0)
-		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: empty");
-	if (len > KBS_TEE_EVIDENCE_MAX)
-		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "evidence: %zu bytes", len);
-	while (i < len && (ev[i] == ' ' || ev[i] == '\n' || ev[i] == '\r' || ev[i] == '\t'))
-		i++;
-	if (i < len && ev[i] == '{') {
-		e->doc = kbs_json_parse_object((const char *)ev, len, EVIDENCE_DEPTH, eb);
-		return e->doc ? KBS_OK : KBS_ERR_INVALID;
-	}
-	for (j = i; j < len && (is_b64_char(ev[j]) || ev[j] == '\n' || ev[j] == '\r'); j++)
-		;
-	if (i < len && j == len)
-		return b64_blob((const char *)ev + i, len - i, len, &e->raw, &e->len, "evidence",
-				eb);
-	if ((e->raw = malloc(len)) == NULL)
-		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	memcpy(e->raw, ev, len);
-	e->len = len;
-	return KBS_OK;
-}
-
-/* primary_evidence as the issuer received it: an object or a string. */
-static kbs_err
-decode_json(const json_t *v, evidence *e, kbs_errbuf *eb)
-{
-	if (json_is_object(v)) {
-		e->doc = json_incref((json_t *)v);
-		return KBS_OK;
-	}
-	if (json_is_string(v))
-		return decode_bytes((const uint8_t *)json_string_value(v), json_string_length(v),
-				    e, eb);
-	return kbs_errf(eb, KBS_ERR_INVALID, "evidence: neither an object nor a string");
-}
-
-/* ---- bindings ------------------------------------------------------------ */
-
-static kbs_err
-check_report_data(const uint8_t got[64], const kbs_tee_expect *x, kbs_errbuf *eb)
-{
-	if (x->report_data == NULL || CRYPTO_memcmp(got, x->report_data, 64) == 0)
-		return KBS_OK;
-	return kbs_errf(eb, KBS_ERR_VERIFY, "report data does not match %s",
-			x->report_data_what ? x->report_data_what
-					    : "the session binding digest");
-}
-
-static kbs_err
-check_init_data(const uint8_t *got, size_t n, const char *field, const kbs_tee_expect *x,
-		kbs_errbuf *eb)
-{
-	uint8_t want[64];
-
-	if (x->init_data_digest == NULL)
-		return KBS_OK;
-	if (x->init_data_digest_len > n)
-		return kbs_errf(eb, KBS_ERR_VERIFY, "init data digest (%zu bytes) does not fit "
-				"%s (%zu bytes)", x->init_data_digest_len, field, n);
-	memset(want, 0, sizeof(want));
-	memcpy(want, x->init_data_digest, x->init_data_digest_len);
-	if (CRYPTO_memcmp(got, want, n) != 0)
-		return kbs_errf(eb, KBS_ERR_VERIFY, "init data digest does not match %s", field);
-	return KBS_OK;
-}
-
 /* ---- SNP ----------------------------------------------------------------- */
-
-static const char *
-vek_name(kbs_snp_key k)
-{
-	return k == KBS_SNP_KEY_VLEK ? "VLEK" : "VCEK";
-}
-
-/* The VEK of a DER/PEM blob: CN SEV-VCEK / SEV-VLEK, else the first. */
-static kbs_err
-vek_from_bytes(const uint8_t *b, size_t len, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
-{
-	const char *want = k == KBS_SNP_KEY_VLEK ? "SEV-VLEK" : "SEV-VCEK";
-	STACK_OF(X509) *sk = NULL;
-	X509 *pick = NULL;
-	char cn[64];
-	kbs_err rc = kbs_x509_load(b, len, &sk, eb);
-	int i;
-
-	if (rc != KBS_OK)
-		return rc;
-	for (i = 0; i < sk_X509_num(sk) && pick == NULL; i++)
-		if (strcmp(kbs_x509_cn(sk_X509_value(sk, i), cn, sizeof(cn)), want) == 0)
-			pick = sk_X509_value(sk, i);
-	pick = pick ? pick : sk_X509_value(sk, 0);
-	if (pick != NULL && X509_up_ref(pick) == 1)
-		*out = pick;
-	else
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	sk_X509_pop_free(sk, X509_free);
-	return rc;
-}
-
-static kbs_err
-vek_from_file(const char *path, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
-{
-	uint8_t *b = NULL;
-	size_t len = 0;
-	kbs_err rc = kbs_file_read(path, KBS_X509_MAX_BUNDLE, &b, &len, eb);
-
-	if (rc == KBS_OK && (rc = vek_from_bytes(b, len, k, out, eb)) != KBS_OK)
-		kbs_errprefix(eb, "%s", path);
-	free(b);
-	return rc;
-}
-
-/* The cert_chain entry of the report's key type; NOT_FOUND when absent. */
-static kbs_err
-vek_from_chain(const json_t *chain, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
-{
-	const json_t *e, *found = NULL;
-	const char *type;
-	uint8_t *der = NULL;
-	size_t i, len = 0;
-	kbs_err rc;
-
-	if (chain == NULL || json_is_null(chain))
-		return KBS_ERR_NOT_FOUND;
-	if (!json_is_array(chain) || json_array_size(chain) > MAX_CERT_ENTRIES)
-		return kbs_errf(eb, KBS_ERR_INVALID, "cert_chain: not an array of <= %d entries",
-				MAX_CERT_ENTRIES);
-	json_array_foreach(chain, i, e) {
-		type = kbs_json_str(e, "cert_type");
-		if (type == NULL || strcmp(type, vek_name(k)) != 0)
-			continue;
-		if (found != NULL)
-			return kbs_errf(eb, KBS_ERR_INVALID, "cert_chain: two %s entries",
-					vek_name(k));
-		found = e;
-	}
-	if (found == NULL)
-		return KBS_ERR_NOT_FOUND;
-	rc = json_blob(json_object_get(found, "data"), KBS_X509_MAX_BUNDLE, &der, &len,
-		       "cert_chain data", eb);
-	if (rc == KBS_OK)
-		rc = vek_from_bytes(der, len, k, out, eb);
-	free(der);
-	return rc;
-}
-
-/* name under dir; NOT_FOUND when dir is NULL or the file is missing. */
-static kbs_err
-vek_from_dir_file(const char *dir, const char *name, kbs_snp_key k, X509 **out,
-		  kbs_errbuf *eb)
-{
-	char path[PATH_LEN];
-
-	if (dir == NULL || name == NULL)
-		return KBS_ERR_NOT_FOUND;
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
-		return kbs_errf(eb, KBS_ERR_INVALID, "collateral path too long");
-	return vek_from_file(path, k, out, eb);
-}
 
 /* Offline sources: collateral_dir (exact name, then generic), cache_dir. */
 static kbs_err
 vek_offline(struct tee_verifier *tv, const kbs_snp_report *r, X509 **out, kbs_errbuf *eb)
 {
-	const char *generic[2] = {"vcek.der", "vcek.pem"};
-	char *name = NULL;
-	kbs_snp_gen g = kbs_snp_report_gen(r);
-	kbs_err rc = KBS_ERR_NOT_FOUND;
-	int i;
+	kbs_err rc = kbs_tee_snp_vek_from_dir(tv->collateral_dir, r,
+					      KBS_TEE_VEK_NAMED | KBS_TEE_VEK_GENERIC, out, eb);
 
-	if (r->signing_key == KBS_SNP_KEY_VLEK) {
-		generic[0] = "vlek.der";
-		generic[1] = "vlek.pem";
-	} else if (g != KBS_SNP_GEN_UNKNOWN)
-		(void)kbs_snp_vek_filename(r, g, &name, NULL);
-	rc = vek_from_dir_file(tv->collateral_dir, name, r->signing_key, out, eb);
-	for (i = 0; i < 2 && rc == KBS_ERR_NOT_FOUND; i++)
-		rc = vek_from_dir_file(tv->collateral_dir, generic[i], r->signing_key, out, eb);
+	/* with fetching on, kbs_kds_vcek() looks in cache_dir first */
 	if (rc == KBS_ERR_NOT_FOUND && tv->kds == NULL)
-		rc = vek_from_dir_file(tv->cache_dir, name, r->signing_key, out, eb);
-	free(name);
+		rc = kbs_tee_snp_vek_from_dir(tv->cache_dir, r, KBS_TEE_VEK_NAMED, out, eb);
 	return rc;
 }
 
@@ -444,29 +201,9 @@ vek_fetch(struct tee_verifier *tv, const kbs_snp_report *r, X509 **out, kbs_errb
 
 	rc = kbs_kds_vcek(tv->kds, r, &der, &len, eb);
 	if (rc == KBS_OK)
-		rc = vek_from_bytes(der, len, r->signing_key, out, eb);
+		rc = kbs_tee_snp_vek_from_bytes(der, len, r->signing_key, out, eb);
 	free(der);
 	return rc;
-}
-
-static kbs_err
-vek_missing(const struct tee_verifier *tv, const kbs_snp_report *r, kbs_errbuf *eb)
-{
-	char *url = NULL;
-	kbs_err rc;
-
-	if (r->signing_key == KBS_SNP_KEY_VLEK)
-		return kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no VLEK certificate in the "
-				"evidence or offline (VLEKs cannot be fetched from KDS)");
-	if (tv->kds == NULL &&
-	    kbs_snp_kds_vcek_url(r, kbs_snp_report_gen(r), &url, NULL) == KBS_OK) {
-		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no VCEK certificate in the evidence "
-			      "or offline, and KDS fetching is off (%s)", url);
-		free(url);
-		return rc;
-	}
-	return kbs_errf(eb, KBS_ERR_NOT_FOUND, "SNP: no %s certificate in the evidence or "
-			"offline", vek_name(r->signing_key));
 }
 
 /* Find the VEK: evidence, cert_path, cache, directories, KDS. */
@@ -476,10 +213,8 @@ find_vek(struct tee_verifier *tv, const kbs_snp_report *r, const json_t *chain, 
 {
 	uint8_t key[32], kt = (uint8_t)r->signing_key;
 	struct slot *s;
-	kbs_err rc = vek_from_chain(chain, r->signing_key, out, eb);
+	kbs_err rc = kbs_tee_snp_vek_supplied(r, chain, tv->cert_path, out, eb);
 
-	if (rc == KBS_ERR_NOT_FOUND && tv->cert_path != NULL)
-		rc = vek_from_file(tv->cert_path, r->signing_key, out, eb);
 	if (rc != KBS_ERR_NOT_FOUND)
 		return rc;
 	digest4(key, "vek", 3, &kt, 1, r->chip_id, 64, r->raw + 0x180, 8);
@@ -493,7 +228,7 @@ find_vek(struct tee_verifier *tv, const kbs_snp_report *r, const json_t *chain, 
 	if (rc == KBS_ERR_NOT_FOUND && tv->kds != NULL && r->signing_key == KBS_SNP_KEY_VCEK)
 		rc = vek_fetch(tv, r, out, eb); /* its error names the URL */
 	else if (rc == KBS_ERR_NOT_FOUND)
-		return vek_missing(tv, r, eb);
+		return kbs_tee_snp_vek_missing(r, eb);
 	if (rc == KBS_OK && X509_up_ref(*out) == 1) {
 		pthread_mutex_lock(&tv->mu);
 		cache_put(tv, K_VEK, key, 0, 0, 0, *out);
@@ -514,7 +249,7 @@ snp_signature(const kbs_snp_report *r, X509 *vek, kbs_errbuf *eb)
 				"is not ECDSA P-384", r->sig_algo);
 	if (key == NULL || !kbs_pkey_is_ec_group(key, "secp384r1"))
 		return kbs_errf(eb, KBS_ERR_VERIFY, "%s certificate: key is not EC P-384",
-				vek_name(r->signing_key));
+				kbs_tee_snp_vek_name(r->signing_key));
 	if (memcmp(r->sig_r + 48, zero, sizeof(zero)) != 0 ||
 	    memcmp(r->sig_s + 48, zero, sizeof(zero)) != 0)
 		return kbs_errf(eb, KBS_ERR_VERIFY, "SNP report signature: r/s not zero-extended");
@@ -586,65 +321,38 @@ snp_verify_cached(struct tee_verifier *tv, const kbs_snp_report *r, X509 *vek, l
 	return KBS_OK;
 }
 
-static kbs_err
-snp_report_bytes(const evidence *e, uint8_t *out, kbs_errbuf *eb)
+/* The kbs_tee_binding view of what the request or command expects. */
+static void
+binding_of(const kbs_tee_expect *x, kbs_tee_binding *b)
 {
-	const json_t *rep;
-	uint8_t *b = NULL;
-	size_t len = 0;
-	kbs_err rc;
-
-	if (e->doc == NULL) {
-		if (e->len != KBS_SNP_REPORT_LEN)
-			return kbs_errf(eb, KBS_ERR_INVALID, "SNP report: %zu bytes, expected %d",
-					e->len, KBS_SNP_REPORT_LEN);
-		memcpy(out, e->raw, KBS_SNP_REPORT_LEN);
-		return KBS_OK;
-	}
-	rep = json_object_get(e->doc, "attestation_report");
-	if (json_is_object(rep))
-		return kbs_tee_snp_report_from_json(rep, out, eb);
-	if (rep == NULL)
-		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: no attestation_report");
-	rc = json_blob(rep, KBS_SNP_REPORT_LEN, &b, &len, "attestation_report", eb);
-	if (rc == KBS_OK && len != KBS_SNP_REPORT_LEN)
-		rc = kbs_errf(eb, KBS_ERR_INVALID, "SNP report: %zu bytes, expected %d", len,
-			      KBS_SNP_REPORT_LEN);
-	if (rc == KBS_OK)
-		memcpy(out, b, KBS_SNP_REPORT_LEN);
-	free(b);
-	return rc;
+	memset(b, 0, sizeof(*b));
+	b->report_data = x->report_data;
+	b->report_data_what = x->report_data_what;
+	b->init_data_digest = x->init_data_digest;
+	b->init_data_digest_len = x->init_data_digest_len;
 }
 
 static kbs_err
-verify_snp(struct tee_verifier *tv, const evidence *e, const kbs_tee_expect *x,
+verify_snp(struct tee_verifier *tv, const kbs_tee_evidence *e, const kbs_tee_expect *x,
 	   long long now, json_t **claims, kbs_errbuf *eb)
 {
-	uint8_t *bytes = malloc(KBS_SNP_REPORT_LEN);
 	kbs_snp_report *r = NULL;
 	kbs_snp_verified v;
+	kbs_tee_binding b;
 	X509 *vek = NULL;
-	kbs_err rc = bytes ? snp_report_bytes(e, bytes, eb)
-			   : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	kbs_err rc = kbs_tee_evidence_snp_report(e, &r, eb);
 
+	binding_of(x, &b);
 	if (rc == KBS_OK)
-		rc = kbs_snp_report_parse(bytes, KBS_SNP_REPORT_LEN, &r, eb);
-	if (rc == KBS_OK && r->signing_key == KBS_SNP_KEY_NONE)
-		rc = kbs_errf(eb, KBS_ERR_VERIFY, "SNP report: unsigned (signing key 7)");
-	if (rc == KBS_OK)
-		rc = find_vek(tv, r, e->doc ? json_object_get(e->doc, "cert_chain") : NULL, &vek,
-			      eb);
+		rc = find_vek(tv, r, kbs_tee_evidence_cert_chain(e), &vek, eb);
 	if (rc == KBS_OK)
 		rc = snp_verify_cached(tv, r, vek, now, &v, eb);
 	if (rc == KBS_OK)
-		rc = check_report_data(r->report_data, x, eb);
-	if (rc == KBS_OK)
-		rc = check_init_data(r->host_data, 32, "SNP HOST_DATA", x, eb);
+		rc = kbs_tee_snp_check_binding(r, &b, eb);
 	if (rc == KBS_OK && (*claims = kbs_tee_claims_snp(r, &v)) == NULL)
 		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	X509_free(vek);
 	kbs_snp_report_free(r);
-	free(bytes);
 	return rc;
 }
 
@@ -813,62 +521,32 @@ dcap_verify_cached(struct tee_verifier *tv, const kbs_dcap_quote *q, long long n
 }
 
 static kbs_err
-quote_of(const evidence *e, uint8_t **buf, const uint8_t **q, size_t *len, kbs_errbuf *eb)
-{
-	const json_t *s;
-
-	if (e->doc == NULL) {
-		*q = e->raw;
-		*len = e->len;
-		return KBS_OK;
-	}
-	s = json_object_get(e->doc, "quote");
-	if (!json_is_string(s))
-		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: no base64 \"quote\"");
-	if (b64_blob(json_string_value(s), json_string_length(s), KBS_DCAP_QUOTE_MAX, buf, len,
-		     "quote", eb) != KBS_OK)
-		return KBS_ERR_INVALID;
-	*q = *buf;
-	return KBS_OK;
-}
-
-static kbs_err
-verify_dcap(struct tee_verifier *tv, const evidence *e, const kbs_tee_expect *x,
+verify_dcap(struct tee_verifier *tv, const kbs_tee_evidence *e, const kbs_tee_expect *x,
 	    long long now, json_t **claims, kbs_errbuf *eb)
 {
 	int tdx = tv->tee == TEE_TDX;
 	kbs_dcap_verified v = {0};
 	kbs_dcap_quote *q = NULL;
-	const uint8_t *qb = NULL;
-	uint8_t *buf = NULL;
-	size_t qlen = 0;
-	kbs_err rc = quote_of(e, &buf, &qb, &qlen, eb);
+	kbs_tee_binding b;
+	kbs_err rc = kbs_tee_evidence_dcap_quote(e, tdx, &q, eb);
 
-	if (rc == KBS_OK)
-		rc = kbs_dcap_quote_parse(qb, qlen, &q, eb);
-	if (rc == KBS_OK && kbs_dcap_is_tdx(q) != tdx)
-		rc = kbs_errf(eb, KBS_ERR_INVALID, "evidence: quote is not a %s quote",
-			      tdx ? "TDX" : "SGX");
+	binding_of(x, &b);
 	if (rc == KBS_OK)
 		rc = dcap_verify_cached(tv, q, now, &v, eb);
 	if (rc == KBS_OK)
-		rc = check_report_data(tdx ? q->td.report_data : q->sgx.report_data, x, eb);
-	if (rc == KBS_OK)
-		rc = tdx ? check_init_data(q->td.mr_config_id, 48, "TDX MRCONFIGID", x, eb)
-			 : check_init_data(q->sgx.config_id, 64, "SGX CONFIGID", x, eb);
+		rc = kbs_tee_dcap_check_binding(q, &b, eb);
 	if (rc == KBS_OK &&
 	    (*claims = tdx ? kbs_tee_claims_tdx(q, &v) : kbs_tee_claims_sgx(q, &v)) == NULL)
 		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	kbs_dcap_verified_clear(&v);
 	kbs_dcap_quote_free(q);
-	free(buf);
 	return rc;
 }
 
 /* ---- the verifier object ------------------------------------------------- */
 
 static kbs_err
-verify_evidence(struct tee_verifier *tv, const evidence *e, const kbs_tee_expect *x,
+verify_evidence(struct tee_verifier *tv, const kbs_tee_evidence *e, const kbs_tee_expect *x,
 		json_t **claims, kbs_errbuf *eb)
 {
 	static const char *const names[] = {"snp", "tdx", "sgx"};
@@ -885,12 +563,12 @@ kbs_err
 kbs_verifier_tee_verify_bytes(kbs_verifier *v, const uint8_t *ev, size_t len,
 			      const kbs_tee_expect *x, json_t **claims, kbs_errbuf *eb)
 {
-	evidence e = {0};
-	kbs_err rc = decode_bytes(ev, len, &e, eb);
+	kbs_tee_evidence *e = NULL;
+	kbs_err rc = kbs_tee_evidence_decode(ev, len, &e, eb);
 
 	if (rc == KBS_OK)
-		rc = verify_evidence((struct tee_verifier *)v, &e, x, claims, eb);
-	evidence_clear(&e);
+		rc = verify_evidence((struct tee_verifier *)v, e, x, claims, eb);
+	kbs_tee_evidence_free(e);
 	ERR_clear_error();
 	return rc;
 }
@@ -899,8 +577,8 @@ static kbs_err
 tee_verify(kbs_verifier *v, const kbs_verifier_input *in, json_t **claims, kbs_errbuf *eb)
 {
 	uint8_t rd[64];
+	kbs_tee_evidence *e = NULL;
 	kbs_tee_expect x;
-	evidence e = {0};
 	kbs_err rc;
 
 	if (in->report_data == NULL || in->report_data_len > sizeof(rd))
@@ -913,10 +591,10 @@ tee_verify(kbs_verifier *v, const kbs_verifier_input *in, json_t **claims, kbs_e
 	x.init_data_digest = in->init_data_digest;
 	x.init_data_digest_len = in->init_data_digest_len;
 	x.now = in->now;
-	rc = decode_json(in->evidence, &e, eb);
+	rc = kbs_tee_evidence_from_json(in->evidence, &e, eb);
 	if (rc == KBS_OK)
-		rc = verify_evidence((struct tee_verifier *)v, &e, &x, claims, eb);
-	evidence_clear(&e);
+		rc = verify_evidence((struct tee_verifier *)v, e, &x, claims, eb);
+	kbs_tee_evidence_free(e);
 	ERR_clear_error();
 	return rc;
 }

@@ -6,7 +6,9 @@
  *
  * It implements the kbs_verifier ops (verifier.h) with the parsers and
  * verifiers of libkbs (snp.h, snp_verify.h, dcap.h, dcap_verify.h,
- * tee_claims.h: the same checks and claims as kbs_tee_verify()), adding:
+ * tee_claims.h) and the evidence decoding, VEK loading and binding checks
+ * of tee_verify.h (the same checks and claims as kbs_tee_verify()),
+ * adding:
  *  - SNP endorsement keys from the evidence's cert_chain, else cert_path,
  *    else collateral_dir, else cache_dir, else (kds_fetch) AMD KDS;
  *  - Intel collateral from collateral_dir, else (pcs_fetch) Intel PCS into
