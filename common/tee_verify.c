@@ -649,6 +649,37 @@ kbs_tee_dcap_check_binding(const kbs_dcap_quote *q, const kbs_tee_binding *b, kb
 		   : check_init_data(q->sgx.config_id, 64, "SGX CONFIGID", b, eb);
 }
 
+kbs_err
+kbs_tee_snp_bound_claims(const kbs_snp_report *r, const kbs_snp_verified *v,
+			 const kbs_tee_binding *b, json_t **claims, kbs_errbuf *eb)
+{
+	kbs_err rc = kbs_tee_snp_check_binding(r, b, eb);
+	json_t *c;
+
+	if (rc != KBS_OK)
+		return rc;
+	if ((c = kbs_tee_claims_snp(r, v)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	*claims = c;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_tee_dcap_bound_claims(const kbs_dcap_quote *q, const kbs_dcap_verified *v,
+			  const kbs_tee_binding *b, json_t **claims, kbs_errbuf *eb)
+{
+	kbs_err rc = kbs_tee_dcap_check_binding(q, b, eb);
+	json_t *c;
+
+	if (rc != KBS_OK)
+		return rc;
+	c = kbs_dcap_is_tdx(q) ? kbs_tee_claims_tdx(q, v) : kbs_tee_claims_sgx(q, v);
+	if (c == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	*claims = c;
+	return KBS_OK;
+}
+
 /* ---- one-shot verification ----------------------------------------------- */
 
 static void
@@ -690,9 +721,7 @@ verify_snp(const kbs_tee_evidence *e, const kbs_tee_verify_opts *o, json_t **cla
 	if (rc == KBS_OK)
 		rc = kbs_snp_verify(r, vek, o->now, &v, eb);
 	if (rc == KBS_OK)
-		rc = kbs_tee_snp_check_binding(r, &b, eb);
-	if (rc == KBS_OK && (*claims = kbs_tee_claims_snp(r, &v)) == NULL)
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		rc = kbs_tee_snp_bound_claims(r, &v, &b, claims, eb);
 	X509_free(vek);
 	kbs_snp_report_free(r);
 	return rc;
@@ -712,10 +741,7 @@ verify_dcap(int tdx, const kbs_tee_evidence *e, const kbs_tee_verify_opts *o, js
 	if (rc == KBS_OK)
 		rc = kbs_dcap_verify(q, o->now, &vo, &v, eb);
 	if (rc == KBS_OK)
-		rc = kbs_tee_dcap_check_binding(q, &b, eb);
-	if (rc == KBS_OK &&
-	    (*claims = tdx ? kbs_tee_claims_tdx(q, &v) : kbs_tee_claims_sgx(q, &v)) == NULL)
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		rc = kbs_tee_dcap_bound_claims(q, &v, &b, claims, eb);
 	kbs_dcap_verified_clear(&v);
 	kbs_dcap_quote_free(q);
 	return rc;

@@ -30,8 +30,10 @@
 #include <openssl/x509.h>
 
 #include "dcap.h"
+#include "dcap_verify.h"
 #include "err.h"
 #include "snp.h"
+#include "snp_verify.h"
 
 #define KBS_TEE_EVIDENCE_MAX (4u * 1024u * 1024u)
 
@@ -180,6 +182,25 @@ kbs_err kbs_tee_snp_check_binding(const kbs_snp_report *r,
  */
 kbs_err kbs_tee_dcap_check_binding(const kbs_dcap_quote *q,
 				   const kbs_tee_binding *b, kbs_errbuf *eb);
+
+/*
+ * The last steps after a successful kbs_snp_verify() (or a cached
+ * equivalent): kbs_tee_snp_check_binding(), then on success *claims is a
+ * new object (kbs_tee_claims_snp).  Errors as the check, or KBS_ERR_NOMEM.
+ */
+kbs_err kbs_tee_snp_bound_claims(const kbs_snp_report *r,
+				 const kbs_snp_verified *v,
+				 const kbs_tee_binding *b, json_t **claims,
+				 kbs_errbuf *eb);
+
+/*
+ * As kbs_tee_snp_bound_claims() after kbs_dcap_verify():
+ * kbs_tee_dcap_check_binding(), then the TDX or SGX claims of q.
+ */
+kbs_err kbs_tee_dcap_bound_claims(const kbs_dcap_quote *q,
+				  const kbs_dcap_verified *v,
+				  const kbs_tee_binding *b, json_t **claims,
+				  kbs_errbuf *eb);
 
 /* ---- one-shot verification ----------------------------------------------- */
 

@@ -21,7 +21,6 @@
 #include "kds.h"
 #include "snp.h"
 #include "snp_verify.h"
-#include "tee_claims.h"
 #include "tee_verify.h"
 #include "x509util.h"
 
@@ -348,9 +347,7 @@ verify_snp(struct tee_verifier *tv, const kbs_tee_evidence *e, const kbs_tee_exp
 	if (rc == KBS_OK)
 		rc = snp_verify_cached(tv, r, vek, now, &v, eb);
 	if (rc == KBS_OK)
-		rc = kbs_tee_snp_check_binding(r, &b, eb);
-	if (rc == KBS_OK && (*claims = kbs_tee_claims_snp(r, &v)) == NULL)
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		rc = kbs_tee_snp_bound_claims(r, &v, &b, claims, eb);
 	X509_free(vek);
 	kbs_snp_report_free(r);
 	return rc;
@@ -534,10 +531,7 @@ verify_dcap(struct tee_verifier *tv, const kbs_tee_evidence *e, const kbs_tee_ex
 	if (rc == KBS_OK)
 		rc = dcap_verify_cached(tv, q, now, &v, eb);
 	if (rc == KBS_OK)
-		rc = kbs_tee_dcap_check_binding(q, &b, eb);
-	if (rc == KBS_OK &&
-	    (*claims = tdx ? kbs_tee_claims_tdx(q, &v) : kbs_tee_claims_sgx(q, &v)) == NULL)
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		rc = kbs_tee_dcap_bound_claims(q, &v, &b, claims, eb);
 	kbs_dcap_verified_clear(&v);
 	kbs_dcap_quote_free(q);
 	return rc;

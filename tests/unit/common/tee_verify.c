@@ -843,6 +843,8 @@ test_binding_checks(void)
 	kbs_snp_report *r = parsed_report(0);
 	uint8_t rd[64], init[64];
 	kbs_tee_binding b;
+	kbs_snp_verified v;
+	json_t *claims = (json_t *)&b;
 	kbs_errbuf eb = {{0}};
 
 	memset(&b, 0, sizeof(b));
@@ -869,6 +871,14 @@ test_binding_checks(void)
 	init[31] ^= 1;
 	CU_ASSERT_EQUAL(kbs_tee_snp_check_binding(r, &b, &eb), KBS_ERR_VERIFY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "does not match SNP HOST_DATA"));
+	/* Claims only when the bindings hold; *claims untouched otherwise. */
+	memset(&v, 0, sizeof(v));
+	CU_ASSERT_EQUAL(kbs_tee_snp_bound_claims(r, &v, &b, &claims, &eb), KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_EQUAL(claims, (json_t *)&b);
+	init[31] ^= 1;
+	CU_ASSERT_EQUAL_FATAL(kbs_tee_snp_bound_claims(r, &v, &b, &claims, &eb), KBS_OK);
+	CU_ASSERT_PTR_NOT_NULL(json_object_get(claims, "report_data"));
+	json_decref(claims);
 	kbs_snp_report_free(r);
 }
 
@@ -879,6 +889,8 @@ test_dcap_binding_checks(void)
 	uint8_t *b = slurp("sgx/occlum_quote.dat", &len), init[64];
 	kbs_dcap_quote *q = NULL;
 	kbs_tee_binding bd;
+	kbs_dcap_verified v;
+	json_t *claims = (json_t *)&bd;
 	kbs_errbuf eb = {{0}};
 
 	CU_ASSERT_FATAL(kbs_dcap_quote_parse(b, len, &q, NULL) == KBS_OK);
@@ -894,6 +906,14 @@ test_dcap_binding_checks(void)
 	bd.init_data_digest_len = 65;
 	CU_ASSERT_EQUAL(kbs_tee_dcap_check_binding(q, &bd, &eb), KBS_ERR_VERIFY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "does not fit SGX CONFIGID (64 bytes)"));
+	memset(&v, 0, sizeof(v));
+	CU_ASSERT_EQUAL(kbs_tee_dcap_bound_claims(q, &v, &bd, &claims, &eb), KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_EQUAL(claims, (json_t *)&bd);
+	bd.init_data_digest_len = 64;
+	init[63] ^= 1;
+	CU_ASSERT_EQUAL_FATAL(kbs_tee_dcap_bound_claims(q, &v, &bd, &claims, &eb), KBS_OK);
+	CU_ASSERT_PTR_NOT_NULL(json_object_get(json_object_get(claims, "body"), "mr_enclave"));
+	json_decref(claims);
 	kbs_dcap_quote_free(q);
 	free(b);
 }
@@ -913,8 +933,8 @@ static const kbs_unit_test tests[] = {
 	{"VEK from bytes (bundle CN) and files", test_vek_bytes_and_file},
 	{"VEK from the evidence cert_chain", test_vek_from_chain},
 	{"VEK from a directory, supplied, missing", test_vek_from_dir_and_missing},
-	{"SNP binding checks", test_binding_checks},
-	{"DCAP binding checks (SGX CONFIGID)", test_dcap_binding_checks},
+	{"SNP binding checks and bound claims", test_binding_checks},
+	{"DCAP binding checks (SGX CONFIGID) and bound claims", test_dcap_binding_checks},
 	{NULL, NULL},
 };
 
