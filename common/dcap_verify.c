@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include "fsutil.h"
 #include "intel_roots.h"
 #include "json.h"
 #include "x509util.h"
@@ -306,14 +307,15 @@ static kbs_err
 read_first(const char *dir, const char *const *names, size_t n, uint8_t **buf,
 	   size_t *len, kbs_errbuf *eb)
 {
-	char path[4096];
+	char *path;
 	kbs_err rc;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= (int)sizeof(path))
+		if ((path = kbs_fs_path(dir, names[i])) == NULL)
 			return kbs_errf(eb, KBS_ERR_INVALID, "collateral path too long");
-		rc = kbs_file_read(path, COLLATERAL_MAX, buf, len, eb);
+		rc = kbs_fs_read(path, COLLATERAL_MAX, buf, len, eb);
+		free(path);
 		if (rc != KBS_ERR_NOT_FOUND)
 			return rc;
 	}

@@ -392,3 +392,17 @@ kbs_fs_remove(const char *path, kbs_errbuf *eb)
 	free(dir);
 	return rc;
 }
+
+char *
+kbs_fs_path(const char *dir, const char *name)
+{
+	size_t dn = strlen(dir), nn = strlen(name);
+	char *p;
+
+	if (dn + nn + 2 > KBS_FS_PATH_MAX || (p = malloc(dn + nn + 2)) == NULL)
+		return NULL;
+	memcpy(p, dir, dn);
+	p[dn] = '/';
+	memcpy(p + dn + 1, name, nn + 1);
+	return p;
+}

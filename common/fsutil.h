@@ -60,6 +60,14 @@ kbs_err kbs_fs_write_new(const char *path, const uint8_t *data, size_t len,
  */
 kbs_err kbs_fs_mkdirs(const char *path, mode_t mode, kbs_errbuf *eb);
 
+/*
+ * "dir/name" on the heap (free()), or NULL when out of memory or when the
+ * result would be longer than KBS_FS_PATH_MAX.  Paths are built on the
+ * heap because request handlers run on small worker stacks.
+ */
+#define KBS_FS_PATH_MAX 4096
+char *kbs_fs_path(const char *dir, const char *name);
+
 /* Remove path and fsync its directory.  KBS_ERR_NOT_FOUND if missing. */
 kbs_err kbs_fs_remove(const char *path, kbs_errbuf *eb);
 

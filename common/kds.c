@@ -26,7 +26,6 @@
 #define BACKOFF_SLOTS 64
 #define BACKOFF_MAX_S 3600
 #define URL_MAX 2048
-#define PATH_MAX_LEN 4096
 
 struct backoff {
 	char *url;       /* NULL: free slot */
@@ -329,30 +328,37 @@ static kbs_err
 cache_read(kbs_kds *k, const char *name, long long max_age_s, uint8_t **out,
 	   size_t *len, int *fresh)
 {
-	char path[PATH_MAX_LEN];
+	char *path;
 	struct stat st;
+	kbs_err rc = KBS_ERR_NOT_FOUND;
 
-	if (k->cache_dir == NULL || name == NULL)
+	if (k->cache_dir == NULL || name == NULL ||
+	    (path = kbs_fs_path(k->cache_dir, name)) == NULL)
 		return KBS_ERR_NOT_FOUND;
-	if (snprintf(path, sizeof(path), "%s/%s", k->cache_dir, name) >= (int)sizeof(path) ||
-	    stat(path, &st) != 0)
-		return KBS_ERR_NOT_FOUND;
-	*fresh = max_age_s == 0 || kbs_clock_now() - (long long)st.st_mtime < max_age_s;
-	return kbs_fs_read(path, k->max_response, out, len, NULL) == KBS_OK ? KBS_OK
-									   : KBS_ERR_NOT_FOUND;
+	if (stat(path, &st) == 0 &&
+	    kbs_fs_read(path, k->max_response, out, len, NULL) == KBS_OK) {
+		*fresh = max_age_s == 0 ||
+			 kbs_clock_now() - (long long)st.st_mtime < max_age_s;
+		rc = KBS_OK;
+	}
+	free(path);
+	return rc;
 }
 
 static kbs_err
 cache_write(kbs_kds *k, const char *name, const uint8_t *p, size_t len, kbs_errbuf *eb)
 {
-	char path[PATH_MAX_LEN];
+	char *path;
+	kbs_err rc;
 
 	if (k->cache_dir == NULL || name == NULL)
 		return KBS_OK;
 	if (strchr(name, '/') != NULL || name[0] == '.' ||
-	    snprintf(path, sizeof(path), "%s/%s", k->cache_dir, name) >= (int)sizeof(path))
+	    (path = kbs_fs_path(k->cache_dir, name)) == NULL)
 		return kbs_errf(eb, KBS_ERR_INVALID, "cache name %s unusable", name);
-	return kbs_fs_write_atomic(path, p, len, 0600, eb);
+	rc = kbs_fs_write_atomic(path, p, len, 0600, eb);
+	free(path);
+	return rc;
 }
 
 /* Fetch url and cache the body; falls back to a stale copy on failure. */

@@ -13,6 +13,7 @@
 
 #include "b64.h"
 #include "dcap_verify.h"
+#include "fsutil.h"
 #include "json.h"
 #include "snp_verify.h"
 #include "tee_claims.h"
@@ -20,7 +21,6 @@
 
 #define EVIDENCE_DEPTH 16
 #define MAX_CERT_ENTRIES 16
-#define PATH_LEN 4096
 
 struct kbs_tee_evidence {
 	json_t *doc;  /* the CoCo evidence JSON, or NULL */
@@ -480,7 +480,7 @@ kbs_tee_snp_vek_from_file(const char *path, kbs_snp_key k, X509 **out, kbs_errbu
 {
 	uint8_t *b = NULL;
 	size_t len = 0;
-	kbs_err rc = kbs_file_read(path, KBS_X509_MAX_BUNDLE, &b, &len, eb);
+	kbs_err rc = kbs_fs_read(path, KBS_X509_MAX_BUNDLE, &b, &len, eb);
 
 	if (rc == KBS_OK && (rc = kbs_tee_snp_vek_from_bytes(b, len, k, out, eb)) != KBS_OK)
 		kbs_errprefix(eb, "%s", path);
@@ -525,21 +525,13 @@ kbs_tee_snp_vek_from_chain(const json_t *chain, kbs_snp_key k, X509 **out, kbs_e
 static kbs_err
 vek_dir_file(const char *dir, const char *name, kbs_snp_key k, X509 **out, kbs_errbuf *eb)
 {
-	size_t dn, nn;
 	char *path;
 	kbs_err rc;
 
 	if (name == NULL)
 		return KBS_ERR_NOT_FOUND;
-	dn = strlen(dir);
-	nn = strlen(name);
-	if (dn + nn + 2 > PATH_LEN)
+	if ((path = kbs_fs_path(dir, name)) == NULL)
 		return kbs_errf(eb, KBS_ERR_INVALID, "collateral path too long");
-	if ((path = malloc(dn + nn + 2)) == NULL)
-		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	memcpy(path, dir, dn);
-	path[dn] = '/';
-	memcpy(path + dn + 1, name, nn + 1);
 	rc = kbs_tee_snp_vek_from_file(path, k, out, eb);
 	free(path);
 	return rc;

@@ -4,13 +4,9 @@
  */
 #include "x509util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -501,52 +497,4 @@ kbs_time_parse(const char *s, long long *out)
 		return KBS_ERR_INVALID;
 	*out = days_from_civil(y, mo, d) * 86400LL + h * 3600LL + mi * 60LL + se;
 	return KBS_OK;
-}
-
-kbs_err
-kbs_file_read(const char *path, size_t max, uint8_t **out, size_t *len,
-	      kbs_errbuf *eb)
-{
-	kbs_err rc = KBS_ERR_IO;
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t got = 0;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return kbs_errf(eb, errno == ENOENT ? KBS_ERR_NOT_FOUND : KBS_ERR_IO,
-				"%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = kbs_errf(eb, KBS_ERR_IO, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((unsigned long long)st.st_size > max) {
-		rc = kbs_errf(eb, KBS_ERR_TOO_LARGE, "%s: over %zu bytes", path, max);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = kbs_errf(eb, KBS_ERR_IO, "%s: read failed", path);
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	buf = NULL;
-	rc = KBS_OK;
-out:
-	free(buf);
-	close(fd);
-	return rc;
 }

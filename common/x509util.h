@@ -126,12 +126,4 @@ kbs_err kbs_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n);
  */
 kbs_err kbs_time_parse(const char *s, long long *out);
 
-/*
- * Read a regular file of at most max bytes.  *out is malloc'd with a NUL
- * after *len bytes.  KBS_ERR_NOT_FOUND if it does not exist,
- * KBS_ERR_TOO_LARGE over max, KBS_ERR_IO otherwise.
- */
-kbs_err kbs_file_read(const char *path, size_t max, uint8_t **out,
-		      size_t *len, kbs_errbuf *eb);
-
 #endif

@@ -18,6 +18,7 @@
 
 #include "dcap.h"
 #include "dcap_verify.h"
+#include "fsutil.h"
 #include "kds.h"
 #include "snp.h"
 #include "snp_verify.h"
@@ -27,7 +28,6 @@
 #define DEFAULT_TTL 300
 #define DEFAULT_CACHE_MAX 256
 #define CACHE_MAX_LIMIT 65536
-#define PATH_LEN 4096
 
 enum tee { TEE_SNP, TEE_TDX, TEE_SGX };
 enum kind { K_VEK = 1, K_CHAIN, K_QUOTE };
@@ -410,11 +410,22 @@ pck_fmspc(const kbs_dcap_quote *q, uint8_t fmspc[6], int *processor, kbs_errbuf 
 }
 
 /* Collateral directory for q: collateral_dir if it has the TCB info. */
+/* 1 if dir/name exists and is readable; 0 also when dir is NULL. */
+static int
+readable(const char *dir, const char *name)
+{
+	char *path = dir != NULL ? kbs_fs_path(dir, name) : NULL;
+	int ok = path != NULL && access(path, R_OK) == 0;
+
+	free(path);
+	return ok;
+}
+
 static kbs_err
 collateral_for(struct tee_verifier *tv, const kbs_dcap_quote *q, const char **dir,
 	       kbs_errbuf *eb)
 {
-	char path[PATH_LEN], hex[13];
+	char name[64], hex[13];
 	uint8_t fmspc[6];
 	int processor = 0, tdx = kbs_dcap_is_tdx(q);
 	kbs_err rc;
@@ -425,15 +436,10 @@ collateral_for(struct tee_verifier *tv, const kbs_dcap_quote *q, const char **di
 	if ((rc = pck_fmspc(q, fmspc, &processor, eb)) != KBS_OK)
 		return rc;
 	kbs_hex_encode(fmspc, 6, hex);
-	if (tv->collateral_dir != NULL) {
-		snprintf(path, sizeof(path), "%s/%s_tcbinfo_%s.json", tv->collateral_dir,
-			 tdx ? "tdx" : "sgx", hex);
-		if (access(path, R_OK) == 0)
-			return KBS_OK;
-		snprintf(path, sizeof(path), "%s/tcbInfo.json", tv->collateral_dir);
-		if (access(path, R_OK) == 0)
-			return KBS_OK;
-	}
+	snprintf(name, sizeof(name), "%s_tcbinfo_%s.json", tdx ? "tdx" : "sgx", hex);
+	if (readable(tv->collateral_dir, name) ||
+	    readable(tv->collateral_dir, "tcbInfo.json"))
+		return KBS_OK;
 	if ((rc = kbs_kds_pcs_collateral(tv->kds, tdx, fmspc, processor, eb)) != KBS_OK) {
 		kbs_errprefix(eb, "Intel PCS collateral for FMSPC %s unavailable", hex);
 		return rc;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "dcap.h"
 #include "dcap_verify.h"
 #include "intel_roots.h"
@@ -23,7 +24,7 @@ slurp(const char *rel, size_t *len)
 	uint8_t *buf = NULL;
 
 	kbs_unit_vector(rel, path, sizeof(path));
-	if (kbs_file_read(path, 1 << 20, &buf, len, NULL) != KBS_OK)
+	if (kbs_fs_read(path, 1 << 20, &buf, len, NULL) != KBS_OK)
 		return NULL;
 	return buf;
 }

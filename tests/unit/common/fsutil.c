@@ -296,6 +296,26 @@ test_write_new_exclusive(void)
 	rm_tree(tmpdir);
 }
 
+/* kbs_fs_path joins with one slash and refuses results over the bound. */
+static void
+test_path_join(void)
+{
+	char *p = kbs_fs_path("/var/cache", "vcek.der"), *dir;
+	size_t n = KBS_FS_PATH_MAX - 3; /* dir + "/" + "ab" + NUL = bound + 1 */
+
+	CU_ASSERT_STRING_EQUAL(p, "/var/cache/vcek.der");
+	free(p);
+	dir = malloc(n + 1);
+	CU_ASSERT_FATAL(dir != NULL);
+	memset(dir, 'd', n);
+	dir[n] = '\0';
+	CU_ASSERT_PTR_NULL(kbs_fs_path(dir, "ab"));
+	p = kbs_fs_path(dir, "a");
+	CU_ASSERT(p != NULL && strlen(p) == KBS_FS_PATH_MAX - 1);
+	free(p);
+	free(dir);
+}
+
 static const kbs_unit_test tests[] = {
 	{"write/read round trip, no temp left", test_write_read_roundtrip},
 	{"exact mode bits despite umask", test_mode_bits_ignore_umask},
@@ -307,6 +327,7 @@ static const kbs_unit_test tests[] = {
 	{"symlink handling", test_symlinks},
 	{"mkdirs and remove", test_mkdirs_and_remove},
 	{"write_new is exclusive", test_write_new_exclusive},
+	{"path join and bound", test_path_join},
 	{NULL, NULL},
 };
 

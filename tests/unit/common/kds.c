@@ -152,7 +152,7 @@ vector(const char *rel, size_t *len)
 	uint8_t *b = NULL;
 
 	kbs_unit_vector(rel, path, sizeof(path));
-	CU_ASSERT_FATAL(kbs_file_read(path, 1 << 20, &b, len, NULL) == KBS_OK);
+	CU_ASSERT_FATAL(kbs_fs_read(path, 1 << 20, &b, len, NULL) == KBS_OK);
 	return b;
 }
 

@@ -6,6 +6,7 @@
 
 #include <openssl/x509.h>
 
+#include "fsutil.h"
 #include "snp.h"
 #include "snp_verify.h"
 #include "x509util.h"
@@ -21,7 +22,7 @@ slurp(const char *rel, size_t *len)
 	uint8_t *buf = NULL;
 
 	kbs_unit_vector(rel, path, sizeof(path));
-	if (kbs_file_read(path, 1 << 20, &buf, len, NULL) != KBS_OK)
+	if (kbs_fs_read(path, 1 << 20, &buf, len, NULL) != KBS_OK)
 		return NULL;
 	return buf;
 }
