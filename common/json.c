@@ -121,9 +121,8 @@ kbs_json_pointer_token(const char *p, size_t len)
 	return t;
 }
 
-/* Array index per RFC 6901: digits, no leading zero; -1 if not one. */
-static long
-pointer_index(const char *t)
+long
+kbs_json_pointer_index(const char *t)
 {
 	long v = 0;
 	size_t i, n = strlen(t);
@@ -155,7 +154,7 @@ kbs_json_pointer(const json_t *doc, const char *pointer)
 		if (json_is_object(cur))
 			cur = json_object_get(cur, tok);
 		else if (json_is_array(cur)) {
-			long idx = pointer_index(tok);
+			long idx = kbs_json_pointer_index(tok);
 			cur = idx < 0 ? NULL : json_array_get(cur, (size_t)idx);
 		} else
 			cur = NULL;

@@ -66,4 +66,10 @@ json_t *kbs_json_pointer(const json_t *doc, const char *pointer);
  */
 char *kbs_json_pointer_token(const char *p, size_t len);
 
+/*
+ * An unescaped reference token as an RFC 6901 array index: decimal
+ * digits, no leading zero, at most 9 of them; -1 if it is not one.
+ */
+long kbs_json_pointer_index(const char *tok);
+
 #endif

@@ -87,23 +87,6 @@ out:
 	return rc;
 }
 
-/* Array index per RFC 6901: digits, no leading zero; -1 if not one. */
-static long
-ptr_index(const char *t)
-{
-	long v = 0;
-	size_t i, n = strlen(t);
-
-	if (n == 0 || n > 9 || (n > 1 && t[0] == '0'))
-		return -1;
-	for (i = 0; i < n; i++) {
-		if (t[i] < '0' || t[i] > '9')
-			return -1;
-		v = v * 10 + (t[i] - '0');
-	}
-	return v;
-}
-
 void
 pol_slots_clear(struct pol_slots *s)
 {
@@ -220,8 +203,8 @@ walk(const struct pol_ptr *p, size_t i, const json_t *cur, const char *path,
 		return walk_wild(p, i, cur, path, s);
 	if (json_is_object(cur))
 		child = json_object_get(cur, tok);
-	else if (json_is_array(cur) && ptr_index(tok) >= 0)
-		child = json_array_get(cur, (size_t)ptr_index(tok));
+	else if (json_is_array(cur) && kbs_json_pointer_index(tok) >= 0)
+		child = json_array_get(cur, (size_t)kbs_json_pointer_index(tok));
 	if (child == NULL)
 		return slot_gap(p, i, path, s);
 	return walk_child(p, i, child, path, tok, s);

@@ -177,7 +177,22 @@ test_pointer_refusals(void)
 	json_decref(d);
 }
 
+/* RFC 6901 array indices: digits only, no leading zero, bounded. */
+static void
+test_pointer_index(void)
+{
+	CU_ASSERT_EQUAL(kbs_json_pointer_index("0"), 0);
+	CU_ASSERT_EQUAL(kbs_json_pointer_index("10"), 10);
+	CU_ASSERT_EQUAL(kbs_json_pointer_index("999999999"), 999999999);
+	CU_ASSERT_EQUAL(kbs_json_pointer_index(""), -1);
+	CU_ASSERT_EQUAL(kbs_json_pointer_index("01"), -1);
+	CU_ASSERT_EQUAL(kbs_json_pointer_index("-1"), -1);
+	CU_ASSERT_EQUAL(kbs_json_pointer_index("1a"), -1);
+	CU_ASSERT_EQUAL(kbs_json_pointer_index("1000000000"), -1);
+}
+
 static const kbs_unit_test tests[] = {
+	{"pointer_index", test_pointer_index},
 	{"depth", test_depth},
 	{"strictness", test_strictness},
 	{"parse_object", test_parse_object},
