@@ -107,6 +107,7 @@ load_der(const uint8_t *buf, size_t len, STACK_OF(X509) *sk, kbs_errbuf *eb)
 
 	if (c == NULL || (size_t)(p - buf) != len) {
 		X509_free(c);
+		ERR_clear_error(); /* as load_pem: leave no stale d2i errors */
 		return kbs_errf(eb, KBS_ERR_INVALID,
 				"certificate: malformed DER");
 	}
