@@ -255,12 +255,19 @@ out:
 	return rc;
 }
 
-kbs_err
-kbs_fs_write_atomic(const char *path, const uint8_t *data, size_t len,
-		    mode_t mode, kbs_errbuf *eb)
+/*
+ * Write data to a temporary file beside path, then publish it: rename()
+ * replaces whatever is at path (a symlink there is replaced, never
+ * written through); exclusive uses link(), which fails with EEXIST where
+ * rename() would replace.  The directory is synced either way.
+ */
+static kbs_err
+fs_write_publish(const char *path, const uint8_t *data, size_t len,
+		 mode_t mode, int exclusive, kbs_errbuf *eb)
 {
 	kbs_err rc = KBS_ERR_NOMEM;
 	char *tmpl = NULL, *dir = NULL;
+	int r;
 
 	if (path == NULL || *path == '\0' || (data == NULL && len > 0))
 		return kbs_errf(eb, KBS_ERR_INVALID, "no path or data");
@@ -271,13 +278,17 @@ kbs_fs_write_atomic(const char *path, const uint8_t *data, size_t len,
 	}
 	if ((rc = fs_write_temp(tmpl, data, len, mode & 07777, eb)) != KBS_OK)
 		goto out;
-	/* rename() replaces a symlink at path; it never writes through it. */
-	if (rename(tmpl, path) != 0) {
-		rc = kbs_errf(eb, KBS_ERR_IO, "rename to %s: %s", path,
-			      strerror(errno));
+	r = exclusive ? link(tmpl, path) : rename(tmpl, path);
+	if (r != 0) {
+		rc = kbs_errf(eb, exclusive && errno == EEXIST ? KBS_ERR_EXISTS
+							      : KBS_ERR_IO,
+			      "%s to %s: %s", exclusive ? "link" : "rename",
+			      path, strerror(errno));
 		unlink(tmpl);
 		goto out;
 	}
+	if (exclusive)
+		unlink(tmpl);
 	rc = fs_sync_dir(dir, eb);
 out:
 	free(tmpl);
@@ -286,34 +297,17 @@ out:
 }
 
 kbs_err
+kbs_fs_write_atomic(const char *path, const uint8_t *data, size_t len,
+		    mode_t mode, kbs_errbuf *eb)
+{
+	return fs_write_publish(path, data, len, mode, 0, eb);
+}
+
+kbs_err
 kbs_fs_write_new(const char *path, const uint8_t *data, size_t len,
 		 mode_t mode, kbs_errbuf *eb)
 {
-	kbs_err rc = KBS_ERR_NOMEM;
-	char *tmpl = NULL, *dir = NULL;
-
-	if (path == NULL || *path == '\0' || (data == NULL && len > 0))
-		return kbs_errf(eb, KBS_ERR_INVALID, "no path or data");
-	if ((tmpl = fs_temp_template(path)) == NULL ||
-	    (dir = fs_dirname(path)) == NULL) {
-		kbs_errf(eb, rc, "writing %s", path);
-		goto out;
-	}
-	if ((rc = fs_write_temp(tmpl, data, len, mode & 07777, eb)) != KBS_OK)
-		goto out;
-	/* link() fails with EEXIST where rename() would replace. */
-	if (link(tmpl, path) != 0) {
-		rc = kbs_errf(eb, errno == EEXIST ? KBS_ERR_EXISTS : KBS_ERR_IO,
-			      "link to %s: %s", path, strerror(errno));
-		unlink(tmpl);
-		goto out;
-	}
-	unlink(tmpl);
-	rc = fs_sync_dir(dir, eb);
-out:
-	free(tmpl);
-	free(dir);
-	return rc;
+	return fs_write_publish(path, data, len, mode, 1, eb);
 }
 
 /* mkdir one component; an existing directory is fine. */
