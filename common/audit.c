@@ -335,23 +335,6 @@ audit_new(const kbs_audit_cfg *cfg)
 	return a;
 }
 
-/* fsync a directory, so that a create or rename in it is durable. */
-static kbs_err
-sync_dir(const char *dir, kbs_errbuf *eb)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
-
-	if (fd < 0)
-		return kbs_errf(eb, KBS_ERR_IO, "open directory %s: %s", dir,
-				strerror(errno));
-	r = fsync(fd);
-	close(fd);
-	if (r != 0)
-		return kbs_errf(eb, KBS_ERR_IO, "fsync directory %s: %s", dir,
-				strerror(errno));
-	return KBS_OK;
-}
-
 /* "<path>.<n>", zero-padded so that a shell glob lists rotated files in
  * order: `kbs-client audit verify log.* log`.  malloc'd. */
 static char *
@@ -626,7 +609,7 @@ kbs_audit_open(const kbs_audit_cfg *cfg, kbs_audit **out, kbs_errbuf *eb)
 	    (rc = scan_rotated(a, &last_rot, eb)) != KBS_OK ||
 	    (rc = open_live(a, eb)) != KBS_OK ||
 	    (rc = resume(a, last_rot, eb)) != KBS_OK ||
-	    (rc = sync_dir(a->dir, eb)) != KBS_OK)
+	    (rc = kbs_fs_sync_dir(a->dir, eb)) != KBS_OK)
 		goto out;
 	a->next_rot = last_rot + 1;
 	if (a->sync == KBS_AUDIT_SYNC_BATCH) {
@@ -674,7 +657,7 @@ rotate(kbs_audit *a, kbs_errbuf *eb)
 	close(a->fd);
 	a->fd = -1;
 	if ((rc = open_live(a, eb)) == KBS_OK)
-		rc = sync_dir(a->dir, eb);
+		rc = kbs_fs_sync_dir(a->dir, eb);
 out:
 	free(dst);
 	return rc;

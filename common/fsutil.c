@@ -40,9 +40,9 @@ fs_dirname(const char *path)
 	return kbs_strndup(path, (size_t)(slash - path));
 }
 
-/* fsync a directory so that a rename or unlink in it is durable. */
-static kbs_err
-fs_sync_dir(const char *dir, kbs_errbuf *eb)
+/* Declared in fsutil.h. */
+kbs_err
+kbs_fs_sync_dir(const char *dir, kbs_errbuf *eb)
 {
 	int fd, r;
 
@@ -289,7 +289,7 @@ fs_write_publish(const char *path, const uint8_t *data, size_t len,
 	}
 	if (exclusive)
 		unlink(tmpl);
-	rc = fs_sync_dir(dir, eb);
+	rc = kbs_fs_sync_dir(dir, eb);
 out:
 	free(tmpl);
 	free(dir);
@@ -322,7 +322,7 @@ fs_mkdir_one(const char *p, mode_t mode, kbs_errbuf *eb)
 		/* Make the new entry durable, as for a renamed file. */
 		if ((parent = fs_dirname(p)) == NULL)
 			return kbs_errf(eb, KBS_ERR_NOMEM, "mkdir %s", p);
-		rc = fs_sync_dir(parent, eb);
+		rc = kbs_fs_sync_dir(parent, eb);
 		free(parent);
 		return rc;
 	}
@@ -382,7 +382,7 @@ kbs_fs_remove(const char *path, kbs_errbuf *eb)
 	}
 	if ((dir = fs_dirname(path)) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "removing %s", path);
-	rc = fs_sync_dir(dir, eb);
+	rc = kbs_fs_sync_dir(dir, eb);
 	free(dir);
 	return rc;
 }

@@ -68,6 +68,12 @@ kbs_err kbs_fs_mkdirs(const char *path, mode_t mode, kbs_errbuf *eb);
 #define KBS_FS_PATH_MAX 4096
 char *kbs_fs_path(const char *dir, const char *name);
 
+/*
+ * fsync the directory dir, so that a rename, link or unlink in it
+ * survives a crash.  KBS_ERR_IO naming the directory on failure.
+ */
+kbs_err kbs_fs_sync_dir(const char *dir, kbs_errbuf *eb);
+
 /* Remove path and fsync its directory.  KBS_ERR_NOT_FOUND if missing. */
 kbs_err kbs_fs_remove(const char *path, kbs_errbuf *eb);
 
