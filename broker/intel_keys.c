@@ -46,17 +46,6 @@ struct kbs_intel {
 
 /* ---- shared state and helpers ---- */
 
-static char *
-join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-
-	if (p != NULL)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
 static kbs_err
 ita_client(kbs_intel *in, kbs_errbuf *eb)
 {
@@ -105,8 +94,8 @@ kbs_intel_new(kbs_broker *b, int create, kbs_intel **out, kbs_errbuf *eb)
 		return kbs_errf(eb, rc, "out of memory");
 	in->b = b;
 	pthread_mutex_init(&in->lock, NULL);
-	if ((in->keys_dir = join(dir, "keys")) == NULL ||
-	    (in->pol_dir = join(dir, "key-transfer-policies")) == NULL) {
+	if ((in->keys_dir = kbs_fs_path(dir, "keys")) == NULL ||
+	    (in->pol_dir = kbs_fs_path(dir, "key-transfer-policies")) == NULL) {
 		rc = kbs_errf(eb, rc, "out of memory");
 		goto fail;
 	}
@@ -255,7 +244,7 @@ kbs_intel_doc_read(const char *dir, const char *id, json_t **out,
 	kbs_err rc;
 
 	snprintf(name, sizeof(name), "%.36s.json", id);
-	if ((path = join(dir, name)) == NULL)
+	if ((path = kbs_fs_path(dir, name)) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	rc = kbs_fs_read_nofollow(path, DOC_MAX, &text, &len, eb);
 	free(path);
@@ -279,7 +268,7 @@ kbs_intel_doc_write(const char *dir, const char *id, const json_t *doc,
 	kbs_err rc = KBS_ERR_NOMEM;
 
 	snprintf(name, sizeof(name), "%.36s.json", id);
-	if ((path = join(dir, name)) != NULL && (text = kbs_json_dumps(doc)) != NULL)
+	if ((path = kbs_fs_path(dir, name)) != NULL && (text = kbs_json_dumps(doc)) != NULL)
 		rc = kbs_fs_write_atomic(path, (const uint8_t *)text, strlen(text),
 					 0600, eb);
 	else
@@ -296,7 +285,7 @@ doc_remove(const char *dir, const char *id, kbs_errbuf *eb)
 	kbs_err rc;
 
 	snprintf(name, sizeof(name), "%.36s.json", id);
-	if ((path = join(dir, name)) == NULL)
+	if ((path = kbs_fs_path(dir, name)) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	rc = kbs_fs_remove(path, eb);
 	free(path);

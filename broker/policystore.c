@@ -434,17 +434,6 @@ out:
 	return rc;
 }
 
-static char *
-join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-
-	if (p != NULL)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
 static kbs_err
 initial_state(kbs_policystore *h, kbs_errbuf *eb)
 {
@@ -475,8 +464,8 @@ kbs_policystore_new(const char *file, const char *state_dir,
 	pthread_rwlock_init(&h->lock, NULL);
 	h->max_versions = max_versions > 0 ? max_versions : 1;
 	if ((h->dir = strdup(state_dir)) == NULL ||
-	    (h->file = join(state_dir, STORE_NAME)) == NULL ||
-	    (h->legacy = join(state_dir, LEGACY_NAME)) == NULL)
+	    (h->file = kbs_fs_path(state_dir, STORE_NAME)) == NULL ||
+	    (h->legacy = kbs_fs_path(state_dir, LEGACY_NAME)) == NULL)
 		goto fail;
 	if (create && (rc = kbs_fs_mkdirs(state_dir, 0700, eb)) != KBS_OK)
 		goto fail;

@@ -40,7 +40,6 @@ fs_dirname(const char *path)
 	return kbs_strndup(path, (size_t)(slash - path));
 }
 
-/* Declared in fsutil.h. */
 kbs_err
 kbs_fs_sync_dir(const char *dir, kbs_errbuf *eb)
 {
