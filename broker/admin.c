@@ -8,7 +8,6 @@
  * path.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,20 +25,6 @@
 #define BODY_DEPTH 4
 /* Claims of a token plus the evaluate envelope around them. */
 #define EVALUATE_DEPTH (KBS_JSON_DEFAULT_DEPTH + 2)
-
-/* The access log's note; cut short when long, which is fine there. */
-static void note(kbs_http_resp *resp, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-note(kbs_http_resp *resp, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(resp->note, sizeof(resp->note), fmt, ap);
-	va_end(ap);
-}
 
 /* 1 if the aud claim (string or array of strings) contains want. */
 static int
@@ -200,7 +185,7 @@ kbs_broker_handle_put(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 				     "cannot store the resource");
 	} else {
 		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
-		note(resp, "stored %s (%zu bytes)",
+		kbs_http_resp_note(resp, "stored %s (%zu bytes)",
 			 path, req->body_len);
 	}
 	free(path);
@@ -230,7 +215,7 @@ kbs_broker_handle_delete(void *arg, const kbs_http_req *req,
 	}
 	else {
 		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
-		note(resp, "deleted %s", path);
+		kbs_http_resp_note(resp, "deleted %s", path);
 	}
 	free(path);
 }
@@ -267,7 +252,7 @@ ref_json(const kbs_policy_ref *r)
 static void
 note_ref(kbs_http_resp *resp, const char *what, const kbs_policy_ref *r)
 {
-	note(resp, "%s policy=%s@%lld sha256=%s",
+	kbs_http_resp_note(resp, "%s policy=%s@%lld sha256=%s",
 		 what, r->id, r->version, r->sha256);
 }
 
@@ -534,7 +519,7 @@ binding_set(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 	} else {
 		kbs_http_reply_json(resp, 200, json_pack("{s:s, s:s}",
 				    "resources", pat, "policy", id));
-		note(resp, "bound %.64s to %.64s",
+		kbs_http_resp_note(resp, "bound %.64s to %.64s",
 			 pat, id);
 	}
 	json_decref(doc);
@@ -576,7 +561,7 @@ binding_delete(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 				     "%s", eb.msg);
 	else {
 		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
-		note(resp, "unbound %.64s", pat);
+		kbs_http_resp_note(resp, "unbound %.64s", pat);
 	}
 	json_decref(q);
 }

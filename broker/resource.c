@@ -7,7 +7,6 @@
  * answers 401 to everything: 400 bad path, 401 no or bad token, 403 policy
  * denial, 404 no such resource (docs/api.md).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,20 +163,6 @@ log_decision(const struct get_ctx *c, const kbs_http_req *req, int allowed)
 	free(t);
 }
 
-/* The access log's note; cut short when long, which is fine there. */
-static void note(kbs_http_resp *resp, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-note(kbs_http_resp *resp, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(resp->note, sizeof(resp->note), fmt, ap);
-	va_end(ap);
-}
-
 static void
 deny(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp,
      kbs_err rc)
@@ -194,7 +179,7 @@ deny(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp,
 	kbs_http_reply_error(resp, 403, "PolicyDeny", "%s",
 			     c->b->cfg->policy_explain && why
 				 ? why : "denied by the resource policy");
-	note(resp, "denied %s policy=%s@%lld "
+	kbs_http_resp_note(resp, "denied %s policy=%s@%lld "
 		 "sha256=%.16s", c->path, c->pref.id, c->pref.version,
 		 c->pref.sha256);
 }
@@ -268,7 +253,7 @@ release(struct get_ctx *c, kbs_http_resp *resp)
 	}
 	kbs_http_reply_bytes(resp, 200, "application/json", c->jwe,
 			     strlen(c->jwe));
-	note(resp, "released %s issuer=%s "
+	kbs_http_resp_note(resp, "released %s issuer=%s "
 		 "policy=%s@%lld sha256=%.16s", c->path,
 		 c->issuer ? c->issuer : "", c->pref.id, c->pref.version,
 		 c->pref.sha256);

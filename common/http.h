@@ -88,6 +88,13 @@ void kbs_http_reply_error(kbs_http_resp *resp, int status, const char *variant,
 kbs_err kbs_http_resp_header(kbs_http_resp *resp, const char *name,
 			     const char *value);
 
+/*
+ * Set the access log's note of resp (printf format); a long note is cut
+ * short, which is fine there.  Never put a secret or token in it.
+ */
+void kbs_http_resp_note(kbs_http_resp *resp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Release the response body (wiped if body_secret) and header values. */
 void kbs_http_resp_clear(kbs_http_resp *resp);
 

@@ -78,6 +78,16 @@ kbs_http_bearer(const kbs_http_req *req)
 }
 
 void
+kbs_http_resp_note(kbs_http_resp *resp, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(resp->note, sizeof(resp->note), fmt, ap);
+	va_end(ap);
+}
+
+void
 kbs_http_resp_clear(kbs_http_resp *resp)
 {
 	size_t i;
