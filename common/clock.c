@@ -55,36 +55,50 @@ digits(const char *s, int n)
 	return v;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static long long
+days_from_civil(int y, int m, int d)
+{
+	long long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* At most this many fraction digits (they are ignored). */
+#define FRACTION_MAX 20
+
 int
 kbs_clock_parse_rfc3339(const char *s, long long *out)
 {
-	struct tm tm;
+	int y, mo, d, h, mi, se, i;
 	const char *p;
-	time_t t;
 
 	if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' ||
 	    (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = digits(s, 4) - 1900;
-	tm.tm_mon = digits(s + 5, 2) - 1;
-	tm.tm_mday = digits(s + 8, 2);
-	tm.tm_hour = digits(s + 11, 2);
-	tm.tm_min = digits(s + 14, 2);
-	tm.tm_sec = digits(s + 17, 2);
-	if (tm.tm_year < 70 || tm.tm_mon < 0 || tm.tm_mon > 11 ||
-	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 ||
-	    tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 ||
-	    tm.tm_sec < 0 || tm.tm_sec > 60)
+	y = digits(s, 4);
+	mo = digits(s + 5, 2);
+	d = digits(s + 8, 2);
+	h = digits(s + 11, 2);
+	mi = digits(s + 14, 2);
+	se = digits(s + 17, 2);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 ||
+	    h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60)
 		return -1;
 	p = s + 19;
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
+	if (*p == '.') {
+		for (p++, i = 0; *p >= '0' && *p <= '9' && i <= FRACTION_MAX; p++, i++)
 			;
+		if (i == 0 || i > FRACTION_MAX)
+			return -1;
+	}
 	if (strcmp(p, "Z") != 0 && strcmp(p, "z") != 0 && strcmp(p, "+00:00") != 0)
 		return -1;
-	if ((t = timegm(&tm)) == (time_t)-1)
-		return -1;
-	*out = (long long)t;
+	*out = days_from_civil(y, mo, d) * 86400LL + h * 3600LL + mi * 60LL + se;
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include "clock.h"
 #include "fsutil.h"
 #include "intel_roots.h"
 #include "json.h"
@@ -632,8 +633,8 @@ check_dates(json_t *body, const char *what, eval_ctx *c, kbs_errbuf *eb)
 	const char *next = kbs_json_str(body, "nextUpdate");
 	long long ti, tn;
 
-	if (issue == NULL || next == NULL || kbs_time_parse(issue, &ti) != KBS_OK ||
-	    kbs_time_parse(next, &tn) != KBS_OK)
+	if (issue == NULL || next == NULL || kbs_clock_parse_rfc3339(issue, &ti) != 0 ||
+	    kbs_clock_parse_rfc3339(next, &tn) != 0)
 		return kbs_errf(eb, KBS_ERR_INVALID, "%s: bad issueDate/nextUpdate", what);
 	if (c->now < ti)
 		return kbs_errf(eb, KBS_ERR_EXPIRED, "%s: not yet valid (issueDate %s)", what, issue);

@@ -120,10 +120,4 @@ void kbs_sha256_hex(const void *data, size_t len, char out[65]);
 /* Hex (either case) of exactly 2n characters into out[n]. */
 kbs_err kbs_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n);
 
-/*
- * "YYYY-MM-DDThh:mm:ssZ" (UTC, optional fractional seconds) to seconds
- * since the epoch.  KBS_ERR_INVALID on anything else.
- */
-kbs_err kbs_time_parse(const char *s, long long *out);
-
 #endif
