@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
+#include "aead.h"
 #include "b64.h"
 #include "json.h"
 #include "jwe.h"
@@ -170,40 +171,6 @@ out:
 	OPENSSL_cleanse(dig, sizeof(dig));
 	EVP_MD_CTX_free(md);
 	return rc;
-}
-
-/* AES-256-GCM with the protected header's ASCII as AAD. */
-static int
-jwe_gcm(int enc, const uint8_t *cek, const uint8_t *iv, const char *aad,
-	size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
-	uint8_t *tag)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int ok = 0, n;
-
-	if (c == NULL || len > INT32_MAX || aadlen > INT32_MAX)
-		goto out;
-	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, JWE_IV_LEN,
-				NULL) != 1 ||
-	    EVP_CipherInit_ex(c, NULL, NULL, cek, iv, enc) != 1 ||
-	    EVP_CipherUpdate(c, NULL, &n, (const uint8_t *)aad,
-			     (int)aadlen) != 1 ||
-	    EVP_CipherUpdate(c, out, &n, in, (int)len) != 1)
-		goto out;
-	if (!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, JWE_TAG_LEN,
-					tag) != 1)
-		goto out;
-	/* For decryption this is where the tag is checked. */
-	if (EVP_CipherFinal_ex(c, out + n, &n) != 1)
-		goto out;
-	if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, JWE_TAG_LEN,
-				       tag) != 1)
-		goto out;
-	ok = 1;
-out:
-	EVP_CIPHER_CTX_free(c);
-	return ok;
 }
 
 /* RFC 3394 AES-256 key wrap (enc=1) or unwrap; output length or -1. */
@@ -481,7 +448,8 @@ kbs_jwe_encrypt_pkey(EVP_PKEY *pub, const char *alg_name, const uint8_t *pt,
 		goto out;
 	rc = KBS_ERR_CRYPTO;
 	if ((ct = kbs_malloc(ptlen)) == NULL ||
-	    !jwe_gcm(1, cek, iv, prot, strlen(prot), pt, ptlen, ct, tag)) {
+	    kbs_aead_aes256gcm_seal(cek, iv, JWE_IV_LEN, (const uint8_t *)prot,
+				    strlen(prot), pt, ptlen, ct, tag) != KBS_OK) {
 		kbs_errf(eb, rc, "JWE: AES-GCM failed");
 		goto out;
 	}
@@ -826,8 +794,10 @@ kbs_jwe_decrypt_alg(EVP_PKEY *priv, const char *alg, const char *json,
 		rc = kbs_errf(eb, KBS_ERR_NOMEM, "JWE");
 		goto out;
 	}
-	if (!jwe_gcm(0, cek, p.iv, p.prot, p.protlen, p.ct, p.ctlen, plain,
-		     p.tag)) {
+	/* The AAD is the protected header's ASCII; any failure is VERIFY. */
+	if (kbs_aead_aes256gcm_open(cek, p.iv, JWE_IV_LEN,
+				    (const uint8_t *)p.prot, p.protlen, p.ct,
+				    p.ctlen, p.tag, plain) != KBS_OK) {
 		rc = kbs_errf(eb, KBS_ERR_VERIFY, "JWE: decryption failed");
 		goto out;
 	}

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "aead.h"
 #include "b64.h"
 #include "fsutil.h"
 #include "mem.h"
@@ -161,63 +162,6 @@ kbs_sealer_add_key_file(kbs_sealer *s, const char *path, kbs_errbuf *eb)
 	return rc;
 }
 
-/* AES-256-GCM encrypt pt into ct (same length) and tag. */
-static int
-seal_gcm_encrypt(const uint8_t *key, const uint8_t *iv, const char *aad,
-		 const uint8_t *pt, size_t ptlen, uint8_t *ct, uint8_t *tag)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int ok = 0, n;
-
-	if (c == NULL || ptlen > INT32_MAX)
-		goto out;
-	if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SEAL_IV_LEN,
-				NULL) != 1 ||
-	    EVP_EncryptInit_ex(c, NULL, NULL, key, iv) != 1 ||
-	    EVP_EncryptUpdate(c, NULL, &n, (const uint8_t *)aad,
-			      (int)strlen(aad)) != 1 ||
-	    EVP_EncryptUpdate(c, ct, &n, pt, (int)ptlen) != 1 ||
-	    EVP_EncryptFinal_ex(c, ct + n, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN,
-				tag) != 1)
-		goto out;
-	ok = 1;
-out:
-	EVP_CIPHER_CTX_free(c);
-	return ok;
-}
-
-/* AES-256-GCM decrypt and verify; 1 only if the tag matched. */
-static int
-seal_gcm_decrypt(const uint8_t *key, const uint8_t *iv, const char *aad,
-		 const uint8_t *ct, size_t ctlen, const uint8_t *tag,
-		 uint8_t *pt)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	uint8_t tagcopy[SEAL_TAG_LEN];
-	int ok = 0, n;
-
-	memcpy(tagcopy, tag, sizeof(tagcopy));
-	if (c == NULL || ctlen > INT32_MAX)
-		goto out;
-	if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SEAL_IV_LEN,
-				NULL) != 1 ||
-	    EVP_DecryptInit_ex(c, NULL, NULL, key, iv) != 1 ||
-	    EVP_DecryptUpdate(c, NULL, &n, (const uint8_t *)aad,
-			      (int)strlen(aad)) != 1 ||
-	    EVP_DecryptUpdate(c, pt, &n, ct, (int)ctlen) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN,
-				tagcopy) != 1 ||
-	    EVP_DecryptFinal_ex(c, pt + n, &n) != 1)
-		goto out;
-	ok = 1;
-out:
-	EVP_CIPHER_CTX_free(c);
-	return ok;
-}
-
 /* Largest plaintext whose sealed form fits in KBS_SEAL_MAX_LEN chars. */
 static size_t
 seal_max_plaintext(void)
@@ -247,9 +191,10 @@ kbs_seal(const kbs_sealer *s, const char *aad, const uint8_t *pt,
 	raw[0] = SEAL_VERSION;
 	memcpy(raw + 1, s->keys[0].id, SEAL_ID_LEN);
 	if (RAND_bytes(raw + 1 + SEAL_ID_LEN, SEAL_IV_LEN) != 1 ||
-	    !seal_gcm_encrypt(s->keys[0].key, raw + 1 + SEAL_ID_LEN, aad, pt,
-			      ptlen, raw + SEAL_HDR_LEN,
-			      raw + SEAL_HDR_LEN + ptlen)) {
+	    kbs_aead_aes256gcm_seal(s->keys[0].key, raw + 1 + SEAL_ID_LEN,
+				    SEAL_IV_LEN, (const uint8_t *)aad,
+				    strlen(aad), pt, ptlen, raw + SEAL_HDR_LEN,
+				    raw + SEAL_HDR_LEN + ptlen) != KBS_OK) {
 		kbs_errf(eb, rc, "seal: AES-GCM failed");
 		goto out;
 	}
@@ -309,9 +254,10 @@ kbs_unseal(const kbs_sealer *s, const char *aad, const char *in, size_t len,
 		rc = kbs_errf(eb, KBS_ERR_NOMEM, "unseal");
 		goto out;
 	}
-	if (!seal_gcm_decrypt(k->key, raw + 1 + SEAL_ID_LEN, aad,
-			      raw + SEAL_HDR_LEN, ctlen,
-			      raw + SEAL_HDR_LEN + ctlen, plain)) {
+	if (kbs_aead_aes256gcm_open(k->key, raw + 1 + SEAL_ID_LEN, SEAL_IV_LEN,
+				    (const uint8_t *)aad, strlen(aad),
+				    raw + SEAL_HDR_LEN, ctlen,
+				    raw + SEAL_HDR_LEN + ctlen, plain) != KBS_OK) {
 		rc = kbs_errf(eb, KBS_ERR_VERIFY, "sealed value: tag mismatch");
 		goto out;
 	}
