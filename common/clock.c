@@ -11,6 +11,15 @@ kbs_clock_now(void)
 	return (long long)time(NULL);
 }
 
+long long
+kbs_clock_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 char *
 kbs_clock_http_date(long long t, char *buf, size_t len)
 {

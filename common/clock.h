@@ -7,6 +7,13 @@
 /* Unix time in seconds. */
 long long kbs_clock_now(void);
 
+/*
+ * Milliseconds on a monotonic clock (arbitrary origin): for timeouts,
+ * deadlines, back-off and latencies, which wall-clock changes must not
+ * move.
+ */
+long long kbs_clock_mono_ms(void);
+
 /* RFC 7231 IMF-fixdate ("Fri, 21 Aug 2026 13:21:50 GMT") of t into buf
  * (at least 30 bytes).  Returns buf. */
 char *kbs_clock_http_date(long long t, char *buf, size_t len);

@@ -10,6 +10,7 @@
 #include <civetweb.h>
 #include <openssl/ssl.h>
 
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -134,15 +135,6 @@ kbs_http_dispatch(kbs_http_server *srv, const kbs_http_req *req,
 }
 
 /* ---- CivetWeb side ---- */
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* 16 hex characters; zeros if the generator fails (it only names logs). */
 static void
@@ -292,7 +284,7 @@ on_request(struct mg_connection *c, void *cbdata)
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	struct conn_req *cr = calloc(1, sizeof(*cr));
 	kbs_http_resp resp;
-	long long t0 = now_ms();
+	long long t0 = kbs_clock_mono_ms();
 
 	memset(&resp, 0, sizeof(resp));
 	if (cr == NULL || split_uri(ri, &cr->path, &cr->query) != 0) {
@@ -305,7 +297,7 @@ on_request(struct mg_connection *c, void *cbdata)
 	send_response(c, &resp, cr->rid);
 	kbs_log_info("%s \"%s %s\" %d %zu %lldms rid=%s%s%s", ri->remote_addr,
 		     ri->request_method, cr->path, resp.status, resp.body_len,
-		     now_ms() - t0, cr->rid, resp.note[0] ? " " : "", resp.note);
+		     kbs_clock_mono_ms() - t0, cr->rid, resp.note[0] ? " " : "", resp.note);
 out:
 	kbs_http_resp_clear(&resp);
 	if (cr != NULL) {

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "httpc.h"
 
 #define POOL_LIMIT 64
@@ -44,15 +45,6 @@ struct body_buf {
 	size_t len, max;
 	int over;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 sleep_ms(long long ms)
@@ -366,7 +358,7 @@ attempt(struct call *k)
 		k->cc = CURLE_OUT_OF_MEMORY;
 		return OUT_FAIL;
 	}
-	set_options(k->c, h, k->req, k->hdrs, &k->b, k->deadline - now_ms());
+	set_options(k->c, h, k->req, k->hdrs, &k->b, k->deadline - kbs_clock_mono_ms());
 	k->cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &k->status);
 	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
@@ -410,7 +402,7 @@ wait_retry(struct call *k, outcome o)
 	if (k->hint_ms > d)
 		d = k->hint_ms;
 	/* Leave the next attempt at least a little time to run. */
-	if (now_ms() + d + 50 >= k->deadline)
+	if (kbs_clock_mono_ms() + d + 50 >= k->deadline)
 		return 0;
 	sleep_ms(d);
 	return 1;
@@ -457,7 +449,7 @@ kbs_httpc_request(kbs_httpc *c, const kbs_httpc_req *req, kbs_httpc_resp *resp,
 	k.c = c;
 	k.req = req;
 	k.b.max = c->max_response;
-	k.deadline = now_ms() + c->timeout_ms;
+	k.deadline = kbs_clock_mono_ms() + c->timeout_ms;
 	if ((k.hdrs = header_list(req)) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	pthread_mutex_lock(&c->mu);

@@ -43,16 +43,6 @@ struct kbs_kds {
 	struct backoff slots[BACKOFF_SLOTS];
 };
 
-/* Back-off uses a clock that wall-clock changes cannot move backwards. */
-static long long
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec;
-}
-
 static kbs_err
 dup_base(const char *url, const char *def, int allow_http, char **out,
 	 kbs_errbuf *eb)
@@ -137,7 +127,7 @@ kbs_kds_cache_dir(const kbs_kds *k)
 static long long
 backoff_left(kbs_kds *k, const char *url)
 {
-	long long now = mono_now(), left = 0;
+	long long now = kbs_clock_mono_ms() / 1000, left = 0;
 	size_t i;
 
 	pthread_mutex_lock(&k->mu);
@@ -153,7 +143,7 @@ backoff_left(kbs_kds *k, const char *url)
 static void
 backoff_set(kbs_kds *k, const char *url, long long secs)
 {
-	long long until = mono_now() + secs;
+	long long until = kbs_clock_mono_ms() / 1000 + secs;
 	size_t i, pick = 0;
 	char *copy = strdup(url);
 

@@ -39,6 +39,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "clock.h"
 #include "kmip.h"
 #include "mem.h"
 
@@ -107,15 +108,6 @@ sigpipe_restore(sigpipe_guard *g)
 
 /* ---- time and waiting -------------------------------------------------- */
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait until fd is ready for events or the deadline passes: 0 / -1. */
 static int
 wait_fd(int fd, short events, int64_t deadline)
@@ -125,7 +117,7 @@ wait_fd(int fd, short events, int64_t deadline)
 	int r;
 
 	for (;;) {
-		if ((left = deadline - now_ms()) <= 0)
+		if ((left = deadline - kbs_clock_mono_ms()) <= 0)
 			return -1;
 		r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
 		if (r > 0)
@@ -265,7 +257,7 @@ tls_handshake(const kbs_kmip_client *c, kmip_conn *k, int64_t deadline,
 static kbs_err
 conn_open(const kbs_kmip_client *c, kmip_conn **out, kbs_errbuf *eb)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = kbs_clock_mono_ms() + c->timeout_ms;
 	kmip_conn *k = calloc(1, sizeof(*k));
 	sigpipe_guard g;
 	kbs_err rc;
@@ -373,7 +365,7 @@ exchange(const kbs_kmip_client *c, kmip_conn *k, const uint8_t *req,
 	 size_t reqlen, uint8_t **resp, size_t *resplen, size_t *got,
 	 kbs_errbuf *eb)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = kbs_clock_mono_ms() + c->timeout_ms;
 	sigpipe_guard g;
 	kbs_err rc;
 
