@@ -15,8 +15,9 @@
  *   intel key create|list|get|delete, intel policy create|list|get|delete
  *       (admin: --admin-key PEM [--role ROLE])
  *
- * The unwrap is written here from the spec, independently of the
- * broker's intel_wrap.c, so the two check each other.  The Intel API wants
+ * The held-data encoding and the unwrap are the broker's own codec
+ * (common/intel_wrap.c); the independent check of that codec is the
+ * black-box suite, which unwraps with python3-cryptography.  The Intel API wants
  * "Accept: application/json" exactly, which client_http does not send, so
  * this file makes its own small libcurl calls.
  */
@@ -26,13 +27,12 @@
 #include <string.h>
 
 #include <curl/curl.h>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/rsa.h>
+#include <openssl/evp.h>
 
 #include "b64.h"
 #include "cli.h"
 #include "clock.h"
+#include "intel_wrap.h"
 #include "json.h"
 #include "mem.h"
 
@@ -168,115 +168,20 @@ tee_sgx(const intel_opts *io)
 	return io->tee != NULL && strcmp(io->tee, "sgx") == 0;
 }
 
-/* exponent LE32 | modulus (SGX little-endian, TDX big-endian), base64. */
+/* The attester_held_data blob of pk in the --tee layout, base64. */
 static kbs_err
 held_b64(EVP_PKEY *pk, int sgx, char **out, kbs_errbuf *eb)
 {
-	BIGNUM *n = NULL, *e = NULL;
-	uint8_t *buf = NULL;
-	unsigned long ev;
-	int nlen = 0;
-	kbs_err rc = KBS_ERR_INVALID;
+	uint8_t *held = NULL;
+	size_t len = 0;
+	kbs_err rc;
 
-	if (!EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &n) ||
-	    !EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) ||
-	    BN_num_bits(e) > 32 || (nlen = BN_num_bytes(n)) > 1024 ||
-	    (buf = malloc(4 + (size_t)nlen)) == NULL) {
-		rc = kbs_errf(eb, rc, "workload key must be RSA");
-		goto out;
-	}
-	ev = BN_get_word(e);
-	buf[0] = (uint8_t)ev;
-	buf[1] = (uint8_t)(ev >> 8);
-	buf[2] = (uint8_t)(ev >> 16);
-	buf[3] = (uint8_t)(ev >> 24);
-	if (sgx)
-		BN_bn2lebinpad(n, buf + 4, nlen);
-	else
-		BN_bn2binpad(n, buf + 4, nlen);
-	*out = kbs_b64_encode(buf, 4 + (size_t)nlen, KBS_B64_STD);
-	rc = *out ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-out:
-	free(buf);
-	BN_free(n);
-	BN_free(e);
-	return rc;
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-/* RSA-OAEP-SHA256 of wrapped_swk -> 32-byte SWK. */
-static kbs_err
-unwrap_swk(EVP_PKEY *pk, const char *b64, uint8_t swk[32], kbs_errbuf *eb)
-{
-	EVP_PKEY_CTX *ctx = NULL;
-	uint8_t *ct = NULL, *pt = NULL;
-	size_t clen = 0, plen = 0;
-	kbs_err rc = KBS_ERR_CRYPTO;
-
-	if (kbs_b64_decode(b64, strlen(b64), KBS_B64_STD, &ct, &clen) != KBS_OK ||
-	    (ctx = EVP_PKEY_CTX_new(pk, NULL)) == NULL ||
-	    EVP_PKEY_decrypt_init(ctx) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) <= 0 ||
-	    (plen = (size_t)EVP_PKEY_get_size(pk)) == 0 ||
-	    (pt = malloc(plen)) == NULL ||
-	    EVP_PKEY_decrypt(ctx, pt, &plen, ct, clen) <= 0 || plen != 32) {
-		rc = kbs_errf(eb, rc, "wrapped_swk does not decrypt with the "
-			      "workload key");
-		goto out;
-	}
-	memcpy(swk, pt, 32);
-	rc = KBS_OK;
-out:
-	kbs_freezero(pt, plen);
-	free(ct);
-	EVP_PKEY_CTX_free(ctx);
-	return rc;
-}
-
-/* wrapped_key: iv_len|tag_len|ct_len (LE32), iv, ct||tag, AES-256-GCM. */
-static kbs_err
-unwrap_key(const uint8_t swk[32], const char *b64, uint8_t **out,
-	   size_t *out_len, kbs_errbuf *eb)
-{
-	EVP_CIPHER_CTX *ctx = NULL;
-	uint8_t *w = NULL, *pt = NULL;
-	size_t len = 0, ptlen = 0;
-	int n = 0, fin = 0;
-	kbs_err rc = KBS_ERR_INVALID;
-
-	if (kbs_b64_decode(b64, strlen(b64), KBS_B64_STD, &w, &len) != KBS_OK ||
-	    len < 40 || le32(w) != 12 || le32(w + 4) != 16 ||
-	    le32(w + 8) != len - 24) {
-		rc = kbs_errf(eb, rc, "wrapped_key is malformed");
-		goto out;
-	}
-	ptlen = len - 40;
-	if ((pt = malloc(ptlen + 1)) == NULL || (ctx = EVP_CIPHER_CTX_new()) == NULL ||
-	    EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, swk, w + 12) != 1 ||
-	    EVP_DecryptUpdate(ctx, pt, &n, w + 24, (int)ptlen) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, w + len - 16) != 1 ||
-	    EVP_DecryptFinal_ex(ctx, pt + n, &fin) != 1) {
-		rc = kbs_errf(eb, KBS_ERR_VERIFY, "wrapped_key does not "
-			      "authenticate");
-		goto out;
-	}
-	*out = pt;
-	*out_len = ptlen;
-	pt = NULL;
-	rc = KBS_OK;
-out:
-	kbs_freezero(pt, ptlen + 1);
-	kbs_freezero(w, len);
-	EVP_CIPHER_CTX_free(ctx);
-	return rc;
+	if ((rc = kbs_intel_held_encode(pk, sgx ? KBS_INTEL_SGX : KBS_INTEL_TDX,
+					&held, &len, eb)) != KBS_OK)
+		return rc;
+	*out = kbs_b64_encode(held, len, KBS_B64_STD);
+	free(held);
+	return *out ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 }
 
 /* ---- subcommands ---- */
@@ -361,7 +266,6 @@ do_transfer(const intel_opts *io, const client_cli *o, EVP_PKEY *wk,
 {
 	char path[128], *tok = NULL, *body = NULL, *out = NULL;
 	json_t *req = NULL, *ans = NULL;
-	uint8_t swk[32];
 	kbs_err rc;
 
 	if ((rc = key_path(io, "/transfer", path, sizeof(path), eb)) != KBS_OK ||
@@ -380,9 +284,8 @@ do_transfer(const intel_opts *io, const client_cli *o, EVP_PKEY *wk,
 			      "wrapped_key/wrapped_swk");
 		goto out;
 	}
-	if ((rc = unwrap_swk(wk, kbs_json_str(ans, "wrapped_swk"), swk, eb)) == KBS_OK)
-		rc = unwrap_key(swk, kbs_json_str(ans, "wrapped_key"), key, klen, eb);
-	OPENSSL_cleanse(swk, sizeof(swk));
+	rc = kbs_intel_unwrap(wk, kbs_json_str(ans, "wrapped_key"),
+			      kbs_json_str(ans, "wrapped_swk"), key, klen, eb);
 out:
 	kbs_strfreezero(tok);
 	kbs_strfreezero(body);

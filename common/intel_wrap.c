@@ -2,7 +2,8 @@
  * intel_wrap.c - Intel KBS key release, byte for byte (spec/intel-kbs.md
  * section 4): wrapped_key = AES-256-GCM under a fresh SWK behind a
  * little-endian length header, wrapped_swk = RSA-OAEP-SHA256 of the SWK
- * to the workload key that ITA vouched for in attester_held_data.
+ * to the workload key that ITA vouched for in attester_held_data.  The
+ * broker wraps, kbs-client unwraps; both use this one codec.
  * Pure: no I/O, no globals; the only state is OpenSSL's RNG.
  */
 #include <stdlib.h>
@@ -16,8 +17,9 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
+#include "aead.h"
 #include "b64.h"
-#include "intel.h"
+#include "intel_wrap.h"
 #include "mem.h"
 #include "rand.h"
 
@@ -208,28 +210,20 @@ kbs_intel_seal(const uint8_t swk[KBS_INTEL_SWK_LEN],
 	       size_t len, uint8_t **out, size_t *out_len, kbs_errbuf *eb)
 {
 	size_t total = KBS_INTEL_HDR_LEN + KBS_INTEL_IV_LEN + len + KBS_INTEL_TAG_LEN;
-	EVP_CIPHER_CTX *ctx = NULL;
 	uint8_t *buf = NULL, *ct;
-	int n = 0, fin = 0;
 	kbs_err rc = KBS_ERR_CRYPTO;
 
 	if (len > KBS_INTEL_MAX_SECRET)
 		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "secret too large");
-	if ((buf = malloc(total)) == NULL || (ctx = EVP_CIPHER_CTX_new()) == NULL) {
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-		goto out;
-	}
+	if ((buf = malloc(total)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	put_le32(buf, KBS_INTEL_IV_LEN);
 	put_le32(buf + 4, KBS_INTEL_TAG_LEN);
 	put_le32(buf + 8, (uint32_t)(len + KBS_INTEL_TAG_LEN));
 	memcpy(buf + KBS_INTEL_HDR_LEN, iv, KBS_INTEL_IV_LEN);
 	ct = buf + KBS_INTEL_HDR_LEN + KBS_INTEL_IV_LEN;
-	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, swk, iv) != 1 ||
-	    EVP_EncryptUpdate(ctx, ct, &n, secret, (int)len) != 1 ||
-	    EVP_EncryptFinal_ex(ctx, ct + n, &fin) != 1 ||
-	    (size_t)(n + fin) != len ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KBS_INTEL_TAG_LEN,
-				ct + len) != 1) {
+	if (kbs_aead_aes256gcm_seal(swk, iv, KBS_INTEL_IV_LEN, NULL, 0, secret,
+				    len, ct, ct + len) != KBS_OK) {
 		rc = kbs_errf(eb, KBS_ERR_CRYPTO, "AES-256-GCM failed");
 		goto out;
 	}
@@ -238,7 +232,6 @@ kbs_intel_seal(const uint8_t swk[KBS_INTEL_SWK_LEN],
 	buf = NULL;
 	rc = KBS_OK;
 out:
-	EVP_CIPHER_CTX_free(ctx);
 	kbs_freezero(buf, total);
 	return rc;
 }
@@ -248,11 +241,9 @@ kbs_intel_open(const uint8_t swk[KBS_INTEL_SWK_LEN], const uint8_t *wrapped,
 	       size_t len, uint8_t **out, size_t *out_len, kbs_errbuf *eb)
 {
 	const size_t pre = KBS_INTEL_HDR_LEN + KBS_INTEL_IV_LEN;
-	EVP_CIPHER_CTX *ctx = NULL;
-	uint8_t *pt = NULL, tag[KBS_INTEL_TAG_LEN];
+	uint8_t *pt = NULL;
 	size_t ptlen;
-	int n = 0, fin = 0;
-	kbs_err rc = KBS_ERR_VERIFY;
+	kbs_err rc;
 
 	if (len < pre + KBS_INTEL_TAG_LEN || get_le32(wrapped) != KBS_INTEL_IV_LEN ||
 	    get_le32(wrapped + 4) != KBS_INTEL_TAG_LEN ||
@@ -260,46 +251,52 @@ kbs_intel_open(const uint8_t swk[KBS_INTEL_SWK_LEN], const uint8_t *wrapped,
 		return kbs_errf(eb, KBS_ERR_INVALID, "wrapped_key header does "
 				"not match its length");
 	ptlen = len - pre - KBS_INTEL_TAG_LEN;
-	memcpy(tag, wrapped + len - KBS_INTEL_TAG_LEN, sizeof(tag));
-	if ((pt = malloc(ptlen + 1)) == NULL || (ctx = EVP_CIPHER_CTX_new()) == NULL) {
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, swk,
-			       wrapped + KBS_INTEL_HDR_LEN) != 1 ||
-	    EVP_DecryptUpdate(ctx, pt, &n, wrapped + pre, (int)ptlen) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KBS_INTEL_TAG_LEN,
-				tag) != 1 ||
-	    EVP_DecryptFinal_ex(ctx, pt + n, &fin) != 1) {
-		rc = kbs_errf(eb, KBS_ERR_VERIFY, "wrapped_key does not "
-			      "authenticate under this SWK");
+	if ((pt = malloc(ptlen + 1)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	rc = kbs_aead_aes256gcm_open(swk, wrapped + KBS_INTEL_HDR_LEN,
+				     KBS_INTEL_IV_LEN, NULL, 0, wrapped + pre,
+				     ptlen, wrapped + len - KBS_INTEL_TAG_LEN,
+				     pt);
+	if (rc != KBS_OK) {
+		kbs_errf(eb, rc, rc == KBS_ERR_VERIFY ? "wrapped_key does not "
+			 "authenticate under this SWK" : "AES-256-GCM failed");
 		goto out;
 	}
 	*out = pt;
 	*out_len = ptlen;
 	pt = NULL;
-	rc = KBS_OK;
 out:
-	EVP_CIPHER_CTX_free(ctx);
 	kbs_freezero(pt, ptlen + 1);
 	return rc;
 }
 
-/* RSA-OAEP SHA-256 / MGF1-SHA-256, no label. */
+/* An RSA-OAEP SHA-256 / MGF1-SHA-256, no label, context for pk. */
+static EVP_PKEY_CTX *
+oaep_ctx(EVP_PKEY *pk, int enc)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+
+	if (ctx == NULL ||
+	    (enc ? EVP_PKEY_encrypt_init(ctx) : EVP_PKEY_decrypt_init(ctx)) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) <= 0) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
 static kbs_err
 oaep_encrypt(EVP_PKEY *pk, const uint8_t *in, size_t len, uint8_t **out,
 	     size_t *out_len, kbs_errbuf *eb)
 {
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+	EVP_PKEY_CTX *ctx = oaep_ctx(pk, 1);
 	uint8_t *buf = NULL;
 	size_t n = 0;
 	kbs_err rc = KBS_ERR_CRYPTO;
 
-	if (ctx == NULL || EVP_PKEY_encrypt_init(ctx) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) <= 0 ||
-	    EVP_PKEY_encrypt(ctx, NULL, &n, in, len) <= 0 ||
+	if (ctx == NULL || EVP_PKEY_encrypt(ctx, NULL, &n, in, len) <= 0 ||
 	    (buf = malloc(n)) == NULL ||
 	    EVP_PKEY_encrypt(ctx, buf, &n, in, len) <= 0) {
 		rc = kbs_errf(eb, KBS_ERR_CRYPTO, "RSA-OAEP-SHA256 failed");
@@ -311,6 +308,34 @@ oaep_encrypt(EVP_PKEY *pk, const uint8_t *in, size_t len, uint8_t **out,
 	rc = KBS_OK;
 out:
 	free(buf);
+	EVP_PKEY_CTX_free(ctx);
+	return rc;
+}
+
+/* The SWK of wrapped_swk bytes: anything but exactly 32 bytes is refused. */
+static kbs_err
+oaep_decrypt_swk(EVP_PKEY *pk, const uint8_t *in, size_t len,
+		 uint8_t swk[KBS_INTEL_SWK_LEN], kbs_errbuf *eb)
+{
+	EVP_PKEY_CTX *ctx = oaep_ctx(pk, 0);
+	int size = EVP_PKEY_get_size(pk);
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	kbs_err rc = KBS_ERR_CRYPTO;
+
+	if (ctx == NULL || size <= 0 || (buf = malloc((size_t)size)) == NULL)
+		goto out;
+	n = (size_t)size;
+	if (EVP_PKEY_decrypt(ctx, buf, &n, in, len) <= 0 ||
+	    n != KBS_INTEL_SWK_LEN)
+		goto out;
+	memcpy(swk, buf, KBS_INTEL_SWK_LEN);
+	rc = KBS_OK;
+out:
+	if (rc != KBS_OK)
+		kbs_errf(eb, rc, "wrapped_swk does not decrypt with the "
+			 "workload key");
+	kbs_freezero(buf, size > 0 ? (size_t)size : 0);
 	EVP_PKEY_CTX_free(ctx);
 	return rc;
 }
@@ -349,6 +374,37 @@ out:
 	free(k64);
 	free(s64);
 	free(wk);
+	free(ws);
+	return rc;
+}
+
+kbs_err
+kbs_intel_unwrap(EVP_PKEY *workload_priv, const char *wrapped_key,
+		 const char *wrapped_swk, uint8_t **out, size_t *out_len,
+		 kbs_errbuf *eb)
+{
+	uint8_t swk[KBS_INTEL_SWK_LEN], *wk = NULL, *ws = NULL;
+	size_t wk_len = 0, ws_len = 0;
+	kbs_err rc = KBS_ERR_INVALID;
+
+	if (workload_priv == NULL || wrapped_key == NULL || wrapped_swk == NULL) {
+		rc = kbs_errf(eb, rc, "no workload key, wrapped_key or "
+			      "wrapped_swk");
+		goto out;
+	}
+	if (kbs_b64_decode(wrapped_swk, strlen(wrapped_swk), KBS_B64_STD, &ws,
+			   &ws_len) != KBS_OK ||
+	    kbs_b64_decode(wrapped_key, strlen(wrapped_key), KBS_B64_STD, &wk,
+			   &wk_len) != KBS_OK) {
+		rc = kbs_errf(eb, rc, "wrapped_key or wrapped_swk is not "
+			      "base64");
+		goto out;
+	}
+	if ((rc = oaep_decrypt_swk(workload_priv, ws, ws_len, swk, eb)) == KBS_OK)
+		rc = kbs_intel_open(swk, wk, wk_len, out, out_len, eb);
+out:
+	OPENSSL_cleanse(swk, sizeof(swk));
+	free(wk); /* ciphertext */
 	free(ws);
 	return rc;
 }

@@ -1,11 +1,11 @@
 /* libFuzzer driver: the workload key in ITA's attester_held_data
- * (broker/intel_wrap.c), SGX and TDX layouts. */
+ * (common/intel_wrap.c), SGX and TDX layouts. */
 #include <stddef.h>
 #include <stdint.h>
 
 #include <openssl/evp.h>
 
-#include "intel.h"
+#include "intel_wrap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

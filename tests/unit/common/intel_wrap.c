@@ -1,12 +1,13 @@
-/* Tests for Intel key release (broker/intel_wrap.c): wrapped_key layout and
+/* Tests for Intel key release (common/intel_wrap.c): wrapped_key layout and
  * AES-256-GCM known answer, the SGX/TDX workload-key encodings, the size
- * and shape rules on held data, wrap/unwrap round trips, UUIDs. */
+ * and shape rules on held data, wrap/unwrap round trips (by hand with
+ * OpenSSL and with kbs_intel_unwrap), UUIDs. */
 #include <string.h>
 
 #include <openssl/rsa.h>
 
 #include "b64.h"
-#include "intel.h"
+#include "intel_wrap.h"
 #include "mem.h"
 #include "unit.h"
 
@@ -256,6 +257,56 @@ test_wrap_unwrap(void)
 	free(s);
 }
 
+/* kbs_intel_unwrap: the round trip, and every bad answer refused. */
+static void
+test_unwrap(void)
+{
+	static const uint8_t secret[] = {0, 1, 2, 3, 0xfe, 0xff};
+	char *wk = NULL, *ws = NULL, *wk3 = NULL, *ws3 = NULL, *bad;
+	uint8_t *pt = NULL, *raw = NULL;
+	size_t plen = 0, n = 0;
+	kbs_errbuf eb = {""};
+
+	CU_ASSERT_FATAL(setup());
+	CU_ASSERT_EQUAL_FATAL(kbs_intel_wrap(key3072, secret, sizeof(secret),
+					     &wk, &ws, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_intel_unwrap(key3072, wk, ws, &pt, &plen, &eb), KBS_OK);
+	CU_ASSERT(pt != NULL && plen == sizeof(secret) &&
+		  memcmp(pt, secret, plen) == 0);
+	kbs_freezero(pt, plen);
+	pt = NULL;
+	/* Another workload key cannot recover the SWK. */
+	CU_ASSERT_EQUAL(kbs_intel_unwrap(key2048, wk, ws, &pt, &plen, NULL),
+			KBS_ERR_CRYPTO);
+	/* A second wrap: its wrapped_key does not open under the first SWK. */
+	CU_ASSERT_EQUAL_FATAL(kbs_intel_wrap(key3072, secret, sizeof(secret),
+					     &wk3, &ws3, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_intel_unwrap(key3072, wk3, ws, &pt, &plen, NULL),
+			KBS_ERR_VERIFY);
+	/* Not base64, and a missing argument. */
+	CU_ASSERT_EQUAL(kbs_intel_unwrap(key3072, "!!", ws, &pt, &plen, NULL),
+			KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(kbs_intel_unwrap(key3072, wk, "a", &pt, &plen, NULL),
+			KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(kbs_intel_unwrap(key3072, NULL, ws, &pt, &plen, NULL),
+			KBS_ERR_INVALID);
+	/* A flipped bit in the tag (the last byte), re-encoded. */
+	CU_ASSERT_EQUAL_FATAL(kbs_b64_decode(wk, strlen(wk), KBS_B64_STD, &raw,
+					     &n), KBS_OK);
+	raw[n - 1] ^= 1;
+	bad = kbs_b64_encode(raw, n, KBS_B64_STD);
+	CU_ASSERT_FATAL(bad != NULL);
+	CU_ASSERT_EQUAL(kbs_intel_unwrap(key3072, bad, ws, &pt, &plen, NULL),
+			KBS_ERR_VERIFY);
+	CU_ASSERT(pt == NULL);
+	free(bad);
+	free(raw);
+	free(wk);
+	free(ws);
+	free(wk3);
+	free(ws3);
+}
+
 static void
 test_uuid(void)
 {
@@ -302,9 +353,10 @@ static const kbs_unit_test tests[] = {
 	{"held_sgx_tdx", test_held_sgx_tdx},
 	{"held_refused", test_held_refused},
 	{"wrap_unwrap", test_wrap_unwrap},
+	{"unwrap", test_unwrap},
 	{"uuid", test_uuid},
 	{"cleanup", test_cleanup},
 	{NULL, NULL},
 };
 
-KBS_UNIT_MAIN("broker_intel_wrap", tests)
+KBS_UNIT_MAIN("intel_wrap", tests)
