@@ -309,6 +309,46 @@ out:
 	return resp.status ? resp.status : 500;
 }
 
+/*
+ * Errors CivetWeb answers by itself, before any handler runs: a malformed
+ * request line or header, headers over max_request_size, an unsupported
+ * HTTP version.  Its own answer is text/plain, and for a malformed
+ * request line its status line echoes the request back, headers and all.
+ * Answer with the documented JSON error and our own status line instead;
+ * the detail is fixed text, never the input.  The request may be too
+ * broken to know its HTTP version, so the status line says HTTP/1.1 and
+ * the connection is closed.
+ */
+static int
+on_http_error(struct mg_connection *c, int status, const char *msg)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	int big = status == 413 || status == 431;
+	kbs_http_resp resp;
+	char rid[17];
+
+	(void)msg;
+	memset(&resp, 0, sizeof(resp));
+	make_request_id(rid);
+	kbs_http_reply_error(&resp, status, big ? "PayloadTooLarge" : "HTTPFailed",
+			     "%s", big ? "request headers too large"
+			     : status == 505 ? "HTTP version not supported"
+			     : status >= 500 ? "internal error"
+					     : "malformed HTTP request");
+	mg_printf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+		  "Content-Length: %zu\r\nX-Request-Id: %s\r\n"
+		  "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+		  status, mg_get_response_code_text(c, status),
+		  resp.content_type ? resp.content_type : "application/json",
+		  resp.body_len, rid);
+	if (resp.body_len > 0)
+		mg_write(c, resp.body, resp.body_len);
+	kbs_log_info("%s \"-\" %d %zu rid=%s %s", ri && ri->remote_addr[0] ?
+		     ri->remote_addr : "-", status, resp.body_len, rid, resp.note);
+	kbs_http_resp_clear(&resp);
+	return 0;
+}
+
 /* CivetWeb hands us its SSL_CTX: load our chain and key, TLS 1.2+. */
 static int
 on_init_ssl(void *ssl_ctx, void *user_data)
@@ -368,6 +408,7 @@ kbs_http_server_start(kbs_http_server *srv, kbs_errbuf *eb)
 	}
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = on_log_message;
+	cb.http_error = on_http_error;
 	if (tls)
 		cb.init_ssl = on_init_ssl;
 	memset(&init, 0, sizeof(init));

@@ -245,3 +245,57 @@ def test_slow_request_is_cut_off(mfleet):
     assert waited < 8, waited
     assert b"200 OK" not in data
     assert requests_ok(iss.url + "/healthz")
+
+
+def _raw_exchange(port, raw):
+    """Send raw bytes, read until the server closes; (status, headers, body)."""
+    import socket
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(raw)
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        headers[k.strip().lower().decode()] = v.strip().decode()
+    return lines[0], headers, body
+
+
+MALFORMED = [
+    (b"GET /kbs/v0/resource/a/b/c HTTP/1.1 junk\r\n"
+     b"Authorization: Bearer SECRET-TOKEN-ECHO\r\n\r\n", 400),
+    (b"GET\x01 /healthz HTTP/1.1\r\nAuthorization: Bearer SECRET-TOKEN-ECHO\r\n\r\n", 400),
+    (b"GET /healthz HTTP/1.1\r\nAuthorization Bearer SECRET-TOKEN-ECHO\r\n\r\n", 400),
+    (b"GET /healthz HTTP/9.9\r\nAuthorization: Bearer SECRET-TOKEN-ECHO\r\n\r\n", 505),
+    (b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 20000 +
+     b"\r\nAuthorization: Bearer SECRET-TOKEN-ECHO\r\n\r\n", 400),
+]
+
+
+@pytest.mark.parametrize("role", ["issuer", "broker"])
+def test_malformed_http_gets_json_error_without_echo(split, role):
+    """Requests CivetWeb refuses before any handler runs get the documented
+    JSON error on a clean HTTP/1.1 status line; nothing of the request (its
+    Authorization header above all) is echoed back or logged."""
+    _, issuer, broker = split
+    srv = issuer if role == "issuer" else broker
+    for raw, status in MALFORMED:
+        line, headers, body = _raw_exchange(srv.port, raw)
+        assert line.startswith(b"HTTP/1.1 %d " % status), (raw[:40], line)
+        assert b"SECRET-TOKEN-ECHO" not in line + body
+        assert headers["content-type"] == "application/json"
+        assert headers["connection"] == "close" and headers["x-request-id"]
+        err = json.loads(body)
+        assert err["type"].endswith("/HTTPFailed"), err
+        assert "SECRET" not in err["detail"]
+    assert requests_ok(srv.url + "/healthz")
+    assert "SECRET-TOKEN-ECHO" not in srv.log_text()
