@@ -12,6 +12,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -332,9 +333,11 @@ oaep_decrypt_swk(EVP_PKEY *pk, const uint8_t *in, size_t len,
 	memcpy(swk, buf, KBS_INTEL_SWK_LEN);
 	rc = KBS_OK;
 out:
-	if (rc != KBS_OK)
+	if (rc != KBS_OK) {
+		ERR_clear_error(); /* a bad ciphertext is the caller's news */
 		kbs_errf(eb, rc, "wrapped_swk does not decrypt with the "
 			 "workload key");
+	}
 	kbs_freezero(buf, size > 0 ? (size_t)size : 0);
 	EVP_PKEY_CTX_free(ctx);
 	return rc;
