@@ -15,6 +15,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "fsutil.h"
+
 typedef struct {
 	const char *name;
 	void (*fn)(void);
@@ -27,6 +29,22 @@ kbs_unit_vector(const char *rel, char *buf, size_t len)
 	const char *root = getenv("KBS_TESTVECTORS");
 
 	snprintf(buf, len, "%s/%s", root ? root : "../shared/testvectors", rel);
+	return buf;
+}
+
+/*
+ * Contents of a shared test vector (at most 1 MiB, NUL-terminated, free()),
+ * with its length in *len; NULL if it cannot be read.
+ */
+static inline uint8_t *
+kbs_unit_vector_read(const char *rel, size_t *len)
+{
+	char path[512];
+	uint8_t *buf = NULL;
+
+	kbs_unit_vector(rel, path, sizeof(path));
+	if (kbs_fs_read(path, 1 << 20, &buf, len, NULL) != KBS_OK)
+		return NULL;
 	return buf;
 }
 

@@ -17,25 +17,13 @@
 #define REF_NOW 1795392000LL    /* 2026-11-23 */
 #define BEFORE_NEXT 1761955200LL /* 2025-11-01, collateral still current */
 
-static uint8_t *
-slurp(const char *rel, size_t *len)
-{
-	char path[512];
-	uint8_t *buf = NULL;
-
-	kbs_unit_vector(rel, path, sizeof(path));
-	if (kbs_fs_read(path, 1 << 20, &buf, len, NULL) != KBS_OK)
-		return NULL;
-	return buf;
-}
-
 static kbs_dcap_quote *
 load_quote(const char *rel)
 {
 	kbs_dcap_quote *q = NULL;
 	kbs_errbuf eb = {{0}};
 	size_t len;
-	uint8_t *b = slurp(rel, &len);
+	uint8_t *b = kbs_unit_vector_read(rel, &len);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	CU_ASSERT_EQUAL(kbs_dcap_quote_parse(b, len, &q, &eb), KBS_OK);
@@ -155,7 +143,7 @@ static void
 test_parse_malformed(void)
 {
 	size_t len, i, bad = 0;
-	uint8_t *b = slurp("tdx/tdx_quote_4.dat", &len);
+	uint8_t *b = kbs_unit_vector_read("tdx/tdx_quote_4.dat", &len);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	for (i = 0; i < len; i++)
@@ -226,7 +214,7 @@ static void
 test_parse_v5(void)
 {
 	size_t len, v5len;
-	uint8_t *b = slurp("tdx/tdx_quote_4.dat", &len), *v5;
+	uint8_t *b = kbs_unit_vector_read("tdx/tdx_quote_4.dat", &len), *v5;
 	kbs_dcap_quote *q = NULL;
 	kbs_errbuf eb;
 
@@ -315,7 +303,7 @@ static void
 flip_range(const char *rel, size_t from, size_t to, size_t step, const char *what)
 {
 	size_t len, off, fails = 0, tries = 0;
-	uint8_t *b = slurp(rel, &len);
+	uint8_t *b = kbs_unit_vector_read(rel, &len);
 	kbs_errbuf eb;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
@@ -370,9 +358,9 @@ static void
 test_collateral_signatures(void)
 {
 	size_t len, s0, s1, ilen;
-	uint8_t *info = slurp("tdx/tcbInfo.json", &len);
-	uint8_t *idn = slurp("tdx/enclaveIdentity.json", &ilen);
-	uint8_t *pem = slurp("roots/intel/Intel_SGX_TCB_Signing.pem", &s0);
+	uint8_t *info = kbs_unit_vector_read("tdx/tcbInfo.json", &len);
+	uint8_t *idn = kbs_unit_vector_read("tdx/enclaveIdentity.json", &ilen);
+	uint8_t *pem = kbs_unit_vector_read("roots/intel/Intel_SGX_TCB_Signing.pem", &s0);
 	X509 *signer = kbs_x509_from_pem((const char *)pem);
 	json_t *body = NULL, *doc;
 	char *re;

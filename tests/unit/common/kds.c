@@ -148,11 +148,9 @@ fetcher(const char *url, long long backoff)
 static uint8_t *
 vector(const char *rel, size_t *len)
 {
-	char path[512];
-	uint8_t *b = NULL;
+	uint8_t *b = kbs_unit_vector_read(rel, len);
 
-	kbs_unit_vector(rel, path, sizeof(path));
-	CU_ASSERT_FATAL(kbs_fs_read(path, 1 << 20, &b, len, NULL) == KBS_OK);
+	CU_ASSERT_FATAL(b != NULL);
 	return b;
 }
 

@@ -15,24 +15,12 @@
 /* 2026-11-23T00:00:00Z, the README's reference date. */
 #define REF_NOW 1795392000LL
 
-static uint8_t *
-slurp(const char *rel, size_t *len)
-{
-	char path[512];
-	uint8_t *buf = NULL;
-
-	kbs_unit_vector(rel, path, sizeof(path));
-	if (kbs_fs_read(path, 1 << 20, &buf, len, NULL) != KBS_OK)
-		return NULL;
-	return buf;
-}
-
 static kbs_snp_report *
 load_report(const char *rel)
 {
 	kbs_snp_report *r = NULL;
 	size_t len;
-	uint8_t *b = slurp(rel, &len);
+	uint8_t *b = kbs_unit_vector_read(rel, &len);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	CU_ASSERT_EQUAL(kbs_snp_report_parse(b, len, &r, NULL), KBS_OK);
@@ -46,7 +34,7 @@ load_cert(const char *rel)
 	STACK_OF(X509) *sk = NULL;
 	X509 *c;
 	size_t len;
-	uint8_t *b = slurp(rel, &len);
+	uint8_t *b = kbs_unit_vector_read(rel, &len);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	CU_ASSERT_EQUAL_FATAL(kbs_x509_load(b, len, &sk, NULL), KBS_OK);
@@ -125,7 +113,7 @@ test_parse_malformed(void)
 	size_t len;
 	kbs_errbuf eb;
 
-	b = slurp("snp/test-report.bin", &len);
+	b = kbs_unit_vector_read("snp/test-report.bin", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	CU_ASSERT_EQUAL(kbs_snp_report_parse(b, len - 1, &r, &eb), KBS_ERR_INVALID);
 	CU_ASSERT_EQUAL(kbs_snp_report_parse(b, 0, &r, &eb), KBS_ERR_INVALID);
@@ -337,7 +325,7 @@ test_tampered_vcek(void)
 	kbs_snp_verified v;
 	kbs_errbuf eb;
 	size_t len;
-	uint8_t *b = slurp("snp/test-vcek.der", &len);
+	uint8_t *b = kbs_unit_vector_read("snp/test-vcek.der", &len);
 	const unsigned char *p;
 	X509 *vek;
 

@@ -20,18 +20,6 @@
 
 #define REF_NOW 1795392000LL /* 2026-11-23 */
 
-static uint8_t *
-slurp(const char *rel, size_t *len)
-{
-	char path[512];
-	uint8_t *buf = NULL;
-
-	kbs_unit_vector(rel, path, sizeof(path));
-	if (kbs_fs_read(path, 1 << 20, &buf, len, NULL) != KBS_OK)
-		return NULL;
-	return buf;
-}
-
 static void
 opts_init(kbs_tee_verify_opts *o)
 {
@@ -44,7 +32,7 @@ static char *
 quote_evidence(const char *rel)
 {
 	size_t len;
-	uint8_t *b = slurp(rel, &len);
+	uint8_t *b = kbs_unit_vector_read(rel, &len);
 	char *b64 = b ? kbs_b64_encode(b, len, KBS_B64_STD) : NULL, *out;
 	json_t *doc = json_pack("{s:s, s:n}", "quote", b64 ? b64 : "", "cc_eventlog");
 
@@ -137,7 +125,7 @@ static char *
 snp_evidence(const char *report_rel, const char *vcek_rel, int modern, int mutate)
 {
 	size_t rlen, clen;
-	uint8_t *rb = slurp(report_rel, &rlen), *cb = vcek_rel ? slurp(vcek_rel, &clen) : NULL;
+	uint8_t *rb = kbs_unit_vector_read(report_rel, &rlen), *cb = vcek_rel ? kbs_unit_vector_read(vcek_rel, &clen) : NULL;
 	kbs_snp_report *r = NULL;
 	STACK_OF(X509) *sk = NULL;
 	unsigned char *der = NULL;
@@ -277,7 +265,7 @@ static void
 test_raw_and_base64(void)
 {
 	size_t len;
-	uint8_t *b = slurp("tdx/tdx_quote_6.dat", &len);
+	uint8_t *b = kbs_unit_vector_read("tdx/tdx_quote_6.dat", &len);
 	char *b64 = kbs_b64_encode(b, len, KBS_B64_STD), *quoted;
 	json_t *claims = NULL;
 	kbs_tee_verify_opts o;
@@ -406,7 +394,7 @@ test_snp_milan_claims_and_sources(void)
 	json_decref(claims);
 	free(ev);
 	/* Raw report, no VCEK anywhere: NOT_FOUND; then from cert_path; then dir. */
-	b = slurp("snp/test-report.bin", &len);
+	b = kbs_unit_vector_read("snp/test-report.bin", &len);
 	CU_ASSERT_EQUAL(kbs_tee_verify("snp", b, len, &o, &claims, &eb), KBS_ERR_NOT_FOUND);
 	o.cert_path = kbs_unit_vector("snp/test-vcek.der", cert, sizeof(cert));
 	CU_ASSERT_EQUAL(kbs_tee_verify("snp", b, len, &o, &claims, &eb), KBS_OK);
@@ -420,7 +408,7 @@ test_snp_milan_claims_and_sources(void)
 	f = fopen(path, "wb");
 	{
 		size_t clen;
-		uint8_t *c = slurp("snp/test-vcek.der", &clen);
+		uint8_t *c = kbs_unit_vector_read("snp/test-vcek.der", &clen);
 
 		fwrite(c, 1, clen, f);
 		free(c);
@@ -459,7 +447,7 @@ test_snp_evidence_malformed(void)
 static uint8_t *
 report_with_key(unsigned key, size_t *len)
 {
-	uint8_t *b = slurp("snp/test-report.bin", len);
+	uint8_t *b = kbs_unit_vector_read("snp/test-report.bin", len);
 
 	CU_ASSERT_FATAL(b != NULL && *len == KBS_SNP_REPORT_LEN);
 	b[0x48] = (uint8_t)((b[0x48] & ~0x1cu) | (key << 2));
@@ -498,7 +486,7 @@ static void
 test_evidence_decode(void)
 {
 	size_t len, n;
-	uint8_t *b = slurp("snp/test-report.bin", &len), *big;
+	uint8_t *b = kbs_unit_vector_read("snp/test-report.bin", &len), *big;
 	char *b64 = kbs_b64_encode(b, len, KBS_B64_STD), *t = malloc(strlen(b64) + 8);
 	kbs_tee_evidence *e = (kbs_tee_evidence *)&len;
 	kbs_errbuf eb = {{0}};
@@ -636,7 +624,7 @@ ark_then_vcek_pem(X509 **vcek, size_t *len)
 	STACK_OF(X509) *sk = NULL;
 	X509 *ask = NULL, *ark = NULL;
 	BIO *bio = BIO_new(BIO_s_mem());
-	uint8_t *c = slurp("snp/test-vcek.der", len), *out;
+	uint8_t *c = kbs_unit_vector_read("snp/test-vcek.der", len), *out;
 	char *p;
 	long n;
 
@@ -717,7 +705,7 @@ static void
 test_vek_from_chain(void)
 {
 	size_t len;
-	uint8_t *der = slurp("snp/test-vcek.der", &len);
+	uint8_t *der = kbs_unit_vector_read("snp/test-vcek.der", &len);
 	char *b64 = kbs_b64_encode(der, len, KBS_B64_STD), *j = malloc(strlen(b64) * 2 + 256);
 	kbs_errbuf eb = {{0}};
 	json_t *many = json_array();
@@ -761,7 +749,7 @@ test_vek_from_dir_and_missing(void)
 	char tmpl[] = "/tmp/kbs-tv-dir-XXXXXX", path[600], *name = NULL, *longdir;
 	kbs_snp_report *r = NULL, *vlek = parsed_report(1), *v2 = parsed_report(0);
 	size_t clen;
-	uint8_t *c = slurp("snp/test-vcek.der", &clen);
+	uint8_t *c = kbs_unit_vector_read("snp/test-vcek.der", &clen);
 	const json_t *none = NULL;
 	kbs_errbuf eb = {{0}};
 	X509 *got = NULL;
@@ -769,7 +757,7 @@ test_vek_from_dir_and_missing(void)
 
 	{
 		size_t rlen;
-		uint8_t *rb = slurp("snp/genoa-azure-report.bin", &rlen);
+		uint8_t *rb = kbs_unit_vector_read("snp/genoa-azure-report.bin", &rlen);
 
 		CU_ASSERT_FATAL(kbs_snp_report_parse(rb, rlen, &r, NULL) == KBS_OK);
 		free(rb);
@@ -886,7 +874,7 @@ static void
 test_dcap_binding_checks(void)
 {
 	size_t len;
-	uint8_t *b = slurp("sgx/occlum_quote.dat", &len), init[64];
+	uint8_t *b = kbs_unit_vector_read("sgx/occlum_quote.dat", &len), init[64];
 	kbs_dcap_quote *q = NULL;
 	kbs_tee_binding bd;
 	kbs_dcap_verified v;

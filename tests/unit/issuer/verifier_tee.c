@@ -19,18 +19,6 @@
 #define COLL_NOW 1761955200LL /* 2025-11-01, inside the TDX collateral's validity */
 #define FAR_FUTURE 2840140800LL /* 2060-01-01 */
 
-static uint8_t *
-slurp(const char *rel, size_t *len)
-{
-	char path[512];
-	uint8_t *buf = NULL;
-
-	kbs_unit_vector(rel, path, sizeof(path));
-	if (kbs_fs_read(path, 1 << 20, &buf, len, NULL) != KBS_OK)
-		return NULL;
-	return buf;
-}
-
 static char *
 b64_of(const uint8_t *p, size_t n)
 {
@@ -42,7 +30,7 @@ static json_t *
 snp_evidence(const char *report, const char *vcek, uint8_t rd[64])
 {
 	size_t rl = 0, cl = 0;
-	uint8_t *r = slurp(report, &rl), *c = vcek ? slurp(vcek, &cl) : NULL;
+	uint8_t *r = kbs_unit_vector_read(report, &rl), *c = vcek ? kbs_unit_vector_read(vcek, &cl) : NULL;
 	char *rb = r ? b64_of(r, rl) : NULL, *cb = c ? b64_of(c, cl) : NULL;
 	json_t *doc;
 
@@ -66,7 +54,7 @@ static json_t *
 quote_evidence(const char *rel, int tdx, uint8_t rd[64])
 {
 	size_t len = 0;
-	uint8_t *q = slurp(rel, &len);
+	uint8_t *q = kbs_unit_vector_read(rel, &len);
 	char *b = q ? b64_of(q, len) : NULL;
 	json_t *doc;
 
@@ -171,8 +159,8 @@ test_genoa_binding(void)
 	uint8_t rd[64];
 	json_t *ev = NULL;
 	size_t rl = 0, cl = 0;
-	uint8_t *r = slurp("snp/genoa-azure-report.bin", &rl);
-	uint8_t *c = slurp("snp/vcek-genoa.pem", &cl);
+	uint8_t *r = kbs_unit_vector_read("snp/genoa-azure-report.bin", &rl);
+	uint8_t *c = kbs_unit_vector_read("snp/vcek-genoa.pem", &cl);
 	char *rb = b64_of(r, rl), *cb = b64_of(c, cl);
 	kbs_verifier *v = new_verifier("snp", REF_NOW, NULL, 0, 0);
 
@@ -322,7 +310,7 @@ test_cache_tamper(void)
 	size_t i, len = 0;
 
 	for (i = 0; i < 2; i++) {
-		uint8_t rd[64], *q = slurp(vec[i].rel, &len);
+		uint8_t rd[64], *q = kbs_unit_vector_read(vec[i].rel, &len);
 		char *b;
 		json_t *ev = quote_evidence(vec[i].rel, vec[i].tdx, rd), *bad;
 		kbs_verifier *v = new_verifier(vec[i].tee, REF_NOW, NULL, 0, 0);
@@ -351,7 +339,7 @@ test_snp_cache_tamper(void)
 	uint8_t rd[64];
 	unsigned long hits = 0, misses = 0;
 	size_t len = 0, cl = 0;
-	uint8_t *r = slurp("snp/test-report.bin", &len), *c = slurp("snp/test-vcek.der", &cl);
+	uint8_t *r = kbs_unit_vector_read("snp/test-report.bin", &len), *c = kbs_unit_vector_read("snp/test-vcek.der", &cl);
 	char *rb, *cb = b64_of(c, cl);
 	json_t *ev = snp_evidence("snp/test-report.bin", "snp/test-vcek.der", rd), *bad;
 	kbs_verifier *v = new_verifier("snp", REF_NOW, NULL, 0, 0);
@@ -379,7 +367,7 @@ static kbs_err
 bytes_run(kbs_verifier *v, const char *rel, int tdx, long long now, int flip)
 {
 	size_t len = 0;
-	uint8_t *q = slurp(rel, &len), rd[64];
+	uint8_t *q = kbs_unit_vector_read(rel, &len), rd[64];
 	kbs_tee_expect x;
 	json_t *claims = NULL;
 	kbs_errbuf eb = {{0}};
@@ -438,8 +426,8 @@ test_vek_sources(void)
 	kbs_verifier *none, *dir;
 
 	CU_ASSERT_FATAL(mkdtemp(tmpl) != NULL);
-	r = slurp("snp/test-report.bin", &rl);
-	c = slurp("snp/test-vcek.der", &cl);
+	r = kbs_unit_vector_read("snp/test-report.bin", &rl);
+	c = kbs_unit_vector_read("snp/test-vcek.der", &cl);
 	snprintf(path, sizeof(path), "%s/vcek.der", tmpl);
 	CU_ASSERT_FATAL(kbs_fs_write_atomic(path, c, cl, 0600, NULL) == KBS_OK);
 	memcpy(rd, r + 0x50, 64);
