@@ -1,7 +1,7 @@
 /*
  * amd_roots.c - AMD SEV-SNP ASK, ARK and ASVK certificates per generation.
  *
- * Generated from shared/testvectors/roots/amd/{milan,genoa,turin}_ask_ark_asvk.pem
+ * Generated from tests/vectors/roots/amd/{milan,genoa,turin}_ask_ark_asvk.pem
  * (byte-identical to trustee, virtee/sev and go-sev-guest copies).  The
  * ARKs are the trust anchors; the ASK/ASVK are intermediates that the
  * verifier checks against the ARK on every use.

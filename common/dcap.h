@@ -3,7 +3,7 @@
  * v4 and v5 (TDX 1.0 and 1.5 bodies; SGX bodies in v4/v5 too).
  *
  * Layout per Intel's "Intel SGX ECDSA Quote Library" and "TDX DCAP Quote
- * Generation Library" references; offsets in shared/testvectors/README.md.
+ * Generation Library" references; offsets in tests/vectors/README.md.
  * The parser checks structure only: every declared length is bounded by
  * the bytes it claims to describe, nested lengths add up exactly, and the
  * certification data is a PEM PCK chain (type 5).  Bytes after the

@@ -1,7 +1,7 @@
 /*
  * intel_roots.c - Intel SGX Root CA (trust anchor of every PCK chain and of
  * the TCB Signing certificate) and the current Intel SGX TCB Signing
- * certificate, from shared/testvectors/roots/intel/.
+ * certificate, from tests/vectors/roots/intel/.
  *
  * The root's key is additionally pinned (kbs_intel_root_pubkey) so that a
  * reissued root certificate with the same key keeps working and any other

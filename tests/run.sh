@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export KBS_SRC=$ROOT
-export KBS_TESTVECTORS=${KBS_TESTVECTORS:-$ROOT/../shared/testvectors}
+export KBS_TESTVECTORS=${KBS_TESTVECTORS:-$ROOT/tests/vectors}
 PY=/usr/bin/python3   # Debian's python: it sees python3-jwcrypto
 
 only=""
@@ -95,7 +95,18 @@ if [ "$only" = "fuzz" ]; then
 	echo; echo "== summary"; echo "  ${summary[0]}"
 	[ "$total_fail" -eq 0 ]; exit
 fi
-if [ "$only" != "blackbox" ]; then echo "== unit ($BUILD)"; run_unit "$BUILD" "normal"; fi
+# The vectors' signatures cover their exact bytes: a changed file would make
+# tests fail for the wrong reason, so say so first.
+check_vectors() {
+	if (cd "$KBS_TESTVECTORS" && sha256sum --quiet --strict -c "$ROOT/tests/vectors/SHA256SUMS"); then
+		summary+=("test vectors: SHA-256 match ($KBS_TESTVECTORS)")
+	else
+		echo "FAILED: test vectors in $KBS_TESTVECTORS differ from tests/vectors/SHA256SUMS"
+		summary+=("test vectors: mismatch"); total_fail=$((total_fail + 1))
+	fi
+}
+
+if [ "$only" != "blackbox" ]; then check_vectors; echo "== unit ($BUILD)"; run_unit "$BUILD" "normal"; fi
 if [ "$only" != "unit" ]; then echo "== black-box ($BUILD)"; run_blackbox "$BUILD" "normal"; fi
 if [ -n "$ASAN" ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1

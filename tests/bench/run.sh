@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}; shift || true
 SECS=${SECS:-0.5}; RUNS=${RUNS:-5}
-VECTORS=${KBS_TESTVECTORS:-$PWD/../shared/testvectors}
+VECTORS=${KBS_TESTVECTORS:-$PWD/tests/vectors}
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 PIN=(); command -v taskset >/dev/null && PIN=(taskset -c 0)
 BENCHES=(verify release)

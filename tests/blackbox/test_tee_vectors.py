@@ -1,4 +1,4 @@
-"""Real TEE evidence (shared/testvectors) against the issuer's built-in
+"""Real TEE evidence (tests/vectors) against the issuer's built-in
 verifier: live handshakes refused on the binding (the vectors' report data
 cannot match a fresh nonce) and `kbs-issuer verify-evidence`.
 
@@ -18,7 +18,7 @@ import kbsutil
 from guest import Guest
 from kbsutil import BIN, SRC, assert_error, check_cli, run_cli
 
-VEC = Path(os.environ.get("KBS_TESTVECTORS", SRC.parent / "shared" / "testvectors"))
+VEC = Path(os.environ.get("KBS_TESTVECTORS", SRC / "tests" / "vectors"))
 REF_AT = "2026-11-23T00:00:00Z"   # the vectors' reference date
 COLL_AT = "2025-11-01T00:00:00Z"  # inside the TDX collateral's validity
 

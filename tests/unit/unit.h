@@ -22,18 +22,25 @@ typedef struct {
 	void (*fn)(void);
 } kbs_unit_test;
 
-/* Path of a file under the shared test vectors (KBS_TESTVECTORS). */
+/*
+ * Path of a file under the test vectors: KBS_TESTVECTORS, else tests/vectors
+ * under KBS_SRC (or the current directory).
+ */
 static inline const char *
 kbs_unit_vector(const char *rel, char *buf, size_t len)
 {
 	const char *root = getenv("KBS_TESTVECTORS");
+	const char *src = getenv("KBS_SRC");
 
-	snprintf(buf, len, "%s/%s", root ? root : "../shared/testvectors", rel);
+	if (root)
+		snprintf(buf, len, "%s/%s", root, rel);
+	else
+		snprintf(buf, len, "%s/tests/vectors/%s", src ? src : ".", rel);
 	return buf;
 }
 
 /*
- * Contents of a shared test vector (at most 1 MiB, NUL-terminated, free()),
+ * Contents of a test vector (at most 1 MiB, NUL-terminated, free()),
  * with its length in *len; NULL if it cannot be read.
  */
 static inline uint8_t *

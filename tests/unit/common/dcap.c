@@ -1,6 +1,6 @@
 /*
  * Tests for common/dcap.c and common/dcap_verify.c against the real Intel
- * quotes and PCS collateral in shared/testvectors (outcomes: its README).
+ * quotes and PCS collateral in tests/vectors (outcomes: its README).
  */
 #include <stdint.h>
 #include <string.h>

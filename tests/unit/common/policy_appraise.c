@@ -121,7 +121,7 @@ test_tdx_vector(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
 	CU_ASSERT_EQUAL_FATAL(kbs_policy_appraise_traced(p, claims, "tdx", &ear, &trace, NULL),
 			      KBS_OK);
-	/* the vector's TD has DEBUG set (testvectors README) */
+	/* the vector's TD has DEBUG set (tests/vectors/README.md) */
 	CU_ASSERT_STRING_EQUAL(status(ear), "contraindicated");
 	CU_ASSERT_EQUAL(tv(ear, "executables"), 2);
 	CU_ASSERT_EQUAL(tv(ear, "hardware"), 2);

@@ -1,6 +1,6 @@
 /*
  * Tests for common/snp.c and common/snp_verify.c against the real SEV-SNP
- * vectors in shared/testvectors/snp (expected outcomes: its README).
+ * vectors in tests/vectors/snp (expected outcomes: its README).
  */
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /*
  * Tests for common/tee_verify.c and common/tee_claims.c: evidence shapes
  * as the CoCo attesters send them, bindings, and claims compared with the
- * expected outputs in shared/testvectors (README and
+ * expected outputs in tests/vectors (README and
  * tdx/parse_tdx_claims_expected.json).
  */
 #include <string.h>
