@@ -1,7 +1,9 @@
 /*
  * kbs_main.c - kbs: issuer and broker in one process and one port
  * (background-check mode).  A guest may fetch resources with the session
- * cookie its /attest returned, or with the token as a bearer token.
+ * cookie its /attest returned, or with the token as a bearer token.  The
+ * attested sessions (their tokens) are held in this process
+ * (sessions.h); the cookie only names one.
  *
  * The configuration is the issuer's options under "issuer." and the
  * broker's under "broker.", plus the shared http/log options; the option
@@ -106,6 +108,7 @@ start(void *c, kbs_http_server *srv, void **state, kbs_errbuf *eb)
 {
 	kbs_bg_cfg *bc = c;
 	kbs_bg *bg = calloc(1, sizeof(*bg));
+	kbs_sessions *store = NULL;
 	json_t *jwks = NULL;
 	kbs_err rc = KBS_ERR_NOMEM;
 
@@ -114,6 +117,13 @@ start(void *c, kbs_http_server *srv, void **state, kbs_errbuf *eb)
 	if ((rc = kbs_issuer_new(&bc->issuer, srv != NULL, &bg->is, eb)) != KBS_OK ||
 	    (rc = kbs_broker_new(&bc->broker, srv != NULL, &bg->b, eb)) != KBS_OK)
 		goto fail;
+	/* Attested sessions stay here; the cookie only names them. */
+	if ((rc = kbs_sessions_memory_new((size_t)bc->issuer.session_max_attested,
+					  &store)) != KBS_OK) {
+		kbs_errf(eb, rc, "out of memory");
+		goto fail;
+	}
+	kbs_issuer_hold_sessions(bg->is, store);
 	if (srv != NULL) {
 		if ((jwks = kbs_issuer_jwks(bg->is)) == NULL ||
 		    (rc = kbs_broker_trust_local(bg->b, jwks, cookie_token, bg->is,

@@ -4,6 +4,7 @@
  * /attest with evidence whose report_data is the SHA-384 binding digest
  * of {tee-pubkey, nonce, additional-evidence}.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,17 +60,47 @@ out:
 	return rc;
 }
 
+/*
+ * additional_evidence with one sample device, bound to {tee-pubkey,
+ * nonce}: the text guest-components sends, {"sampledevice":{"svn":"2",
+ * "report_data":"<std b64>"}} (compact, members in its struct order).
+ */
+static kbs_err
+sample_device_evidence(const json_t *teekey, const char *nonce, char **out,
+		       kbs_errbuf *eb)
+{
+	static const char fmt[] =
+		"{\"sampledevice\":{\"svn\":\"2\",\"report_data\":\"%s\"}}";
+	uint8_t digest[48];
+	char *rd, *text;
+	size_t len;
+	kbs_err rc;
+
+	if ((rc = kbs_proto_device_digest(teekey, nonce, digest, eb)) != KBS_OK)
+		return rc;
+	if ((rd = kbs_b64_encode(digest, sizeof(digest), KBS_B64_STD)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	len = sizeof(fmt) + strlen(rd);
+	if ((text = malloc(len)) != NULL)
+		snprintf(text, len, fmt, rd);
+	free(rd);
+	if (text == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	*out = text;
+	return KBS_OK;
+}
+
 /* {"svn":"1","report_data": std-base64(binding digest)} (spec 2.3). */
 static kbs_err
-sample_evidence(const json_t *teekey, const char *nonce, json_t **out,
-		kbs_errbuf *eb)
+sample_evidence(const json_t *teekey, const char *nonce, const char *additional,
+		json_t **out, kbs_errbuf *eb)
 {
 	uint8_t digest[48];
 	char *rd = NULL;
 	json_t *ev;
 	kbs_err rc;
 
-	rc = kbs_proto_binding_digest(teekey, nonce, "", digest, eb);
+	rc = kbs_proto_binding_digest(teekey, nonce, additional, digest, eb);
 	if (rc != KBS_OK)
 		return rc;
 	if ((rd = kbs_b64_encode(digest, sizeof(digest), KBS_B64_STD)) == NULL)
@@ -84,19 +115,23 @@ sample_evidence(const json_t *teekey, const char *nonce, json_t **out,
 
 kbs_err
 client_attest_body(const json_t *teekey, const char *nonce,
-		   const char *initdata, char **out, kbs_errbuf *eb)
+		   const char *initdata, int sample_device, char **out,
+		   kbs_errbuf *eb)
 {
 	json_t *ev = NULL, *doc = NULL, *init = NULL;
-	char *text;
+	char *text, *add = NULL;
 	kbs_err rc;
 
-	if ((rc = sample_evidence(teekey, nonce, &ev, eb)) != KBS_OK)
+	if (sample_device &&
+	    (rc = sample_device_evidence(teekey, nonce, &add, eb)) != KBS_OK)
 		return rc;
+	if ((rc = sample_evidence(teekey, nonce, add ? add : "", &ev, eb)) != KBS_OK)
+		goto out;
 	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	doc = json_pack("{s:{s:s, s:O}, s:{s:O, s:s}}",
 			"runtime-data", "nonce", nonce, "tee-pubkey", teekey,
 			"tee-evidence", "primary_evidence", ev,
-			"additional_evidence", "");
+			"additional_evidence", add ? add : "");
 	if (doc == NULL)
 		goto out;
 	if (initdata != NULL) {
@@ -116,6 +151,7 @@ client_attest_body(const json_t *teekey, const char *nonce,
 out:
 	json_decref(doc);
 	json_decref(ev);
+	free(add);
 	return rc;
 }
 
@@ -161,7 +197,8 @@ do_auth(client_http *h, const char *url, char **nonce, kbs_errbuf *eb)
 
 kbs_err
 client_attest(client_http *h, const char *url, EVP_PKEY *tee_key,
-	      const char *initdata, char **token, kbs_errbuf *eb)
+	      const char *initdata, int sample_device, char **token,
+	      kbs_errbuf *eb)
 {
 	client_http_resp r = {0, NULL, 0};
 	json_t *teekey = NULL;
@@ -170,7 +207,8 @@ client_attest(client_http *h, const char *url, EVP_PKEY *tee_key,
 
 	if ((rc = client_key_teekey_json(tee_key, &teekey, eb)) != KBS_OK ||
 	    (rc = do_auth(h, url, &nonce, eb)) != KBS_OK ||
-	    (rc = client_attest_body(teekey, nonce, initdata, &body, eb)) != KBS_OK)
+	    (rc = client_attest_body(teekey, nonce, initdata, sample_device,
+					 &body, eb)) != KBS_OK)
 		goto out;
 	rc = client_http_call(h, "POST", url, "/kbs/v0/attest", NULL,
 			      "application/json", body, strlen(body), &r, eb);

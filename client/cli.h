@@ -45,6 +45,7 @@ typedef struct {
 	client_key_type key_type;
 	int key_type_set;
 	int use_cookie;
+	int sample_device;       /* --sample-device */
 	int partial;             /* --partial */
 	const char *claims;      /* --claims */
 	const char *resource;    /* --resource */

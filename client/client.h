@@ -115,20 +115,27 @@ kbs_err client_key_write_pem(EVP_PKEY *pkey, const char *path, kbs_errbuf *eb);
 /*
  * RCAR handshake with the sample TEE against the issuer at url on h:
  * /auth, then /attest with evidence bound to tee_key and the nonce.
- * initdata (may be NULL) is a TOML document sent as init-data.  On success
- * *token is the malloc'd attestation token (release with
+ * initdata (may be NULL) is a TOML document sent as init-data;
+ * sample_device adds sample device evidence (additional_evidence).  On
+ * success *token is the malloc'd attestation token (release with
  * kbs_strfreezero); h then also holds the attested session cookie.
  */
 kbs_err client_attest(client_http *h, const char *url, EVP_PKEY *tee_key,
-		      const char *initdata, char **token, kbs_errbuf *eb);
+		      const char *initdata, int sample_device, char **token,
+		      kbs_errbuf *eb);
 
 /*
  * Pure: the /attest request body for the sample TEE (spec 1.3, 2.1, 2.3).
  * teekey is the strict tee-pubkey JWK, nonce the challenge nonce,
- * initdata may be NULL.  malloc'd compact JSON in *out.
+ * initdata may be NULL.  With sample_device, additional_evidence is
+ * {"sampledevice": {"svn": "2", "report_data": <device digest>}} as
+ * guest-components' sample device attester writes it (serde_json text,
+ * members in struct order), and the primary evidence is bound to that
+ * string.  malloc'd compact JSON in *out.
  */
 kbs_err client_attest_body(const json_t *teekey, const char *nonce,
-			   const char *initdata, char **out, kbs_errbuf *eb);
+			   const char *initdata, int sample_device, char **out,
+			   kbs_errbuf *eb);
 
 /*
  * Pure: the nonce of a /auth challenge body.  Refuses a challenge that

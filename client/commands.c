@@ -153,7 +153,8 @@ client_cmd_attest(const client_cli *o)
 	if ((rc = load_initdata(o->init_data, &initdata, &eb)) != KBS_OK ||
 	    (rc = client_key_generate(o->key_type, &key, &eb)) != KBS_OK ||
 	    (rc = client_http_new(&o->http, &h, &eb)) != KBS_OK ||
-	    (rc = client_attest(h, o->url, key, initdata, &token, &eb)) != KBS_OK)
+	    (rc = client_attest(h, o->url, key, initdata, o->sample_device,
+				     &token, &eb)) != KBS_OK)
 		goto out;
 	/* Key first: a token without its key could not open anything. */
 	if (o->tee_key_out != NULL &&
@@ -210,7 +211,8 @@ get_credentials(const client_cli *o, client_http *h, EVP_PKEY **key,
 	if (o->token != NULL || o->token_file != NULL)
 		return load_token(o, token, eb);
 	if ((rc = load_initdata(o->init_data, &initdata, eb)) == KBS_OK)
-		rc = client_attest(h, issuer, *key, initdata, token, eb);
+		rc = client_attest(h, issuer, *key, initdata, o->sample_device,
+				   token, eb);
 	free(initdata);
 	return rc;
 }

@@ -23,7 +23,8 @@ enum {
 	O_TEE_KEY_TYPE, O_TEE_KEY_OUT, O_INIT_DATA, O_USE_COOKIE, O_FILE,
 	O_VALUE, O_POLICY, O_ADMIN_KEY, O_ROLE, O_PARTIAL,
 	O_CLAIMS, O_RESOURCE, O_QUERY, O_ID, O_POLICY_VERSION, O_PATTERN,
-	O__LAST = O_PATTERN,
+	O_SAMPLE_DEVICE,
+	O__LAST = O_SAMPLE_DEVICE,
 };
 
 #define BIT(o) (1u << (o))
@@ -65,6 +66,7 @@ static const struct option long_opts[] = {
 	{"id", required_argument, NULL, OPT_BASE + O_ID},
 	{"policy-version", required_argument, NULL, OPT_BASE + O_POLICY_VERSION},
 	{"pattern", required_argument, NULL, OPT_BASE + O_PATTERN},
+	{"sample-device", no_argument, NULL, OPT_BASE + O_SAMPLE_DEVICE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -77,9 +79,11 @@ typedef struct {
 
 static const client_command commands[] = {
 	{"attest", client_cmd_attest,
-	 BIT(O_TEE_KEY_TYPE) | BIT(O_TEE_KEY_OUT) | BIT(O_INIT_DATA),
+	 BIT(O_TEE_KEY_TYPE) | BIT(O_TEE_KEY_OUT) | BIT(O_INIT_DATA) |
+		 BIT(O_SAMPLE_DEVICE),
 	 "usage: kbs-client [--url URL] attest [--tee-key-type ec|rsa]\n"
 	 "                  [--tee-key-out FILE] [--init-data FILE]\n"
+	 "                  [--sample-device]\n"
 	 "\n"
 	 "Run the RCAR handshake with the sample TEE against the issuer at\n"
 	 "--url and print the attestation token on stdout.\n"
@@ -89,11 +93,14 @@ static const client_command commands[] = {
 	 "                         RSA-OAEP-256\n"
 	 "  --tee-key-out FILE     also write the TEE private key (PEM, 0600),\n"
 	 "                         for a later get-resource --token --tee-key\n"
-	 "  --init-data FILE       send FILE (TOML) as init-data\n"},
+	 "  --init-data FILE       send FILE (TOML) as init-data\n"
+	 "  --sample-device        also send evidence of a sample device\n"
+	 "                         (sampledevice, bound to nonce and TEE key)\n"},
 	{"get-resource", client_cmd_get_resource,
 	 BIT(O_ISSUER) | BIT(O_BROKER) | BIT(O_PATH) | BIT(O_OUT) |
 		 BIT(O_TOKEN) | BIT(O_TOKEN_FILE) | BIT(O_TEE_KEY) |
-		 BIT(O_TEE_KEY_TYPE) | BIT(O_INIT_DATA) | BIT(O_USE_COOKIE),
+		 BIT(O_TEE_KEY_TYPE) | BIT(O_INIT_DATA) | BIT(O_USE_COOKIE) |
+		 BIT(O_SAMPLE_DEVICE),
 	 "usage: kbs-client get-resource --path REPO/TYPE/TAG [--issuer URL]\n"
 	 "                  [--broker URL] [--tee-key-type ec|rsa] [--out FILE]\n"
 	 "                  [--init-data FILE]\n"
@@ -114,6 +121,7 @@ static const client_command commands[] = {
 	 "                         --tee-key); visible in ps, prefer --token-file\n"
 	 "  --token-file FILE      as --token, read from FILE ('-' = stdin)\n"
 	 "  --init-data FILE       send FILE (TOML) as init-data when attesting\n"
+	 "  --sample-device        also send sample device evidence when attesting\n"
 	 "  --use-cookie           background-check mode (kbs): attest to --url\n"
 	 "                         (or --issuer) and fetch from the same server\n"
 	 "                         with the session cookie, no bearer token\n"
@@ -307,6 +315,8 @@ set_opt(client_cli *o, int id, const char *arg)
 		o->http.verbose = 1;
 	if (id == O_USE_COOKIE)
 		o->use_cookie = 1;
+	if (id == O_SAMPLE_DEVICE)
+		o->sample_device = 1;
 	if (id == O_PARTIAL)
 		o->partial = 1;
 	if (id < (int)(sizeof(slot) / sizeof(slot[0])) && slot[id] != NULL)

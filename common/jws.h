@@ -24,7 +24,7 @@
 #include "jwk.h"
 
 /* Tokens longer than this are refused before any decoding. */
-#define KBS_JWS_MAX_LEN (64 * 1024)
+#define KBS_JWS_MAX_LEN (256 * 1024)
 
 typedef struct kbs_jws kbs_jws;
 

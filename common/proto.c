@@ -22,6 +22,7 @@ struct kbs_proto_attest {
 	kbs_jwk *teekey;
 	const json_t *evidence;
 	const char *additional;
+	json_t *devices;      /* parsed additional_evidence, or NULL */
 	const char *initdata;
 };
 
@@ -107,6 +108,40 @@ parse_runtime(kbs_proto_attest *a, kbs_errbuf *eb)
 				    &a->teekey_json, &a->teekey, eb);
 }
 
+/*
+ * additional_evidence is the JSON text of {"<tee>": evidence}, as the
+ * guest serialised it; the primary evidence is bound to the string as
+ * received, so it is kept verbatim and parsed into a copy.
+ */
+static kbs_err
+parse_devices(kbs_proto_attest *a, kbs_errbuf *eb)
+{
+	const char *tee;
+	json_t *ev;
+
+	if (a->additional[0] == '\0')
+		return KBS_OK;
+	a->devices = kbs_json_parse_object(a->additional, strlen(a->additional),
+					   KBS_PROTO_MAX_DEPTH, eb);
+	if (a->devices == NULL) {
+		kbs_errprefix(eb, "additional_evidence is not a JSON object");
+		return KBS_ERR_INVALID;
+	}
+	if (json_object_size(a->devices) == 0)
+		return kbs_errf(eb, KBS_ERR_INVALID, "additional_evidence names "
+				"no device (send \"\" for none)");
+	if (json_object_size(a->devices) > KBS_PROTO_MAX_DEVICES)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "additional_evidence: more "
+				"than %d devices", KBS_PROTO_MAX_DEVICES);
+	json_object_foreach(a->devices, tee, ev) {
+		if (!kbs_proto_tee_known(tee))
+			return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "additional_evidence: "
+					"unknown device tee %.32s", tee);
+		(void)ev;
+	}
+	return KBS_OK;
+}
+
 static kbs_err
 parse_evidence(kbs_proto_attest *a, kbs_errbuf *eb)
 {
@@ -124,7 +159,7 @@ parse_evidence(kbs_proto_attest *a, kbs_errbuf *eb)
 	else if ((a->additional = json_string_value(add)) == NULL)
 		return kbs_errf(eb, KBS_ERR_INVALID,
 				"additional_evidence must be a string");
-	return KBS_OK;
+	return parse_devices(a, eb);
 }
 
 kbs_err
@@ -157,6 +192,7 @@ const kbs_jwk *kbs_proto_attest_teekey(const kbs_proto_attest *a) { return a->te
 const json_t *kbs_proto_attest_evidence(const kbs_proto_attest *a) { return a->evidence; }
 const char *kbs_proto_attest_additional(const kbs_proto_attest *a) { return a->additional; }
 const char *kbs_proto_attest_initdata(const kbs_proto_attest *a) { return a->initdata; }
+const json_t *kbs_proto_attest_devices(const kbs_proto_attest *a) { return a->devices; }
 
 void
 kbs_proto_attest_free(kbs_proto_attest *a)
@@ -164,23 +200,20 @@ kbs_proto_attest_free(kbs_proto_attest *a)
 	if (a == NULL)
 		return;
 	json_decref(a->teekey_json);
+	json_decref(a->devices);
 	kbs_jwk_free(a->teekey);
 	json_decref(a->doc);
 	free(a);
 }
 
-kbs_err
-kbs_proto_binding_digest(const json_t *teekey, const char *nonce,
-			 const char *additional, uint8_t out[48],
-			 kbs_errbuf *eb)
+/* SHA-384 of the JCS text of obj; takes the reference to obj. */
+static kbs_err
+jcs_sha384(json_t *obj, uint8_t out[48], kbs_errbuf *eb)
 {
-	json_t *obj;
 	char *text = NULL;
 	size_t len = 0;
 	kbs_err rc = KBS_ERR_NOMEM;
 
-	obj = json_pack("{s:O, s:s, s:s}", "tee-pubkey", teekey, "nonce",
-			nonce, "additional-evidence", additional);
 	if (obj == NULL)
 		return kbs_errf(eb, KBS_ERR_INVALID, "cannot build binding object");
 	if ((text = kbs_jcs_serialize(obj, &len, eb)) == NULL)
@@ -191,6 +224,24 @@ out:
 	free(text);
 	json_decref(obj);
 	return rc;
+}
+
+kbs_err
+kbs_proto_binding_digest(const json_t *teekey, const char *nonce,
+			 const char *additional, uint8_t out[48],
+			 kbs_errbuf *eb)
+{
+	return jcs_sha384(json_pack("{s:O, s:s, s:s}", "tee-pubkey", teekey,
+				    "nonce", nonce, "additional-evidence",
+				    additional), out, eb);
+}
+
+kbs_err
+kbs_proto_device_digest(const json_t *teekey, const char *nonce,
+			uint8_t out[48], kbs_errbuf *eb)
+{
+	return jcs_sha384(json_pack("{s:O, s:s}", "tee-pubkey", teekey, "nonce",
+				    nonce), out, eb);
 }
 
 /*

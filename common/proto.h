@@ -22,6 +22,8 @@
 #define KBS_PROTO_MAX_DEPTH 16
 /* init-data TOML bodies above this are refused. */
 #define KBS_PROTO_MAX_INITDATA (64 * 1024)
+/* Devices in one additional_evidence; a guest has a handful at most. */
+#define KBS_PROTO_MAX_DEVICES 8
 
 /* 1 if tee is one of the wire names the protocol defines (spec 1.1). */
 int kbs_proto_tee_known(const char *tee);
@@ -58,6 +60,14 @@ const json_t *kbs_proto_attest_evidence(const kbs_proto_attest *a);
 const char *kbs_proto_attest_additional(const kbs_proto_attest *a);
 /* NULL when no init-data was sent. */
 const char *kbs_proto_attest_initdata(const kbs_proto_attest *a);
+/*
+ * The devices of additional_evidence (spec 2.1): an object {"<tee>":
+ * evidence} parsed from the string, or NULL when the string is "".  The
+ * parser has checked that it is a JSON object of at most
+ * KBS_PROTO_MAX_DEVICES members, each named by a known TEE wire name
+ * (else KBS_ERR_UNSUPPORTED naming the device).
+ */
+const json_t *kbs_proto_attest_devices(const kbs_proto_attest *a);
 
 void kbs_proto_attest_free(kbs_proto_attest *a);
 
@@ -69,6 +79,14 @@ void kbs_proto_attest_free(kbs_proto_attest *a);
 kbs_err kbs_proto_binding_digest(const json_t *teekey, const char *nonce,
 				 const char *additional, uint8_t out[48],
 				 kbs_errbuf *eb);
+
+/*
+ * The binding digest of every additional device (spec 2.1): SHA-384 of
+ * the JCS form of {"tee-pubkey": teekey, "nonce": nonce}.  out must hold
+ * 48 bytes.
+ */
+kbs_err kbs_proto_device_digest(const json_t *teekey, const char *nonce,
+				uint8_t out[48], kbs_errbuf *eb);
 
 /*
  * Digest of an init-data TOML body with the algorithm its top-level

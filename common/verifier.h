@@ -31,6 +31,7 @@ typedef struct {
 	size_t report_data_len;       /* 48 for SHA-384 */
 	const uint8_t *init_data_digest; /* NULL when no init-data */
 	size_t init_data_digest_len;
+	const char *init_data_toml;   /* the init-data body, NULL when none */
 	long long now;                /* unix seconds, for validity checks */
 } kbs_verifier_input;
 
@@ -49,6 +50,18 @@ struct kbs_verifier_ops {
 	kbs_err (*verify)(kbs_verifier *v, const kbs_verifier_input *in,
 			  json_t **claims, kbs_errbuf *eb);
 	void (*free)(kbs_verifier *v);
+	/*
+	 * Optional (NULL: the issuer calls verify once per item).  Verify
+	 * several evidence items in one call, for a service that appraises
+	 * a composite attester at once (the CoCo AS, spec 2.4): in[0..n-1]
+	 * are the items, each with its own runtime data and digest.  On
+	 * success *attesters is a new array with one object per attester
+	 * the service reported, {"item": index into in, "class": "cpu",
+	 * "gpu", ..., "claims": TEE claims as verify returns them}; every
+	 * item has at least one.  Errors as for verify.
+	 */
+	kbs_err (*verify_composite)(kbs_verifier *v, const kbs_verifier_input *in,
+				    size_t n, json_t **attesters, kbs_errbuf *eb);
 };
 
 /* Implementations embed this as their first member. */
@@ -58,6 +71,22 @@ struct kbs_verifier {
 
 kbs_err kbs_verifier_verify(kbs_verifier *v, const kbs_verifier_input *in,
 			    json_t **claims, kbs_errbuf *eb);
+
+/* 1 if v verifies composites in one call (ops->verify_composite). */
+int kbs_verifier_is_composite(const kbs_verifier *v);
+
+/* kbs_verifier_ops.verify_composite of v; only if kbs_verifier_is_composite. */
+kbs_err kbs_verifier_verify_composite(kbs_verifier *v,
+				      const kbs_verifier_input *in, size_t n,
+				      json_t **attesters, kbs_errbuf *eb);
+
+/*
+ * The EAR submodule class of an additional device's TEE (trustee's
+ * verifier classes): "gpu" for sampledevice and nvidia, "dcu" for
+ * hygondcu, "cpu" for everything else.  Submodules are named
+ * <class><index per class>: cpu0, gpu0, gpu1.
+ */
+const char *kbs_verifier_device_class(const char *tee);
 void kbs_verifier_free(kbs_verifier *v);
 
 /*
@@ -67,5 +96,13 @@ void kbs_verifier_free(kbs_verifier *v);
  * demos only; the issuer refuses it unless configured to allow it.
  */
 kbs_err kbs_verifier_sample_new(kbs_verifier **out);
+
+/*
+ * The sample device (trustee's sampledevice, class "gpu"): the same
+ * evidence shape and report_data check as the sample TEE, with the
+ * device digest of spec 2.1; claims {"svn", "report_data"}.  Tests and
+ * demos only, like the sample TEE.
+ */
+kbs_err kbs_verifier_sample_device_new(kbs_verifier **out);
 
 #endif

@@ -16,6 +16,10 @@ const kbs_cfg_opt kbs_issuer_opts[] = {
 	{"session.timeout", KBS_CFG_INT,
 	 offsetof(kbs_issuer_cfg, session_timeout), "300", 1, 3600, 0,
 	 "seconds a handshake may take, fixed at /auth"},
+	{"session.max_attested", KBS_CFG_INT,
+	 offsetof(kbs_issuer_cfg, session_max_attested), "100000", 1, 10000000, 0,
+	 "kbs only: attested sessions kept in memory for their cookies "
+	 "(tokens stay server-side; the cookie only names them)"},
 	{"token.signing_key", KBS_CFG_STRING,
 	 offsetof(kbs_issuer_cfg, token_signing_key),
 	 "/var/lib/kbs-c/issuer/token-key.pem", 0, 0, 0,
@@ -34,6 +38,10 @@ const kbs_cfg_opt kbs_issuer_opts[] = {
 	 "kbs-issuer", 0, 0, 0, "the iss claim"},
 	{"token.audience", KBS_CFG_STRING, offsetof(kbs_issuer_cfg, token_aud),
 	 NULL, 0, 0, 0, "the aud claim, when set"},
+	{"token.verbose", KBS_CFG_BOOL, offsetof(kbs_issuer_cfg, token_verbose),
+	 "false", 0, 0, 0, "copy additional_evidence verbatim into "
+	 "runtime_data_claims (trustee's verbose_token; device evidence makes "
+	 "tokens large)"},
 	{"verifier.allow_sample", KBS_CFG_BOOL,
 	 offsetof(kbs_issuer_cfg, verifier_allow_sample), "false", 0, 0, 0,
 	 "accept the sample TEE (no hardware; demos and tests only)"},

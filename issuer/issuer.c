@@ -138,6 +138,7 @@ kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	    (rc = kbs_daemon_audit_open(&cfg->audit, "issuer", !create_files,
 					&is->audit, eb)) != KBS_OK ||
 	    (rc = kbs_verifier_sample_new(&is->sample)) != KBS_OK ||
+	    (rc = kbs_verifier_sample_device_new(&is->sample_device)) != KBS_OK ||
 	    (rc = load_verifiers(is, eb)) != KBS_OK ||
 	    (rc = kbs_issuer_load_relays(is, eb)) != KBS_OK) {
 		kbs_issuer_free(is);
@@ -178,14 +179,19 @@ kbs_issuer_cookie_token(const kbs_issuer *is, const kbs_http_req *req,
 	rc = kbs_session_open(is->sealer, req, kbs_clock_now(), &s, eb);
 	if (rc != KBS_OK)
 		return rc;
-	if (s.token == NULL) {
-		kbs_session_clear(&s);
-		return kbs_errf(eb, KBS_ERR_DENIED, "session not attested yet");
-	}
-	*token = s.token;
-	s.token = NULL;
+	if (s.sid[0] == '\0' || is->sessions == NULL)
+		rc = kbs_errf(eb, KBS_ERR_DENIED, "session not attested yet");
+	else
+		rc = kbs_sessions_get(is->sessions, s.sid, kbs_clock_now(), token, eb);
 	kbs_session_clear(&s);
-	return KBS_OK;
+	return rc;
+}
+
+void
+kbs_issuer_hold_sessions(kbs_issuer *is, kbs_sessions *store)
+{
+	kbs_sessions_free(is->sessions);
+	is->sessions = store;
 }
 
 void
@@ -196,6 +202,8 @@ kbs_issuer_free(kbs_issuer *is)
 	kbs_signer_free(is->signer);
 	kbs_sealer_free(is->sealer);
 	kbs_verifier_free(is->sample);
+	kbs_verifier_free(is->sample_device);
+	kbs_sessions_free(is->sessions);
 	kbs_policy_free(is->appraisal);
 	kbs_audit_close(is->audit);
 	kbs_verifier_free(is->tee[0]);

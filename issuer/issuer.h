@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "seal.h"
+#include "sessions.h"
 #include "signer.h"
 #include "verifier.h"
 
@@ -23,6 +24,7 @@ typedef struct {
 	char *session_key_file;
 	kbs_cfg_strings session_old_key_files;
 	long long session_timeout;
+	long long session_max_attested;
 	char *token_signing_key;
 	char *token_alg;
 	char *token_cert_chain;
@@ -30,6 +32,7 @@ typedef struct {
 	long long token_lifetime;
 	char *token_iss;
 	char *token_aud;
+	int token_verbose;
 	int verifier_allow_sample;
 	kbs_cfg_strings verifier_builtin;
 	char *verifier_collateral_dir;
@@ -93,11 +96,21 @@ json_t *kbs_issuer_jwks(const kbs_issuer *is);
 
 /*
  * Background-check mode: if req carries a kbs-session-id cookie of an
- * attested session, return its token (malloc'd) in *token.
- * KBS_ERR_NOT_FOUND when there is no such cookie.
+ * attested session this issuer holds, return its token (malloc'd; free
+ * with kbs_strfreezero) in *token.  KBS_ERR_NOT_FOUND when there is no
+ * such cookie or the session is not (or no longer) held here,
+ * KBS_ERR_DENIED when it is not attested yet.
  */
 kbs_err kbs_issuer_cookie_token(const kbs_issuer *is, const kbs_http_req *req,
 				char **token, kbs_errbuf *eb);
+
+/*
+ * Background-check mode (kbs): keep attested sessions in store (taken
+ * over; freed with the issuer), so that /attest answers with a small
+ * cookie naming the session and resource requests find its token.
+ * Without a store (kbs-issuer) nothing is kept.
+ */
+void kbs_issuer_hold_sessions(kbs_issuer *is, kbs_sessions *store);
 
 void kbs_issuer_free(kbs_issuer *is);
 

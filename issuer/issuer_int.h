@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "policy.h"
 #include "proto.h"
+#include "sessions.h"
 #include "verifier_relay.h"
 #include "verifier_tee.h"
 
@@ -21,6 +22,8 @@ struct kbs_issuer {
 	kbs_signer *signer;
 	kbs_sealer *sealer;
 	kbs_verifier *sample;
+	kbs_verifier *sample_device;
+	kbs_sessions *sessions;    /* attested sessions (kbs); NULL: issuer */
 	kbs_policy *appraisal;
 	char appraisal_sha256[65]; /* of the policy text in force */
 	struct kbs_audit *audit;   /* NULL: auditing off */
@@ -34,12 +37,16 @@ struct kbs_issuer {
 	size_t nrelays;
 };
 
-/* A handshake session as carried, sealed, in the cookie (session.c). */
+/*
+ * A handshake session as carried, sealed, in the cookie (session.c).
+ * The token is never in it: kbs-issuer hands it over in the /attest body
+ * only; kbs keeps it in its session store under sid.
+ */
 typedef struct {
 	char tee[32];
 	char nonce[64];    /* standard base64 of the 32-byte challenge */
 	long long exp;     /* unix seconds; fixed at /auth, never extended */
-	char *token;       /* set once attested; malloc'd */
+	char sid[KBS_SESSIONS_ID_LEN + 1]; /* "" until attested in kbs */
 } kbs_session;
 
 /* Seal s into a cookie value (malloc'd). */
@@ -79,13 +86,23 @@ kbs_err kbs_issuer_load_appraisal(const kbs_issuer_cfg *cfg, kbs_policy **out,
 /* policies/appraisal-default.json, embedded at build time. */
 extern const char kbs_issuer_default_appraisal[];
 
+/* What the token is made of (token.c). */
+typedef struct {
+	/* [{"item", "class", "tee", "claims", "ear"}], in submodule order:
+	 * each becomes submods.<class><n> (n counts per class). */
+	const json_t *attesters;
+	const json_t *runtime;          /* the spec 2.1 object of each item */
+	const char *init_data_b64;      /* init-data digest; NULL: none */
+	const json_t *init_data_claims; /* its [data] table; NULL: none */
+} kbs_issuer_mint_in;
+
 /*
- * Mint the EAR token for an appraised session (token.c).  *out is a
- * malloc'd compact JWT.
+ * Mint the EAR token for an appraised session (token.c): item 0's
+ * submodule also carries init_data and init_data_claims; additional-
+ * evidence stays out of runtime_data_claims unless token.verbose.
+ * *out is a malloc'd compact JWT.
  */
-kbs_err kbs_issuer_mint(const kbs_issuer *is, const char *tee,
-			const json_t *tee_claims, const json_t *appraisal,
-			const json_t *runtime_claims, const char *init_data_b64,
+kbs_err kbs_issuer_mint(const kbs_issuer *is, const kbs_issuer_mint_in *in,
 			char jti[37], char **out, kbs_errbuf *eb);
 
 /*

@@ -1,9 +1,11 @@
 /*
  * session.c - the handshake session, sealed into the kbs-session-id cookie.
  *
- * The cookie holds {tee, nonce, exp[, token]} sealed with AES-256-GCM under
+ * The cookie holds {tee, nonce, exp[, sid]} sealed with AES-256-GCM under
  * the issuer's session key (seal.h), so the issuer stores nothing per
- * session.  Why replaying a captured cookie gains nothing is argued in
+ * handshake; sid names an attested session kbs keeps (sessions.h).  The
+ * token itself is never in the cookie, so its size is not bounded by
+ * what a cookie holds.  Why replaying a captured cookie gains nothing is argued in
  * docs/threat-model.md ("Sealed sessions").
  */
 #include <stdlib.h>
@@ -27,8 +29,8 @@ kbs_session_seal(const kbs_sealer *sealer, const kbs_session *s, char **out,
 
 	j = json_pack("{s:s, s:s, s:I}", "tee", s->tee, "nonce", s->nonce,
 		      "exp", (json_int_t)s->exp);
-	if (j == NULL || (s->token != NULL &&
-			  json_object_set_new(j, "token", json_string(s->token)) != 0))
+	if (j == NULL || (s->sid[0] != '\0' &&
+			  json_object_set_new(j, "sid", json_string(s->sid)) != 0))
 		goto out;
 	if ((text = kbs_json_dumps(j)) == NULL)
 		goto out;
@@ -44,18 +46,19 @@ static kbs_err
 session_from_json(const json_t *j, kbs_session *s, kbs_errbuf *eb)
 {
 	const char *tee = kbs_json_str(j, "tee"), *nonce = kbs_json_str(j, "nonce");
-	const char *token = kbs_json_str(j, "token");
+	const char *sid = kbs_json_str(j, "sid");
 	json_int_t exp;
 
 	if (tee == NULL || nonce == NULL || kbs_json_int(j, "exp", &exp) != KBS_OK ||
-	    strlen(tee) >= sizeof(s->tee) || strlen(nonce) >= sizeof(s->nonce))
+	    strlen(tee) >= sizeof(s->tee) || strlen(nonce) >= sizeof(s->nonce) ||
+	    (sid != NULL && strlen(sid) != KBS_SESSIONS_ID_LEN))
 		return kbs_errf(eb, KBS_ERR_INVALID, "malformed session");
 	memset(s, 0, sizeof(*s));
 	memcpy(s->tee, tee, strlen(tee) + 1);
 	memcpy(s->nonce, nonce, strlen(nonce) + 1);
+	if (sid != NULL)
+		memcpy(s->sid, sid, KBS_SESSIONS_ID_LEN + 1);
 	s->exp = exp;
-	if (token != NULL && (s->token = strdup(token)) == NULL)
-		return KBS_ERR_NOMEM;
 	return KBS_OK;
 }
 
@@ -102,7 +105,6 @@ out:
 void
 kbs_session_clear(kbs_session *s)
 {
-	free(s->token);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -212,8 +212,8 @@ kbs_relay_verify_token(kbs_relay *r, const char *token, long long now,
 	return rc;
 }
 
-static int
-hexval(int c)
+int
+kbs_relay_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -239,7 +239,8 @@ kbs_relay_check_init_data(const char *hex, const char *field,
 		return kbs_errf(eb, KBS_ERR_VERIFY, "%s is not hex of at least "
 				"%zu bytes", field, digest_len);
 	for (i = 0; i < n / 2; i++) {
-		if ((hi = hexval(hex[2 * i])) < 0 || (lo = hexval(hex[2 * i + 1])) < 0)
+		if ((hi = kbs_relay_hexval(hex[2 * i])) < 0 ||
+		    (lo = kbs_relay_hexval(hex[2 * i + 1])) < 0)
 			return kbs_errf(eb, KBS_ERR_VERIFY, "%s is not hex", field);
 		b = (uint8_t)(hi << 4 | lo);
 		diff |= (uint8_t)(b ^ (i < digest_len ? digest[i] : 0));
@@ -314,46 +315,54 @@ struct coco {
 	json_t *policy_ids;
 };
 
-/* The REST AS request body (spec 2.4), one verification request. */
-static kbs_err
-coco_body(const struct coco *c, const kbs_verifier_input *in, char **out,
-	  kbs_errbuf *eb)
+/* One verification request of the REST AS body (spec 2.4). */
+static json_t *
+coco_request(const kbs_verifier_input *in)
 {
 	char *ev = NULL, *ev64 = NULL;
-	json_t *doc = NULL;
-	kbs_err rc = KBS_ERR_NOMEM;
+	json_t *r = NULL;
 
 	if ((ev = kbs_json_dumps(in->evidence)) == NULL ||
 	    (ev64 = kbs_b64_encode((const uint8_t *)ev, strlen(ev), KBS_B64_URL)) == NULL)
 		goto out;
-	doc = json_pack("{s:[{s:s, s:s, s:{s:O}, s:s}], s:O}", "verification_requests",
-			"tee", in->tee, "evidence", ev64, "runtime_data", "structured",
-			in->runtime_data, "runtime_data_hash_algorithm", "sha384",
+	r = json_pack("{s:s, s:s, s:{s:O}, s:s}", "tee", in->tee, "evidence", ev64,
+		      "runtime_data", "structured", in->runtime_data,
+		      "runtime_data_hash_algorithm", "sha384");
+	/* The AS digests and checks the TOML itself and reports its claims. */
+	if (r != NULL && in->init_data_toml != NULL &&
+	    json_object_set_new(r, "init_data", json_pack("{s:s}", "init_data_toml",
+							  in->init_data_toml)) != 0) {
+		json_decref(r);
+		r = NULL;
+	}
+out:
+	free(ev);
+	free(ev64);
+	return r;
+}
+
+/* The body: one verification request per item, as trustee sends them. */
+static kbs_err
+coco_body(const struct coco *c, const kbs_verifier_input *in, size_t n,
+	  char **out, kbs_errbuf *eb)
+{
+	json_t *reqs = json_array(), *doc = NULL;
+	kbs_err rc = KBS_ERR_NOMEM;
+	size_t i;
+
+	for (i = 0; reqs != NULL && i < n; i++)
+		if (json_array_append_new(reqs, coco_request(&in[i])) != 0)
+			goto out;
+	doc = json_pack("{s:O, s:O}", "verification_requests", reqs,
 			"policy_ids", c->policy_ids);
 	if (doc != NULL && (*out = kbs_json_dumps(doc)) != NULL)
 		rc = KBS_OK;
 out:
 	if (rc != KBS_OK)
 		kbs_errf(eb, rc, "out of memory");
+	json_decref(reqs);
 	json_decref(doc);
-	free(ev);
-	free(ev64);
 	return rc;
-}
-
-/* The submod whose annotated evidence speaks about tee. */
-static const json_t *
-coco_annotated(const json_t *claims, const char *tee)
-{
-	const json_t *subs = json_object_get(claims, "submods"), *sm, *ae;
-	const char *k;
-
-	json_object_foreach((json_t *)subs, k, sm) {
-		ae = json_object_get(sm, "ear.veraison.annotated-evidence");
-		if (json_is_object(json_object_get(ae, tee)))
-			return ae;
-	}
-	return NULL;
 }
 
 static int
@@ -382,72 +391,237 @@ coco_binding(const json_t *ae, const kbs_verifier_input *in, kbs_errbuf *eb)
 			json_object_get(want, "tee-pubkey")))
 		return kbs_errf(eb, KBS_ERR_VERIFY, "AS token is for another "
 				"tee-pubkey");
-	/* verbose_token=false drops it; when present it must match. */
+	/* verbose_token=false drops it; when present it must match, and a
+	 * device's runtime data has none. */
 	if (add != NULL && !json_equal(add, json_object_get(want, "additional-evidence")))
 		return kbs_errf(eb, KBS_ERR_VERIFY, "AS token is for other "
 				"additional evidence");
 	return KBS_OK;
 }
 
-/* The token's claims minus the mapped TEE claims and our runtime data. */
-static json_t *
-coco_rest(const json_t *tok, const json_t *ae, const char *tee)
+/* bytes of an init_data claim: hex (snp, tdx, sgx, tpm) or std base64. */
+static int
+init_data_bytes(const char *s, uint8_t *out, size_t max, size_t *len)
 {
-	json_t *rest = json_deep_copy(tok), *sm, *a;
-	const char *k;
+	uint8_t *b = NULL;
+	size_t i, n = strlen(s);
+	int hi, lo;
 
-	json_object_foreach(json_object_get(rest, "submods"), k, sm) {
-		a = json_object_get(sm, "ear.veraison.annotated-evidence");
-		if (json_equal(a, (json_t *)ae)) {
-			json_object_del(a, tee);
-			json_object_del(a, "runtime_data_claims");
-			break;
+	if (n % 2 == 0 && n / 2 <= max) {
+		for (i = 0; i < n / 2; i++) {
+			if ((hi = kbs_relay_hexval(s[2 * i])) < 0 ||
+			    (lo = kbs_relay_hexval(s[2 * i + 1])) < 0)
+				break;
+			out[i] = (uint8_t)(hi << 4 | lo);
+		}
+		if (i == n / 2) {
+			*len = n / 2;
+			return 0;
 		}
 	}
+	if (kbs_b64_decode(s, n, KBS_B64_STD, &b, &n) != KBS_OK)
+		return -1;
+	if (n > max) {
+		free(b);
+		return -1;
+	}
+	memcpy(out, b, n);
+	free(b);
+	*len = n;
+	return 0;
+}
+
+/*
+ * The AS reports the init data the TEE holds as "init_data" beside the
+ * TEE claims (trustee's transform_claims), only when its verifier checked
+ * it.  What it holds is the digest, zero-padded (SNP HOST_DATA, TDX
+ * MRCONFIGID, SGX CONFIGID; the sample TEE: the digest itself), or for
+ * vTPM TEEs the init-data PCR, SHA-256(32 zero bytes || digest).  Each
+ * form is a function of our digest, so matching any of them shows the
+ * AS checked our init-data.
+ */
+static kbs_err
+coco_init_data(const json_t *ae, const kbs_verifier_input *in, kbs_errbuf *eb)
+{
+	const char *v = kbs_json_str(ae, "init_data");
+	uint8_t got[128], zeros_digest[64], pcr[32];
+	size_t len = 0, i;
+	uint8_t diff = 0;
+
+	if (in->init_data_digest == NULL)
+		return KBS_OK;
+	if (v == NULL)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "AS token reports no init_data: "
+				"its verifier did not check the init-data");
+	if (init_data_bytes(v, got, sizeof(got), &len) != 0)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "AS token init_data is neither "
+				"hex nor base64 of at most %zu bytes", sizeof(got));
+	if (len >= in->init_data_digest_len) {
+		for (i = 0; i < len; i++)
+			diff |= (uint8_t)(got[i] ^ (i < in->init_data_digest_len
+						    ? in->init_data_digest[i] : 0));
+		if (diff == 0)
+			return KBS_OK;
+	}
+	if (len == sizeof(pcr) && in->init_data_digest_len == 32) {
+		memset(zeros_digest, 0, 32);
+		memcpy(zeros_digest + 32, in->init_data_digest, 32);
+		if (EVP_Digest(zeros_digest, 64, pcr, NULL, EVP_sha256(), NULL) == 1 &&
+		    CRYPTO_memcmp(pcr, got, sizeof(pcr)) == 0)
+			return KBS_OK;
+	}
+	return kbs_errf(eb, KBS_ERR_VERIFY, "init data digest does not match "
+			"the AS token's init_data");
+}
+
+/* "cpu0" -> "cpu": trustee names submodules <class><index>. */
+static json_t *
+submod_class(const char *name)
+{
+	size_t n = strlen(name);
+
+	while (n > 0 && name[n - 1] >= '0' && name[n - 1] <= '9')
+		n--;
+	return n > 0 ? json_stringn(name, n) : NULL;
+}
+
+/* The item (index) whose TEE this annotated evidence speaks about. */
+static long
+item_of(const json_t *ae, const kbs_verifier_input *in, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (json_is_object(json_object_get(ae, in[i].tee)))
+			return (long)i;
+	return -1;
+}
+
+/*
+ * The AS token's claims with only submodule name left, and from its
+ * annotated evidence what our token already holds (the TEE claims,
+ * runtime data and init-data claims, checked equal or re-derived).
+ */
+static json_t *
+coco_rest(const json_t *tok, const char *name, const char *tee)
+{
+	json_t *rest = json_deep_copy(tok), *subs, *sm, *ae;
+
+	if (rest == NULL)
+		return NULL;
+	sm = json_incref(json_object_get(json_object_get(rest, "submods"), name));
+	subs = json_object();
+	if (sm == NULL || subs == NULL || json_object_set_new(subs, name, sm) != 0 ||
+	    json_object_set_new(rest, "submods", subs) != 0) {
+		json_decref(rest);
+		return NULL;
+	}
+	ae = json_object_get(sm, "ear.veraison.annotated-evidence");
+	json_object_del(ae, tee);
+	json_object_del(ae, "runtime_data_claims");
+	json_object_del(ae, "init_data_claims");
 	return rest;
 }
 
+/* One submodule of the AS token: checked, then appended to out. */
 static kbs_err
-coco_verify(kbs_verifier *v, const kbs_verifier_input *in, json_t **claims,
+coco_submod(const json_t *tok, const char *name, const json_t *sm,
+	    const kbs_verifier_input *in, size_t n, int *seen, json_t *out,
 	    kbs_errbuf *eb)
+{
+	const json_t *ae = json_object_get(sm, "ear.veraison.annotated-evidence");
+	json_t *claims = NULL, *a;
+	long i = item_of(ae, in, n);
+	kbs_err rc;
+
+	if (i < 0)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "AS token submodule %.32s is "
+				"about no evidence we sent", name);
+	if ((rc = coco_binding(ae, &in[i], eb)) != KBS_OK ||
+	    (rc = coco_init_data(ae, &in[i], eb)) != KBS_OK) {
+		kbs_errprefix(eb, "%s", in[i].tee);
+		return rc;
+	}
+	rc = kbs_relay_claims("coco-as", json_deep_copy(json_object_get(ae, in[i].tee)),
+			      coco_rest(tok, name, in[i].tee), &claims, eb);
+	if (rc != KBS_OK)
+		return rc;
+	a = json_pack("{s:I, s:o, s:o}", "item", (json_int_t)i, "class",
+		      submod_class(name), "claims", claims);
+	if (a == NULL || json_array_append_new(out, a) != 0)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	seen[i] = 1;
+	return KBS_OK;
+}
+
+static kbs_err
+coco_composite(kbs_verifier *v, const kbs_verifier_input *in, size_t n,
+	       json_t **attesters, kbs_errbuf *eb)
 {
 	static const char *const hdrs[] = {"Content-Type: application/json",
 					   "Accept: application/jwt, text/plain, */*", NULL};
 	struct coco *c = (struct coco *)v;
 	char *rt = NULL, *body = NULL, *token = NULL;
-	const json_t *ae, *teec;
-	json_t *tok = NULL;
-	size_t rtlen = 0;
-	kbs_err rc;
+	int seen[KBS_RELAY_MAX_ITEMS] = {0};
+	json_t *tok = NULL, *out = NULL, *sm;
+	const char *name;
+	size_t rtlen = 0, i;
+	kbs_err rc = KBS_ERR_INVALID;
 
-	if ((rc = kbs_relay_runtime_text(in, &rt, &rtlen, eb)) != KBS_OK ||
-	    (rc = coco_body(c, in, &body, eb)) != KBS_OK ||
+	if (n == 0 || n > KBS_RELAY_MAX_ITEMS)
+		return kbs_errf(eb, rc, "coco-as: %zu evidence items", n);
+	for (i = 0; i < n; i++) {
+		if ((rc = kbs_relay_runtime_text(&in[i], &rt, &rtlen, eb)) != KBS_OK)
+			return rc;
+		free(rt);
+	}
+	if ((rc = coco_body(c, in, n, &body, eb)) != KBS_OK ||
 	    (rc = kbs_relay_call(c->relay, "POST", c->attest_url, hdrs, body, &token,
 				 eb)) != KBS_OK ||
-	    (rc = kbs_relay_verify_token(c->relay, token, in->now, &tok, eb)) != KBS_OK)
+	    (rc = kbs_relay_verify_token(c->relay, token, in[0].now, &tok, eb)) != KBS_OK)
 		goto out;
-	rc = KBS_ERR_VERIFY;
-	if ((ae = coco_annotated(tok, in->tee)) == NULL) {
-		kbs_errf(eb, rc, "AS token has no annotated evidence for tee %s", in->tee);
+	if ((out = json_array()) == NULL) {
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	teec = json_object_get(ae, in->tee);
-	if ((rc = coco_binding(ae, in, eb)) != KBS_OK ||
-	    (strcmp(in->tee, "sample") != 0 &&
-	     (rc = kbs_relay_check_init_data(kbs_json_str(teec, "init_data"),
-					     "init_data", in->init_data_digest,
-					     in->init_data_digest_len, eb)) != KBS_OK))
-		goto out;
-	rc = kbs_relay_claims("coco-as", json_deep_copy(teec), coco_rest(tok, ae, in->tee),
-			      claims, eb);
+	json_object_foreach(json_object_get(tok, "submods"), name, sm)
+		if ((rc = coco_submod(tok, name, sm, in, n, seen, out, eb)) != KBS_OK)
+			goto out;
+	for (i = 0; i < n; i++)
+		if (!seen[i]) {
+			rc = kbs_errf(eb, KBS_ERR_VERIFY, "AS token has no annotated "
+				      "evidence for tee %s", in[i].tee);
+			goto out;
+		}
+	*attesters = out;
+	out = NULL;
 out:
-	if (rc != KBS_OK)
-		kbs_errprefix(eb, "%s", in->tee);
+	json_decref(out);
 	json_decref(tok);
 	free(token);
 	free(body);
-	free(rt);
 	return rc;
+}
+
+/* One item alone: the composite of one, which must give one attester. */
+static kbs_err
+coco_verify(kbs_verifier *v, const kbs_verifier_input *in, json_t **claims,
+	    kbs_errbuf *eb)
+{
+	json_t *all = NULL;
+	kbs_err rc;
+
+	if ((rc = coco_composite(v, in, 1, &all, eb)) != KBS_OK)
+		return rc;
+	if (json_array_size(all) != 1) {
+		json_decref(all);
+		return kbs_errf(eb, KBS_ERR_VERIFY, "%s: AS token has %zu "
+				"submodules for one evidence", in->tee,
+				json_array_size(all));
+	}
+	*claims = json_incref(json_object_get(json_array_get(all, 0), "claims"));
+	json_decref(all);
+	return KBS_OK;
 }
 
 static void
@@ -465,6 +639,7 @@ static const struct kbs_verifier_ops coco_ops = {
 	.name = "coco-as",
 	.verify = coco_verify,
 	.free = coco_free,
+	.verify_composite = coco_composite,
 };
 
 /* "<base>/<path>" without a doubled slash; NULL on allocation failure. */

@@ -103,6 +103,8 @@ typedef struct {
 #define KBS_ITA_DEFAULT_JWKS "https://portal.trustauthority.intel.com/certs"
 #define KBS_ITA_ISS "Intel Trust Authority"
 #define KBS_RELAY_MAX_POLICY_IDS 16
+/* Evidence items in one composite call: the primary and its devices. */
+#define KBS_RELAY_MAX_ITEMS 16
 
 /*
  * New CoCo AS relay.  Strings are copied.  KBS_ERR_CONFIG (eb names the
@@ -154,6 +156,9 @@ kbs_err kbs_relay_call(kbs_relay *r, const char *method, const char *url,
 /* Verify the service's token; *claims is a new reference to its payload. */
 kbs_err kbs_relay_verify_token(kbs_relay *r, const char *token, long long now,
 			       json_t **claims, kbs_errbuf *eb);
+
+/* Value of one hex digit, -1 if c is none. */
+int kbs_relay_hexval(int c);
 
 /*
  * Check that the hex string reported for the TEE's init data (field

@@ -616,7 +616,11 @@ tee_free(kbs_verifier *v)
 	free(tv);
 }
 
-static const struct kbs_verifier_ops tee_ops = {"builtin-tee", tee_verify, tee_free};
+static const struct kbs_verifier_ops tee_ops = {
+	.name = "builtin-tee",
+	.verify = tee_verify,
+	.free = tee_free,
+};
 
 void
 kbs_verifier_tee_stats(kbs_verifier *v, unsigned long *hits, unsigned long *misses)

@@ -60,6 +60,24 @@ def sample_evidence(digest, svn="1"):
     return {"svn": svn, "report_data": base64.b64encode(digest).decode()}
 
 
+def device_digest(teekey, nonce):
+    """SHA-384 of the JCS text of {tee-pubkey, nonce}: what every device's
+    evidence is bound to (spec 2.1)."""
+    return hashlib.sha384(jcs({"tee-pubkey": teekey, "nonce": nonce})).digest()
+
+
+def sample_device_additional(teekey, nonce, svn="2", digest=None, extra=None):
+    """additional_evidence with one sample device, byte for byte as
+    guest-components writes it: serde_json's compact text of
+    {"sampledevice": {"svn", "report_data"}} (struct member order)."""
+    if digest is None:
+        digest = device_digest(teekey, nonce)
+    dev = {"svn": svn, "report_data": base64.b64encode(digest).decode()}
+    if extra:
+        dev.update(extra)
+    return json.dumps({"sampledevice": dev}, separators=(",", ":"))
+
+
 class Guest:
     """One guest: its TEE key and its HTTP session (holding the cookie)."""
 

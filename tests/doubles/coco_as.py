@@ -16,7 +16,20 @@ Like the real AS it checks the binding: the evidence's report_data
 (standard base64) must be H(JCS(structured runtime data)), zero-padded to
 64 bytes for hardware TEEs; a mismatch or a malformed request is HTTP 400
 with a text body.  It does not verify hardware: claims for a TEE are the
-evidence's own members (sample: trustee's fixed sample claims).
+evidence's own members (sample: trustee's fixed sample claims; the sample
+device: svn).
+
+One token covers every verification request (the primary evidence and
+each device), one submodule per request named <class><index per class>
+(cpu0, gpu0), laid out as trustee's AS does (ear_token/broker.rs
+transform_claims): the verifier's init_data and report_data claims move
+beside the TEE claims into the annotated evidence, with init_data_claims
+(the init-data TOML's [data] table, aa.toml/cdh.toml parsed, policy.rego's
+policy_data as agent_policy_claims) and runtime_data_claims.  init_data is
+what the verifier reports: std base64 of the digest for sample, the
+evidence's "host_data" (hex) for hardware TEEs, which must hold the digest
+zero-padded.  --quiet-token drops additional-evidence from
+runtime_data_claims (trustee's verbose_token = false).
 
 --state-dir gets ca.pem (for a ca_file trust setting) and jwks.json.
 See common.py for the modes and the control endpoint.
@@ -26,6 +39,7 @@ import json
 import os
 import sys
 import time
+import tomllib
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -132,6 +146,44 @@ def parse_one(r):
             "digest": HASHES[alg](data).digest(), "init": init}
 
 
+def init_data(req):
+    """trustee's parse_init_data: (digest, claims) of the TOML, or (None,
+    None) when the request has none.  A TOML trustee's AS cannot read is
+    a BadRequest."""
+    if req["init"] is None:
+        return None, None
+    text = req["init"]["init_data_toml"]
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise BadRequest("parse init data: parse TOML structured data: %s" % e)
+    alg = doc.get("algorithm")
+    data = doc.get("data")
+    if alg not in HASHES or not isinstance(doc.get("version"), str) or \
+            not isinstance(data, dict) or \
+            not all(isinstance(v, str) for v in data.values()):
+        raise BadRequest("parse init data: not an init-data document")
+    claims = dict(data)
+    for key in ("cdh.toml", "aa.toml"):
+        if key in claims:
+            try:
+                claims[key] = tomllib.loads(claims[key])
+            except tomllib.TOMLDecodeError:
+                pass
+    rego = claims.get("policy.rego")
+    if rego is not None:
+        i = rego.find("policy_data := {")
+        if i >= 0:
+            try:
+                pd = json.loads(rego[i + len("policy_data := {") - 1:])
+            except ValueError:
+                pd = None
+            if pd is not None:
+                del claims["policy.rego"]
+                claims["agent_policy_claims"] = pd
+    return HASHES[alg](text.encode()).digest(), claims
+
+
 def check_binding(req):
     rd = req["evidence"].get("report_data", "") if isinstance(
         req["evidence"], dict) else ""
@@ -150,41 +202,84 @@ def check_binding(req):
                          "match runtime data")
 
 
-def tee_claims(req):
+CLASSES = {"sampledevice": "gpu", "nvidia": "gpu", "hygondcu": "dcu"}
+# What trustee's default_cpu / default_gpu policies give without
+# reference values.
+VECTORS = {
+    "cpu": {"instance-identity": 0, "configuration": 2, "executables": 33,
+            "file-system": 0, "hardware": 97, "runtime-opaque": 0,
+            "storage-opaque": 0, "sourced-data": 0},
+    "gpu": {"instance-identity": 0, "configuration": 36, "executables": 33,
+            "file-system": 0, "hardware": 97, "runtime-opaque": 0,
+            "storage-opaque": 0, "sourced-data": 0},
+}
+
+
+def verifier_claims(req, digest):
+    """What trustee's verifier for the TEE reports (before the AS moves
+    init_data and report_data out)."""
     ev = req["evidence"]
     if req["tee"] == "sample":
-        return {"svn": ev.get("svn", ""), "report_data": ev.get("report_data", ""),
-                "launch_digest": "abcde",
-                "platform_version": {"major": 1, "minor": 4}, "debug": False}
-    c = {k: v for k, v in ev.items() if k != "report_data"} \
+        c = {"svn": ev.get("svn", ""), "report_data": ev.get("report_data", ""),
+             "launch_digest": "abcde",
+             "platform_version": {"major": 1, "minor": 4}, "debug": False}
+        if digest is not None:
+            c["init_data"] = common.b64(digest)
+        return c
+    if req["tee"] == "sampledevice":
+        return {"svn": ev.get("svn", ""), "report_data": ev.get("report_data", "")}
+    c = {k: v for k, v in ev.items() if k not in ("report_data", "host_data")} \
         if isinstance(ev, dict) else {}
     c["report_data"] = common.b64_decode(ev.get("report_data", "")).hex()
+    if isinstance(ev, dict) and "host_data" in ev:
+        held = bytes.fromhex(ev["host_data"])
+        if digest is not None and (held[:len(digest)] != digest or
+                                   any(held[len(digest):])):
+            raise BadRequest("Verifier evaluate failed: init data does not "
+                             "match HOST_DATA")
+        c["init_data"] = ev["host_data"]
     return c
 
 
-def ear(req, policy, wrong_nonce=False):
-    rd = dict(req["structured"] or {})
-    if wrong_nonce:
-        rd["nonce"] = common.b64(os.urandom(32))
-    ae = {req["tee"]: tee_claims(req), "runtime_data_claims": rd,
-          "report_data": common.b64(req["digest"])}
-    if req["init"] is not None:
-        toml = req["init"]["init_data_toml"].encode()
-        ae["init_data"] = common.b64(hashlib.sha384(toml).digest())
-        ae["init_data_claims"] = {}
+def annotated(req, digest, init_claims, verbose, wrong_nonce):
+    """trustee's transform_claims."""
+    claims = verifier_claims(req, digest)
+    ae = {}
+    if "init_data" in claims:
+        ae["init_data"] = claims.pop("init_data")
+        ae["init_data_claims"] = init_claims
+    if "report_data" in claims:
+        ae["report_data"] = claims.pop("report_data")
+        rd = dict(req["structured"] or {})
+        if wrong_nonce:
+            rd["nonce"] = common.b64(os.urandom(32))
+        if not verbose:
+            rd.pop("additional-evidence", None)
+        ae["runtime_data_claims"] = rd
+    ae[req["tee"]] = claims
+    return ae
+
+
+def ear(reqs, policy, wrong_nonce=False, verbose=True):
+    submods, index = {}, {}
+    for req in reqs:
+        digest, init_claims = init_data(req)
+        cls = CLASSES.get(req["tee"], "cpu")
+        n = index.get(cls, -1) + 1
+        index[cls] = n
+        tv = VECTORS.get(cls, VECTORS["gpu"])
+        submods["%s%d" % (cls, n)] = {
+            "ear.status": "contraindicated",
+            "ear.trustworthiness-vector": dict(tv),
+            "ear.appraisal-policy-id": policy,
+            "ear.veraison.annotated-evidence": annotated(
+                req, digest, init_claims, verbose, wrong_nonce)}
     now = int(time.time())
     return {
         "eat_profile": EAT_PROFILE, "iat": now,
         "ear.verifier-id": {"developer": "https://confidentialcontainers.org",
                             "build": "attestation-service double"},
-        "submods": {"cpu0": {
-            "ear.status": "contraindicated",
-            "ear.trustworthiness-vector": {
-                "instance-identity": 0, "configuration": 2, "executables": 33,
-                "file-system": 0, "hardware": 97, "runtime-opaque": 0,
-                "storage-opaque": 0, "sourced-data": 0},
-            "ear.appraisal-policy-id": policy,
-            "ear.veraison.annotated-evidence": ae}},
+        "submods": dict(sorted(submods.items())),
         "exp": now + 300, "iss": ISS}
 
 
@@ -200,10 +295,11 @@ class CocoHandler(common.Handler):
             reqs, pols = parse_request(body)
             for r in reqs:
                 check_binding(r)
+            claims = ear(reqs, (pols or ["default"])[0],
+                         wrong_nonce=(mode == "wrong-nonce"),
+                         verbose=not self.server.quiet)
         except BadRequest as e:
             return self.reply(400, str(e), "text/plain")
-        claims = ear(reqs[0], (pols or ["default"])[0],
-                     wrong_nonce=(mode == "wrong-nonce"))
         srv = self.server
         signer = srv.forger if mode == "forge" else srv.signer
         self.reply(200, signer.sign(claims, kid=srv.signer.kid),
@@ -217,7 +313,10 @@ class CocoHandler(common.Handler):
 
 
 def main():
-    args = common.arg_parser(__doc__.splitlines()[0]).parse_args()
+    ap = common.arg_parser(__doc__.splitlines()[0])
+    ap.add_argument("--quiet-token", action="store_true",
+                    help="drop additional-evidence (verbose_token = false)")
+    args = ap.parse_args()
     signer, forger = Signer("CoCo AS double"), Signer("forger")
     if args.state_dir:
         os.makedirs(args.state_dir, exist_ok=True)
@@ -226,7 +325,8 @@ def main():
         with open(os.path.join(args.state_dir, "jwks.json"), "w") as f:
             json.dump(signer.jwks(), f)
     common.serve(CocoHandler, args, common.State(args.mode, args.stall),
-                 {"signer": signer, "forger": forger})
+                 {"signer": signer, "forger": forger,
+                  "quiet": args.quiet_token})
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ test_body_vector(void)
 	char *body = NULL;
 	kbs_errbuf eb = {""};
 
-	CU_ASSERT_EQUAL_FATAL(client_attest_body(k, VEC_NONCE, NULL, &body, &eb),
+	CU_ASSERT_EQUAL_FATAL(client_attest_body(k, VEC_NONCE, NULL, 0, &body, &eb),
 			      KBS_OK);
 	doc = parse(body);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
@@ -59,7 +59,7 @@ test_body_initdata(void)
 	const char *toml = "algorithm = \"sha384\"\nversion = \"0.1.0\"\n";
 	char *body = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(client_attest_body(k, VEC_NONCE, toml, &body, NULL),
+	CU_ASSERT_EQUAL_FATAL(client_attest_body(k, VEC_NONCE, toml, 0, &body, NULL),
 			      KBS_OK);
 	doc = parse(body);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
@@ -81,7 +81,7 @@ test_body_refusals(void)
 	json_t *k = vector_teekey();
 	char *body = NULL;
 
-	CU_ASSERT_EQUAL(client_attest_body(k, VEC_NONCE, "bad \xff utf-8", &body,
+	CU_ASSERT_EQUAL(client_attest_body(k, VEC_NONCE, "bad \xff utf-8", 0, &body,
 					   NULL), KBS_ERR_INVALID);
 	CU_ASSERT_PTR_NULL(body);
 	json_decref(k);
@@ -93,7 +93,7 @@ test_binding_changes_with_inputs(void)
 	json_t *k = vector_teekey(), *doc;
 	char *body = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(client_attest_body(k, "AAAA", NULL, &body, NULL),
+	CU_ASSERT_EQUAL_FATAL(client_attest_body(k, "AAAA", NULL, 0, &body, NULL),
 			      KBS_OK);
 	doc = parse(body);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
