@@ -82,9 +82,11 @@ pick_verifier(const kbs_issuer *is, const char *tee)
 static kbs_verifier *
 pick_device_verifier(const kbs_issuer *is, const char *tee)
 {
-	if (strcmp(tee, "sampledevice") == 0)
-		return is->cfg->verifier_allow_sample ? is->sample_device : NULL;
-	return relay_for(is, tee);
+	kbs_verifier *v = relay_for(is, tee);
+
+	if (v != NULL || strcmp(tee, "sampledevice") != 0)
+		return v;
+	return is->cfg->verifier_allow_sample ? is->sample_device : NULL;
 }
 
 /* Nonce equality without leaking where the strings differ. */

@@ -27,6 +27,7 @@ import pytest
 import requests
 
 import kbsutil
+import guest
 from guest import Guest, binding_digest, verify_token
 
 DOUBLES = kbsutil.SRC / "tests" / "doubles"
@@ -400,3 +401,91 @@ def test_evidence_refused_by_the_verifier_is_401(relay):
         return body
     _, r = attest_as(issuer, "snp", bad)
     relay_error(r, 401, "refused the evidence", "HTTP 400")
+
+
+# ---- device evidence through the CoCo AS (issue 9, section 1) ---------------
+
+@pytest.fixture(scope="module")
+def device_relay(mfleet, doubles):
+    coco, ita = doubles
+    return mfleet.issuer("relay-devices", relay_config(
+        coco.url, ita.url,
+        verifier={"backends": {"sampledevice": "coco-as", "nvidia": "coco-as"}}))
+
+
+def snp_device_body(g, add):
+    body = snp_body(g)
+    d = binding_digest(g.teekey, g.nonce, add)
+    body["tee-evidence"]["primary_evidence"]["report_data"] = \
+        base64.b64encode(d + bytes(16)).decode()
+    body["tee-evidence"]["additional_evidence"] = add
+    return body
+
+
+def test_coco_devices_are_their_own_requests_and_submodules(device_relay,
+                                                            doubles):
+    coco, _ = doubles
+    g = Guest(device_relay.url)
+    assert g.auth(tee="snp").status_code == 200
+    add = guest.sample_device_additional(g.teekey, g.nonce)
+    r = g.post_attest(snp_device_body(g, add))
+    assert r.status_code == 200, r.text
+    tok = r.json()["token"]
+    kbsutil.remember_token(tok)
+    jwks = requests.get(device_relay.url + "/.well-known/jwks.json").json()
+    _, claims = verify_token(tok, jwks)
+    assert set(claims["submods"]) == {"cpu0", "gpu0"}
+    gae = claims["submods"]["gpu0"]["ear.veraison.annotated-evidence"]
+    assert gae["sampledevice"]["svn"] == "2"
+    assert gae["runtime_data_claims"] == {"tee-pubkey": g.teekey,
+                                          "nonce": g.nonce}
+    ext = gae["sampledevice"]["external_verifier"]["claims"]
+    assert set(ext["submods"]) == {"gpu0"}
+    assert ext["submods"]["gpu0"]["ear.trustworthiness-vector"][
+        "configuration"] == 36
+    # One AS call, one verification request per evidence, as trustee.
+    (req,) = [q for q in coco.requests() if q["path"] == "/attestation"]
+    vrs = json.loads(req["body"])["verification_requests"]
+    assert [v["tee"] for v in vrs] == ["snp", "sampledevice"]
+    assert vrs[0]["runtime_data"]["structured"]["additional-evidence"] == add
+    assert vrs[1]["runtime_data"] == {"structured": {
+        "tee-pubkey": g.teekey, "nonce": g.nonce}}
+    assert json.loads(kbsutil.b64u_decode(vrs[1]["evidence"])) == \
+        json.loads(add)["sampledevice"]
+
+
+def test_coco_device_with_a_wrong_binding_is_401(device_relay):
+    g = Guest(device_relay.url)
+    assert g.auth(tee="snp").status_code == 200
+    add = guest.sample_device_additional(
+        g.teekey, g.nonce, digest=hashlib.sha384(b"other").digest())
+    r = g.post_attest(snp_device_body(g, add))
+    relay_error(r, 401, "refused the evidence")
+
+
+def test_device_nothing_verifies_is_401_naming_it(relay):
+    """The module issuer relays no device TEE: nvidia is refused by name,
+    never dropped."""
+    issuer, _, _ = relay
+    g = Guest(issuer.url)
+    assert g.auth(tee="snp").status_code == 200
+    add = json.dumps({"nvidia": {"evidence_list": []}}, separators=(",", ":"))
+    r = g.post_attest(snp_device_body(g, add))
+    relay_error(r, 401, "nvidia")
+
+
+def test_builtin_primary_with_relayed_device(device_relay, doubles):
+    """sample (built-in) with a sample device relayed to the AS."""
+    coco, _ = doubles
+    g = Guest(device_relay.url)
+    assert g.auth().status_code == 200
+    add = guest.sample_device_additional(g.teekey, g.nonce)
+    r = g.post_attest(g.attest_body(additional=add))
+    assert r.status_code == 200, r.text
+    kbsutil.remember_token(r.json()["token"])
+    jwks = requests.get(device_relay.url + "/.well-known/jwks.json").json()
+    _, claims = verify_token(r.json()["token"], jwks)
+    assert set(claims["submods"]) == {"cpu0", "gpu0"}
+    (req,) = [q for q in coco.requests() if q["path"] == "/attestation"]
+    assert [v["tee"] for v in json.loads(req["body"])[
+        "verification_requests"]] == ["sampledevice"]
