@@ -227,3 +227,22 @@ def test_replica_without_the_session_answers_401(mfleet, tmp_path):
     g2.key, g2.teekey = g.key, g.teekey
     g2.attest()
     assert g2.fetch(b.url, "default/key/1", use_cookie=True) == SECRET.encode()
+
+
+def test_kbs_client_with_sample_device_over_the_cookie(env):
+    """A new user: kbs-client with a sample device against kbs, fetching
+    over the attested cookie (demo policy)."""
+    import subprocess
+    cp = subprocess.run(
+        [str(kbsutil.BIN["kbs-client"]), "--url", env["kbs"].url,
+         "get-resource", "--path", "default/key/1", "--use-cookie",
+         "--sample-device"], capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout == SECRET.encode()
+    # The default policy refuses the sample device (as the sample TEE).
+    cp = subprocess.run(
+        [str(kbsutil.BIN["kbs-client"]), "--url", env["default"].url,
+         "get-resource", "--path", "default/key/1", "--use-cookie",
+         "--sample-device"], capture_output=True, timeout=60)
+    assert cp.returncode == 1, cp.stderr
+    assert b"PolicyDeny" in cp.stderr
