@@ -192,6 +192,7 @@ serve(const kbs_daemon *d)
 	hc.threads = d->base->threads;
 	hc.max_body = d->base->max_body;
 	hc.request_timeout_ms = d->base->request_timeout_ms;
+	hc.keep_alive_timeout_ms = d->base->keep_alive_timeout_ms;
 	block_signals(&set);
 	if (kbs_http_server_new(&hc, &srv, &eb) != KBS_OK ||
 	    d->start(d->cfg, srv, &state, &eb) != KBS_OK ||

@@ -21,6 +21,7 @@ typedef struct {
 	long long threads;
 	long long max_body;
 	long long request_timeout_ms;
+	long long keep_alive_timeout_ms;
 	char *log_level;
 } kbs_daemon_base;
 
@@ -31,14 +32,17 @@ typedef struct {
 	 0, 0, "PEM certificate chain; enables HTTPS with http.tls_key"},     \
 	{"http.tls_key", KBS_CFG_STRING, offsetof(type, m.tls_key), NULL, 0, 0, \
 	 0, "PEM private key for HTTPS"},                                      \
-	{"http.threads", KBS_CFG_INT, offsetof(type, m.threads), "16", 1, 512,  \
-	 0, "worker threads (each keep-alive connection holds one)"},         \
+	{"http.threads", KBS_CFG_INT, offsetof(type, m.threads), "512", 1,     \
+	 4096, 0, "worker threads (each open connection holds one)"},         \
 	{"http.max_body", KBS_CFG_INT, offsetof(type, m.max_body), "1048576",   \
 	 1024, 64 * 1024 * 1024, 0,                                            \
 	 "largest request body accepted, bytes (larger: 413)"},                \
 	{"http.request_timeout_ms", KBS_CFG_INT,                               \
 	 offsetof(type, m.request_timeout_ms), "10000", 100, 600000, 0,        \
-	 "time allowed to read a request"},                                    \
+	 "time allowed to read a request head (and each body read)"},          \
+	{"http.keep_alive_timeout_ms", KBS_CFG_INT,                            \
+	 offsetof(type, m.keep_alive_timeout_ms), "5000", 100, 600000, 0,      \
+	 "an idle keep-alive connection is closed after this time"},           \
 	{"log.level", KBS_CFG_STRING, offsetof(type, m.log_level), "info", 0,   \
 	 0, 0, "error, warn, info or debug"}
 

@@ -2,10 +2,17 @@
  * http.c - CivetWeb glue: routing, bounded body reads, response writing,
  * access log.  Everything a handler sees goes through kbs_http_dispatch().
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 #include <openssl/ssl.h>
@@ -17,7 +24,21 @@
 #include "rand.h"
 
 #define MAX_ROUTES 64
+/* CivetWeb 1.15 parses at most 64 header fields (MG_MAX_HEADERS). */
 #define MAX_HEADERS 64
+/* The request head we accept (docs/api.md): a 48 KB bearer token fits. */
+#define MAX_HEAD (64 * 1024)
+/*
+ * CivetWeb's head buffer, larger than MAX_HEAD so that a head between the
+ * two is answered 431 by us: CivetWeb itself cannot tell a head that
+ * overflows its buffer from a malformed one (both are its 400).
+ */
+#define HEAD_BUFFER (256 * 1024)
+/* Accepted sockets waiting for a worker (CivetWeb's connection_queue). */
+#define ACCEPT_QUEUE 32
+/* Descriptors kept free for everything but client sockets: logs, store,
+ * audit, outbound HTTP (JWKS, relays), KMIP. */
+#define FD_RESERVE 32
 
 struct route {
 	char method[8];
@@ -38,6 +59,7 @@ struct kbs_http_server {
 	long long threads;
 	long long max_body;
 	long long request_timeout_ms;
+	long long keep_alive_timeout_ms;
 	int port;
 };
 
@@ -52,10 +74,12 @@ kbs_http_server_new(const kbs_http_cfg *cfg, kbs_http_server **out,
 	s->listen = strdup(cfg->listen ? cfg->listen : "127.0.0.1:8080");
 	s->tls_cert = cfg->tls_cert ? strdup(cfg->tls_cert) : NULL;
 	s->tls_key = cfg->tls_key ? strdup(cfg->tls_key) : NULL;
-	s->threads = cfg->threads > 0 ? cfg->threads : 16;
+	s->threads = cfg->threads > 0 ? cfg->threads : 512;
 	s->max_body = cfg->max_body > 0 ? cfg->max_body : 65536;
 	s->request_timeout_ms = cfg->request_timeout_ms > 0
 				    ? cfg->request_timeout_ms : 10000;
+	s->keep_alive_timeout_ms = cfg->keep_alive_timeout_ms > 0
+				       ? cfg->keep_alive_timeout_ms : 5000;
 	s->port = -1;
 	if (s->listen == NULL || (cfg->tls_cert && !s->tls_cert) ||
 	    (cfg->tls_key && !s->tls_key)) {
@@ -248,33 +272,117 @@ fill_request(struct mg_connection *c, struct conn_req *cr)
 	cr->req.is_tls = ri->is_ssl;
 }
 
-/* Reads the body and runs the route; fills resp. */
+/*
+ * What CivetWeb 1.15's header parser loses, read back from its copy of the
+ * head.  It drops whitespace between a field name and its colon, takes a
+ * bare LF as a line end, and stops at a line that starts with whitespace
+ * (obs-fold) or after 64 fields, ignoring the rest of the head -- a
+ * Content-Length there included.  Names and values point into that copy,
+ * with NULs written over what it cut (spaces before the colon, the colon,
+ * CR, LF) and over the head's last byte; the head holds no other NUL
+ * (CivetWeb refuses control characters).  So a NUL between a name and its
+ * value is whitespace before the colon; a line end is exactly two NULs
+ * (CRLF); and the last field's CRLF must be followed by the empty line.
+ * Returns 0, or the status (400, 431) with a fixed reason in *why.
+ */
+static int
+head_refuse(const char **why, const char *reason, int status)
+{
+	*why = reason;
+	return status;
+}
+
+static int
+head_check(const struct mg_request_info *ri, const char **why)
+{
+	const char *p = ri->http_version + strlen(ri->http_version), *e;
+	int i, n = ri->num_headers;
+
+	for (i = 0; i < n; i++) {
+		const char *name = ri->http_headers[i].name;
+		const char *value = ri->http_headers[i].value;
+		/* The line before this field ends at p: CRLF, nothing more. */
+		if (name - p != 2 || p[0] != '\0' || p[1] != '\0')
+			return head_refuse(why, "a line end other than CRLF, or "
+					   "a field line starting with whitespace", 400);
+		for (e = name + strlen(name) + 1; e < value; e++)
+			if (*e == '\0')
+				return head_refuse(why, "whitespace between a "
+						   "field name and its colon", 400);
+		p = value + strlen(value);
+	}
+	if (p - ri->request_method > MAX_HEAD - 4)
+		return head_refuse(why, "request head over 64 KiB", 431);
+	if (n == 0 || (p[0] == '\0' && p[1] == '\0' && p[2] == '\r'))
+		return 0;
+	/* p[2] is in the head for CRLF endings; after a bare-LF end it may be
+	 * the byte after the head, still inside CivetWeb's larger buffer. */
+	if (n >= MAX_HEADERS && p[0] == '\0' && p[1] == '\0' && p[2] != ' ')
+		return head_refuse(why, "more than 64 header fields", 431);
+	return head_refuse(why, "a folded field line (obs-fold) or a line "
+			   "end other than CRLF", 400);
+}
+
+/* Set on a worker thread while force_close() runs. */
+static _Thread_local int closing;
+
+/*
+ * Make CivetWeb close the connection after this response.  Otherwise, when
+ * a handler returns, it reads and discards whatever body is left and keeps
+ * the connection alive (whatever Connection header we sent), which after a
+ * framing refusal would parse the rest of the body as the next request.
+ * Its only public way to mark a connection to close is its default error
+ * page: with our error callback declining and a status without a body
+ * (204) after our response is out, that page writes nothing and only
+ * marks the connection.
+ */
 static void
+force_close(struct mg_connection *c)
+{
+	closing = 1;
+	mg_send_http_error(c, 204, "%s", "");
+	closing = 0;
+}
+
+/* Reads the body and runs the route; fills resp.  1: close afterwards. */
+static int
 serve(kbs_http_server *srv, struct mg_connection *c, struct conn_req *cr,
       kbs_http_resp *resp)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	const struct route *r;
-	long long max;
+	const char *why = NULL;
+	long long max, declared;
 	int known, rc;
 
+	/* Framing first: nothing is read or routed on a doubtful head. */
+	if ((rc = head_check(ri, &why)) == 0 &&
+	    kbs_http_framing(cr->headers, cr->req.n_headers, &declared,
+			     &why) != 0)
+		rc = 400;
+	if (rc != 0) {
+		kbs_http_reply_error(resp, rc, rc == 431 ? "PayloadTooLarge"
+				     : "HTTPFailed", "%s", why);
+		return 1;
+	}
 	r = find_route(srv, cr->req.method, cr->req.path, &known);
 	max = r && r->max_body > 0 ? r->max_body : srv->max_body;
-	rc = read_body(c, ri->content_length, max, &cr->body, &cr->body_len);
+	rc = read_body(c, declared == 0 ? 0 : ri->content_length, max,
+		       &cr->body, &cr->body_len);
 	if (rc == 1) {
 		kbs_http_reply_error(resp, 413, "PayloadTooLarge",
 				     "request body exceeds %lld bytes", max);
-		kbs_http_resp_header(resp, "Connection", "close");
-		return;
+		return 1;
 	}
 	if (rc < 0) {
 		kbs_http_reply_error(resp, 400, "HTTPFailed",
 				     "could not read the request body");
-		return;
+		return 1;
 	}
 	cr->req.body = cr->body;
 	cr->req.body_len = cr->body_len;
 	kbs_http_dispatch(srv, &cr->req, resp);
+	return 0;
 }
 
 static int
@@ -285,6 +393,7 @@ on_request(struct mg_connection *c, void *cbdata)
 	struct conn_req *cr = calloc(1, sizeof(*cr));
 	kbs_http_resp resp;
 	long long t0 = kbs_clock_mono_ms();
+	int close_after;
 
 	memset(&resp, 0, sizeof(resp));
 	if (cr == NULL || split_uri(ri, &cr->path, &cr->query) != 0) {
@@ -293,8 +402,11 @@ on_request(struct mg_connection *c, void *cbdata)
 	}
 	make_request_id(cr->rid);
 	fill_request(c, cr);
-	serve(srv, c, cr, &resp);
+	if ((close_after = serve(srv, c, cr, &resp)) != 0)
+		kbs_http_resp_header(&resp, "Connection", "close");
 	send_response(c, &resp, cr->rid);
+	if (close_after)
+		force_close(c);
 	kbs_log_info("%s \"%s %s\" %d %zu %lldms rid=%s%s%s", ri->remote_addr,
 		     ri->request_method, cr->path, resp.status, resp.body_len,
 		     kbs_clock_mono_ms() - t0, cr->rid, resp.note[0] ? " " : "", resp.note);
@@ -311,8 +423,8 @@ out:
 
 /*
  * Errors CivetWeb answers by itself, before any handler runs: a malformed
- * request line or header, headers over max_request_size, an unsupported
- * HTTP version.  Its own answer is text/plain, and for a malformed
+ * request line or header, a head over its buffer (HEAD_BUFFER; it cannot
+ * tell that from a malformed head), an unsupported HTTP version.  Its own answer is text/plain, and for a malformed
  * request line its status line echoes the request back, headers and all.
  * Answer with the documented JSON error and our own status line instead;
  * the detail is fixed text, never the input.  The request may be too
@@ -328,13 +440,19 @@ on_http_error(struct mg_connection *c, int status, const char *msg)
 	char rid[17];
 
 	(void)msg;
+	if (closing)
+		return 1; /* force_close(): let CivetWeb mark the connection */
+	/* CivetWeb's 411 is a Content-Length it cannot parse: a framing
+	 * error like those serve() refuses, so the same 400. */
+	if (status == 411)
+		status = 400;
 	memset(&resp, 0, sizeof(resp));
 	make_request_id(rid);
 	kbs_http_reply_error(&resp, status, big ? "PayloadTooLarge" : "HTTPFailed",
-			     "%s", big ? "request headers too large"
+			     "%s", big ? "request head too large"
 			     : status == 505 ? "HTTP version not supported"
 			     : status >= 500 ? "internal error"
-					     : "malformed HTTP request");
+			     : "malformed HTTP request (or a head over 256 KiB)");
 	mg_printf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 		  "Content-Length: %zu\r\nX-Request-Id: %s\r\n"
 		  "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
@@ -374,21 +492,61 @@ on_log_message(const struct mg_connection *c, const char *msg)
 	return 1;
 }
 
+/*
+ * Fit the workers to the descriptor limit.  CivetWeb's accept loop retries
+ * at once when accept() fails, so at EMFILE it spins a core; it cannot
+ * hit EMFILE while every socket it can hold (one per worker, the accept
+ * queue, the one waiting to be queued, the listener) fits under the limit
+ * with FD_RESERVE to spare.  Raise the soft limit to the hard one, and
+ * lower the worker count if that is still not enough.
+ */
+static void
+fit_fd_limit(kbs_http_server *srv)
+{
+	struct rlimit rl;
+	long long avail;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0 &&
+		    getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	avail = (long long)rl.rlim_cur - FD_RESERVE - ACCEPT_QUEUE - 2;
+	if (srv->threads <= avail)
+		return;
+	kbs_log_warn("http.threads lowered from %lld to %lld: the file "
+		     "descriptor limit is %llu", srv->threads,
+		     avail > 1 ? avail : 1, (unsigned long long)rl.rlim_cur);
+	srv->threads = avail > 1 ? avail : 1;
+}
+
 kbs_err
 kbs_http_server_start(kbs_http_server *srv, kbs_errbuf *eb)
 {
-	char ports[160], threads[16], timeout[24];
+	char ports[160], threads[16], timeout[24], idle[24], queue[16],
+	    head[16], backlog[16];
 	struct mg_callbacks cb;
 	struct mg_init_data init;
 	struct mg_error_data err;
 	char errtext[256] = "";
 	struct mg_server_port sp[4];
 	int tls = srv->tls_cert != NULL;
+	/* decode_url no: handlers get the raw path and decode each segment
+	 * once (kbs_http_decode_segment), so %252F stays "%2F" and an encoded
+	 * '/' or NUL is refused instead of becoming a separator or an end. */
 	const char *opts[] = {
 	    "listening_ports", ports, "num_threads", threads,
 	    "request_timeout_ms", timeout, "tcp_nodelay", "1",
-	    "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
-	    "max_request_size", "16384", NULL, NULL, NULL};
+	    "enable_keep_alive", "yes", "keep_alive_timeout_ms", idle,
+	    "max_request_size", head, "decode_url", "no",
+	    "connection_queue", queue, "listen_backlog", backlog,
+	    NULL, NULL, NULL};
+	size_t no = sizeof(opts) / sizeof(opts[0]) - 3;
 
 	if (tls && srv->tls_key == NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "TLS needs a key file");
@@ -397,14 +555,20 @@ kbs_http_server_start(kbs_http_server *srv, kbs_errbuf *eb)
 				"CivetWeb TLS is unavailable in this build");
 	if (!tls)
 		mg_init_library(0);
+	fit_fd_limit(srv);
 	snprintf(ports, sizeof(ports), "%s%s", srv->listen, tls ? "s" : "");
 	snprintf(threads, sizeof(threads), "%lld", srv->threads);
 	snprintf(timeout, sizeof(timeout), "%lld", srv->request_timeout_ms);
+	snprintf(idle, sizeof(idle), "%lld", srv->keep_alive_timeout_ms);
+	snprintf(queue, sizeof(queue), "%d", ACCEPT_QUEUE);
+	snprintf(head, sizeof(head), "%d", HEAD_BUFFER);
+	/* Connections beyond the workers wait in the kernel, not refused. */
+	snprintf(backlog, sizeof(backlog), "%d", 4096);
 	if (tls) {
 		/* CivetWeb wants the option set to enable TLS; our callback
 		 * then configures the context itself. */
-		opts[14] = "ssl_protocol_version";
-		opts[15] = "4";
+		opts[no] = "ssl_protocol_version";
+		opts[no + 1] = "4";
 	}
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = on_log_message;
@@ -436,13 +600,77 @@ kbs_http_server_port(const kbs_http_server *srv)
 	return srv->port;
 }
 
+struct stop_poke {
+	struct sockaddr_in sa;
+	atomic_int done;
+};
+
+/*
+ * CivetWeb's accept loop polls with a 2 s quantum and only then sees the
+ * stop flag, so mg_stop() took 1.7 s on average.  A connection to the
+ * listener ends that poll at once; keep knocking until mg_stop() returns.
+ */
+static void *
+stop_poker(void *arg)
+{
+	struct stop_poke *pk = arg;
+	struct timespec ts = {0, 10 * 1000 * 1000};
+
+	while (!atomic_load(&pk->done)) {
+		int fd;
+		nanosleep(&ts, NULL);
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			continue;
+		(void)connect(fd, (const struct sockaddr *)&pk->sa,
+			      sizeof(pk->sa));
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Where to knock: the listen address, loopback for a wildcard one. */
+static void
+poke_addr(const kbs_http_server *srv, struct sockaddr_in *sa)
+{
+	const char *colon = strrchr(srv->listen, ':');
+	char host[64] = "127.0.0.1";
+	size_t n = colon ? (size_t)(colon - srv->listen) : 0;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)srv->port);
+	if (n > 0 && n < sizeof(host) && strncmp(srv->listen, "0.0.0.0", n) != 0) {
+		memcpy(host, srv->listen, n);
+		host[n] = '\0';
+	}
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		inet_pton(AF_INET, "127.0.0.1", &sa->sin_addr);
+}
+
+static void
+server_stop(kbs_http_server *srv)
+{
+	struct stop_poke pk;
+	pthread_t t;
+	int poking;
+
+	poke_addr(srv, &pk.sa);
+	atomic_init(&pk.done, 0);
+	poking = srv->port > 0 && pthread_create(&t, NULL, stop_poker, &pk) == 0;
+	mg_stop(srv->ctx);
+	if (poking) {
+		atomic_store(&pk.done, 1);
+		pthread_join(t, NULL);
+	}
+}
+
 void
 kbs_http_server_free(kbs_http_server *srv)
 {
 	if (srv == NULL)
 		return;
 	if (srv->ctx != NULL)
-		mg_stop(srv->ctx);
+		server_stop(srv);
 	free(srv->listen);
 	free(srv->tls_cert);
 	free(srv->tls_key);

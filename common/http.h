@@ -112,6 +112,18 @@ char *kbs_http_decode_segment(const char *seg, size_t len);
  */
 json_t *kbs_http_query_json(const char *query);
 
+/*
+ * Check the message framing of a request's header fields (RFC 9112
+ * section 6), where a front proxy and this server must agree on where the
+ * body ends: at most one Content-Length, whose value is 1*DIGIT (optional
+ * whitespace around it, nothing else: no sign, no hex, no exponent, not
+ * empty); at most one Transfer-Encoding, and only "chunked"; never both.
+ * Returns 0 and the body length in *length (-1: chunked, 0: no body), or
+ * -1 with a fixed reason (static text) in *why.  Pure: no I/O.
+ */
+int kbs_http_framing(const kbs_http_kv *headers, size_t n, long long *length,
+		     const char **why);
+
 /* ---- server ---- */
 
 typedef void (*kbs_http_handler)(void *arg, const kbs_http_req *req,
@@ -123,9 +135,10 @@ typedef struct {
 	const char *listen;        /* "HOST:PORT"; port 0 picks a free one */
 	const char *tls_cert;      /* PEM certificate chain, or NULL for HTTP */
 	const char *tls_key;       /* PEM private key, or NULL */
-	long long threads;         /* worker threads */
+	long long threads;         /* worker threads (each holds one connection) */
 	long long max_body;        /* default request body limit, bytes */
-	long long request_timeout_ms;
+	long long request_timeout_ms;    /* to read a head, and each body read */
+	long long keep_alive_timeout_ms; /* idle time between requests */
 } kbs_http_cfg;
 
 kbs_err kbs_http_server_new(const kbs_http_cfg *cfg, kbs_http_server **out,

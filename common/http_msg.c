@@ -248,3 +248,76 @@ kbs_http_query_json(const char *query)
 	}
 	return obj;
 }
+
+/* Strip RFC 9110 optional whitespace (SP, HTAB) around a field value. */
+static void
+ows_trim(const char **v, size_t *len)
+{
+	while (*len > 0 && (**v == ' ' || **v == '\t')) {
+		(*v)++;
+		(*len)--;
+	}
+	while (*len > 0 && ((*v)[*len - 1] == ' ' || (*v)[*len - 1] == '\t'))
+		(*len)--;
+}
+
+/* A Content-Length value: 1*DIGIT, at most 18 of them (no overflow). */
+static int
+content_length_value(const char *v, long long *out)
+{
+	size_t len = strlen(v), i;
+	long long n = 0;
+
+	ows_trim(&v, &len);
+	if (len == 0 || len > 18)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		n = n * 10 + (v[i] - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+static int
+refuse(const char **why, const char *reason)
+{
+	*why = reason;
+	return -1;
+}
+
+int
+kbs_http_framing(const kbs_http_kv *headers, size_t n, long long *length,
+		 const char **why)
+{
+	const char *cl = NULL, *te = NULL, *v;
+	long long len = 0;
+	size_t i, vlen;
+
+	for (i = 0; i < n; i++) {
+		if (strcasecmp(headers[i].name, "Content-Length") == 0) {
+			if (cl != NULL)
+				return refuse(why, "more than one Content-Length");
+			cl = headers[i].value;
+		} else if (strcasecmp(headers[i].name, "Transfer-Encoding") == 0) {
+			if (te != NULL)
+				return refuse(why, "more than one Transfer-Encoding");
+			te = headers[i].value;
+		}
+	}
+	if (cl != NULL && te != NULL)
+		return refuse(why, "both Content-Length and Transfer-Encoding");
+	if (cl != NULL && content_length_value(cl, &len) != 0)
+		return refuse(why, "Content-Length is not a decimal number");
+	if (te != NULL) {
+		v = te;
+		vlen = strlen(v);
+		ows_trim(&v, &vlen);
+		if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0)
+			return refuse(why, "Transfer-Encoding other than chunked");
+		len = -1;
+	}
+	*length = len;
+	return 0;
+}

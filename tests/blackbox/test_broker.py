@@ -343,6 +343,15 @@ BAD_PATHS = [
     "default/key/%zz",
     "default/key/1%20",
     "default/key/%2e",
+    # Three raw segments each, so they reach the segment decoder (before
+    # single decoding, CivetWeb's own decoding turned most into four
+    # segments or cut them at the NUL):
+    "default/k%2fey/1",
+    "default/k%5cey/1",
+    "default/key/1%00",
+    "default/key%00x/1",
+    "default/key/%2531",
+    "default%2Fkey%2F1/x/y",
 ]
 
 

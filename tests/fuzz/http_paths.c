@@ -1,5 +1,5 @@
-/* libFuzzer driver: resource paths, query strings and cookies (http_msg.c,
- * broker/resource.c path parsing). */
+/* libFuzzer driver: resource paths, query strings, cookies and request
+ * framing (http_msg.c, broker/resource.c path parsing). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,9 +15,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char prefix[] = KBS_RESOURCE_PREFIX;
 	char *s = malloc(sizeof(prefix) + size), *p, buf[64];
-	kbs_http_kv h[1];
+	kbs_http_kv h[1], f[2];
 	kbs_http_req req;
 	json_t *q;
+	long long len;
+	const char *why;
 
 	if (s == NULL)
 		return 0;
@@ -36,6 +38,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.headers = h;
 	req.n_headers = 1;
 	kbs_http_cookie(&req, "kbs-session-id", buf, sizeof(buf));
+	f[0].name = "Content-Length";
+	f[1].name = size % 2 ? "Transfer-Encoding" : "X";
+	f[0].value = f[1].value = s + sizeof(prefix) - 1;
+	if (kbs_http_framing(f, 2, &len, &why) == 0 && len < -1)
+		abort(); /* a length is -1 (chunked) or a count */
 	free(s);
 	return 0;
 }

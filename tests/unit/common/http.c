@@ -136,6 +136,62 @@ test_router(void)
 	kbs_http_server_free(srv);
 }
 
+/* Framing of n fields given as name, value pairs; returns the length. */
+static long long
+framing(const char *const *kv, size_t n, int *rc)
+{
+	kbs_http_kv h[8];
+	const char *why = NULL;
+	long long len = -2;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h[i].name = kv[2 * i];
+		h[i].value = kv[2 * i + 1];
+	}
+	*rc = kbs_http_framing(h, n, &len, &why);
+	CU_ASSERT(*rc == 0 ? why == NULL : why != NULL && len == -2);
+	return len;
+}
+
+static void
+test_framing(void)
+{
+	static const char *const bad_cl[] = {"0x22", "1e2", "+5", "-1", "",
+		" ", "5 5", "5,5", "1234567890123456789", "\v5", "5\f"};
+	const char *kv[6] = {"Host", "x", "content-length", " 12\t", NULL, NULL};
+	size_t i;
+	int rc;
+
+	CU_ASSERT_EQUAL(framing(kv, 2, &rc), 12);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL(framing(kv, 1, &rc), 0); /* no body */
+	CU_ASSERT_EQUAL(rc, 0);
+	for (i = 0; i < sizeof(bad_cl) / sizeof(bad_cl[0]); i++) {
+		kv[3] = bad_cl[i];
+		framing(kv, 2, &rc);
+		CU_ASSERT_EQUAL(rc, -1);
+	}
+	kv[3] = "5";
+	kv[4] = "Content-Length";
+	kv[5] = "5";
+	framing(kv, 3, &rc); /* duplicate, even when equal */
+	CU_ASSERT_EQUAL(rc, -1);
+	kv[4] = "Transfer-Encoding";
+	kv[5] = "chunked";
+	framing(kv, 3, &rc); /* both */
+	CU_ASSERT_EQUAL(rc, -1);
+	kv[2] = "transfer-encoding";
+	kv[3] = " Chunked ";
+	CU_ASSERT_EQUAL(framing(kv, 2, &rc), -1); /* chunked */
+	CU_ASSERT_EQUAL(rc, 0);
+	framing(kv, 3, &rc); /* twice */
+	CU_ASSERT_EQUAL(rc, -1);
+	kv[3] = "gzip, chunked";
+	framing(kv, 2, &rc);
+	CU_ASSERT_EQUAL(rc, -1);
+}
+
 static const kbs_unit_test tests[] = {
 	{"cookie lookup", test_cookie},
 	{"bearer token", test_bearer},
@@ -143,6 +199,7 @@ static const kbs_unit_test tests[] = {
 	{"query string", test_query},
 	{"error body", test_error_body},
 	{"router", test_router},
+	{"request framing", test_framing},
 	{NULL, NULL},
 };
 
