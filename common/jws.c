@@ -1,23 +1,28 @@
 /*
  * jws.c - compact JWS: strict parse, pinned-algorithm verify, sign.
  *
- * The token is parsed here first (strict base64url, bounded JSON), so
- * libjwt only ever sees a token whose algorithm has already been checked
- * against the allow-list and the caller's key; after libjwt verifies, its
- * idea of the algorithm must still be the pinned one (libjwt issues #33
- * and #200).  PS* and EdDSA, which libjwt 1.10 lacks, use EVP directly.
- * Signing uses EVP for every algorithm so the header member order is ours.
+ * The token is parsed here first (strict base64url, bounded JSON); the
+ * algorithm is then checked against the allow-list and the caller's key
+ * before any signature code runs, and the signature is checked by OpenSSL
+ * EVP with that pinned algorithm only.  Nothing here ever asks the token
+ * which key or algorithm to use (the libjwt confusion bugs, issues #33
+ * and #200, cannot arise).
+ *
+ * Speed: keys stay parsed EVP_PKEYs; the digests are fetched once per
+ * process and, for the keys of a key set, a DigestVerifyInit'ed context
+ * per allowed algorithm is built once (kbs_jws_verifier), so a
+ * verification copies a context and runs EVP_DigestVerify: no PEM, no
+ * decoder, no algorithm fetch per token.  Signing uses EVP too, so the
+ * header member order is ours.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include <jwt.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
 
 #include "b64.h"
@@ -30,23 +35,23 @@ typedef enum { F_ES, F_RS, F_PS, F_ED } alg_family;
 struct alg_info {
 	const char *name;
 	alg_family family;
-	const EVP_MD *(*md)(void); /* NULL for EdDSA */
+	int md_index;              /* SHA-256/384/512: 0/1/2; EdDSA: -1 */
 	const char *group;         /* OpenSSL group name for ES* */
+	const char *crv;           /* JOSE curve name for ES* */
 	size_t coord;              /* ES* coordinate length; R||S is twice */
-	jwt_alg_t jalg;            /* libjwt's enum for ES and RS */
 };
 
 static const struct alg_info algs[] = {
-	{"ES256", F_ES, EVP_sha256, "prime256v1", 32, JWT_ALG_ES256},
-	{"ES384", F_ES, EVP_sha384, "secp384r1", 48, JWT_ALG_ES384},
-	{"ES512", F_ES, EVP_sha512, "secp521r1", 66, JWT_ALG_ES512},
-	{"RS256", F_RS, EVP_sha256, NULL, 0, JWT_ALG_RS256},
-	{"RS384", F_RS, EVP_sha384, NULL, 0, JWT_ALG_RS384},
-	{"RS512", F_RS, EVP_sha512, NULL, 0, JWT_ALG_RS512},
-	{"PS256", F_PS, EVP_sha256, NULL, 0, JWT_ALG_INVAL},
-	{"PS384", F_PS, EVP_sha384, NULL, 0, JWT_ALG_INVAL},
-	{"PS512", F_PS, EVP_sha512, NULL, 0, JWT_ALG_INVAL},
-	{"EdDSA", F_ED, NULL, NULL, 0, JWT_ALG_INVAL},
+	{"ES256", F_ES, 0, "prime256v1", "P-256", 32},
+	{"ES384", F_ES, 1, "secp384r1", "P-384", 48},
+	{"ES512", F_ES, 2, "secp521r1", "P-521", 66},
+	{"RS256", F_RS, 0, NULL, NULL, 0},
+	{"RS384", F_RS, 1, NULL, NULL, 0},
+	{"RS512", F_RS, 2, NULL, NULL, 0},
+	{"PS256", F_PS, 0, NULL, NULL, 0},
+	{"PS384", F_PS, 1, NULL, NULL, 0},
+	{"PS512", F_PS, 2, NULL, NULL, 0},
+	{"EdDSA", F_ED, -1, NULL, NULL, 0},
 };
 
 struct kbs_jws {
@@ -181,20 +186,52 @@ kbs_jws_kid(const kbs_jws *j)
 	return kbs_json_str(j->header, "kid");
 }
 
-/* 1 if pkey has the type (and for ES*, the curve) that alg needs. */
-static int
-key_fits(EVP_PKEY *pkey, const struct alg_info *a)
+/* The digests, fetched once for the process (never freed: they live as
+ * long as any key that uses them). */
+static EVP_MD *digests[3];
+static pthread_once_t digests_once = PTHREAD_ONCE_INIT;
+
+static void
+digests_fetch(void)
 {
-	char group[64];
+	static const char *const names[] = {"SHA2-256", "SHA2-384", "SHA2-512"};
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		digests[i] = EVP_MD_fetch(NULL, names[i], NULL);
+	ERR_clear_error();
+}
+
+/* The fetched digest of a; NULL for EdDSA (and if the fetch failed). */
+static EVP_MD *
+alg_md(const struct alg_info *a)
+{
+	pthread_once(&digests_once, digests_fetch);
+	return a->family == F_ED ? NULL : digests[a->md_index];
+}
+
+/*
+ * 1 if key has the type (and for ES*, the curve) that alg needs.  The
+ * curve comes from the JWK's own description, not from asking OpenSSL on
+ * every call.
+ */
+static int
+key_fits(const kbs_jwk *key, EVP_PKEY *pkey, const struct alg_info *a)
+{
+	const char *crv = key ? kbs_jwk_crv(key) : NULL;
 	int id = EVP_PKEY_get_base_id(pkey);
+	char group[64];
 
 	switch (a->family) {
 	case F_ES:
-		if (id != EVP_PKEY_EC ||
-		    EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
-						   group, sizeof(group), NULL) != 1)
+		if (id != EVP_PKEY_EC)
 			return 0;
-		return strcmp(group, a->group) == 0;
+		if (crv != NULL)
+			return strcmp(crv, a->crv) == 0;
+		/* A bare private key (signing): ask OpenSSL. */
+		return EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+						      group, sizeof(group), NULL) == 1 &&
+		       strcmp(group, a->group) == 0;
 	case F_RS:
 	case F_PS:
 		return id == EVP_PKEY_RSA && EVP_PKEY_get_bits(pkey) >= 2048;
@@ -204,117 +241,223 @@ key_fits(EVP_PKEY *pkey, const struct alg_info *a)
 	return 0;
 }
 
-/* SPKI PEM of pkey, for libjwt.  malloc'd; NULL on failure. */
-static char *
-pubkey_pem(EVP_PKEY *pkey, size_t *len)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *p, *s = NULL;
-	long n;
-
-	if (bio != NULL && PEM_write_bio_PUBKEY(bio, pkey) == 1 &&
-	    (n = BIO_get_mem_data(bio, &p)) > 0 &&
-	    (s = kbs_strndup(p, (size_t)n)) != NULL)
-		*len = (size_t)n;
-	BIO_free(bio);
-	return s;
-}
-
-/* ES* and RS* through libjwt, then require libjwt saw the pinned alg. */
-static kbs_err
-verify_libjwt(const kbs_jws *j, EVP_PKEY *pkey, const struct alg_info *a,
-	      kbs_errbuf *eb)
-{
-	size_t want = a->family == F_ES ? 2 * a->coord
-					: (size_t)EVP_PKEY_get_size(pkey);
-	const char *typ = kbs_json_str(j->header, "typ");
-	jwt_t *jwt = NULL;
-	size_t pemlen = 0;
-	char *pem;
-	kbs_err rc;
-
-	/* libjwt 1.10 refuses any typ but "JWT" (case-insensitive) and would
-	 * report it as a bad signature; say what it is instead. */
-	if (typ != NULL && strcasecmp(typ, "JWT") != 0)
-		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
-				"JWS %s with typ other than JWT", a->name);
-	if (j->siglen != want)
-		return kbs_errf(eb, KBS_ERR_VERIFY, "JWS %s signature length %zu",
-				a->name, j->siglen);
-	if ((pem = pubkey_pem(pkey, &pemlen)) == NULL)
-		return kbs_errf(eb, KBS_ERR_CRYPTO, "cannot export key");
-	if (jwt_decode(&jwt, j->compact, (const unsigned char *)pem,
-		       (int)pemlen) != 0 || jwt == NULL)
-		rc = kbs_errf(eb, KBS_ERR_VERIFY, "JWS %s signature invalid",
-			      a->name);
-	else if (jwt_get_alg(jwt) != a->jalg)
-		rc = kbs_errf(eb, KBS_ERR_VERIFY, "JWS algorithm changed in decode");
-	else
-		rc = KBS_OK;
-	jwt_free(jwt);
-	free(pem);
-	ERR_clear_error();
-	return rc;
-}
-
 /* Set PSS parameters: salt = hash length, MGF1 with the same hash. */
 static int
 pss_params(EVP_PKEY_CTX *pctx, const struct alg_info *a)
 {
 	return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
 	       EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0 &&
-	       EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, a->md()) > 0;
+	       EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, alg_md(a)) > 0;
 }
 
-/* PS* and EdDSA through EVP_DigestVerify. */
-static kbs_err
-verify_evp(const kbs_jws *j, EVP_PKEY *pkey, const struct alg_info *a,
-	   kbs_errbuf *eb)
+/*
+ * A verification context for pkey and a, initialised once: the digest,
+ * the signature algorithm and (PS*) the padding are fetched and set here,
+ * so a verification only copies it.  NULL on failure.
+ */
+static EVP_MD_CTX *
+prepare(EVP_PKEY *pkey, const struct alg_info *a)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	EVP_PKEY_CTX *pctx = NULL;
+
+	if (ctx == NULL || (a->family != F_ED && alg_md(a) == NULL) ||
+	    EVP_DigestVerifyInit(ctx, &pctx, alg_md(a), NULL, pkey) != 1 ||
+	    (a->family == F_PS && !pss_params(pctx, a))) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	ERR_clear_error();
+	return ctx;
+}
+
+/*
+ * JWS R||S (exactly 2*coord bytes) -> DER ECDSA-Sig-Value in der (cap
+ * bytes); its length, or 0 if it does not convert.
+ */
+static size_t
+ecdsa_raw_to_der(const uint8_t *raw, size_t len, size_t coord, uint8_t *der,
+		 size_t cap)
+{
+	ECDSA_SIG *s = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(raw, (int)coord, NULL);
+	BIGNUM *sv = BN_bin2bn(raw + coord, (int)coord, NULL);
+	unsigned char *p = der;
+	int n = 0;
+
+	if (len != 2 * coord || s == NULL || r == NULL || sv == NULL ||
+	    ECDSA_SIG_set0(s, r, sv) != 1)
+		goto out;
+	r = sv = NULL; /* owned by s now */
+	if ((n = i2d_ECDSA_SIG(s, NULL)) <= 0 || (size_t)n > cap ||
+	    i2d_ECDSA_SIG(s, &p) != n)
+		n = 0;
+out:
+	BN_free(r);
+	BN_free(sv);
+	ECDSA_SIG_free(s);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/*
+ * Verify j's signature on a copy of the prepared tmpl.  The length of the
+ * signature is checked first: R||S of exactly twice the coordinate for
+ * ES*, the modulus size for RS* and PS*.
+ */
+static kbs_err
+run(const kbs_jws *j, EVP_MD_CTX *tmpl, EVP_PKEY *pkey,
+    const struct alg_info *a, kbs_errbuf *eb)
+{
+	uint8_t der[2 * (66 + 4) + 8];
+	const uint8_t *sig = j->sig;
+	size_t siglen = j->siglen;
+	EVP_MD_CTX *ctx = NULL;
 	kbs_err rc;
 
-	if (ctx == NULL ||
-	    EVP_DigestVerifyInit(ctx, &pctx, a->md ? a->md() : NULL, NULL,
-				 pkey) != 1 ||
-	    (a->family == F_PS && !pss_params(pctx, a)))
+	if (a->family == F_ES) {
+		if (siglen != 2 * a->coord ||
+		    (siglen = ecdsa_raw_to_der(j->sig, j->siglen, a->coord, der,
+					       sizeof(der))) == 0)
+			return kbs_errf(eb, KBS_ERR_VERIFY, "JWS %s signature "
+					"length %zu", a->name, j->siglen);
+		sig = der;
+	} else if (a->family != F_ED && siglen != (size_t)EVP_PKEY_get_size(pkey))
+		return kbs_errf(eb, KBS_ERR_VERIFY, "JWS %s signature length %zu",
+				a->name, siglen);
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_MD_CTX_copy_ex(ctx, tmpl) != 1)
 		rc = kbs_errf(eb, KBS_ERR_CRYPTO, "JWS verify setup failed");
-	else if (EVP_DigestVerify(ctx, j->sig, j->siglen,
-			     (const unsigned char *)j->compact, j->si_len) == 1)
-		rc = KBS_OK;
-	else
-		rc = kbs_errf(eb, KBS_ERR_VERIFY, "JWS %s signature invalid",
-			      a->name);
+	else {
+		/* Final on this copy directly: no second internal copy. */
+		EVP_MD_CTX_set_flags(ctx, EVP_MD_CTX_FLAG_FINALISE);
+		if (EVP_DigestVerify(ctx, sig, siglen,
+				     (const unsigned char *)j->compact,
+				     j->si_len) == 1)
+			rc = KBS_OK;
+		else
+			rc = kbs_errf(eb, KBS_ERR_VERIFY, "JWS %s signature "
+				      "invalid", a->name);
+	}
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();
 	return rc;
 }
 
+/*
+ * The pinning rules of jws.h for j and key: the algorithm of j, or NULL
+ * with eb set (KBS_ERR_UNSUPPORTED in *rc).
+ */
+static const struct alg_info *
+pinned_alg(const kbs_jws *j, const kbs_jwk *key, kbs_err *rc, kbs_errbuf *eb)
+{
+	const struct alg_info *a = alg_lookup(kbs_jws_alg(j));
+	EVP_PKEY *pkey = key ? kbs_jwk_pkey(key) : NULL;
+
+	*rc = KBS_ERR_UNSUPPORTED;
+	if (a == NULL)
+		kbs_errf(eb, *rc, "JWS algorithm not allowed");
+	else if (pkey == NULL)
+		kbs_errf(eb, *rc, "no verification key");
+	/* No extension is understood, so any "crit" must be refused. */
+	else if (json_object_get(j->header, "crit") != NULL)
+		kbs_errf(eb, *rc, "JWS crit not supported");
+	else if (!key_fits(key, pkey, a))
+		kbs_errf(eb, *rc, "JWS alg %s does not fit the key", a->name);
+	else if (kbs_jwk_alg(key) != NULL &&
+		 strcmp(kbs_jwk_alg(key), a->name) != 0)
+		kbs_errf(eb, *rc, "JWS alg %s differs from the key's alg",
+			 a->name);
+	else {
+		*rc = KBS_OK;
+		return a;
+	}
+	return NULL;
+}
+
 kbs_err
 kbs_jws_verify(const kbs_jws *j, const kbs_jwk *key, kbs_errbuf *eb)
 {
-	const char *alg = kbs_jws_alg(j);
-	const struct alg_info *a = alg_lookup(alg);
-	EVP_PKEY *pkey = key ? kbs_jwk_pkey(key) : NULL;
+	const struct alg_info *a;
+	EVP_MD_CTX *tmpl;
+	kbs_err rc;
 
-	if (a == NULL)
-		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
-				"JWS algorithm not allowed");
-	if (pkey == NULL)
-		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "no verification key");
-	/* No extension is understood, so any "crit" must be refused. */
-	if (json_object_get(j->header, "crit") != NULL)
-		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "JWS crit not supported");
-	if (!key_fits(pkey, a))
-		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
-				"JWS alg %s does not fit the key", a->name);
-	if (kbs_jwk_alg(key) != NULL && strcmp(kbs_jwk_alg(key), a->name) != 0)
-		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
-				"JWS alg %s differs from the key's alg", a->name);
-	if (a->family == F_ES || a->family == F_RS)
-		return verify_libjwt(j, pkey, a, eb);
-	return verify_evp(j, pkey, a, eb);
+	if ((a = pinned_alg(j, key, &rc, eb)) == NULL)
+		return rc;
+	if ((tmpl = prepare(kbs_jwk_pkey(key), a)) == NULL)
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "JWS verify setup failed");
+	rc = run(j, tmpl, kbs_jwk_pkey(key), a, eb);
+	EVP_MD_CTX_free(tmpl);
+	return rc;
+}
+
+/* ---- prepared verifiers ------------------------------------------------ */
+
+#define NALGS (sizeof(algs) / sizeof(algs[0]))
+
+struct kbs_jws_verifier {
+	const kbs_jwk *key;
+	EVP_MD_CTX *tmpl[NALGS]; /* by index in algs; NULL: not for this key */
+};
+
+void
+kbs_jws_verifier_free(kbs_jws_verifier *v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < NALGS; i++)
+		EVP_MD_CTX_free(v->tmpl[i]);
+	free(v);
+}
+
+kbs_err
+kbs_jws_verifier_new(const kbs_jwk *key, kbs_jws_verifier **out,
+		     kbs_errbuf *eb)
+{
+	kbs_jws_verifier *v;
+	const char *kalg = key ? kbs_jwk_alg(key) : NULL;
+	size_t i;
+
+	if (key == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "no key");
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	v->key = key;
+	for (i = 0; i < NALGS; i++) {
+		if (!key_fits(key, kbs_jwk_pkey(key), &algs[i]) ||
+		    (kalg != NULL && strcmp(kalg, algs[i].name) != 0))
+			continue;
+		if ((v->tmpl[i] = prepare(kbs_jwk_pkey(key), &algs[i])) == NULL) {
+			kbs_jws_verifier_free(v);
+			return kbs_errf(eb, KBS_ERR_CRYPTO, "cannot prepare %s "
+					"verification", algs[i].name);
+		}
+	}
+	*out = v;
+	return KBS_OK;
+}
+
+const kbs_jwk *
+kbs_jws_verifier_key(const kbs_jws_verifier *v)
+{
+	return v->key;
+}
+
+kbs_err
+kbs_jws_verifier_verify(const kbs_jws_verifier *v, const kbs_jws *j,
+			kbs_errbuf *eb)
+{
+	const struct alg_info *a;
+	kbs_err rc;
+
+	if ((a = pinned_alg(j, v->key, &rc, eb)) == NULL)
+		return rc;
+	/* pinned_alg() allowed a, so it was prepared; refuse if not anyway. */
+	if (v->tmpl[a - algs] == NULL)
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "JWS alg %s not "
+				"prepared for the key", a->name);
+	return run(j, v->tmpl[a - algs], kbs_jwk_pkey(v->key), a, eb);
 }
 
 /* DER ECDSA signature -> fixed-length R||S (JWS form) in out[2*coord]. */
@@ -347,7 +490,8 @@ sign_bytes(EVP_PKEY *priv, const struct alg_info *a, const char *in,
 	kbs_err rc = KBS_ERR_CRYPTO;
 
 	if (ctx == NULL ||
-	    EVP_DigestSignInit(ctx, &pctx, a->md ? a->md() : NULL, NULL, priv) != 1)
+	    EVP_DigestSignInit(ctx, &pctx, alg_md(a), NULL, priv) != 1 ||
+	    (a->family != F_ED && alg_md(a) == NULL))
 		goto out;
 	if (a->family == F_PS && !pss_params(pctx, a))
 		goto out;
@@ -453,7 +597,7 @@ kbs_jws_sign(EVP_PKEY *priv, const char *alg, const json_t *extra_header,
 	json_t *hdr = NULL;
 	kbs_err rc = KBS_ERR_INVALID;
 
-	if (a == NULL || priv == NULL || !key_fits(priv, a))
+	if (a == NULL || priv == NULL || !key_fits(NULL, priv, a))
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
 				"cannot sign %s with this key", alg ? alg : "?");
 	if (!json_is_object(claims))

@@ -9,8 +9,8 @@
  * classic algorithm-confusion attacks (libjwt issues #33 and #200, see
  * shared/notes/dependencies.md) cannot reach a MAC check.
  *
- * ES256/384/512 and RS256/384/512 go through libjwt; PS256/384/512 and
- * EdDSA (Ed25519), which libjwt 1.10 lacks, through OpenSSL EVP directly.
+ * Every algorithm (ES256/384/512, RS256/384/512, PS256/384/512, EdDSA)
+ * is verified by OpenSSL EVP on the key's parsed EVP_PKEY.
  */
 #ifndef KBS_JWS_H
 #define KBS_JWS_H
@@ -49,6 +49,29 @@ const char *kbs_jws_kid(const kbs_jws *j); /* NULL if absent */
  * not matching the key) or KBS_ERR_VERIFY (bad signature).
  */
 kbs_err kbs_jws_verify(const kbs_jws *j, const kbs_jwk *key, kbs_errbuf *eb);
+
+/*
+ * A key prepared for many verifications: for every algorithm the key
+ * allows (its own "alg", or each that fits its type and curve) the digest
+ * and verification context are set up once, so verifying a token costs a
+ * context copy and the signature check.  Build one per key when a key set
+ * is loaded.  key is borrowed and must outlive the verifier.  On success
+ * *out is the caller's (kbs_jws_verifier_free(); NULL is a no-op).
+ */
+typedef struct kbs_jws_verifier kbs_jws_verifier;
+
+kbs_err kbs_jws_verifier_new(const kbs_jwk *key, kbs_jws_verifier **out,
+			     kbs_errbuf *eb);
+
+/* kbs_jws_verify() with the prepared key: the same rules and returns.
+ * Thread-safe: one verifier serves concurrent verifications. */
+kbs_err kbs_jws_verifier_verify(const kbs_jws_verifier *v, const kbs_jws *j,
+				kbs_errbuf *eb);
+
+/* The key v was built from (borrowed). */
+const kbs_jwk *kbs_jws_verifier_key(const kbs_jws_verifier *v);
+
+void kbs_jws_verifier_free(kbs_jws_verifier *v);
 
 void kbs_jws_free(kbs_jws *j);
 

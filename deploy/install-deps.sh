@@ -3,7 +3,7 @@
 # Used by `make demo` and `make test`; safe to run again.
 set -eu
 
-BUILD_PKGS="build-essential cmake pkg-config libssl-dev libjwt-dev \
+BUILD_PKGS="build-essential cmake pkg-config libssl-dev \
 libjansson-dev libcivetweb-dev libcurl4-openssl-dev libcunit1-dev"
 TEST_PKGS="python3 python3-jwcrypto python3-cryptography python3-pytest \
 python3-requests python3-pykmip clang libclang-rt-14-dev openssl curl"

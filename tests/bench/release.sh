@@ -37,7 +37,7 @@ printf '%s' "$TOKEN" >"$ST/token"
 curl -fs "http://127.0.0.1:$IP/.well-known/jwks.json" >"$ST/jwks.json"
 
 cc -O2 -I common tests/bench/release_crypto.c "$BIN/common/libkbs.a" \
-	-ljwt -ljansson -lcurl -lssl -lcrypto -lpthread -o "$ST/release_crypto"
+	-ljansson -lcurl -lssl -lcrypto -lpthread -o "$ST/release_crypto"
 echo "== release, in process"
 "$ST/release_crypto" "$ST/token" "$ST/jwks.json" 1
 

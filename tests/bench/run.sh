@@ -17,7 +17,7 @@ BENCHES=(verify release)
 # Compile a bench program against the built static libraries.
 compile() { # compile NAME SOURCE
 	local libs
-	libs=$(pkg-config --libs jansson libjwt libcurl openssl 2>/dev/null || echo "-ljansson -ljwt -lcurl -lssl -lcrypto")
+	libs=$(pkg-config --libs jansson libcurl openssl 2>/dev/null || echo "-ljansson -lcurl -lssl -lcrypto")
 	cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -Iissuer -o "$OUT/$1" "$2" \
 	   "$BUILD/issuer/libkbs_issuer_core.a" "$BUILD/common/libkbs.a" $libs -lpthread
 }

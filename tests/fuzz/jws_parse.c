@@ -7,7 +7,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* One fixed P-256 key, so well-formed ES256 tokens reach libjwt. */
+/* One fixed P-256 key, so well-formed ES256 tokens reach the signature check. */
 static kbs_jwk *
 fuzz_key(void)
 {

@@ -105,6 +105,16 @@ craft(const char *hdr, const char *payload, const char *sig)
 	return t;
 }
 
+/* tok with its header's alg replaced by alg (signature kept). */
+static char *
+craft_alg(const char *alg, const char *tok)
+{
+	char hdr[64];
+
+	snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\"}", alg);
+	return craft(hdr, "{\"sub\":\"s\"}", strrchr(tok, '.') + 1);
+}
+
 static void
 test_round_trips(void)
 {
@@ -395,7 +405,7 @@ test_crit_refused(void)
 	EVP_PKEY_free(pk);
 }
 
-/* libjwt (ES/RS) takes only typ "JWT"; the refusal is explicit. */
+/* typ is advisory (RFC 7515 4.1.9): any value verifies, for every alg. */
 static void
 test_typ(void)
 {
@@ -405,7 +415,7 @@ test_typ(void)
 	char *t2 = sign(pk, "ES256", "{\"typ\":\"jwt\"}", "{}");
 	char *t3 = sign(ed, "EdDSA", "{\"typ\":\"at+jwt\"}", "{}");
 
-	CU_ASSERT(check(t1, key) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(check(t1, key) == KBS_OK);
 	CU_ASSERT(check(t2, key) == KBS_OK);
 	CU_ASSERT(check(t3, ked) == KBS_OK);
 	free(t1);
@@ -415,6 +425,108 @@ test_typ(void)
 	kbs_jwk_free(ked);
 	EVP_PKEY_free(pk);
 	EVP_PKEY_free(ed);
+}
+
+/* A prepared verifier: same results as kbs_jws_verify for every alg. */
+static void
+test_verifier(void)
+{
+	size_t i, k;
+
+	for (i = 0; i < NSPECS; i++) {
+		EVP_PKEY *pk = gen(&specs[i]);
+		kbs_jwk *bare = jwk_of(pk, NULL), *pinned = jwk_of(pk, specs[i].alg);
+		kbs_jws_verifier *vb = NULL, *vp = NULL;
+		char *tok = sign(pk, specs[i].alg, NULL, "{\"sub\":\"s\"}");
+		char *bad = strdup(tok), *dot = strrchr(bad, '.');
+		kbs_jws *j = NULL, *jb = NULL;
+		kbs_errbuf eb = {{0}};
+
+		dot[5] = dot[5] == 'A' ? 'B' : 'A';
+		CU_ASSERT_FATAL(kbs_jws_verifier_new(bare, &vb, NULL) == KBS_OK);
+		CU_ASSERT_FATAL(kbs_jws_verifier_new(pinned, &vp, NULL) == KBS_OK);
+		CU_ASSERT_PTR_EQUAL(kbs_jws_verifier_key(vb), bare);
+		CU_ASSERT_FATAL(kbs_jws_parse(tok, strlen(tok), &j, NULL) == KBS_OK);
+		CU_ASSERT_FATAL(kbs_jws_parse(bad, strlen(bad), &jb, NULL) == KBS_OK);
+		/* Twice: the prepared context is copied, never used up. */
+		for (k = 0; k < 2; k++) {
+			CU_ASSERT(kbs_jws_verifier_verify(vb, j, NULL) == KBS_OK);
+			CU_ASSERT(kbs_jws_verifier_verify(vp, j, NULL) == KBS_OK);
+			CU_ASSERT(kbs_jws_verifier_verify(vb, jb, &eb) == KBS_ERR_VERIFY);
+		}
+		CU_ASSERT(strstr(eb.msg, specs[i].alg) != NULL);
+		kbs_jws_free(j);
+		kbs_jws_free(jb);
+		/* Every other alg: refused before any signature check. */
+		for (k = 0; k < NSPECS; k++) {
+			char *t2;
+			if (k == i)
+				continue;
+			t2 = craft_alg(specs[k].alg, tok);
+			CU_ASSERT_FATAL(kbs_jws_parse(t2, strlen(t2), &j, NULL) == KBS_OK);
+			CU_ASSERT(kbs_jws_verifier_verify(vp, j, NULL) ==
+				  KBS_ERR_UNSUPPORTED);
+			/* The bare RSA key allows RS* and PS*: a signature mismatch. */
+			CU_ASSERT(kbs_jws_verifier_verify(vb, j, NULL) ==
+				  (strcmp(specs[i].type, "RSA") == 0 &&
+				   strcmp(specs[k].type, "RSA") == 0
+					   ? KBS_ERR_VERIFY : KBS_ERR_UNSUPPORTED));
+			kbs_jws_free(j);
+			free(t2);
+		}
+		kbs_jws_verifier_free(vb);
+		kbs_jws_verifier_free(vp);
+		free(tok);
+		free(bad);
+		kbs_jwk_free(bare);
+		kbs_jwk_free(pinned);
+		EVP_PKEY_free(pk);
+	}
+	kbs_jws_verifier_free(NULL);
+	CU_ASSERT(kbs_jws_verifier_new(NULL, NULL, NULL) == KBS_ERR_INVALID);
+}
+
+/* ES R||S: exactly twice the coordinate length; zeros do not verify. */
+static void
+test_es_signature_lengths(void)
+{
+	EVP_PKEY *pk = gen(&specs[0]);
+	kbs_jwk *key = jwk_of(pk, NULL);
+	char *tok = sign(pk, "ES256", NULL, "{}"), *si = strdup(tok);
+	static const size_t lens[] = {0, 1, 31, 32, 63, 65, 72, 96, 128};
+	uint8_t raw[128];
+	size_t i;
+
+	*strrchr(si, '.') = '\0';
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		char *s64, *t;
+		size_t n;
+		memset(raw, 0x80, sizeof(raw));
+		s64 = kbs_b64_encode(raw, lens[i], KBS_B64_URL);
+		n = strlen(si) + strlen(s64) + 2;
+		t = malloc(n);
+		snprintf(t, n, "%s.%s", si, s64);
+		CU_ASSERT(check(t, key) == KBS_ERR_VERIFY);
+		free(t);
+		free(s64);
+	}
+	/* Right length, R = S = 0 and R = S = all ones: still refused. */
+	for (i = 0; i < 2; i++) {
+		char *s64, *t;
+		size_t n;
+		memset(raw, i ? 0xff : 0, 64);
+		s64 = kbs_b64_encode(raw, 64, KBS_B64_URL);
+		n = strlen(si) + strlen(s64) + 2;
+		t = malloc(n);
+		snprintf(t, n, "%s.%s", si, s64);
+		CU_ASSERT(check(t, key) == KBS_ERR_VERIFY);
+		free(t);
+		free(s64);
+	}
+	free(si);
+	free(tok);
+	kbs_jwk_free(key);
+	EVP_PKEY_free(pk);
 }
 
 static kbs_err
@@ -583,6 +695,8 @@ static const kbs_unit_test tests[] = {
 	{"trailing_newline", test_trailing_newline_verifies},
 	{"crit_refused", test_crit_refused},
 	{"typ", test_typ},
+	{"verifier", test_verifier},
+	{"es_signature_lengths", test_es_signature_lengths},
 	{"times", test_times},
 	{"audience", test_audience},
 	{"jwcrypto_fixture", test_jwcrypto_fixture},
