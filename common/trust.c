@@ -3,12 +3,29 @@
  *
  * Keys come in immutable, reference-counted key sets: a JWKS file or an
  * in-process JWKS is one set for the life of the process; a JWKS URL
- * swaps in a new set on every successful fetch.  A verifier takes a
- * reference under the issuer's mutex and verifies without holding it, so
- * a refetch never frees a key that another thread is using.  The same
- * mutex serialises the fetches of one issuer: concurrent requests with an
- * unknown kid cause one fetch, not a stampede, and at most one per
- * refetch_interval.
+ * swaps in a new set on every successful fetch.  Each key is parsed into
+ * an EVP_PKEY and a prepared kbs_jws_verifier once, when its set is
+ * loaded.  A verifier takes a reference under the issuer's mutex and
+ * verifies without holding it, so a refetch never frees a key that
+ * another thread is using.
+ *
+ * Fetching: the mutex is never held across the network.  One fetch per
+ * issuer is in flight at a time, done by the request that found it due
+ * (the set is older than cache_ttl, or a kid is unknown); every other
+ * request goes on with the current set meanwhile, and one whose kid is
+ * not in it is refused at once rather than queued behind a slow issuer.
+ * After a successful fetch the next unknown-kid fetch waits
+ * refetch_interval (random kids must not make the broker hammer the
+ * issuer); after a failed one the last good set stays in use and the
+ * fetch is retried after a short back-off (1, 2, 4, 8 s), so an outage of
+ * the issuer does not lock out a key rotation for a whole interval.
+ *
+ * Verified tokens are remembered in a bounded cache (tokcache.h) keyed by
+ * their SHA-256, so a token presented again skips the parse and the
+ * signature check; every claim check still runs on each use.  Tokens of a
+ * single-use issuer are never cached; an entry ends at the token's exp or
+ * the refresh of the key set that verified it, whichever is first; and a
+ * key set change clears the cache.
  *
  * Nothing here logs a token or a claim; error details name the check that
  * failed and the issuer, because they reach HTTP bodies.
@@ -18,6 +35,7 @@
  * single-use check, so that a token refused for any other reason does not
  * consume its jti.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +52,7 @@
 #include "jws.h"
 #include "log.h"
 #include "replay.h"
+#include "tokcache.h"
 #include "trust.h"
 
 #define JWKS_MAX_LEN (256 * 1024)
@@ -43,11 +62,18 @@
 #define DEF_REFETCH 30
 #define DEF_TIMEOUT_MS 5000
 #define DEF_TTL 300
+#define BACKOFF_MAX 8   /* seconds between retries of a failing fetch */
+
+typedef struct {
+	kbs_jwk *jwk;
+	kbs_jws_verifier *v;   /* prepared once for jwk */
+} ks_key;
 
 typedef struct {
 	int refs; /* guarded by the owning issuer's mutex (or immutable) */
-	kbs_jwk **keys;
+	ks_key *keys;
 	size_t n;
+	long long refresh_at;  /* when a URL set is due again; LLONG_MAX */
 } keyset;
 
 struct issuer {
@@ -55,11 +81,15 @@ struct issuer {
 	long long leeway, refetch, timeout_ms, ttl;
 	keyset *fixed;         /* JWKS file or in-process JWKS, or NULL */
 	X509_STORE *store;     /* CA certificates for header jwk+x5c, or NULL */
+	kbs_tokcache *cache;   /* the trust's, cleared when fetched changes */
 	pthread_mutex_t mu;    /* guards the URL fields below */
 	keyset *fetched;       /* last good JWKS from url, or NULL */
 	long long fetched_at;
-	long long last_try;
+	long long last_try;    /* start of the last fetch attempt */
+	long long wait;        /* seconds after last_try before the next */
 	int tried;
+	int fetching;          /* a fetch is in flight (outside mu) */
+	int failures;          /* consecutive failed fetches */
 	json_t *claims_map;    /* validated [{"from","to"}], or NULL */
 	json_t *teekey_paths;  /* validated [ptr, ...], or NULL */
 	long long max_age;     /* 0: no limit */
@@ -69,6 +99,7 @@ struct issuer {
 struct kbs_trust {
 	struct issuer **iss;
 	size_t n;
+	kbs_tokcache *cache;
 };
 
 static void
@@ -78,10 +109,26 @@ keyset_unref(keyset *ks)
 
 	if (ks == NULL || --ks->refs > 0)
 		return;
-	for (i = 0; i < ks->n; i++)
-		kbs_jwk_free(ks->keys[i]);
+	for (i = 0; i < ks->n; i++) {
+		kbs_jws_verifier_free(ks->keys[i].v);
+		kbs_jwk_free(ks->keys[i].jwk);
+	}
 	free(ks->keys);
 	free(ks);
+}
+
+/* Parse JWK k and prepare its verifier into *slot; 0 if unusable. */
+static int
+keyset_add(ks_key *slot, const json_t *k)
+{
+	if (kbs_jwk_from_json(k, &slot->jwk, NULL) != KBS_OK)
+		return 0;
+	if (kbs_jws_verifier_new(slot->jwk, &slot->v, NULL) != KBS_OK) {
+		kbs_jwk_free(slot->jwk);
+		slot->jwk = NULL;
+		return 0;
+	}
+	return 1;
 }
 
 /*
@@ -102,18 +149,18 @@ keyset_from_json(const json_t *jwks, keyset **out, kbs_errbuf *eb)
 		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "JWKS has over %d keys",
 				JWKS_MAX_KEYS);
 	if ((ks = calloc(1, sizeof(*ks))) == NULL ||
-	    (ks->keys = calloc(json_array_size(keys) + 1, sizeof(kbs_jwk *))) ==
+	    (ks->keys = calloc(json_array_size(keys) + 1, sizeof(ks_key))) ==
 		NULL) {
 		free(ks);
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	}
 	ks->refs = 1;
+	ks->refresh_at = LLONG_MAX;
 	json_array_foreach(keys, i, k) {
 		const char *use = kbs_json_str(k, "use");
 		if (use != NULL && strcmp(use, "sig") != 0)
 			continue;
-		if (kbs_jwk_from_json(k, &ks->keys[ks->n], NULL) == KBS_OK)
-			ks->n++;
+		ks->n += keyset_add(&ks->keys[ks->n], k);
 	}
 	if (ks->n == 0) {
 		keyset_unref(ks);
@@ -197,42 +244,69 @@ fetch_jwks(const struct issuer *is, keyset **out, kbs_errbuf *eb)
 	return rc;
 }
 
-/*
- * Refresh the URL key set if due.  force: an unknown kid was seen.
- * Either way at most one attempt per refetch interval.  Called with is->mu.
- */
-static void
-maybe_fetch(struct issuer *is, long long now, int force)
-{
-	int stale = is->fetched == NULL || now - is->fetched_at >= is->ttl;
-	keyset *ks = NULL;
-	kbs_errbuf eb = {{0}};
-
-	if (!stale && !force)
-		return;
-	if (is->tried && now - is->last_try < is->refetch && now >= is->last_try)
-		return;
-	is->tried = 1;
-	is->last_try = now;
-	if (fetch_jwks(is, &ks, &eb) != KBS_OK) {
-		kbs_log_warn("trust: issuer %s: %s", is->name, eb.msg);
-		return;
-	}
-	keyset_unref(is->fetched);
-	is->fetched = ks;
-	is->fetched_at = now;
-}
-
 static int
 keyset_has_kid(const keyset *ks, const char *kid)
 {
 	size_t i;
 
 	for (i = 0; ks != NULL && i < ks->n; i++)
-		if (kbs_jwk_kid(ks->keys[i]) &&
-		    strcmp(kbs_jwk_kid(ks->keys[i]), kid) == 0)
+		if (kbs_jwk_kid(ks->keys[i].jwk) &&
+		    strcmp(kbs_jwk_kid(ks->keys[i].jwk), kid) == 0)
 			return 1;
 	return 0;
+}
+
+/*
+ * 1 if this request should fetch: the set is stale, or kid is not in it,
+ * no fetch is in flight, and the wait after the last attempt is over (a
+ * clock that went back does not hold it off).  Called with is->mu.
+ */
+static int
+fetch_due(const struct issuer *is, const char *kid, long long now)
+{
+	int stale = is->fetched == NULL || now - is->fetched_at >= is->ttl;
+
+	if (is->fetching || (!stale && keyset_has_kid(is->fetched, kid)))
+		return 0;
+	return !is->tried || now - is->last_try >= is->wait ||
+	       now < is->last_try;
+}
+
+/*
+ * Fetch the JWKS without holding is->mu, then install the result: a new
+ * set (and a cleared token cache), or on failure the next back-off.
+ * Called with is->mu and is->fetching set; returns with is->mu.
+ */
+static void
+fetch_unlocked(struct issuer *is, long long now)
+{
+	keyset *ks = NULL;
+	kbs_errbuf eb = {{0}};
+	kbs_err rc;
+
+	pthread_mutex_unlock(&is->mu);
+	rc = fetch_jwks(is, &ks, &eb);
+	if (rc == KBS_OK)
+		ks->refresh_at = now + is->ttl;
+	else
+		kbs_log_warn("trust: issuer %s: %s", is->name, eb.msg);
+	pthread_mutex_lock(&is->mu);
+	is->fetching = 0;
+	if (rc != KBS_OK) {
+		is->failures++;
+		is->wait = is->failures > 4 ? BACKOFF_MAX
+					    : 1LL << (is->failures - 1);
+		if (is->wait > is->refetch)
+			is->wait = is->refetch;
+		return;
+	}
+	is->failures = 0;
+	is->wait = is->refetch;
+	keyset_unref(is->fetched);
+	is->fetched = ks;
+	is->fetched_at = now;
+	/* Entries verified with the old set must not outlive it. */
+	kbs_tokcache_clear(is->cache);
 }
 
 /* A referenced URL key set holding kid (fetching if due), or NULL. */
@@ -242,9 +316,12 @@ url_keys(struct issuer *is, const char *kid, long long now)
 	keyset *ks = NULL;
 
 	pthread_mutex_lock(&is->mu);
-	maybe_fetch(is, now, 0);
-	if (!keyset_has_kid(is->fetched, kid))
-		maybe_fetch(is, now, 1);
+	if (fetch_due(is, kid, now)) {
+		is->fetching = 1;
+		is->tried = 1;
+		is->last_try = now;
+		fetch_unlocked(is, now);
+	}
 	if (keyset_has_kid(is->fetched, kid)) {
 		ks = is->fetched;
 		ks->refs++;
@@ -286,20 +363,27 @@ try_keyset(const keyset *ks, const char *kid, const kbs_jws *j, kbs_errbuf *eb)
 	size_t i;
 
 	for (i = 0; ks != NULL && i < ks->n; i++) {
-		if (kbs_jwk_kid(ks->keys[i]) == NULL ||
-		    strcmp(kbs_jwk_kid(ks->keys[i]), kid) != 0)
+		if (kbs_jwk_kid(ks->keys[i].jwk) == NULL ||
+		    strcmp(kbs_jwk_kid(ks->keys[i].jwk), kid) != 0)
 			continue;
-		if ((rc = kbs_jws_verify(j, ks->keys[i], eb)) == KBS_OK)
+		if ((rc = kbs_jws_verifier_verify(ks->keys[i].v, j, eb)) == KBS_OK)
 			return KBS_OK;
 		best = worse(best, rc);
 	}
 	return best;
 }
 
-/* Verify by kid against every JWKS issuer; *who gets the one that vouched. */
+/* Who vouched for a token, with what, and for how long. */
+struct vouch {
+	struct issuer *who;
+	keyset *held;    /* the URL key set that verified it (referenced) */
+	long long until; /* the key set's refresh, or the chain's notAfter */
+};
+
+/* Verify by kid against every JWKS issuer into *v. */
 static kbs_err
 verify_by_kid(kbs_trust *t, const kbs_jws *j, const char *kid, long long now,
-	      struct issuer **who, kbs_errbuf *eb)
+	      struct vouch *v, kbs_errbuf *eb)
 {
 	kbs_err best = KBS_ERR_NOT_FOUND, rc;
 	size_t i;
@@ -308,15 +392,18 @@ verify_by_kid(kbs_trust *t, const kbs_jws *j, const char *kid, long long now,
 		struct issuer *is = t->iss[i];
 		keyset *ks;
 
-		rc = try_keyset(is->fixed, kid, j, eb);
-		if (rc != KBS_OK && is->url != NULL &&
-		    (ks = url_keys(is, kid, now)) != NULL) {
-			rc = try_keyset(ks, kid, j, eb);
-			url_keys_release(is, ks);
-		}
-		if (rc == KBS_OK) {
-			*who = is;
+		if ((rc = try_keyset(is->fixed, kid, j, eb)) == KBS_OK) {
+			v->who = is;
 			return KBS_OK;
+		}
+		if (is->url != NULL && (ks = url_keys(is, kid, now)) != NULL) {
+			if ((rc = try_keyset(ks, kid, j, eb)) == KBS_OK) {
+				v->who = is;
+				v->held = ks;
+				v->until = ks->refresh_at;
+				return KBS_OK;
+			}
+			url_keys_release(is, ks);
 		}
 		best = worse(best, rc);
 	}
@@ -380,6 +467,35 @@ x5c_parse(const json_t *x5c, X509 **leaf, STACK_OF(X509) **rest,
 	return KBS_OK;
 }
 
+/* Seconds from now to x's notAfter added to now, or now if unreadable. */
+static long long
+not_after(X509 *x, long long now)
+{
+	ASN1_TIME *from = ASN1_TIME_set(NULL, (time_t)now);
+	int days = 0, secs = 0;
+	long long t = now;
+
+	if (from != NULL &&
+	    ASN1_TIME_diff(&days, &secs, from, X509_get0_notAfter(x)) == 1)
+		t = now + (long long)days * 86400 + secs;
+	ASN1_TIME_free(from);
+	ERR_clear_error();
+	return t;
+}
+
+/* The earliest notAfter of leaf and rest: the chain verifies until then. */
+static long long
+chain_until(X509 *leaf, STACK_OF(X509) *rest, long long now)
+{
+	long long until = not_after(leaf, now), t;
+	int i;
+
+	for (i = 0; i < sk_X509_num(rest); i++)
+		if ((t = not_after(sk_X509_value(rest, i), now)) < until)
+			until = t;
+	return until;
+}
+
 /* 1 if leaf chains (through untrusted rest) to a CA of is at time now. */
 static int
 chain_ok(const struct issuer *is, X509 *leaf, STACK_OF(X509) *rest,
@@ -406,7 +522,7 @@ out:
 /* Header jwk whose x5c leaf carries it and chains to an issuer's CA. */
 static kbs_err
 verify_by_x5c(kbs_trust *t, const kbs_jws *j, const json_t *hjwk,
-	      long long now, struct issuer **who, kbs_errbuf *eb)
+	      long long now, struct vouch *v, kbs_errbuf *eb)
 {
 	const json_t *x5c = json_object_get(hjwk, "x5c");
 	STACK_OF(X509) *rest = NULL;
@@ -434,8 +550,10 @@ verify_by_x5c(kbs_trust *t, const kbs_jws *j, const json_t *hjwk,
 	for (i = 0; i < t->n; i++) {
 		if (t->iss[i]->store == NULL || !chain_ok(t->iss[i], leaf, rest, now))
 			continue;
-		if ((rc = kbs_jws_verify(j, key, eb)) == KBS_OK)
-			*who = t->iss[i];
+		if ((rc = kbs_jws_verify(j, key, eb)) == KBS_OK) {
+			v->who = t->iss[i];
+			v->until = chain_until(leaf, rest, now);
+		}
 		goto out;
 	}
 out:
@@ -475,9 +593,12 @@ has_ca_issuer(const kbs_trust *t)
 	return 0;
 }
 
-/* Find the issuer whose key verifies j: x5c path first (no network). */
+/*
+ * Find the issuer whose key verifies j: x5c path first (no network).
+ * *v: who vouched, and how long that verification stands.
+ */
 static kbs_err
-find_issuer(kbs_trust *t, const kbs_jws *j, long long now, struct issuer **who,
+find_issuer(kbs_trust *t, const kbs_jws *j, long long now, struct vouch *v,
 	    kbs_errbuf *eb)
 {
 	const json_t *hjwk = json_object_get(kbs_jws_header(j), "jwk");
@@ -490,14 +611,15 @@ find_issuer(kbs_trust *t, const kbs_jws *j, long long now, struct issuer **who,
 		return kbs_errf(eb, KBS_ERR_NOT_FOUND,
 				"token names no key (no kid, no jwk)");
 	if (hjwk != NULL && has_ca_issuer(t)) {
-		if ((rc = verify_by_x5c(t, j, hjwk, now, who, eb)) == KBS_OK ||
+		if ((rc = verify_by_x5c(t, j, hjwk, now, v, eb)) == KBS_OK ||
 		    kid == NULL)
 			return rc;
 	}
 	if (kid == NULL)
 		return kbs_errf(eb, KBS_ERR_NOT_FOUND,
 				"header jwk but no issuer with a CA file");
-	r2 = verify_by_kid(t, j, kid, now, who, rc == KBS_ERR_NOT_FOUND ? eb : NULL);
+	r2 = verify_by_kid(t, j, kid, now, v,
+			   rc == KBS_ERR_NOT_FOUND ? eb : NULL);
 	return r2 == KBS_OK ? KBS_OK : worse(rc, r2);
 }
 
@@ -715,34 +837,100 @@ consume(const struct issuer *is, const json_t *claims, long long now,
 	return KBS_OK;
 }
 
+/* The issuer's checks of verified claims, in the order the file comment
+ * gives; *claims gets what the policy sees.  Also on a cache hit. */
+static kbs_err
+issuer_rules(const struct issuer *who, const json_t *verified, long long now,
+	     json_t **claims, kbs_errbuf *eb)
+{
+	json_t *seen = NULL;
+	kbs_err rc;
+
+	if ((rc = check_claims(who, verified, now, eb)) != KBS_OK ||
+	    (rc = check_age(who, verified, now, eb)) != KBS_OK ||
+	    (rc = present(who, verified, &seen, eb)) != KBS_OK ||
+	    (rc = consume(who, verified, now, eb)) != KBS_OK) {
+		json_decref(seen);
+		return rc;
+	}
+	*claims = seen;
+	return KBS_OK;
+}
+
+/*
+ * Remember a verification for reuse: never for a single-use issuer; until
+ * the token's exp or the end of what verified it (v->until), whichever is
+ * first.  A result from a URL key set is stored only while that set is
+ * still the issuer's current one, checked under the mutex that a key set
+ * change holds while it clears the cache: a token verified with a set
+ * that was just replaced is never remembered.
+ */
+static void
+remember(kbs_trust *t, const struct vouch *v, const uint8_t key[32],
+	 json_t *verified, long long now)
+{
+	json_int_t exp = 0;
+	long long until = v->until;
+
+	if (v->who->replay != NULL || kbs_json_int(verified, "exp", &exp) != KBS_OK)
+		return;
+	if ((long long)exp < until)
+		until = (long long)exp;
+	if (v->held == NULL) {
+		kbs_tokcache_put(t->cache, key, verified, v->who, until, now);
+		return;
+	}
+	pthread_mutex_lock(&v->who->mu);
+	if (v->who->fetched == v->held)
+		kbs_tokcache_put(t->cache, key, verified, v->who, until, now);
+	pthread_mutex_unlock(&v->who->mu);
+}
+
 kbs_err
 kbs_trust_verify(kbs_trust *t, const char *token, size_t len, long long now,
 		 json_t **claims, const char **issuer, kbs_errbuf *eb)
 {
-	struct issuer *who = NULL;
+	struct vouch v = {NULL, NULL, LLONG_MAX};
+	const void *tag = NULL;
 	kbs_jws *j = NULL;
-	json_t *seen = NULL;
+	json_t *verified = NULL, *seen = NULL;
+	uint8_t key[32];
+	int keyed;
 	kbs_err rc;
 
-	if ((rc = kbs_jws_parse(token, len, &j, eb)) != KBS_OK) {
-		rc = rc == KBS_ERR_NOMEM ? rc : KBS_ERR_INVALID;
-		goto out;
+	if (token == NULL || len > KBS_JWS_MAX_LEN)
+		return kbs_errf(eb, KBS_ERR_INVALID, "JWS missing or too long");
+	keyed = kbs_tokcache_key(token, len, key) == 0;
+	if (keyed && kbs_tokcache_get(t->cache, key, now, &verified, &tag))
+		v.who = (struct issuer *)tag;
+	else {
+		if ((rc = kbs_jws_parse(token, len, &j, eb)) != KBS_OK) {
+			rc = rc == KBS_ERR_NOMEM ? rc : KBS_ERR_INVALID;
+			goto out;
+		}
+		if ((rc = find_issuer(t, j, now, &v, eb)) != KBS_OK)
+			goto out;
+		verified = json_incref((json_t *)kbs_jws_claims(j));
 	}
-	if ((rc = find_issuer(t, j, now, &who, eb)) != KBS_OK)
+	if ((rc = issuer_rules(v.who, verified, now, &seen, eb)) != KBS_OK)
 		goto out;
-	if ((rc = check_claims(who, kbs_jws_claims(j), now, eb)) != KBS_OK ||
-	    (rc = check_age(who, kbs_jws_claims(j), now, eb)) != KBS_OK ||
-	    (rc = present(who, kbs_jws_claims(j), &seen, eb)) != KBS_OK ||
-	    (rc = consume(who, kbs_jws_claims(j), now, eb)) != KBS_OK)
-		goto out;
+	if (j != NULL && keyed)
+		remember(t, &v, key, verified, now);
 	*claims = seen;
-	seen = NULL;
 	if (issuer != NULL)
-		*issuer = who->name;
+		*issuer = v.who->name;
 out:
-	json_decref(seen);
+	if (v.held != NULL)
+		url_keys_release(v.who, v.held);
+	json_decref(verified);
 	kbs_jws_free(j);
 	return rc;
+}
+
+size_t
+kbs_trust_cached(kbs_trust *t)
+{
+	return kbs_tokcache_count(t->cache);
 }
 
 kbs_err
@@ -750,8 +938,11 @@ kbs_trust_new(kbs_trust **out)
 {
 	kbs_trust *t = calloc(1, sizeof(*t));
 
-	if (t == NULL)
+	if (t == NULL ||
+	    kbs_tokcache_new(KBS_TRUST_CACHE_MAX, &t->cache) != KBS_OK) {
+		free(t);
 		return KBS_ERR_NOMEM;
+	}
 	*out = t;
 	return KBS_OK;
 }
@@ -786,6 +977,7 @@ kbs_trust_free(kbs_trust *t)
 	for (i = 0; i < t->n; i++)
 		issuer_free(t->iss[i]);
 	free(t->iss);
+	kbs_tokcache_free(t->cache);
 	free(t);
 }
 
@@ -811,6 +1003,7 @@ issuer_new(const char *name, const char *audience, long long leeway)
 	pthread_mutex_init(&is->mu, NULL);
 	is->leeway = clamp(leeway, 0, LEEWAY_MAX);
 	is->refetch = DEF_REFETCH;
+	is->wait = DEF_REFETCH;
 	is->timeout_ms = DEF_TIMEOUT_MS;
 	is->ttl = DEF_TTL;
 	if (!dup_opt(&is->name, name ? name : "issuer") ||
@@ -829,6 +1022,7 @@ append(kbs_trust *t, struct issuer *is)
 	if (n == NULL)
 		return KBS_ERR_NOMEM;
 	t->iss = n;
+	is->cache = t->cache;
 	t->iss[t->n++] = is;
 	return KBS_OK;
 }
@@ -960,7 +1154,7 @@ kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 		goto fail;
 	}
 	if (cfg->refetch_interval > 0)
-		is->refetch = cfg->refetch_interval;
+		is->refetch = is->wait = cfg->refetch_interval;
 	if (cfg->fetch_timeout_ms > 0)
 		is->timeout_ms = clamp(cfg->fetch_timeout_ms, 1, 600000);
 	if (cfg->cache_ttl > 0)

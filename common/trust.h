@@ -4,9 +4,10 @@
  * The broker never sees evidence; it believes a token when, and only
  * when, one configured issuer vouches for it (shared/spec/kbs-protocol.md
  * section 4.3):
- *  - by kid, against a JWKS from a file or a URL (fetched with libcurl,
- *    cached, refetched on an unknown kid at most once per
- *    refetch_interval, with timeouts), or
+ *  - by kid, against a JWKS from a file or a URL (fetched with libcurl
+ *    outside any lock, one fetch per issuer at a time, cached, refetched
+ *    on an unknown kid at most once per refetch_interval, a failed fetch
+ *    retried after a short back-off, with timeouts), or
  *  - by a header "jwk" with "x5c" whose leaf carries that key and chains
  *    to one of the issuer's CA certificates (trustee's KBS2 way).
  * Then the algorithm is pinned (jws.h), exp/nbf/iat are checked with a
@@ -69,6 +70,7 @@ typedef struct {
 #define KBS_TRUST_MAP_MAX 64
 #define KBS_TRUST_PTR_MAX 512   /* longest pointer in claims_map/tee paths */
 #define KBS_TRUST_JTI_MAX 256   /* longest accepted jti of a single-use token */
+#define KBS_TRUST_CACHE_MAX 1024 /* verified tokens remembered for reuse */
 
 kbs_err kbs_trust_new(kbs_trust **out);
 
@@ -115,6 +117,9 @@ kbs_err kbs_trust_add_jwks(kbs_trust *t, const char *name, const json_t *jwks,
  * older than max_age), KBS_ERR_DENIED (aud/iss mismatch; a single-use
  * token seen before), KBS_ERR_TOO_LARGE (single-use replay cache full).
  * A single-use token is consumed only when every other check passed.
+ * A token verified before (same bytes) is taken from a bounded cache
+ * (trust.c): its signature is not checked again, every claim check is;
+ * never for single-use issuers, and a key set change empties the cache.
  * Thread-safe.
  */
 kbs_err kbs_trust_verify(kbs_trust *t, const char *token, size_t len,
@@ -127,6 +132,9 @@ kbs_err kbs_trust_verify(kbs_trust *t, const char *token, size_t len,
  * broker looks there before the protocol's own paths (spec 4.3).
  */
 const json_t *kbs_trust_teekey_paths(const kbs_trust *t, const char *name);
+
+/* Verified tokens held for reuse now (tests and diagnostics). */
+size_t kbs_trust_cached(kbs_trust *t);
 
 void kbs_trust_free(kbs_trust *t);
 

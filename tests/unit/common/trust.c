@@ -1,5 +1,6 @@
 /* Unit tests for common/trust.c. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -1238,6 +1239,319 @@ test_setup(void)
 	CU_ASSERT_FATAL(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK);
 }
 
+/* ---- the verified-token cache and JWKS fetching ---------------------- */
+
+/* kbs_trust_verify keeping the claims (the caller frees them). */
+static json_t *
+verify_keep(kbs_trust *t, const char *tok, long long now)
+{
+	json_t *claims = NULL;
+	kbs_errbuf eb = {{0}};
+
+	CU_ASSERT(kbs_trust_verify(t, tok, strlen(tok), now, &claims, NULL, &eb) ==
+		  KBS_OK);
+	return claims;
+}
+
+static void
+test_cache(void)
+{
+	char p[128], *tok, *tok2, *forged;
+	kbs_trust_issuer_cfg cfg = file_issuer("cached", key_a, "a", p, sizeof(p));
+	kbs_trust *t = NULL;
+	json_t *c1, *c2;
+
+	kbs_trust_new(&t);
+	cfg.audience = "kbs";
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000100,\"aud\":\"kbs\"}");
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 0);
+	c1 = verify_keep(t, tok, NOW);
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 1);
+	/* The second use is a hit: the very object verified the first time. */
+	c2 = verify_keep(t, tok, NOW + 1);
+	CU_ASSERT_PTR_NOT_NULL(c1);
+	CU_ASSERT_PTR_EQUAL(c1, c2);
+	json_decref(c2);
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 1);
+	/* Up to exp from the cache; after exp verified again (leeway 60)... */
+	CU_ASSERT(verify(t, tok, NOW + 99, NULL) == KBS_OK);
+	c2 = verify_keep(t, tok, NOW + 100);
+	CU_ASSERT(c2 != NULL && c2 != c1);
+	json_decref(c2);
+	json_decref(c1);
+	CU_ASSERT(verify(t, tok, NOW + 160, NULL) == KBS_OK);
+	/* ...and refused once exp + leeway has passed. */
+	CU_ASSERT(verify(t, tok, NOW + 161, NULL) == KBS_ERR_EXPIRED);
+	/* A refused token is never cached. */
+	forged = strdup(tok);
+	forged[strlen(forged) - 5] = forged[strlen(forged) - 5] == 'A' ? 'B' : 'A';
+	CU_ASSERT(verify(t, forged, NOW, NULL) == KBS_ERR_VERIFY);
+	CU_ASSERT(verify(t, forged, NOW, NULL) == KBS_ERR_VERIFY);
+	/* Nor one refused by a claim check (aud). */
+	tok2 = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		     "{\"exp\":1800000100,\"aud\":\"other\"}");
+	CU_ASSERT(verify(t, tok2, NOW, NULL) == KBS_ERR_DENIED);
+	CU_ASSERT(verify(t, tok2, NOW, NULL) == KBS_ERR_DENIED);
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 0);
+	free(tok2);
+	free(forged);
+	free(tok);
+	/* Claim checks still run on a hit: max_age moves on with the clock. */
+	kbs_trust_free(t);
+	kbs_trust_new(&t);
+	cfg.audience = NULL;
+	cfg.max_age = 60;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800001000,\"iat\":1800000000}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 1);
+	CU_ASSERT(verify(t, tok, NOW + 60, NULL) == KBS_OK);
+	CU_ASSERT(verify(t, tok, NOW + 61, NULL) == KBS_ERR_EXPIRED);
+	free(tok);
+	kbs_trust_free(t);
+}
+
+/* Single-use tokens never enter the cache, so replay stays refused. */
+static void
+test_cache_single_use_bypass(void)
+{
+	char p[128], *tok;
+	kbs_trust_issuer_cfg cfg = file_issuer("once-c", key_a, "a", p, sizeof(p));
+	kbs_trust *t = NULL;
+
+	kbs_trust_new(&t);
+	cfg.single_use = 1;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000100,\"jti\":\"c1\"}");
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 0);
+	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_DENIED);
+	CU_ASSERT(verify(t, tok, NOW + 1, NULL) == KBS_ERR_DENIED);
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 0);
+	free(tok);
+	kbs_trust_free(t);
+}
+
+static kbs_trust *
+url_trust(const char *name, int port, const char *file)
+{
+	kbs_trust_issuer_cfg cfg = {0};
+	kbs_trust *t = NULL;
+	char url[128];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", port, file);
+	kbs_trust_new(&t);
+	cfg.name = name;
+	cfg.jwks_url = url;
+	cfg.refetch_interval = 30;
+	cfg.cache_ttl = 300;
+	cfg.fetch_timeout_ms = 3000;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	return t;
+}
+
+static void
+write_jwks(const char *name, EVP_PKEY *const *keys, const char *const *kids)
+{
+	char *jw = jwks_text(keys, kids);
+
+	write_file(name, jw);
+	free(jw);
+}
+
+/* A key set change empties the cache: a cached token of a key that left
+ * the set is refused, one whose key stayed is accepted (verified again). */
+static void
+test_cache_cleared_on_rotation(void)
+{
+	EVP_PKEY *ka[] = {key_a, NULL}, *kab[] = {key_a, key_b, NULL};
+	EVP_PKEY *kb[] = {key_b, NULL};
+	const char *ida[] = {"a", NULL}, *idab[] = {"a", "b", NULL};
+	const char *idb[] = {"b", NULL};
+	char log[128], *ta, *tb, *tc;
+	int port = free_port();
+	kbs_trust *t;
+	json_t *c1, *c2;
+	pid_t pid;
+
+	write_jwks("rot.json", ka, ida);
+	path_of("rot.log", log, sizeof(log));
+	pid = start_server(port, dir, log);
+	CU_ASSERT_FATAL(port_open(port));
+	t = url_trust("rot", port, "rot.json");
+	ta = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
+	tb = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800001000}");
+	tc = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800001001}");
+	c1 = verify_keep(t, ta, NOW);
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 1);
+	/* Rotation: b joins.  tb's unknown kid fetches the new set. */
+	write_jwks("rot.json", kab, idab);
+	CU_ASSERT(verify(t, tb, NOW + 40, NULL) == KBS_OK);
+	CU_ASSERT_EQUAL(gets_of(log, "rot.json"), 2);
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 1); /* only tb: ta's went */
+	c2 = verify_keep(t, ta, NOW + 41);        /* a stayed: accepted */
+	CU_ASSERT(c2 != NULL && c2 != c1);
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 2);
+	json_decref(c1);
+	json_decref(c2);
+	/* a leaves the set: once the new set is in, ta is refused. */
+	write_jwks("rot.json", kb, idb);
+	CU_ASSERT(verify(t, ta, NOW + 42, NULL) == KBS_OK); /* set not yet due */
+	CU_ASSERT(verify(t, tc, NOW + 80, NULL) == KBS_OK); /* new kid? no: b */
+	CU_ASSERT_EQUAL(gets_of(log, "rot.json"), 2);
+	CU_ASSERT(verify(t, ta, NOW + 350, NULL) == KBS_ERR_NOT_FOUND); /* ttl */
+	CU_ASSERT_EQUAL(gets_of(log, "rot.json"), 3);
+	CU_ASSERT(verify(t, tb, NOW + 351, NULL) == KBS_OK);
+	CU_ASSERT(verify(t, ta, NOW + 352, NULL) == KBS_ERR_NOT_FOUND);
+	stop_server(pid);
+	free(ta);
+	free(tb);
+	free(tc);
+	kbs_trust_free(t);
+}
+
+/* A failed fetch is retried after 1, 2, 4, 8, 8... s, not refetch_interval. */
+static void
+test_fetch_backoff(void)
+{
+	EVP_PKEY *ka[] = {key_a, NULL};
+	const char *ida[] = {"a", NULL};
+	static const struct {
+		long long at;
+		int gets;
+	} steps[] = {
+		{0, 1}, {0, 1}, {1, 2}, {2, 2}, {3, 3}, {6, 3}, {7, 4},
+		{14, 4}, {15, 5}, {22, 5}, {23, 6},
+	};
+	char log[128], *ta, *tb;
+	int port = free_port();
+	kbs_trust *t;
+	size_t i;
+	pid_t pid;
+
+	path_of("bo.log", log, sizeof(log));
+	pid = start_server(port, dir, log);
+	CU_ASSERT_FATAL(port_open(port));
+	t = url_trust("bo", port, "bo.json"); /* 404 until written */
+	ta = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
+	tb = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800001000}");
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		CU_ASSERT(verify(t, ta, NOW + steps[i].at, NULL) == KBS_ERR_NOT_FOUND);
+		CU_ASSERT_EQUAL(gets_of(log, "bo.json"), steps[i].gets);
+	}
+	/* The issuer is back: picked up at the next retry, 8 s later. */
+	write_jwks("bo.json", ka, ida);
+	CU_ASSERT(verify(t, ta, NOW + 30, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT(verify(t, ta, NOW + 31, NULL) == KBS_OK);
+	CU_ASSERT_EQUAL(gets_of(log, "bo.json"), 7);
+	/* After a success, unknown kids wait refetch_interval again. */
+	CU_ASSERT(verify(t, tb, NOW + 32, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT(verify(t, tb, NOW + 60, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT_EQUAL(gets_of(log, "bo.json"), 7);
+	CU_ASSERT(verify(t, tb, NOW + 61, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT_EQUAL(gets_of(log, "bo.json"), 8);
+	stop_server(pid);
+	free(ta);
+	free(tb);
+	kbs_trust_free(t);
+}
+
+/* A JWKS server that stalls while the file "stall" exists. */
+static const char stall_server[] =
+	"import os,sys,time,http.server\n"
+	"d=sys.argv[2]\n"
+	"class H(http.server.BaseHTTPRequestHandler):\n"
+	"  def do_GET(s):\n"
+	"    sys.stderr.write('GET %s \\n'%s.path);sys.stderr.flush()\n"
+	"    if os.path.exists(d+'/stall'): time.sleep(3)\n"
+	"    b=open(d+'/st.json','rb').read()\n"
+	"    s.send_response(200);s.send_header('Content-Length',str(len(b)))\n"
+	"    s.end_headers();s.wfile.write(b)\n"
+	"  def log_message(s,*a): pass\n"
+	"http.server.ThreadingHTTPServer(('127.0.0.1',int(sys.argv[1])),H)"
+	".serve_forever()\n";
+
+struct slow_arg {
+	kbs_trust *t;
+	const char *tok;
+	kbs_err rc;
+};
+
+static void *
+slow_verify(void *arg)
+{
+	struct slow_arg *a = arg;
+	json_t *claims = NULL;
+
+	a->rc = kbs_trust_verify(a->t, a->tok, strlen(a->tok), NOW + 40, &claims,
+				 NULL, NULL);
+	json_decref(claims);
+	return NULL;
+}
+
+/* While one request waits on a stalled JWKS fetch, known kids of the same
+ * issuer verify at once, and a second unknown kid starts no fetch. */
+static void
+test_fetch_outside_lock(void)
+{
+	EVP_PKEY *ka[] = {key_a, NULL};
+	const char *ida[] = {"a", NULL};
+	char log[128], script[128], ps[16], *ta, *tb, *tb2;
+	struct slow_arg sa = {0};
+	int port = free_port(), i;
+	kbs_trust *t;
+	pthread_t th;
+	pid_t pid;
+	double t0;
+
+	write_jwks("st.json", ka, ida);
+	path_of("st.py", script, sizeof(script));
+	write_file("st.py", stall_server);
+	path_of("st.log", log, sizeof(log));
+	snprintf(ps, sizeof(ps), "%d", port);
+	if ((pid = fork()) == 0) {
+		if (freopen(log, "w", stderr) == NULL)
+			_exit(126);
+		execl("/usr/bin/python3", "python3", script, ps, dir, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100 && !port_open(port); i++)
+		usleep(50000);
+	t = url_trust("st", port, "st.json");
+	ta = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
+	tb = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800001000}");
+	tb2 = token(key_b, "ES256", "{\"kid\":\"b2\"}", "{\"exp\":1800001000}");
+	CU_ASSERT(verify(t, ta, NOW, NULL) == KBS_OK);
+	write_file("stall", "");
+	sa.t = t;
+	sa.tok = tb;
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, slow_verify, &sa) == 0);
+	for (i = 0; i < 100 && gets_of(log, "st.json") < 2; i++)
+		usleep(20000);
+	CU_ASSERT_EQUAL(gets_of(log, "st.json"), 2); /* the fetch is stalled */
+	t0 = mono();
+	for (i = 0; i < 20; i++) /* each a fresh token: no cache help */
+		CU_ASSERT(verify(t, ta, NOW + 40 + i, NULL) == KBS_OK);
+	CU_ASSERT(verify(t, tb2, NOW + 41, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT(mono() - t0 < 2.0); /* the stall is 3 s */
+	pthread_join(th, NULL);
+	CU_ASSERT(sa.rc == KBS_ERR_NOT_FOUND);
+	CU_ASSERT_EQUAL(gets_of(log, "st.json"), 2);
+	{
+		char sp[128];
+		unlink(path_of("stall", sp, sizeof(sp)));
+	}
+	stop_server(pid);
+	free(ta);
+	free(tb);
+	free(tb2);
+	kbs_trust_free(t);
+}
+
 static const kbs_unit_test tests[] = {
 	{"setup", test_setup},
 	{"jwks_file", test_jwks_file},
@@ -1255,6 +1569,11 @@ static const kbs_unit_test tests[] = {
 	{"rule_config_refusals", test_rule_config_refusals},
 	{"three_issuers", test_three_issuers},
 	{"rules_from_json", test_rules_from_json},
+	{"cache", test_cache},
+	{"cache_single_use_bypass", test_cache_single_use_bypass},
+	{"cache_cleared_on_rotation", test_cache_cleared_on_rotation},
+	{"fetch_backoff", test_fetch_backoff},
+	{"fetch_outside_lock", test_fetch_outside_lock},
 	{"cleanup", test_cleanup},
 	{NULL, NULL},
 };
