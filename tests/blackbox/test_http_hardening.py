@@ -13,6 +13,7 @@ import time
 import pytest
 import requests
 
+import forge
 from guest import Guest
 from kbsutil import BIN, ERR_PREFIX, Server, raw_error, raw_request
 
@@ -27,9 +28,10 @@ def env(mfleet):
         r = requests.post(broker.url + "/kbs/v0/resource/" + path,
                           data=SECRET, headers=mfleet.admin_ed.headers())
         assert r.status_code == 200, r.text
-    token = Guest(issuer.url).attest()
+    guest = Guest(issuer.url)
+    token = guest.attest()
     return {"fleet": mfleet, "issuer": issuer, "broker": broker,
-            "token": token}
+            "guest": guest, "token": token}
 
 
 def bearer(token):
@@ -208,6 +210,19 @@ def test_48k_bearer_token_reaches_the_handler(env):
                        "/kbs/v0/resource/default/key/1",
                        headers={"Authorization": "Bearer " + tok})
     raw_error(resp, 401, "TokenVerifierError")
+
+
+def test_45k_valid_token_releases(env):
+    """A token as large as a verbose CoCo AS makes (the issuer's own token
+    with a 45 KB claim, signed again by the issuer) releases the resource."""
+    big = forge.resign(env["issuer"], env["token"],
+                       claims={"verbose_evidence": "v" * 45000})
+    assert 45000 < len(big) < 64 * 1024 - 1024
+    st, _, body = raw_request(env["broker"].port, "GET",
+                              "/kbs/v0/resource/default/key/1",
+                              headers=bearer(big))
+    assert st == 200, body[:300]
+    assert env["guest"].decrypt(body.decode()) == SECRET
 
 
 @pytest.mark.parametrize("size", [70 * 1024, 200 * 1024])
