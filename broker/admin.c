@@ -180,9 +180,14 @@ kbs_broker_handle_put(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 	if ((rc = kbs_store_put(b->store, path, req->body, req->body_len,
 				&eb)) != KBS_OK) {
 		kbs_log_error("store %s: %s", path, eb.msg);
-		kbs_http_reply_error(resp, kbs_broker_store_status(rc),
-				     "PluginInternalError",
-				     "cannot store the resource");
+		if (rc == KBS_ERR_READONLY)
+			kbs_http_reply_error(resp, 409, "StoreReadOnly",
+					     "cannot store the resource: %s",
+					     eb.msg);
+		else
+			kbs_http_reply_error(resp, kbs_broker_store_status(rc),
+					     "PluginInternalError",
+					     "cannot store the resource");
 	} else {
 		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);
 		kbs_http_resp_note(resp, "stored %s (%zu bytes)",
@@ -209,9 +214,14 @@ kbs_broker_handle_delete(void *arg, const kbs_http_req *req,
 				     "no resource %s", path);
 	else if (rc != KBS_OK) {
 		kbs_log_error("delete %s: %s", path, eb.msg);
-		kbs_http_reply_error(resp, kbs_broker_store_status(rc),
-				     "PluginInternalError",
-				     "cannot delete the resource");
+		if (rc == KBS_ERR_READONLY)
+			kbs_http_reply_error(resp, 409, "StoreReadOnly",
+					     "cannot delete the resource: %s",
+					     eb.msg);
+		else
+			kbs_http_reply_error(resp, kbs_broker_store_status(rc),
+					     "PluginInternalError",
+					     "cannot delete the resource");
 	}
 	else {
 		kbs_http_reply_bytes(resp, 200, NULL, NULL, 0);

@@ -318,5 +318,7 @@ kbs_broker_free(kbs_broker *b)
 int
 kbs_broker_store_status(kbs_err rc)
 {
+	if (rc == KBS_ERR_READONLY)
+		return 409;
 	return rc == KBS_ERR_NETWORK ? 503 : 500;
 }

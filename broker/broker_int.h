@@ -166,8 +166,9 @@ void kbs_roles_free(kbs_roles *r);
 
 /*
  * HTTP status for a failed store operation other than not-found: 503 when
- * a remote key store (KMIP) is unreachable, so clients retry later; 500
- * for anything else.
+ * a remote key store (KMIP) is unreachable, so clients retry later; 409
+ * for a write to a read-only store (a mounted Secret); 500 for anything
+ * else.
  */
 int kbs_broker_store_status(kbs_err rc);
 

@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "daemon.h"
+#include "fsutil.h"
 #include "json.h"
 #include "log.h"
 
@@ -124,6 +125,12 @@ load_config(const kbs_daemon *d, const struct args *a, kbs_errbuf *eb)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "log.level: unknown level %s",
 				d->base->log_level);
 	kbs_log_set_level((kbs_log_level)lvl);
+	/* CivetWeb reads the TLS key itself; the key file rule still holds. */
+	if (d->base->tls_key != NULL &&
+	    (rc = kbs_fs_check_key_file(d->base->tls_key, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "http.tls_key");
+		return rc;
+	}
 	return KBS_OK;
 }
 

@@ -21,6 +21,7 @@ static const char *const names[KBS_ERR__COUNT] = {
 	[KBS_ERR_NETWORK] = "network error",
 	[KBS_ERR_CONFIG] = "invalid configuration",
 	[KBS_ERR_INTERNAL] = "internal error",
+	[KBS_ERR_READONLY] = "read-only store",
 };
 
 const char *

@@ -27,6 +27,7 @@ typedef enum {
 	KBS_ERR_NETWORK,     /* a remote service failed or timed out */
 	KBS_ERR_CONFIG,      /* configuration is invalid */
 	KBS_ERR_INTERNAL,    /* a bug: an invariant did not hold */
+	KBS_ERR_READONLY,    /* the store or file system is read-only */
 	KBS_ERR__COUNT
 } kbs_err;
 

@@ -3,14 +3,18 @@
  *
  * Reads open with O_NONBLOCK so that a FIFO or device named in a config
  * file cannot hang the daemon in open(), then refuse anything fstat does
- * not call a regular file.  Writes go to a mkostemp() file next to the
- * target: rename() is atomic only within one file system, and a temp file
- * in /tmp would not be.
+ * not call a regular file.  Writes go to an O_EXCL temporary file next
+ * to the target: rename() is atomic only within one file system, and a
+ * temp file in /tmp would not be.  The repository is reached beneath one
+ * directory descriptor (openat2 RESOLVE_BENEATH, or a checked walk).
  */
-/* mkostemp(): O_CLOEXEC from creation on, with no window before fcntl. */
+/* O_PATH, renameat, linkat. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,7 @@
 
 #include "fsutil.h"
 #include "mem.h"
+#include "rand.h"
 
 /* Largest chunk one read() call asks for. */
 #define FS_READ_CHUNK 65536
@@ -129,12 +134,28 @@ out:
 	return rc;
 }
 
+kbs_err
+kbs_fs_read_fd(int fd, const char *path, size_t max, uint8_t **out,
+	       size_t *len, kbs_errbuf *eb)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return kbs_errf(eb, KBS_ERR_IO, "stat %s: %s", path,
+				strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return kbs_errf(eb, KBS_ERR_IO, "%s is not a regular file", path);
+	if (st.st_size > 0 && (uint64_t)st.st_size > max)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE,
+				"%s is larger than %zu bytes", path, max);
+	return fs_read_fd(fd, path, st.st_size, max, out, len, eb);
+}
+
 /* Open flags shared by both read entry points. */
 static kbs_err
 fs_read_common(const char *path, int extra, size_t max, uint8_t **out,
 	       size_t *len, kbs_errbuf *eb)
 {
-	struct stat st;
 	kbs_err rc;
 	int fd;
 
@@ -148,22 +169,7 @@ fs_read_common(const char *path, int extra, size_t max, uint8_t **out,
 	if (fd < 0)
 		return kbs_errf(eb, KBS_ERR_IO, "open %s: %s", path,
 				strerror(errno));
-	if (fstat(fd, &st) != 0) {
-		rc = kbs_errf(eb, KBS_ERR_IO, "stat %s: %s", path,
-			      strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = kbs_errf(eb, KBS_ERR_IO, "%s is not a regular file", path);
-		goto out;
-	}
-	if (st.st_size > 0 && (uint64_t)st.st_size > max) {
-		rc = kbs_errf(eb, KBS_ERR_TOO_LARGE,
-			      "%s is larger than %zu bytes", path, max);
-		goto out;
-	}
-	rc = fs_read_fd(fd, path, st.st_size, max, out, len, eb);
-out:
+	rc = kbs_fs_read_fd(fd, path, max, out, len, eb);
 	close(fd);
 	return rc;
 }
@@ -200,97 +206,176 @@ fs_write_all(int fd, const uint8_t *data, size_t len)
 	return 0;
 }
 
-/* "<dir>/.<base>.<6 random>": hidden, so directory listings skip it. */
+/* One temp name ".<name>.<6 hex>": hidden, so directory listings skip it. */
 static char *
-fs_temp_template(const char *path)
+fs_temp_name(const char *name)
 {
-	const char *slash = strrchr(path, '/');
-	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-	const char *base = path + dirlen;
-	size_t n = dirlen + 1 + strlen(base) + 8 + 1;
-	char *t = malloc(n);
+	size_t n = strlen(name);
+	char *t = malloc(1 + n + 1 + 6 + 1), hex[7];
 
 	if (t == NULL)
 		return NULL;
-	memcpy(t, path, dirlen);
-	t[dirlen] = '.';
-	memcpy(t + dirlen + 1, base, strlen(base));
-	memcpy(t + dirlen + 1 + strlen(base), ".XXXXXX", 8);
+	if (kbs_rand_hex(hex, 3) != KBS_OK) {
+		free(t);
+		return NULL;
+	}
+	t[0] = '.';
+	memcpy(t + 1, name, n);
+	t[1 + n] = '.';
+	memcpy(t + 2 + n, hex, 7);
 	return t;
+}
+
+/* The kbs_err of a failed write-side system call. */
+static kbs_err
+fs_write_errno(int e)
+{
+	return e == EROFS ? KBS_ERR_READONLY : KBS_ERR_IO;
+}
+
+/* Create ".<name>.XXXXXX" in dirfd, exclusively; *tmp is malloc'd. */
+static kbs_err
+fs_create_temp(int dirfd, const char *dir, const char *name, char **tmp,
+	       int *fdp, kbs_errbuf *eb)
+{
+	int tries, fd = -1;
+	char *t = NULL;
+
+	for (tries = 0; tries < 100; tries++) {
+		free(t);
+		if ((t = fs_temp_name(name)) == NULL)
+			return kbs_errf(eb, KBS_ERR_NOMEM, "writing %s/%s", dir,
+					name);
+		fd = openat(dirfd, t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+			    O_NOFOLLOW, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		kbs_err rc = kbs_errf(eb, fs_write_errno(errno), "create %s/%s: %s",
+				      dir, t, strerror(errno));
+		free(t);
+		return rc;
+	}
+	*tmp = t;
+	*fdp = fd;
+	return KBS_OK;
 }
 
 /* Create, fill and fsync the temp file; on failure it is unlinked. */
 static kbs_err
-fs_write_temp(char *tmpl, const uint8_t *data, size_t len, mode_t mode,
-	      kbs_errbuf *eb)
+fs_write_temp(int dirfd, const char *dir, const char *name, char **tmp,
+	      const uint8_t *data, size_t len, mode_t mode, kbs_errbuf *eb)
 {
-	kbs_err rc = KBS_ERR_IO;
-	int fd;
+	kbs_err rc;
+	int fd = -1;
 
-	fd = mkostemp(tmpl, O_CLOEXEC);
-	if (fd < 0)
-		return kbs_errf(eb, KBS_ERR_IO, "create %s: %s", tmpl,
-				strerror(errno));
-	/* mkostemp made it 0600; set the exact mode before any data lands. */
+	if ((rc = fs_create_temp(dirfd, dir, name, tmp, &fd, eb)) != KBS_OK)
+		return rc;
+	rc = KBS_ERR_IO;
+	/* Set the exact mode (not reduced by the umask) before any data. */
 	if (fchmod(fd, mode) != 0) {
-		kbs_errf(eb, KBS_ERR_IO, "chmod %s: %s", tmpl, strerror(errno));
+		kbs_errf(eb, KBS_ERR_IO, "chmod %s/%s: %s", dir, *tmp,
+			 strerror(errno));
 		goto out;
 	}
 	if (fs_write_all(fd, data, len) != 0) {
-		kbs_errf(eb, KBS_ERR_IO, "write %s: %s", tmpl, strerror(errno));
+		kbs_errf(eb, KBS_ERR_IO, "write %s/%s: %s", dir, *tmp,
+			 strerror(errno));
 		goto out;
 	}
 	if (fsync(fd) != 0) {
-		kbs_errf(eb, KBS_ERR_IO, "fsync %s: %s", tmpl, strerror(errno));
+		kbs_errf(eb, KBS_ERR_IO, "fsync %s/%s: %s", dir, *tmp,
+			 strerror(errno));
 		goto out;
 	}
 	rc = KBS_OK;
 out:
 	if (close(fd) != 0 && rc == KBS_OK)
-		rc = kbs_errf(eb, KBS_ERR_IO, "close %s: %s", tmpl,
+		rc = kbs_errf(eb, KBS_ERR_IO, "close %s/%s: %s", dir, *tmp,
 			      strerror(errno));
-	if (rc != KBS_OK)
-		unlink(tmpl);
+	if (rc != KBS_OK) {
+		unlinkat(dirfd, *tmp, 0);
+		free(*tmp);
+		*tmp = NULL;
+	}
 	return rc;
 }
 
 /*
- * Write data to a temporary file beside path, then publish it: rename()
- * replaces whatever is at path (a symlink there is replaced, never
- * written through); exclusive uses link(), which fails with EEXIST where
- * rename() would replace.  The directory is synced either way.
+ * Write data to a temporary file beside name, then publish it: renameat()
+ * replaces whatever is at name (a symlink there is replaced, never
+ * written through); exclusive uses linkat(), which fails with EEXIST
+ * where rename would replace.  The directory is synced either way.
  */
+static kbs_err
+fs_publish_at(int dirfd, const char *dir, const char *name,
+	      const uint8_t *data, size_t len, mode_t mode, int exclusive,
+	      kbs_errbuf *eb)
+{
+	char *tmp = NULL;
+	kbs_err rc;
+	int r;
+
+	if (name == NULL || *name == '\0' || (data == NULL && len > 0))
+		return kbs_errf(eb, KBS_ERR_INVALID, "no path or data");
+	rc = fs_write_temp(dirfd, dir, name, &tmp, data, len, mode & 07777, eb);
+	if (rc != KBS_OK)
+		return rc;
+	r = exclusive ? linkat(dirfd, tmp, dirfd, name, 0)
+		      : renameat(dirfd, tmp, dirfd, name);
+	if (r != 0) {
+		rc = kbs_errf(eb, exclusive && errno == EEXIST ? KBS_ERR_EXISTS
+				  : fs_write_errno(errno),
+			      "%s to %s/%s: %s", exclusive ? "link" : "rename",
+			      dir, name, strerror(errno));
+		unlinkat(dirfd, tmp, 0);
+		goto out;
+	}
+	if (exclusive)
+		unlinkat(dirfd, tmp, 0);
+	rc = KBS_OK;
+	if (fsync(dirfd) != 0)
+		rc = kbs_errf(eb, KBS_ERR_IO, "fsync directory %s: %s", dir,
+			      strerror(errno));
+out:
+	free(tmp);
+	return rc;
+}
+
+kbs_err
+kbs_fs_write_atomic_at(int dirfd, const char *dir, const char *name,
+		       const uint8_t *data, size_t len, mode_t mode,
+		       kbs_errbuf *eb)
+{
+	return fs_publish_at(dirfd, dir, name, data, len, mode, 0, eb);
+}
+
+/* fs_publish_at() for a path: opens its directory. */
 static kbs_err
 fs_write_publish(const char *path, const uint8_t *data, size_t len,
 		 mode_t mode, int exclusive, kbs_errbuf *eb)
 {
-	kbs_err rc = KBS_ERR_NOMEM;
-	char *tmpl = NULL, *dir = NULL;
-	int r;
+	const char *slash, *name;
+	char *dir = NULL;
+	kbs_err rc;
+	int dfd;
 
-	if (path == NULL || *path == '\0' || (data == NULL && len > 0))
+	if (path == NULL || *path == '\0')
 		return kbs_errf(eb, KBS_ERR_INVALID, "no path or data");
-	if ((tmpl = fs_temp_template(path)) == NULL ||
-	    (dir = fs_dirname(path)) == NULL) {
-		kbs_errf(eb, rc, "writing %s", path);
+	slash = strrchr(path, '/');
+	name = slash ? slash + 1 : path;
+	if ((dir = fs_dirname(path)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "writing %s", path);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = kbs_errf(eb, KBS_ERR_IO, "open directory %s: %s", dir,
+			      strerror(errno));
 		goto out;
 	}
-	if ((rc = fs_write_temp(tmpl, data, len, mode & 07777, eb)) != KBS_OK)
-		goto out;
-	r = exclusive ? link(tmpl, path) : rename(tmpl, path);
-	if (r != 0) {
-		rc = kbs_errf(eb, exclusive && errno == EEXIST ? KBS_ERR_EXISTS
-							      : KBS_ERR_IO,
-			      "%s to %s: %s", exclusive ? "link" : "rename",
-			      path, strerror(errno));
-		unlink(tmpl);
-		goto out;
-	}
-	if (exclusive)
-		unlink(tmpl);
-	rc = kbs_fs_sync_dir(dir, eb);
+	rc = fs_publish_at(dfd, dir, name, data, len, mode, exclusive, eb);
+	close(dfd);
 out:
-	free(tmpl);
 	free(dir);
 	return rc;
 }
@@ -398,4 +483,343 @@ kbs_fs_path(const char *dir, const char *name)
 	p[dn] = '/';
 	memcpy(p + dn + 1, name, nn + 1);
 	return p;
+}
+
+/* ---- beneath a directory ---- */
+
+/* Links followed in one resolution, as the kernel's own limit. */
+#define FS_MAX_LINKS 40
+/* Directories deep one walk may go. */
+#define FS_MAX_DEPTH 64
+
+int
+kbs_fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how;
+	long fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = (unsigned long long)(flags | O_CLOEXEC);
+	how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		return kbs_fs_open_beneath_walk(dirfd, path, flags, mode);
+	return (int)fd;
+}
+
+/* The state of one walk: a stack of directory fds over the base. */
+struct walk {
+	int base;
+	int fds[FS_MAX_DEPTH];
+	int depth;
+	int links;
+	char *rest; /* malloc'd: what is left to resolve */
+};
+
+static int
+walk_top(const struct walk *w)
+{
+	return w->depth == 0 ? w->base : w->fds[w->depth - 1];
+}
+
+static void
+walk_free(struct walk *w)
+{
+	while (w->depth > 0)
+		close(w->fds[--w->depth]);
+	free(w->rest);
+}
+
+/* Replace the head component comp by the link's text; returns 1. */
+static int
+walk_expand(struct walk *w, const char *comp, const char *after)
+{
+	char target[PATH_MAX];
+	size_t tl, al = strlen(after);
+	ssize_t r;
+	char *nrest;
+
+	if (++w->links > FS_MAX_LINKS) {
+		errno = ELOOP;
+		return -1;
+	}
+	r = readlinkat(walk_top(w), comp, target, sizeof(target) - 1);
+	if (r < 0)
+		return -1;
+	tl = (size_t)r;
+	if (tl == 0 || target[0] == '/') {
+		errno = EXDEV; /* absolute: outside by definition */
+		return -1;
+	}
+	if ((nrest = malloc(tl + 1 + al + 1)) == NULL)
+		return -1;
+	memcpy(nrest, target, tl);
+	nrest[tl] = '/';
+	memcpy(nrest + tl + 1, after, al + 1);
+	free(w->rest);
+	w->rest = nrest;
+	return 1;
+}
+
+/*
+ * Step into directory comp: 0 when pushed (or popped for ".."), 1 when
+ * comp was a link and has been expanded, -1 with errno.
+ */
+static int
+walk_enter(struct walk *w, const char *comp, const char *after)
+{
+	struct stat st;
+	int fd;
+
+	if (strcmp(comp, "..") == 0) {
+		if (w->depth == 0) {
+			errno = EXDEV;
+			return -1;
+		}
+		close(w->fds[--w->depth]);
+		return 0;
+	}
+	fd = openat(walk_top(w), comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || (!S_ISLNK(st.st_mode) && !S_ISDIR(st.st_mode))) {
+		close(fd);
+		errno = ENOTDIR;
+		return -1;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		close(fd);
+		return walk_expand(w, comp, after);
+	}
+	if (w->depth == FS_MAX_DEPTH) {
+		close(fd);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	w->fds[w->depth++] = fd;
+	return 0;
+}
+
+/*
+ * The last component: 2 with *fdp opened, 1 when it was a link and has
+ * been expanded (unless the caller asked O_NOFOLLOW), 0 for "..", -1.
+ * O_NOFOLLOW on the real open makes a link swapped in meanwhile fail
+ * instead of being followed.
+ */
+static int
+walk_last(struct walk *w, const char *comp, int flags, mode_t mode, int *fdp)
+{
+	struct stat st;
+	int fd;
+
+	if (strcmp(comp, "..") == 0)
+		return walk_enter(w, comp, "");
+	if (fstatat(walk_top(w), comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode) && !(flags & O_NOFOLLOW))
+		return walk_expand(w, comp, "");
+	fd = openat(walk_top(w), comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd >= 0 && (flags & O_PATH) && fstat(fd, &st) == 0 &&
+	    S_ISLNK(st.st_mode)) {
+		close(fd);
+		errno = ELOOP;
+		return -1;
+	}
+	if (fd < 0)
+		return -1;
+	*fdp = fd;
+	return 2;
+}
+
+int
+kbs_fs_open_beneath_walk(int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct walk w;
+	char *comp, *after;
+	size_t n;
+	int fd = -1, r, e;
+
+	memset(&w, 0, sizeof(w));
+	w.base = dirfd;
+	if (path == NULL || path[0] == '/') {
+		errno = path == NULL ? EINVAL : EXDEV;
+		return -1;
+	}
+	if ((w.rest = strdup(path)) == NULL)
+		return -1;
+	for (;;) {
+		comp = w.rest + strspn(w.rest, "/");
+		if (*comp == '\0') { /* "dir/", "." or "": the directory itself */
+			fd = openat(walk_top(&w), ".", flags | O_CLOEXEC, mode);
+			break;
+		}
+		n = strcspn(comp, "/");
+		after = comp + n + strspn(comp + n, "/");
+		comp[n] = '\0';
+		if (strcmp(comp, ".") == 0)
+			r = 0;
+		else if (*after != '\0')
+			r = walk_enter(&w, comp, after);
+		else
+			r = walk_last(&w, comp, flags, mode, &fd);
+		if (r < 0 || r == 2)
+			break;
+		if (r == 0)
+			memmove(w.rest, after, strlen(after) + 1);
+	}
+	e = errno;
+	walk_free(&w);
+	errno = e;
+	return fd;
+}
+
+/* ---- temporary files of interrupted writes ---- */
+
+int
+kbs_fs_is_temp_name(const char *name, const char *target)
+{
+	size_t n = strlen(name), i;
+
+	/* "." + at least one character + "." + six */
+	if (n < 9 || name[0] != '.' || name[1] == '.' || name[n - 7] != '.')
+		return 0;
+	for (i = n - 6; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		      (name[i] >= 'A' && name[i] <= 'Z') ||
+		      (name[i] >= '0' && name[i] <= '9')))
+			return 0;
+	if (target == NULL)
+		return 1;
+	return strlen(target) == n - 8 && memcmp(name + 1, target, n - 8) == 0;
+}
+
+/* Overwrite the regular file name in dirfd with zeros, fsync, unlink. */
+static kbs_err
+fs_wipe_one(int dirfd, const char *dir, const char *name, kbs_errbuf *eb)
+{
+	static const uint8_t zeros[4096];
+	struct stat st;
+	off_t left;
+	size_t chunk;
+	int fd;
+
+	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return KBS_OK; /* gone meanwhile */
+	if (fd < 0)
+		return kbs_errf(eb, fs_write_errno(errno), "open %s/%s: %s",
+				dir, name, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return KBS_OK; /* not ours to touch */
+	}
+	for (left = st.st_size; left > 0; left -= (off_t)chunk) {
+		chunk = left > (off_t)sizeof(zeros) ? sizeof(zeros) : (size_t)left;
+		if (fs_write_all(fd, zeros, chunk) != 0)
+			break;
+	}
+	if (fsync(fd) != 0 && errno == EROFS) {
+		close(fd);
+		return kbs_errf(eb, KBS_ERR_READONLY, "%s is read-only", dir);
+	}
+	close(fd);
+	if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
+		return kbs_errf(eb, fs_write_errno(errno), "unlink %s/%s: %s",
+				dir, name, strerror(errno));
+	return KBS_OK;
+}
+
+kbs_err
+kbs_fs_wipe_temps(int dirfd, const char *dir, const char *target,
+		  unsigned *removed, kbs_errbuf *eb)
+{
+	struct dirent *e;
+	unsigned count = 0;
+	kbs_err rc = KBS_OK;
+	DIR *d;
+	int fd;
+
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return kbs_errf(eb, KBS_ERR_IO, "open directory %s: %s", dir,
+				strerror(errno));
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return kbs_errf(eb, KBS_ERR_IO, "read directory %s: %s", dir,
+				strerror(errno));
+	}
+	while (rc == KBS_OK && (e = readdir(d)) != NULL) {
+		if (!kbs_fs_is_temp_name(e->d_name, target))
+			continue;
+		if ((rc = fs_wipe_one(dirfd, dir, e->d_name, eb)) == KBS_OK)
+			count++;
+	}
+	closedir(d);
+	if (count > 0 && rc == KBS_OK && fsync(dirfd) != 0 && errno != EBADF)
+		rc = kbs_errf(eb, KBS_ERR_IO, "fsync directory %s: %s", dir,
+			      strerror(errno));
+	if (removed != NULL)
+		*removed = count;
+	return rc;
+}
+
+/* ---- private key files ---- */
+
+int
+kbs_fs_key_mode_ok(mode_t mode)
+{
+	return (mode & (S_IRWXO | S_IWGRP | S_IXGRP)) == 0;
+}
+
+/* Open path and check that it is a key file we may use. */
+static kbs_err
+fs_open_key(const char *path, int *fdp, kbs_errbuf *eb)
+{
+	struct stat st;
+	int fd;
+
+	if (path == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "no key file");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return kbs_errf(eb, errno == ENOENT ? KBS_ERR_NOT_FOUND : KBS_ERR_IO,
+				"key file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return kbs_errf(eb, KBS_ERR_IO, "key file %s is not a regular "
+				"file", path);
+	}
+	if (!kbs_fs_key_mode_ok(st.st_mode)) {
+		close(fd);
+		return kbs_errf(eb, KBS_ERR_CONFIG, "key file %s has mode %04o: "
+				"others may access it or its group may write "
+				"it; use 0600, 0400, 0640 or 0440", path,
+				(unsigned)(st.st_mode & 07777));
+	}
+	*fdp = fd;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_fs_read_key(const char *path, size_t max, uint8_t **out, size_t *len,
+		kbs_errbuf *eb)
+{
+	kbs_err rc;
+	int fd;
+
+	if ((rc = fs_open_key(path, &fd, eb)) != KBS_OK)
+		return rc;
+	rc = kbs_fs_read_fd(fd, path, max, out, len, eb);
+	close(fd);
+	return rc;
+}
+
+kbs_err
+kbs_fs_check_key_file(const char *path, kbs_errbuf *eb)
+{
+	kbs_err rc;
+	int fd;
+
+	if ((rc = fs_open_key(path, &fd, eb)) == KBS_OK)
+		close(fd);
+	return rc;
 }

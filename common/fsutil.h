@@ -77,4 +77,81 @@ kbs_err kbs_fs_sync_dir(const char *dir, kbs_errbuf *eb);
 /* Remove path and fsync its directory.  KBS_ERR_NOT_FOUND if missing. */
 kbs_err kbs_fs_remove(const char *path, kbs_errbuf *eb);
 
+/* ---- beneath a directory (the resource repository) ---- */
+
+/*
+ * openat(dirfd, path, flags, mode) where the whole resolution stays
+ * beneath dirfd: a symbolic link at any depth may point anywhere inside
+ * the tree under dirfd (Kubernetes' "name -> ..data/name" layout), but an
+ * absolute link, a ".." above dirfd or a magic /proc link fails with
+ * errno EXDEV (ELOOP after 40 links).  Uses openat2(2) with
+ * RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS; on a kernel without it
+ * (ENOSYS) the checked walk below.  Returns the fd or -1 with errno.
+ */
+int kbs_fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+
+/*
+ * The same by walking the path one component at a time with O_NOFOLLOW,
+ * reading each link and resolving it against a stack of directory fds, so
+ * no step ever leaves the tree.  The fallback of kbs_fs_open_beneath();
+ * public so that it is tested on kernels that have openat2.
+ */
+int kbs_fs_open_beneath_walk(int dirfd, const char *path, int flags,
+			     mode_t mode);
+
+/*
+ * Read the regular file open at fd (not closed here), at most max bytes,
+ * as kbs_fs_read() does; name is for messages only.
+ */
+kbs_err kbs_fs_read_fd(int fd, const char *name, size_t max, uint8_t **out,
+		       size_t *len, kbs_errbuf *eb);
+
+/*
+ * kbs_fs_write_atomic() of name inside the directory open at dirfd (a
+ * real descriptor, not O_PATH: it is fsynced); dir names it in messages.
+ * KBS_ERR_READONLY when the file system is mounted read-only.
+ */
+kbs_err kbs_fs_write_atomic_at(int dirfd, const char *dir, const char *name,
+			       const uint8_t *data, size_t len, mode_t mode,
+			       kbs_errbuf *eb);
+
+/*
+ * 1 if name is a temporary file that a write of target (or, with target
+ * NULL, of any name not starting with '.') leaves behind when the
+ * process dies between create and rename: ".<target>.<6 of [A-Za-z0-9]>".
+ */
+int kbs_fs_is_temp_name(const char *name, const char *target);
+
+/*
+ * Overwrite with zeros, fsync and remove every regular temporary file of
+ * target (NULL: of any name) in the directory open at dirfd: they hold
+ * whole secret values.  *removed (may be NULL) counts them.
+ * KBS_ERR_READONLY on a read-only file system.
+ */
+kbs_err kbs_fs_wipe_temps(int dirfd, const char *dir, const char *target,
+			  unsigned *removed, kbs_errbuf *eb);
+
+/* ---- private key files ---- */
+
+/*
+ * 1 if a private key file of this mode may be used: readable by its
+ * owner, and by its group at most for reading (0600, 0400, 0640, 0440:
+ * kubelet's fsGroup adds group read to mounted secrets); never by
+ * others, never group-writable.
+ */
+int kbs_fs_key_mode_ok(mode_t mode);
+
+/*
+ * Read the private key file path (links followed: mounted secrets are
+ * links), at most max bytes, through one descriptor, so the mode checked
+ * is that of the file read: KBS_ERR_CONFIG naming the file and its mode
+ * when kbs_fs_key_mode_ok() refuses it.  Release with kbs_freezero().
+ */
+kbs_err kbs_fs_read_key(const char *path, size_t max, uint8_t **out,
+			size_t *len, kbs_errbuf *eb);
+
+/* The mode check of kbs_fs_read_key() alone, for files another library
+ * opens (TLS keys).  KBS_ERR_CONFIG / KBS_ERR_NOT_FOUND / KBS_ERR_IO. */
+kbs_err kbs_fs_check_key_file(const char *path, kbs_errbuf *eb);
+
 #endif

@@ -40,6 +40,7 @@
 #include <openssl/x509v3.h>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "kmip.h"
 #include "mem.h"
 
@@ -468,6 +469,8 @@ ctx_load(SSL_CTX *ctx, const kbs_kmip_conn_config *cfg, kbs_errbuf *eb)
 	else if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1)
 		kbs_errf(eb, rc, "kmip: cannot load client certificate %s",
 			 cfg->cert_file);
+	else if (kbs_fs_check_key_file(cfg->key_file, eb) != KBS_OK)
+		kbs_errprefix(eb, "kmip");
 	else if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file,
 					     SSL_FILETYPE_PEM) != 1)
 		kbs_errf(eb, rc, "kmip: cannot load client key %s",

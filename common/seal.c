@@ -137,18 +137,8 @@ kbs_sealer_add_key_file(kbs_sealer *s, const char *path, kbs_errbuf *eb)
 		if ((rc = seal_create_key_file(path, eb)) != KBS_OK)
 			return rc;
 	}
-	/*
-	 * Checked on the path, not the open file: the race only lets the
-	 * key's own owner swap files, who can read the key anyway.
-	 */
-	if (stat(path, &st) != 0)
-		return kbs_errf(eb, KBS_ERR_IO, "cannot stat %s", path);
-	if (st.st_mode & 077)
-		return kbs_errf(eb, KBS_ERR_CONFIG,
-				"key file %s is accessible by group or others "
-				"(mode %04o); chmod 600 it", path,
-				(unsigned)(st.st_mode & 07777));
-	rc = kbs_fs_read(path, KBS_SEAL_KEY_LEN, &key, &len, eb);
+	/* The mode checked is the mode of the file read (fsutil). */
+	rc = kbs_fs_read_key(path, KBS_SEAL_KEY_LEN, &key, &len, eb);
 	if (rc == KBS_OK && len != KBS_SEAL_KEY_LEN)
 		rc = KBS_ERR_TOO_LARGE;
 	if (rc == KBS_ERR_TOO_LARGE)

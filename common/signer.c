@@ -51,55 +51,16 @@ kbs_signer_free(kbs_signer *s)
 
 /*
  * Read the key file through one descriptor, so the mode that is checked
- * is the mode of the file that is read.  Group/other access is refused.
+ * is the mode of the file that is read (kbs_fs_key_mode_ok: owner, and
+ * group read at most).
  */
 static kbs_err
 read_key_file(const char *path, uint8_t **out, size_t *len, kbs_errbuf *eb)
 {
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t got = 0;
-	ssize_t n;
-	kbs_err rc;
-	int fd;
+	kbs_err rc = kbs_fs_read_key(path, KEY_MAX_LEN, out, len, eb);
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return kbs_errf(eb, errno == ENOENT ? KBS_ERR_NOT_FOUND : KBS_ERR_IO,
-				"signer key %s: %s", path, strerror(errno));
-	rc = kbs_errf(eb, KBS_ERR_IO, "signer key %s: cannot stat", path);
-	if (fstat(fd, &st) != 0)
-		goto out;
-	rc = kbs_errf(eb, KBS_ERR_CONFIG,
-		      "signer key %s must be a regular file of mode 0600 or "
-		      "stricter (found %03o)", path, (unsigned)(st.st_mode & 0777));
-	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		goto out;
-	rc = kbs_errf(eb, KBS_ERR_TOO_LARGE, "signer key %s too large", path);
-	if (st.st_size > KEY_MAX_LEN)
-		goto out;
-	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	if ((buf = malloc(KEY_MAX_LEN + 1)) == NULL)
-		goto out;
-	while (got <= KEY_MAX_LEN &&
-	       (n = read(fd, buf + got, KEY_MAX_LEN + 1 - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = kbs_errf(eb, KBS_ERR_IO, "signer key %s: read failed", path);
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	rc = kbs_errf(eb, KBS_ERR_TOO_LARGE, "signer key %s too large", path);
-	if (got > KEY_MAX_LEN)
-		goto out;
-	*out = buf;
-	*len = got;
-	buf = NULL;
-	rc = KBS_OK;
-out:
-	kbs_freezero(buf, KEY_MAX_LEN + 1);
-	close(fd);
+	if (rc != KBS_OK)
+		kbs_errprefix(eb, "signer key");
 	return rc;
 }
 
@@ -148,7 +109,7 @@ load_key(const char *path, const char *alg, EVP_PKEY **out, kbs_errbuf *eb)
 out:
 	EVP_PKEY_free(pkey);
 	BIO_free(bio);
-	kbs_freezero(pem, KEY_MAX_LEN + 1);
+	kbs_freezero(pem, len);
 	ERR_clear_error();
 	return rc;
 }

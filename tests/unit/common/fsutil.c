@@ -1,6 +1,8 @@
 /* Tests for common/fsutil.c. */
+#define _GNU_SOURCE /* O_PATH */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -316,6 +318,230 @@ test_path_join(void)
 	free(dir);
 }
 
+/* Build parent/<rel> pieces for the beneath tests. */
+static void
+ln(const char *target, const char *rel)
+{
+	char p[512];
+
+	join(p, sizeof(p), rel);
+	CU_ASSERT_FATAL(symlink(target, p) == 0);
+}
+
+static void
+md(const char *rel)
+{
+	char p[512];
+
+	join(p, sizeof(p), rel);
+	CU_ASSERT_FATAL(mkdir(p, 0700) == 0);
+}
+
+static void
+put(const char *rel, const char *text)
+{
+	char p[512];
+
+	join(p, sizeof(p), rel);
+	CU_ASSERT_FATAL(kbs_fs_write_atomic(p, (const uint8_t *)text,
+					    strlen(text), 0600, NULL) == KBS_OK);
+}
+
+/* Contents read through fd (closed), or "" on failure. */
+static void
+read_fd_is(int fd, const char *want)
+{
+	uint8_t *out = NULL;
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read_fd(fd, "t", 64, &out, &len, NULL),
+			      KBS_OK);
+	CU_ASSERT(len == strlen(want) && memcmp(out, want, len) == 0);
+	free(out);
+	close(fd);
+}
+
+/*
+ * openat2 and the checked walk agree on every case: links inside are
+ * followed at any depth, any resolution that would leave the tree is
+ * EXDEV (ELOOP for a loop).
+ */
+static void
+test_open_beneath(void)
+{
+	static const struct {
+		const char *path;
+		const char *want; /* content, or NULL for an error */
+		int err;
+	} t[] = {
+		{"repo/t/file", "IN", 0},
+		{"repo/t/./file", "IN", 0},
+		{"repo/t/../t/file", "IN", 0},
+		{"repo/t/name", "NEW", 0},        /* name -> ..data/name */
+		{"alias/t/name", "NEW", 0},       /* alias -> repo */
+		{"repo/t/up", "IN", 0},           /* up -> ../t/file */
+		{"repo/t/abs", NULL, EXDEV},      /* /etc/hostname */
+		{"repo/t/rel", NULL, EXDEV},      /* ../../../out/x */
+		{"repo/t/dotdot", NULL, EXDEV},   /* ..data2 -> ../../.. */
+		{"outrepo/t/x", NULL, EXDEV},     /* ../out */
+		{"absrepo/t/x", NULL, EXDEV},     /* absolute dir */
+		{"repo/t/loop", NULL, ELOOP},     /* loop -> loop */
+		{"../out/x", NULL, EXDEV},
+		{"/etc/hostname", NULL, EXDEV},
+		{"repo/t/missing", NULL, ENOENT},
+		{"repo/t/file/x", NULL, ENOTDIR},
+	};
+	char base[512], abs[512];
+	int dfd, i, fd, fd2, e1, e2;
+
+	mk_tmpdir();
+	md("root");
+	md("out");
+	put("out/x", "OUT");
+	md("root/repo");
+	md("root/repo/t");
+	put("root/repo/t/file", "IN");
+	md("root/repo/t/..2026_12_06_20_00_00.1");
+	put("root/repo/t/..2026_12_06_20_00_00.1/name", "NEW");
+	ln("..2026_12_06_20_00_00.1", "root/repo/t/..data");
+	ln("..data/name", "root/repo/t/name");
+	ln("repo", "root/alias");
+	ln("../t/file", "root/repo/t/up");
+	ln("/etc/hostname", "root/repo/t/abs");
+	ln("../../../out/x", "root/repo/t/rel");
+	ln("../../..", "root/repo/t/..data2");
+	ln("..data2/out/x", "root/repo/t/dotdot");
+	ln("../out", "root/outrepo");
+	join(abs, sizeof(abs), "out");
+	ln(abs, "root/absrepo");
+	ln("loop", "root/repo/t/loop");
+	join(base, sizeof(base), "root");
+	CU_ASSERT_FATAL((dfd = open(base, O_PATH | O_DIRECTORY)) >= 0);
+	for (i = 0; i < (int)(sizeof(t) / sizeof(t[0])); i++) {
+		errno = 0;
+		fd = kbs_fs_open_beneath(dfd, t[i].path, O_RDONLY, 0);
+		e1 = errno;
+		errno = 0;
+		fd2 = kbs_fs_open_beneath_walk(dfd, t[i].path, O_RDONLY, 0);
+		e2 = errno;
+		if ((t[i].want != NULL) != (fd >= 0) ||
+		    (t[i].want != NULL) != (fd2 >= 0) ||
+		    (!t[i].want && (e1 != t[i].err || e2 != t[i].err)))
+			fprintf(stderr, "%s: openat2 %d/%d walk %d/%d\n",
+				t[i].path, fd, e1, fd2, e2);
+		if (t[i].want != NULL) {
+			CU_ASSERT_FATAL(fd >= 0 && fd2 >= 0);
+			read_fd_is(fd, t[i].want);
+			read_fd_is(fd2, t[i].want);
+		} else {
+			CU_ASSERT(fd < 0 && e1 == t[i].err);
+			CU_ASSERT(fd2 < 0 && e2 == t[i].err);
+		}
+	}
+	/* O_NOFOLLOW on the last component: a link there is not followed. */
+	CU_ASSERT(kbs_fs_open_beneath_walk(dfd, "repo/t/up", O_RDONLY |
+					   O_NOFOLLOW, 0) < 0 && errno == ELOOP);
+	/* Creation beneath, and not through an escaping directory link. */
+	fd = kbs_fs_open_beneath_walk(dfd, "alias/t/created", O_WRONLY |
+				      O_CREAT | O_EXCL, 0600);
+	CU_ASSERT(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CU_ASSERT(kbs_fs_open_beneath_walk(dfd, "outrepo/created", O_WRONLY |
+					   O_CREAT, 0600) < 0 && errno == EXDEV);
+	CU_ASSERT(kbs_fs_open_beneath(dfd, "outrepo/created", O_WRONLY |
+				      O_CREAT, 0600) < 0 && errno == EXDEV);
+	CU_ASSERT_EQUAL(count_entries(abs), 1);
+	close(dfd);
+	rm_tree(tmpdir);
+}
+
+static void
+test_temp_names(void)
+{
+	CU_ASSERT(kbs_fs_is_temp_name(".key.Ab12Zz", "key"));
+	CU_ASSERT(kbs_fs_is_temp_name(".key.Ab12Zz", NULL));
+	CU_ASSERT(kbs_fs_is_temp_name(".a.b.000000", "a.b"));
+	CU_ASSERT(!kbs_fs_is_temp_name(".key.Ab12Zz", "ke"));
+	CU_ASSERT(!kbs_fs_is_temp_name(".key.Ab12Zz", "other"));
+	CU_ASSERT(!kbs_fs_is_temp_name("key.Ab12Zz", NULL));
+	CU_ASSERT(!kbs_fs_is_temp_name(".key.Ab12Z", NULL));
+	CU_ASSERT(!kbs_fs_is_temp_name(".key.Ab12Z-", NULL));
+	CU_ASSERT(!kbs_fs_is_temp_name("..data", NULL));
+	CU_ASSERT(!kbs_fs_is_temp_name("..data_tmp", NULL));
+	CU_ASSERT(!kbs_fs_is_temp_name("..2026_12_06_20_00_00.123456789", NULL));
+	CU_ASSERT(!kbs_fs_is_temp_name("..abcdef", NULL));
+	CU_ASSERT(!kbs_fs_is_temp_name(".x.abcdef", "x.abcdef"));
+}
+
+/* Wipe: the leftover's bytes are gone (checked through a hard link). */
+static void
+test_wipe_temps(void)
+{
+	char p[512], keep[512];
+	uint8_t *out = NULL;
+	size_t len = 0;
+	unsigned n = 9;
+	int dfd;
+
+	mk_tmpdir();
+	put(".k.Ab12Zz", "SECRET");
+	put(".other.Ab12Zz", "OTHER");
+	join(p, sizeof(p), ".k.Ab12Zz");
+	join(keep, sizeof(keep), "hardlink");
+	CU_ASSERT_FATAL(link(p, keep) == 0);
+	CU_ASSERT_FATAL((dfd = open(tmpdir, O_RDONLY | O_DIRECTORY)) >= 0);
+	CU_ASSERT_EQUAL(kbs_fs_wipe_temps(dfd, tmpdir, "k", &n, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT(access(p, F_OK) != 0);
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read(keep, 64, &out, &len, NULL), KBS_OK);
+	CU_ASSERT(len == 6 && memcmp(out, "\0\0\0\0\0\0", 6) == 0);
+	free(out);
+	CU_ASSERT_EQUAL(kbs_fs_wipe_temps(dfd, tmpdir, NULL, &n, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(count_entries(tmpdir), 1);
+	close(dfd);
+	rm_tree(tmpdir);
+}
+
+static void
+test_key_modes(void)
+{
+	static const struct {
+		mode_t mode;
+		int ok;
+	} t[] = {
+		{0600, 1}, {0400, 1}, {0640, 1}, {0440, 1}, {0700, 1},
+		{0644, 0}, {0604, 0}, {0660, 0}, {0620, 0}, {0610, 0},
+		{0601, 0}, {0602, 0}, {0666, 0}, {0444, 0}, {0000, 1},
+	};
+	char p[512], l[512];
+	uint8_t *out = NULL;
+	size_t len = 0, i;
+	kbs_errbuf eb;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		CU_ASSERT_EQUAL(kbs_fs_key_mode_ok(t[i].mode), t[i].ok);
+	mk_tmpdir();
+	join(p, sizeof(p), "key.pem");
+	put("key.pem", "KEY");
+	/* Through a link, as kubelet mounts it: the target's mode counts. */
+	join(l, sizeof(l), "link.pem");
+	CU_ASSERT_FATAL(symlink("key.pem", l) == 0);
+	CU_ASSERT_FATAL(chmod(p, 0440) == 0);
+	CU_ASSERT_EQUAL_FATAL(kbs_fs_read_key(l, 64, &out, &len, &eb), KBS_OK);
+	CU_ASSERT(len == 3);
+	kbs_freezero(out, len);
+	CU_ASSERT_EQUAL(kbs_fs_check_key_file(l, &eb), KBS_OK);
+	CU_ASSERT_FATAL(chmod(p, 0644) == 0);
+	CU_ASSERT_EQUAL(kbs_fs_read_key(l, 64, &out, &len, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT(strstr(eb.msg, "0644") != NULL);
+	CU_ASSERT_EQUAL(kbs_fs_check_key_file(p, &eb), KBS_ERR_CONFIG);
+	join(p, sizeof(p), "missing");
+	CU_ASSERT_EQUAL(kbs_fs_check_key_file(p, &eb), KBS_ERR_NOT_FOUND);
+	rm_tree(tmpdir);
+}
+
 static const kbs_unit_test tests[] = {
 	{"write/read round trip, no temp left", test_write_read_roundtrip},
 	{"exact mode bits despite umask", test_mode_bits_ignore_umask},
@@ -328,6 +554,10 @@ static const kbs_unit_test tests[] = {
 	{"mkdirs and remove", test_mkdirs_and_remove},
 	{"write_new is exclusive", test_write_new_exclusive},
 	{"path join and bound", test_path_join},
+	{"open beneath: openat2 and walk agree", test_open_beneath},
+	{"temporary file names", test_temp_names},
+	{"wipe temporary files", test_wipe_temps},
+	{"key file modes", test_key_modes},
 	{NULL, NULL},
 };
 

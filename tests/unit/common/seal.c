@@ -240,8 +240,13 @@ test_key_file(void)
 	CU_ASSERT_EQUAL(open_str(s2, "a", sealed), KBS_OK);
 	free(sealed);
 	CU_ASSERT_EQUAL(kbs_sealer_add_key_file(s2, p, &eb), KBS_ERR_EXISTS);
-	/* Group- or other-accessible: refused. */
+	/* Group-readable (kubelet's fsGroup): accepted; group-writable or
+	 * other-accessible: refused. */
 	CU_ASSERT(chmod(p, 0640) == 0);
+	CU_ASSERT_EQUAL(kbs_sealer_add_key_file(s2, p, &eb), KBS_ERR_EXISTS);
+	CU_ASSERT(chmod(p, 0440) == 0);
+	CU_ASSERT_EQUAL(kbs_sealer_add_key_file(s2, p, &eb), KBS_ERR_EXISTS);
+	CU_ASSERT(chmod(p, 0660) == 0);
 	CU_ASSERT_EQUAL(kbs_sealer_add_key_file(s2, p, &eb), KBS_ERR_CONFIG);
 	CU_ASSERT(chmod(p, 0604) == 0);
 	CU_ASSERT_EQUAL(kbs_sealer_add_key_file(s2, p, &eb), KBS_ERR_CONFIG);

@@ -138,7 +138,16 @@ test_refusals(void)
 	/* Group/other readable key file. */
 	CU_ASSERT_FATAL(chmod(path, 0644) == 0);
 	make(path, "ES256", NULL, KBS_ERR_CONFIG);
+	/* Group-readable (kubelet's fsGroup) is accepted, group-writable not. */
 	CU_ASSERT_FATAL(chmod(path, 0640) == 0);
+	s = make(path, "ES256", NULL, KBS_OK);
+	kbs_signer_free(s);
+	CU_ASSERT_FATAL(chmod(path, 0440) == 0);
+	s = make(path, "ES256", NULL, KBS_OK);
+	kbs_signer_free(s);
+	CU_ASSERT_FATAL(chmod(path, 0660) == 0);
+	make(path, "ES256", NULL, KBS_ERR_CONFIG);
+	CU_ASSERT_FATAL(chmod(path, 0604) == 0);
 	make(path, "ES256", NULL, KBS_ERR_CONFIG);
 	CU_ASSERT_FATAL(chmod(path, 0400) == 0);
 	s = make(path, "ES256", NULL, KBS_OK);

@@ -1,5 +1,6 @@
 /* Tests for common/store.c and common/store_fs.c. */
 #include <dirent.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -237,7 +238,191 @@ test_fs_symlink_refused(void)
 	snprintf(link, sizeof(link), "%s/store/r/t/planted", parent);
 	CU_ASSERT_FATAL(symlink("/etc/hostname", link) == 0);
 	CU_ASSERT_EQUAL(kbs_store_get(s, "r/t/planted", &out, &len, &eb),
-			KBS_ERR_IO);
+			KBS_ERR_DENIED);
+	CU_ASSERT(strstr(eb.msg, "outside the repository") != NULL);
+	cleanup(s);
+}
+
+/* ln -s target parent/<rel> */
+static void
+link_at(const char *target, const char *rel)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", parent, rel);
+	CU_ASSERT_FATAL(symlink(target, p) == 0);
+}
+
+static void
+mkdir_at(const char *rel)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", parent, rel);
+	CU_ASSERT_FATAL(mkdir(p, 0700) == 0);
+}
+
+static void
+write_at(const char *rel, const char *text)
+{
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", parent, rel);
+	CU_ASSERT_FATAL((f = fopen(p, "w")) != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* get path and compare with want; NULL: expect code rc. */
+static void
+expect_get(kbs_store *s, const char *path, const char *want, kbs_err rc)
+{
+	uint8_t *out = NULL;
+	size_t len = 0;
+	kbs_errbuf eb = {""};
+	kbs_err got = kbs_store_get(s, path, &out, &len, &eb);
+
+	if (want != NULL) {
+		CU_ASSERT_EQUAL(got, KBS_OK);
+		CU_ASSERT(got == KBS_OK && len == strlen(want) &&
+			  memcmp(out, want, len) == 0);
+		kbs_freezero(out, len);
+		return;
+	}
+	if (got != rc)
+		fprintf(stderr, "get %s: %d (%s)\n", path, got, eb.msg);
+	CU_ASSERT_EQUAL(got, rc);
+	if (got == KBS_OK)
+		kbs_freezero(out, len);
+}
+
+/*
+ * kubelet's atomic writer: "..<timestamp>/" holds the data, "..data"
+ * links to it, each visible name links to "..data/<name>"; rotation
+ * writes a new timestamped directory and swaps "..data".
+ */
+static void
+test_fs_atomic_writer_layout(void)
+{
+	kbs_store *s = new_store();
+	kbs_errbuf eb;
+
+	mkdir_at("store/default");
+	mkdir_at("store/default/akv");
+	mkdir_at("store/default/akv/..2026_12_06_20_00_00.123456789");
+	write_at("store/default/akv/..2026_12_06_20_00_00.123456789/db-pass",
+		 "v1");
+	link_at("..2026_12_06_20_00_00.123456789", "store/default/akv/..data");
+	link_at("..data/db-pass", "store/default/akv/db-pass");
+	expect_get(s, "default/akv/db-pass", "v1", KBS_OK);
+	/* Rotation: a new data directory, "..data" swapped by rename. */
+	mkdir_at("store/default/akv/..2026_12_06_21_00_00.000000001");
+	write_at("store/default/akv/..2026_12_06_21_00_00.000000001/db-pass",
+		 "v2");
+	link_at("..2026_12_06_21_00_00.000000001",
+		"store/default/akv/..data_tmp");
+	{
+		char a[512], b[512];
+		snprintf(a, sizeof(a), "%s/store/default/akv/..data_tmp", parent);
+		snprintf(b, sizeof(b), "%s/store/default/akv/..data", parent);
+		CU_ASSERT_FATAL(rename(a, b) == 0);
+	}
+	expect_get(s, "default/akv/db-pass", "v2", KBS_OK);
+	/* The dot entries themselves are not resources. */
+	CU_ASSERT_EQUAL(kbs_store_path_valid("default/akv/..data"), 0);
+	/* A whole Secret mounted as the type directory, linked from inside. */
+	link_at("akv", "store/default/alias");
+	expect_get(s, "default/alias/db-pass", "v2", KBS_OK);
+	/* Writes through an inside link land inside. */
+	CU_ASSERT_EQUAL(kbs_store_put(s, "default/alias/new", (const uint8_t *)"n",
+				      1, &eb), KBS_OK);
+	expect_get(s, "default/akv/new", "n", KBS_OK);
+	cleanup(s);
+}
+
+/* Links that lead out, absolute and relative, at every depth: refused. */
+static void
+test_fs_escaping_links(void)
+{
+	kbs_store *s = new_store();
+	kbs_errbuf eb;
+	char abs[512];
+
+	mkdir_at("outside");
+	mkdir_at("outside/t");
+	write_at("outside/t/x", "OUT");
+	write_at("outside/x", "OUT");
+	snprintf(abs, sizeof(abs), "%s/outside", parent);
+	/* depth 1: the repository directory itself */
+	link_at(abs, "store/absrepo");
+	link_at("../outside", "store/relrepo");
+	expect_get(s, "absrepo/t/x", NULL, KBS_ERR_DENIED);
+	expect_get(s, "relrepo/t/x", NULL, KBS_ERR_DENIED);
+	/* depth 2: the type directory */
+	mkdir_at("store/r");
+	link_at(abs, "store/r/abstype");
+	link_at("../../outside", "store/r/reltype");
+	write_at("store/r/inside", "IN");
+	expect_get(s, "r/abstype/x", NULL, KBS_ERR_DENIED);
+	expect_get(s, "r/reltype/x", NULL, KBS_ERR_DENIED);
+	/* depth 3: the tag, and through a "..data"-style chain */
+	mkdir_at("store/r/t");
+	link_at("../../../outside/x", "store/r/t/reltag");
+	link_at("/etc/hostname", "store/r/t/abstag");
+	link_at("../../../outside", "store/r/t/..data");
+	link_at("..data/x", "store/r/t/chained");
+	link_at("../inside", "store/r/t/ok");
+	expect_get(s, "r/t/reltag", NULL, KBS_ERR_DENIED);
+	expect_get(s, "r/t/abstag", NULL, KBS_ERR_DENIED);
+	expect_get(s, "r/t/chained", NULL, KBS_ERR_DENIED);
+	/* ... while a relative link that stays inside is served. */
+	expect_get(s, "r/t/ok", "IN", KBS_OK);
+	/* A magic link is refused too. */
+	link_at("/proc/self/fd/0", "store/r/t/magic");
+	expect_get(s, "r/t/magic", NULL, KBS_ERR_DENIED);
+	/* Writes and deletes through an escaping directory link: refused,
+	 * nothing lands outside. */
+	CU_ASSERT_EQUAL(kbs_store_put(s, "relrepo/t/y", (const uint8_t *)"p", 1,
+				      &eb), KBS_ERR_DENIED);
+	CU_ASSERT_EQUAL(kbs_store_put(s, "r/abstype/y", (const uint8_t *)"p", 1,
+				      &eb), KBS_ERR_DENIED);
+	CU_ASSERT_EQUAL(kbs_store_del(s, "relrepo/t/x", &eb), KBS_ERR_DENIED);
+	CU_ASSERT_EQUAL(count_entries("outside/t"), 1);
+	CU_ASSERT_EQUAL(count_entries("outside"), 2);
+	cleanup(s);
+}
+
+/* Temporary files of interrupted writes: wiped at start and on delete. */
+static void
+test_fs_leftover_temps(void)
+{
+	kbs_store *s = new_store(), *s2 = NULL;
+	char r[512];
+	kbs_errbuf eb;
+
+	CU_ASSERT_EQUAL(kbs_store_put(s, "r/t/k", (const uint8_t *)"v", 1, &eb),
+			KBS_OK);
+	CU_ASSERT_EQUAL(kbs_store_put(s, "r/t/other", (const uint8_t *)"o", 1,
+				      &eb), KBS_OK);
+	write_at("store/r/t/.k.Ab12Zz", "old secret");
+	write_at("store/r/t/.other.QQQQQQ", "old other");
+	write_at("store/r/t/.k.notatemp", "kept");
+	CU_ASSERT_EQUAL(count_entries("store/r/t"), 5);
+	/* DELETE of k takes k's leftovers only. */
+	CU_ASSERT_EQUAL(kbs_store_del(s, "r/t/k", &eb), KBS_OK);
+	CU_ASSERT_EQUAL(mode_of("store/r/t/.k.Ab12Zz"), -1);
+	CU_ASSERT(mode_of("store/r/t/.other.QQQQQQ") >= 0);
+	CU_ASSERT_EQUAL(count_entries("store/r/t"), 3);
+	/* A restart takes every leftover. */
+	write_at("store/r/t/.k.000000", "again");
+	snprintf(r, sizeof(r), "%s/store", parent);
+	CU_ASSERT_EQUAL_FATAL(kbs_store_fs_new(r, &s2, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(mode_of("store/r/t/.other.QQQQQQ"), -1);
+	CU_ASSERT_EQUAL(mode_of("store/r/t/.k.000000"), -1);
+	CU_ASSERT(mode_of("store/r/t/.k.notatemp") >= 0);
+	CU_ASSERT_EQUAL(count_entries("store/r/t"), 2);
+	kbs_store_free(s2);
 	cleanup(s);
 }
 
@@ -263,6 +448,9 @@ static const kbs_unit_test tests[] = {
 	{"fs size bound, invalid paths, no escape", test_fs_bounds_and_invalid},
 	{"fs refuses planted symlink", test_fs_symlink_refused},
 	{"fs constructor errors", test_fs_new_errors},
+	{"fs atomic-writer layout and rotation", test_fs_atomic_writer_layout},
+	{"fs escaping links refused at any depth", test_fs_escaping_links},
+	{"fs leftover temporary files wiped", test_fs_leftover_temps},
 	{NULL, NULL},
 };
 
