@@ -8,7 +8,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps test-deps build build-asan build-fuzz demo test unit \
-        blackbox asan fuzz bench clean
+        blackbox asan fuzz bench mutate clean
 
 all: build
 
@@ -54,5 +54,12 @@ fuzz: build-fuzz
 bench: build
 	@tests/bench/run.sh $(BUILD)
 
+# Mutation testing (docs/testing.md): weaken each security check listed in
+# tests/mutation/mutations.ini in turn and require a test to fail.  Takes
+# most of an hour; never part of `make test`.  MUTATE_ONLY="name ..." runs
+# only those entries; the scratch copy and its builds live in build-mutate/.
+mutate: test-deps
+	@tests/mutation/run.py $(MUTATE_ONLY)
+
 clean:
-	rm -rf $(BUILD) $(ASAN) $(FUZZ) demo-state
+	rm -rf $(BUILD) $(ASAN) $(FUZZ) build-mutate demo-state
