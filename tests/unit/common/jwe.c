@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "b64.h"
 #include "json.h"
@@ -325,18 +326,81 @@ test_sizes(void)
 	free(big);
 }
 
-/* Fresh CEK and IV per call. */
+/* Decoded base64url member of a JWE into out[want]; 0 if absent or not
+ * exactly want bytes. */
+static int
+member_bytes(const char *json, const char *name, uint8_t *out, size_t want)
+{
+	json_t *j = kbs_json_parse_object(json, strlen(json), 4, NULL);
+	const char *v = kbs_json_str(j, name);
+	uint8_t *raw = NULL;
+	size_t len = 0;
+	int ok = v != NULL && kbs_b64_decode(v, strlen(v), KBS_B64_URL, &raw,
+					     &len) == KBS_OK && len == want;
+
+	if (ok)
+		memcpy(out, raw, want);
+	free(raw);
+	json_decref(j);
+	return ok;
+}
+
+/*
+ * The CEK of an RSA-OAEP-256 JWE, unwrapped here with OpenSSL rather than
+ * by jwe.c, so that a CEK jwe.c both makes and reads wrongly (all zero,
+ * say) is still seen.
+ */
+static void
+cek_of(EVP_PKEY *k, const char *json, uint8_t cek[32])
+{
+	uint8_t ek[256], buf[256];
+	size_t n = sizeof(buf);
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(k, NULL);
+
+	CU_ASSERT_FATAL(member_bytes(json, "encrypted_key", ek, sizeof(ek)));
+	CU_ASSERT_FATAL(c != NULL && EVP_PKEY_decrypt_init(c) == 1 &&
+			EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING) > 0 &&
+			EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256()) > 0 &&
+			EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) > 0);
+	CU_ASSERT_FATAL(EVP_PKEY_decrypt(c, buf, &n, ek, sizeof(ek)) == 1);
+	CU_ASSERT_EQUAL_FATAL(n, 32);
+	memcpy(cek, buf, 32);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	EVP_PKEY_CTX_free(c);
+}
+
+/*
+ * Each JWE gets its own CEK from the CSPRNG and its own IV: the recovered
+ * CEKs are not all zero (nor any other constant) and differ, and so do
+ * the IVs, over several calls.
+ */
 static void
 test_randomized(void)
 {
-	char *a, *b;
+	static const uint8_t zero[32];
+	uint8_t cek[4][32], iv[4][12];
+	char *j[4];
+	size_t i, k;
 
 	keys_init();
-	a = encrypt_for(rsa_key, "RSA-OAEP-256", msg, sizeof(msg), 0, KBS_OK);
-	b = encrypt_for(rsa_key, "RSA-OAEP-256", msg, sizeof(msg), 0, KBS_OK);
-	CU_ASSERT(strcmp(a, b) != 0);
-	free(a);
-	free(b);
+	for (i = 0; i < 4; i++) {
+		j[i] = encrypt_for(rsa_key, "RSA-OAEP-256", msg, sizeof(msg), 0,
+				   KBS_OK);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(j[i]);
+		cek_of(rsa_key, j[i], cek[i]);
+		CU_ASSERT_FATAL(member_bytes(j[i], "iv", iv[i], sizeof(iv[i])));
+		CU_ASSERT(memcmp(cek[i], zero, sizeof(zero)) != 0);
+		CU_ASSERT_EQUAL(decrypt_is(rsa_key, j[i], msg, sizeof(msg)), KBS_OK);
+	}
+	for (i = 0; i < 4; i++)
+		for (k = i + 1; k < 4; k++) {
+			CU_ASSERT(memcmp(cek[i], cek[k], sizeof(cek[i])) != 0);
+			CU_ASSERT(memcmp(iv[i], iv[k], sizeof(iv[i])) != 0);
+			CU_ASSERT(strcmp(j[i], j[k]) != 0);
+		}
+	OPENSSL_cleanse(cek, sizeof(cek));
+	for (i = 0; i < 4; i++)
+		free(j[i]);
 }
 
 static void
