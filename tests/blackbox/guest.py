@@ -230,6 +230,16 @@ def decrypt_jwe(text, key, alg):
 def decrypt_jwe_manual(doc, hdr, key):
     """The same decryption from primitives (spec section 3), as a second
     opinion that does not depend on jwcrypto's JWE code."""
+    cek = jwe_cek(doc, hdr, key)
+    return AESGCM(cek).decrypt(
+        kbsutil.b64u_decode(doc["iv"]),
+        kbsutil.b64u_decode(doc["ciphertext"]) + kbsutil.b64u_decode(doc["tag"]),
+        doc["protected"].encode("ascii"))
+
+
+def jwe_cek(doc, hdr, key):
+    """The content-encryption key of a flattened JWE (doc, its decoded
+    protected header hdr), unwrapped with the recipient's private key."""
     priv = serialization.load_pem_private_key(
         key.export_to_pem(private_key=True, password=None), None)
     ek = kbsutil.b64u_decode(doc["encrypted_key"])
@@ -252,10 +262,7 @@ def decrypt_jwe_manual(doc, hdr, key):
     else:
         raise AssertionError("unexpected alg %s" % hdr["alg"])
     assert len(cek) == 32
-    return AESGCM(cek).decrypt(
-        kbsutil.b64u_decode(doc["iv"]),
-        kbsutil.b64u_decode(doc["ciphertext"]) + kbsutil.b64u_decode(doc["tag"]),
-        doc["protected"].encode("ascii"))
+    return cek
 
 
 def verify_token(token, jwks):

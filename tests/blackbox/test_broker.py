@@ -5,6 +5,9 @@ import os
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwcrypto import jwk
 
 import forge
@@ -66,6 +69,28 @@ def test_every_release_is_freshly_encrypted(env):
     ja, jb = json.loads(a.text), json.loads(b.text)
     assert ja["iv"] != jb["iv"] and ja["encrypted_key"] != jb["encrypted_key"]
     assert g.decrypt(a.text) == g.decrypt(b.text) == SECRET
+
+
+@pytest.mark.parametrize("kty", ["EC", "RSA"])
+def test_released_ceks_are_fresh_and_not_zero(env, kty):
+    """Each release is encrypted under its own content key from the CSPRNG:
+    the CEKs, unwrapped here with the TEE key, are never all zero and
+    differ between releases, and so do the IVs (an all-zero or repeated
+    CEK would still decrypt, so decrypting alone proves nothing)."""
+    g = Guest(env["issuer"].url, kty)
+    token = g.attest()
+    ceks, ivs = set(), set()
+    for _ in range(3):
+        r = get(env["broker"], token)
+        assert r.status_code == 200, r.text
+        assert g.decrypt(r.text) == SECRET
+        doc = json.loads(r.text)
+        hdr = json.loads(kbsutil.b64u_decode(doc["protected"]))
+        cek = guest.jwe_cek(doc, hdr, g.key)
+        assert cek != bytes(32)
+        ceks.add(cek)
+        ivs.add(doc["iv"])
+    assert len(ceks) == 3 and len(ivs) == 3
 
 
 def test_query_string_is_ignored_by_the_demo_policy(env):
@@ -234,6 +259,67 @@ def test_wrong_alg_for_the_key(env):
     h, c, _ = forge.parts(env["token"])
     for alg in ("ES384", "ES512", "RS256", "PS256", "EdDSA"):
         t = forge.unsigned(dict(h, alg=alg), c, env["token"].split(".")[2])
+        assert_error(get(env["broker"], t), 401, "TokenVerifierError")
+
+
+@pytest.fixture(scope="module")
+def rsa_pinned(env, tmp_path_factory):
+    """A broker trusting an issuer whose one RSA key is published with
+    "alg": "RS256" (a JWKS file), and claims that key may sign."""
+    key = jwk.JWK.generate(kty="RSA", size=2048)
+    kbsutil.remember_pem_private(key.export_to_pem(private_key=True,
+                                                   password=None))
+    pub = dict(key.export_public(as_dict=True), alg="RS256", kid="pinned",
+               use="sig")
+    jwks = tmp_path_factory.mktemp("pinned") / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [pub]}))
+    fleet = env["fleet"]
+    b = fleet.broker(name="broker-pinned", over={"token": {"trusted_issuers": [
+        {"name": "pinned", "jwks_file": str(jwks), "iss": "bb-issuer"}]}})
+    r = requests.post(b.url + "/kbs/v0/resource/default/key/1", data=SECRET,
+                      headers=fleet.admin_ed.headers())
+    assert r.status_code == 200, r.text
+    _, claims, _ = forge.parts(env["token"])
+    claims = dict(claims, iat=forge.now(), exp=forge.now() + 300)
+    return b, key, claims
+
+
+def test_alg_pinned_to_the_keys_alg(env, rsa_pinned):
+    """RFC 8725 3.1: a token verifies only under the alg its key is
+    published with.  The RS256 key's own valid PS256, RS384, PS512 ...
+    signatures are refused; HS256 with the public key as the MAC secret
+    too.  RS256 by the same key and claims is the control."""
+    b, key, claims = rsa_pinned
+    ok = forge.sign(key, {"alg": "RS256", "kid": "pinned", "typ": "JWT"}, claims)
+    r = get(b, ok)
+    assert r.status_code == 200, r.text
+    assert env["guest"].decrypt(r.text) == SECRET
+    for alg in ("PS256", "RS384", "PS384", "RS512", "PS512"):
+        t = forge.sign(key, {"alg": alg, "kid": "pinned", "typ": "JWT"}, claims)
+        assert_error(get(b, t), 401, "TokenVerifierError")
+    for secret in (key.export_to_pem(),
+                   json.dumps(key.export_public(as_dict=True)).encode()):
+        mac = jwk.JWK(kty="oct", k=kbsutil.b64u(secret))
+        t = forge.sign(mac, {"alg": "HS256", "kid": "pinned", "typ": "JWT"},
+                       claims)
+        assert_error(get(b, t), 401, "TokenVerifierError")
+
+
+def test_es384_signature_by_the_es256_key(env):
+    """The issuer's P-256 key really signing with SHA-384 (a valid ECDSA
+    signature, which jwcrypto will not make for ES384): refused, in both
+    the P-256 (64-byte) and the ES384 (96-byte) r||s width."""
+    h, c, _ = forge.parts(forge.resign(env["issuer"], env["token"],
+                                       claims={"exp": forge.now() + 120}))
+    priv = serialization.load_pem_private_key(forge.issuer_key(
+        env["issuer"]).export_to_pem(private_key=True, password=None), None)
+    si = "%s.%s" % (kbsutil.b64u(json.dumps(dict(h, alg="ES384"))),
+                    kbsutil.b64u(json.dumps(c)))
+    r, s = decode_dss_signature(priv.sign(si.encode(), ec.ECDSA(hashes.SHA384())))
+    for width in (32, 48):
+        sig = r.to_bytes(width, "big") + s.to_bytes(width, "big")
+        t = si + "." + kbsutil.b64u(sig)
+        kbsutil.remember_token(t)
         assert_error(get(env["broker"], t), 401, "TokenVerifierError")
 
 
