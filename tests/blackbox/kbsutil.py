@@ -10,6 +10,7 @@ import copy
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -134,6 +135,7 @@ class Server:
         self.log_path = None
         self.logs = []          # logs of earlier runs (restarts)
         self.problems = []
+        self.preexec_fn = None  # run in the child before exec (limits)
 
     @property
     def url(self):
@@ -163,7 +165,7 @@ class Server:
             self.proc = subprocess.Popen(
                 argv + ["--config", str(cfg)],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                cwd=str(self.workdir))
+                cwd=str(self.workdir), preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -233,6 +235,17 @@ class Server:
             self.port = None
         self.start()
         return problems
+
+
+def file_size_limit(nbytes):
+    """A preexec_fn: no file of the process may grow past nbytes, and a
+    write that would is refused with EFBIG instead of killing it (SIGXFSZ
+    ignored; both survive exec).  Makes appends to a file already that
+    large fail, as on a full disk, while smaller files stay writable."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+    return limit
 
 
 def run_cli(prog, args, timeout=60, input_bytes=None, cwd=None, env=None):

@@ -115,3 +115,48 @@ def test_broker_killed_mid_run_log_still_verifies(fleet):
     assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))
     out, _ = check_cli(verify(blog))
     assert out.startswith("OK: "), out
+
+
+def grow(path, request, nbytes):
+    """Send request() until the audit log at path holds nbytes or more."""
+    for _ in range(500):
+        if path.stat().st_size >= nbytes:
+            return path.stat().st_size
+        request()
+    raise AssertionError("audit log stayed under %d bytes" % nbytes)
+
+
+def test_release_withheld_when_audit_append_fails(fleet):
+    """docs/audit.md, docs/api.md: a release that cannot be recorded does
+    not happen.  The broker is restarted with RLIMIT_FSIZE at the audit
+    log's size (SIGXFSZ ignored), so every append fails with EFBIG as on a
+    full disk, while its own (small) log stays writable."""
+    issuer, broker, _, blog = audited(fleet)
+    g = Guest(issuer.url)
+    token = g.attest()
+    assert g.fetch(broker.url, "default/key/a", token=token) == SECRET
+    size = grow(blog, lambda: g.get_resource(broker.url, "default/key/gone",
+                                             token=token), 16384)
+    broker.config = kbsutil.deep_merge(broker.config, {"log": {"level": "error"}})
+    broker.preexec_fn = kbsutil.file_size_limit(size)
+    assert broker.restart() == []
+
+    for _ in range(2):
+        r = g.get_resource(broker.url, "default/key/a", token=token)
+        kbsutil.assert_error(r, 500, "PluginInternalError")
+        assert SECRET not in r.content
+        assert "ciphertext" not in r.text and "encrypted_key" not in r.text
+    # A denial stays a denial when it cannot be recorded.
+    assert g.get_resource(broker.url, "default/key/gone",
+                          token=token).status_code == 404
+    assert blog.stat().st_size == size
+    assert "release withheld" in broker.log_text()
+
+    # The same broker without the limit records and releases again, and
+    # the failed appends left nothing behind in the chain.
+    broker.preexec_fn = None
+    assert broker.restart() == []
+    assert g.fetch(broker.url, "default/key/a", token=token) == SECRET
+    assert records(blog)[-1]["decision"] == "allow"
+    out, _ = check_cli(verify(blog))
+    assert out.startswith("OK: "), out

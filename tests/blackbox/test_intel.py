@@ -664,6 +664,62 @@ def test_audit_records(env):
         assert "wrapped_key" not in json.dumps(r)
 
 
+def test_transfer_withheld_when_audit_append_fails(env, tmp_path):
+    """A release that cannot be recorded is withheld (docs/intel-kbs.md,
+    docs/audit.md).  A broker of its own is restarted with RLIMIT_FSIZE at
+    its audit log's size (SIGXFSZ ignored): every append fails with EFBIG,
+    as on a full disk, while its small state and log files stay writable."""
+    jwks = tmp_path / "ita-jwks.json"
+    jwks.write_text(json.dumps({"keys": env["ita"].jwks["keys"] +
+                                [env["signer"].jwk()]}))
+    audit = tmp_path / "audit" / "broker.log"
+    b = env["fleet"].broker(name="broker-intel-audit", over={
+        "token": {"trusted_issuers": [{"name": "ita", "jwks_file": str(jwks),
+                                       "iss": ITA_ISS}]},
+        "audit": {"path": str(audit)},
+        "intel": {"enabled": True, "state_dir": str(tmp_path / "intel-state"),
+                  "ita_url": env["ita"].url, "ita_api_key": ITA_KEY,
+                  "ita_jwks_issuer": "ita", "ita_allow_http": True,
+                  "timeout_ms": 2000}})
+    e = dict(env, broker=b, audit=audit)
+    kid, raw = aes_key(e, new_policy(e, SGX_POLICY))
+    wl = Workload("SGX")
+
+    def release():
+        return transfer(e, kid, {"attestation_token":
+                                 e["signer"].token(sgx_claims(wl))})
+
+    r = release()
+    assert r.status_code == 200, r.text
+    assert wl.unwrap(r.json()) == raw
+    for _ in range(500):
+        if audit.stat().st_size >= 16384:
+            break
+        intel_error(transfer(e, kid, {"attestation_token": e["signer"].token(
+            sgx_claims(wl, sgx_mrenclave="00" * 32))}), 401)
+    size = audit.stat().st_size
+    assert size >= 16384
+    b.config = kbsutil.deep_merge(b.config, {"log": {"level": "error"}})
+    b.preexec_fn = kbsutil.file_size_limit(size)
+    assert b.restart() == []
+
+    for _ in range(2):
+        r = release()
+        assert "The audit log is unavailable" in intel_error(r, 500)
+        assert "wrapped" not in r.text and b64(raw) not in r.text
+    assert audit.stat().st_size == size
+    assert "release withheld" in b.log_text()
+
+    # Without the limit the same broker records and releases again.
+    b.preexec_fn = None
+    assert b.restart() == []
+    r = release()
+    assert r.status_code == 200, r.text
+    assert wl.unwrap(r.json()) == raw
+    assert json.loads(audit.read_text().splitlines()[-1])["decision"] == "allow"
+    assert b.stop() == []
+
+
 # ---- kbs-client ------------------------------------------------------------
 
 def _client_has_intel():
