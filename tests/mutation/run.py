@@ -82,11 +82,12 @@ def log(msg):
     print(msg, flush=True)
 
 
-def run(cmd, cwd, env=None, timeout=None):
-    """(exit status, combined output); a timeout is status -1."""
+def run(cmd, cwd, env=None, timeout=None, stderr=subprocess.STDOUT):
+    """(exit status, output); a timeout is status -1.  stderr goes with
+    stdout unless told otherwise."""
     try:
         p = subprocess.run(cmd, cwd=cwd, env=env, timeout=timeout,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdout=subprocess.PIPE, stderr=stderr,
                            text=True, errors="replace")
         return p.returncode, p.stdout
     except subprocess.TimeoutExpired as e:
@@ -176,8 +177,10 @@ class Suite:
 
     def unit_one(self, prog):
         """Names of the failed tests of one CUnit program ([] if it passed)."""
+        # stdout alone: CUnit's "Test: ... ...FAILED" lines are not
+        # interleaved with what a test prints to stderr.
         rc, out = run([str(prog)], cwd=self.src, env=self.env,
-                      timeout=UNIT_TIMEOUT)
+                      timeout=UNIT_TIMEOUT, stderr=subprocess.DEVNULL)
         if rc == 0:
             return []
         failed = re.findall(r"Test: (.*?) \.\.\.FAILED", out)
