@@ -24,6 +24,9 @@ struct kbs_httpc {
 	int retries, allow_http;
 	size_t max_response, pool_max;
 	char *ca_file;
+	long long (*now_ms)(void *arg);           /* NULL: kbs_clock_mono_ms */
+	void (*sleep_ms)(void *arg, long long ms); /* NULL: nanosleep */
+	void *clock_arg;
 	CURLSH *share;
 	pthread_mutex_t share_mu[2];  /* DNS, SSL sessions */
 	pthread_mutex_t mu;           /* pool and stats */
@@ -46,11 +49,21 @@ struct body_buf {
 	int over;
 };
 
+static long long
+now_ms(const kbs_httpc *c)
+{
+	return c->now_ms ? c->now_ms(c->clock_arg) : kbs_clock_mono_ms();
+}
+
 static void
-sleep_ms(long long ms)
+sleep_ms(const kbs_httpc *c, long long ms)
 {
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 
+	if (c->sleep_ms != NULL) {
+		c->sleep_ms(c->clock_arg, ms);
+		return;
+	}
 	while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }
@@ -121,6 +134,11 @@ kbs_httpc_new(const kbs_httpc_cfg *cfg, kbs_httpc **out, kbs_errbuf *eb)
 	c->pool_max = cfg->pool_max == 0 ? 8 : cfg->pool_max > POOL_LIMIT ? POOL_LIMIT
 		      : cfg->pool_max;
 	c->allow_http = cfg->allow_http;
+	if (cfg->now_ms != NULL && cfg->sleep_ms != NULL) {
+		c->now_ms = cfg->now_ms;
+		c->sleep_ms = cfg->sleep_ms;
+		c->clock_arg = cfg->clock_arg;
+	}
 	pthread_mutex_init(&c->mu, NULL);
 	if (cfg->ca_file != NULL) {
 		if ((fp = fopen(cfg->ca_file, "r")) == NULL) {
@@ -358,7 +376,7 @@ attempt(struct call *k)
 		k->cc = CURLE_OUT_OF_MEMORY;
 		return OUT_FAIL;
 	}
-	set_options(k->c, h, k->req, k->hdrs, &k->b, k->deadline - kbs_clock_mono_ms());
+	set_options(k->c, h, k->req, k->hdrs, &k->b, k->deadline - now_ms(k->c));
 	k->cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &k->status);
 	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
@@ -402,9 +420,9 @@ wait_retry(struct call *k, outcome o)
 	if (k->hint_ms > d)
 		d = k->hint_ms;
 	/* Leave the next attempt at least a little time to run. */
-	if (kbs_clock_mono_ms() + d + 50 >= k->deadline)
+	if (now_ms(k->c) + d + 50 >= k->deadline)
 		return 0;
-	sleep_ms(d);
+	sleep_ms(k->c, d);
 	return 1;
 }
 
@@ -449,7 +467,7 @@ kbs_httpc_request(kbs_httpc *c, const kbs_httpc_req *req, kbs_httpc_resp *resp,
 	k.c = c;
 	k.req = req;
 	k.b.max = c->max_response;
-	k.deadline = kbs_clock_mono_ms() + c->timeout_ms;
+	k.deadline = now_ms(c) + c->timeout_ms;
 	if ((k.hdrs = header_list(req)) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	pthread_mutex_lock(&c->mu);

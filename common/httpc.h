@@ -62,6 +62,15 @@ typedef struct {
 	size_t pool_max;              /* idle handles kept for reuse; 0: 8 */
 	int allow_http;               /* tests only: accept http:// URLs */
 	const char *ca_file;          /* PEM CA bundle; NULL: the system's */
+	/*
+	 * The clock the budget and back-off run on; NULL (the default):
+	 * kbs_clock_mono_ms() and a real sleep.  Tests set both, so that
+	 * what a call does with its budget does not depend on how loaded
+	 * the machine is.  sleep_ms must advance what now_ms returns.
+	 */
+	long long (*now_ms)(void *arg);
+	void (*sleep_ms)(void *arg, long long ms);
+	void *clock_arg;
 } kbs_httpc_cfg;
 
 typedef struct kbs_httpc kbs_httpc;

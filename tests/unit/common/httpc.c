@@ -282,36 +282,99 @@ test_retry_rules(void)
 	kbs_httpc_free(h);
 }
 
+/*
+ * A clock that only moves when httpc sleeps on it: what a call does with
+ * its budget then depends on the budget arithmetic alone, not on how fast
+ * the machine runs the requests.
+ */
+struct fake_clock {
+	long long t, slept;
+	unsigned sleeps;
+};
+
+static long long
+fake_now(void *arg)
+{
+	return ((struct fake_clock *)arg)->t;
+}
+
+static void
+fake_sleep(void *arg, long long ms)
+{
+	struct fake_clock *f = arg;
+
+	f->t += ms;
+	f->slept += ms;
+	f->sleeps++;
+}
+
+static kbs_httpc *
+fake_client(long long timeout, int retries, long long backoff,
+	    struct fake_clock *f)
+{
+	kbs_httpc_cfg c;
+	kbs_httpc *h = NULL;
+
+	memset(f, 0, sizeof(*f));
+	f->t = 1000000;
+	memset(&c, 0, sizeof(c));
+	c.timeout_ms = timeout;
+	c.retries = retries;
+	c.backoff_ms = backoff;
+	c.max_response = 1024;
+	c.allow_http = 1;
+	c.now_ms = fake_now;
+	c.sleep_ms = fake_sleep;
+	c.clock_arg = f;
+	CU_ASSERT_FATAL(kbs_httpc_new(&c, &h, NULL) == KBS_OK);
+	return h;
+}
+
+/* One GET of path on a fresh fake-clock client; its attempts. */
+static unsigned
+fake_get(long long timeout, int retries, long long backoff, const char *path,
+	 long want_status, struct fake_clock *f)
+{
+	kbs_httpc *h = fake_client(timeout, retries, backoff, f);
+	kbs_httpc_resp r = {0};
+	unsigned n;
+
+	CU_ASSERT(call(h, "GET", path, 0, &r, NULL) == KBS_OK);
+	CU_ASSERT_EQUAL(r.status, want_status);
+	n = r.attempts;
+	kbs_httpc_resp_free(&r);
+	kbs_httpc_free(h);
+	return n;
+}
+
 static void
 test_retry_after_and_budget(void)
 {
-	kbs_httpc *h = client(5000, 1, 10);
-	kbs_httpc_resp r = {0};
-	long long t0 = ms_now(), dt;
+	struct fake_clock f;
 
-	/* 429 with Retry-After: 1 waits about a second, not 10 ms. */
-	CU_ASSERT(call(h, "GET", "/status/429?1", 0, &r, NULL) == KBS_OK);
-	dt = ms_now() - t0;
-	CU_ASSERT(r.status == 429 && r.attempts == 2);
-	CU_ASSERT(dt >= 950 && dt < 3000);
-	kbs_httpc_resp_free(&r);
-	kbs_httpc_free(h);
+	/* 429 with Retry-After: 1 waits exactly that second, not 10 ms. */
+	CU_ASSERT_EQUAL(fake_get(5000, 1, 10, "/status/429?1", 429, &f), 2);
+	CU_ASSERT(f.sleeps == 1 && f.slept == 1000);
+	/* The wait must leave the next attempt at least 50 ms of the budget
+	 * (the other side of the bound would give a real request 51 ms). */
+	CU_ASSERT_EQUAL(fake_get(1050, 1, 10, "/status/429?1", 429, &f), 1);
+	CU_ASSERT_EQUAL(f.sleeps, 0);
 	/* A Retry-After beyond the budget ends the retries at once. */
-	h = client(800, 3, 10);
-	t0 = ms_now();
-	CU_ASSERT(call(h, "GET", "/status/503?30", 0, &r, NULL) == KBS_OK);
-	CU_ASSERT(r.status == 503 && r.attempts == 1);
-	CU_ASSERT(ms_now() - t0 < 700);
-	kbs_httpc_resp_free(&r);
-	kbs_httpc_free(h);
-	/* Back-off that would overrun the budget is not slept. */
-	h = client(700, 5, 400);
-	t0 = ms_now();
-	CU_ASSERT(call(h, "GET", "/status/503", 0, &r, NULL) == KBS_OK);
-	CU_ASSERT(r.attempts >= 1 && r.attempts <= 2);
-	CU_ASSERT(ms_now() - t0 < 800);
-	kbs_httpc_resp_free(&r);
-	kbs_httpc_free(h);
+	CU_ASSERT_EQUAL(fake_get(5000, 3, 10, "/status/503?30", 503, &f), 1);
+	CU_ASSERT_EQUAL(f.sleeps, 0);
+	/*
+	 * Back-off that would overrun the budget is not slept: budget 1550,
+	 * the first back-off (500..1000 ms, equal jitter) fits, the second
+	 * (1000..2000 ms after at least 500) never does, whatever the jitter.
+	 * Every attempt has at least 550 ms of real time.
+	 */
+	CU_ASSERT_EQUAL(fake_get(1550, 5, 1000, "/status/503", 503, &f), 2);
+	CU_ASSERT(f.sleeps == 1 && f.slept >= 500 && f.slept <= 1000);
+	/* Without a budget in the way, every retry is taken, each back-off
+	 * within its doubled, capped bounds. */
+	CU_ASSERT_EQUAL(fake_get(600000, 3, 100, "/status/503", 503, &f), 4);
+	CU_ASSERT(f.sleeps == 3 && f.slept >= 50 + 100 + 200 &&
+		  f.slept <= 100 + 200 + 400);
 }
 
 static void
