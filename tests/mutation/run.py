@@ -167,8 +167,7 @@ class Suite:
         self.src, self.base, self.mut = src, base, mut
         self.env = dict(os.environ)
         self.env["KBS_SRC"] = str(src)
-        self.env.setdefault("KBS_TESTVECTORS",
-                            str((ROOT / ".." / "shared" / "testvectors").resolve()))
+        self.env.setdefault("KBS_TESTVECTORS", str(src / "tests" / "vectors"))
         self.base_broken = set()   # black-box tests failing without a mutation
 
     def unit_programs(self, bdir):
