@@ -15,7 +15,8 @@
 static const char *const issuer_keys[] = {
 	"name", "jwks_file", "jwks_url", "ca_file", "tls_ca_file", "audience", "iss",
 	"refetch_interval", "fetch_timeout_ms", "cache_ttl", "claims_map",
-	"tee_pubkey_paths", "max_age", "single_use", "replay_cache_size", NULL,
+	"tee_pubkey_paths", "max_age", "single_use", "replay_cache_size",
+	"allow_partial_chain", NULL,
 };
 
 static int

@@ -66,7 +66,7 @@ build_opts(void)
 		KBS_DAEMON_BASE_OPTS(kbs_bg_cfg, base, "8080"),
 		{NULL, 0, 0, NULL, 0, 0, 0, NULL},
 	};
-	size_t n = 0, cap = 128, i;
+	size_t n = 0, cap = 256, i;
 	kbs_cfg_opt *o = calloc(cap, sizeof(*o));
 
 	if (o == NULL)

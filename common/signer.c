@@ -3,37 +3,60 @@
  *
  * The private key is read from (or generated into) one PEM file and never
  * leaves this module except into EVP signing contexts.  Everything a
- * token header needs (kid, public jwk, x5c) is computed once at start-up;
- * signing then only reads shared state (jansson refcounts are atomic),
- * so kbs_signer_sign() needs no lock.
+ * token header needs (kid, public jwk, x5c) is computed at start-up.
+ * Without a configured chain the signer keeps a self-signed certificate
+ * for its key in a file beside it, so that a trustee KBS2 can name that
+ * file in trusted_certs_paths; the certificate is renewed (same key) when
+ * a third of its validity remains, also while running, which is why the
+ * header sits behind a mutex.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "b64.h"
+#include "clock.h"
 #include "fsutil.h"
 #include "jwk.h"
 #include "jws.h"
+#include "log.h"
 #include "mem.h"
 #include "signer.h"
 
 #define KEY_MAX_LEN (64 * 1024)
 #define CERT_MAX_LEN (256 * 1024)
 #define CHAIN_MAX 10
+#define DAY 86400LL
+/* notBefore lies this far back, so verifiers with a slow clock agree. */
+#define SELF_BACKDATE 3600
+
+/* The header and what renewing its self-signed certificate needs. */
+struct header_state {
+	pthread_mutex_t mu;
+	json_t *hdr;         /* {"kid":..,"jwk":{..}}: extra header of every token */
+	char *self_path;     /* NULL: no self-signed certificate */
+	char *self_cn;
+	long long self_days;
+	long long renew_at;  /* unix time the certificate is due for renewal */
+};
 
 struct kbs_signer {
 	EVP_PKEY *priv;
 	char alg[8];
 	char *kid;
-	json_t *hdr;  /* {"kid":..,"jwk":{..}}: extra header of every token */
+	struct header_state *h; /* mutable through a const signer */
 	json_t *jwks; /* {"keys":[..]} */
 };
 
@@ -44,7 +67,13 @@ kbs_signer_free(kbs_signer *s)
 		return;
 	EVP_PKEY_free(s->priv); /* OpenSSL clears private components */
 	free(s->kid);
-	json_decref(s->hdr);
+	if (s->h != NULL) {
+		pthread_mutex_destroy(&s->h->mu);
+		json_decref(s->h->hdr);
+		free(s->h->self_path);
+		free(s->h->self_cn);
+		free(s->h);
+	}
 	json_decref(s->jwks);
 	free(s);
 }
@@ -157,6 +186,18 @@ out:
 	return rc;
 }
 
+/* Standard base64 of the DER of x, as x5c entries are; NULL on failure. */
+static char *
+x5c_entry(X509 *x)
+{
+	unsigned char *der = NULL;
+	int dl = i2d_X509(x, &der);
+	char *b64 = dl > 0 ? kbs_b64_encode(der, (size_t)dl, KBS_B64_STD) : NULL;
+
+	OPENSSL_free(der);
+	return b64;
+}
+
 /* Std base64 DER of every certificate in the PEM file, leaf first. */
 static kbs_err
 load_x5c(const char *path, EVP_PKEY *priv, json_t **out, kbs_errbuf *eb)
@@ -175,21 +216,16 @@ load_x5c(const char *path, EVP_PKEY *priv, json_t **out, kbs_errbuf *eb)
 	    (arr = json_array()) == NULL)
 		goto out;
 	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-		unsigned char *der = NULL;
-		int dl = i2d_X509(x, &der);
-		char *b64 = dl > 0 ? kbs_b64_encode(der, (size_t)dl, KBS_B64_STD)
-				   : NULL;
+		char *b64 = x5c_entry(x);
 
 		if (json_array_size(arr) == 0 && EVP_PKEY_eq(X509_get0_pubkey(x),
 							      priv) != 1) {
-			OPENSSL_free(der);
 			free(b64);
 			rc = kbs_errf(eb, KBS_ERR_CONFIG,
 				      "%s: leaf certificate is not for the signer key",
 				      path);
 			goto out;
 		}
-		OPENSSL_free(der);
 		if (b64 == NULL || json_array_append_new(arr, json_string(b64)) != 0) {
 			free(b64);
 			goto out;
@@ -214,6 +250,156 @@ out:
 	json_decref(arr);
 	BIO_free(bio);
 	free(buf);
+	ERR_clear_error();
+	return rc;
+}
+
+/* Unix time of x's notAfter; -1 if unreadable. */
+static long long
+not_after(const X509 *x)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
+		return -1;
+	return (long long)timegm(&tm);
+}
+
+static int
+add_ext(X509 *x, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+	int ok;
+
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	if ((e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value)) == NULL)
+		return 0;
+	ok = X509_add_ext(x, e, -1) == 1;
+	X509_EXTENSION_free(e);
+	return ok;
+}
+
+/*
+ * A self-signed certificate for priv: a CA (pathlen 0) that may sign, so
+ * that a verifier holding an older certificate of the same key and name
+ * still chains a renewed one to it.
+ */
+static X509 *
+make_self_cert(EVP_PKEY *priv, const char *alg, const char *cn, long long now,
+	       long long days)
+{
+	const EVP_MD *md = strcmp(alg, "ES384") == 0 ? EVP_sha384() : EVP_sha256();
+	unsigned char serial[16];
+	time_t t = (time_t)now;
+	X509 *x = X509_new();
+	X509_NAME *name = NULL;
+	BIGNUM *bn = NULL;
+	int ok = 0;
+
+	if (x == NULL || RAND_bytes(serial, sizeof(serial)) != 1)
+		goto out;
+	serial[0] &= 0x7f; /* positive */
+	name = X509_NAME_new();
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	ok = name != NULL && bn != NULL && X509_set_version(x, 2) == 1 &&
+	     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL &&
+	     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+					(const unsigned char *)"kbs-c", -1, -1, 0) == 1 &&
+	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+					(const unsigned char *)cn, -1, -1, 0) == 1 &&
+	     X509_set_subject_name(x, name) == 1 &&
+	     X509_set_issuer_name(x, name) == 1 &&
+	     X509_time_adj_ex(X509_getm_notBefore(x), 0, -SELF_BACKDATE,
+			      &t) != NULL &&
+	     X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, &t) != NULL &&
+	     X509_set_pubkey(x, priv) == 1 &&
+	     add_ext(x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
+	     add_ext(x, NID_key_usage, "critical,digitalSignature,keyCertSign") &&
+	     add_ext(x, NID_subject_key_identifier, "hash") &&
+	     add_ext(x, NID_authority_key_identifier, "keyid:always") &&
+	     X509_sign(x, priv, md) > 0;
+out:
+	X509_NAME_free(name);
+	BN_free(bn);
+	if (!ok) {
+		X509_free(x);
+		x = NULL;
+	}
+	ERR_clear_error();
+	return x;
+}
+
+/* The certificate in path if it is for priv and not due for renewal. */
+static X509 *
+load_self_cert(const char *path, EVP_PKEY *priv, long long now, long long days)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	long long na;
+
+	if (kbs_fs_read(path, CERT_MAX_LEN, &buf, &len, NULL) != KBS_OK)
+		return NULL;
+	if ((bio = BIO_new_mem_buf(buf, (int)len)) != NULL)
+		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	if (x != NULL && (EVP_PKEY_eq(X509_get0_pubkey(x), priv) != 1 ||
+			  (na = not_after(x)) < 0 || now >= na - days * DAY / 3)) {
+		X509_free(x);
+		x = NULL;
+	}
+	BIO_free(bio);
+	free(buf);
+	ERR_clear_error();
+	return x;
+}
+
+/*
+ * Reuse or (re)make the self-signed certificate of h for priv at time now
+ * and write it to h->self_path (0644: it is public).  A file that cannot
+ * be written is only logged: tokens still carry the certificate.
+ * *x5c is a new one-element array; h->renew_at is updated.
+ */
+static kbs_err
+self_cert(struct header_state *h, EVP_PKEY *priv, const char *alg,
+	  long long now, json_t **x5c, kbs_errbuf *eb)
+{
+	X509 *x = load_self_cert(h->self_path, priv, now, h->self_days);
+	BIO *bio = NULL;
+	char *pem = NULL, *b64 = NULL;
+	kbs_errbuf web = {""};
+	long n;
+	kbs_err rc = kbs_errf(eb, KBS_ERR_CRYPTO, "cannot make a self-signed "
+			      "certificate for the signing key");
+
+	if (x == NULL) {
+		if ((x = make_self_cert(priv, alg, h->self_cn, now,
+					h->self_days)) == NULL ||
+		    (bio = BIO_new(BIO_s_mem())) == NULL ||
+		    PEM_write_bio_X509(bio, x) != 1 ||
+		    (n = BIO_get_mem_data(bio, &pem)) <= 0)
+			goto out;
+		if (kbs_fs_write_atomic(h->self_path, (const uint8_t *)pem,
+					(size_t)n, 0644, &web) != KBS_OK)
+			kbs_log_warn("token certificate not saved: %s", web.msg);
+		else
+			kbs_log_warn("token signing certificate %s written "
+				     "(valid %lld days): give this file to every "
+				     "trustee KBS2 in trusted_certs_paths (a "
+				     "self-signed certificate is trusted only as "
+				     "is)", h->self_path, h->self_days);
+	}
+	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if ((b64 = x5c_entry(x)) == NULL ||
+	    (*x5c = json_pack("[s]", b64)) == NULL)
+		goto out;
+	h->renew_at = not_after(x) - h->self_days * DAY / 3;
+	rc = KBS_OK;
+out:
+	free(b64);
+	BIO_free(bio);
+	X509_free(x);
 	ERR_clear_error();
 	return rc;
 }
@@ -295,12 +481,15 @@ add_extra(const kbs_signer_cfg *cfg, json_t *keys, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
-/* The per-token header members: kid, then jwk with alg and x5c. */
+/*
+ * The per-token header members into *out (new reference): kid, then jwk
+ * with alg and x5c (trustee's KBS2 requires both in the jwk).
+ */
 static kbs_err
-build_header(kbs_signer *s, json_t *x5c, kbs_errbuf *eb)
+build_header(const kbs_signer *s, json_t *x5c, json_t **out, kbs_errbuf *eb)
 {
 	kbs_jwk *k = NULL;
-	json_t *jwk = NULL;
+	json_t *jwk = NULL, *hdr = NULL;
 	kbs_err rc;
 
 	if ((rc = kbs_jwk_from_pkey(s->priv, s->alg, NULL, &k, eb)) != KBS_OK)
@@ -308,15 +497,75 @@ build_header(kbs_signer *s, json_t *x5c, kbs_errbuf *eb)
 	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	if ((jwk = kbs_jwk_to_json(k)) == NULL ||
 	    (x5c != NULL && json_object_set(jwk, "x5c", x5c) != 0) ||
-	    (s->hdr = json_object()) == NULL ||
-	    json_object_set_new(s->hdr, "kid", json_string(s->kid)) != 0 ||
-	    json_object_set(s->hdr, "jwk", jwk) != 0)
+	    (hdr = json_object()) == NULL ||
+	    json_object_set_new(hdr, "kid", json_string(s->kid)) != 0 ||
+	    json_object_set(hdr, "jwk", jwk) != 0)
 		goto out;
+	*out = hdr;
+	hdr = NULL;
 	rc = KBS_OK;
 out:
+	json_decref(hdr);
 	json_decref(jwk);
 	kbs_jwk_free(k);
 	return rc;
+}
+
+/* Set up s->h: the self-signed certificate when configured, the header. */
+static kbs_err
+header_init(kbs_signer *s, const kbs_signer_cfg *cfg, json_t *x5c,
+	    kbs_errbuf *eb)
+{
+	json_t *own = NULL;
+	kbs_err rc;
+
+	if ((s->h = calloc(1, sizeof(*s->h))) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&s->h->mu, NULL);
+	s->h->renew_at = LLONG_MAX;
+	if (x5c == NULL && cfg->self_cert_path != NULL) {
+		s->h->self_days = cfg->self_cert_days > 1 ? cfg->self_cert_days : 3650;
+		if ((s->h->self_path = strdup(cfg->self_cert_path)) == NULL ||
+		    (s->h->self_cn = strdup(cfg->self_cert_cn ? cfg->self_cert_cn
+							     : "kbs-issuer")) == NULL)
+			return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		if ((rc = self_cert(s->h, s->priv, s->alg, kbs_clock_now(), &own,
+				    eb)) != KBS_OK)
+			return rc;
+		x5c = own;
+	}
+	rc = build_header(s, x5c, &s->h->hdr, eb);
+	json_decref(own);
+	return rc;
+}
+
+/*
+ * The header for a token signed now (new reference): renews the
+ * self-signed certificate first when it is due.  A failed renewal keeps
+ * the old certificate and is retried on the next token.
+ */
+static json_t *
+current_header(const kbs_signer *s)
+{
+	struct header_state *h = s->h;
+	json_t *x5c = NULL, *hdr = NULL, *out;
+	kbs_errbuf eb = {""};
+	long long now = kbs_clock_now();
+
+	pthread_mutex_lock(&h->mu);
+	if (h->self_path != NULL && now >= h->renew_at) {
+		if (self_cert(h, s->priv, s->alg, now, &x5c, &eb) != KBS_OK ||
+		    build_header(s, x5c, &hdr, &eb) != KBS_OK) {
+			kbs_log_warn("token certificate renewal: %s", eb.msg);
+		} else {
+			json_decref(h->hdr);
+			h->hdr = hdr;
+		}
+		json_decref(x5c);
+	}
+	out = json_incref(h->hdr);
+	pthread_mutex_unlock(&h->mu);
+	return out;
 }
 
 kbs_err
@@ -349,7 +598,7 @@ kbs_signer_new(const kbs_signer_cfg *cfg, kbs_signer **out, kbs_errbuf *eb)
 		goto out;
 	if ((rc = jwks_entry(s->priv, alg, keys, &s->kid, eb)) != KBS_OK ||
 	    (rc = add_extra(cfg, keys, eb)) != KBS_OK ||
-	    (rc = build_header(s, x5c, eb)) != KBS_OK)
+	    (rc = header_init(s, cfg, x5c, eb)) != KBS_OK)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -363,7 +612,11 @@ kbs_err
 kbs_signer_sign(const kbs_signer *s, const json_t *claims, char **out,
 		kbs_errbuf *eb)
 {
-	return kbs_jws_sign(s->priv, s->alg, s->hdr, claims, out, eb);
+	json_t *hdr = current_header(s);
+	kbs_err rc = kbs_jws_sign(s->priv, s->alg, hdr, claims, out, eb);
+
+	json_decref(hdr);
+	return rc;
 }
 
 json_t *

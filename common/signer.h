@@ -19,6 +19,15 @@ typedef struct {
 	const char *key_path;  /* PEM private key; created (0600) if missing */
 	const char *alg;       /* "ES256" (default), "ES384" or "RS256" */
 	const char *cert_path; /* optional PEM chain, leaf first -> jwk.x5c */
+	/*
+	 * Without cert_path: if set, a self-signed certificate for the key
+	 * is kept in this file (0644) and sent as jwk.x5c.  It is made when
+	 * missing, for another key or due, valid self_cert_days (default
+	 * 3650) and renewed, same key, when a third of that remains.
+	 */
+	const char *self_cert_path;
+	const char *self_cert_cn;  /* its subject CN (default "kbs-issuer") */
+	long long self_cert_days;
 	/* Optional extra PEM public keys (retired signing keys) to publish in
 	 * the JWKS so tokens they signed still verify until they expire. */
 	const char *const *extra_public_paths;
@@ -37,8 +46,10 @@ kbs_err kbs_signer_new(const kbs_signer_cfg *cfg, kbs_signer **out,
 /*
  * Sign claims as a JWT whose header is
  * {"alg","typ":"JWT","kid":<RFC 7638 thumbprint>,"jwk":{..public..,
- * "alg", "x5c":[..] when a chain is configured}} (spec 4.1/4.3: trustee's
- * KBS2 reads jwk.x5c).  *out is a malloc'd compact token.  Thread-safe.
+ * "alg", "x5c":[..] when a chain or self-signed certificate is
+ * configured}} (spec 4.1/4.3: trustee's KBS2 reads jwk.x5c).  *out is a
+ * malloc'd compact token.  Thread-safe; renews a due self-signed
+ * certificate first.
  */
 kbs_err kbs_signer_sign(const kbs_signer *s, const json_t *claims, char **out,
 			kbs_errbuf *eb);

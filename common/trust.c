@@ -94,6 +94,7 @@ struct issuer {
 	json_t *teekey_paths;  /* validated [ptr, ...], or NULL */
 	long long max_age;     /* 0: no limit */
 	kbs_replay *replay;    /* non-NULL iff single_use */
+	int partial_chain;     /* a non-self-signed CA-file cert may anchor */
 };
 
 struct kbs_trust {
@@ -510,8 +511,13 @@ chain_ok(const struct issuer *is, X509 *leaf, STACK_OF(X509) *rest,
 	vp = X509_STORE_CTX_get0_param(ctx);
 	X509_VERIFY_PARAM_set_time(vp, (time_t)now);
 	X509_VERIFY_PARAM_set_depth(vp, CHAIN_MAX);
-	/* Any certificate in the CA file is an anchor, as in trustee. */
-	X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_PARTIAL_CHAIN);
+	/*
+	 * Chains end at a self-signed certificate of the CA file, as in
+	 * trustee's KBS2 (no partial-chain flag there either).  Trusting an
+	 * intermediate alone is the operator's explicit choice.
+	 */
+	if (is->partial_chain)
+		X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_PARTIAL_CHAIN);
 	ok = X509_verify_cert(ctx) == 1;
 out:
 	X509_STORE_CTX_free(ctx);
@@ -1079,6 +1085,7 @@ load_rules(struct issuer *is, const kbs_trust_issuer_cfg *cfg, kbs_errbuf *eb)
 		rc = kbs_replay_new(size > 0 ? (size_t)size : KBS_REPLAY_DEFAULT_MAX,
 				    &is->replay, eb);
 	is->max_age = cfg->max_age;
+	is->partial_chain = cfg->allow_partial_chain;
 	if (rc != KBS_OK) {
 		kbs_errprefix(eb, "issuer %s", is->name);
 		return rc == KBS_ERR_NOMEM ? rc : KBS_ERR_CONFIG;
@@ -1110,6 +1117,7 @@ kbs_trust_rules_from_json(const json_t *entry, kbs_trust_issuer_cfg *cfg,
 	const json_t *map = json_object_get(entry, "claims_map");
 	const json_t *paths = json_object_get(entry, "tee_pubkey_paths");
 	const json_t *once = json_object_get(entry, "single_use");
+	const json_t *partial = json_object_get(entry, "allow_partial_chain");
 	long long age = 0, size = 0;
 	kbs_err rc;
 
@@ -1120,6 +1128,9 @@ kbs_trust_rules_from_json(const json_t *entry, kbs_trust_issuer_cfg *cfg,
 				"list");
 	if (once != NULL && !json_is_boolean(once))
 		return kbs_errf(eb, KBS_ERR_CONFIG, "single_use must be a boolean");
+	if (partial != NULL && !json_is_boolean(partial))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "allow_partial_chain must be "
+				"a boolean");
 	if ((rc = int_member(entry, "max_age", 0, 10LL * 365 * 86400, &age,
 			     eb)) != KBS_OK ||
 	    (rc = int_member(entry, "replay_cache_size", 1, KBS_REPLAY_LIMIT,
@@ -1128,6 +1139,7 @@ kbs_trust_rules_from_json(const json_t *entry, kbs_trust_issuer_cfg *cfg,
 	cfg->claims_map = map;
 	cfg->tee_pubkey_paths = paths;
 	cfg->single_use = json_is_true(once);
+	cfg->allow_partial_chain = json_is_true(partial);
 	cfg->max_age = age;
 	cfg->replay_cache_size = size;
 	return KBS_OK;

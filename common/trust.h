@@ -65,6 +65,12 @@ typedef struct {
 	long long max_age;         /* > 0: iat required, now - iat <= max_age */
 	int single_use;            /* jti required and accepted only once */
 	long long replay_cache_size; /* single_use bound; 0: KBS_REPLAY_DEFAULT_MAX */
+	/*
+	 * 0 (default): an x5c chain must end at a self-signed certificate of
+	 * ca_file, as trustee's KBS2 requires.  1: any ca_file certificate
+	 * is an anchor, so an intermediate alone is trusted.
+	 */
+	int allow_partial_chain;
 } kbs_trust_issuer_cfg;
 
 #define KBS_TRUST_MAP_MAX 64
@@ -88,7 +94,7 @@ kbs_err kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
  * Read the per-issuer rule members of a configuration entry into cfg:
  * "claims_map" (list), "tee_pubkey_paths" (list), "max_age" (integer
  * >= 0), "single_use" (bool), "replay_cache_size" (integer 1..
- * KBS_REPLAY_LIMIT); absent members leave the defaults (off, 0).  Only
+ * KBS_REPLAY_LIMIT), "allow_partial_chain" (bool); absent members leave the defaults (off, 0).  Only
  * types and ranges are checked here; kbs_trust_add_issuer() checks the
  * contents.  The cfg fields borrow from entry.  KBS_ERR_CONFIG naming the
  * member; cfg is written only on success.

@@ -29,6 +29,15 @@ const kbs_cfg_opt kbs_issuer_opts[] = {
 	{"token.cert_chain", KBS_CFG_STRING,
 	 offsetof(kbs_issuer_cfg, token_cert_chain), NULL, 0, 0, 0,
 	 "PEM chain (leaf first) for the signing key, sent as jwk.x5c"},
+	{"token.self_signed_cert", KBS_CFG_BOOL,
+	 offsetof(kbs_issuer_cfg, token_self_signed), "true", 0, 0, 0,
+	 "without token.cert_chain: keep a self-signed certificate for the "
+	 "signing key beside it (<signing_key minus .pem>-cert.pem, 0644) and "
+	 "send it as jwk.x5c, so a trustee KBS2 can trust it"},
+	{"token.self_signed_days", KBS_CFG_INT,
+	 offsetof(kbs_issuer_cfg, token_self_signed_days), "3650", 2, 3650, 0,
+	 "validity of that certificate; renewed (same key) when a third "
+	 "remains, and then to be copied to the KBS2s again"},
 	{"token.extra_public_keys", KBS_CFG_STRINGS,
 	 offsetof(kbs_issuer_cfg, token_extra_public_keys), "", 0, 0, 0,
 	 "PEM public keys of retired signing keys, still published in the JWKS"},

@@ -49,11 +49,28 @@ load_session_keys(kbs_issuer *is, int create, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
+/* The self-signed certificate's file: key path minus ".pem", "-cert.pem". */
+static char *
+self_cert_path(const char *key)
+{
+	size_t n = strlen(key), base = n;
+	char *p;
+
+	if (n >= 4 && strcmp(key + n - 4, ".pem") == 0)
+		base = n - 4;
+	if ((p = malloc(base + sizeof("-cert.pem"))) == NULL)
+		return NULL;
+	memcpy(p, key, base);
+	memcpy(p + base, "-cert.pem", sizeof("-cert.pem"));
+	return p;
+}
+
 static kbs_err
 load_signer(kbs_issuer *is, int create, kbs_errbuf *eb)
 {
 	const kbs_issuer_cfg *cfg = is->cfg;
 	kbs_signer_cfg sc;
+	char *cert = NULL;
 	kbs_err rc;
 
 	memset(&sc, 0, sizeof(sc));
@@ -69,7 +86,16 @@ load_signer(kbs_issuer *is, int create, kbs_errbuf *eb)
 	}
 	if (create && (rc = ensure_parent(cfg->token_signing_key, eb)) != KBS_OK)
 		return rc;
-	return kbs_signer_new(&sc, &is->signer, eb);
+	/* --check-config writes nothing, so it does not make the certificate. */
+	if (create && cfg->token_self_signed && cfg->token_cert_chain == NULL &&
+	    (cert = self_cert_path(cfg->token_signing_key)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	sc.self_cert_path = cert;
+	sc.self_cert_cn = cfg->token_iss;
+	sc.self_cert_days = cfg->token_self_signed_days;
+	rc = kbs_signer_new(&sc, &is->signer, eb);
+	free(cert);
+	return rc;
 }
 
 static kbs_err

@@ -28,6 +28,8 @@ typedef struct {
 	char *token_signing_key;
 	char *token_alg;
 	char *token_cert_chain;
+	int token_self_signed;
+	long long token_self_signed_days;
 	kbs_cfg_strings token_extra_public_keys;
 	long long token_lifetime;
 	char *token_iss;

@@ -135,7 +135,9 @@ def test_token_header_jwk_is_the_jwks_key(env):
     assert hj["alg"] == "ES256"
     for m in ("kty", "crv", "x", "y"):
         assert hj[m] == k[m]
-    assert "d" not in hj and "x5c" not in hj
+    assert "d" not in hj
+    # No chain configured: the self-signed certificate beside the key.
+    assert len(hj["x5c"]) == 1
 
 
 def test_x5c_chain_in_header(env):

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "b64.h"
 #include "json.h"
@@ -30,7 +31,7 @@ tmp(const char *name, char *buf, size_t len)
 static kbs_signer *
 make(const char *key, const char *alg, const char *cert, kbs_err want)
 {
-	kbs_signer_cfg cfg = {key, alg, cert, NULL, 0};
+	kbs_signer_cfg cfg = {.key_path = key, .alg = alg, .cert_path = cert};
 	kbs_signer *s = NULL;
 	kbs_errbuf eb = {{0}};
 	kbs_err rc = kbs_signer_new(&cfg, &s, &eb);
@@ -260,6 +261,133 @@ test_cert_chain(void)
 	EVP_PKEY_free(other);
 }
 
+static X509 *
+read_cert(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+
+	CU_ASSERT_FATAL(f != NULL);
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	CU_ASSERT_FATAL(x != NULL);
+	return x;
+}
+
+/* x5c[0] of a token header as the DER it carries. */
+static int
+x5c0_is(const json_t *h, X509 *x)
+{
+	const char *b = json_string_value(json_array_get(json_object_get(
+		json_object_get(h, "jwk"), "x5c"), 0));
+	unsigned char *der = NULL;
+	int dl = i2d_X509(x, &der), same;
+	char *b64 = kbs_b64_encode(der, (size_t)dl, KBS_B64_STD);
+
+	same = b != NULL && b64 != NULL && strcmp(b, b64) == 0;
+	free(b64);
+	OPENSSL_free(der);
+	return same;
+}
+
+static kbs_signer *
+make_self(const char *key, const char *cert)
+{
+	kbs_signer_cfg cfg = {.key_path = key, .alg = "ES256",
+			      .self_cert_path = cert, .self_cert_cn = "t-iss",
+			      .self_cert_days = 30};
+	kbs_signer *s = NULL;
+	kbs_errbuf eb = {{0}};
+
+	CU_ASSERT(kbs_signer_new(&cfg, &s, &eb) == KBS_OK);
+	if (s == NULL)
+		fprintf(stderr, "\nsigner: %s\n", eb.msg);
+	CU_ASSERT_FATAL(s != NULL);
+	return s;
+}
+
+/* Without a chain: a self-signed certificate beside the key, reused,
+ * replaced when for another key or due, and sent as jwk.x5c. */
+static void
+test_self_signed(void)
+{
+	char key[128], cert[128], cn[64];
+	EVP_PKEY *priv, *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	kbs_signer *s;
+	X509 *x, *y;
+	struct stat st;
+	json_t *h;
+	int days = 0, secs = 0;
+	FILE *f;
+
+	tmp("self-key.pem", key, sizeof(key));
+	tmp("self-key-cert.pem", cert, sizeof(cert));
+	s = make_self(key, cert);
+	CU_ASSERT_FATAL(stat(cert, &st) == 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0644);
+	x = read_cert(cert);
+	priv = read_priv(key);
+	CU_ASSERT(EVP_PKEY_eq(X509_get0_pubkey(x), priv) == 1);
+	CU_ASSERT(X509_check_issued(x, x) == X509_V_OK);
+	CU_ASSERT(X509_check_ca(x) == 1);
+	CU_ASSERT(X509_verify(x, priv) == 1);
+	X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
+				  sizeof(cn));
+	CU_ASSERT_STRING_EQUAL(cn, "t-iss");
+	CU_ASSERT(ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) == 1);
+	CU_ASSERT(days >= 29 && days <= 30);
+	h = sign_and_check(s);
+	CU_ASSERT(x5c0_is(h, x));
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(json_object_get(h, "jwk"), "alg"),
+			       "ES256");
+	json_decref(h);
+	kbs_signer_free(s);
+	/* A restart reuses it. */
+	s = make_self(key, cert);
+	y = read_cert(cert);
+	CU_ASSERT(X509_cmp(x, y) == 0);
+	X509_free(y);
+	kbs_signer_free(s);
+	/* Due (valid one more hour) or for another key: replaced. */
+	y = cert_for(priv, priv, "old");
+	f = fopen(cert, "w");
+	PEM_write_X509(f, y);
+	fclose(f);
+	X509_free(y);
+	s = make_self(key, cert);
+	y = read_cert(cert);
+	CU_ASSERT(X509_cmp(x, y) != 0);
+	CU_ASSERT(ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(y)) == 1);
+	CU_ASSERT(days >= 29);
+	h = sign_and_check(s);
+	CU_ASSERT(x5c0_is(h, y));
+	json_decref(h);
+	X509_free(y);
+	kbs_signer_free(s);
+	y = cert_for(other, other, "foreign");
+	f = fopen(cert, "w");
+	PEM_write_X509(f, y);
+	fclose(f);
+	X509_free(y);
+	s = make_self(key, cert);
+	y = read_cert(cert);
+	CU_ASSERT(EVP_PKEY_eq(X509_get0_pubkey(y), priv) == 1);
+	X509_free(y);
+	kbs_signer_free(s);
+	/* An unwritable place is no reason to refuse tokens. */
+	s = make_self(key, "/nonexistent/dir/cert.pem");
+	h = sign_and_check(s);
+	CU_ASSERT(json_array_size(json_object_get(json_object_get(h, "jwk"),
+						  "x5c")) == 1);
+	json_decref(h);
+	kbs_signer_free(s);
+	unlink(key);
+	unlink(cert);
+	X509_free(x);
+	EVP_PKEY_free(priv);
+	EVP_PKEY_free(other);
+}
+
 static void
 test_extra_public(void)
 {
@@ -279,7 +407,8 @@ test_extra_public(void)
 	PEM_write_PUBKEY(f, old);
 	fclose(f);
 	paths[0] = pub;
-	cfg = (kbs_signer_cfg){key, "ES256", NULL, paths, 1};
+	cfg = (kbs_signer_cfg){.key_path = key, .alg = "ES256",
+			       .extra_public_paths = paths, .n_extra_public = 1};
 	CU_ASSERT_FATAL(kbs_signer_new(&cfg, &s, NULL) == KBS_OK);
 	jwks = kbs_signer_jwks(s);
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(jwks, "keys")), 2);
@@ -371,6 +500,7 @@ static const kbs_unit_test tests[] = {
 	{"generate_reload", test_generate_reload},
 	{"refusals", test_refusals},
 	{"cert_chain", test_cert_chain},
+	{"self_signed", test_self_signed},
 	{"extra_public", test_extra_public},
 	{"threads", test_threads},
 	{NULL, NULL},

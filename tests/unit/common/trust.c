@@ -442,6 +442,23 @@ test_x5c(void)
 	CU_ASSERT(verify(t, tok, NOW + 3600, NULL) == KBS_ERR_EXPIRED);
 	free(tok);
 	free(h);
+	/* An intermediate alone anchors only with allow_partial_chain. */
+	kbs_trust_free(t2);
+	write_cert("inter.pem", inter);
+	cfg.ca_file = path_of("inter.pem", p, sizeof(p));
+	kbs_trust_new(&t2);
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t2, &cfg, NULL) == KBS_OK);
+	h = x5c_header(key_a, chain, KBS_B64_STD, NULL);
+	tok = token(key_a, "ES256", h, "{\"exp\":1800000000}");
+	CU_ASSERT(verify(t2, tok, NOW, NULL) == KBS_ERR_NOT_FOUND);
+	kbs_trust_free(t2);
+	cfg.allow_partial_chain = 1;
+	kbs_trust_new(&t2);
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t2, &cfg, NULL) == KBS_OK);
+	CU_ASSERT(verify(t2, tok, NOW, NULL) == KBS_OK);
+	cfg.allow_partial_chain = 0;
+	free(tok);
+	free(h);
 	/* Garbage in x5c. */
 	tok = token(key_a, "ES256",
 		    "{\"jwk\":{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\","
@@ -454,6 +471,41 @@ test_x5c(void)
 	X509_free(leaf);
 	X509_free(direct);
 	EVP_PKEY_free(int_key);
+}
+
+/*
+ * Without a chain the signer's self-signed certificate is the anchor: the
+ * broker trusts it as ca_file with no partial-chain allowance, the way
+ * trustee's KBS2 trusts it in trusted_certs_paths.
+ */
+static void
+self_signed_interop(const char *kp)
+{
+	long long now = (long long)time(NULL);
+	char cp[128];
+	kbs_signer_cfg scfg = {.key_path = kp, .alg = "ES256",
+			       .self_cert_path = path_of("self-cert.pem", cp,
+							 sizeof(cp)),
+			       .self_cert_days = 10};
+	kbs_trust_issuer_cfg cfg = {.name = "self", .ca_file = cp};
+	json_t *claims = json_pack("{s:I}", "exp", (json_int_t)now + 60);
+	kbs_signer *s = NULL;
+	kbs_trust *t = NULL;
+	char *tok = NULL;
+
+	CU_ASSERT_FATAL(kbs_signer_new(&scfg, &s, NULL) == KBS_OK);
+	CU_ASSERT_FATAL(kbs_signer_sign(s, claims, &tok, NULL) == KBS_OK);
+	kbs_trust_new(&t);
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	/* Not before it was made (an hour of back-dating aside); checked
+	 * first, since a verified token is then cached. */
+	CU_ASSERT(verify(t, tok, now - 7200, NULL) == KBS_ERR_NOT_FOUND);
+	CU_ASSERT(verify(t, tok, now, NULL) == KBS_OK);
+	free(tok);
+	json_decref(claims);
+	kbs_signer_free(s);
+	kbs_trust_free(t);
+	unlink(cp);
 }
 
 /* The issuer's own signer (kid + jwk + x5c) through the trust store. */
@@ -479,8 +531,9 @@ test_signer_interop(void)
 	fclose(f);
 	chmod(kp, 0600);
 	write_cert("signer-cert.pem", leaf);
-	scfg = (kbs_signer_cfg){kp, "ES256", path_of("signer-cert.pem", cp, sizeof(cp)),
-				NULL, 0};
+	scfg = (kbs_signer_cfg){.key_path = kp, .alg = "ES256",
+				.cert_path = path_of("signer-cert.pem", cp,
+						     sizeof(cp))};
 	CU_ASSERT_FATAL(kbs_signer_new(&scfg, &s, NULL) == KBS_OK);
 	CU_ASSERT_FATAL(kbs_signer_sign(s, claims, &tok, NULL) == KBS_OK);
 	kbs_trust_new(&t);
@@ -500,6 +553,7 @@ test_signer_interop(void)
 	kbs_trust_free(t);
 	kbs_trust_free(t2);
 	X509_free(leaf);
+	self_signed_interop(kp);
 }
 
 /* ---- JWKS URL tests against a python http.server on 127.0.0.1 ---- */
@@ -1056,6 +1110,7 @@ test_rules_from_json(void)
 		"{\"single_use\":1}", "{\"single_use\":\"true\"}",
 		"{\"max_age\":-1}", "{\"max_age\":\"60\"}", "{\"max_age\":1.5}",
 		"{\"replay_cache_size\":0}", "{\"replay_cache_size\":10000001}",
+		"{\"allow_partial_chain\":1}",
 		NULL,
 	};
 	kbs_trust_issuer_cfg cfg = {0};
@@ -1072,8 +1127,10 @@ test_rules_from_json(void)
 		json_decref(o);
 	}
 	o = jparse("{\"name\":\"x\",\"claims_map\":[],\"tee_pubkey_paths\":[\"/k\"],"
-		   "\"single_use\":true,\"max_age\":300,\"replay_cache_size\":5}");
+		   "\"single_use\":true,\"max_age\":300,\"replay_cache_size\":5,"
+		   "\"allow_partial_chain\":true}");
 	CU_ASSERT(kbs_trust_rules_from_json(o, &cfg, NULL) == KBS_OK);
+	CU_ASSERT(cfg.allow_partial_chain == 1);
 	CU_ASSERT(cfg.claims_map == json_object_get(o, "claims_map"));
 	CU_ASSERT(cfg.tee_pubkey_paths == json_object_get(o, "tee_pubkey_paths"));
 	CU_ASSERT(cfg.single_use == 1 && cfg.max_age == 300 &&
@@ -1082,7 +1139,8 @@ test_rules_from_json(void)
 	o = jparse("{\"name\":\"x\",\"single_use\":false}");
 	CU_ASSERT(kbs_trust_rules_from_json(o, &cfg, NULL) == KBS_OK);
 	CU_ASSERT(cfg.claims_map == NULL && cfg.single_use == 0 &&
-		  cfg.max_age == 0 && cfg.replay_cache_size == 0);
+		  cfg.max_age == 0 && cfg.replay_cache_size == 0 &&
+		  cfg.allow_partial_chain == 0);
 	json_decref(o);
 }
 
