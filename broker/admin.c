@@ -20,81 +20,10 @@
 #include "log.h"
 #include "mem.h"
 
-#define ADMIN_LEEWAY 60
 #define POLICIES_PATH "/kbs/v0/policies"
 #define BODY_DEPTH 4
 /* Claims of a token plus the evaluate envelope around them. */
 #define EVALUATE_DEPTH (KBS_JSON_DEFAULT_DEPTH + 2)
-
-/* 1 if the aud claim (string or array of strings) contains want. */
-static int
-aud_has(const json_t *aud, const char *want)
-{
-	json_t *v;
-	size_t i;
-
-	if (json_is_string(aud))
-		return strcmp(json_string_value(aud), want) == 0;
-	json_array_foreach(aud, i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
-			return 1;
-	return 0;
-}
-
-static kbs_err
-admin_claims_check(const kbs_broker *b, const json_t *claims, kbs_errbuf *eb)
-{
-	const char *iss = kbs_json_str(claims, "iss");
-	json_int_t exp;
-	kbs_err rc;
-
-	rc = kbs_jws_check_times(claims, kbs_clock_now(), ADMIN_LEEWAY, 1, eb);
-	if (rc != KBS_OK)
-		return rc;
-	if (kbs_json_int(claims, "exp", &exp) == KBS_OK &&
-	    exp - kbs_clock_now() > b->cfg->admin_max_token_life)
-		return kbs_errf(eb, KBS_ERR_DENIED, "admin token lives longer "
-				"than admin.max_token_lifetime");
-	if (b->cfg->admin_audience != NULL &&
-	    !aud_has(json_object_get(claims, "aud"), b->cfg->admin_audience))
-		return kbs_errf(eb, KBS_ERR_DENIED, "aud does not contain %s",
-				b->cfg->admin_audience);
-	if (b->cfg->admin_issuer != NULL &&
-	    (iss == NULL || strcmp(iss, b->cfg->admin_issuer) != 0))
-		return kbs_errf(eb, KBS_ERR_DENIED, "iss is not %s",
-				b->cfg->admin_issuer);
-	return KBS_OK;
-}
-
-/* Verify token; on success *role is its role claim (malloc'd) or NULL. */
-static kbs_err
-admin_verify(const kbs_broker *b, const char *token, char **role,
-	     kbs_errbuf *eb)
-{
-	kbs_jws *j = NULL;
-	const char *r;
-	kbs_err rc;
-	size_t i;
-
-	if ((rc = kbs_jws_parse(token, strlen(token), &j, eb)) != KBS_OK)
-		return rc;
-	rc = KBS_ERR_VERIFY;
-	for (i = 0; i < b->n_admin_keys && rc != KBS_OK; i++)
-		rc = kbs_jws_verify(j, b->admin_keys[i], NULL);
-	if (rc != KBS_OK) {
-		kbs_errf(eb, rc, "not signed by an admin key");
-		goto out;
-	}
-	if ((rc = admin_claims_check(b, kbs_jws_claims(j), eb)) != KBS_OK)
-		goto out;
-	r = kbs_json_str(kbs_jws_claims(j), "role");
-	*role = NULL;
-	if (r != NULL && (*role = strdup(r)) == NULL)
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-out:
-	kbs_jws_free(j);
-	return rc;
-}
 
 /* With admin.roles: the role must exist and grant method + path. */
 static int
@@ -124,34 +53,23 @@ int
 kbs_broker_admin_check(kbs_broker *b, const kbs_http_req *req,
 		       kbs_http_resp *resp)
 {
-	const char *token = kbs_http_bearer(req);
-	kbs_errbuf eb = {""};
 	char *role = NULL;
 	int rc;
 
-	if (b->cfg->admin_insecure_allow_all) {
-		kbs_log_warn("admin call %s %s allowed without authentication "
-			     "(admin.insecure_allow_all)", req->method, req->path);
-		return 0;
-	}
-	if (b->n_admin_keys == 0) {
-		kbs_http_reply_error(resp, 401, "AdminAuthAccess",
-				     "the admin API is closed on this broker");
+	if (kbs_admin_auth_check(b->admin, req, kbs_clock_now(), &role,
+				 resp) != 0)
 		return -1;
-	}
-	if (token == NULL) {
-		kbs_http_reply_error(resp, 401, "AdminAuthAccess",
-				     "admin bearer token required");
-		return -1;
-	}
-	if (admin_verify(b, token, &role, &eb) != KBS_OK) {
-		kbs_http_reply_error(resp, 401, "AdminAuthAccess",
-				     "admin token rejected: %s", eb.msg);
-		return -1;
-	}
-	rc = role_check(b, req, role, resp);
+	/* insecure_allow_all: no token, so no role to check either. */
+	rc = b->cfg->admin.insecure_allow_all ? 0 : role_check(b, req, role, resp);
 	free(role);
 	return rc;
+}
+
+int
+kbs_broker_admin_authorize(void *broker, const kbs_http_req *req,
+			   kbs_http_resp *resp)
+{
+	return kbs_broker_admin_check(broker, req, resp);
 }
 
 static char *

@@ -98,68 +98,18 @@ load_trust(kbs_broker *b, kbs_errbuf *eb)
 }
 
 static kbs_err
-load_admin_key(kbs_broker *b, const char *path, kbs_errbuf *eb)
-{
-	uint8_t *pem = NULL;
-	size_t len = 0;
-	kbs_jwk *k = NULL, **nk;
-	const char *alg;
-	kbs_err rc;
-
-	if ((rc = kbs_fs_read(path, MAX_ADMIN_KEY_FILE, &pem, &len, eb)) != KBS_OK)
-		goto out;
-	if ((rc = kbs_jwk_from_pem((const char *)pem, len, NULL, &k, eb)) != KBS_OK)
-		goto out;
-	/* Pin the algorithm by key type: Ed25519 (trustee's kbs-client) or
-	 * EC P-256; anything else is refused. */
-	if (strcmp(kbs_jwk_kty(k), "OKP") == 0)
-		alg = "EdDSA";
-	else if (kbs_jwk_crv(k) != NULL && strcmp(kbs_jwk_crv(k), "P-256") == 0)
-		alg = "ES256";
-	else {
-		rc = kbs_errf(eb, KBS_ERR_CONFIG, "admin keys must be Ed25519 "
-			      "or EC P-256");
-		goto out;
-	}
-	kbs_jwk_free(k);
-	k = NULL;
-	if ((rc = kbs_jwk_from_pem((const char *)pem, len, alg, &k, eb)) != KBS_OK)
-		goto out;
-	rc = KBS_ERR_NOMEM;
-	nk = realloc(b->admin_keys, (b->n_admin_keys + 1) * sizeof(*nk));
-	if (nk == NULL)
-		goto out;
-	b->admin_keys = nk;
-	b->admin_keys[b->n_admin_keys++] = k;
-	k = NULL;
-	rc = KBS_OK;
-out:
-	if (rc != KBS_OK)
-		kbs_errprefix(eb, "admin.public_keys %s", path);
-	kbs_jwk_free(k);
-	free(pem);
-	return rc;
-}
-
-static kbs_err
 load_admin(kbs_broker *b, kbs_errbuf *eb)
 {
-	const kbs_cfg_strings *keys = &b->cfg->admin_public_keys;
-	size_t i;
+	const kbs_admin_cfg *ac = &b->cfg->admin;
 	kbs_err rc;
 
-	for (i = 0; i < keys->n; i++)
-		if ((rc = load_admin_key(b, keys->v[i], eb)) != KBS_OK)
-			return rc;
+	if ((rc = kbs_admin_auth_new(ac, &b->admin, eb)) != KBS_OK)
+		return rc;
 	if (b->cfg->admin_roles != NULL &&
 	    (rc = kbs_roles_parse(b->cfg->admin_roles, &b->roles, eb)) != KBS_OK)
 		return rc;
-	if (b->cfg->admin_insecure_allow_all)
-		kbs_log_warn("admin.insecure_allow_all is ON: anyone who can "
-			     "reach this broker can read policies and write "
-			     "or delete secrets; never do this in production");
-	else if (keys->n == 0)
-		kbs_log_info("no admin.public_keys: the admin API is closed");
+	if (ac->insecure_allow_all || ac->public_keys.n == 0)
+		;
 	else if (b->roles == NULL)
 		kbs_log_info("no admin.roles: every valid admin token has full "
 			     "access to the admin API");
@@ -300,8 +250,6 @@ kbs_broker_routes(kbs_broker *b, kbs_http_server *srv)
 void
 kbs_broker_free(kbs_broker *b)
 {
-	size_t i;
-
 	if (b == NULL)
 		return;
 	kbs_trust_free(b->trust);
@@ -310,9 +258,7 @@ kbs_broker_free(kbs_broker *b)
 	kbs_audit_close(b->audit);
 	kbs_roles_free(b->roles);
 	kbs_intel_free(b->intel);
-	for (i = 0; i < b->n_admin_keys; i++)
-		kbs_jwk_free(b->admin_keys[i]);
-	free(b->admin_keys);
+	kbs_admin_auth_free(b->admin);
 	free(b);
 }
 

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "admin_auth.h"
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
@@ -24,13 +25,9 @@ typedef struct {
 	long long policy_max_versions;
 	int policy_explain;
 	int jwe_allow_rsa1_5;
-	kbs_cfg_strings admin_public_keys;
-	int admin_insecure_allow_all;
-	long long admin_max_token_life;
+	kbs_admin_cfg admin;
 	kbs_daemon_audit audit;
 	json_t *admin_roles;  /* NULL: any valid admin token has full access */
-	char *admin_audience; /* aud must contain it when set */
-	char *admin_issuer;   /* iss must equal it when set */
 	int intel_enabled;          /* /kbs/v1 Intel key API (intel.h) */
 	char *intel_state_dir;
 	char *intel_ita_url;        /* ITA API base URL, or NULL */
@@ -68,6 +65,14 @@ kbs_err kbs_broker_trust_local(kbs_broker *b, const json_t *jwks,
 /* KBS_ERR_CONFIG (with eb) when no issuer is trusted: no token could ever
  * be accepted, which is a configuration mistake worth failing on. */
 kbs_err kbs_broker_check_trust(const kbs_broker *b, kbs_errbuf *eb);
+
+/*
+ * The broker's admin check (keys, roles) for another component's admin
+ * endpoints in the same process (kbs: the issuer's).  0 if req may
+ * proceed; otherwise the error response has been written.
+ */
+int kbs_broker_admin_authorize(void *broker, const kbs_http_req *req,
+			       kbs_http_resp *resp);
 
 /* Register the resource and admin routes. */
 kbs_err kbs_broker_routes(kbs_broker *b, kbs_http_server *srv);

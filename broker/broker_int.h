@@ -32,8 +32,7 @@ struct kbs_broker {
 	struct kbs_audit *audit; /* NULL: auditing off */
 	kbs_roles *roles; /* NULL: every valid admin token may do anything */
 	size_t n_issuers;
-	kbs_jwk **admin_keys;
-	size_t n_admin_keys;
+	kbs_admin_auth *admin;
 	kbs_broker_cookie_fn cookie_fn;
 	const void *cookie_arg;
 	struct kbs_intel *intel; /* /kbs/v1 state (intel.h); NULL: off */

@@ -613,7 +613,7 @@ keyreq_parse(const json_t *doc, struct keyreq *k, kbs_http_resp *resp)
 	if (!kbs_intel_only_keys(doc, top) || !json_is_object(info) ||
 	    !kbs_intel_only_keys(info, info_keys) ||
 	    (kl != NULL && !json_is_integer(kl)) ||
-	    (tp != NULL && !json_is_string(tp) && !json_is_null(tp))) {
+	    (tp != NULL && kbs_json_cstr(tp) == NULL && !json_is_null(tp))) {
 		kbs_intel_reply_error(resp, 400, "Invalid request body");
 		return -1;
 	}
@@ -621,7 +621,7 @@ keyreq_parse(const json_t *doc, struct keyreq *k, kbs_http_resp *resp)
 	k->bits = kl ? json_integer_value(kl) : 0;
 	k->curve = kbs_json_str(info, "curve_type");
 	k->key_data = kbs_json_str(info, "key_data");
-	k->policy = json_string_value(tp);
+	k->policy = kbs_json_cstr(tp);
 	if (keyreq_check(k, &eb) != KBS_OK) {
 		kbs_intel_reply_error(resp, 400, "Invalid input for key "
 				      "information: %s", eb.msg);

@@ -37,15 +37,20 @@ is_base_opt(const char *key)
 	return strncmp(key, "http.", 5) == 0 || strncmp(key, "log.", 4) == 0;
 }
 
-/* Append src's non-base options, prefixed and shifted by offset. */
+/*
+ * Append src's non-base options, prefixed and shifted by offset.  The
+ * issuer's admin.* options are left out: broker.admin.* (keys, roles)
+ * governs every admin endpoint of the process.
+ */
 static size_t
 add_opts(kbs_cfg_opt *dst, size_t n, const kbs_cfg_opt *src,
-	 const char *prefix, size_t offset)
+	 const char *prefix, size_t offset, int skip_admin)
 {
 	for (; src->key != NULL; src++) {
 		size_t len;
 		char *key;
-		if (is_base_opt(src->key))
+		if (is_base_opt(src->key) ||
+		    (skip_admin && strncmp(src->key, "admin.", 6) == 0))
 			continue;
 		len = strlen(prefix) + strlen(src->key) + 1;
 		if ((key = malloc(len)) == NULL)
@@ -73,10 +78,11 @@ build_opts(void)
 		return NULL;
 	for (i = 0; base[i].key != NULL; i++)
 		o[n++] = base[i];
-	n = add_opts(o, n, kbs_issuer_opts, "issuer.", offsetof(kbs_bg_cfg, issuer));
+	n = add_opts(o, n, kbs_issuer_opts, "issuer.",
+		     offsetof(kbs_bg_cfg, issuer), 1);
 	if (n != (size_t)-1)
 		n = add_opts(o, n, kbs_broker_opts, "broker.",
-			     offsetof(kbs_bg_cfg, broker));
+			     offsetof(kbs_bg_cfg, broker), 0);
 	if (n == (size_t)-1 || n >= cap) {
 		free(o);
 		return NULL;
@@ -125,6 +131,8 @@ start(void *c, kbs_http_server *srv, void **state, kbs_errbuf *eb)
 	}
 	kbs_issuer_hold_sessions(bg->is, store);
 	if (srv != NULL) {
+		kbs_issuer_set_admin_check(bg->is, kbs_broker_admin_authorize,
+					   bg->b);
 		if ((jwks = kbs_issuer_jwks(bg->is)) == NULL ||
 		    (rc = kbs_broker_trust_local(bg->b, jwks, cookie_token, bg->is,
 						 eb)) != KBS_OK ||

@@ -72,10 +72,24 @@ kbs_json_parse_object(const char *buf, size_t len, size_t max_depth,
 	return v;
 }
 
+int
+kbs_json_has_nul(const json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return s != NULL && memchr(s, '\0', json_string_length(v)) != NULL;
+}
+
+const char *
+kbs_json_cstr(const json_t *v)
+{
+	return kbs_json_has_nul(v) ? NULL : json_string_value(v);
+}
+
 const char *
 kbs_json_str(const json_t *obj, const char *key)
 {
-	return json_string_value(json_object_get(obj, key));
+	return kbs_json_cstr(json_object_get(obj, key));
 }
 
 kbs_err

@@ -36,7 +36,26 @@ size_t kbs_json_depth_exceeded(const char *buf, size_t len, size_t max_depth);
 json_t *kbs_json_parse_object(const char *buf, size_t len, size_t max_depth,
 			      kbs_errbuf *eb);
 
-/* Borrowed string member of obj, or NULL if absent or not a string. */
+/*
+ * Documents are parsed with JSON_ALLOW_NUL, so that opaque evidence and
+ * claims pass through unchanged; but a string holding "\u0000" is cut at
+ * the NUL wherever C code reads it as a C string ("tenant-a\u0000admin"
+ * would compare equal to "tenant-a").  Every value that becomes a C
+ * string goes through kbs_json_cstr() or kbs_json_str(), which refuse such
+ * strings; length-aware code (base64, memcmp, the policy engine) may use
+ * json_string_value() with json_string_length().
+ */
+
+/* 1 if v is a string holding a NUL byte; 0 otherwise (also for NULL). */
+int kbs_json_has_nul(const json_t *v);
+
+/* Borrowed C string of v: NULL unless v is a string without a NUL byte. */
+const char *kbs_json_cstr(const json_t *v);
+
+/*
+ * Borrowed string member of obj as a C string: NULL if absent, not a
+ * string, or holding a NUL byte (kbs_json_cstr()).
+ */
 const char *kbs_json_str(const json_t *obj, const char *key);
 
 /*

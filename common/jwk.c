@@ -456,10 +456,10 @@ opt_string(const json_t *j, const char *name, const char **out,
 {
 	const json_t *v = json_object_get(j, name);
 
-	if (v != NULL && !json_is_string(v))
-		return kbs_errf(eb, KBS_ERR_INVALID,
-				"JWK member \"%s\" is not a string", name);
-	*out = json_string_value(v);
+	if (v != NULL && kbs_json_cstr(v) == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "JWK member \"%s\" is not "
+				"a string without NUL bytes", name);
+	*out = kbs_json_cstr(v);
 	return KBS_OK;
 }
 

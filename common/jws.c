@@ -687,9 +687,11 @@ kbs_jws_has_audience(const json_t *claims, const char *audience)
 	if (audience == NULL)
 		return 0;
 	if (json_is_string(aud))
-		return strcmp(json_string_value(aud), audience) == 0;
+		return kbs_json_cstr(aud) != NULL &&
+		       strcmp(kbs_json_cstr(aud), audience) == 0;
 	json_array_foreach(aud, i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), audience) == 0)
+		if (kbs_json_cstr(v) != NULL &&
+		    strcmp(kbs_json_cstr(v), audience) == 0)
 			return 1;
 	return 0;
 }

@@ -318,6 +318,22 @@ text_bounds(const char *text, size_t len, kbs_errbuf *eb)
 			KBS_POLICY_MAX_JSON_DEPTH);
 }
 
+/*
+ * 1 if the first non-blank byte of text is '{'.  Trustee's clients send
+ * Rego ("package policy ..."); such a body gets the answer that names the
+ * language instead of a JSON syntax error at line 1.
+ */
+static int
+starts_as_object(const char *text, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (text[i] == ' ' || text[i] == '\t' ||
+			   text[i] == '\n' || text[i] == '\r'))
+		i++;
+	return i < len && text[i] == '{';
+}
+
 kbs_err
 kbs_policy_parse(const char *text, size_t len, kbs_policy **out,
 		 kbs_errbuf *eb)
@@ -330,6 +346,8 @@ kbs_policy_parse(const char *text, size_t len, kbs_policy **out,
 	if ((rc = text_bounds(text, len, eb)) != KBS_OK)
 		return rc;
 	doc = kbs_json_parse_object(text, len, KBS_POLICY_MAX_JSON_DEPTH, eb);
+	if (doc == NULL && !starts_as_object(text, len))
+		return kbs_errf(eb, KBS_ERR_INVALID, "%s", KBS_POLICY_NOT_JSON);
 	if (doc == NULL) {
 		kbs_errprefix(eb, "policy");
 		return KBS_ERR_INVALID;

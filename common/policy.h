@@ -64,6 +64,16 @@ typedef struct kbs_policy kbs_policy;
 kbs_err kbs_policy_parse(const char *text, size_t len, kbs_policy **out,
 			 kbs_errbuf *eb);
 
+/*
+ * What kbs_policy_parse() says of a text that is not a JSON object at all
+ * (a Rego policy from trustee's kbs-client, typically): there is no Rego
+ * engine in kbs-c, and none is faked.
+ */
+#define KBS_POLICY_NOT_JSON                                                 \
+	"kbs-c policies are JSON documents, not Rego (kbs-c has no Rego "   \
+	"engine); see docs/policy-language.md"
+
+
 /* NULL is a no-op. */
 void kbs_policy_free(kbs_policy *p);
 

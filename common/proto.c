@@ -1,4 +1,5 @@
 /* proto.c - KBS protocol request parsing and evidence binding. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,97 @@ kbs_proto_tee_known(const char *tee)
 	return 0;
 }
 
+/* Length of a run of [0-9A-Za-z-] at s (a semver identifier's bytes). */
+static size_t
+ident_len(const char *s)
+{
+	size_t n = 0;
+
+	while ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'z') ||
+	       (s[n] >= 'A' && s[n] <= 'Z') || s[n] == '-')
+		n++;
+	return n;
+}
+
+static int
+all_digits(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/*
+ * Dot-separated non-empty identifiers at *s; numeric ones without leading
+ * zeros when strict (pre-release).  Advances *s; 0 on a syntax error.
+ */
+static int
+semver_idents(const char **s, int strict)
+{
+	size_t n;
+
+	for (;;) {
+		n = ident_len(*s);
+		if (n == 0 || (strict && n > 1 && (*s)[0] == '0' &&
+			       all_digits(*s, n)))
+			return 0;
+		*s += n;
+		if (**s != '.')
+			return 1;
+		(*s)++;
+	}
+}
+
+/* One numeric core component: digits, no leading zero, fits 2^63. */
+static int
+semver_num(const char **s, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	size_t n = 0;
+
+	while ((*s)[n] >= '0' && (*s)[n] <= '9') {
+		if (v > (ULLONG_MAX >> 1) / 10)
+			return 0;
+		v = v * 10 + (unsigned)((*s)[n] - '0');
+		n++;
+	}
+	if (n == 0 || (n > 1 && (*s)[0] == '0'))
+		return 0;
+	*s += n;
+	*out = v;
+	return 1;
+}
+
+int
+kbs_proto_version_matches(const char *v)
+{
+	unsigned long long c[3];
+	int pre = 0, i;
+
+	if (v == NULL)
+		return 0;
+	for (i = 0; i < 3; i++)
+		if (!semver_num(&v, &c[i]) || (i < 2 && *v++ != '.'))
+			return 0;
+	if (*v == '-') {
+		v++;
+		pre = 1;
+		if (!semver_idents(&v, 1))
+			return 0;
+	}
+	if (*v == '+') {
+		v++;
+		if (!semver_idents(&v, 0))
+			return 0;
+	}
+	/* "=0.4.0" as semver's VersionReq reads it: build metadata does not
+	 * count, a pre-release never matches. */
+	return *v == '\0' && !pre && c[0] == 0 && c[1] == 4 && c[2] == 0;
+}
+
 kbs_err
 kbs_proto_parse_auth(const char *body, size_t len, kbs_proto_auth *out,
 		     kbs_errbuf *eb)
@@ -50,10 +142,11 @@ kbs_proto_parse_auth(const char *body, size_t len, kbs_proto_auth *out,
 	version = kbs_json_str(doc, "version");
 	tee = kbs_json_str(doc, "tee");
 	if (version == NULL || tee == NULL) {
-		kbs_errf(eb, rc, "version and tee must be strings");
+		kbs_errf(eb, rc, "version and tee must be strings without NUL "
+			 "bytes");
 		goto out;
 	}
-	if (strcmp(version, KBS_PROTO_VERSION) != 0) {
+	if (!kbs_proto_version_matches(version)) {
 		rc = kbs_errf(eb, KBS_ERR_UNSUPPORTED, "KBS Client Protocol "
 			      "Version Mismatch: expect =%s while the request "
 			      "is %.32s", KBS_PROTO_VERSION, version);
@@ -156,9 +249,9 @@ parse_evidence(kbs_proto_attest *a, kbs_errbuf *eb)
 	add = json_object_get(te, "additional_evidence");
 	if (add == NULL || json_is_null(add))
 		a->additional = "";
-	else if ((a->additional = json_string_value(add)) == NULL)
-		return kbs_errf(eb, KBS_ERR_INVALID,
-				"additional_evidence must be a string");
+	else if ((a->additional = kbs_json_cstr(add)) == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "additional_evidence must "
+				"be a string without NUL bytes");
 	return parse_devices(a, eb);
 }
 

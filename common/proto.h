@@ -28,13 +28,22 @@
 /* 1 if tee is one of the wire names the protocol defines (spec 1.1). */
 int kbs_proto_tee_known(const char *tee);
 
+/*
+ * 1 if v is a semantic version (semver 2.0.0 syntax) that trustee's
+ * requirement "=0.4.0" matches: 0.4.0, also with build metadata
+ * ("0.4.0+build.7"); never a pre-release ("0.4.0-rc1"), never a malformed
+ * one ("0.4", "00.4.0", "v0.4.0").
+ */
+int kbs_proto_version_matches(const char *v);
+
 typedef struct {
 	char tee[32];
 } kbs_proto_auth;
 
 /*
- * Parse a /auth body.  The version must be exactly 0.4.0 (else
- * KBS_ERR_UNSUPPORTED with the spec's mismatch wording in eb), tee must be
+ * Parse a /auth body.  The version must match =0.4.0 as semver reads it
+ * (kbs_proto_version_matches(); else KBS_ERR_UNSUPPORTED with the spec's
+ * mismatch wording in eb), version and tee must hold no NUL, tee must be
  * known (KBS_ERR_UNSUPPORTED), extra-params must be present.
  */
 kbs_err kbs_proto_parse_auth(const char *body, size_t len, kbs_proto_auth *out,

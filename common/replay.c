@@ -287,3 +287,41 @@ kbs_replay_free(kbs_replay *r)
 	OPENSSL_cleanse(r->salt, sizeof(r->salt));
 	free(r);
 }
+
+static kbs_err
+mem_use(void *impl, const void *id, size_t len, long long expires_at,
+	long long now, kbs_errbuf *eb)
+{
+	return kbs_replay_use(impl, id, len, expires_at, now, eb);
+}
+
+static void
+mem_free(void *impl)
+{
+	kbs_replay_free(impl);
+}
+
+kbs_err
+kbs_jti_store_memory(size_t max_entries, kbs_jti_store *out, kbs_errbuf *eb)
+{
+	kbs_replay *r = NULL;
+	kbs_err rc = kbs_replay_new(max_entries, &r, eb);
+
+	if (rc != KBS_OK)
+		return rc;
+	out->use = mem_use;
+	out->free = mem_free;
+	out->impl = r;
+	return KBS_OK;
+}
+
+void
+kbs_jti_store_close(kbs_jti_store *st)
+{
+	if (st == NULL || st->use == NULL)
+		return;
+	st->free(st->impl);
+	st->use = NULL;
+	st->free = NULL;
+	st->impl = NULL;
+}

@@ -58,4 +58,24 @@ size_t kbs_replay_count(kbs_replay *r, long long now);
 /* NULL is a no-op. */
 void kbs_replay_free(kbs_replay *r);
 
+/*
+ * A store of used ids as its users see it: "use this id, remembered until
+ * expires_at", with kbs_replay_use()'s results.  Today the in-process
+ * cache above backs it; a store shared by replicas (PostgreSQL) can back
+ * the same ops without its users changing.
+ */
+typedef struct {
+	kbs_err (*use)(void *impl, const void *id, size_t len,
+		       long long expires_at, long long now, kbs_errbuf *eb);
+	void (*free)(void *impl);
+	void *impl;
+} kbs_jti_store;
+
+/* A kbs_jti_store on a new in-process kbs_replay of max_entries ids. */
+kbs_err kbs_jti_store_memory(size_t max_entries, kbs_jti_store *out,
+			     kbs_errbuf *eb);
+
+/* Release st's backing store; st->use is NULL afterwards. */
+void kbs_jti_store_close(kbs_jti_store *st);
+
 #endif

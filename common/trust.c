@@ -417,7 +417,7 @@ verify_by_kid(kbs_trust *t, const kbs_jws *j, const char *kid, long long now,
 static X509 *
 x5c_cert(const json_t *v)
 {
-	const char *s = json_string_value(v);
+	const char *s = kbs_json_cstr(v);
 	const unsigned char *p;
 	uint8_t *der = NULL;
 	size_t len = 0;

@@ -453,17 +453,18 @@ static void
 audit_outcome(struct attest_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	int allowed = resp->status == 200;
+	char pid[KBS_POLICY_MAX_ID + 1], psha[65];
 	json_t *f;
 	kbs_errbuf eb = {""};
 	kbs_err rc = KBS_ERR_NOMEM;
 
 	if (c->is->audit == NULL)
 		return;
+	kbs_issuer_appraisal_ident(c->is, pid, psha);
 	f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "event", "attest",
 		      "request_id", req->request_id, "client", req->remote_addr,
 		      "tee", c->s.tee, "decision", allowed ? "allow" : "deny",
-		      "policy_id", kbs_policy_id(c->is->appraisal),
-		      "policy_sha256", c->is->appraisal_sha256);
+		      "policy_id", pid, "policy_sha256", psha);
 	if (f != NULL && allowed)
 		rc = json_object_set_new(f, "jti", json_string(c->jti)) == 0 &&
 		     json_object_set_new(f, "status", json_deep_copy(json_object_get(

@@ -154,5 +154,18 @@ const kbs_cfg_opt kbs_issuer_opts[] = {
 	 offsetof(kbs_issuer_cfg, appraisal_references), NULL, 0, 0, 0,
 	 "named reference values, replacing those of the same name in the "
 	 "policy's \"references\""},
+	{"appraisal.state_dir", KBS_CFG_STRING,
+	 offsetof(kbs_issuer_cfg, appraisal_state_dir),
+	 "/var/lib/kbs-c/issuer/appraisal", 0, 0, 0,
+	 "where appraisal policies and reference values set through the "
+	 "admin API are kept (appraisal.json, 0600, atomic)"},
+	{"appraisal.policy_id", KBS_CFG_STRING,
+	 offsetof(kbs_issuer_cfg, appraisal_policy_id), "default_cpu", 0, 0, 0,
+	 "the admin-set appraisal policy used for CPU evidence once set "
+	 "(trustee's kbs-client sets default_cpu)"},
+	{"appraisal.max_versions", KBS_CFG_INT,
+	 offsetof(kbs_issuer_cfg, appraisal_max_versions), "50", 1, 10000, 0,
+	 "versions kept per policy id and of the reference values"},
+	KBS_ADMIN_OPTS(kbs_issuer_cfg, admin),
 	{NULL, 0, 0, NULL, 0, 0, 0, NULL},
 };

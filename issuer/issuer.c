@@ -146,6 +146,16 @@ load_verifiers(kbs_issuer *is, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
+/* The appraisal policy in force: the stored one if set, else the baseline. */
+static kbs_err
+load_appraisal(kbs_issuer *is, kbs_errbuf *eb)
+{
+	kbs_err rc = kbs_issuer_reload_appraisal(is, eb);
+
+	return rc == KBS_ERR_INVALID || rc == KBS_ERR_TOO_LARGE ||
+	       rc == KBS_ERR_NOT_FOUND ? KBS_ERR_CONFIG : rc;
+}
+
 kbs_err
 kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	       kbs_errbuf *eb)
@@ -156,11 +166,15 @@ kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	if (is == NULL)
 		return kbs_errf(eb, rc, "out of memory");
 	is->cfg = cfg;
+	pthread_rwlock_init(&is->appraisal_lock, NULL);
 	if ((rc = check_config(cfg, eb)) != KBS_OK ||
 	    (rc = load_session_keys(is, create_files, eb)) != KBS_OK ||
 	    (rc = load_signer(is, create_files, eb)) != KBS_OK ||
-	    (rc = kbs_issuer_load_appraisal(cfg, &is->appraisal,
-					    is->appraisal_sha256, eb)) != KBS_OK ||
+	    (rc = kbs_admin_auth_new(&cfg->admin, &is->admin, eb)) != KBS_OK ||
+	    (rc = kbs_astore_open(cfg->appraisal_state_dir,
+				  cfg->appraisal_max_versions, create_files,
+				  &is->astore, eb)) != KBS_OK ||
+	    (rc = load_appraisal(is, eb)) != KBS_OK ||
 	    (rc = kbs_daemon_audit_open(&cfg->audit, "issuer", !create_files,
 					&is->audit, eb)) != KBS_OK ||
 	    (rc = kbs_verifier_sample_new(&is->sample)) != KBS_OK ||
@@ -171,6 +185,32 @@ kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 		return rc;
 	}
 	*out = is;
+	return KBS_OK;
+}
+
+static kbs_err
+admin_routes(kbs_issuer *is, kbs_http_server *srv)
+{
+	/* A policy (base64url) and its envelope. */
+	long long max = KBS_POLICY_MAX_SIZE * 2;
+	kbs_err rc;
+
+	if ((rc = kbs_http_route(srv, "POST", "/kbs/v0/attestation-policy",
+				 kbs_issuer_handle_attestation_policy, is,
+				 max)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "GET", "/kbs/v0/attestation-policy",
+				 kbs_issuer_handle_attestation_policy, is,
+				 0)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "POST", "/kbs/v0/reference-value",
+				 kbs_issuer_handle_reference_value, is,
+				 max)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "GET", "/kbs/v0/reference-value",
+				 kbs_issuer_handle_reference_value, is,
+				 0)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "GET", "/kbs/v0/reference-value/*",
+				 kbs_issuer_handle_reference_value, is,
+				 0)) != KBS_OK)
+		return rc;
 	return KBS_OK;
 }
 
@@ -186,7 +226,14 @@ kbs_issuer_routes(kbs_issuer *is, kbs_http_server *srv)
 	    (rc = kbs_http_route(srv, "GET", "/.well-known/jwks.json",
 				 kbs_issuer_handle_jwks, is, 0)) != KBS_OK)
 		return rc;
-	return KBS_OK;
+	return admin_routes(is, srv);
+}
+
+void
+kbs_issuer_set_admin_check(kbs_issuer *is, kbs_issuer_admin_fn fn, void *arg)
+{
+	is->admin_fn = fn;
+	is->admin_arg = arg;
 }
 
 json_t *
@@ -231,6 +278,9 @@ kbs_issuer_free(kbs_issuer *is)
 	kbs_verifier_free(is->sample_device);
 	kbs_sessions_free(is->sessions);
 	kbs_policy_free(is->appraisal);
+	pthread_rwlock_destroy(&is->appraisal_lock);
+	kbs_astore_free(is->astore);
+	kbs_admin_auth_free(is->admin);
 	kbs_audit_close(is->audit);
 	kbs_verifier_free(is->tee[0]);
 	kbs_verifier_free(is->tee[1]);

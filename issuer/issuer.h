@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "admin_auth.h"
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
@@ -74,6 +75,10 @@ typedef struct {
 	kbs_daemon_audit audit;
 	char *appraisal_policy_file;
 	json_t *appraisal_references;
+	char *appraisal_state_dir;
+	char *appraisal_policy_id;
+	long long appraisal_max_versions;
+	kbs_admin_cfg admin;
 } kbs_issuer_cfg;
 
 /* The option table of kbs-issuer (docs/config.md lists the same). */
@@ -89,8 +94,20 @@ typedef struct kbs_issuer kbs_issuer;
 kbs_err kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files,
 		       kbs_issuer **out, kbs_errbuf *eb);
 
-/* Register /kbs/v0/auth, /kbs/v0/attest, /.well-known/jwks.json. */
+/* Register /kbs/v0/auth, /kbs/v0/attest, /.well-known/jwks.json and the
+ * admin API (/kbs/v0/attestation-policy, /kbs/v0/reference-value). */
 kbs_err kbs_issuer_routes(kbs_issuer *is, kbs_http_server *srv);
+
+/*
+ * Who may call the issuer's admin API: by default its own admin.* options;
+ * kbs (background-check mode) hands in the broker's check instead, so one
+ * set of admin keys and roles governs the whole process.  fn returns 0 if
+ * the call may proceed, else it has written the error response.
+ */
+typedef int (*kbs_issuer_admin_fn)(void *arg, const kbs_http_req *req,
+				   kbs_http_resp *resp);
+void kbs_issuer_set_admin_check(kbs_issuer *is, kbs_issuer_admin_fn fn,
+				void *arg);
 
 /* New reference to the JWKS of the token keys (background-check mode
  * trusts it in-process). */

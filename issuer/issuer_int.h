@@ -5,6 +5,8 @@
 #ifndef KBS_ISSUER_INT_H
 #define KBS_ISSUER_INT_H
 
+#include <pthread.h>
+
 #include "issuer.h"
 #include "clock.h"
 #include "policy.h"
@@ -17,6 +19,10 @@
 #define KBS_COOKIE_MAX 6144
 #define KBS_ISSUER_RELAYS_MAX 16
 
+/* Appraisal policies and reference values set over the admin API
+ * (appraisal_store.c). */
+typedef struct kbs_astore kbs_astore;
+
 struct kbs_issuer {
 	const kbs_issuer_cfg *cfg;
 	kbs_signer *signer;
@@ -24,8 +30,13 @@ struct kbs_issuer {
 	kbs_verifier *sample;
 	kbs_verifier *sample_device;
 	kbs_sessions *sessions;    /* attested sessions (kbs); NULL: issuer */
+	pthread_rwlock_t appraisal_lock; /* guards the two below */
 	kbs_policy *appraisal;
 	char appraisal_sha256[65]; /* of the policy text in force */
+	kbs_astore *astore;        /* NULL only under --check-config */
+	kbs_admin_auth *admin;
+	kbs_issuer_admin_fn admin_fn; /* NULL: check with admin */
+	void *admin_arg;
 	struct kbs_audit *audit;   /* NULL: auditing off */
 	kbs_verifier *tee[3]; /* snp, tdx, sgx built-in (NULL: off) */
 	kbs_verifier *coco;   /* CoCo AS relay, shared by its TEEs (NULL: off) */
@@ -82,6 +93,55 @@ kbs_err kbs_issuer_appraise(const kbs_issuer *is, const char *tee,
  */
 kbs_err kbs_issuer_load_appraisal(const kbs_issuer_cfg *cfg, kbs_policy **out,
 				  char sha256_hex[65], kbs_errbuf *eb);
+
+/*
+ * Build an appraisal policy from text (NULL: the one in force, i.e. the
+ * stored appraisal.policy_id, else appraisal.policy_file or the built-in)
+ * with refs (NULL: appraisal.references with the stored reference values
+ * over them) merged into its "references".  KBS_ERR_INVALID (eb says why,
+ * Rego included) for a text that is no appraisal policy.
+ */
+kbs_err kbs_issuer_build_appraisal(const kbs_issuer_cfg *cfg, kbs_astore *store,
+				   const char *text, size_t len,
+				   const json_t *refs, kbs_policy **out,
+				   char sha256_hex[65], kbs_errbuf *eb);
+
+/* Rebuild the policy in force from the store and swap it in. */
+kbs_err kbs_issuer_reload_appraisal(kbs_issuer *is, kbs_errbuf *eb);
+
+/* Id and SHA-256 of the appraisal policy in force, copied under its lock. */
+void kbs_issuer_appraisal_ident(const kbs_issuer *is,
+				char id[KBS_POLICY_MAX_ID + 1], char sha256[65]);
+
+/* ---- appraisal_store.c ---- */
+
+/* Open <dir>/appraisal.json; missing is empty.  The directory is made
+ * (0700) by the first write, so an issuer never given admin calls writes
+ * nothing.  create_dir is unused. */
+kbs_err kbs_astore_open(const char *dir, long long max_versions, int create_dir,
+			kbs_astore **out, kbs_errbuf *eb);
+/* Current text of policy id (malloc'd, NUL-terminated) and its version;
+ * KBS_ERR_NOT_FOUND when never set. */
+kbs_err kbs_astore_policy(kbs_astore *s, const char *id, char **text,
+			  size_t *len, long long *version, kbs_errbuf *eb);
+/* Store text as the next version of id, written atomically. */
+kbs_err kbs_astore_set_policy(kbs_astore *s, const char *id, const char *text,
+			      size_t len, long long *version, kbs_errbuf *eb);
+/* Current reference values {name: value} (new reference), or NULL. */
+json_t *kbs_astore_references(kbs_astore *s);
+/* Merge values over the current ones as the next version. */
+kbs_err kbs_astore_add_references(kbs_astore *s, const json_t *values,
+				  long long *version, kbs_errbuf *eb);
+/* {"policies": [{id, version, sha256}], "references": {version, values}
+ * | null}; new reference. */
+json_t *kbs_astore_list(kbs_astore *s);
+void kbs_astore_free(kbs_astore *s);
+
+/* Admin handlers (admin.c). */
+void kbs_issuer_handle_attestation_policy(void *arg, const kbs_http_req *req,
+					  kbs_http_resp *resp);
+void kbs_issuer_handle_reference_value(void *arg, const kbs_http_req *req,
+				       kbs_http_resp *resp);
 
 /* policies/appraisal-default.json, embedded at build time. */
 extern const char kbs_issuer_default_appraisal[];

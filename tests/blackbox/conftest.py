@@ -41,6 +41,7 @@ class Fleet:
             "token": {"signing_key": str(d / "state" / "token-key.pem"),
                       "issuer": ISSUER_NAME, "lifetime": 300},
             "verifier": {"allow_sample": True},
+            "appraisal": {"state_dir": str(d / "state" / "appraisal")},
         }
         return deep_merge(cfg, over or {})
 
@@ -85,6 +86,7 @@ class Fleet:
                 "token": {"signing_key": str(d / "state" / "token-key.pem"),
                           "issuer": ISSUER_NAME},
                 "verifier": {"allow_sample": True},
+                "appraisal": {"state_dir": str(d / "state" / "appraisal")},
                 },
             "broker": {
                 "repository": {"dir": str(d / "resources")},

@@ -94,6 +94,30 @@ test_parse_object(void)
 	CU_ASSERT(kbs_json_parse_object("{", 1, 8, NULL) == NULL);
 }
 
+/* Strings with a NUL are no C strings: refused by the C-string getters. */
+static void
+test_nul_strings(void)
+{
+	json_t *j = parse("{\"r\":\"tenant-a\\u0000admin\",\"ok\":\"a\",\"e\":\"\","
+			  "\"z\":\"\\u0000\",\"n\":1}", 8);
+
+	CU_ASSERT_FATAL(j != NULL);
+	CU_ASSERT(kbs_json_has_nul(json_object_get(j, "r")));
+	CU_ASSERT(kbs_json_has_nul(json_object_get(j, "z")));
+	CU_ASSERT(!kbs_json_has_nul(json_object_get(j, "ok")));
+	CU_ASSERT(!kbs_json_has_nul(json_object_get(j, "n")));
+	CU_ASSERT(!kbs_json_has_nul(NULL));
+	CU_ASSERT_PTR_NULL(kbs_json_str(j, "r"));
+	CU_ASSERT_PTR_NULL(kbs_json_str(j, "z"));
+	CU_ASSERT_PTR_NULL(kbs_json_cstr(json_object_get(j, "r")));
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(j, "ok"), "a");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(j, "e"), "");
+	CU_ASSERT_PTR_NULL(kbs_json_cstr(json_object_get(j, "n")));
+	/* The value itself is kept whole for length-aware users. */
+	CU_ASSERT_EQUAL(json_string_length(json_object_get(j, "r")), 14);
+	json_decref(j);
+}
+
 static void
 test_accessors(void)
 {
@@ -197,6 +221,7 @@ static const kbs_unit_test tests[] = {
 	{"strictness", test_strictness},
 	{"parse_object", test_parse_object},
 	{"accessors", test_accessors},
+	{"nul_strings", test_nul_strings},
 	{"pointer_rfc6901", test_pointer_rfc6901},
 	{"pointer_refusals", test_pointer_refusals},
 	{NULL, NULL},

@@ -58,6 +58,37 @@ test_auth_refusals(void)
 	CU_ASSERT_EQUAL(parse_auth("[1,2]", &a, NULL), KBS_ERR_INVALID);
 	CU_ASSERT_EQUAL(parse_auth("{\"version\":\"0.4.0\"", &a, NULL), KBS_ERR_INVALID);
 	CU_ASSERT_EQUAL(parse_auth("", &a, NULL), KBS_ERR_INVALID);
+	/* NUL inside a value read as a C string: refused, not cut. */
+	CU_ASSERT_EQUAL(parse_auth("{\"version\":\"0.4.0\",\"tee\":\"sample\\u0000junk\","
+				   "\"extra-params\":{}}", &a, &eb), KBS_ERR_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "NUL"));
+	CU_ASSERT_EQUAL(parse_auth("{\"version\":\"0.4.0\\u0000x\",\"tee\":\"tdx\","
+				   "\"extra-params\":{}}", &a, NULL), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(parse_auth("{\"version\":\"0.4.0+b.1\",\"tee\":\"tdx\","
+				   "\"extra-params\":{}}", &a, NULL), KBS_OK);
+}
+
+/* semver as trustee's VersionReq "=0.4.0" reads it. */
+static void
+test_version_semver(void)
+{
+	static const char *const yes[] = {"0.4.0", "0.4.0+b", "0.4.0+b.1-x.007",
+					  NULL};
+	static const char *const no[] = {
+		"0.4.0-rc1", "0.4.0-rc.1+b", "0.4.0-0", "0.4.0-01", "0.4", "0.4.0.0",
+		"00.4.0", "0.04.0", "0.4.00", "v0.4.0", " 0.4.0", "0.4.0 ", "0.4.0+",
+		"0.4.0+b..1", "0.4.0+b_1", "0.4.0-", "0.4.1", "1.4.0", "0.3.0", "",
+		"99999999999999999999.4.0", NULL};
+	size_t i;
+
+	for (i = 0; yes[i] != NULL; i++)
+		CU_ASSERT_EQUAL(kbs_proto_version_matches(yes[i]), 1);
+	for (i = 0; no[i] != NULL; i++) {
+		CU_ASSERT_EQUAL(kbs_proto_version_matches(no[i]), 0);
+		if (kbs_proto_version_matches(no[i]))
+			fprintf(stderr, "\naccepted %s\n", no[i]);
+	}
+	CU_ASSERT_EQUAL(kbs_proto_version_matches(NULL), 0);
 }
 
 /* The spec's binding vector (kbs-protocol.md 2.1). */
@@ -183,6 +214,7 @@ static const kbs_unit_test tests[] = {
 	{"attest refusals", test_attest_refusals},
 	{"init-data digest", test_initdata_digest},
 	{"tee names", test_tee_names},
+	{"version semver", test_version_semver},
 	{NULL, NULL},
 };
 

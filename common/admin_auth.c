@@ -1,0 +1,257 @@
+/* admin_auth.c - admin bearer tokens (see admin_auth.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_auth.h"
+#include "fsutil.h"
+#include "json.h"
+#include "jwk.h"
+#include "jws.h"
+#include "log.h"
+#include "replay.h"
+
+#define LEEWAY 60
+#define KEY_FILE_MAX (64 * 1024)
+#define JTI_MAX 256
+
+struct kbs_admin_auth {
+	const kbs_admin_cfg *cfg;
+	kbs_jwk **keys;
+	size_t n;
+	kbs_jti_store jti; /* .use set iff single_use */
+};
+
+static kbs_err
+load_key(kbs_admin_auth *a, const char *path, kbs_errbuf *eb)
+{
+	uint8_t *pem = NULL;
+	size_t len = 0;
+	kbs_jwk *k = NULL, **nk;
+	const char *alg;
+	kbs_err rc;
+
+	if ((rc = kbs_fs_read(path, KEY_FILE_MAX, &pem, &len, eb)) != KBS_OK ||
+	    (rc = kbs_jwk_from_pem((const char *)pem, len, NULL, &k, eb)) != KBS_OK)
+		goto out;
+	/* Pin the algorithm by key type: Ed25519 (trustee's kbs-client) or
+	 * EC P-256; anything else is refused. */
+	if (strcmp(kbs_jwk_kty(k), "OKP") == 0)
+		alg = "EdDSA";
+	else if (kbs_jwk_crv(k) != NULL && strcmp(kbs_jwk_crv(k), "P-256") == 0)
+		alg = "ES256";
+	else {
+		rc = kbs_errf(eb, KBS_ERR_CONFIG, "admin keys must be Ed25519 "
+			      "or EC P-256");
+		goto out;
+	}
+	kbs_jwk_free(k);
+	k = NULL;
+	if ((rc = kbs_jwk_from_pem((const char *)pem, len, alg, &k, eb)) != KBS_OK)
+		goto out;
+	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if ((nk = realloc(a->keys, (a->n + 1) * sizeof(*nk))) == NULL)
+		goto out;
+	a->keys = nk;
+	a->keys[a->n++] = k;
+	k = NULL;
+	rc = KBS_OK;
+out:
+	if (rc != KBS_OK)
+		kbs_errprefix(eb, "admin.public_keys %s", path);
+	kbs_jwk_free(k);
+	free(pem);
+	return rc;
+}
+
+kbs_err
+kbs_admin_auth_new(const kbs_admin_cfg *cfg, kbs_admin_auth **out,
+		   kbs_errbuf *eb)
+{
+	kbs_admin_auth *a = calloc(1, sizeof(*a));
+	kbs_err rc = KBS_OK;
+	size_t i;
+
+	if (a == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	a->cfg = cfg;
+	for (i = 0; i < cfg->public_keys.n && rc == KBS_OK; i++)
+		rc = load_key(a, cfg->public_keys.v[i], eb);
+	if (rc == KBS_OK && cfg->single_use)
+		rc = kbs_jti_store_memory((size_t)cfg->replay_cache_size, &a->jti,
+					  eb);
+	if (rc != KBS_OK) {
+		kbs_admin_auth_free(a);
+		return rc;
+	}
+	if (cfg->insecure_allow_all)
+		kbs_log_warn("admin.insecure_allow_all is ON: anyone who can "
+			     "reach this server can use its admin API; never do "
+			     "this in production");
+	else if (a->n == 0)
+		kbs_log_info("no admin.public_keys: the admin API is closed");
+	else if (cfg->allow_long_lived && !cfg->single_use)
+		kbs_log_warn("admin.allow_long_lived_tokens without "
+			     "admin.single_use: a leaked admin token works "
+			     "until its exp (docs/threat-model.md)");
+	*out = a;
+	return KBS_OK;
+}
+
+/* 1 if the aud claim (string or array of strings) contains want. */
+static int
+aud_has(const json_t *aud, const char *want)
+{
+	const char *s = kbs_json_cstr(aud);
+	json_t *v;
+	size_t i;
+
+	if (s != NULL)
+		return strcmp(s, want) == 0;
+	json_array_foreach(aud, i, v)
+		if ((s = kbs_json_cstr(v)) != NULL && strcmp(s, want) == 0)
+			return 1;
+	return 0;
+}
+
+/* Claims whose values this code reads as C strings: a NUL is refused. */
+static kbs_err
+no_nul_claims(const json_t *claims, kbs_errbuf *eb)
+{
+	static const char *const names[] = {"iss", "sub", "role", "jti", NULL};
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (kbs_json_has_nul(json_object_get(claims, names[i])))
+			return kbs_errf(eb, KBS_ERR_INVALID, "claim %s holds a "
+					"NUL byte", names[i]);
+	return KBS_OK;
+}
+
+static kbs_err
+claims_check(const kbs_admin_auth *a, const json_t *claims, long long now,
+	     kbs_errbuf *eb)
+{
+	const kbs_admin_cfg *cfg = a->cfg;
+	const char *iss = kbs_json_str(claims, "iss");
+	json_int_t exp;
+	kbs_err rc;
+
+	if ((rc = no_nul_claims(claims, eb)) != KBS_OK ||
+	    (rc = kbs_jws_check_times(claims, now, LEEWAY, 1, eb)) != KBS_OK)
+		return rc;
+	if (!cfg->allow_long_lived &&
+	    kbs_json_int(claims, "exp", &exp) == KBS_OK &&
+	    exp - now > cfg->max_token_life)
+		return kbs_errf(eb, KBS_ERR_DENIED, "admin token expires in "
+				"%lld s, beyond admin.max_token_lifetime (%lld "
+				"s); set admin.allow_long_lived_tokens to true "
+				"to accept long-lived admin tokens such as "
+				"trustee's setup.sh mints",
+				(long long)(exp - now), cfg->max_token_life);
+	if (cfg->audience != NULL &&
+	    !aud_has(json_object_get(claims, "aud"), cfg->audience))
+		return kbs_errf(eb, KBS_ERR_DENIED, "aud does not contain %s",
+				cfg->audience);
+	if (cfg->issuer != NULL && (iss == NULL || strcmp(iss, cfg->issuer) != 0))
+		return kbs_errf(eb, KBS_ERR_DENIED, "iss is not %s", cfg->issuer);
+	return KBS_OK;
+}
+
+/* With admin.single_use: the jti is new; it is now used. */
+static kbs_err
+use_once(kbs_admin_auth *a, const json_t *claims, long long now,
+	 kbs_errbuf *eb)
+{
+	const char *jti = kbs_json_str(claims, "jti");
+	json_int_t exp = 0;
+	kbs_err rc;
+
+	if (jti == NULL || jti[0] == '\0' || strlen(jti) > JTI_MAX)
+		return kbs_errf(eb, KBS_ERR_INVALID, "admin.single_use: the "
+				"token needs a jti (a string of 1..%d bytes)",
+				JTI_MAX);
+	kbs_json_int(claims, "exp", &exp); /* present: checked before */
+	rc = a->jti.use(a->jti.impl, jti, strlen(jti), (long long)exp + LEEWAY,
+			now, eb);
+	if (rc == KBS_ERR_DENIED)
+		return kbs_errf(eb, rc, "single-use admin token was already "
+				"used (admin.single_use)");
+	return rc;
+}
+
+kbs_err
+kbs_admin_auth_verify(kbs_admin_auth *a, const char *token, long long now,
+		      char **role, kbs_errbuf *eb)
+{
+	kbs_jws *j = NULL;
+	const char *r;
+	kbs_err rc;
+	size_t i;
+
+	if ((rc = kbs_jws_parse(token, strlen(token), &j, eb)) != KBS_OK)
+		return rc;
+	rc = KBS_ERR_VERIFY;
+	for (i = 0; i < a->n && rc != KBS_OK; i++)
+		rc = kbs_jws_verify(j, a->keys[i], NULL);
+	if (rc != KBS_OK) {
+		kbs_errf(eb, rc, "not signed by an admin key");
+		goto out;
+	}
+	if ((rc = claims_check(a, kbs_jws_claims(j), now, eb)) != KBS_OK ||
+	    (a->jti.use != NULL &&
+	     (rc = use_once(a, kbs_jws_claims(j), now, eb)) != KBS_OK))
+		goto out;
+	r = kbs_json_str(kbs_jws_claims(j), "role");
+	*role = NULL;
+	if (r != NULL && (*role = strdup(r)) == NULL)
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+out:
+	kbs_jws_free(j);
+	return rc;
+}
+
+int
+kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,
+		     long long now, char **role, kbs_http_resp *resp)
+{
+	const char *token = kbs_http_bearer(req);
+	kbs_errbuf eb = {""};
+
+	*role = NULL;
+	if (a->cfg->insecure_allow_all) {
+		kbs_log_warn("admin call %s %s allowed without authentication "
+			     "(admin.insecure_allow_all)", req->method, req->path);
+		return 0;
+	}
+	if (a->n == 0) {
+		kbs_http_reply_error(resp, 401, "AdminAuthAccess",
+				     "the admin API is closed here (no "
+				     "admin.public_keys)");
+		return -1;
+	}
+	if (token == NULL) {
+		kbs_http_reply_error(resp, 401, "AdminAuthAccess",
+				     "admin bearer token required");
+		return -1;
+	}
+	if (kbs_admin_auth_verify(a, token, now, role, &eb) != KBS_OK) {
+		kbs_http_reply_error(resp, 401, "AdminAuthAccess",
+				     "admin token rejected: %s", eb.msg);
+		return -1;
+	}
+	return 0;
+}
+
+void
+kbs_admin_auth_free(kbs_admin_auth *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->n; i++)
+		kbs_jwk_free(a->keys[i]);
+	free(a->keys);
+	kbs_jti_store_close(&a->jti);
+	free(a);
+}
