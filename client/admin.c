@@ -12,6 +12,7 @@
 #include "client.h"
 #include "json.h"
 #include "jws.h"
+#include "rand.h"
 #include "mem.h"
 
 /* Long enough for one command on a slow link, short enough that a leaked
@@ -61,15 +62,19 @@ client_admin_token(EVP_PKEY *priv, const char *role, long long now,
 		   char **out, kbs_errbuf *eb)
 {
 	const char *alg = admin_alg(priv);
+	char jti[37];
 	json_t *claims;
 	kbs_err rc;
 
 	if (alg == NULL)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "admin key must be "
 				"Ed25519, EC P-256/P-384/P-521 or RSA");
-	claims = json_pack("{s:I, s:I, s:s, s:s}", "iat", (json_int_t)now,
+	/* A fresh jti per token, so servers with admin.single_use take it. */
+	if (kbs_rand_uuid4(jti) != KBS_OK)
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "no randomness for a jti");
+	claims = json_pack("{s:I, s:I, s:s, s:s, s:s}", "iat", (json_int_t)now,
 			   "exp", (json_int_t)(now + ADMIN_TOKEN_LIFETIME),
-			   "sub", ADMIN_SUBJECT, "role", role);
+			   "sub", ADMIN_SUBJECT, "role", role, "jti", jti);
 	if (claims == NULL)
 		return kbs_errf(eb, KBS_ERR_INVALID, "role must be UTF-8 text");
 	rc = kbs_jws_sign(priv, alg, NULL, claims, out, eb);
