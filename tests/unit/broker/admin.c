@@ -6,10 +6,14 @@
  * (tests/blackbox/test_admin.py) covers the same through HTTP; this is
  * the check alone, with keys made here.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "broker_int.h"
 #include "jwk.h"
@@ -17,9 +21,26 @@
 #include "unit.h"
 
 static EVP_PKEY *ed, *p256, *stranger;
-static kbs_jwk *keys[2];
+static char key_paths[2][64];
+static char *paths[2] = {key_paths[0], key_paths[1]};
 static kbs_broker_cfg cfg;
+static kbs_admin_cfg no_keys_cfg = {.max_token_life = 3600};
+static kbs_admin_auth *with_keys, *no_keys;
 static kbs_broker broker;
+
+/* The public half of k as a PEM file (admin.public_keys takes files). */
+static void
+write_pub(EVP_PKEY *k, char path[64])
+{
+	FILE *f;
+	int fd;
+
+	snprintf(path, 64, "/tmp/kbs-unit-admin-XXXXXX");
+	CU_ASSERT_FATAL((fd = mkstemp(path)) >= 0);
+	CU_ASSERT_FATAL((f = fdopen(fd, "w")) != NULL);
+	PEM_write_PUBKEY(f, k);
+	fclose(f);
+}
 
 static void
 setup(void)
@@ -30,14 +51,17 @@ setup(void)
 	p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	stranger = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	CU_ASSERT_FATAL(ed != NULL && p256 != NULL && stranger != NULL);
-	CU_ASSERT_EQUAL_FATAL(kbs_jwk_from_pkey(ed, NULL, NULL, &keys[0], NULL),
+	write_pub(ed, key_paths[0]);
+	write_pub(p256, key_paths[1]);
+	cfg.admin.public_keys.v = paths;
+	cfg.admin.public_keys.n = 2;
+	cfg.admin.max_token_life = 3600;
+	CU_ASSERT_EQUAL_FATAL(kbs_admin_auth_new(&cfg.admin, &with_keys, NULL),
 			      KBS_OK);
-	CU_ASSERT_EQUAL_FATAL(kbs_jwk_from_pkey(p256, NULL, NULL, &keys[1], NULL),
+	CU_ASSERT_EQUAL_FATAL(kbs_admin_auth_new(&no_keys_cfg, &no_keys, NULL),
 			      KBS_OK);
-	cfg.admin_max_token_life = 3600;
 	broker.cfg = &cfg;
-	broker.admin_keys = keys;
-	broker.n_admin_keys = 2;
+	broker.admin = with_keys;
 }
 
 /* A token signed by priv (alg) with exp now + exp_in and extra claims. */
@@ -101,11 +125,11 @@ test_only_configured_keys(void)
 	CU_ASSERT_EQUAL(check(t), 401);
 	free(t);
 	/* With the configured keys gone, nothing opens it. */
-	broker.n_admin_keys = 0;
+	broker.admin = no_keys;
 	t = token(ed, "EdDSA", 300, NULL);
 	CU_ASSERT_EQUAL(check(t), 401);
 	free(t);
-	broker.n_admin_keys = 2;
+	broker.admin = with_keys;
 }
 
 /* A configured key's signature over other claims is not its token. */
@@ -141,8 +165,8 @@ test_claims(void)
 	t = token(ed, "EdDSA", 7200, NULL);          /* lives too long */
 	CU_ASSERT_EQUAL(check(t), 401);
 	free(t);
-	cfg.admin_audience = "kbs-admin";
-	cfg.admin_issuer = "ops";
+	cfg.admin.audience = "kbs-admin";
+	cfg.admin.issuer = "ops";
 	t = token(ed, "EdDSA", 300, "{\"aud\": \"kbs-admin\", \"iss\": \"ops\"}");
 	CU_ASSERT_EQUAL(check(t), 0);
 	free(t);
@@ -152,15 +176,17 @@ test_claims(void)
 	t = token(ed, "EdDSA", 300, "{\"aud\": \"kbs-admin\", \"iss\": \"dev\"}");
 	CU_ASSERT_EQUAL(check(t), 401);
 	free(t);
-	cfg.admin_audience = NULL;
-	cfg.admin_issuer = NULL;
+	cfg.admin.audience = NULL;
+	cfg.admin.issuer = NULL;
 }
 
 static void
 test_cleanup(void)
 {
-	kbs_jwk_free(keys[0]);
-	kbs_jwk_free(keys[1]);
+	kbs_admin_auth_free(with_keys);
+	kbs_admin_auth_free(no_keys);
+	unlink(key_paths[0]);
+	unlink(key_paths[1]);
 	EVP_PKEY_free(ed);
 	EVP_PKEY_free(p256);
 	EVP_PKEY_free(stranger);
