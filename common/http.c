@@ -272,6 +272,13 @@ fill_request(struct mg_connection *c, struct conn_req *cr)
 	cr->req.is_tls = ri->is_ssl;
 }
 
+static int
+head_refuse(const char **why, const char *reason, int status)
+{
+	*why = reason;
+	return status;
+}
+
 /*
  * What CivetWeb 1.15's header parser loses, read back from its copy of the
  * head.  It drops whitespace between a field name and its colon, takes a
@@ -285,13 +292,6 @@ fill_request(struct mg_connection *c, struct conn_req *cr)
  * (CRLF); and the last field's CRLF must be followed by the empty line.
  * Returns 0, or the status (400, 431) with a fixed reason in *why.
  */
-static int
-head_refuse(const char **why, const char *reason, int status)
-{
-	*why = reason;
-	return status;
-}
-
 static int
 head_check(const struct mg_request_info *ri, const char **why)
 {
