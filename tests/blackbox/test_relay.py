@@ -64,10 +64,18 @@ class Double:
              "--state-dir", str(self.dir)] + list(args),
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
-        while not pf.exists():
-            assert self.proc.poll() is None, (self.dir / "double.log").read_text()
-            assert time.monotonic() < deadline, "double did not start"
-            time.sleep(0.05)
+        try:
+            while not pf.exists():
+                assert self.proc.poll() is None, \
+                    (self.dir / "double.log").read_text()
+                assert time.monotonic() < deadline, "double did not start"
+                time.sleep(0.05)
+        except BaseException:
+            # A double that did not come up must not outlive the run.
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+            raise
         self.url = "http://127.0.0.1:%s" % pf.read_text()
 
     def control(self, **kw):
@@ -89,7 +97,11 @@ def doubles(tmp_path_factory):
     kbsutil.remember_secret(ITA_KEY)
     base = tmp_path_factory.mktemp("doubles")
     coco = Double("coco_as.py", base / "coco")
-    ita = Double("ita.py", base / "ita", "--api-key", ITA_KEY)
+    try:
+        ita = Double("ita.py", base / "ita", "--api-key", ITA_KEY)
+    except BaseException:
+        coco.stop()
+        raise
     yield coco, ita
     coco.stop()
     ita.stop()
