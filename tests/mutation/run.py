@@ -195,18 +195,37 @@ class Suite:
             results = list(ex.map(self.unit_one, progs))
         return {p.name: f for p, f in zip(progs, results) if f}
 
-    def unit_kills(self):
-        """{program: [failed tests]} of the mutant whose failure repeats
-        on the mutant and does not happen on the unchanged build."""
+    def confirm_unit(self, name):
+        """A unit program that failed on the mutant kills it if it fails
+        again there and passes on the unchanged build."""
+        if self.unit_one(self.base / "tests" / name):
+            log("    %s fails without the mutation too: ignored" % name)
+            return False
+        if not self.unit_one(self.mut / "tests" / name):
+            log("    %s failed once on the mutant, then passed: flaky, "
+                "ignored" % name)
+            return False
+        return True
+
+    def unit_kills(self, mfile, all_programs=False):
+        """{program: [failed tests]} of confirmed unit kills.  The
+        programs named after the mutated module (unit_common_jws for
+        common/jws.c) run first, and no new program starts after the
+        first confirmed kill unless all_programs."""
+        stem = "_" + Path(mfile).with_suffix("").name
+        progs = sorted(self.unit_programs(self.mut),
+                       key=lambda p: (not p.name.endswith(stem), p.name))
         kills = {}
-        for name, tests in sorted(self.unit(self.mut).items()):
-            if self.unit_one(self.base / "tests" / name):
-                log("    %s fails without the mutation too: ignored" % name)
-            elif not self.unit_one(self.mut / "tests" / name):
-                log("    %s failed once on the mutant, then passed: flaky, "
-                    "ignored" % name)
-            else:
-                kills[name] = tests
+        with concurrent.futures.ThreadPoolExecutor(UNIT_PARALLEL) as ex:
+            futs = {ex.submit(self.unit_one, p): p for p in progs}
+            for fut in concurrent.futures.as_completed(futs):
+                failed = fut.result()
+                name = futs[fut].name
+                if failed and self.confirm_unit(name):
+                    kills[name] = failed
+                    if not all_programs:
+                        for f in futs:
+                            f.cancel()
         return kills
 
     def pytest(self, bdir, targets, deselect=()):
@@ -275,7 +294,7 @@ def mutate_one(m, suite, src, jobs, both):
         if not ok:
             return "build failed", first_error(out)
         by = []
-        unit = suite.unit_kills()
+        unit = suite.unit_kills(m.file, both)
         if unit:
             by.append("unit: " + ", ".join(
                 "%s (%s)" % (prog, "; ".join(tests[:3]) +
