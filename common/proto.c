@@ -10,6 +10,7 @@
 #include "json.h"
 #include "mem.h"
 #include "proto.h"
+#include "toml.h"
 
 static const char *const known_tees[] = {
 	"az-snp-vtpm", "az-tdx-vtpm", "nvidia", "sgx", "snp", "tdx", "cca",
@@ -337,67 +338,145 @@ kbs_proto_device_digest(const json_t *teekey, const char *nonce,
 				    nonce), out, eb);
 }
 
-/*
- * The value of the top-level `algorithm = "..."` key of a TOML document,
- * before any [table] header, copied into buf.  Only the basic string form
- * is accepted; that is what the init-data specification writes.
- */
-static int
-toml_algorithm(const char *toml, size_t len, char *buf, size_t blen)
+/* The digest an init-data `algorithm` names; NULL if none we offer. */
+static const EVP_MD *
+initdata_md(const char *alg)
 {
-	const char *p = toml, *end = toml + len;
+	if (strcmp(alg, "sha256") == 0)
+		return EVP_sha256();
+	if (strcmp(alg, "sha384") == 0)
+		return EVP_sha384();
+	if (strcmp(alg, "sha512") == 0)
+		return EVP_sha512();
+	/* SM3 only where this OpenSSL build has it. */
+	if (strcmp(alg, "sm3") == 0)
+		return EVP_get_digestbyname("SM3");
+	return NULL;
+}
 
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		const char *q = p;
-		if (eol == NULL)
-			eol = end;
-		while (q < eol && (*q == ' ' || *q == '\t'))
-			q++;
-		if (q < eol && *q == '[')
-			return -1;
-		if ((size_t)(eol - q) > 9 && strncmp(q, "algorithm", 9) == 0) {
-			const char *v = q + 9, *close;
-			while (v < eol && (*v == ' ' || *v == '\t' || *v == '='))
-				v++;
-			if (v >= eol || *v != '"')
-				return -1;
-			close = memchr(v + 1, '"', (size_t)(eol - v - 1));
-			if (close == NULL || (size_t)(close - v - 1) >= blen)
-				return -1;
-			memcpy(buf, v + 1, (size_t)(close - v - 1));
-			buf[close - v - 1] = '\0';
-			return 0;
-		}
-		p = eol + 1;
+/* trustee's Initdata: version and algorithm strings, data of strings. */
+static kbs_err
+initdata_shape(const json_t *doc, const char **alg, kbs_errbuf *eb)
+{
+	const json_t *data = json_object_get(doc, "data"), *v;
+	const char *k;
+
+	if (kbs_json_str(doc, "version") == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "init-data: version must be "
+				"a string");
+	if ((*alg = kbs_json_str(doc, "algorithm")) == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "init-data: algorithm must "
+				"be a string");
+	if (!json_is_object(data))
+		return kbs_errf(eb, KBS_ERR_INVALID, "init-data: no [data] table");
+	json_object_foreach((json_t *)data, k, v)
+		if (!json_is_string(v))
+			return kbs_errf(eb, KBS_ERR_INVALID, "init-data: data.%.40s "
+					"is not a string", k);
+	return KBS_OK;
+}
+
+/* aa.toml / cdh.toml as JSON objects, when they are TOML (else kept). */
+static kbs_err
+embedded_toml(json_t *claims, const char *key)
+{
+	const json_t *v = json_object_get(claims, key);
+	json_t *parsed = NULL;
+
+	if (!json_is_string(v) ||
+	    kbs_toml_parse(json_string_value(v), json_string_length(v), &parsed,
+			   NULL) != KBS_OK)
+		return KBS_OK;
+	return json_object_set_new(claims, key, parsed) == 0 ? KBS_OK
+							     : KBS_ERR_NOMEM;
+}
+
+/*
+ * A policy.rego holding `policy_data := {...}` as the last thing in it:
+ * the object replaces the Rego text as agent_policy_claims (trustee's
+ * extract_policy_data; the rest of the text must be that JSON).
+ */
+static kbs_err
+agent_policy(json_t *claims)
+{
+	static const char pat[] = "policy_data := {";
+	const json_t *v = json_object_get(claims, "policy.rego");
+	const char *text, *at;
+	json_t *pd;
+
+	if (!json_is_string(v))
+		return KBS_OK;
+	text = json_string_value(v);
+	if ((at = strstr(text, pat)) == NULL)
+		return KBS_OK;
+	at += sizeof(pat) - 2;
+	pd = kbs_json_parse_object(at, json_string_length(v) - (size_t)(at - text),
+				   KBS_PROTO_MAX_DEPTH * 2, NULL);
+	if (pd == NULL)
+		return KBS_OK;
+	if (json_object_set_new(claims, "agent_policy_claims", pd) != 0)
+		return KBS_ERR_NOMEM;
+	return json_object_del(claims, "policy.rego") == 0 ? KBS_OK : KBS_ERR_NOMEM;
+}
+
+static kbs_err
+initdata_claims(const json_t *doc, json_t **out, kbs_errbuf *eb)
+{
+	json_t *c = json_deep_copy(json_object_get(doc, "data"));
+
+	if (c == NULL || embedded_toml(c, "aa.toml") != KBS_OK ||
+	    embedded_toml(c, "cdh.toml") != KBS_OK || agent_policy(c) != KBS_OK) {
+		json_decref(c);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	}
-	return -1;
+	*out = c;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_proto_initdata_parse(const char *toml, size_t len, uint8_t *out,
+			 size_t *outlen, json_t **claims, kbs_errbuf *eb)
+{
+	json_t *doc = NULL, *c = NULL;
+	const char *alg = NULL;
+	const EVP_MD *md;
+	unsigned int n = 0;
+	kbs_err rc;
+
+	if (len > KBS_PROTO_MAX_INITDATA)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "init-data too large");
+	if ((rc = kbs_toml_parse(toml, len, &doc, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "init-data is not TOML");
+		return rc == KBS_ERR_UNSUPPORTED ? KBS_ERR_INVALID : rc;
+	}
+	if ((rc = initdata_shape(doc, &alg, eb)) != KBS_OK)
+		goto out;
+	if ((md = initdata_md(alg)) == NULL) {
+		rc = kbs_errf(eb, KBS_ERR_UNSUPPORTED, "init-data algorithm %.32s "
+			      "not supported", alg);
+		goto out;
+	}
+	if (claims != NULL && (rc = initdata_claims(doc, &c, eb)) != KBS_OK)
+		goto out;
+	if (EVP_Digest(toml, len, out, &n, md, NULL) != 1 || n > KBS_PROTO_DIGEST_MAX) {
+		rc = kbs_errf(eb, KBS_ERR_CRYPTO, "init-data digest failed");
+		goto out;
+	}
+	*outlen = n;
+	if (claims != NULL) {
+		*claims = c;
+		c = NULL;
+	}
+	rc = KBS_OK;
+out:
+	json_decref(c);
+	json_decref(doc);
+	return rc;
 }
 
 kbs_err
 kbs_proto_initdata_digest(const char *toml, size_t len, uint8_t *out,
 			  size_t *outlen, kbs_errbuf *eb)
 {
-	char alg[16];
-	const EVP_MD *md;
-	unsigned int n = 0;
-
-	if (len > KBS_PROTO_MAX_INITDATA)
-		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "init-data too large");
-	if (toml_algorithm(toml, len, alg, sizeof(alg)) != 0)
-		return kbs_errf(eb, KBS_ERR_INVALID,
-				"init-data has no top-level algorithm key");
-	if (strcmp(alg, "sha256") == 0)
-		md = EVP_sha256();
-	else if (strcmp(alg, "sha384") == 0)
-		md = EVP_sha384();
-	else if (strcmp(alg, "sha512") == 0)
-		md = EVP_sha512();
-	else
-		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
-				"init-data algorithm %s not supported", alg);
-	if (EVP_Digest(toml, len, out, &n, md, NULL) != 1)
-		return kbs_errf(eb, KBS_ERR_CRYPTO, "init-data digest failed");
-	*outlen = n;
-	return KBS_OK;
+	return kbs_proto_initdata_parse(toml, len, out, outlen, NULL, eb);
 }

@@ -98,10 +98,23 @@ kbs_err kbs_proto_device_digest(const json_t *teekey, const char *nonce,
 				uint8_t out[48], kbs_errbuf *eb);
 
 /*
- * Digest of an init-data TOML body with the algorithm its top-level
- * `algorithm = "..."` key names (sha256, sha384, sha512; spec 2.2).  out
- * must hold KBS_PROTO_DIGEST_MAX bytes; *outlen gets the digest length.
+ * An init-data document (spec 2.2), read as trustee's AS reads it: the
+ * TOML (toml.h) must have a string `version`, an `algorithm` of sha256,
+ * sha384, sha512 (or sm3 where OpenSSL offers it) and a `data` table of
+ * strings.  The digest is that algorithm over the raw body bytes; out
+ * must hold KBS_PROTO_DIGEST_MAX bytes, *outlen gets its length.  With
+ * claims non-NULL, *claims is a new object: the `data` table, with the
+ * values of "aa.toml" and "cdh.toml" converted to JSON objects when they
+ * parse as TOML, and a "policy.rego" whose text holds `policy_data :=
+ * {...}` (JSON, to the end of the text) replaced by "agent_policy_claims"
+ * holding that object.  KBS_ERR_INVALID for malformed TOML or a document
+ * of the wrong shape, KBS_ERR_UNSUPPORTED for another algorithm,
+ * KBS_ERR_TOO_LARGE over KBS_PROTO_MAX_INITDATA.
  */
+kbs_err kbs_proto_initdata_parse(const char *toml, size_t len, uint8_t *out,
+				 size_t *outlen, json_t **claims, kbs_errbuf *eb);
+
+/* kbs_proto_initdata_parse() without the claims. */
 kbs_err kbs_proto_initdata_digest(const char *toml, size_t len, uint8_t *out,
 				  size_t *outlen, kbs_errbuf *eb);
 

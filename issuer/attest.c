@@ -40,6 +40,7 @@ struct attest_ctx {
 	/* [{"item", "class", "claims", "tee", "ear"}], in submodule order */
 	json_t *attesters;
 	const json_t *appraisal;  /* the primary's ear (borrowed) */
+	json_t *init_claims;      /* the init-data's [data] table, or NULL */
 	char jti[37];
 	char *token;
 	kbs_errbuf eb;
@@ -275,9 +276,9 @@ bind_and_verify(struct attest_ctx *c)
 	if ((rc = primary_item(c)) != KBS_OK)
 		return rc;
 	if (initdata != NULL &&
-	    (rc = kbs_proto_initdata_digest(initdata, strlen(initdata),
-					    c->init_digest, &c->init_digest_len,
-					    &c->eb)) != KBS_OK)
+	    (rc = kbs_proto_initdata_parse(initdata, strlen(initdata),
+					   c->init_digest, &c->init_digest_len,
+					   &c->init_claims, &c->eb)) != KBS_OK)
 		return rc;
 	if ((rc = device_items(c)) != KBS_OK)
 		return rc;
@@ -334,6 +335,7 @@ appraise_and_mint(struct attest_ctx *c)
 	m.attesters = c->attesters;
 	m.runtime = rts;
 	m.init_data_b64 = init_b64;
+	m.init_data_claims = c->init_claims;
 	rc = kbs_issuer_mint(c->is, &m, c->jti, &c->token, &c->eb);
 out:
 	if (rc == KBS_ERR_NOMEM)
@@ -503,6 +505,7 @@ kbs_issuer_handle_attest(void *arg, const kbs_http_req *req, kbs_http_resp *resp
 	for (i = 0; i < c->nitems; i++)
 		json_decref(c->items[i].rt);
 	json_decref(c->attesters);
+	json_decref(c->init_claims);
 	kbs_strfreezero(c->token);
 	OPENSSL_cleanse(c->items, sizeof(c->items));
 	free(c);

@@ -28,10 +28,19 @@
  *    checks ITA's signed tdx_report_data claim against the session digest
  *    (zero-padded to 64 bytes) itself; the JCS text of the 2.1 object goes
  *    as user_data and must come back unchanged as attester_user_data.
- *  - both: with init-data, the TEE's reported init data (TDX MRCONFIGID
- *    etc.) must hold the init-data digest, zero-padded, as the built-in
- *    verifier checks it (the relays get only the digest, not the TOML, so
- *    the TOML itself is not forwarded).
+ *  - coco-as: with init-data, the TOML goes to the AS as
+ *    init_data.init_data_toml (the AS digests and checks it), and the
+ *    init_data the AS reports beside the TEE claims must be our digest as
+ *    the TEE holds it: zero-padded (hex for snp/tdx/sgx, std base64 for
+ *    the sample TEE and az-snp-vtpm's HOST_DATA) or, for vTPM TEEs, the
+ *    init-data PCR SHA-256(32 zero bytes || digest).  No init_data at all
+ *    means the AS's verifier did not check it: refused.
+ *  - ita: the TEE's reported init data (TDX MRCONFIGID) must hold the
+ *    init-data digest, zero-padded, as the built-in verifier checks it.
+ *
+ * Devices: the CoCo AS relay verifies the primary evidence and its
+ * devices in one call (verify_composite), one verification request each,
+ * and maps each submodule of the AS token back to its request.
  *
  * Claims returned (placed by the issuer under annotated-evidence.<tee>):
  * the verifier's TEE claims mapped to the names the built-in verifier

@@ -501,3 +501,68 @@ def test_builtin_primary_with_relayed_device(device_relay, doubles):
     (req,) = [q for q in coco.requests() if q["path"] == "/attestation"]
     assert [v["tee"] for v in json.loads(req["body"])[
         "verification_requests"]] == ["sampledevice"]
+
+
+# ---- init-data through the CoCo AS (issue 9, section 3) ---------------------
+
+INIT_TOML = ('algorithm = "sha256"\nversion = "0.1.0"\n\n[data]\n'
+             '"cdh.toml" = \'\'\'\n[kbc]\nname = "cc_kbc"\n\'\'\'\n')
+
+
+def snp_init_body(host_data):
+    def make(g):
+        body = snp_body(g)
+        if host_data is not None:
+            body["tee-evidence"]["primary_evidence"]["host_data"] = host_data
+        body["init-data"] = {"format": "toml", "body": INIT_TOML}
+        return body
+    return make
+
+
+def test_coco_init_data_is_sent_and_read_where_the_as_puts_it(relay):
+    issuer, coco, _ = relay
+    digest = hashlib.sha256(INIT_TOML.encode()).digest()
+    g, claims = ok_token(issuer, "snp", snp_init_body(digest.hex()))
+    ae = annotated(claims)
+    assert ae["init_data"] == base64.b64encode(digest).decode()
+    assert ae["init_data_claims"] == {"cdh.toml": {"kbc": {"name": "cc_kbc"}}}
+    ext = ae["snp"]["external_verifier"]["claims"]
+    oae = ext["submods"]["cpu0"]["ear.veraison.annotated-evidence"]
+    assert oae["init_data"] == digest.hex()          # the AS's, hex for snp
+    assert "init_data_claims" not in oae               # ours, not twice
+    (req,) = [q for q in coco.requests() if q["path"] == "/attestation"]
+    (vr,) = json.loads(req["body"])["verification_requests"]
+    assert vr["init_data"] == {"init_data_toml": INIT_TOML}
+
+
+def test_coco_init_data_not_held_by_the_tee_is_401(relay):
+    issuer, _, _ = relay
+    _, r = attest_as(issuer, "snp", snp_init_body("00" * 32))
+    relay_error(r, 401, "refused the evidence", "init data")
+
+
+def test_coco_token_with_another_init_data_is_401(relay):
+    issuer, coco, _ = relay
+    coco.control(mode="wrong-init")
+    digest = hashlib.sha256(INIT_TOML.encode()).digest()
+    _, r = attest_as(issuer, "snp", snp_init_body(digest.hex()))
+    relay_error(r, 401, "init data digest does not match")
+
+
+def test_coco_token_without_init_data_is_401(relay):
+    """The AS's verifier reported no init_data: it did not check it."""
+    issuer, _, _ = relay
+    _, r = attest_as(issuer, "snp", snp_init_body(None))
+    relay_error(r, 401, "reports no init_data")
+
+
+def test_coco_malformed_init_data_is_401_before_the_call(relay):
+    issuer, coco, _ = relay
+
+    def make(g):
+        body = snp_body(g)
+        body["init-data"] = {"format": "toml", "body": "algorithm = [\n"}
+        return body
+    _, r = attest_as(issuer, "snp", make)
+    relay_error(r, 401, "init-data", "TOML line")
+    assert not [q for q in coco.requests() if q["path"] == "/attestation"]

@@ -241,12 +241,15 @@ def verifier_claims(req, digest):
     return c
 
 
-def annotated(req, digest, init_claims, verbose, wrong_nonce):
+def annotated(req, digest, init_claims, verbose, wrong_nonce,
+              wrong_init=False):
     """trustee's transform_claims."""
     claims = verifier_claims(req, digest)
     ae = {}
     if "init_data" in claims:
         ae["init_data"] = claims.pop("init_data")
+        if wrong_init:
+            ae["init_data"] = "00" * 32
         ae["init_data_claims"] = init_claims
     if "report_data" in claims:
         ae["report_data"] = claims.pop("report_data")
@@ -260,7 +263,7 @@ def annotated(req, digest, init_claims, verbose, wrong_nonce):
     return ae
 
 
-def ear(reqs, policy, wrong_nonce=False, verbose=True):
+def ear(reqs, policy, wrong_nonce=False, verbose=True, wrong_init=False):
     submods, index = {}, {}
     for req in reqs:
         digest, init_claims = init_data(req)
@@ -273,7 +276,7 @@ def ear(reqs, policy, wrong_nonce=False, verbose=True):
             "ear.trustworthiness-vector": dict(tv),
             "ear.appraisal-policy-id": policy,
             "ear.veraison.annotated-evidence": annotated(
-                req, digest, init_claims, verbose, wrong_nonce)}
+                req, digest, init_claims, verbose, wrong_nonce, wrong_init)}
     now = int(time.time())
     return {
         "eat_profile": EAT_PROFILE, "iat": now,
@@ -297,6 +300,7 @@ class CocoHandler(common.Handler):
                 check_binding(r)
             claims = ear(reqs, (pols or ["default"])[0],
                          wrong_nonce=(mode == "wrong-nonce"),
+                         wrong_init=(mode == "wrong-init"),
                          verbose=not self.server.quiet)
         except BadRequest as e:
             return self.reply(400, str(e), "text/plain")

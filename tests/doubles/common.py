@@ -16,6 +16,8 @@ issuer sent.  Modes:
                (same kid), so only signature checking catches it
   wrong-nonce  a correctly signed token about other runtime data (another
                nonce / session)
+  wrong-init   (coco_as) a correctly signed token whose init_data is not
+               the digest of the init-data sent
 
 Run with Debian's /usr/bin/python3 (jwcrypto, cryptography).
 """
@@ -32,7 +34,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-MODES = ("ok", "fail", "stall", "junk", "forge", "wrong-nonce")
+MODES = ("ok", "fail", "stall", "junk", "forge", "wrong-nonce", "wrong-init")
 KEEP_REQUESTS = 200
 
 

@@ -181,14 +181,15 @@ test_initdata_digest(void)
 {
 	static const char toml[] = "algorithm = \"sha384\"\nversion = \"0.1.0\"\n"
 				   "[data]\n\"aa.toml\" = '''\n'''\n";
+	static const char md5[] = "algorithm = \"md5\"\nversion = \"0.1.0\"\n[data]\n";
 	uint8_t d[KBS_PROTO_DIGEST_MAX];
 	size_t n = 0;
 
 	CU_ASSERT_EQUAL(kbs_proto_initdata_digest(toml, strlen(toml), d, &n, NULL),
 			KBS_OK);
 	CU_ASSERT_EQUAL(n, 48);
-	CU_ASSERT_EQUAL(kbs_proto_initdata_digest("algorithm = \"md5\"\n", 18, d, &n,
-						  NULL), KBS_ERR_UNSUPPORTED);
+	CU_ASSERT_EQUAL(kbs_proto_initdata_digest(md5, strlen(md5), d, &n, NULL),
+			KBS_ERR_UNSUPPORTED);
 	/* algorithm below a table header is not the top-level key. */
 	CU_ASSERT_EQUAL(kbs_proto_initdata_digest("[data]\nalgorithm = \"sha256\"\n",
 						  28, d, &n, NULL), KBS_ERR_INVALID);
