@@ -165,7 +165,9 @@ reply_store_error(kbs_http_resp *resp, kbs_err rc, const kbs_errbuf *eb,
 		break;
 	default:
 		kbs_log_error("policy store: %s", eb->msg);
-		kbs_http_reply_error(resp, 500, "PolicyEngineError",
+		/* The shared database down: 503, so clients retry later. */
+		kbs_http_reply_error(resp, kbs_broker_store_status(rc),
+				     "PolicyEngineError",
 				     "cannot update the policy store");
 	}
 }

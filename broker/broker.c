@@ -9,6 +9,7 @@
 #include "json.h"
 #include "log.h"
 #include "mem.h"
+#include "pg.h"
 
 #define MAX_ADMIN_KEY_FILE (64 * 1024)
 
@@ -130,6 +131,9 @@ load_store(kbs_broker *b, kbs_errbuf *eb)
 	kbs_store *fs = NULL;
 	kbs_err rc;
 
+	kbs_store *pgs;
+	size_t n = 0;
+
 	if ((rc = kbs_store_fs_new(cfg->repository_dir, &fs, eb)) != KBS_OK)
 		return rc;
 	if (cfg->stores == NULL && cfg->repository_routes == NULL) {
@@ -137,8 +141,117 @@ load_store(kbs_broker *b, kbs_errbuf *eb)
 		return KBS_OK;
 	}
 	/* The router takes fs, also on failure. */
-	return kbs_store_router_from_json(fs, cfg->stores, cfg->repository_routes,
-					  &b->store, eb);
+	if ((rc = kbs_store_router_from_json_pg(fs, cfg->stores,
+						cfg->repository_routes, b->pg,
+						&b->store, eb)) != KBS_OK)
+		return rc;
+	/* Rows still sealed under a retired KEK move to the current one
+	 * now, while other replicas keep serving (store_pg.c). */
+	if ((pgs = kbs_store_router_find(b->store, "postgres")) != NULL) {
+		kbs_errbuf web = {""};
+		if (kbs_store_pg_rewrap(pgs, &n, &web) != KBS_OK)
+			kbs_log_error("re-wrapping resource keys: %s", web.msg);
+		else if (n > 0)
+			kbs_log_info("re-wrapped %zu resource keys under the "
+				     "current key-encryption key", n);
+	}
+	return KBS_OK;
+}
+
+/* The database URL: postgres.url, or the first line of postgres.url_file. */
+static kbs_err
+pg_url(const kbs_broker_cfg *cfg, char **out, kbs_errbuf *eb)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	kbs_err rc;
+
+	if (cfg->pg_url != NULL && cfg->pg_url_file != NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "set postgres.url or "
+				"postgres.url_file, not both");
+	if (cfg->pg_url != NULL)
+		*out = kbs_strndup(cfg->pg_url, strlen(cfg->pg_url));
+	else {
+		if ((rc = kbs_fs_read(cfg->pg_url_file, 8192, &buf, &len, eb)) !=
+		    KBS_OK)
+			return rc;
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			len--;
+		*out = kbs_strndup((const char *)buf, len);
+		kbs_freezero(buf, len);
+	}
+	return *out ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+}
+
+/*
+ * The shared database, when configured: the pool (schema migrated under
+ * an advisory lock), then the single-use caches moved into it.
+ */
+static kbs_err
+load_pg(kbs_broker *b, kbs_errbuf *eb)
+{
+	const kbs_broker_cfg *cfg = b->cfg;
+	kbs_pg_cfg pc;
+	char *url = NULL;
+	kbs_err rc;
+
+	if (cfg->pg_url == NULL && cfg->pg_url_file == NULL) {
+		if (cfg->pg_audit)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "postgres.audit "
+					"needs postgres.url");
+		return KBS_OK;
+	}
+	if (cfg->pg_audit && cfg->audit.path != NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "postgres.audit and "
+				"audit.path: choose one audit log");
+	if ((rc = pg_url(cfg, &url, eb)) != KBS_OK)
+		return rc;
+	memset(&pc, 0, sizeof(pc));
+	pc.url = url;
+	pc.application = "kbs-broker";
+	pc.pool_size = (int)cfg->pg_pool_size;
+	pc.connect_timeout_s = (int)cfg->pg_connect_timeout;
+	pc.statement_timeout_ms = (int)cfg->pg_statement_timeout_ms;
+	pc.retries = (int)cfg->pg_retries;
+	rc = kbs_pg_open(&pc, &b->pg, eb);
+	kbs_strfreezero(url);
+	if (rc != KBS_OK) {
+		kbs_errprefix(eb, "postgres");
+		return rc;
+	}
+	if (cfg->pg_jti && (rc = kbs_trust_share_replay(b->trust, b->pg, eb)) !=
+			   KBS_OK)
+		return rc;
+	kbs_log_info("shared database: single-use ids %s, policies %s, audit "
+		     "%s", cfg->pg_jti ? "shared" : "per process",
+		     cfg->pg_policies ? "shared" : "in policy.state_dir",
+		     cfg->pg_audit ? "shared" : "per process");
+	return KBS_OK;
+}
+
+static kbs_err
+load_policy(kbs_broker *b, int create_files, kbs_errbuf *eb)
+{
+	const kbs_broker_cfg *cfg = b->cfg;
+	kbs_policystore_backend be;
+
+	if (b->pg == NULL || !cfg->pg_policies)
+		return kbs_policystore_new(cfg->policy_file, cfg->policy_state_dir,
+					   cfg->policy_max_versions, create_files,
+					   &b->policy, eb);
+	kbs_policystore_pg_backend(b->pg, &be);
+	return kbs_policystore_new_shared(cfg->policy_file, &be,
+					  cfg->policy_max_versions, &b->policy,
+					  eb);
+}
+
+static kbs_err
+load_audit(kbs_broker *b, int create_files, kbs_errbuf *eb)
+{
+	if (b->pg != NULL && b->cfg->pg_audit)
+		return kbs_audit_open_pg(b->pg, "broker", &b->audit, eb);
+	return kbs_daemon_audit_open(&b->cfg->audit, "broker", !create_files,
+				     &b->audit, eb);
 }
 
 kbs_err
@@ -151,13 +264,12 @@ kbs_broker_new(const kbs_broker_cfg *cfg, int create_files, kbs_broker **out,
 	if (b == NULL)
 		return kbs_errf(eb, rc, "out of memory");
 	b->cfg = cfg;
+	/* The database only when really starting: --check-config needs none. */
 	if ((rc = load_trust(b, eb)) != KBS_OK ||
 	    (rc = load_admin(b, eb)) != KBS_OK ||
-	    (rc = kbs_policystore_new(cfg->policy_file, cfg->policy_state_dir,
-				      cfg->policy_max_versions, create_files,
-				      &b->policy, eb)) != KBS_OK ||
-	    (rc = kbs_daemon_audit_open(&cfg->audit, "broker", !create_files,
-					&b->audit, eb)) != KBS_OK)
+	    (create_files && (rc = load_pg(b, eb)) != KBS_OK) ||
+	    (rc = load_policy(b, create_files, eb)) != KBS_OK ||
+	    (rc = load_audit(b, create_files, eb)) != KBS_OK)
 		goto fail;
 	if (create_files && (rc = load_store(b, eb)) != KBS_OK)
 		goto fail;
@@ -259,6 +371,7 @@ kbs_broker_free(kbs_broker *b)
 	kbs_roles_free(b->roles);
 	kbs_intel_free(b->intel);
 	kbs_admin_auth_free(b->admin);
+	kbs_pg_close(b->pg); /* last: the stores above borrow it */
 	free(b);
 }
 

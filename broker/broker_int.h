@@ -36,6 +36,7 @@ struct kbs_broker {
 	kbs_broker_cookie_fn cookie_fn;
 	const void *cookie_arg;
 	struct kbs_intel *intel; /* /kbs/v1 state (intel.h); NULL: off */
+	struct kbs_pg *pg;       /* the shared database; NULL: none */
 };
 
 /* The policy id of unbound paths, and of /kbs/v0/resource-policy. */
@@ -60,6 +61,41 @@ typedef struct {
 kbs_err kbs_policystore_new(const char *file, const char *state_dir,
 			    long long max_versions, int create,
 			    kbs_policystore **out, kbs_errbuf *eb);
+
+/*
+ * Where a shared policy store keeps its one document (policystore_pg.c).
+ * load: if the stored revision differs from *rev, *text (malloc'd, NUL-
+ * terminated) and *rev become the stored ones; unchanged: *text NULL;
+ * nothing stored yet: KBS_ERR_NOT_FOUND.  update: under the backend's
+ * lock, pass the stored text (NULL if none) to apply, store what apply
+ * makes (malloc'd, freed by update) as the next revision (*rev); may call
+ * apply again on a retry.  close frees arg (may be NULL).
+ */
+typedef kbs_err (*kbs_policystore_apply_fn)(void *ctx, const char *cur,
+					    char **next, kbs_errbuf *eb);
+typedef struct {
+	kbs_err (*load)(void *arg, long long *rev, char **text, kbs_errbuf *eb);
+	kbs_err (*update)(void *arg, kbs_policystore_apply_fn apply, void *ctx,
+			  long long *rev, kbs_errbuf *eb);
+	void (*close)(void *arg);
+	void *arg;
+} kbs_policystore_backend;
+
+/*
+ * A policy store whose document lives on be (copied; closed with the
+ * store, also on failure after the copy): every replica on the same
+ * backend sees a change within 250 ms.  file as for kbs_policystore_new.
+ * The stored document is read now: KBS_ERR_NETWORK if be is down.
+ */
+kbs_err kbs_policystore_new_shared(const char *file,
+				   const kbs_policystore_backend *be,
+				   long long max_versions,
+				   kbs_policystore **out, kbs_errbuf *eb);
+
+/* The backend on the shared database pg (borrowed). */
+struct kbs_pg;
+void kbs_policystore_pg_backend(struct kbs_pg *pg,
+				kbs_policystore_backend *out);
 
 /*
  * Decide ctx->resource_path with the policy bound to it (the most

@@ -69,5 +69,32 @@ const kbs_cfg_opt kbs_broker_opts[] = {
 	{"intel.timeout_ms", KBS_CFG_INT,
 	 offsetof(kbs_broker_cfg, intel_timeout_ms), "10000", 100, 120000, 0,
 	 "whole-call budget of one ITA request, retries included"},
+	{"postgres.url", KBS_CFG_STRING, offsetof(kbs_broker_cfg, pg_url), NULL,
+	 0, 0, KBS_CFG_SECRET,
+	 "libpq URL of the shared database (docs/config.md); TLS settings such "
+	 "as sslmode=verify-full go in it; unset: no database"},
+	{"postgres.url_file", KBS_CFG_STRING,
+	 offsetof(kbs_broker_cfg, pg_url_file), NULL, 0, 0, 0,
+	 "file holding postgres.url (keeps the password out of the config)"},
+	{"postgres.pool_size", KBS_CFG_INT, offsetof(kbs_broker_cfg, pg_pool_size),
+	 "8", 1, 256, 0, "database connections per process"},
+	{"postgres.connect_timeout", KBS_CFG_INT,
+	 offsetof(kbs_broker_cfg, pg_connect_timeout), "5", 1, 600, 0,
+	 "seconds to connect, and to wait for a free pooled connection"},
+	{"postgres.statement_timeout_ms", KBS_CFG_INT,
+	 offsetof(kbs_broker_cfg, pg_statement_timeout_ms), "5000", 1, 600000,
+	 0, "server-side limit of one statement"},
+	{"postgres.retries", KBS_CFG_INT, offsetof(kbs_broker_cfg, pg_retries),
+	 "2", 0, 10, 0, "further attempts after a dropped connection"},
+	{"postgres.jti", KBS_CFG_BOOL, offsetof(kbs_broker_cfg, pg_jti), "true",
+	 0, 0, 0, "with postgres.url: single-use token ids shared by all "
+	 "replicas (else per process)"},
+	{"postgres.policies", KBS_CFG_BOOL,
+	 offsetof(kbs_broker_cfg, pg_policies), "true", 0, 0, 0,
+	 "with postgres.url: resource policies and bindings in the database "
+	 "(policy.state_dir unused)"},
+	{"postgres.audit", KBS_CFG_BOOL, offsetof(kbs_broker_cfg, pg_audit),
+	 "false", 0, 0, 0, "with postgres.url: the audit chain in the database "
+	 "(one chain for all replicas; audit.path must be unset)"},
 	{NULL, 0, 0, NULL, 0, 0, 0, NULL},
 };

@@ -27,6 +27,14 @@
  * restarts.  A file that does not load completely (bad JSON, a text whose
  * hash does not match, a policy that does not parse) is logged and the
  * state in force stays.
+ *
+ * Shared mode (kbs_policystore_new_shared, policystore_pg.c): the same
+ * document lives in the database instead of the file.  Readers check its
+ * revision at most every SHARED_TTL_MS and reload when it moved, so a
+ * change made on any replica decides requests everywhere within that
+ * time; writers apply their change to the latest stored document under
+ * the backend's lock.  With the database unreachable the state in force
+ * stays (no change can be made then either).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +62,7 @@
 #define STORE_DEPTH 8
 #define MAX_POLICIES 256
 #define MAX_BINDINGS 1024
+#define SHARED_TTL_MS 250
 
 /* The current version of one policy id, compiled. */
 struct cur {
@@ -89,6 +98,9 @@ struct kbs_policystore {
 	size_t base_len;
 	const char *base_source;
 	struct stat seen; /* of the store file when loaded; st_ino 0: none */
+	kbs_policystore_backend be; /* be.load set: shared mode */
+	long long be_rev;           /* revision of the state in force */
+	_Atomic long long be_checked; /* kbs_clock_mono_ms of the last check */
 };
 
 /* Parse a resource (or Intel) policy; appraisal policies are refused. */
@@ -390,11 +402,66 @@ reload_locked(kbs_policystore *h)
 	h->seen = st;
 }
 
+/* Parse a stored document text into a state. */
+static kbs_err
+state_from_text(const kbs_policystore *h, const char *text,
+		struct state **out, kbs_errbuf *eb)
+{
+	json_t *doc;
+
+	doc = kbs_json_parse_object(text, strlen(text), STORE_DEPTH, eb);
+	if (doc == NULL)
+		return KBS_ERR_INVALID;
+	return build_state(h, doc, out, eb);
+}
+
+/* Shared mode: reload when the stored revision moved. */
+static void
+shared_reload(kbs_policystore *h)
+{
+	long long now = kbs_clock_mono_ms(), rev;
+	struct state *s = NULL;
+	kbs_errbuf eb = {""};
+	char *text = NULL;
+	kbs_err rc;
+
+	if (now - h->be_checked < SHARED_TTL_MS)
+		return;
+	pthread_rwlock_wrlock(&h->lock);
+	if (now - h->be_checked < SHARED_TTL_MS) { /* another thread did */
+		pthread_rwlock_unlock(&h->lock);
+		return;
+	}
+	rev = h->be_rev;
+	rc = h->be.load(h->be.arg, &rev, &text, &eb);
+	if (rc == KBS_OK && text != NULL) {
+		if ((rc = state_from_text(h, text, &s, &eb)) == KBS_OK) {
+			state_free(h->st);
+			h->st = s;
+			h->be_rev = rev;
+			kbs_log_info("policy store reloaded from the database "
+				     "(revision %lld)", rev);
+		}
+	}
+	if (rc != KBS_OK && rc != KBS_ERR_NOT_FOUND)
+		kbs_log_error("policy store: %s; keeping the policies in force",
+			      eb.msg);
+	/* A failed check is retried on the next request, not after a TTL. */
+	if (rc == KBS_OK || rc == KBS_ERR_NOT_FOUND)
+		h->be_checked = now;
+	free(text);
+	pthread_rwlock_unlock(&h->lock);
+}
+
 static void
 maybe_reload(kbs_policystore *h)
 {
 	struct stat st;
 
+	if (h->be.load != NULL) {
+		shared_reload(h);
+		return;
+	}
 	if (!file_changed(h, &st))
 		return;
 	pthread_rwlock_wrlock(&h->lock);
@@ -482,6 +549,57 @@ fail:
 	return rc;
 }
 
+kbs_err
+kbs_policystore_new_shared(const char *file, const kbs_policystore_backend *be,
+			   long long max_versions, kbs_policystore **out,
+			   kbs_errbuf *eb)
+{
+	kbs_policystore *h = calloc(1, sizeof(*h));
+	kbs_err rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	json_t *doc;
+
+	if (h == NULL)
+		return rc;
+	pthread_rwlock_init(&h->lock, NULL);
+	h->max_versions = max_versions > 0 ? max_versions : 1;
+	h->be = *be;
+	h->be_rev = -1;
+	if ((rc = load_base(h, file, eb)) != KBS_OK)
+		goto fail;
+	if ((doc = empty_doc()) == NULL) {
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = build_state(h, doc, &h->st, eb)) != KBS_OK)
+		goto fail;
+	/* The stored document now, so a start with the database down fails
+	 * rather than serving the baseline in place of tighter policies. */
+	h->be_checked = kbs_clock_mono_ms() - SHARED_TTL_MS;
+	{
+		long long rev = -1;
+		char *text = NULL;
+		struct state *s = NULL;
+		rc = be->load(be->arg, &rev, &text, eb);
+		if (rc == KBS_OK && text != NULL &&
+		    (rc = state_from_text(h, text, &s, eb)) == KBS_OK) {
+			state_free(h->st);
+			h->st = s;
+			h->be_rev = rev;
+		}
+		free(text);
+		if (rc != KBS_OK && rc != KBS_ERR_NOT_FOUND) {
+			kbs_errprefix(eb, "policy store (database)");
+			goto fail;
+		}
+		h->be_checked = kbs_clock_mono_ms();
+	}
+	*out = h;
+	return KBS_OK;
+fail:
+	kbs_policystore_free(h);
+	return rc;
+}
+
 void
 kbs_policystore_free(kbs_policystore *h)
 {
@@ -494,6 +612,8 @@ kbs_policystore_free(kbs_policystore *h)
 	free(h->dir);
 	free(h->file);
 	free(h->legacy);
+	if (h->be.close != NULL)
+		h->be.close(h->be.arg);
 	free(h);
 }
 
@@ -765,6 +885,64 @@ dir_lock(const kbs_policystore *h, kbs_errbuf *eb)
 	return fd;
 }
 
+struct shared_change {
+	kbs_policystore *h;
+	change_fn fn;
+	void *arg;
+	struct state *st; /* the new state, once built */
+};
+
+/* Under the backend's lock: cur (NULL: nothing stored yet) -> next. */
+static kbs_err
+shared_apply(void *ctx, const char *cur, char **next, kbs_errbuf *eb)
+{
+	struct shared_change *sc = ctx;
+	kbs_policystore *h = sc->h;
+	json_t *doc;
+	kbs_err rc;
+
+	state_free(sc->st); /* from an earlier, retried attempt */
+	sc->st = NULL;
+	doc = cur ? kbs_json_parse_object(cur, strlen(cur), STORE_DEPTH, eb)
+		  : empty_doc();
+	if (doc == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "stored policy document "
+				"does not parse");
+	if ((rc = sc->fn(h, doc, sc->arg, eb)) != KBS_OK) {
+		json_decref(doc);
+		return rc;
+	}
+	prune(h, doc);
+	if ((rc = build_state(h, doc, &sc->st, eb)) != KBS_OK)
+		return rc;
+	*next = json_dumps(sc->st->doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	return *next ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+}
+
+static kbs_err
+shared_change_run(kbs_policystore *h, change_fn fn, void *arg,
+		  const char *ref_id, kbs_policy_ref *ref, kbs_errbuf *eb)
+{
+	struct shared_change sc = {h, fn, arg, NULL};
+	long long rev = 0;
+	kbs_err rc;
+
+	pthread_rwlock_wrlock(&h->lock);
+	rc = h->be.update(h->be.arg, shared_apply, &sc, &rev, eb);
+	if (rc == KBS_OK) {
+		state_free(h->st);
+		h->st = sc.st;
+		sc.st = NULL;
+		h->be_rev = rev;
+		h->be_checked = kbs_clock_mono_ms();
+		if (ref_id != NULL)
+			ref_of(state_find(h, h->st, ref_id), ref);
+	}
+	state_free(sc.st);
+	pthread_rwlock_unlock(&h->lock);
+	return rc;
+}
+
 /*
  * Apply fn to a copy of the latest document; validate the result
  * completely, write it, and only then make it current.  Any failure
@@ -780,6 +958,8 @@ change(kbs_policystore *h, change_fn fn, void *arg, const char *ref_id,
 	kbs_err rc;
 	int fd;
 
+	if (h->be.update != NULL)
+		return shared_change_run(h, fn, arg, ref_id, ref, eb);
 	pthread_rwlock_wrlock(&h->lock);
 	if ((fd = dir_lock(h, eb)) < 0) {
 		pthread_rwlock_unlock(&h->lock);

@@ -199,6 +199,14 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 	}
 	rc = kbs_trust_verify(c->b->trust, c->token, strlen(c->token),
 			      kbs_clock_now(), &c->claims, &c->issuer, &c->eb);
+	if (rc == KBS_ERR_NETWORK) {
+		/* The shared single-use cache is unreachable: the token is
+		 * neither accepted nor condemned; try again later. */
+		kbs_log_error("resource %s: %s", c->path, c->eb.msg);
+		kbs_http_reply_error(resp, 503, "TokenVerifierError",
+				     "single-use check unavailable, retry");
+		return -1;
+	}
 	if (rc != KBS_OK) {
 		kbs_http_reply_error(resp, 401, "TokenVerifierError",
 				     "token rejected: %s", c->eb.msg);
@@ -317,7 +325,8 @@ audit_fields(const struct get_ctx *c, const kbs_http_req *req,
 
 /*
  * Append the decision to the audit log.  A release that cannot be
- * recorded does not happen: the response becomes a 500.
+ * recorded does not happen: the response becomes a 500, or a 503 when
+ * the audit chain's database is unreachable (a retry may succeed).
  */
 static void
 audit_release(const struct get_ctx *c, const kbs_http_req *req,
@@ -338,7 +347,8 @@ audit_release(const struct get_ctx *c, const kbs_http_req *req,
 		      resp->status == 200 ? ", release withheld" : "", eb.msg);
 	if (resp->status == 200) {
 		kbs_http_resp_clear(resp);
-		kbs_http_reply_error(resp, 500, "PluginInternalError",
+		kbs_http_reply_error(resp, kbs_broker_store_status(rc),
+				     "PluginInternalError",
 				     "the audit log is unavailable");
 	}
 }

@@ -409,6 +409,13 @@ audit_report_fault(const client_cli *o, const kbs_audit_result *r)
 	printf("%llu records verified before it\n", r->records);
 }
 
+static int
+is_db_url(const char *s)
+{
+	return strncmp(s, "postgresql://", 13) == 0 ||
+	       strncmp(s, "postgres://", 11) == 0;
+}
+
 int
 client_cmd_audit(const client_cli *o)
 {
@@ -424,9 +431,24 @@ client_cmd_audit(const client_cli *o)
 		fputs("kbs-client: out of memory\n", stderr);
 		return CLIENT_EXIT_LOCAL;
 	}
-	for (i = 1; i < o->nargs; i++)
-		if (kbs_audit_verifier_file(v, o->args[i]) != KBS_AUDIT_INTACT)
+	for (i = 1; i < o->nargs; i++) {
+		kbs_errbuf eb = {""};
+		/* A libpq URL names a chain in the shared database. */
+		if (is_db_url(o->args[i])) {
+			if (kbs_audit_verifier_pg(v, o->args[i], &eb) ==
+			    KBS_AUDIT_UNREADABLE) {
+				fprintf(stderr, "kbs-client: database: %s\n",
+					eb.msg);
+				kbs_audit_verifier_free(v);
+				return CLIENT_EXIT_LOCAL;
+			}
+		} else if (kbs_audit_verifier_file(v, o->args[i]) !=
+			   KBS_AUDIT_INTACT)
 			break;
+		kbs_audit_verifier_result(v, &r);
+		if (r.fault != KBS_AUDIT_INTACT)
+			break;
+	}
 	kbs_audit_verifier_result(v, &r);
 	kbs_audit_verifier_free(v);
 	if (r.fault == KBS_AUDIT_UNREADABLE) {

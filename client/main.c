@@ -167,6 +167,9 @@ static const client_command commands[] = {
 	 "(audit.log.* audit.log). Prints \"OK: N records in M files, chain\n"
 	 "intact, last hash H\" and exits 0, or names the first broken or\n"
 	 "missing record and exits 1 (4 when a file cannot be read).\n"
+	 "A FILE of the form postgresql://... is the chain the brokers keep in\n"
+	 "PostgreSQL (audit.postgres); libpq's PGPASSWORD / PGPASSFILE and\n"
+	 "PGSSLMODE apply.\n"
 	 "\n"
 	 "  --partial  the first file need not start the chain (older rotated\n"
 	 "             files were archived); its first record is trusted\n"},

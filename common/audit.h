@@ -123,6 +123,38 @@ kbs_err kbs_audit_append(kbs_audit *a, const json_t *fields, kbs_errbuf *eb);
 void kbs_audit_last(kbs_audit *a, unsigned long long *seq,
 		    char hash[KBS_AUDIT_HASH_HEX]);
 
+/*
+ * A chain kept elsewhere than in a file (audit_pg.c).  append builds the
+ * record for fields after the last record of the shared chain (with
+ * kbs_audit_record_line) and stores it, serialised against every other
+ * writer of that chain; on KBS_OK the record is durable and *seq / hash
+ * are its seq and line hash.  close frees arg.
+ */
+typedef struct {
+	kbs_err (*append)(void *arg, const json_t *fields, const char *component,
+			  unsigned long long *seq, char hash[KBS_AUDIT_HASH_HEX],
+			  kbs_errbuf *eb);
+	void (*close)(void *arg);
+	void *arg;
+} kbs_audit_backend;
+
+/* An audit log on be (copied; the log owns be->arg from now on, also on
+ * failure).  KBS_ERR_CONFIG for a bad component. */
+kbs_err kbs_audit_open_backend(const kbs_audit_backend *be,
+			       const char *component, kbs_audit **out,
+			       kbs_errbuf *eb);
+
+/*
+ * The audit log as the table kbs_audit of the shared database pg
+ * (borrowed, must outlive the log): one chain for every replica, each
+ * append one transaction under an advisory lock, so seq and prev follow
+ * the record committed just before, whichever replica wrote it.  With the
+ * database down an append is KBS_ERR_NETWORK and nothing is recorded.
+ */
+struct kbs_pg;
+kbs_err kbs_audit_open_pg(struct kbs_pg *pg, const char *component,
+			  kbs_audit **out, kbs_errbuf *eb);
+
 /* Stop the batch thread, fdatasync, close and free.  Not concurrent with
  * kbs_audit_append().  NULL is a no-op. */
 void kbs_audit_close(kbs_audit *a);
@@ -212,5 +244,14 @@ kbs_audit_fault kbs_audit_verifier_file(kbs_audit_verifier *v,
 /* The outcome so far into *out. */
 void kbs_audit_verifier_result(const kbs_audit_verifier *v,
 			       kbs_audit_result *out);
+
+/*
+ * Feed every record of the database chain (the table kbs_audit at the
+ * libpq URL url, in seq order, read in pages) to v as one file.  A
+ * database that cannot be read is KBS_AUDIT_UNREADABLE with eb saying
+ * why.  Reads only: nothing is created or migrated.
+ */
+kbs_audit_fault kbs_audit_verifier_pg(kbs_audit_verifier *v, const char *url,
+				      kbs_errbuf *eb);
 
 #endif

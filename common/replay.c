@@ -41,6 +41,8 @@ struct kbs_replay {
 	uint32_t *bucket;
 	struct node *node;
 	uint32_t *heap;
+	struct kbs_pg *pg; /* shared: ids live in the database */
+	char *scope;
 };
 
 static int
@@ -203,6 +205,34 @@ insert(kbs_replay *r, const uint8_t d[DIGEST_LEN], long long exp,
 	return KBS_OK;
 }
 
+/* Unsalted: every replica must map an id to the same row.  Ids an issuer
+ * picks cannot be aimed at a bucket of a B-tree index. */
+static kbs_err
+shared_use(kbs_replay *r, const void *id, size_t len, long long expires_at,
+	   long long now, kbs_errbuf *eb)
+{
+	uint8_t d[DIGEST_LEN];
+	unsigned int n = 0;
+
+	if (EVP_Digest(id, len, d, &n, EVP_sha256(), NULL) != 1 ||
+	    n != DIGEST_LEN)
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "SHA-256 failed");
+	return kbs_replay_pg_use(r->pg, r->scope, d, expires_at, now, eb);
+}
+
+kbs_err
+kbs_replay_share_pg(kbs_replay *r, const char *scope, struct kbs_pg *pg,
+		    kbs_errbuf *eb)
+{
+	if (r == NULL || pg == NULL || scope == NULL)
+		return kbs_errf(eb, KBS_ERR_INTERNAL, "replay: nothing to share");
+	free(r->scope);
+	if ((r->scope = strdup(scope)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	r->pg = pg;
+	return KBS_OK;
+}
+
 kbs_err
 kbs_replay_use(kbs_replay *r, const void *id, size_t len, long long expires_at,
 	       long long now, kbs_errbuf *eb)
@@ -215,6 +245,8 @@ kbs_replay_use(kbs_replay *r, const void *id, size_t len, long long expires_at,
 				len, KBS_REPLAY_ID_MAX);
 	if (expires_at < now)
 		return kbs_errf(eb, KBS_ERR_EXPIRED, "already expired");
+	if (r->pg != NULL)
+		return shared_use(r, id, len, expires_at, now, eb);
 	if (!digest(r, id, len, d))
 		return kbs_errf(eb, KBS_ERR_CRYPTO, "SHA-256 failed");
 	pthread_mutex_lock(&r->mu);
@@ -284,6 +316,7 @@ kbs_replay_free(kbs_replay *r)
 	free(r->bucket);
 	free(r->node);
 	free(r->heap);
+	free(r->scope);
 	OPENSSL_cleanse(r->salt, sizeof(r->salt));
 	free(r);
 }

@@ -15,9 +15,10 @@
  * id, so ids an issuer chooses cannot be aimed at one bucket); expired
  * entries leave through a min-heap on expiry, O(log n) each.
  *
- * The cache lives in one process.  Replicas behind a load balancer each
- * have their own, so a token can be used once per replica; sharing the
- * cache between replicas needs a shared store (docs/threat-model.md).
+ * The cache lives in one process unless it is shared: after
+ * kbs_replay_share_pg() every use goes to the PostgreSQL table kbs_jti
+ * instead (replay_pg.c), so a token is used once across all replicas on
+ * that database (docs/architecture.md).
  *
  * All functions are thread-safe (one mutex per cache).
  */
@@ -54,6 +55,28 @@ kbs_err kbs_replay_use(kbs_replay *r, const void *id, size_t len,
 
 /* Number of ids still remembered at time now (expired ones are dropped). */
 size_t kbs_replay_count(kbs_replay *r, long long now);
+
+/*
+ * From now on keep the ids of r in the shared database pg (borrowed; it
+ * must outlive r) under scope (an issuer name, copied), and no longer in
+ * memory: an id is then used once across every process on that database.
+ * Ids are stored as SHA-256(id); expired ones are deleted periodically.
+ * With the database down kbs_replay_use() gives KBS_ERR_NETWORK (the
+ * token is refused, never accepted unchecked).  Call before any use.
+ */
+struct kbs_pg;
+kbs_err kbs_replay_share_pg(kbs_replay *r, const char *scope,
+			    struct kbs_pg *pg, kbs_errbuf *eb);
+
+/*
+ * The shared use itself (replay_pg.c): insert (scope, digest) unless an
+ * unexpired row holds it.  Safe to retry: each call carries a random
+ * claim, and finding its own claim after a retried insert is success.
+ * KBS_OK, KBS_ERR_DENIED (a replay) or KBS_ERR_NETWORK.
+ */
+kbs_err kbs_replay_pg_use(struct kbs_pg *pg, const char *scope,
+			  const unsigned char digest[32], long long expires_at,
+			  long long now, kbs_errbuf *eb);
 
 /* NULL is a no-op. */
 void kbs_replay_free(kbs_replay *r);

@@ -90,6 +90,35 @@ kbs_err kbs_store_kmip_generate(kbs_store *s, const char *path,
 				kbs_errbuf *eb);
 
 /*
+ * PostgreSQL backend (store_pg.c, pg.h): resource rows in the shared
+ * database, each sealed with AES-256-GCM under its own data key (the path
+ * as associated data), the data key sealed under the key-encryption key
+ * kek_id read from kek_file (32 raw bytes or 64 hex digits, mode 0600 or
+ * 0640).  old_ids/old_files (nold, at most 7) are retired KEKs still
+ * accepted for reading.  pg is borrowed and must outlive the store.  A
+ * database that is down gives KBS_ERR_NETWORK.
+ */
+struct kbs_pg;
+kbs_err kbs_store_pg_new(struct kbs_pg *pg, const char *kek_id,
+			 const char *kek_file, const char *const *old_ids,
+			 const char *const *old_files, size_t nold,
+			 kbs_store **out, kbs_errbuf *eb);
+
+/* The same from {"type": "postgres", "kek_id", "kek_file", "old_keks":
+ * {"<id>": "<file>"}} (old_keks optional). */
+kbs_err kbs_store_pg_from_json(struct kbs_pg *pg, const struct json_t *obj,
+			       kbs_store **out, kbs_errbuf *eb);
+
+/*
+ * Re-seal the data keys of rows under a retired KEK with the current one
+ * (resource ciphertext untouched; each row one conditional UPDATE, so
+ * replicas keep serving).  *count (may be NULL): rows re-sealed.  Rows
+ * that do not open are logged and left.  KBS_ERR_UNSUPPORTED if s is not
+ * a postgres store.
+ */
+kbs_err kbs_store_pg_rewrap(kbs_store *s, size_t *count, kbs_errbuf *eb);
+
+/*
  * Router (store_router.c): a store that sends each path to the first
  * route whose pattern matches, else to fallback.  Pattern segments are
  * literals, "*" (one segment) or a final "**" (the rest).  The router
@@ -104,7 +133,7 @@ kbs_err kbs_store_router_add_store(kbs_store *router, const char *name,
 /* Append a route; KBS_ERR_CONFIG for a bad pattern or unknown store. */
 kbs_err kbs_store_router_add_route(kbs_store *router, const char *pattern,
 				   const char *store_name, kbs_errbuf *eb);
-/* The ops name ("fs", "kmip") of the store path goes to; NULL if bad. */
+/* The ops name ("fs", "kmip", "postgres") of the store path goes to; NULL if bad. */
 const char *kbs_store_router_pick(const kbs_store *router, const char *path);
 
 /*
@@ -117,5 +146,16 @@ kbs_err kbs_store_router_from_json(kbs_store *fallback,
 				   const struct json_t *stores,
 				   const struct json_t *routes,
 				   kbs_store **out, kbs_errbuf *eb);
+
+/* The same, with the database pool {"type": "postgres"} stores use (pg
+ * may be NULL: such stores are then a configuration error). */
+kbs_err kbs_store_router_from_json_pg(kbs_store *fallback,
+				      const struct json_t *stores,
+				      const struct json_t *routes,
+				      struct kbs_pg *pg, kbs_store **out,
+				      kbs_errbuf *eb);
+
+/* The first store of the router (or s itself) with ops name, or NULL. */
+kbs_store *kbs_store_router_find(kbs_store *s, const char *ops_name);
 
 #endif

@@ -274,8 +274,8 @@ kbs_store_router_pick(const kbs_store *router, const char *path)
 
 /* One member of "stores": {"type": "kmip", ...} or {"type": "fs", "dir"}. */
 static kbs_err
-store_from_json(const char *name, const json_t *obj, kbs_store **out,
-		kbs_errbuf *eb)
+store_from_json(const char *name, const json_t *obj, struct kbs_pg *pg,
+		kbs_store **out, kbs_errbuf *eb)
 {
 	const char *type = json_string_value(json_object_get(obj, "type"));
 	const char *dir = json_string_value(json_object_get(obj, "dir"));
@@ -286,19 +286,23 @@ store_from_json(const char *name, const json_t *obj, kbs_store **out,
 				name);
 	if (strcmp(type, "kmip") == 0)
 		rc = kbs_store_kmip_from_json(obj, out, eb);
+	else if (strcmp(type, "postgres") == 0)
+		rc = kbs_store_pg_from_json(pg, obj, out, eb);
 	else if (strcmp(type, "fs") == 0 && dir != NULL &&
 		 json_object_size(obj) == 2)
 		rc = kbs_store_fs_new(dir, out, eb);
 	else
 		return kbs_errf(eb, KBS_ERR_CONFIG, "store %s: type must be "
-				"\"kmip\" or \"fs\" (with only \"dir\")", name);
+				"\"kmip\", \"postgres\" or \"fs\" (with only "
+				"\"dir\")", name);
 	if (rc != KBS_OK)
 		kbs_errprefix(eb, "store %s", name);
 	return rc;
 }
 
 static kbs_err
-stores_from_json(kbs_store *r, const json_t *stores, kbs_errbuf *eb)
+stores_from_json(kbs_store *r, const json_t *stores, struct kbs_pg *pg,
+		 kbs_errbuf *eb)
 {
 	const char *name;
 	kbs_store *st;
@@ -310,7 +314,7 @@ stores_from_json(kbs_store *r, const json_t *stores, kbs_errbuf *eb)
 	if (!json_is_object(stores))
 		return kbs_errf(eb, KBS_ERR_CONFIG, "stores must be an object");
 	json_object_foreach((json_t *)stores, name, v) {
-		if ((rc = store_from_json(name, v, &st, eb)) != KBS_OK ||
+		if ((rc = store_from_json(name, v, pg, &st, eb)) != KBS_OK ||
 		    (rc = kbs_store_router_add_store(r, name, st, eb)) !=
 			    KBS_OK)
 			return rc;
@@ -347,6 +351,31 @@ kbs_store_router_from_json(kbs_store *fallback, const struct json_t *stores,
 			   const struct json_t *routes, kbs_store **out,
 			   kbs_errbuf *eb)
 {
+	return kbs_store_router_from_json_pg(fallback, stores, routes, NULL,
+					     out, eb);
+}
+
+kbs_store *
+kbs_store_router_find(kbs_store *s, const char *ops_name)
+{
+	store_router *r = (store_router *)s;
+	size_t i;
+
+	if (s == NULL)
+		return NULL;
+	if (s->ops != &router_ops)
+		return strcmp(s->ops->name, ops_name) == 0 ? s : NULL;
+	for (i = 0; i < r->nstores; i++)
+		if (strcmp(r->stores[i].store->ops->name, ops_name) == 0)
+			return r->stores[i].store;
+	return NULL;
+}
+
+kbs_err
+kbs_store_router_from_json_pg(kbs_store *fallback, const struct json_t *stores,
+			      const struct json_t *routes, struct kbs_pg *pg,
+			      kbs_store **out, kbs_errbuf *eb)
+{
 	kbs_store *r = NULL;
 	kbs_err rc;
 
@@ -356,7 +385,7 @@ kbs_store_router_from_json(kbs_store *fallback, const struct json_t *stores,
 	}
 	if ((rc = kbs_store_router_new(fallback, &r, eb)) != KBS_OK)
 		return rc;
-	if ((rc = stores_from_json(r, stores, eb)) != KBS_OK ||
+	if ((rc = stores_from_json(r, stores, pg, eb)) != KBS_OK ||
 	    (rc = routes_from_json(r, routes, eb)) != KBS_OK) {
 		kbs_store_free(r);
 		return rc;

@@ -893,6 +893,20 @@ remember(kbs_trust *t, const struct vouch *v, const uint8_t key[32],
 }
 
 kbs_err
+kbs_trust_share_replay(kbs_trust *t, struct kbs_pg *pg, kbs_errbuf *eb)
+{
+	size_t i;
+	kbs_err rc;
+
+	for (i = 0; i < t->n; i++)
+		if (t->iss[i]->replay != NULL &&
+		    (rc = kbs_replay_share_pg(t->iss[i]->replay, t->iss[i]->name,
+					      pg, eb)) != KBS_OK)
+			return rc;
+	return KBS_OK;
+}
+
+kbs_err
 kbs_trust_verify(kbs_trust *t, const char *token, size_t len, long long now,
 		 json_t **claims, const char **issuer, kbs_errbuf *eb)
 {

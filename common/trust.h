@@ -121,7 +121,8 @@ kbs_err kbs_trust_add_jwks(kbs_trust *t, const char *name, const json_t *jwks,
  * refused), KBS_ERR_NOT_FOUND (no trusted key: unknown kid, untrusted
  * chain), KBS_ERR_VERIFY (bad signature), KBS_ERR_EXPIRED (exp, nbf, or
  * older than max_age), KBS_ERR_DENIED (aud/iss mismatch; a single-use
- * token seen before), KBS_ERR_TOO_LARGE (single-use replay cache full).
+ * token seen before), KBS_ERR_TOO_LARGE (single-use replay cache full),
+ * KBS_ERR_NETWORK (the shared single-use cache's database is down).
  * A single-use token is consumed only when every other check passed.
  * A token verified before (same bytes) is taken from a bounded cache
  * (trust.c): its signature is not checked again, every claim check is;
@@ -141,6 +142,18 @@ const json_t *kbs_trust_teekey_paths(const kbs_trust *t, const char *name);
 
 /* Verified tokens held for reuse now (tests and diagnostics). */
 size_t kbs_trust_cached(kbs_trust *t);
+
+/*
+ * Move the single-use caches of every issuer added so far into the shared
+ * database pg (replay.h, kbs_replay_share_pg; scope: the issuer's name),
+ * so a single-use token is accepted once across all replicas.  pg is
+ * borrowed and must outlive t.  Call after the issuers are added and
+ * before any verify.  The database being down then refuses single-use
+ * tokens with KBS_ERR_NETWORK.
+ */
+struct kbs_pg;
+kbs_err kbs_trust_share_replay(kbs_trust *t, struct kbs_pg *pg,
+			       kbs_errbuf *eb);
 
 void kbs_trust_free(kbs_trust *t);
 

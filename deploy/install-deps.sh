@@ -4,9 +4,10 @@
 set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config libssl-dev \
-libjansson-dev libcivetweb-dev libcurl4-openssl-dev libcunit1-dev"
+libjansson-dev libcivetweb-dev libcurl4-openssl-dev libcunit1-dev libpq-dev"
 TEST_PKGS="python3 python3-jwcrypto python3-cryptography python3-pytest \
-python3-requests python3-pykmip clang libclang-rt-14-dev openssl curl"
+python3-requests python3-pykmip clang libclang-rt-14-dev openssl curl \
+postgresql nginx-light"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"

@@ -1,0 +1,457 @@
+/*
+ * pg.c - libpq connection pool, schema migration, error sorting (pg.h).
+ *
+ * The pool is a stack of idle connections under one mutex, bounded by
+ * pool_size open connections; a caller that finds none idle and the pool
+ * full waits (bounded) for one.  Connections are made outside the lock,
+ * because a connect can take up to connect_timeout.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "mem.h"
+#include "pg.h"
+
+struct kbs_pg {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *url;
+	char app[64];
+	int size, connect_timeout_s, stmt_ms, retries;
+	PGconn **idle;
+	int nidle;
+	int open; /* idle plus checked out */
+};
+
+struct kbs_pg_conn {
+	PGconn *conn;
+	int broken;
+};
+
+/*
+ * The schema, one entry per version: migration i takes the database from
+ * version i to i + 1.  Constant text: nothing in it comes from data.
+ */
+static const char *const migrations[KBS_PG_SCHEMA_VERSION] = {
+	/* 1: resources (envelope-encrypted), jti, audit chain, policies. */
+	"CREATE TABLE kbs_resource ("
+	" path text PRIMARY KEY,"
+	" kek_id text NOT NULL,"
+	" wrapped_dek bytea NOT NULL,"
+	" iv bytea NOT NULL,"
+	" ct bytea NOT NULL,"
+	" tag bytea NOT NULL,"
+	" updated timestamptz NOT NULL DEFAULT now());"
+	"CREATE INDEX kbs_resource_kek ON kbs_resource (kek_id);"
+	"CREATE TABLE kbs_jti ("
+	" scope text NOT NULL,"
+	" digest bytea NOT NULL,"
+	" claim bytea NOT NULL,"
+	" expires_at bigint NOT NULL,"
+	" PRIMARY KEY (scope, digest));"
+	"CREATE INDEX kbs_jti_expiry ON kbs_jti (expires_at);"
+	"CREATE TABLE kbs_audit ("
+	" seq bigint PRIMARY KEY,"
+	" line text NOT NULL);"
+	"CREATE TABLE kbs_policy_doc ("
+	" id int PRIMARY KEY CHECK (id = 1),"
+	" rev bigint NOT NULL,"
+	" doc text NOT NULL);",
+};
+
+static void
+quiet_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+static int
+sqlstate_is(const char *st, const char *prefix)
+{
+	return st != NULL && strncmp(st, prefix, strlen(prefix)) == 0;
+}
+
+kbs_err
+kbs_pg_classify(const PGconn *conn, const PGresult *res)
+{
+	const char *st;
+
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK || res == NULL)
+		return KBS_ERR_NETWORK;
+	st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	/* Connection exceptions, server shutting down or starting, out of
+	 * resources, statement timeout, serialization failure, deadlock:
+	 * all "try again later". */
+	if (st == NULL || sqlstate_is(st, "08") || sqlstate_is(st, "53") ||
+	    sqlstate_is(st, "57P") || strcmp(st, "57014") == 0 ||
+	    strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+		return KBS_ERR_NETWORK;
+	if (strcmp(st, "23505") == 0)
+		return KBS_ERR_EXISTS;
+	return KBS_ERR_IO;
+}
+
+/* The first line of libpq's message, for eb (no parameters in it). */
+static kbs_err
+pg_err(const PGconn *conn, const PGresult *res, const char *what,
+       kbs_errbuf *eb)
+{
+	const char *m = res ? PQresultErrorMessage(res) : NULL;
+	size_t n;
+
+	if (m == NULL || *m == '\0')
+		m = conn ? PQerrorMessage(conn) : "no connection";
+	for (n = 0; m[n] != '\0' && m[n] != '\n'; n++)
+		;
+	return kbs_errf(eb, kbs_pg_classify(conn, res), "database %s: %.*s",
+			what, (int)(n > 160 ? 160 : n), m);
+}
+
+static kbs_err
+run(PGconn *conn, const char *sql, const kbs_pg_params *par, int binary,
+    PGresult **out, kbs_errbuf *eb)
+{
+	PGresult *res;
+	ExecStatusType s;
+
+	res = PQexecParams(conn, sql, par ? par->n : 0, NULL,
+			   par ? par->val : NULL, par ? par->len : NULL,
+			   par ? par->fmt : NULL, binary);
+	s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		kbs_err rc = pg_err(conn, res, "query", eb);
+		PQclear(res);
+		return rc;
+	}
+	if (out != NULL)
+		*out = res;
+	else
+		PQclear(res);
+	return KBS_OK;
+}
+
+static kbs_err
+connect_one(const kbs_pg *p, PGconn **out, kbs_errbuf *eb)
+{
+	char ct[16], ms[16];
+	const char *keys[] = {"dbname", "connect_timeout", "application_name",
+			      NULL};
+	const char *vals[] = {p->url, ct, p->app, NULL};
+	const char *pv[1] = {ms};
+	kbs_pg_params par = {1, pv, NULL, NULL};
+	PGconn *c;
+	kbs_err rc;
+
+	snprintf(ct, sizeof(ct), "%d", p->connect_timeout_s);
+	snprintf(ms, sizeof(ms), "%d", p->stmt_ms);
+	/* expand_dbname: the URL (or conninfo) supplies everything else. */
+	c = PQconnectdbParams(keys, vals, 1);
+	if (c == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "database: out of memory");
+	if (PQstatus(c) != CONNECTION_OK) {
+		rc = pg_err(c, NULL, "connect", eb);
+		PQfinish(c);
+		return rc;
+	}
+	PQsetNoticeProcessor(c, quiet_notice, NULL);
+	rc = run(c, "SELECT set_config('statement_timeout', $1, false)", &par,
+		 0, NULL, eb);
+	if (rc != KBS_OK) {
+		PQfinish(c);
+		return rc;
+	}
+	*out = c;
+	return KBS_OK;
+}
+
+/* An idle connection, or a new one if the pool has room; waits at most
+ * the connect timeout for a free slot. */
+static kbs_err
+acquire(kbs_pg *p, PGconn **out, kbs_errbuf *eb)
+{
+	struct timespec until;
+	kbs_err rc;
+	int err = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += p->connect_timeout_s;
+	pthread_mutex_lock(&p->mu);
+	while (p->nidle == 0 && p->open >= p->size && err != ETIMEDOUT)
+		err = pthread_cond_timedwait(&p->cv, &p->mu, &until);
+	if (p->nidle > 0) {
+		*out = p->idle[--p->nidle];
+		pthread_mutex_unlock(&p->mu);
+		return KBS_OK;
+	}
+	if (p->open >= p->size) {
+		pthread_mutex_unlock(&p->mu);
+		return kbs_errf(eb, KBS_ERR_NETWORK, "database: all %d pooled "
+				"connections busy", p->size);
+	}
+	p->open++;
+	pthread_mutex_unlock(&p->mu);
+	if ((rc = connect_one(p, out, eb)) != KBS_OK) {
+		pthread_mutex_lock(&p->mu);
+		p->open--;
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	return rc;
+}
+
+/* Back to the pool, or closed when broken or left inside a transaction. */
+static void
+release(kbs_pg *p, PGconn *c, int broken)
+{
+	if (broken || PQstatus(c) != CONNECTION_OK ||
+	    PQtransactionStatus(c) != PQTRANS_IDLE) {
+		PQfinish(c);
+		c = NULL;
+	}
+	pthread_mutex_lock(&p->mu);
+	if (c != NULL)
+		p->idle[p->nidle++] = c;
+	else
+		p->open--;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* A short, growing pause between attempts (50, 100, 200 ... ms). */
+static void
+backoff(int attempt)
+{
+	struct timespec ts = {0, 50L * 1000000L};
+
+	while (attempt-- > 0 && ts.tv_nsec < 400L * 1000000L)
+		ts.tv_nsec *= 2;
+	nanosleep(&ts, NULL);
+}
+
+kbs_err
+kbs_pg_exec(kbs_pg *p, const char *sql, const kbs_pg_params *par,
+	    int binary_result, PGresult **res, kbs_errbuf *eb)
+{
+	PGconn *c = NULL;
+	kbs_err rc = KBS_ERR_NETWORK;
+	int attempt;
+
+	for (attempt = 0; attempt <= p->retries; attempt++) {
+		if (attempt > 0)
+			backoff(attempt - 1);
+		if ((rc = acquire(p, &c, eb)) != KBS_OK) {
+			if (rc != KBS_ERR_NETWORK)
+				return rc;
+			continue;
+		}
+		rc = run(c, sql, par, binary_result, res, eb);
+		release(p, c, rc == KBS_ERR_NETWORK);
+		if (rc != KBS_ERR_NETWORK)
+			return rc;
+	}
+	return rc;
+}
+
+kbs_err
+kbs_pg_q(kbs_pg_conn *c, const char *sql, const kbs_pg_params *par,
+	 int binary_result, PGresult **res, kbs_errbuf *eb)
+{
+	kbs_err rc = run(c->conn, sql, par, binary_result, res, eb);
+
+	if (rc == KBS_ERR_NETWORK)
+		c->broken = 1;
+	return rc;
+}
+
+/* One attempt of a transaction; *sent_commit tells the retry loop. */
+static kbs_err
+tx_once(kbs_pg *p, kbs_pg_tx_fn fn, void *arg, int *sent_commit,
+	kbs_errbuf *eb)
+{
+	kbs_pg_conn c = {NULL, 0};
+	kbs_err rc;
+
+	if ((rc = acquire(p, &c.conn, eb)) != KBS_OK)
+		return rc;
+	if ((rc = kbs_pg_q(&c, "BEGIN", NULL, 0, NULL, eb)) == KBS_OK &&
+	    (rc = fn(&c, arg, eb)) == KBS_OK) {
+		*sent_commit = 1;
+		rc = kbs_pg_q(&c, "COMMIT", NULL, 0, NULL, eb);
+	}
+	if (rc != KBS_OK && !c.broken &&
+	    PQtransactionStatus(c.conn) != PQTRANS_IDLE)
+		run(c.conn, "ROLLBACK", NULL, 0, NULL, NULL);
+	release(p, c.conn, c.broken);
+	return rc;
+}
+
+kbs_err
+kbs_pg_tx(kbs_pg *p, kbs_pg_tx_fn fn, void *arg, kbs_errbuf *eb)
+{
+	kbs_err rc = KBS_ERR_NETWORK;
+	int attempt, sent_commit = 0;
+
+	for (attempt = 0; attempt <= p->retries; attempt++) {
+		if (attempt > 0)
+			backoff(attempt - 1);
+		rc = tx_once(p, fn, arg, &sent_commit, eb);
+		/* After COMMIT went out its outcome is unknown: not retried,
+		 * the caller treats it as failed. */
+		if (rc != KBS_ERR_NETWORK || sent_commit)
+			return rc;
+	}
+	return rc;
+}
+
+/* ---- schema ---------------------------------------------------------- */
+
+static kbs_err
+schema_version(PGconn *c, int *ver, kbs_errbuf *eb)
+{
+	PGresult *res = NULL;
+	kbs_err rc;
+
+	if ((rc = run(c, "CREATE TABLE IF NOT EXISTS kbs_schema "
+		      "(version int NOT NULL)", NULL, 0, NULL, eb)) != KBS_OK ||
+	    (rc = run(c, "SELECT coalesce(max(version), 0) FROM kbs_schema",
+		      NULL, 0, &res, eb)) != KBS_OK)
+		return rc;
+	*ver = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return KBS_OK;
+}
+
+static kbs_err
+migrate_one(PGconn *c, int from, kbs_errbuf *eb)
+{
+	char v[16];
+	const char *pv[1] = {v};
+	kbs_pg_params par = {1, pv, NULL, NULL};
+	kbs_err rc;
+
+	snprintf(v, sizeof(v), "%d", from + 1);
+	/* PQexec: the migration is several statements of constant text. */
+	if ((rc = run(c, "BEGIN", NULL, 0, NULL, eb)) != KBS_OK)
+		return rc;
+	{
+		PGresult *r = PQexec(c, migrations[from]);
+		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+			rc = pg_err(c, r, "migration", eb);
+			PQclear(r);
+			run(c, "ROLLBACK", NULL, 0, NULL, NULL);
+			return rc;
+		}
+		PQclear(r);
+	}
+	if ((rc = run(c, "INSERT INTO kbs_schema (version) VALUES ($1)", &par,
+		      0, NULL, eb)) != KBS_OK ||
+	    (rc = run(c, "COMMIT", NULL, 0, NULL, eb)) != KBS_OK) {
+		run(c, "ROLLBACK", NULL, 0, NULL, NULL);
+		return rc;
+	}
+	kbs_log_info("database schema migrated to version %d", from + 1);
+	return KBS_OK;
+}
+
+static kbs_err
+migrate(PGconn *c, kbs_errbuf *eb)
+{
+	char key[32];
+	const char *pv[1] = {key};
+	kbs_pg_params par = {1, pv, NULL, NULL};
+	kbs_err rc, urc;
+	int ver = 0;
+
+	snprintf(key, sizeof(key), "%lld", KBS_PG_LOCK_MIGRATE);
+	if ((rc = run(c, "SELECT pg_advisory_lock($1::bigint)", &par, 0, NULL,
+		      eb)) != KBS_OK)
+		return rc;
+	if ((rc = schema_version(c, &ver, eb)) != KBS_OK)
+		goto out;
+	if (ver > KBS_PG_SCHEMA_VERSION) {
+		rc = kbs_errf(eb, KBS_ERR_CONFIG, "database schema version %d is "
+			      "newer than this kbs-c knows (%d): upgrade kbs-c "
+			      "before pointing it at this database", ver,
+			      KBS_PG_SCHEMA_VERSION);
+		goto out;
+	}
+	for (; ver < KBS_PG_SCHEMA_VERSION && rc == KBS_OK; ver++)
+		rc = migrate_one(c, ver, eb);
+out:
+	urc = run(c, "SELECT pg_advisory_unlock($1::bigint)", &par, 0, NULL,
+		  NULL);
+	return rc != KBS_OK ? rc : urc;
+}
+
+static int
+cfg_ok(const kbs_pg_cfg *cfg)
+{
+	return cfg->url != NULL && cfg->url[0] != '\0' &&
+	       cfg->pool_size >= 1 && cfg->pool_size <= 256 &&
+	       cfg->connect_timeout_s >= 1 && cfg->connect_timeout_s <= 600 &&
+	       cfg->statement_timeout_ms >= 1 &&
+	       cfg->statement_timeout_ms <= 600000 && cfg->retries >= 0 &&
+	       cfg->retries <= 10;
+}
+
+kbs_err
+kbs_pg_open(const kbs_pg_cfg *cfg, kbs_pg **out, kbs_errbuf *eb)
+{
+	kbs_pg *p = NULL;
+	PGconn *c = NULL;
+	kbs_err rc;
+
+	if (cfg == NULL || !cfg_ok(cfg))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "database: bad settings "
+				"(url, pool_size, timeouts or retries)");
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if ((p->idle = calloc((size_t)cfg->pool_size, sizeof(*p->idle))) ==
+		    NULL ||
+	    (p->url = kbs_strndup(cfg->url, strlen(cfg->url))) == NULL) {
+		kbs_pg_close(p);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	snprintf(p->app, sizeof(p->app), "%s",
+		 cfg->application ? cfg->application : "kbs-c");
+	p->size = cfg->pool_size;
+	p->connect_timeout_s = cfg->connect_timeout_s;
+	p->stmt_ms = cfg->statement_timeout_ms;
+	p->retries = cfg->retries;
+	if ((rc = acquire(p, &c, eb)) != KBS_OK) {
+		kbs_pg_close(p);
+		return rc;
+	}
+	rc = migrate(c, eb);
+	release(p, c, rc == KBS_ERR_NETWORK);
+	if (rc != KBS_OK) {
+		kbs_pg_close(p);
+		return rc;
+	}
+	*out = p;
+	return KBS_OK;
+}
+
+void
+kbs_pg_close(kbs_pg *p)
+{
+	int i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nidle; i++)
+		PQfinish(p->idle[i]);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->idle);
+	kbs_strfreezero(p->url);
+	free(p);
+}

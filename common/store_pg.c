@@ -1,0 +1,546 @@
+/*
+ * store_pg.c - resources in PostgreSQL, envelope-encrypted (store.h).
+ *
+ * Each row holds one resource sealed under its own random data key (DEK):
+ * AES-256-GCM with the resource path as associated data, so a row copied
+ * under another path no longer opens.  The DEK is itself sealed under the
+ * key-encryption key (KEK) named by the row's kek_id, with the path and
+ * the kek_id as associated data.  The KEK never enters the database: a
+ * dump of kbs_resource is ciphertext, random IVs and tags.
+ *
+ * Rotation: the current KEK seals every write; retired KEKs ("old_keks")
+ * still open rows that name them, and kbs_store_pg_rewrap() re-seals such
+ * rows' DEKs under the current KEK (the resource ciphertext is untouched),
+ * one conditional UPDATE per row, so replicas keep serving throughout.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "aead.h"
+#include "fsutil.h"
+#include "log.h"
+#include "mem.h"
+#include "pg.h"
+#include "store.h"
+
+#define KEK_LEN KBS_AEAD_AES256GCM_KEY_LEN
+#define IV_LEN 12
+#define TAG_LEN KBS_AEAD_AES256GCM_TAG_LEN
+#define WRAPPED_LEN (IV_LEN + KEK_LEN + TAG_LEN)
+#define MAX_KEKS 8
+#define KEK_ID_MAX 64
+#define REWRAP_BATCH 100
+#define STORE_PATH_MAX (3 * 128 + 2) /* three segments (store.c) */
+
+/* Domain-separation prefixes of the two associated data strings. */
+#define AAD_RES "kbs-c resource v1"
+#define AAD_DEK "kbs-c dek v1"
+
+struct kek {
+	char id[KEK_ID_MAX + 1];
+	uint8_t key[KEK_LEN];
+};
+
+typedef struct {
+	struct kbs_store base; /* first: the dispatchers cast to it */
+	kbs_pg *pg;            /* borrowed: the broker owns the pool */
+	struct kek kek[MAX_KEKS]; /* [0] is current */
+	size_t nkek;
+} store_pg;
+
+static const struct kbs_store_ops pg_ops;
+
+/* prefix NUL a [NUL b]: unambiguous because none holds a NUL. */
+static uint8_t *
+aad_of(const char *prefix, const char *a, const char *b, size_t *len)
+{
+	size_t pl = strlen(prefix), al = strlen(a), bl = b ? strlen(b) : 0;
+	size_t n = pl + 1 + al + (b ? 1 + bl : 0);
+	uint8_t *p = malloc(n);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, prefix, pl + 1);
+	memcpy(p + pl + 1, a, al);
+	if (b != NULL) {
+		p[pl + 1 + al] = '\0';
+		memcpy(p + pl + 2 + al, b, bl);
+	}
+	*len = n;
+	return p;
+}
+
+static const struct kek *
+kek_find(const store_pg *s, const char *id, size_t idlen)
+{
+	size_t i;
+
+	for (i = 0; i < s->nkek; i++)
+		if (strlen(s->kek[i].id) == idlen &&
+		    memcmp(s->kek[i].id, id, idlen) == 0)
+			return &s->kek[i];
+	return NULL;
+}
+
+/* Seal dek under k for path: out = iv || ct || tag. */
+static kbs_err
+dek_wrap(const struct kek *k, const char *path, const uint8_t dek[KEK_LEN],
+	 uint8_t out[WRAPPED_LEN], kbs_errbuf *eb)
+{
+	uint8_t *aad;
+	size_t alen = 0;
+	kbs_err rc;
+
+	if ((aad = aad_of(AAD_DEK, path, k->id, &alen)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if (RAND_bytes(out, IV_LEN) != 1)
+		rc = kbs_errf(eb, KBS_ERR_CRYPTO, "no randomness");
+	else
+		rc = kbs_aead_aes256gcm_seal(k->key, out, IV_LEN, aad, alen, dek,
+					     KEK_LEN, out + IV_LEN,
+					     out + IV_LEN + KEK_LEN);
+	free(aad);
+	return rc;
+}
+
+static kbs_err
+dek_unwrap(const struct kek *k, const char *path, const uint8_t *w,
+	   size_t wlen, uint8_t dek[KEK_LEN], kbs_errbuf *eb)
+{
+	uint8_t *aad;
+	size_t alen = 0;
+	kbs_err rc;
+
+	if (wlen != WRAPPED_LEN)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "resource %s: bad wrapped "
+				"key", path);
+	if ((aad = aad_of(AAD_DEK, path, k->id, &alen)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	rc = kbs_aead_aes256gcm_open(k->key, w, IV_LEN, aad, alen, w + IV_LEN,
+				     KEK_LEN, w + IV_LEN + KEK_LEN, dek);
+	free(aad);
+	if (rc == KBS_ERR_VERIFY)
+		kbs_errf(eb, rc, "resource %s: its data key does not open "
+			 "under key %s (row altered or moved?)", path, k->id);
+	return rc;
+}
+
+/* ---- get --------------------------------------------------------------- */
+
+/* Open a fetched row (binary columns kek_id, wrapped_dek, iv, ct, tag). */
+static kbs_err
+open_row(const store_pg *s, const char *path, const PGresult *r,
+	 uint8_t **out, size_t *len, kbs_errbuf *eb)
+{
+	uint8_t dek[KEK_LEN], *aad = NULL, *pt = NULL;
+	const struct kek *k;
+	size_t alen = 0, ctlen = (size_t)PQgetlength(r, 0, 3);
+	kbs_err rc;
+
+	k = kek_find(s, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+	if (k == NULL)
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "resource %s: sealed under "
+				"a key-encryption key this broker does not "
+				"hold (%.64s)", path, PQgetvalue(r, 0, 0));
+	if (PQgetlength(r, 0, 2) != IV_LEN || PQgetlength(r, 0, 4) != TAG_LEN)
+		return kbs_errf(eb, KBS_ERR_VERIFY, "resource %s: bad row", path);
+	if ((rc = dek_unwrap(k, path, (const uint8_t *)PQgetvalue(r, 0, 1),
+			     (size_t)PQgetlength(r, 0, 1), dek, eb)) != KBS_OK)
+		goto out;
+	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if ((aad = aad_of(AAD_RES, path, NULL, &alen)) == NULL ||
+	    (pt = kbs_malloc(ctlen ? ctlen : 1)) == NULL)
+		goto out;
+	rc = kbs_aead_aes256gcm_open(dek, (const uint8_t *)PQgetvalue(r, 0, 2),
+				     IV_LEN, aad, alen,
+				     (const uint8_t *)PQgetvalue(r, 0, 3), ctlen,
+				     (const uint8_t *)PQgetvalue(r, 0, 4), pt);
+	if (rc == KBS_ERR_VERIFY)
+		kbs_errf(eb, rc, "resource %s does not authenticate (row "
+			 "altered or moved?)", path);
+	if (rc != KBS_OK)
+		goto out;
+	*out = pt;
+	*len = ctlen;
+	pt = NULL;
+out:
+	OPENSSL_cleanse(dek, sizeof(dek));
+	kbs_freezero(pt, ctlen);
+	free(aad);
+	return rc;
+}
+
+static kbs_err
+pg_get(kbs_store *st, const char *path, uint8_t **out, size_t *len,
+       kbs_errbuf *eb)
+{
+	store_pg *s = (store_pg *)st;
+	const char *pv[1] = {path};
+	kbs_pg_params par = {1, pv, NULL, NULL};
+	PGresult *r = NULL;
+	kbs_err rc;
+
+	if (!kbs_store_path_valid(path))
+		return kbs_errf(eb, KBS_ERR_INVALID, "invalid resource path");
+	rc = kbs_pg_exec(s->pg, "SELECT kek_id, wrapped_dek, iv, ct, tag FROM "
+			 "kbs_resource WHERE path = $1", &par, 1, &r, eb);
+	if (rc != KBS_OK)
+		return rc;
+	if (PQntuples(r) != 1)
+		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "resource %s not found",
+			      path);
+	else
+		rc = open_row(s, path, r, out, len, eb);
+	PQclear(r);
+	return rc;
+}
+
+/* ---- put / del --------------------------------------------------------- */
+
+struct sealed {
+	uint8_t wrapped[WRAPPED_LEN];
+	uint8_t iv[IV_LEN];
+	uint8_t tag[TAG_LEN];
+	uint8_t *ct;
+};
+
+static kbs_err
+seal_row(const store_pg *s, const char *path, const uint8_t *data,
+	 size_t len, struct sealed *o, kbs_errbuf *eb)
+{
+	uint8_t dek[KEK_LEN], *aad = NULL;
+	size_t alen = 0;
+	kbs_err rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+
+	if ((o->ct = malloc(len ? len : 1)) == NULL ||
+	    (aad = aad_of(AAD_RES, path, NULL, &alen)) == NULL)
+		goto out;
+	rc = kbs_errf(eb, KBS_ERR_CRYPTO, "no randomness");
+	if (RAND_bytes(dek, sizeof(dek)) != 1 ||
+	    RAND_bytes(o->iv, sizeof(o->iv)) != 1)
+		goto out;
+	if ((rc = kbs_aead_aes256gcm_seal(dek, o->iv, IV_LEN, aad, alen, data,
+					  len, o->ct, o->tag)) != KBS_OK)
+		goto out;
+	rc = dek_wrap(&s->kek[0], path, dek, o->wrapped, eb);
+out:
+	OPENSSL_cleanse(dek, sizeof(dek));
+	free(aad);
+	return rc;
+}
+
+static kbs_err
+pg_put(kbs_store *st, const char *path, const uint8_t *data, size_t len,
+       kbs_errbuf *eb)
+{
+	store_pg *s = (store_pg *)st;
+	struct sealed o = {{0}, {0}, {0}, NULL};
+	const char *pv[6];
+	int pl[6], pf[6] = {0, 0, 1, 1, 1, 1};
+	kbs_pg_params par = {6, pv, pl, pf};
+	kbs_err rc;
+
+	if (!kbs_store_path_valid(path))
+		return kbs_errf(eb, KBS_ERR_INVALID, "invalid resource path");
+	if (len > KBS_STORE_MAX_RESOURCE)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "resource larger than %d "
+				"bytes", KBS_STORE_MAX_RESOURCE);
+	if ((rc = seal_row(s, path, data, len, &o, eb)) != KBS_OK)
+		goto out;
+	pv[0] = path;
+	pv[1] = s->kek[0].id;
+	pv[2] = (const char *)o.wrapped;
+	pl[2] = WRAPPED_LEN;
+	pv[3] = (const char *)o.iv;
+	pl[3] = IV_LEN;
+	pv[4] = (const char *)o.ct;
+	pl[4] = (int)len;
+	pv[5] = (const char *)o.tag;
+	pl[5] = TAG_LEN;
+	pl[0] = pl[1] = 0;
+	/* An upsert: repeating it (a retry after a dropped link) is harmless. */
+	rc = kbs_pg_exec(s->pg, "INSERT INTO kbs_resource (path, kek_id, "
+			 "wrapped_dek, iv, ct, tag) VALUES ($1, $2, $3, $4, $5, "
+			 "$6) ON CONFLICT (path) DO UPDATE SET kek_id = "
+			 "EXCLUDED.kek_id, wrapped_dek = EXCLUDED.wrapped_dek, "
+			 "iv = EXCLUDED.iv, ct = EXCLUDED.ct, tag = EXCLUDED.tag, "
+			 "updated = now()", &par, 0, NULL, eb);
+out:
+	free(o.ct);
+	return rc;
+}
+
+static kbs_err
+pg_del(kbs_store *st, const char *path, kbs_errbuf *eb)
+{
+	store_pg *s = (store_pg *)st;
+	const char *pv[1] = {path};
+	kbs_pg_params par = {1, pv, NULL, NULL};
+	PGresult *r = NULL;
+	kbs_err rc;
+
+	if (!kbs_store_path_valid(path))
+		return kbs_errf(eb, KBS_ERR_INVALID, "invalid resource path");
+	rc = kbs_pg_exec(s->pg, "DELETE FROM kbs_resource WHERE path = $1",
+			 &par, 0, &r, eb);
+	if (rc != KBS_OK)
+		return rc;
+	if (strcmp(PQcmdTuples(r), "0") == 0)
+		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "resource %s not found",
+			      path);
+	PQclear(r);
+	return rc;
+}
+
+static void
+pg_free(kbs_store *st)
+{
+	store_pg *s = (store_pg *)st;
+
+	if (s == NULL)
+		return;
+	OPENSSL_cleanse(s->kek, sizeof(s->kek));
+	free(s);
+}
+
+static const struct kbs_store_ops pg_ops = {
+	.name = "postgres",
+	.get = pg_get,
+	.put = pg_put,
+	.del = pg_del,
+	.free = pg_free,
+};
+
+/* ---- rotation ---------------------------------------------------------- */
+
+/* Re-seal one row's DEK from old to the current KEK, if unchanged since. */
+static kbs_err
+rewrap_row(store_pg *s, const struct kek *old, const char *path,
+	   const uint8_t *ow, size_t owlen, kbs_errbuf *eb)
+{
+	uint8_t dek[KEK_LEN], w[WRAPPED_LEN];
+	const char *pv[4];
+	int pl[4] = {0, WRAPPED_LEN, 0, (int)owlen}, pf[4] = {0, 1, 0, 1};
+	kbs_pg_params par = {4, pv, pl, pf};
+	kbs_err rc;
+
+	if ((rc = dek_unwrap(old, path, ow, owlen, dek, eb)) != KBS_OK ||
+	    (rc = dek_wrap(&s->kek[0], path, dek, w, eb)) != KBS_OK)
+		goto out;
+	pv[0] = s->kek[0].id;
+	pv[1] = (const char *)w;
+	pv[2] = path;
+	pv[3] = (const char *)ow;
+	/* Only if nobody rewrote the row meanwhile (same old wrapped key). */
+	rc = kbs_pg_exec(s->pg, "UPDATE kbs_resource SET kek_id = $1, "
+			 "wrapped_dek = $2 WHERE path = $3 AND wrapped_dek = $4",
+			 &par, 0, NULL, eb);
+out:
+	OPENSSL_cleanse(dek, sizeof(dek));
+	return rc;
+}
+
+/* Rows of one retired KEK; *n counts rows re-sealed.  A row that does not
+ * open is skipped (logged), or it would be fetched again forever. */
+static kbs_err
+rewrap_kek(store_pg *s, const struct kek *old, size_t *n, kbs_errbuf *eb)
+{
+	char lim[16], after[STORE_PATH_MAX + 1] = "";
+	const char *pv[3] = {old->id, lim, after};
+	kbs_pg_params par = {3, pv, NULL, NULL};
+	PGresult *r = NULL;
+	kbs_errbuf rb;
+	kbs_err rc;
+	int i, rows;
+
+	snprintf(lim, sizeof(lim), "%d", REWRAP_BATCH);
+	do {
+		/* Binary results: path arrives as its bytes (NUL-terminated
+		 * by libpq), the wrapped key raw. */
+		rc = kbs_pg_exec(s->pg, "SELECT path, wrapped_dek FROM "
+				 "kbs_resource WHERE kek_id = $1 AND path > $3 "
+				 "ORDER BY path LIMIT $2::int", &par, 1, &r, eb);
+		if (rc != KBS_OK)
+			return rc;
+		rows = PQntuples(r);
+		for (i = 0; i < rows && rc != KBS_ERR_NETWORK; i++) {
+			rc = rewrap_row(s, old, PQgetvalue(r, i, 0),
+					(const uint8_t *)PQgetvalue(r, i, 1),
+					(size_t)PQgetlength(r, i, 1), &rb);
+			if (rc == KBS_OK)
+				(*n)++;
+			else
+				kbs_log_error("rewrap %s: %s", PQgetvalue(r, i, 0),
+					      rb.msg);
+			snprintf(after, sizeof(after), "%s", PQgetvalue(r, i, 0));
+		}
+		PQclear(r);
+	} while (rc != KBS_ERR_NETWORK && rows == REWRAP_BATCH);
+	if (rc == KBS_ERR_NETWORK)
+		return kbs_errf(eb, rc, "%s", rb.msg);
+	return KBS_OK;
+}
+
+kbs_err
+kbs_store_pg_rewrap(kbs_store *st, size_t *count, kbs_errbuf *eb)
+{
+	store_pg *s = (store_pg *)st;
+	size_t i, n = 0;
+	kbs_err rc = KBS_OK;
+
+	if (s == NULL || s->base.ops != &pg_ops)
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "not a postgres store");
+	for (i = 1; i < s->nkek && rc == KBS_OK; i++)
+		rc = rewrap_kek(s, &s->kek[i], &n, eb);
+	if (count != NULL)
+		*count = n;
+	return rc;
+}
+
+/* ---- construction ------------------------------------------------------ */
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* 32 raw bytes, or 64 hex digits with an optional newline. */
+static kbs_err
+kek_decode(const uint8_t *b, size_t n, uint8_t key[KEK_LEN])
+{
+	size_t i;
+
+	if (n == KEK_LEN) {
+		memcpy(key, b, KEK_LEN);
+		return KBS_OK;
+	}
+	if (n == 2 * KEK_LEN + 1 && b[n - 1] == '\n')
+		n--;
+	if (n != 2 * KEK_LEN)
+		return KBS_ERR_INVALID;
+	for (i = 0; i < KEK_LEN; i++) {
+		int h = hexval(b[2 * i]), l = hexval(b[2 * i + 1]);
+		if (h < 0 || l < 0)
+			return KBS_ERR_INVALID;
+		key[i] = (uint8_t)(h << 4 | l);
+	}
+	return KBS_OK;
+}
+
+/* Load a KEK file: owner-only or owner+group read (0600 / 0640). */
+static kbs_err
+kek_load(const char *id, const char *file, struct kek *k, kbs_errbuf *eb)
+{
+	uint8_t *buf = NULL;
+	size_t n = 0, il = id ? strlen(id) : 0, i;
+	struct stat st;
+	kbs_err rc;
+
+	if (il == 0 || il > KEK_ID_MAX)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "kek id must be 1..%d "
+				"characters", KEK_ID_MAX);
+	for (i = 0; i < il; i++)
+		if (!((id[i] >= 'a' && id[i] <= 'z') ||
+		      (id[i] >= 'A' && id[i] <= 'Z') ||
+		      (id[i] >= '0' && id[i] <= '9') || id[i] == '-' ||
+		      id[i] == '_' || id[i] == '.'))
+			return kbs_errf(eb, KBS_ERR_CONFIG, "kek id %s: only "
+					"[A-Za-z0-9._-]", id);
+	if (file == NULL || stat(file, &st) != 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "kek %s: no file", id);
+	if ((st.st_mode & 0037) != 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "kek file %s is mode %03o: "
+				"must be 0600 or 0640", file,
+				(unsigned)(st.st_mode & 0777));
+	if ((rc = kbs_fs_read(file, 4096, &buf, &n, eb)) != KBS_OK)
+		return rc;
+	rc = kek_decode(buf, n, k->key);
+	kbs_freezero(buf, n);
+	if (rc != KBS_OK)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "kek file %s: need 32 bytes "
+				"or 64 hex digits", file);
+	snprintf(k->id, sizeof(k->id), "%s", id);
+	return KBS_OK;
+}
+
+kbs_err
+kbs_store_pg_new(struct kbs_pg *pg, const char *kek_id, const char *kek_file,
+		 const char *const *old_ids, const char *const *old_files,
+		 size_t nold, kbs_store **out, kbs_errbuf *eb)
+{
+	store_pg *s;
+	size_t i, j;
+	kbs_err rc;
+
+	if (pg == NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store needs "
+				"postgres.url");
+	if (nold + 1 > MAX_KEKS)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "at most %d old keks",
+				MAX_KEKS - 1);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	s->base.ops = &pg_ops;
+	s->pg = pg;
+	rc = kek_load(kek_id, kek_file, &s->kek[0], eb);
+	for (i = 0; i < nold && rc == KBS_OK; i++)
+		rc = kek_load(old_ids[i], old_files[i], &s->kek[++s->nkek], eb);
+	s->nkek++;
+	for (i = 0; i < s->nkek && rc == KBS_OK; i++)
+		for (j = i + 1; j < s->nkek; j++)
+			if (strcmp(s->kek[i].id, s->kek[j].id) == 0)
+				rc = kbs_errf(eb, KBS_ERR_CONFIG, "kek id %s "
+					      "used twice", s->kek[i].id);
+	if (rc != KBS_OK) {
+		pg_free(&s->base);
+		return rc;
+	}
+	*out = &s->base;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_store_pg_from_json(struct kbs_pg *pg, const json_t *obj, kbs_store **out,
+		       kbs_errbuf *eb)
+{
+	const char *ids[MAX_KEKS], *files[MAX_KEKS], *k;
+	json_t *old = json_object_get(obj, "old_keks"), *v;
+	size_t n = 0, want;
+	kbs_store *st = NULL;
+	kbs_err rc;
+
+	if (old != NULL && !json_is_object(old))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "old_keks must be an object "
+				"{\"<kek id>\": \"<file>\"}");
+	want = 2 + (old != NULL) + (json_object_get(obj, "type") != NULL);
+	if (json_object_size(obj) != want)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store takes "
+				"\"kek_id\", \"kek_file\" and \"old_keks\" only");
+	json_object_foreach(old, k, v) {
+		if (!json_is_string(v) || n + 1 >= MAX_KEKS)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "old_keks: a file "
+					"name per id, at most %d", MAX_KEKS - 1);
+		ids[n] = k;
+		files[n++] = json_string_value(v);
+	}
+	rc = kbs_store_pg_new(pg, json_string_value(json_object_get(obj, "kek_id")),
+			      json_string_value(json_object_get(obj, "kek_file")),
+			      ids, files, n, &st, eb);
+	if (rc != KBS_OK)
+		return rc;
+	*out = st;
+	return KBS_OK;
+}
