@@ -375,6 +375,12 @@ kbs_broker_free(kbs_broker *b)
 	free(b);
 }
 
+struct kbs_pg *
+kbs_broker_pg(const kbs_broker *b)
+{
+	return b->pg;
+}
+
 int
 kbs_broker_store_status(kbs_err rc)
 {

@@ -86,6 +86,9 @@ int kbs_broker_admin_authorize(void *broker, const kbs_http_req *req,
 /* Register the resource and admin routes. */
 kbs_err kbs_broker_routes(kbs_broker *b, kbs_http_server *srv);
 
+/* The broker's shared database (postgres.url), borrowed; NULL if none. */
+struct kbs_pg *kbs_broker_pg(const kbs_broker *b);
+
 void kbs_broker_free(kbs_broker *b);
 
 #endif

@@ -123,10 +123,15 @@ start(void *c, kbs_http_server *srv, void **state, kbs_errbuf *eb)
 	if ((rc = kbs_issuer_new(&bc->issuer, srv != NULL, &bg->is, eb)) != KBS_OK ||
 	    (rc = kbs_broker_new(&bc->broker, srv != NULL, &bg->b, eb)) != KBS_OK)
 		goto fail;
-	/* Attested sessions stay here; the cookie only names them. */
-	if ((rc = kbs_sessions_memory_new((size_t)bc->issuer.session_max_attested,
-					  &store)) != KBS_OK) {
-		kbs_errf(eb, rc, "out of memory");
+	/* Attested sessions stay here, or in the broker's shared database
+	 * so that any replica serves them; the cookie only names them. */
+	if (kbs_broker_pg(bg->b) != NULL)
+		rc = kbs_sessions_pg_new(kbs_broker_pg(bg->b), &store);
+	else
+		rc = kbs_sessions_memory_new(
+			(size_t)bc->issuer.session_max_attested, &store);
+	if (rc != KBS_OK) {
+		kbs_errf(eb, rc, "attested session store");
 		goto fail;
 	}
 	kbs_issuer_hold_sessions(bg->is, store);

@@ -62,6 +62,12 @@ static const char *const migrations[KBS_PG_SCHEMA_VERSION] = {
 	" id int PRIMARY KEY CHECK (id = 1),"
 	" rev bigint NOT NULL,"
 	" doc text NOT NULL);",
+	/* 2: attested sessions of kbs (sessions_pg.c). */
+	"CREATE TABLE kbs_session ("
+	" id_hash text PRIMARY KEY,"
+	" token text NOT NULL,"
+	" expires_at bigint NOT NULL);"
+	"CREATE INDEX kbs_session_expiry ON kbs_session (expires_at);",
 };
 
 static void

@@ -9,11 +9,11 @@
  * state) and the token stays here.  kbs-issuer (passport mode) does not
  * use this: its guests take the token from the /attest body.
  *
- * The interface is three calls so that a shared store (PostgreSQL,
- * Redis) can implement it for replicas: put, get, free.  Until then the
- * in-process store below is the only one; a replica that does not hold a
- * session answers as if it had expired (the guest gets 401 and runs the
- * handshake again), which docs/architecture.md describes.
+ * The interface is three calls so that a shared store can implement it
+ * for replicas: put, get, free.  Two exist: the in-process store, where a
+ * replica that does not hold a session answers as if it had expired (the
+ * guest gets 401 and runs the handshake again), and PostgreSQL
+ * (kbs_sessions_pg_new), shared by every replica on the database.
  *
  * Tokens are bearer credentials: stores keep them out of logs and wipe
  * them when dropped.
@@ -72,5 +72,16 @@ kbs_err kbs_sessions_new_id(char id[KBS_SESSIONS_ID_LEN + 1]);
  * are swept when it fills), thread-safe.  Lost on restart.
  */
 kbs_err kbs_sessions_memory_new(size_t max_entries, kbs_sessions **out);
+
+/*
+ * The store in the shared PostgreSQL database pg (borrowed, must outlive
+ * the store; sessions_pg.c): every replica on that database finishes a
+ * session another one started.  Rows are keyed by SHA-256 of the id, so
+ * the table does not hold the ids the cookies name; expired rows are
+ * deleted at most once a minute per process.  KBS_ERR_NETWORK when the
+ * database is down.
+ */
+struct kbs_pg;
+kbs_err kbs_sessions_pg_new(struct kbs_pg *pg, kbs_sessions **out);
 
 #endif

@@ -541,3 +541,35 @@ def test_newer_schema_refused(ha, tmp_path):
         assert "schema version 99 is newer" in str(e.value)
     finally:
         ha.pg.sql("DELETE FROM kbs_schema WHERE version = 99")
+
+
+# ---- kbs (background-check mode): attested sessions in the database --------
+
+def test_kbs_sessions_shared(ha, tmp_path):
+    """A guest attests on one kbs replica and fetches with its session
+    cookie from the other: the session lives in PostgreSQL."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    over = {"issuer": {"session": {"key_file": str(shared / "session.key")},
+                       "token": {"signing_key": str(shared / "token.pem")}},
+            "broker": {k: v for k, v in ha.broker_over.items()
+                       if k != "token"}}
+    kbses = []
+    for name in ("kbs1", "kbs2"):
+        (tmp_path / name / "state").mkdir(parents=True)
+        cfg = ha.fleet.kbs_config(name, over)
+        s = Server("kbs", cfg, tmp_path / name, name=name)
+        ha.fleet.servers.append(s)
+        s.start()
+        remember_issuer_keys(s, kbs=True)
+        kbses.append(s)
+    k1, k2 = kbses
+    assert put(ha, k1.url, "ha/bg/1", b"background-secret").status_code == 200
+    g = Guest(k1.url)
+    g.attest()
+    assert g.fetch(k2.url, "ha/bg/1", use_cookie=True) == b"background-secret"
+    assert g.fetch(k1.url, "ha/bg/1", use_cookie=True) == b"background-secret"
+    # The table holds a hash of the session id, never the id itself.
+    sid_hashes = ha.pg.sql("SELECT id_hash FROM kbs_session").split()
+    assert sid_hashes and all(len(h) == 64 for h in sid_hashes)
+    assert g.cookie() not in ha.pg.dump()
