@@ -77,7 +77,8 @@ const kbs_cfg_opt kbs_broker_opts[] = {
 	 offsetof(kbs_broker_cfg, pg_url_file), NULL, 0, 0, 0,
 	 "file holding postgres.url (keeps the password out of the config)"},
 	{"postgres.pool_size", KBS_CFG_INT, offsetof(kbs_broker_cfg, pg_pool_size),
-	 "8", 1, 256, 0, "database connections per process"},
+	 "8", 2, 256, 0, "database connections per process (at least 2: the "
+	 "Intel lock holds one)"},
 	{"postgres.connect_timeout", KBS_CFG_INT,
 	 offsetof(kbs_broker_cfg, pg_connect_timeout), "5", 1, 600, 0,
 	 "seconds to connect, and to wait for a free pooled connection"},
@@ -93,6 +94,9 @@ const kbs_cfg_opt kbs_broker_opts[] = {
 	 offsetof(kbs_broker_cfg, pg_policies), "true", 0, 0, 0,
 	 "with postgres.url: resource policies and bindings in the database "
 	 "(policy.state_dir unused)"},
+	{"postgres.intel", KBS_CFG_BOOL, offsetof(kbs_broker_cfg, pg_intel),
+	 "true", 0, 0, 0, "with postgres.url: Intel key metadata and "
+	 "key-transfer policies in the database (intel.state_dir unused)"},
 	{"postgres.audit", KBS_CFG_BOOL, offsetof(kbs_broker_cfg, pg_audit),
 	 "false", 0, 0, 0, "with postgres.url: the audit chain in the database "
 	 "(one chain for all replicas; audit.path must be unset)"},

@@ -91,16 +91,56 @@ int kbs_intel_only_keys(const json_t *o, const char *const *allowed);
 /* Now as Go's RFC 3339 with nanoseconds, "2025-01-01T00:00:00.000000000Z". */
 void kbs_intel_now(char buf[40]);
 
-/* Read dir/<id>.json as an object; write it atomically 0600. */
-kbs_err kbs_intel_doc_read(const char *dir, const char *id, json_t **out,
-			   kbs_errbuf *eb);
-kbs_err kbs_intel_doc_write(const char *dir, const char *id, const json_t *doc,
-			    kbs_errbuf *eb);
+/*
+ * The two kinds of stored documents: key metadata and key-transfer
+ * policies.  They live as <kind dir>/<id>.json (written atomically 0600)
+ * or, with the broker's shared database (postgres.intel), as rows of
+ * kbs_intel_doc (intel_pg.c), so every replica sees the same keys.
+ */
+typedef enum { KBS_INTEL_KEY = 0, KBS_INTEL_POLICY = 1 } kbs_intel_kind;
 
-/* Shared state accessors for the files above. */
-const char *kbs_intel_keys_dir(const kbs_intel *in);
-const char *kbs_intel_policies_dir(const kbs_intel *in);
-pthread_mutex_t *kbs_intel_lock(kbs_intel *in);
+/* Read one document as an object: KBS_ERR_NOT_FOUND for unknown ids,
+ * KBS_ERR_NETWORK when the database is down. */
+kbs_err kbs_intel_doc_read(kbs_intel *in, kbs_intel_kind kind, const char *id,
+			   json_t **out, kbs_errbuf *eb);
+/* Write (create or replace) one document. */
+kbs_err kbs_intel_doc_write(kbs_intel *in, kbs_intel_kind kind, const char *id,
+			    const json_t *doc, kbs_errbuf *eb);
+/* Remove one; KBS_ERR_NOT_FOUND if absent. */
+kbs_err kbs_intel_doc_remove(kbs_intel *in, kbs_intel_kind kind,
+			     const char *id, kbs_errbuf *eb);
+/* fn on every stored document of kind (id, doc borrowed) until it
+ * returns non-zero; documents that do not parse are skipped. */
+typedef int (*kbs_intel_doc_fn)(const char *id, json_t *doc, void *arg);
+kbs_err kbs_intel_doc_foreach(kbs_intel *in, kbs_intel_kind kind,
+			      kbs_intel_doc_fn fn, void *arg, kbs_errbuf *eb);
+
+/*
+ * The Intel lock: create, update and delete hold it so that a policy
+ * cannot be deleted between a key's check that it exists and the key's
+ * write.  In-process, plus an advisory lock in the shared database so
+ * replicas exclude each other too.  KBS_ERR_NETWORK when the database is
+ * down (nothing held then).
+ */
+kbs_err kbs_intel_lock_take(kbs_intel *in, kbs_errbuf *eb);
+void kbs_intel_unlock(kbs_intel *in);
+
+/* HTTP status of a failed document operation: 503 with the database
+ * down (retry later), else 500. */
+int kbs_intel_store_status(kbs_err rc);
+
 struct kbs_httpc *kbs_intel_httpc(kbs_intel *in);
+
+/* ---- the database backing (intel_pg.c) ---- */
+
+struct kbs_pg;
+kbs_err kbs_intel_pg_read(struct kbs_pg *pg, kbs_intel_kind kind,
+			  const char *id, json_t **out, kbs_errbuf *eb);
+kbs_err kbs_intel_pg_write(struct kbs_pg *pg, kbs_intel_kind kind,
+			   const char *id, const json_t *doc, kbs_errbuf *eb);
+kbs_err kbs_intel_pg_remove(struct kbs_pg *pg, kbs_intel_kind kind,
+			    const char *id, kbs_errbuf *eb);
+kbs_err kbs_intel_pg_foreach(struct kbs_pg *pg, kbs_intel_kind kind,
+			     kbs_intel_doc_fn fn, void *arg, kbs_errbuf *eb);
 
 #endif

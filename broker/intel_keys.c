@@ -30,6 +30,7 @@
 #include "json.h"
 #include "log.h"
 #include "mem.h"
+#include "pg.h"
 
 #define KEYS_PATH "/kbs/v1/keys"
 #define DOC_MAX (64 * 1024)
@@ -42,6 +43,8 @@ struct kbs_intel {
 	char *pol_dir;
 	pthread_mutex_t lock;
 	kbs_httpc *httpc; /* NULL without intel.ita_url */
+	struct kbs_pg *pg; /* documents in the database; NULL: in files */
+	kbs_pg_lock *dblock; /* held with lock, when pg */
 };
 
 /* ---- shared state and helpers ---- */
@@ -94,6 +97,8 @@ kbs_intel_new(kbs_broker *b, int create, kbs_intel **out, kbs_errbuf *eb)
 		return kbs_errf(eb, rc, "out of memory");
 	in->b = b;
 	pthread_mutex_init(&in->lock, NULL);
+	if (b->cfg->pg_intel)
+		in->pg = kbs_broker_pg(b);
 	if ((in->keys_dir = kbs_fs_path(dir, "keys")) == NULL ||
 	    (in->pol_dir = kbs_fs_path(dir, "key-transfer-policies")) == NULL) {
 		rc = kbs_errf(eb, rc, "out of memory");
@@ -124,22 +129,33 @@ kbs_intel_free(kbs_intel *in)
 	free(in);
 }
 
-const char *
-kbs_intel_keys_dir(const kbs_intel *in)
+kbs_err
+kbs_intel_lock_take(kbs_intel *in, kbs_errbuf *eb)
 {
-	return in->keys_dir;
+	kbs_err rc;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->pg != NULL &&
+	    (rc = kbs_pg_lock_take(in->pg, KBS_PG_LOCK_INTEL, &in->dblock,
+				   eb)) != KBS_OK) {
+		pthread_mutex_unlock(&in->lock);
+		return rc;
+	}
+	return KBS_OK;
 }
 
-const char *
-kbs_intel_policies_dir(const kbs_intel *in)
+void
+kbs_intel_unlock(kbs_intel *in)
 {
-	return in->pol_dir;
+	kbs_pg_unlock(in->dblock);
+	in->dblock = NULL;
+	pthread_mutex_unlock(&in->lock);
 }
 
-pthread_mutex_t *
-kbs_intel_lock(kbs_intel *in)
+int
+kbs_intel_store_status(kbs_err rc)
 {
-	return &in->lock;
+	return rc == KBS_ERR_NETWORK ? 503 : 500;
 }
 
 struct kbs_httpc *
@@ -233,9 +249,14 @@ kbs_intel_now(char buf[40])
 	snprintf(buf, 40, "%s.%09ldZ", date, (long)ts.tv_nsec);
 }
 
-kbs_err
-kbs_intel_doc_read(const char *dir, const char *id, json_t **out,
-		   kbs_errbuf *eb)
+static const char *
+kind_dir(const kbs_intel *in, kbs_intel_kind kind)
+{
+	return kind == KBS_INTEL_KEY ? in->keys_dir : in->pol_dir;
+}
+
+static kbs_err
+file_read(const char *dir, const char *id, json_t **out, kbs_errbuf *eb)
 {
 	char name[48], *path;
 	uint8_t *text = NULL;
@@ -260,9 +281,9 @@ kbs_intel_doc_read(const char *dir, const char *id, json_t **out,
 	return KBS_OK;
 }
 
-kbs_err
-kbs_intel_doc_write(const char *dir, const char *id, const json_t *doc,
-		    kbs_errbuf *eb)
+static kbs_err
+file_write(const char *dir, const char *id, const json_t *doc,
+	   kbs_errbuf *eb)
 {
 	char name[48], *path = NULL, *text = NULL;
 	kbs_err rc = KBS_ERR_NOMEM;
@@ -279,7 +300,7 @@ kbs_intel_doc_write(const char *dir, const char *id, const json_t *doc,
 }
 
 static kbs_err
-doc_remove(const char *dir, const char *id, kbs_errbuf *eb)
+file_remove(const char *dir, const char *id, kbs_errbuf *eb)
 {
 	char name[48], *path;
 	kbs_err rc;
@@ -296,10 +317,8 @@ doc_remove(const char *dir, const char *id, kbs_errbuf *eb)
  * Call fn on every stored document of dir, in directory order, until it
  * returns non-zero.  Files that are not "<uuid>.json" are ignored.
  */
-typedef int (*doc_fn)(const char *id, json_t *doc, void *arg);
-
 static kbs_err
-for_each_doc(const char *dir, doc_fn fn, void *arg, kbs_errbuf *eb)
+file_foreach(const char *dir, kbs_intel_doc_fn fn, void *arg, kbs_errbuf *eb)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -317,7 +336,7 @@ for_each_doc(const char *dir, doc_fn fn, void *arg, kbs_errbuf *eb)
 			continue;
 		memcpy(id, de->d_name, 36);
 		id[36] = '\0';
-		if (kbs_intel_doc_read(dir, id, &doc, NULL) != KBS_OK)
+		if (file_read(dir, id, &doc, NULL) != KBS_OK)
 			continue; /* removed meanwhile, or not ours */
 		if (fn(id, doc, arg) != 0)
 			rc = KBS_ERR_EXISTS;
@@ -328,9 +347,45 @@ for_each_doc(const char *dir, doc_fn fn, void *arg, kbs_errbuf *eb)
 }
 
 kbs_err
+kbs_intel_doc_read(kbs_intel *in, kbs_intel_kind kind, const char *id,
+		   json_t **out, kbs_errbuf *eb)
+{
+	if (in->pg != NULL)
+		return kbs_intel_pg_read(in->pg, kind, id, out, eb);
+	return file_read(kind_dir(in, kind), id, out, eb);
+}
+
+kbs_err
+kbs_intel_doc_write(kbs_intel *in, kbs_intel_kind kind, const char *id,
+		    const json_t *doc, kbs_errbuf *eb)
+{
+	if (in->pg != NULL)
+		return kbs_intel_pg_write(in->pg, kind, id, doc, eb);
+	return file_write(kind_dir(in, kind), id, doc, eb);
+}
+
+kbs_err
+kbs_intel_doc_remove(kbs_intel *in, kbs_intel_kind kind, const char *id,
+		     kbs_errbuf *eb)
+{
+	if (in->pg != NULL)
+		return kbs_intel_pg_remove(in->pg, kind, id, eb);
+	return file_remove(kind_dir(in, kind), id, eb);
+}
+
+kbs_err
+kbs_intel_doc_foreach(kbs_intel *in, kbs_intel_kind kind, kbs_intel_doc_fn fn,
+		      void *arg, kbs_errbuf *eb)
+{
+	if (in->pg != NULL)
+		return kbs_intel_pg_foreach(in->pg, kind, fn, arg, eb);
+	return file_foreach(kind_dir(in, kind), fn, arg, eb);
+}
+
+kbs_err
 kbs_intel_key_load(kbs_intel *in, const char *id, json_t **out, kbs_errbuf *eb)
 {
-	return kbs_intel_doc_read(in->keys_dir, id, out, eb);
+	return kbs_intel_doc_read(in, KBS_INTEL_KEY, id, out, eb);
 }
 
 void
@@ -345,7 +400,7 @@ kbs_intel_policy_load(kbs_intel *in, const char *id, json_t **out,
 {
 	if (!kbs_intel_uuid_ok(id, strlen(id)))
 		return kbs_errf(eb, KBS_ERR_NOT_FOUND, "no such policy");
-	return kbs_intel_doc_read(in->pol_dir, id, out, eb);
+	return kbs_intel_doc_read(in, KBS_INTEL_POLICY, id, out, eb);
 }
 
 static int
@@ -377,7 +432,8 @@ kbs_intel_policy_in_use(kbs_intel *in, const char *id)
 {
 	struct use_ctx u = {id, 0};
 
-	if (for_each_doc(in->keys_dir, uses_policy_ctx, &u, NULL) != KBS_OK)
+	if (kbs_intel_doc_foreach(in, KBS_INTEL_KEY, uses_policy_ctx, &u,
+				  NULL) != KBS_OK)
 		return -1;
 	return u.found;
 }
@@ -677,10 +733,15 @@ static int
 policy_exists(kbs_intel *in, const char *id, kbs_http_resp *resp)
 {
 	json_t *p = NULL;
+	kbs_err rc;
 
 	if (id == NULL)
 		return 0;
-	if (kbs_intel_policy_load(in, id, &p, NULL) != KBS_OK) {
+	if ((rc = kbs_intel_policy_load(in, id, &p, NULL)) == KBS_ERR_NETWORK) {
+		kbs_intel_reply_error(resp, 503, "Database unavailable");
+		return -1;
+	}
+	if (rc != KBS_OK) {
 		kbs_intel_reply_error(resp, 400, "Key transfer policy with "
 				      "specified id could not be located");
 		return -1;
@@ -698,16 +759,22 @@ key_store(kbs_broker *b, const struct keyreq *k, const uint8_t *mat,
 	char id[37], path[64];
 	kbs_errbuf eb = {""};
 	json_t *m = NULL;
+	kbs_err rc = KBS_ERR_INTERNAL;
 
-	pthread_mutex_lock(&in->lock);
+	if ((rc = kbs_intel_lock_take(in, &eb)) != KBS_OK) {
+		kbs_log_error("intel key create: %s", eb.msg);
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to create key");
+		return;
+	}
 	if (policy_exists(in, k->policy, resp) != 0)
 		goto out;
 	if (kbs_intel_uuid_new(id, &eb) != KBS_OK || (m = key_meta(id, k)) == NULL)
 		goto fail;
 	kbs_intel_key_path(id, path);
-	if (kbs_store_put(b->store, path, mat, len, &eb) != KBS_OK)
+	if ((rc = kbs_store_put(b->store, path, mat, len, &eb)) != KBS_OK)
 		goto fail;
-	if (kbs_intel_doc_write(in->keys_dir, id, m, &eb) != KBS_OK) {
+	if ((rc = kbs_intel_doc_write(in, KBS_INTEL_KEY, id, m, &eb)) != KBS_OK) {
 		kbs_store_del(b->store, path, NULL);
 		goto fail;
 	}
@@ -717,9 +784,10 @@ key_store(kbs_broker *b, const struct keyreq *k, const uint8_t *mat,
 	goto out;
 fail:
 	kbs_log_error("intel key create: %s", eb.msg);
-	kbs_intel_reply_error(resp, 500, "Failed to create key");
+	kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+			      "Failed to create key");
 out:
-	pthread_mutex_unlock(&in->lock);
+	kbs_intel_unlock(in);
 	json_decref(m);
 }
 
@@ -793,6 +861,7 @@ key_search(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 	json_t *q = kbs_http_query_json(req->query);
 	struct search s;
 	kbs_errbuf eb = {""};
+	kbs_err rc;
 
 	s.alg = kbs_json_str(q, "algorithm");
 	s.len = kbs_json_str(q, "keyLength");
@@ -803,9 +872,11 @@ key_search(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 		kbs_intel_reply_error(resp, 400, "Invalid query parameter "
 				      "provided (algorithm, keyLength, "
 				      "curveType, transferPolicyId)");
-	else if (for_each_doc(b->intel->keys_dir, search_one, &s, &eb) != KBS_OK) {
+	else if ((rc = kbs_intel_doc_foreach(b->intel, KBS_INTEL_KEY, search_one,
+					     &s, &eb)) != KBS_OK) {
 		kbs_log_error("intel key search: %s", eb.msg);
-		kbs_intel_reply_error(resp, 500, "Failed to search keys");
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to search keys");
 	} else {
 		kbs_http_reply_json(resp, 200, s.out);
 		s.out = NULL;
@@ -852,21 +923,29 @@ key_update(kbs_broker *b, const char *id, const kbs_http_req *req,
 		json_decref(doc);
 		return;
 	}
-	pthread_mutex_lock(&in->lock);
+	if ((rc = kbs_intel_lock_take(in, &eb)) != KBS_OK) {
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to update key");
+		json_decref(doc);
+		return;
+	}
 	rc = kbs_intel_key_load(in, id, &m, &eb);
 	if (rc == KBS_ERR_NOT_FOUND)
 		kbs_intel_reply_error(resp, 404, "Key with specified id does not "
 				      "exist");
 	else if (rc != KBS_OK)
-		kbs_intel_reply_error(resp, 500, "Failed to update key");
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to update key");
 	else if (policy_exists(in, pid, resp) == 0) {
 		json_object_set_new(m, "transfer_policy_id", json_string(pid));
-		if (kbs_intel_doc_write(in->keys_dir, id, m, &eb) != KBS_OK)
-			kbs_intel_reply_error(resp, 500, "Failed to update key");
+		if ((rc = kbs_intel_doc_write(in, KBS_INTEL_KEY, id, m, &eb)) !=
+		    KBS_OK)
+			kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+					      "Failed to update key");
 		else
 			kbs_http_reply_json(resp, 201, key_view(m));
 	}
-	pthread_mutex_unlock(&in->lock);
+	kbs_intel_unlock(in);
 	json_decref(m);
 	json_decref(doc);
 }
@@ -880,19 +959,24 @@ key_delete(kbs_broker *b, const char *id, kbs_http_resp *resp)
 	kbs_err rc;
 
 	kbs_intel_key_path(id, path);
-	pthread_mutex_lock(&in->lock);
-	rc = doc_remove(in->keys_dir, id, &eb);
+	if ((rc = kbs_intel_lock_take(in, &eb)) != KBS_OK) {
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to delete key");
+		return;
+	}
+	rc = kbs_intel_doc_remove(in, KBS_INTEL_KEY, id, &eb);
 	/* Metadata first: a key whose material outlives it is unreachable,
 	 * one whose metadata outlived its material would answer 500s. */
 	if (rc == KBS_OK && kbs_store_del(b->store, path, &eb) != KBS_OK)
 		kbs_log_warn("intel key %s: metadata removed, material not: %s",
 			     id, eb.msg);
-	pthread_mutex_unlock(&in->lock);
+	kbs_intel_unlock(in);
 	if (rc == KBS_ERR_NOT_FOUND)
 		kbs_intel_reply_error(resp, 404, "Key with specified id does not "
 				      "exist");
 	else if (rc != KBS_OK)
-		kbs_intel_reply_error(resp, 500, "Failed to delete key");
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to delete key");
 	else {
 		kbs_http_reply_bytes(resp, 204, NULL, NULL, 0);
 		snprintf(resp->note, sizeof(resp->note), "intel key %s deleted", id);

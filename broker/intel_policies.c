@@ -54,6 +54,7 @@ policy_create(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 					    KBS_POLICY_MAX_JSON_DEPTH, NULL);
 	kbs_errbuf eb = {""};
 	char id[37], now[40];
+	kbs_err rc;
 
 	if (doc == NULL) {
 		kbs_intel_reply_error(resp, 400, "Invalid request body");
@@ -68,10 +69,11 @@ policy_create(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 	}
 	if (policy_valid(doc, resp) != 0)
 		goto out;
-	if (kbs_intel_doc_write(kbs_intel_policies_dir(b->intel), id, doc,
-				&eb) != KBS_OK) {
+	if ((rc = kbs_intel_doc_write(b->intel, KBS_INTEL_POLICY, id, doc,
+				      &eb)) != KBS_OK) {
 		kbs_log_error("intel policy create: %s", eb.msg);
-		kbs_intel_reply_error(resp, 500, "Failed to create policy");
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to create policy");
 		goto out;
 	}
 	kbs_http_reply_json(resp, 201, json_incref(doc));
@@ -80,32 +82,28 @@ out:
 	json_decref(doc);
 }
 
+static int
+list_one(const char *id, json_t *doc, void *arg)
+{
+	(void)id;
+	json_array_append(arg, doc);
+	return 0;
+}
+
 static void
 policy_list(kbs_broker *b, kbs_http_resp *resp)
 {
-	const char *dir = kbs_intel_policies_dir(b->intel);
-	json_t *out = json_array(), *doc;
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char id[37];
+	json_t *out = json_array();
+	kbs_err rc = KBS_ERR_NOMEM;
 
-	if (d == NULL || out == NULL) {
-		kbs_intel_reply_error(resp, 500, "Failed to search policies");
+	if (out == NULL ||
+	    (rc = kbs_intel_doc_foreach(b->intel, KBS_INTEL_POLICY, list_one, out,
+					NULL)) != KBS_OK) {
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to search policies");
 		json_decref(out);
-		if (d != NULL)
-			closedir(d);
 		return;
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != 41 || strcmp(de->d_name + 36, ".json") != 0 ||
-		    !kbs_intel_uuid_ok(de->d_name, 36))
-			continue;
-		memcpy(id, de->d_name, 36);
-		id[36] = '\0';
-		if (kbs_intel_doc_read(dir, id, &doc, NULL) == KBS_OK)
-			json_array_append_new(out, doc);
-	}
-	closedir(d);
 	kbs_http_reply_json(resp, 200, out);
 }
 
@@ -119,7 +117,8 @@ policy_get(kbs_broker *b, const char *id, kbs_http_resp *resp)
 		kbs_intel_reply_error(resp, 404, "Key transfer policy with "
 				      "specified id does not exist");
 	else if (rc != KBS_OK)
-		kbs_intel_reply_error(resp, 500, "Failed to retrieve policy");
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to retrieve policy");
 	else
 		kbs_http_reply_json(resp, 200, doc);
 }
@@ -128,33 +127,27 @@ static void
 policy_delete(kbs_broker *b, const char *id, kbs_http_resp *resp)
 {
 	kbs_intel *in = b->intel;
-	char name[48], *path = NULL;
 	kbs_errbuf eb = {""};
 	json_t *doc = NULL;
 	kbs_err rc;
-	int used;
+	int used = 0;
 
-	pthread_mutex_lock(kbs_intel_lock(in));
+	if ((rc = kbs_intel_lock_take(in, &eb)) != KBS_OK) {
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to delete policy");
+		return;
+	}
 	rc = kbs_intel_policy_load(in, id, &doc, &eb);
 	used = rc == KBS_OK ? kbs_intel_policy_in_use(in, id) : 0;
-	if (rc == KBS_OK && used == 0) {
-		snprintf(name, sizeof(name), "/%s.json", id);
-		path = malloc(strlen(kbs_intel_policies_dir(in)) + sizeof(name));
-		if (path == NULL)
-			rc = KBS_ERR_NOMEM;
-		else {
-			memcpy(path, kbs_intel_policies_dir(in),
-			       strlen(kbs_intel_policies_dir(in)) + 1);
-			memcpy(path + strlen(path), name, strlen(name) + 1);
-			rc = kbs_fs_remove(path, &eb);
-		}
-	}
-	pthread_mutex_unlock(kbs_intel_lock(in));
+	if (rc == KBS_OK && used == 0)
+		rc = kbs_intel_doc_remove(in, KBS_INTEL_POLICY, id, &eb);
+	kbs_intel_unlock(in);
 	if (rc == KBS_ERR_NOT_FOUND)
 		kbs_intel_reply_error(resp, 404, "Key transfer policy with "
 				      "specified id does not exist");
 	else if (rc != KBS_OK || used < 0)
-		kbs_intel_reply_error(resp, 500, "Failed to delete policy");
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to delete policy");
 	else if (used)
 		kbs_intel_reply_error(resp, 400, "Key transfer policy is "
 				      "associated with keys");
@@ -163,7 +156,6 @@ policy_delete(kbs_broker *b, const char *id, kbs_http_resp *resp)
 		snprintf(resp->note, sizeof(resp->note), "intel policy %s deleted",
 			 id);
 	}
-	free(path);
 	json_decref(doc);
 }
 

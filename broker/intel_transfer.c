@@ -249,12 +249,13 @@ load_key(struct xfer *x, kbs_http_resp *resp)
 		return -1;
 	}
 	pid = kbs_json_str(x->meta, "transfer_policy_id");
-	if (rc != KBS_OK || pid == NULL ||
-	    kbs_intel_policy_load(in, pid, &x->poldoc, &x->eb) != KBS_OK) {
+	if (rc == KBS_OK && pid != NULL)
+		rc = kbs_intel_policy_load(in, pid, &x->poldoc, &x->eb);
+	if (rc != KBS_OK || pid == NULL) {
 		kbs_log_error("intel transfer %s: %s", x->id, rc != KBS_OK ?
 			      x->eb.msg : "no usable key transfer policy");
-		kbs_intel_reply_error(resp, 500, "Failed to retrieve key "
-				      "transfer policy");
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "Failed to retrieve key transfer policy");
 		return -1;
 	}
 	x->ptype = kbs_intel_tee_parse(kbs_json_str(x->poldoc, "attestation_type"));
@@ -497,7 +498,8 @@ audit(const struct xfer *x, const kbs_http_req *req, kbs_http_resp *resp)
 		      resp->status == 200 ? ", release withheld" : "", eb.msg);
 	if (resp->status == 200) {
 		kbs_http_resp_clear(resp);
-		kbs_intel_reply_error(resp, 500, "The audit log is unavailable");
+		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+				      "The audit log is unavailable");
 	}
 }
 

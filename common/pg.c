@@ -68,6 +68,12 @@ static const char *const migrations[KBS_PG_SCHEMA_VERSION] = {
 	" token text NOT NULL,"
 	" expires_at bigint NOT NULL);"
 	"CREATE INDEX kbs_session_expiry ON kbs_session (expires_at);",
+	/* 3: Intel key metadata and key-transfer policies (intel_keys.c). */
+	"CREATE TABLE kbs_intel_doc ("
+	" kind text NOT NULL CHECK (kind IN ('key', 'policy')),"
+	" id text NOT NULL,"
+	" doc text NOT NULL,"
+	" PRIMARY KEY (kind, id));",
 };
 
 static void
@@ -313,6 +319,54 @@ kbs_pg_tx(kbs_pg *p, kbs_pg_tx_fn fn, void *arg, kbs_errbuf *eb)
 			return rc;
 	}
 	return rc;
+}
+
+struct kbs_pg_lock {
+	kbs_pg *p;
+	PGconn *c;
+	char key[32];
+};
+
+kbs_err
+kbs_pg_lock_take(kbs_pg *p, long long key, kbs_pg_lock **out, kbs_errbuf *eb)
+{
+	kbs_pg_lock *l = calloc(1, sizeof(*l));
+	const char *pv[1];
+	kbs_pg_params par = {1, pv, NULL, NULL};
+	kbs_err rc;
+
+	if (l == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	l->p = p;
+	snprintf(l->key, sizeof(l->key), "%lld", key);
+	pv[0] = l->key;
+	if ((rc = acquire(p, &l->c, eb)) != KBS_OK) {
+		free(l);
+		return rc;
+	}
+	if ((rc = run(l->c, "SELECT pg_advisory_lock($1::bigint)", &par, 0,
+		      NULL, eb)) != KBS_OK) {
+		release(p, l->c, 1);
+		free(l);
+		return rc;
+	}
+	*out = l;
+	return KBS_OK;
+}
+
+void
+kbs_pg_unlock(kbs_pg_lock *l)
+{
+	const char *pv[1];
+	kbs_pg_params par = {1, pv, NULL, NULL};
+
+	if (l == NULL)
+		return;
+	pv[0] = l->key;
+	/* A failed unlock drops the connection, which releases the lock. */
+	release(l->p, l->c, run(l->c, "SELECT pg_advisory_unlock($1::bigint)",
+				&par, 0, NULL, NULL) != KBS_OK);
+	free(l);
 }
 
 /* ---- schema ---------------------------------------------------------- */

@@ -29,12 +29,13 @@
 #include "err.h"
 
 /* The schema version this binary creates and understands. */
-#define KBS_PG_SCHEMA_VERSION 2
+#define KBS_PG_SCHEMA_VERSION 3
 
 /* Advisory-lock keys (one namespace for kbs-c in the database). */
 #define KBS_PG_LOCK_MIGRATE 0x6b62730001LL
 #define KBS_PG_LOCK_AUDIT 0x6b62730002LL
 #define KBS_PG_LOCK_POLICY 0x6b62730003LL
+#define KBS_PG_LOCK_INTEL 0x6b62730004LL
 
 typedef struct {
 	const char *url;          /* libpq URI or key=value conninfo; secret */
@@ -94,6 +95,19 @@ kbs_err kbs_pg_q(kbs_pg_conn *c, const char *sql, const kbs_pg_params *par,
  */
 typedef kbs_err (*kbs_pg_tx_fn)(kbs_pg_conn *c, void *arg, kbs_errbuf *eb);
 kbs_err kbs_pg_tx(kbs_pg *p, kbs_pg_tx_fn fn, void *arg, kbs_errbuf *eb);
+
+/*
+ * A lock shared by every process on the database: pg_advisory_lock(key)
+ * on a pooled connection that stays checked out until
+ * kbs_pg_unlock(), so statements run meanwhile use other connections
+ * (the pool needs at least two).  If the process or the link dies, the
+ * server releases the lock.  *out written on success.
+ */
+typedef struct kbs_pg_lock kbs_pg_lock;
+kbs_err kbs_pg_lock_take(kbs_pg *p, long long key, kbs_pg_lock **out,
+			 kbs_errbuf *eb);
+/* Release and give the connection back.  NULL is a no-op. */
+void kbs_pg_unlock(kbs_pg_lock *l);
 
 /* The error kind of a failed result or connection (see the header). */
 kbs_err kbs_pg_classify(const PGconn *conn, const PGresult *res);

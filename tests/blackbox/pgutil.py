@@ -41,8 +41,54 @@ def _as_postgres(argv, timeout=60, check=True):
                           check=check, stdin=subprocess.DEVNULL)
 
 
+def _tls_files(directory):
+    """A CA and a server certificate for 127.0.0.1 (SAN IP), as files
+    ca.pem, server.crt, server.key (0600) in directory."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("kbs test db CA"))
+          .issuer_name(name("kbs test db CA")).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - day).not_valid_after(now + day)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                         critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1"))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - day).not_valid_after(now + day)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (directory / "server.crt").write_bytes(cert.public_bytes(pem))
+    (directory / "server.key").write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    os.chmod(directory / "server.key", 0o600)
+    for n in ("ca.pem", "server.crt", "server.key"):
+        shutil.chown(directory / n, "postgres", "postgres")
+
+
 class Postgres:
-    def __init__(self):
+    """With tls, the server also speaks TLS (certificate for 127.0.0.1,
+    CA in self.ca_file) and url asks for sslmode=verify-full."""
+
+    def __init__(self, tls=True):
         self.dir = Path(tempfile.mkdtemp(prefix="kbs-pg-"))
         os.chmod(self.dir, 0o700)
         shutil.chown(self.dir, "postgres", "postgres")
@@ -57,17 +103,28 @@ class Postgres:
                       "kbs", "--pwfile", str(pw), "--auth-local=trust",
                       "--auth-host=scram-sha-256", "--no-sync"])
         pw.unlink()
+        self.tls = tls
+        self.ca_file = self.dir / "ca.pem"
+        if tls:
+            _tls_files(self.dir)
 
     @property
     def url(self):
-        return "postgresql://kbs:%s@127.0.0.1:%d/postgres" % (
+        u = "postgresql://kbs:%s@127.0.0.1:%d/postgres" % (
             self.password, self.port)
+        if self.tls:
+            u += "?sslmode=verify-full&sslrootcert=%s" % self.ca_file
+        return u
 
     def start(self):
+        tls = ""
+        if self.tls:
+            tls = " -c ssl=on -c ssl_cert_file=%s -c ssl_key_file=%s" % (
+                self.dir / "server.crt", self.dir / "server.key")
         _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w",
                       "-t", "60", "-o",
                       "-c listen_addresses=127.0.0.1 -p %d -k %s "
-                      "-c fsync=off" % (self.port, self.dir),
+                      "-c fsync=off%s" % (self.port, self.dir, tls),
                       "-l", str(self.dir / "log"), "start"], timeout=90)
 
     def stop(self, mode="fast"):

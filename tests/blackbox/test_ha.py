@@ -10,6 +10,7 @@ kill -9 of a broker under load without a failed request, and PostgreSQL
 stopped and started under load: 503s, never 500, never a release without
 its audit record, and service back without restarting the daemons.
 """
+import base64
 import json
 import os
 import re
@@ -123,6 +124,7 @@ def _setup(h, base):
         "stores": {"db": {"type": "postgres", "kek_id": "k1",
                           "kek_file": str(h.kek_file)}},
         "repository": {"routes": [{"pattern": "**", "store": "db"}]},
+        "intel": {"enabled": True},
         "token": {"trusted_issuers": [
             {"name": ISSUER_NAME, "iss": ISSUER_NAME,
              "jwks_url": h.issuer_front + "/.well-known/jwks.json"},
@@ -140,6 +142,10 @@ def _setup(h, base):
     h.admin = h.fleet.admin_ed
     h.guest = Guest(h.issuer_front)
     h.token = h.guest.attest()
+    # The resource the load and audit steps release.
+    h.value = b"resource-" + secrets.token_hex(16).encode()
+    kbsutil.remember_secret(h.value)
+    assert put(h, h.broker_front, "ha/key/1", h.value).status_code == 200
 
 
 def su_token(h, guest, jti=None):
@@ -192,11 +198,15 @@ def test_auth_and_attest_on_different_issuers(ha):
 
 def test_resource_written_on_one_read_on_other(ha):
     b1, b2 = ha.brokers
-    value = b"resource-" + secrets.token_hex(16).encode()
+    value = b"written-on-b1-" + secrets.token_hex(16).encode()
     kbsutil.remember_secret(value)
-    assert put(ha, b1.url, "ha/key/1", value).status_code == 200
-    assert ha.guest.fetch(b2.url, "ha/key/1", token=ha.token) == value
-    assert ha.guest.fetch(b1.url, "ha/key/1", token=ha.token) == value
+    assert put(ha, b1.url, "ha/key/rw", value).status_code == 200
+    assert ha.guest.fetch(b2.url, "ha/key/rw", token=ha.token) == value
+    assert ha.guest.fetch(b1.url, "ha/key/rw", token=ha.token) == value
+    # Overwritten on b2: the new value on b1.
+    assert put(ha, b2.url, "ha/key/rw", b"rewritten-on-b2").status_code == 200
+    assert ha.guest.fetch(b1.url, "ha/key/rw", token=ha.token) \
+        == b"rewritten-on-b2"
     # Deleted on b2: gone on b1.
     assert put(ha, b2.url, "ha/key/tmp", b"short-lived-secret").status_code \
         == 200
@@ -326,7 +336,9 @@ def _verify(h):
     environment, as an operator would pass it)."""
     url = "postgresql://kbs@127.0.0.1:%d/postgres" % h.pg.port
     return Verified(run_cli("kbs-client", ["audit", "verify", url],
-                            env={"PGPASSWORD": h.pg.password}))
+                            env={"PGPASSWORD": h.pg.password,
+                                 "PGSSLMODE": "verify-full",
+                                 "PGSSLROOTCERT": str(h.pg.ca_file)}))
 
 
 def test_one_audit_chain_for_both_brokers(ha):
@@ -523,12 +535,35 @@ def test_kek_rotation_rewraps_without_downtime(ha, tmp_path):
     assert not b1.restart()
     assert ha.pg.sql("SELECT count(*) FROM kbs_resource WHERE kek_id = "
                      "'k1'").strip() == "0"
-    assert ha.guest.fetch(b1.url, "ha/key/1", token=ha.token).startswith(
-        b"resource-")
+    assert ha.guest.fetch(b1.url, "ha/key/1", token=ha.token) == ha.value
     b2.config["stores"]["db"] = dict(b1.config["stores"]["db"])
     assert not b2.restart()
-    assert ha.guest.fetch(b2.url, "ha/key/1", token=ha.token).startswith(
-        b"resource-")
+    assert ha.guest.fetch(b2.url, "ha/key/1", token=ha.token) == ha.value
+
+
+def test_tls_to_the_database(ha, tmp_path):
+    """The brokers talk TLS to PostgreSQL (sslmode=verify-full in the URL);
+    a database whose certificate does not chain to sslrootcert is refused
+    at start with libpq's reason."""
+    n = ha.pg.sql("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a"
+                  " USING (pid) WHERE a.application_name = 'kbs-broker' AND "
+                  "s.ssl")
+    assert int(n) >= 2
+    other = tmp_path / "other"
+    other.mkdir()
+    pgutil._tls_files(other)
+    url_file = tmp_path / "bad-url"
+    url_file.write_text(ha.pg.url.replace(str(ha.pg.ca_file),
+                                          str(other / "ca.pem")))
+    over = dict(ha.broker_over, postgres={"url_file": str(url_file)})
+    s = Server("kbs-broker", ha.fleet.broker_config("broker4", None, over),
+               tmp_path, name="broker4")
+    with pytest.raises(kbsutil.ServerError) as e:
+        s.start()
+    # libpq's words (psql says the same): an SSL error at connect.
+    assert "database connect" in str(e.value)
+    assert "SSL error" in str(e.value)
+    assert ha.pg.password not in str(e.value)
 
 
 def test_newer_schema_refused(ha, tmp_path):
@@ -541,6 +576,55 @@ def test_newer_schema_refused(ha, tmp_path):
         assert "schema version 99 is newer" in str(e.value)
     finally:
         ha.pg.sql("DELETE FROM kbs_schema WHERE version = 99")
+
+
+# ---- Intel key API: metadata and policies shared ---------------------------
+
+INTEL_POLICY = {"attestation_type": "TDX",
+                "tdx": {"attributes": {"mrtd": ["ab" * 48], "seamsvn": 3,
+                                       "enforce_tcb_upto_date": True}}}
+
+
+def intel(h, b, method, path, body=None):
+    hd = {"Accept": "application/json", "Content-Type": "application/json"}
+    hd.update(h.admin.headers())
+    return requests.request(method, b.url + "/kbs/v1" + path, headers=hd,
+                            data=json.dumps(body) if body is not None
+                            else None, timeout=30)
+
+
+def test_intel_keys_and_policies_shared(ha):
+    b1, b2 = ha.brokers
+    r = intel(ha, b1, "POST", "/key-transfer-policies", INTEL_POLICY)
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    r = intel(ha, b2, "GET", "/key-transfer-policies/" + pid)
+    assert r.status_code == 200 and r.json()["id"] == pid
+    assert pid in [p["id"] for p in intel(
+        ha, b2, "GET", "/key-transfer-policies").json()]
+    raw = secrets.token_bytes(32)
+    kbsutil.remember_key_bytes(raw)
+    r = intel(ha, b2, "POST", "/keys", {
+        "key_information": {"algorithm": "AES", "key_length": 256,
+                            "key_data": base64.b64encode(raw).decode()},
+        "transfer_policy_id": pid})
+    assert r.status_code == 201, r.text
+    kid = r.json()["id"]
+    r = intel(ha, b1, "GET", "/keys/" + kid)
+    assert r.status_code == 200 and r.json()["transfer_policy_id"] == pid
+    # The policy a key on the other replica uses cannot be deleted.
+    r = intel(ha, b1, "DELETE", "/key-transfer-policies/" + pid)
+    assert r.status_code == 400 and "associated" in r.json()["error"]
+    # Key material is sealed like any resource: not in a dump.
+    dump = ha.pg.dump()
+    assert kid in dump and raw.hex() not in dump
+    assert base64.b64encode(raw).decode() not in dump
+    assert intel(ha, b1, "DELETE", "/keys/" + kid).status_code == 204
+    assert intel(ha, b2, "GET", "/keys/" + kid).status_code == 404
+    assert intel(ha, b2, "DELETE", "/key-transfer-policies/" + pid) \
+        .status_code == 204
+    assert intel(ha, b1, "GET", "/key-transfer-policies/" + pid) \
+        .status_code == 404
 
 
 # ---- kbs (background-check mode): attested sessions in the database --------
