@@ -123,7 +123,10 @@ def _setup(h, base):
                      "connect_timeout": 2, "statement_timeout_ms": 3000},
         "stores": {"db": {"type": "postgres", "kek_id": "k1",
                           "kek_file": str(h.kek_file)}},
-        "repository": {"routes": [{"pattern": "**", "store": "db"}]},
+        # ha/local/* stays on each broker's disk: a release that needs
+        # the database only for its audit record.
+        "repository": {"routes": [{"pattern": "ha/local/**", "store": "fs"},
+                                  {"pattern": "**", "store": "db"}]},
         "intel": {"enabled": True},
         "token": {"trusted_issuers": [
             {"name": ISSUER_NAME, "iss": ISSUER_NAME,
@@ -146,6 +149,9 @@ def _setup(h, base):
     h.value = b"resource-" + secrets.token_hex(16).encode()
     kbsutil.remember_secret(h.value)
     assert put(h, h.broker_front, "ha/key/1", h.value).status_code == 200
+    for b in h.brokers:
+        assert put(h, b.url, "ha/local/k", b"local-disk-secret").status_code \
+            == 200
 
 
 def su_token(h, guest, jti=None):
@@ -382,9 +388,10 @@ def test_one_audit_chain_for_both_brokers(ha):
 class Load:
     """Release and admin-write workers through the broker front."""
 
-    def __init__(self, h, tag, releasers=3):
+    def __init__(self, h, tag, releasers=3, path="ha/key/1"):
         self.h = h
         self.tag = tag
+        self.path = path
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.statuses = {}
@@ -405,7 +412,7 @@ class Load:
     def release_loop(self):
         s = requests.Session()
         while not self.stop.is_set():
-            r = s.get(self.h.broker_front + "/kbs/v0/resource/ha/key/1",
+            r = s.get(self.h.broker_front + "/kbs/v0/resource/" + self.path,
                       headers={"Authorization": "Bearer " + self.h.token},
                       timeout=60)
             self.note(r, "release")
@@ -481,13 +488,19 @@ def test_kill_broker_under_load(ha):
 
 def test_database_down_and_back_under_load(ha):
     pids = [b.proc.pid for b in ha.brokers]
-    with Load(ha, "dbdown") as load:
+    # Releases of a resource on local disk need the database only for
+    # their audit record: during the outage they must be 503, not 200.
+    with Load(ha, "dbdown") as load, \
+            Load(ha, "dblocal", releasers=2, path="ha/local/k") as local:
         time.sleep(3)
         ha.pg.stop()
         time.sleep(4)
         down = dict(load.statuses)
         ha.pg.start()
         time.sleep(4)
+    assert set(local.statuses) <= {200, 503}, local.failures[:5]
+    assert local.statuses.get(503, 0) > 0, local.statuses
+    assert _audited(ha, local.released) == []
     # Only 200 and 503 (retry later); never a 500.
     assert set(load.statuses) <= {200, 503}, load.failures[:5]
     assert load.statuses.get(503, 0) > 0, load.statuses
@@ -507,6 +520,7 @@ def test_database_down_and_back_under_load(ha):
             .status_code == 200
     assert [b.proc.pid for b in ha.brokers] == pids
     _check_acked(ha, load.acked)
+    _check_acked(ha, local.acked)
     assert _verify(ha).returncode == 0
     g = Guest(ha.issuer_front)
     tok = su_token(ha, g)
