@@ -8,7 +8,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps test-deps build build-asan build-fuzz demo test unit \
-        blackbox asan fuzz bench mutate clean
+        blackbox asan fuzz bench mutate deploy-test clean
 
 all: build
 
@@ -36,7 +36,7 @@ demo: build
 	@deploy/local/demo.sh $(BUILD)
 
 # Every test: unit + black-box on the normal build, the same under
-# ASan+UBSan, and a short fuzz run of every parser.
+# ASan+UBSan, a short fuzz run of every parser, and the deploy stage.
 test: test-deps build build-asan build-fuzz
 	@tests/run.sh $(BUILD) $(ASAN) $(FUZZ)
 
@@ -45,6 +45,11 @@ unit: build
 
 blackbox: build
 	@tests/run.sh --only blackbox $(BUILD)
+
+# Only the deploy stage: other build types, install, Kubernetes overlays,
+# container image, compose (tests/deploy/run.sh).
+deploy-test: test-deps build
+	@tests/run.sh --only deploy $(BUILD)
 
 # Exploratory fuzzing: every driver for a minute with a fresh seed.
 fuzz: build-fuzz
@@ -62,4 +67,4 @@ mutate: test-deps
 	@tests/mutation/run.py $(MUTATE_ONLY)
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(FUZZ) build-mutate demo-state
+	rm -rf $(BUILD) $(ASAN) $(FUZZ) build-mutate build-variants demo-state

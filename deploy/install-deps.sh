@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the Debian packages kbs-c needs to build and test, if missing.
-# Used by `make demo` and `make test`; safe to run again.
+# Used by `make demo` and `make test` (--test), and by the container
+# image's stages (no argument: build; --runtime: run); safe to run again.
 set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config libssl-dev \
@@ -8,9 +9,25 @@ libjansson-dev libcivetweb-dev libcurl4-openssl-dev libcunit1-dev libpq-dev"
 TEST_PKGS="python3 python3-jwcrypto python3-cryptography python3-pytest \
 python3-requests python3-pykmip clang libclang-rt-14-dev openssl curl \
 postgresql nginx-light"
+# The deploy stage of the tests (tests/deploy/): container image, compose,
+# kustomize rendering, systemd unit verification (dnsname: compose services
+# find each other by name on podman's CNI networks).
+DEPLOY_PKGS="podman runc mmdebstrap podman-compose uidmap slirp4netns systemd \
+python3-yaml golang-github-containernetworking-plugin-dnsname"
+# What the programs need at run time (the container image's runtime stage);
+# curl for health checks, ca-certificates for KDS/PCS/ITA over https.
+RUNTIME_PKGS="libssl3 libjansson4 libcivetweb1 libcurl4 libpq5 ca-certificates curl"
 
-want="$BUILD_PKGS"
-[ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"
+case "${1:-}" in
+--test)
+	want="$BUILD_PKGS $TEST_PKGS $DEPLOY_PKGS"
+	# Some machine images ship a newer kubectl of their own; Debian's
+	# kubernetes-client only where there is none.
+	command -v kubectl >/dev/null 2>&1 || want="$want kubernetes-client" ;;
+--runtime) want="$RUNTIME_PKGS" ;;
+"") want="$BUILD_PKGS" ;;
+*) echo "usage: $0 [--test | --runtime]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $want; do
@@ -23,4 +40,5 @@ echo "install-deps: installing:$missing"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+	--no-install-recommends $missing

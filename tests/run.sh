@@ -1,10 +1,13 @@
 #!/bin/bash
 # Run every test and print one summary.
 #   tests/run.sh BUILD [ASAN_BUILD [FUZZ_BUILD]]
-#   tests/run.sh --only unit|blackbox|fuzz BUILD
+#   tests/run.sh --only unit|blackbox|fuzz|deploy BUILD
 # Unit tests are the CUnit programs (one per module); black-box tests start
 # the real binaries on 127.0.0.1 (tests/blackbox, pytest); the ASan+UBSan
-# build runs both again; the fuzz build runs each libFuzzer driver briefly.
+# build runs both again; the fuzz build runs each libFuzzer driver briefly;
+# the deploy stage (tests/deploy/run.sh) compiles the other build types,
+# installs, renders the Kubernetes overlays and runs the container image
+# and compose file.  KBS_DEPLOY=0 leaves the deploy stage out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -90,6 +93,23 @@ run_fuzz() {
 	total_pass=$((total_pass + pass)); total_fail=$((total_fail + fail))
 }
 
+# run_deploy BUILD: tests/deploy/run.sh; each step counts once.
+run_deploy() {
+	local out line p f
+	out=$(tests/deploy/run.sh "$1" 2>&1 | tee /dev/stderr)
+	line=$(grep -E '^deploy: [0-9]+ passed' <<<"$out" | tail -n1)
+	p=$(sed -E 's/^deploy: ([0-9]+) passed.*/\1/' <<<"$line")
+	f=$(sed -E 's/^deploy: [0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$line")
+	if [ -z "$line" ]; then p=0; f=1; echo "FAILED: no deploy summary"; fi
+	summary+=("${line:-deploy: no summary}")
+	total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+}
+
+if [ "$only" = "deploy" ]; then
+	echo "== deploy ($BUILD)"; run_deploy "$BUILD"
+	echo; echo "== summary"; echo "  ${summary[0]}"
+	[ "$total_fail" -eq 0 ]; exit
+fi
 if [ "$only" = "fuzz" ]; then
 	echo "== fuzz ($BUILD)"; run_fuzz "$BUILD"
 	echo; echo "== summary"; echo "  ${summary[0]}"
@@ -116,6 +136,7 @@ if [ -n "$ASAN" ]; then
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 if [ -n "$FUZZ" ]; then echo "== fuzz ($FUZZ)"; run_fuzz "$FUZZ"; fi
+if [ -z "$only" ] && [ "${KBS_DEPLOY:-1}" != 0 ]; then echo "== deploy ($BUILD)"; run_deploy "$BUILD"; fi
 
 echo
 echo "== summary"

@@ -1,0 +1,250 @@
+#!/usr/bin/python3
+"""Render every kustomize overlay under deploy/k8s/overlays with
+`kubectl kustomize` and check what a cluster would get:
+
+- every Deployment: readiness probe on /readyz and liveness on /healthz
+  (named port declared), non-root with RuntimeDefault seccomp, no privilege
+  escalation, read-only root filesystem, ALL capabilities dropped, CPU and
+  memory requests and limits;
+- its config file (the --config argument) is in a rendered ConfigMap, is
+  JSON, listens on 0.0.0.0, its key files are on read-only Secret mounts and
+  every state directory it writes is on a writable volume (else the daemon
+  cannot start on a read-only root filesystem);
+- per overlay: passport has issuer and broker, background-check one `kbs`,
+  ha several replicas and PodDisruptionBudgets, resources-akv a
+  SecretProviderClass mounted read-only under the repository through the
+  CSI driver, resources-secret a Secret volume mounted the same way;
+- deploy/k8s/make-secrets.sh makes the Secrets, with the keys, the
+  Deployments mount.
+
+Prints one line per overlay and `k8s: N passed, M failed`.
+"""
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+K8S = os.path.join(ROOT, "deploy", "k8s")
+EXPECTED = {"passport", "background-check", "resources-secret", "resources-akv", "ha"}
+
+
+def render(overlay):
+    out = subprocess.run(["kubectl", "kustomize", os.path.join(K8S, "overlays", overlay)],
+                         capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise AssertionError("kubectl kustomize failed: " + out.stderr.strip()[-400:])
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def under(path, mount):
+    return path == mount or path.startswith(mount.rstrip("/") + "/")
+
+
+def config_paths(cfg):
+    """(key files, state dirs) named by a daemon configuration."""
+    keys, state = [], []
+    parts = [cfg] + [cfg[k] for k in ("issuer", "broker") if isinstance(cfg.get(k), dict)]
+    for c in parts:
+        keys += [c.get("session", {}).get("key_file"), c.get("token", {}).get("signing_key")]
+        keys += c.get("admin", {}).get("public_keys", [])
+        state += [c.get("repository", {}).get("dir"), c.get("policy", {}).get("state_dir"),
+                  c.get("verifier", {}).get("cache_dir")]
+    return [k for k in keys if k], [s for s in state if s]
+
+
+def check_deployment(dep, objs, errs):
+    name = dep["metadata"]["name"]
+    pod = dep["spec"]["template"]["spec"]
+    psc = pod.get("securityContext", {})
+    if psc.get("runAsNonRoot") is not True:
+        errs.append(f"{name}: pod runAsNonRoot is not true")
+    if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        errs.append(f"{name}: no RuntimeDefault seccomp profile")
+    if not isinstance(psc.get("runAsUser"), int) or psc["runAsUser"] == 0:
+        errs.append(f"{name}: runAsUser is not a non-zero uid")
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    configmaps = {o["metadata"]["name"]: o for o in objs if o["kind"] == "ConfigMap"}
+    for c in pod["containers"]:
+        cn = f"{name}/{c['name']}"
+        ports = {p.get("name") for p in c.get("ports", [])} | {p["containerPort"] for p in c.get("ports", [])}
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            g = c.get(probe, {}).get("httpGet", {})
+            if g.get("path") != path:
+                errs.append(f"{cn}: {probe} is not an HTTP GET of {path}")
+            if g.get("port") not in ports:
+                errs.append(f"{cn}: {probe} port {g.get('port')} is not a container port")
+        sc = c.get("securityContext", {})
+        if sc.get("allowPrivilegeEscalation") is not False:
+            errs.append(f"{cn}: allowPrivilegeEscalation is not false")
+        if sc.get("readOnlyRootFilesystem") is not True:
+            errs.append(f"{cn}: readOnlyRootFilesystem is not true")
+        if sc.get("capabilities", {}).get("drop") != ["ALL"]:
+            errs.append(f"{cn}: capabilities do not drop ALL")
+        if sc.get("privileged"):
+            errs.append(f"{cn}: privileged")
+        res = c.get("resources", {})
+        for kind in ("requests", "limits"):
+            if not {"cpu", "memory"} <= set(res.get(kind, {})):
+                errs.append(f"{cn}: no cpu and memory {kind}")
+        mounts = c.get("volumeMounts", [])
+        for m in mounts:
+            if m["name"] not in vols:
+                errs.append(f"{cn}: mount of undeclared volume {m['name']}")
+        # The configuration it runs with.
+        args = c.get("command", []) + c.get("args", [])
+        if "--config" not in args:
+            errs.append(f"{cn}: no --config")
+            continue
+        cfg_path = args[args.index("--config") + 1]
+        cfg = None
+        for m in mounts:
+            v = vols.get(m["name"], {})
+            if "configMap" in v and os.path.dirname(cfg_path) == m["mountPath"]:
+                cm = configmaps.get(v["configMap"]["name"])
+                if cm is None:
+                    errs.append(f"{cn}: ConfigMap {v['configMap']['name']} is not rendered")
+                    continue
+                text = cm.get("data", {}).get(os.path.basename(cfg_path))
+                if text is not None:
+                    cfg = json.loads(text)
+        if cfg is None:
+            errs.append(f"{cn}: {cfg_path} is in no rendered ConfigMap")
+            continue
+        if not cfg.get("http", {}).get("listen", "").startswith("0.0.0.0:"):
+            errs.append(f"{cn}: does not listen on 0.0.0.0 (unreachable through its Service)")
+        keys, state = config_paths(cfg)
+        for k in keys:
+            ms = [m for m in mounts if under(k, m["mountPath"])]
+            if not ms or "secret" not in vols.get(ms[-1]["name"], {}) or not ms[-1].get("readOnly"):
+                errs.append(f"{cn}: key file {k} is not on a read-only Secret mount")
+        for s in state:
+            ms = [m for m in mounts if under(s, m["mountPath"])]
+            if not ms or ms[0].get("readOnly"):
+                errs.append(f"{cn}: state directory {s} is not on a writable volume")
+    return vols
+
+
+def mounted_under_repo(dep, kind, errs):
+    """Volumes of `kind` (csi, secret) mounted read-only under the broker's repository."""
+    found = []
+    pod = dep["spec"]["template"]["spec"]
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    for c in pod["containers"]:
+        for m in c.get("volumeMounts", []):
+            v = vols.get(m["name"], {})
+            if kind in v and m["mountPath"].startswith("/var/lib/kbs-c/broker/resources/"):
+                if not m.get("readOnly"):
+                    errs.append(f"{m['name']}: mounted writable under the repository")
+                found.append((m, v))
+    return found
+
+
+def check_overlay(name, objs):
+    errs = []
+    deps = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Deployment"}
+    svcs = {o["metadata"]["name"] for o in objs if o["kind"] == "Service"}
+    if not deps:
+        errs.append("no Deployment")
+    for d in deps.values():
+        check_deployment(d, objs, errs)
+        if d["metadata"]["name"] not in svcs:
+            errs.append(f"{d['metadata']['name']}: no Service of that name")
+    want = {"background-check": {"kbs"}}.get(name, {"kbs-issuer", "kbs-broker"})
+    if set(deps) != want:
+        errs.append(f"Deployments {sorted(deps)}, expected {sorted(want)}")
+    if name == "ha":
+        for n, d in deps.items():
+            if d["spec"].get("replicas", 1) < 2:
+                errs.append(f"{n}: {d['spec'].get('replicas', 1)} replica(s) in the HA overlay")
+        pdbs = {o["metadata"]["name"] for o in objs if o["kind"] == "PodDisruptionBudget"}
+        if pdbs != want:
+            errs.append(f"PodDisruptionBudgets {sorted(pdbs)}, expected {sorted(want)}")
+        for o in objs:
+            if o["kind"] == "PersistentVolumeClaim" and "ReadWriteMany" not in o["spec"]["accessModes"]:
+                errs.append(f"PVC {o['metadata']['name']} is not ReadWriteMany but shared by replicas")
+    broker = deps.get("kbs-broker")
+    if name == "resources-akv" and broker:
+        spcs = [o for o in objs if o["kind"] == "SecretProviderClass"]
+        found = mounted_under_repo(broker, "csi", errs)
+        if not found:
+            errs.append("no CSI volume mounted under the repository")
+        for m, v in found:
+            if v["csi"].get("driver") != "secrets-store.csi.k8s.io" or not v["csi"].get("readOnly"):
+                errs.append("CSI volume is not a read-only Secrets Store CSI volume")
+            spc = v["csi"].get("volumeAttributes", {}).get("secretProviderClass")
+            if spc not in {o["metadata"]["name"] for o in spcs}:
+                errs.append(f"SecretProviderClass {spc} is not rendered")
+        for o in spcs:
+            if o["spec"].get("provider") != "azure" or "keyvaultName" not in o["spec"].get("parameters", {}):
+                errs.append("the SecretProviderClass is not an Azure Key Vault example")
+    if name == "resources-secret" and broker:
+        if not mounted_under_repo(broker, "secret", errs):
+            errs.append("no Secret volume mounted under the repository")
+    return errs
+
+
+def check_make_secrets(all_objs):
+    """make-secrets.sh provides every Secret key a Deployment's config reads."""
+    errs = []
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([os.path.join(K8S, "make-secrets.sh"), d], capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            return [f"make-secrets.sh failed: {r.stderr.strip()}"]
+        made = {s["metadata"]["name"]: s for s in yaml.safe_load_all(open(os.path.join(d, "secrets.yaml")))}
+        if oct(os.stat(os.path.join(d, "secrets.yaml")).st_mode & 0o777) != "0o600":
+            errs.append("secrets.yaml is not 0600")
+    if len(base64.b64decode(made.get("kbs-issuer-keys", {}).get("data", {}).get("session.key", ""))) != 32:
+        errs.append("kbs-issuer-keys/session.key is not 32 bytes")
+    for objs in all_objs:
+        for dep in (o for o in objs if o["kind"] == "Deployment"):
+            for v in dep["spec"]["template"]["spec"].get("volumes", []):
+                sn = v.get("secret", {}).get("secretName")
+                if sn in ("kbs-resources",) or sn is None:
+                    continue  # the operator's own resources
+                if sn not in made:
+                    errs.append(f"{dep['metadata']['name']}: Secret {sn} is not made by make-secrets.sh")
+    for n, keys in (("kbs-issuer-keys", {"session.key", "token-key.pem"}), ("kbs-admin", {"admin-pub.pem"})):
+        if set(made.get(n, {}).get("data", {})) != keys:
+            errs.append(f"make-secrets.sh: {n} holds {sorted(made.get(n, {}).get('data', {}))}")
+    return errs
+
+
+def main():
+    overlays = sorted(os.listdir(os.path.join(K8S, "overlays")))
+    passed = failed = 0
+    if set(overlays) != EXPECTED:
+        print(f"FAILED: k8s: overlays {overlays}, expected {sorted(EXPECTED)} (update this test)")
+        failed += 1
+    rendered = []
+    for o in overlays:
+        try:
+            objs = render(o)
+            rendered.append(objs)
+            errs = check_overlay(o, objs)
+        except Exception as e:  # a render or parse failure is this overlay's failure
+            errs = [f"{type(e).__name__}: {e}"]
+        if errs:
+            failed += 1
+            for e in errs:
+                print(f"FAILED: k8s {o}: {e}")
+        else:
+            passed += 1
+            kinds = sorted({x["kind"] for x in objs})
+            print(f"k8s: {o}: {len(objs)} objects ({', '.join(kinds)}) ok")
+    errs = check_make_secrets(rendered)
+    for e in errs:
+        print(f"FAILED: k8s: {e}")
+    failed += bool(errs)
+    passed += not errs
+    print(f"k8s: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
