@@ -4,8 +4,11 @@
 # fresh admin key, free ports on 127.0.0.1), the containers' health checks
 # pass, the operator sets a policy and a secret through the admin API, a
 # guest walks attest -> token -> resource through the published ports, and
-# down -v, always, within a bounded time.  Skips (exit 77, reason printed)
-# only where podman cannot run.
+# down -v, always, within a bounded time.  Then the KMIP profile
+# (compose.kmip.yaml, PyKMIP image from deploy/compose/kmip): the same flow
+# for a resource under kmip/, which must land in the KMIP server and not in
+# the broker's repository.  Skips (exit 77, reason printed) only where
+# podman cannot run.
 #   tests/deploy/compose.sh BUILD
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,14 +28,22 @@ podman image exists "$KBS_IMAGE" ||
 
 W=$(mktemp -d)
 chmod 755 "$W"
-pc() { timeout 300 podman-compose -f "$ROOT/deploy/compose/compose.yaml" -p "$PROJECT" "$@"; }
-cleanup() {
+FILES=(-f "$ROOT/deploy/compose/compose.yaml")
+pc() { timeout 300 podman-compose "${FILES[@]}" -p "$PROJECT" "$@"; }
+down() {
 	pc down -v -t 2 >"$W/down.log" 2>&1 || { echo "compose down failed:"; tail -n 5 "$W/down.log"; }
-	# What podman-compose 1.0.3 leaves behind: the volumes, the network.
-	timeout 60 podman volume rm -f "${PROJECT}_issuer-state" "${PROJECT}_broker-state" >/dev/null 2>&1
+	# What podman-compose 1.0.3 may leave behind: containers stuck in a
+	# restart loop, the volumes, the network.
+	local c v
+	for c in $(podman ps -a --format '{{.Names}}' | grep "^${PROJECT}_"); do
+		timeout 60 podman rm -f -t 1 "$c" >/dev/null 2>&1
+	done
+	for v in issuer-state broker-state kmip-state kmip-client; do
+		timeout 60 podman volume rm -f "${PROJECT}_$v" >/dev/null 2>&1
+	done
 	timeout 60 podman network rm -f "${PROJECT}_default" >/dev/null 2>&1
-	rm -rf "$W"
 }
+cleanup() { down; rm -rf "$W"; }
 trap cleanup EXIT
 fail=0
 bad() { echo "FAILED: compose: $*"; fail=$((fail + 1)); }
@@ -49,7 +60,7 @@ export KBS_ISSUER_PORT=$pi KBS_BROKER_PORT=$pb KBS_ADMIN_PUB=$W/admin-pub.pem
 export KBS_ISSUER_CONFIG=$ROOT/deploy/compose/issuer-sample.json
 ISSUER=http://127.0.0.1:$pi BROKER=http://127.0.0.1:$pb
 
-logs() { for s in kbs-issuer kbs-broker; do echo "--- $s"; podman logs "${PROJECT}_${s}_1" 2>&1 | tail -n 15; done; }
+logs() { for s in kbs-issuer kbs-broker ${KMIP:+kmip}; do echo "--- $s"; podman logs "${PROJECT}_${s}_1" 2>&1 | tail -n 15; done; }
 if ! pc up -d >"$W/up.log" 2>&1; then
 	tail -n 20 "$W/up.log"; bad "podman-compose up"
 elif ! wait_http "$ISSUER/healthz" 90 || ! wait_http "$BROKER/healthz" 90; then
@@ -84,5 +95,49 @@ else
 	fi
 fi
 
-[ "$fail" -eq 0 ] && echo "compose: up, health checks, guest flow ok"
+down
+
+# The KMIP profile.
+KMIP=1
+export KBS_KMIP_IMAGE=${KBS_TEST_KMIP_IMAGE:-localhost/kbs-c-kmip:test}
+export KBS_BROKER_CONFIG=$ROOT/deploy/compose/broker-kmip.json
+FILES+=(-f "$ROOT/deploy/compose/compose.kmip.yaml")
+t0=$(date +%s)
+if ! timeout 900 podman build --network=host --build-arg BASE="${KBS_BASE_IMAGE:-localhost/debian:bookworm}" \
+	-t "$KBS_KMIP_IMAGE" deploy/compose/kmip >"$W/kmip-build.log" 2>&1; then
+	tail -n 20 "$W/kmip-build.log"; bad "building the KMIP image"
+elif ! pc up -d >"$W/up.log" 2>&1; then
+	tail -n 20 "$W/up.log"; bad "podman-compose up with compose.kmip.yaml"
+elif ! wait_http "$BROKER/healthz" 90; then
+	logs; bad "kmip profile: the broker did not answer"
+else
+	echo "compose: kmip profile up ($(( $(date +%s) - t0 )) s)"
+	ok=0
+	# The KMIP server makes the broker's client certificate at its first
+	# start; the broker's first connection may come before it listens.
+	for _ in $(seq 1 60); do
+		"$CLIENT" --timeout 20 --url "$BROKER" set-resource --admin-key "$W/admin.pem" \
+			--path kmip/key/deploy --value "kmip deploy secret" >"$W/kset.out" 2>&1 && { ok=1; break; }
+		sleep 1
+	done
+	if [ $ok != 1 ]; then
+		cat "$W/kset.out"; logs; bad "kmip profile: storing kmip/key/deploy"
+	else
+		"$CLIENT" --timeout 20 --url "$BROKER" set-resource-policy --admin-key "$W/admin.pem" \
+			--policy policies/demo.json >/dev/null 2>&1 || bad "kmip profile: set-resource-policy"
+		got=$("$CLIENT" --timeout 20 get-resource --issuer "$ISSUER" --broker "$BROKER" \
+			--path kmip/key/deploy 2>"$W/kget.err")
+		[ "$got" = "kmip deploy secret" ] || { cat "$W/kget.err"; bad "kmip profile: guest flow"; }
+		n=$(podman exec "${PROJECT}_kmip_1" python3 -c "import sqlite3
+print(sqlite3.connect('/var/lib/kmip/kmip.db').execute('select count(*) from managed_objects').fetchone()[0])" 2>/dev/null)
+		[ "${n:-0}" -ge 1 ] || bad "kmip profile: the KMIP server holds no object"
+		if podman run --rm --network=none -v "${PROJECT}_broker-state:/s:ro" "$KBS_IMAGE" \
+			test -e /s/broker/resources/kmip; then
+			bad "kmip profile: kmip/ landed in the broker's filesystem repository"
+		fi
+		[ "$fail" -eq 0 ] && echo "compose: kmip profile: resource in KMIP, guest flow ok ($(( $(date +%s) - t0 )) s)"
+	fi
+fi
+
+[ "$fail" -eq 0 ] && echo "compose: up, health checks, guest flow, kmip profile ok"
 [ "$fail" -eq 0 ]
