@@ -106,6 +106,7 @@ load_admin(kbs_broker *b, kbs_errbuf *eb)
 
 	if ((rc = kbs_admin_auth_new(ac, &b->admin, eb)) != KBS_OK)
 		return rc;
+	kbs_admin_auth_describe(b->admin);
 	if (b->cfg->admin_roles != NULL &&
 	    (rc = kbs_roles_parse(b->cfg->admin_roles, &b->roles, eb)) != KBS_OK)
 		return rc;

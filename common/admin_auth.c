@@ -83,6 +83,15 @@ kbs_admin_auth_new(const kbs_admin_cfg *cfg, kbs_admin_auth **out,
 		kbs_admin_auth_free(a);
 		return rc;
 	}
+	*out = a;
+	return KBS_OK;
+}
+
+void
+kbs_admin_auth_describe(const kbs_admin_auth *a)
+{
+	const kbs_admin_cfg *cfg = a->cfg;
+
 	if (cfg->insecure_allow_all)
 		kbs_log_warn("admin.insecure_allow_all is ON: anyone who can "
 			     "reach this server can use its admin API; never do "
@@ -93,8 +102,6 @@ kbs_admin_auth_new(const kbs_admin_cfg *cfg, kbs_admin_auth **out,
 		kbs_log_warn("admin.allow_long_lived_tokens without "
 			     "admin.single_use: a leaked admin token works "
 			     "until its exp (docs/threat-model.md)");
-	*out = a;
-	return KBS_OK;
 }
 
 /* 1 if the aud claim (string or array of strings) contains want. */

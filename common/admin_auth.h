@@ -79,6 +79,14 @@ int kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,
 kbs_err kbs_admin_auth_verify(kbs_admin_auth *a, const char *token,
 			      long long now, char **role, kbs_errbuf *eb);
 
+/*
+ * Log once, at start, what the configuration means (closed, open without
+ * authentication, long-lived tokens without single use).  Separate from
+ * kbs_admin_auth_new() so that a component whose admin calls another
+ * component checks (the issuer inside kbs) says nothing misleading.
+ */
+void kbs_admin_auth_describe(const kbs_admin_auth *a);
+
 /* NULL is a no-op. */
 void kbs_admin_auth_free(kbs_admin_auth *a);
 

@@ -195,6 +195,9 @@ admin_routes(kbs_issuer *is, kbs_http_server *srv)
 	long long max = KBS_POLICY_MAX_SIZE * 2;
 	kbs_err rc;
 
+	if (is->admin_fn == NULL)
+		kbs_admin_auth_describe(is->admin);
+
 	if ((rc = kbs_http_route(srv, "POST", "/kbs/v0/attestation-policy",
 				 kbs_issuer_handle_attestation_policy, is,
 				 max)) != KBS_OK ||
