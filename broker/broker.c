@@ -1,8 +1,10 @@
 /* broker.c - building the broker from its configuration. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "broker_int.h"
 #include "fsutil.h"
 #include "intel.h"
@@ -40,7 +42,8 @@ int_or(const json_t *o, const char *k, long long def)
 }
 
 static kbs_err
-add_issuer(kbs_broker *b, const json_t *o, size_t i, kbs_errbuf *eb)
+add_issuer(kbs_trust *t, long long leeway, const json_t *o, size_t i,
+	   kbs_errbuf *eb)
 {
 	kbs_trust_issuer_cfg ic;
 	const char *k;
@@ -61,7 +64,7 @@ add_issuer(kbs_broker *b, const json_t *o, size_t i, kbs_errbuf *eb)
 	ic.tls_ca_file = kbs_json_str(o, "tls_ca_file");
 	ic.audience = kbs_json_str(o, "audience");
 	ic.iss = kbs_json_str(o, "iss");
-	ic.leeway = b->cfg->token_leeway;
+	ic.leeway = leeway;
 	ic.refetch_interval = int_or(o, "refetch_interval", 30);
 	ic.fetch_timeout_ms = int_or(o, "fetch_timeout_ms", 5000);
 	ic.cache_ttl = int_or(o, "cache_ttl", 300);
@@ -72,30 +75,53 @@ add_issuer(kbs_broker *b, const json_t *o, size_t i, kbs_errbuf *eb)
 		kbs_errprefix(eb, "token.trusted_issuers[%zu]", i);
 		return KBS_ERR_CONFIG;
 	}
-	return kbs_trust_add_issuer(b->trust, &ic, eb);
+	return kbs_trust_add_issuer(t, &ic, eb);
+}
+
+/*
+ * The trusted issuers of cfg (and, in background-check mode, the
+ * in-process issuer's key set local) as a new kbs_trust; *n counts them.
+ */
+static kbs_err
+build_trust(const kbs_broker_cfg *cfg, const json_t *local, kbs_trust **out,
+	    size_t *n, kbs_errbuf *eb)
+{
+	const json_t *list = cfg->trusted_issuers;
+	kbs_trust *t = NULL;
+	json_t *o;
+	size_t i, count = 0;
+	kbs_err rc;
+
+	if ((rc = kbs_trust_new(&t)) != KBS_OK)
+		return kbs_errf(eb, rc, "out of memory");
+	if (list != NULL && !json_is_array(list)) {
+		rc = kbs_errf(eb, KBS_ERR_CONFIG, "token.trusted_issuers must "
+			      "be a list");
+		goto out;
+	}
+	json_array_foreach(list, i, o) {
+		if ((rc = add_issuer(t, cfg->token_leeway, o, i, eb)) != KBS_OK)
+			goto out;
+		count++;
+	}
+	if (local != NULL) {
+		if ((rc = kbs_trust_add_jwks(t, "local-issuer", local, NULL,
+					     cfg->token_leeway, eb)) != KBS_OK)
+			goto out;
+		count++;
+	}
+	*out = t;
+	*n = count;
+	t = NULL;
+out:
+	kbs_trust_free(t);
+	return rc;
 }
 
 static kbs_err
 load_trust(kbs_broker *b, kbs_errbuf *eb)
 {
-	const json_t *list = b->cfg->trusted_issuers;
-	json_t *o;
-	size_t i;
-	kbs_err rc;
-
-	if ((rc = kbs_trust_new(&b->trust)) != KBS_OK)
-		return kbs_errf(eb, rc, "out of memory");
-	if (list == NULL)
-		return KBS_OK;
-	if (!json_is_array(list))
-		return kbs_errf(eb, KBS_ERR_CONFIG, "token.trusted_issuers must "
-				"be a list");
-	json_array_foreach(list, i, o) {
-		if ((rc = add_issuer(b, o, i, eb)) != KBS_OK)
-			return rc;
-		b->n_issuers++;
-	}
-	return KBS_OK;
+	return build_trust(b->cfg, NULL, &b->trust, &b->n_issuers, eb);
 }
 
 static kbs_err
@@ -287,6 +313,8 @@ kbs_broker_trust_local(kbs_broker *b, const json_t *jwks,
 {
 	kbs_err rc;
 
+	if ((b->local_jwks = json_deep_copy(jwks)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	rc = kbs_trust_add_jwks(b->trust, "local-issuer", jwks, NULL,
 				b->cfg->token_leeway, eb);
 	if (rc != KBS_OK)
@@ -295,6 +323,72 @@ kbs_broker_trust_local(kbs_broker *b, const json_t *jwks,
 	b->cookie_fn = fn;
 	b->cookie_arg = arg;
 	return KBS_OK;
+}
+
+kbs_trust *
+kbs_broker_trust(const kbs_broker *b)
+{
+	return __atomic_load_n(&b->trust, __ATOMIC_ACQUIRE);
+}
+
+kbs_err
+kbs_broker_reload(kbs_broker *b, const kbs_broker_cfg *cfg, kbs_errbuf *eb)
+{
+	kbs_trust *t = NULL, **old;
+	size_t n = 0;
+	kbs_err rc;
+
+	if ((rc = build_trust(cfg, b->local_jwks, &t, &n, eb)) != KBS_OK)
+		return rc;
+	rc = kbs_errf(eb, KBS_ERR_CONFIG, "token.trusted_issuers is empty: no "
+		      "token could ever be accepted");
+	if (n == 0)
+		goto out;
+	/* Single-use ids seen before the reload stay seen. */
+	kbs_trust_adopt_replay(t, b->trust);
+	if (b->pg != NULL && b->cfg->pg_jti &&
+	    (rc = kbs_trust_share_replay(t, b->pg, eb)) != KBS_OK)
+		goto out;
+	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if ((old = realloc(b->old_trust, (b->n_old_trust + 1) *
+			   sizeof(*old))) == NULL)
+		goto out;
+	b->old_trust = old;
+	if ((rc = kbs_policystore_reload_base(b->policy, cfg->policy_file,
+					      eb)) != KBS_OK)
+		goto out;
+	/*
+	 * Requests read the pointer once and may still be verifying with
+	 * (or hold an issuer name borrowed from) the old set, so it is kept
+	 * until exit rather than freed.
+	 */
+	b->old_trust[b->n_old_trust++] = b->trust;
+	__atomic_store_n(&b->trust, t, __ATOMIC_RELEASE);
+	b->n_issuers = n;
+	t = NULL;
+	kbs_log_info("reloaded: %zu trusted issuers, resource-policy "
+		     "baseline from %s", n, cfg->policy_file ? cfg->policy_file
+		     : "the built-in default");
+	rc = KBS_OK;
+out:
+	kbs_trust_free(t);
+	return rc;
+}
+
+int
+kbs_broker_ready(kbs_broker *b, char *why, size_t n)
+{
+	kbs_errbuf eb = {""};
+
+	if (b->store == NULL || kbs_store_ping(b->store, &eb) != KBS_OK) {
+		snprintf(why, n, "resource store: %s", eb.msg);
+		return 0;
+	}
+	if (kbs_trust_ready(kbs_broker_trust(b), kbs_clock_now()) == 0) {
+		snprintf(why, n, "no trusted issuer has keys loaded yet");
+		return 0;
+	}
+	return 1;
 }
 
 kbs_err
@@ -363,9 +457,15 @@ kbs_broker_routes(kbs_broker *b, kbs_http_server *srv)
 void
 kbs_broker_free(kbs_broker *b)
 {
+	size_t i;
+
 	if (b == NULL)
 		return;
 	kbs_trust_free(b->trust);
+	for (i = 0; i < b->n_old_trust; i++)
+		kbs_trust_free(b->old_trust[i]);
+	free(b->old_trust);
+	json_decref(b->local_jwks);
 	kbs_store_free(b->store);
 	kbs_policystore_free(b->policy);
 	kbs_audit_close(b->audit);

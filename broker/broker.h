@@ -90,6 +90,19 @@ kbs_err kbs_broker_routes(kbs_broker *b, kbs_http_server *srv);
 /* The broker's shared database (postgres.url), borrowed; NULL if none. */
 struct kbs_pg *kbs_broker_pg(const kbs_broker *b);
 
+/*
+ * SIGHUP: apply what may change without a restart from cfg (a freshly
+ * loaded configuration): the trusted issuers with their JWKS and CA files,
+ * and the resource-policy baseline (policy.file).  Everything is loaded
+ * first; on failure nothing changed.  cfg is not kept.
+ */
+kbs_err kbs_broker_reload(kbs_broker *b, const kbs_broker_cfg *cfg,
+			  kbs_errbuf *eb);
+
+/* 1 when the broker can serve: its stores answer and at least one trusted
+ * issuer has keys; else 0 with a reason in why. */
+int kbs_broker_ready(kbs_broker *b, char *why, size_t n);
+
 void kbs_broker_free(kbs_broker *b);
 
 #endif

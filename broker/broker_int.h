@@ -37,7 +37,14 @@ struct kbs_broker {
 	const void *cookie_arg;
 	struct kbs_intel *intel; /* /kbs/v1 state (intel.h); NULL: off */
 	struct kbs_pg *pg;       /* the shared database; NULL: none */
+
+	json_t *local_jwks;   /* kbs mode: the in-process issuer's keys */
+	kbs_trust **old_trust; /* replaced by SIGHUP reloads, freed at exit */
+	size_t n_old_trust;
 };
+
+/* The trusted issuers in force now (SIGHUP may replace them). */
+kbs_trust *kbs_broker_trust(const kbs_broker *b);
 
 /* The policy id of unbound paths, and of /kbs/v0/resource-policy. */
 #define KBS_POLICY_DEFAULT_ID "resource-policy"
@@ -163,6 +170,14 @@ kbs_err kbs_policystore_unbind(kbs_policystore *h, const char *pattern,
  * policies, and hash it: what a set would accept.  *out owned by caller. */
 kbs_err kbs_policystore_parse(const char *text, size_t len, kbs_policy **out,
 			      char sha256[65], kbs_errbuf *eb);
+
+/*
+ * Replace version 0 of "resource-policy" (the baseline) with file, or the
+ * built-in default when NULL (SIGHUP).  A document that does not load
+ * changes nothing.  Versions set through the admin API are untouched.
+ */
+kbs_err kbs_policystore_reload_base(kbs_policystore *h, const char *file,
+				    kbs_errbuf *eb);
 
 void kbs_policystore_free(kbs_policystore *h);
 

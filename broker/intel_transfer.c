@@ -289,7 +289,7 @@ judge(struct xfer *x, kbs_http_resp *resp)
 	kbs_policy_ctx pc;
 	const char *why;
 
-	if (kbs_trust_verify(x->b->trust, x->token, strlen(x->token),
+	if (kbs_trust_verify(kbs_broker_trust(x->b), x->token, strlen(x->token),
 			     kbs_clock_now(), &x->claims, &x->issuer,
 			     &x->eb) != KBS_OK) {
 		kbs_intel_reply_error(resp, 401, "Token verification failed: %s",

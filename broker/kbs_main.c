@@ -109,6 +109,31 @@ stop(void *state)
 	free(bg);
 }
 
+static int
+ready(void *state, char *why, size_t n)
+{
+	kbs_bg *bg = state;
+
+	return kbs_issuer_ready(bg->is, why, n) &&
+	       kbs_broker_ready(bg->b, why, n);
+}
+
+/* The issuer's part first: if the broker's then fails, the log says so
+ * and the issuer's new appraisal policy stays (each part is whole). */
+static kbs_err
+reload(void *state, void *c, kbs_errbuf *eb)
+{
+	kbs_bg *bg = state;
+	kbs_bg_cfg *bc = c;
+	kbs_err rc;
+
+	if ((rc = kbs_issuer_reload(bg->is, &bc->issuer, eb)) != KBS_OK)
+		return rc;
+	if ((rc = kbs_broker_reload(bg->b, &bc->broker, eb)) != KBS_OK)
+		kbs_errprefix(eb, "(issuer part applied) broker");
+	return rc;
+}
+
 static kbs_err
 start(void *c, kbs_http_server *srv, void **state, kbs_errbuf *eb)
 {
@@ -166,6 +191,9 @@ main(int argc, char **argv)
 		.base = &cfg.base,
 		.start = start,
 		.stop = stop,
+		.ready = ready,
+		.reload = reload,
+		.cfg_size = sizeof(cfg),
 	};
 	int status;
 	size_t i;

@@ -29,6 +29,18 @@ stop(void *state)
 	kbs_broker_free(state);
 }
 
+static int
+ready(void *state, char *why, size_t n)
+{
+	return kbs_broker_ready(state, why, n);
+}
+
+static kbs_err
+reload(void *state, void *c, kbs_errbuf *eb)
+{
+	return kbs_broker_reload(state, c, eb);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -42,6 +54,9 @@ main(int argc, char **argv)
 		.base = &cfg.base,
 		.start = start,
 		.stop = stop,
+		.ready = ready,
+		.reload = reload,
+		.cfg_size = sizeof(cfg),
 	};
 
 	return kbs_daemon_main(&d, argc, argv);

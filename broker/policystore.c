@@ -501,6 +501,32 @@ out:
 	return rc;
 }
 
+kbs_err
+kbs_policystore_reload_base(kbs_policystore *h, const char *file,
+			    kbs_errbuf *eb)
+{
+	kbs_policystore tmp;
+	struct cur old;
+	char *old_text;
+	kbs_err rc;
+
+	/* Compile aside; a document that does not load changes nothing. */
+	memset(&tmp, 0, sizeof(tmp));
+	if ((rc = load_base(&tmp, file, eb)) != KBS_OK)
+		return rc;
+	pthread_rwlock_wrlock(&h->lock);
+	old = h->base;
+	old_text = h->base_text;
+	h->base = tmp.base;
+	h->base_text = tmp.base_text;
+	h->base_len = tmp.base_len;
+	h->base_source = tmp.base_source;
+	pthread_rwlock_unlock(&h->lock);
+	kbs_policy_free(old.policy);
+	free(old_text);
+	return KBS_OK;
+}
+
 static kbs_err
 initial_state(kbs_policystore *h, kbs_errbuf *eb)
 {

@@ -17,6 +17,7 @@
 #include "json.h"
 #include "jwe.h"
 #include "log.h"
+#include "metrics.h"
 #include "mem.h"
 
 /* Where a tee-pubkey may sit in verified claims (spec 4.3), first hit wins. */
@@ -104,7 +105,7 @@ teekey_at(const json_t *j)
 static kbs_jwk *
 claims_teekey(const kbs_broker *b, const json_t *claims, const char *issuer)
 {
-	const json_t *paths = kbs_trust_teekey_paths(b->trust, issuer), *p;
+	const json_t *paths = kbs_trust_teekey_paths(kbs_broker_trust(b), issuer), *p;
 	json_t *j;
 	size_t i;
 
@@ -197,7 +198,7 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 				     "no bearer token or attested session");
 		return -1;
 	}
-	rc = kbs_trust_verify(c->b->trust, c->token, strlen(c->token),
+	rc = kbs_trust_verify(kbs_broker_trust(c->b), c->token, strlen(c->token),
 			      kbs_clock_now(), &c->claims, &c->issuer, &c->eb);
 	if (rc == KBS_ERR_NETWORK) {
 		/* The shared single-use cache is unreachable: the token is
@@ -208,6 +209,7 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 		return -1;
 	}
 	if (rc != KBS_OK) {
+		kbs_metrics_token_failure(rc);
 		kbs_http_reply_error(resp, 401, "TokenVerifierError",
 				     "token rejected: %s", c->eb.msg);
 		return -1;
@@ -222,11 +224,30 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 				  &c->pref, &c->eb);
 	json_decref(query);
 	if (rc != KBS_OK || !kbs_policy_decision_allowed(c->decision)) {
+		kbs_metrics_decision(rc != KBS_OK ? "error" : "deny", c->pref.id,
+				     rc != KBS_OK ? NULL
+				     : kbs_policy_decision_rule(c->decision));
 		deny(c, req, resp, rc);
 		return -1;
 	}
+	kbs_metrics_decision("allow", c->pref.id,
+			     kbs_policy_decision_rule(c->decision));
 	log_decision(c, req, 1);
 	return 0;
+}
+
+/* The release metric names repository and type, never the tag. */
+static void
+count_release(const char *path)
+{
+	const char *a = strchr(path, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+	char repo[KBS_METRICS_MAX_VALUE + 1], type[KBS_METRICS_MAX_VALUE + 1];
+
+	if (b == NULL)
+		return;
+	snprintf(repo, sizeof(repo), "%.*s", (int)(a - path), path);
+	snprintf(type, sizeof(type), "%.*s", (int)(b - a - 1), a + 1);
+	kbs_metrics_release(repo, type);
 }
 
 static void
@@ -241,6 +262,8 @@ release(struct get_ctx *c, kbs_http_resp *resp)
 		return;
 	}
 	if (rc != KBS_OK) {
+		kbs_metrics_backend_error(rc == KBS_ERR_NETWORK ? "kms" : "store",
+					  kbs_metrics_reason(rc));
 		kbs_log_error("resource %s: %s", c->path, c->eb.msg);
 		kbs_http_reply_error(resp, kbs_broker_store_status(rc),
 				     "PluginInternalError",
@@ -261,6 +284,7 @@ release(struct get_ctx *c, kbs_http_resp *resp)
 	}
 	kbs_http_reply_bytes(resp, 200, "application/json", c->jwe,
 			     strlen(c->jwe));
+	count_release(c->path);
 	kbs_http_resp_note(resp, "released %s issuer=%s "
 		 "policy=%s@%lld sha256=%.16s", c->path,
 		 c->issuer ? c->issuer : "", c->pref.id, c->pref.version,

@@ -27,6 +27,7 @@
 #include "fsutil.h"
 #include "jcs.h"
 #include "log.h"
+#include "metrics.h"
 #include "mem.h"
 #include "x509util.h"
 
@@ -795,6 +796,7 @@ kbs_audit_append(kbs_audit *a, const json_t *fields, kbs_errbuf *eb)
 	pthread_mutex_lock(&a->mu);
 	rc = append_locked(a, fields, eb);
 	pthread_mutex_unlock(&a->mu);
+	kbs_metrics_audit_write(rc == KBS_OK);
 	return rc;
 }
 

@@ -13,6 +13,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 
 kbs_err
 kbs_daemon_audit_open(const kbs_daemon_audit *o, const char *component,
@@ -104,34 +105,67 @@ parse_args(const kbs_daemon *d, int argc, char **argv, struct args *a)
 	return -1;
 }
 
-static kbs_err
-load_config(const kbs_daemon *d, const struct args *a, kbs_errbuf *eb)
+/* The kbs_daemon_base inside cfg, a config struct of d's type. */
+static kbs_daemon_base *
+base_of(const kbs_daemon *d, void *cfg)
 {
-	kbs_err rc;
-	int lvl;
+	return (kbs_daemon_base *)((char *)cfg +
+				   ((char *)d->base - (char *)d->cfg));
+}
 
-	if ((rc = kbs_cfg_defaults(d->opts, d->cfg, eb)) != KBS_OK)
+/*
+ * Load the configuration file and command-line overrides into cfg (d's
+ * struct type) and check what the daemon itself uses; nothing is
+ * applied.
+ */
+static kbs_err
+load_config_into(const kbs_daemon *d, const struct args *a, void *cfg,
+		 kbs_errbuf *eb)
+{
+	kbs_daemon_base *base = base_of(d, cfg);
+	kbs_err rc;
+
+	if ((rc = kbs_cfg_defaults(d->opts, cfg, eb)) != KBS_OK)
 		return rc;
 	if (a->config != NULL &&
-	    (rc = kbs_cfg_load(d->opts, d->cfg, a->config, eb)) != KBS_OK)
+	    (rc = kbs_cfg_load(d->opts, cfg, a->config, eb)) != KBS_OK)
 		return rc;
 	if (a->listen != NULL &&
-	    (rc = kbs_cfg_set(d->opts, d->cfg, "http.listen", a->listen, eb)) != KBS_OK)
+	    (rc = kbs_cfg_set(d->opts, cfg, "http.listen", a->listen, eb)) != KBS_OK)
 		return rc;
 	if (a->log_level != NULL &&
-	    (rc = kbs_cfg_set(d->opts, d->cfg, "log.level", a->log_level, eb)) != KBS_OK)
+	    (rc = kbs_cfg_set(d->opts, cfg, "log.level", a->log_level, eb)) != KBS_OK)
 		return rc;
-	if ((lvl = kbs_log_level_parse(d->base->log_level)) < 0)
+	if (kbs_log_level_parse(base->log_level) < 0)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "log.level: unknown level %s",
-				d->base->log_level);
-	kbs_log_set_level((kbs_log_level)lvl);
+				base->log_level);
+	if (kbs_log_format_parse(base->log_format) < 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "log.format: %s is neither "
+				"text nor json", base->log_format);
 	/* CivetWeb reads the TLS key itself; the key file rule still holds. */
-	if (d->base->tls_key != NULL &&
-	    (rc = kbs_fs_check_key_file(d->base->tls_key, eb)) != KBS_OK) {
+	if (base->tls_key != NULL &&
+	    (rc = kbs_fs_check_key_file(base->tls_key, eb)) != KBS_OK) {
 		kbs_errprefix(eb, "http.tls_key");
 		return rc;
 	}
 	return KBS_OK;
+}
+
+static void
+apply_log(const kbs_daemon_base *base)
+{
+	kbs_log_set_level((kbs_log_level)kbs_log_level_parse(base->log_level));
+	kbs_log_set_format(kbs_log_format_parse(base->log_format));
+}
+
+static kbs_err
+load_config(const kbs_daemon *d, const struct args *a, kbs_errbuf *eb)
+{
+	kbs_err rc = load_config_into(d, a, d->cfg, eb);
+
+	if (rc == KBS_OK)
+		apply_log(d->base);
+	return rc;
 }
 
 static void
@@ -165,13 +199,14 @@ check_config(const kbs_daemon *d)
 	return 0;
 }
 
-/* Block the stop signals in every thread; main waits for them. */
+/* Block the signals main waits for, in every thread. */
 static void
 block_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
@@ -183,16 +218,121 @@ handle_healthz(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 						 "version", KBS_VERSION));
 }
 
+/* What /readyz asks. */
+struct readiness {
+	const kbs_daemon *d;
+	void *state;
+};
+
+/*
+ * GET /readyz: 200 when the service can do its work now (keys loaded,
+ * stores answer, a trusted issuer's keys loaded), 503 with the reason
+ * otherwise.  /healthz stays the liveness probe.
+ */
+static void
+handle_readyz(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	const struct readiness *r = arg;
+	char why[KBS_ERRBUF_LEN] = "";
+
+	if (r->d->ready != NULL && !r->d->ready(r->state, why, sizeof(why))) {
+		kbs_http_reply_json(resp, 503, json_pack("{s:s, s:s}", "status",
+							 "not ready", "reason",
+							 why));
+		kbs_http_resp_note(resp, "not ready: %s", why);
+		return;
+	}
+	kbs_http_reply_json(resp, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+/* GET /metrics: Prometheus text format (metrics.h). */
+static void
+handle_metrics(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	char *text = NULL;
+	size_t len = 0;
+	kbs_errbuf eb = {""};
+
+	if (kbs_metrics_render(&text, &len, &eb) != KBS_OK) {
+		kbs_http_reply_error(resp, 500, "HTTPFailed", "%s", eb.msg);
+		return;
+	}
+	kbs_http_reply_bytes(resp, 200, "text/plain; version=0.0.4", text, len);
+	free(text);
+}
+
+static kbs_err
+common_routes(kbs_http_server *srv, struct readiness *r)
+{
+	kbs_err rc;
+
+	if ((rc = kbs_http_route(srv, "GET", "/healthz", handle_healthz, NULL,
+				 0)) != KBS_OK ||
+	    (rc = kbs_http_route(srv, "GET", "/readyz", handle_readyz, r,
+				 0)) != KBS_OK)
+		return rc;
+	return kbs_http_route(srv, "GET", "/metrics", handle_metrics, NULL, 0);
+}
+
+/*
+ * SIGHUP: load the configuration again and apply what may change while
+ * serving: log level and format, the TLS certificate and key, and the
+ * service's own (d->reload: trusted issuers, policies).  Anything that
+ * does not load leaves everything as it was.  The new configuration is
+ * freed afterwards: what a service keeps from it, it copies.
+ */
+static void
+reload(const kbs_daemon *d, const struct args *a, kbs_http_server *srv,
+       void *state)
+{
+	void *cfg = calloc(1, d->cfg_size);
+	kbs_daemon_base *base;
+	kbs_errbuf eb = {""};
+	kbs_err rc;
+
+	if (cfg == NULL) {
+		kbs_log_error("%s: reload refused: out of memory", d->prog);
+		return;
+	}
+	base = base_of(d, cfg);
+	if ((rc = load_config_into(d, a, cfg, &eb)) != KBS_OK)
+		goto out;
+	/* The TLS files first: a key that does not load must stop it all. */
+	if (base->tls_cert != NULL && d->base->tls_cert != NULL &&
+	    (rc = kbs_http_server_reload_tls(srv, base->tls_cert, base->tls_key,
+					     &eb)) != KBS_OK)
+		goto out;
+	if (d->reload != NULL && (rc = d->reload(state, cfg, &eb)) != KBS_OK)
+		goto out;
+	if ((base->tls_cert == NULL) != (d->base->tls_cert == NULL) ||
+	    strcmp(base->listen, d->base->listen) != 0)
+		kbs_log_warn("%s: http.listen and turning TLS on or off take "
+			     "effect at the next start", d->prog);
+	/* Said before the new level applies, which may silence info. */
+	kbs_log_info("%s: configuration reloaded%s%s (log.level %s)", d->prog,
+		     a->config ? " from " : "", a->config ? a->config : "",
+		     base->log_level);
+	apply_log(base);
+out:
+	if (rc != KBS_OK)
+		kbs_log_error("%s: reload refused, the running configuration "
+			      "stays: %s", d->prog, eb.msg);
+	kbs_cfg_free(d->opts, cfg);
+	free(cfg);
+}
+
 static int
-serve(const kbs_daemon *d)
+serve(const kbs_daemon *d, const struct args *a)
 {
 	kbs_http_server *srv = NULL;
+	struct readiness ready = {d, NULL};
 	kbs_http_cfg hc;
 	void *state = NULL;
 	kbs_errbuf eb = {""};
 	sigset_t set;
 	int sig = 0, status = 1;
 
+	memset(&hc, 0, sizeof(hc));
 	hc.listen = d->base->listen;
 	hc.tls_cert = d->base->tls_cert;
 	hc.tls_key = d->base->tls_key;
@@ -203,7 +343,7 @@ serve(const kbs_daemon *d)
 	block_signals(&set);
 	if (kbs_http_server_new(&hc, &srv, &eb) != KBS_OK ||
 	    d->start(d->cfg, srv, &state, &eb) != KBS_OK ||
-	    kbs_http_route(srv, "GET", "/healthz", handle_healthz, NULL, 0) != KBS_OK ||
+	    (ready.state = state, common_routes(srv, &ready)) != KBS_OK ||
 	    kbs_http_server_start(srv, &eb) != KBS_OK) {
 		kbs_log_error("%s: %s", d->prog, eb.msg);
 		goto out;
@@ -211,7 +351,13 @@ serve(const kbs_daemon *d)
 	kbs_log_info("%s listening on %s%s (port %d)", d->prog,
 		     hc.tls_cert ? "https://" : "http://", hc.listen,
 		     kbs_http_server_port(srv));
-	sigwait(&set, &sig);
+	for (;;) {
+		sigwait(&set, &sig);
+		if (sig != SIGHUP)
+			break;
+		kbs_log_info("%s: SIGHUP, reloading the configuration", d->prog);
+		reload(d, a, srv, state);
+	}
 	kbs_log_info("%s: signal %d, stopping", d->prog, sig);
 	status = 0;
 out:
@@ -251,7 +397,7 @@ kbs_daemon_main(const kbs_daemon *d, int argc, char **argv)
 		goto done;
 	}
 	log_config(d);
-	status = serve(d);
+	status = serve(d, &a);
 done:
 	kbs_cfg_free(d->opts, d->cfg);
 	curl_global_cleanup();

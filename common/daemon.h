@@ -1,8 +1,9 @@
 /*
  * daemon.h - what kbs-issuer, kbs-broker and kbs share as programs:
  * command line (--config, --listen, --log-level, --check-config, --help,
- * --version), configuration loading, the HTTP server's life cycle, and a
- * clean stop on SIGINT/SIGTERM.
+ * --version), configuration loading, the HTTP server's life cycle with
+ * /healthz, /readyz and /metrics, a reload on SIGHUP, and a clean stop on
+ * SIGINT/SIGTERM.
  */
 #ifndef KBS_DAEMON_H
 #define KBS_DAEMON_H
@@ -23,6 +24,7 @@ typedef struct {
 	long long request_timeout_ms;
 	long long keep_alive_timeout_ms;
 	char *log_level;
+	char *log_format;
 } kbs_daemon_base;
 
 #define KBS_DAEMON_BASE_OPTS(type, m, port)                                   \
@@ -44,7 +46,9 @@ typedef struct {
 	 offsetof(type, m.keep_alive_timeout_ms), "5000", 100, 600000, 0,      \
 	 "an idle keep-alive connection is closed after this time"},           \
 	{"log.level", KBS_CFG_STRING, offsetof(type, m.log_level), "info", 0,   \
-	 0, 0, "error, warn, info or debug"}
+	 0, 0, "error, warn, info or debug"},                                  \
+	{"log.format", KBS_CFG_STRING, offsetof(type, m.log_format), "text", 0, \
+	 0, 0, "text, or json: one JSON object per line for log shippers"}
 
 /* The audit log options (docs/audit.md); embed one per component. */
 typedef struct {
@@ -97,6 +101,18 @@ typedef struct {
 	 * is unknown.
 	 */
 	int (*command)(int argc, char **argv);
+	/*
+	 * Optional, for GET /readyz: 1 when state can do its work now, else
+	 * 0 with a short reason in why.  NULL: ready once serving.
+	 */
+	int (*ready)(void *state, char *why, size_t n);
+	/*
+	 * Optional, on SIGHUP: apply what may change while serving from cfg,
+	 * a freshly loaded configuration of the same struct type (freed after
+	 * the call: copy what is kept).  On failure nothing may have changed.
+	 */
+	kbs_err (*reload)(void *state, void *cfg, kbs_errbuf *eb);
+	size_t cfg_size; /* sizeof the config struct (needed for reload) */
 } kbs_daemon;
 
 /* Run the program; returns the process exit status. */

@@ -20,8 +20,10 @@
 #include "clock.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "mem.h"
 #include "rand.h"
+#include "tls_keys.h"
 
 #define MAX_ROUTES 64
 /* CivetWeb 1.15 parses at most 64 header fields (MG_MAX_HEADERS). */
@@ -61,6 +63,7 @@ struct kbs_http_server {
 	long long request_timeout_ms;
 	long long keep_alive_timeout_ms;
 	int port;
+	kbs_tls_keys *tls; /* the chain and key new connections get (SIGHUP) */
 };
 
 kbs_err
@@ -136,6 +139,27 @@ find_route(const kbs_http_server *srv, const char *method, const char *path,
 			return r;
 	}
 	return NULL;
+}
+
+/*
+ * Count one answered request in the metrics (metrics.h), labelled with
+ * the route pattern it took, never the raw path: paths carry tenants'
+ * resource names and are unbounded.
+ */
+static void
+observe(const kbs_http_server *srv, const char *method, const char *path,
+	int status, long long ms)
+{
+	char label[sizeof(((struct route *)0)->pattern) + 1];
+	const struct route *r;
+	int known;
+
+	r = find_route(srv, method, path, &known);
+	if (r != NULL)
+		snprintf(label, sizeof(label), "%s%s", r->pattern,
+			 r->prefix ? "*" : "");
+	kbs_metrics_http(r ? label : known ? "other-method" : "-",
+			 r ? method : "-", status, (double)ms / 1000.0);
 }
 
 void
@@ -410,6 +434,7 @@ on_request(struct mg_connection *c, void *cbdata)
 	kbs_log_info("%s \"%s %s\" %d %zu %lldms rid=%s%s%s", ri->remote_addr,
 		     ri->request_method, cr->path, resp.status, resp.body_len,
 		     kbs_clock_mono_ms() - t0, cr->rid, resp.note[0] ? " " : "", resp.note);
+	observe(srv, ri->request_method, cr->path, resp.status, kbs_clock_mono_ms() - t0);
 out:
 	kbs_http_resp_clear(&resp);
 	if (cr != NULL) {
@@ -482,7 +507,15 @@ on_init_ssl(void *ssl_ctx, void *user_data)
 			      srv->tls_cert, srv->tls_key);
 		return -1;
 	}
+	kbs_tls_keys_attach(srv->tls, ctx);
 	return 1;
+}
+
+kbs_err
+kbs_http_server_reload_tls(kbs_http_server *srv, const char *cert,
+			   const char *key, kbs_errbuf *eb)
+{
+	return kbs_tls_keys_reload(srv->tls, cert, key, eb);
 }
 
 static int
@@ -536,6 +569,7 @@ kbs_http_server_start(kbs_http_server *srv, kbs_errbuf *eb)
 	char errtext[256] = "";
 	struct mg_server_port sp[4];
 	int tls = srv->tls_cert != NULL;
+	kbs_err rc;
 	/* decode_url no: handlers get the raw path and decode each segment
 	 * once (kbs_http_decode_segment), so %252F stays "%2F" and an encoded
 	 * '/' or NUL is refused instead of becoming a separator or an end. */
@@ -575,6 +609,9 @@ kbs_http_server_start(kbs_http_server *srv, kbs_errbuf *eb)
 	cb.http_error = on_http_error;
 	if (tls)
 		cb.init_ssl = on_init_ssl;
+	if (tls && (rc = kbs_tls_keys_new(srv->tls_cert, srv->tls_key, &srv->tls,
+					  eb)) != KBS_OK)
+		return rc;
 	memset(&init, 0, sizeof(init));
 	init.callbacks = &cb;
 	init.user_data = srv;
@@ -674,5 +711,6 @@ kbs_http_server_free(kbs_http_server *srv)
 	free(srv->listen);
 	free(srv->tls_cert);
 	free(srv->tls_key);
+	kbs_tls_keys_free(srv->tls);
 	free(srv);
 }

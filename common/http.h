@@ -157,6 +157,14 @@ kbs_err kbs_http_route(kbs_http_server *srv, const char *method,
 /* Start listening.  After this, routes must not change. */
 kbs_err kbs_http_server_start(kbs_http_server *srv, kbs_errbuf *eb);
 
+/*
+ * Load a new TLS chain and key for connections accepted from now on
+ * (SIGHUP); on failure the old pair stays.  KBS_ERR_CONFIG when the
+ * server does not speak TLS or the files do not load.
+ */
+kbs_err kbs_http_server_reload_tls(kbs_http_server *srv, const char *cert,
+				   const char *key, kbs_errbuf *eb);
+
 /* The port actually bound (useful with port 0), or -1. */
 int kbs_http_server_port(const kbs_http_server *srv);
 

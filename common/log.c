@@ -8,6 +8,7 @@
 #include "log.h"
 
 static volatile int log_level = KBS_LOG_INFO;
+static volatile int log_format = KBS_LOG_TEXT;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -29,9 +30,77 @@ kbs_log_level_parse(const char *s)
 }
 
 void
+kbs_log_set_format(int format)
+{
+	log_format = format == KBS_LOG_JSON ? KBS_LOG_JSON : KBS_LOG_TEXT;
+}
+
+int
+kbs_log_format_parse(const char *s)
+{
+	if (s == NULL || strcmp(s, "text") == 0)
+		return KBS_LOG_TEXT;
+	if (strcmp(s, "json") == 0)
+		return KBS_LOG_JSON;
+	return -1;
+}
+
+/*
+ * Append msg to out[*n..cap) as the body of a JSON string, stopping
+ * before an escape that would not fit (the line is cut, never broken).
+ */
+static void
+json_escape(char *out, size_t *n, size_t cap, const char *msg, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = *n;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (c == '"' || c == '\\') {
+			if (o + 2 > cap)
+				break;
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			if (o + 6 > cap)
+				break;
+			memcpy(out + o, "\\u00", 4);
+			out[o + 4] = hex[c >> 4];
+			out[o + 5] = hex[c & 15];
+			o += 6;
+		} else {
+			if (o + 1 > cap)
+				break;
+			out[o++] = (char)c;
+		}
+	}
+	*n = o;
+}
+
+/* One JSON line from the formatted message msg. */
+static void
+log_json(kbs_log_level level, const char *time, const char *msg, size_t len)
+{
+	char line[2048];
+	size_t n;
+	int m;
+
+	m = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\","
+		     "\"msg\":\"", time, level_names[level]);
+	if (m < 0 || (size_t)m >= sizeof(line))
+		return;
+	n = (size_t)m;
+	json_escape(line, &n, sizeof(line) - 3, msg, len);
+	memcpy(line + n, "\"}\n", 3);
+	if (write(STDERR_FILENO, line, n + 3) < 0)
+		return;
+}
+
+void
 kbs_log(kbs_log_level level, const char *fmt, ...)
 {
-	char line[1024];
+	char line[1024], now[40];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
@@ -42,11 +111,19 @@ kbs_log(kbs_log_level level, const char *fmt, ...)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	m = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ",
-		     ts.tv_nsec / 1000000, level_names[level]);
-	if (m > 0)
-		n += (size_t)m;
+	n = strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(now + n, sizeof(now) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	if (log_format == KBS_LOG_JSON) {
+		va_start(ap, fmt);
+		m = vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		if (m >= 0)
+			log_json(level, now, line, (size_t)m < sizeof(line)
+				 ? (size_t)m : sizeof(line) - 1);
+		return;
+	}
+	m = snprintf(line, sizeof(line), "%s %s ", now, level_names[level]);
+	n = m > 0 ? (size_t)m : 0;
 	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	va_end(ap);

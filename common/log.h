@@ -1,8 +1,9 @@
 /*
  * log.h - one-line logs on stderr.
  *
- * Lines are "<RFC 3339 UTC time> <level> <message>", written with a single
- * write(2) so lines from CivetWeb worker threads never interleave.  Never
+ * Lines are "<RFC 3339 UTC time> <level> <message>" (or one JSON object,
+ * log.format json), written with a single write(2) so lines from
+ * CivetWeb worker threads never interleave.  Never
  * pass a secret, token or key: there is no redaction at this layer.
  */
 #ifndef KBS_LOG_H
@@ -20,6 +21,18 @@ void kbs_log_set_level(kbs_log_level level);
 
 /* Parse "error", "warn", "info" or "debug"; -1 if unknown. */
 int kbs_log_level_parse(const char *s);
+
+/*
+ * Line format: KBS_LOG_TEXT (the default) or KBS_LOG_JSON, one object
+ * per line, {"time": "<RFC 3339>", "level": "info", "msg": "..."}, for
+ * log shippers; the message is escaped as a JSON string (control
+ * characters as \u00XX), so request data cannot forge a line or a member.
+ */
+enum { KBS_LOG_TEXT = 0, KBS_LOG_JSON = 1 };
+void kbs_log_set_format(int format);
+
+/* Parse "text" (or NULL) or "json"; -1 if unknown. */
+int kbs_log_format_parse(const char *s);
 
 void kbs_log(kbs_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

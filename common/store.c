@@ -111,3 +111,11 @@ kbs_store_free(kbs_store *s)
 	if (s != NULL && s->ops != NULL && s->ops->free != NULL)
 		s->ops->free(s);
 }
+
+kbs_err
+kbs_store_ping(kbs_store *s, kbs_errbuf *eb)
+{
+	if (s == NULL || s->ops == NULL)
+		return kbs_errf(eb, KBS_ERR_INTERNAL, "no store");
+	return s->ops->ping != NULL ? s->ops->ping(s, eb) : KBS_OK;
+}

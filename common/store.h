@@ -32,6 +32,9 @@ struct kbs_store_ops {
 		       size_t len, kbs_errbuf *eb);
 	kbs_err (*del)(kbs_store *s, const char *path, kbs_errbuf *eb);
 	void (*free)(kbs_store *s);
+	/* Optional: KBS_OK when the store answers now (readiness); NULL
+	 * for a store that can only tell by a network round trip. */
+	kbs_err (*ping)(kbs_store *s, kbs_errbuf *eb);
 };
 
 /* Every backend embeds this as its first member. */
@@ -53,6 +56,10 @@ kbs_err kbs_store_put(kbs_store *s, const char *path, const uint8_t *data,
 		      size_t len, kbs_errbuf *eb);
 kbs_err kbs_store_del(kbs_store *s, const char *path, kbs_errbuf *eb);
 void kbs_store_free(kbs_store *s);
+
+/* Whether s (every store behind a router) answers now, for /readyz:
+ * KBS_OK, or the first failure with eb naming it. */
+kbs_err kbs_store_ping(kbs_store *s, kbs_errbuf *eb);
 
 /*
  * Filesystem backend rooted at dir (created 0700 if missing).  Resources

@@ -232,12 +232,27 @@ fs_free(kbs_store *s)
 	free(fs);
 }
 
+/* The repository directory can still be opened and listed. */
+static kbs_err
+fs_ping(kbs_store *s, kbs_errbuf *eb)
+{
+	store_fs *fs = (store_fs *)s;
+	int fd = openat(fs->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return kbs_errf(eb, KBS_ERR_IO, "repository %s does not answer: "
+				"%s", fs->root, strerror(errno));
+	close(fd);
+	return KBS_OK;
+}
+
 static const struct kbs_store_ops fs_ops = {
 	.name = "fs",
 	.get = fs_get,
 	.put = fs_put,
 	.del = fs_del,
 	.free = fs_free,
+	.ping = fs_ping,
 };
 
 kbs_err

@@ -168,12 +168,26 @@ router_free(kbs_store *s)
 	free(r);
 }
 
+static kbs_err
+router_ping(kbs_store *s, kbs_errbuf *eb)
+{
+	store_router *r = (store_router *)s;
+	kbs_err rc = kbs_store_ping(r->fallback, eb);
+	size_t i;
+
+	for (i = 0; rc == KBS_OK && i < r->nstores; i++)
+		if ((rc = kbs_store_ping(r->stores[i].store, eb)) != KBS_OK)
+			kbs_errprefix(eb, "store %s", r->stores[i].name);
+	return rc;
+}
+
 static const struct kbs_store_ops router_ops = {
 	.name = "router",
 	.get = router_get,
 	.put = router_put,
 	.del = router_del,
 	.free = router_free,
+	.ping = router_ping,
 };
 
 kbs_err

@@ -94,6 +94,7 @@ struct issuer {
 	json_t *teekey_paths;  /* validated [ptr, ...], or NULL */
 	long long max_age;     /* 0: no limit */
 	kbs_replay *replay;    /* non-NULL iff single_use */
+	int replay_borrowed;   /* replay belongs to an older trust (reload) */
 	int partial_chain;     /* a non-self-signed CA-file cert may anchor */
 };
 
@@ -899,11 +900,32 @@ kbs_trust_share_replay(kbs_trust *t, struct kbs_pg *pg, kbs_errbuf *eb)
 	kbs_err rc;
 
 	for (i = 0; i < t->n; i++)
-		if (t->iss[i]->replay != NULL &&
+		if (t->iss[i]->replay != NULL && !t->iss[i]->replay_borrowed &&
 		    (rc = kbs_replay_share_pg(t->iss[i]->replay, t->iss[i]->name,
 					      pg, eb)) != KBS_OK)
 			return rc;
 	return KBS_OK;
+}
+
+void
+kbs_trust_adopt_replay(kbs_trust *to, const kbs_trust *from)
+{
+	struct issuer *a, *b;
+	size_t i, j;
+
+	for (i = 0; to != NULL && from != NULL && i < to->n; i++) {
+		a = to->iss[i];
+		for (j = 0; a->replay != NULL && j < from->n; j++) {
+			b = from->iss[j];
+			if (b->replay == NULL || strcmp(a->name, b->name) != 0)
+				continue;
+			if (!a->replay_borrowed)
+				kbs_replay_free(a->replay);
+			a->replay = b->replay;
+			a->replay_borrowed = 1;
+			break;
+		}
+	}
 }
 
 kbs_err
@@ -982,7 +1004,8 @@ issuer_free(struct issuer *is)
 	X509_STORE_free(is->store);
 	json_decref(is->claims_map);
 	json_decref(is->teekey_paths);
-	kbs_replay_free(is->replay);
+	if (!is->replay_borrowed)
+		kbs_replay_free(is->replay);
 	pthread_mutex_destroy(&is->mu);
 	free(is);
 }
@@ -1223,4 +1246,32 @@ kbs_trust_teekey_paths(const kbs_trust *t, const char *name)
 		if (strcmp(t->iss[i]->name, name) == 0)
 			return t->iss[i]->teekey_paths;
 	return NULL;
+}
+
+size_t
+kbs_trust_ready(kbs_trust *t, long long now)
+{
+	struct issuer *is;
+	size_t i, n = 0;
+	int ok;
+
+	for (i = 0; t != NULL && i < t->n; i++) {
+		is = t->iss[i];
+		ok = (is->fixed != NULL && is->fixed->n > 0) || is->store != NULL;
+		if (!ok && is->url != NULL) {
+			/* Only a set never fetched is fetched here; a stale one
+			 * still verifies (the last good set keeps serving). */
+			pthread_mutex_lock(&is->mu);
+			if (is->fetched == NULL && fetch_due(is, "", now)) {
+				is->fetching = 1;
+				is->tried = 1;
+				is->last_try = now;
+				fetch_unlocked(is, now);
+			}
+			ok = is->fetched != NULL && is->fetched->n > 0;
+			pthread_mutex_unlock(&is->mu);
+		}
+		n += ok ? 1 : 0;
+	}
+	return n;
 }

@@ -155,6 +155,22 @@ struct kbs_pg;
 kbs_err kbs_trust_share_replay(kbs_trust *t, struct kbs_pg *pg,
 			       kbs_errbuf *eb);
 
+/*
+ * On a reload: let each single-use issuer of to use the replay cache of
+ * the issuer of the same name in from (which must outlive to, and stays
+ * its owner), so a token used before the reload is not accepted again
+ * after it.  The new issuer's own cache size is then not used.
+ */
+void kbs_trust_adopt_replay(kbs_trust *to, const kbs_trust *from);
+
+/*
+ * How many issuers have keys to verify with now (a JWKS file or
+ * in-process set, CA certificates, or a fetched JWKS; a URL issuer not
+ * fetched yet is fetched, at most once per refetch interval), for
+ * readiness.  0 for NULL.
+ */
+size_t kbs_trust_ready(kbs_trust *t, long long now);
+
 void kbs_trust_free(kbs_trust *t);
 
 #endif

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "audit.h"
+#include "metrics.h"
 #include "b64.h"
 #include "issuer_int.h"
 #include "json.h"
@@ -438,11 +439,16 @@ attest(struct attest_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 	if (rc != KBS_OK) {
 		kbs_http_reply_error(resp, fail_status(rc), "AttestationError",
 				     ATTEST_FAIL "%s", c->eb.msg);
-		if (rc == KBS_ERR_NETWORK)
+		kbs_metrics_attestation(c->s.tee, kbs_metrics_reason(rc));
+		if (rc == KBS_ERR_NETWORK) {
+			kbs_metrics_backend_error("verifier", c->s.tee);
 			kbs_log_warn("attest: tee=%s: %s", c->s.tee, c->eb.msg);
+		}
 		return;
 	}
 	reply_token(c, resp);
+	kbs_metrics_attestation(c->s.tee, json_string_value(json_object_get(
+		c->appraisal, "ear.status")));
 	snprintf(resp->note, sizeof(resp->note), "tee=%s status=%s", c->s.tee,
 		 json_string_value(json_object_get(c->appraisal, "ear.status")));
 }

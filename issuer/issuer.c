@@ -1,4 +1,5 @@
 /* issuer.c - building the issuer from its configuration. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -154,6 +155,40 @@ load_appraisal(kbs_issuer *is, kbs_errbuf *eb)
 
 	return rc == KBS_ERR_INVALID || rc == KBS_ERR_TOO_LARGE ||
 	       rc == KBS_ERR_NOT_FOUND ? KBS_ERR_CONFIG : rc;
+}
+
+kbs_err
+kbs_issuer_reload(kbs_issuer *is, const kbs_issuer_cfg *cfg, kbs_errbuf *eb)
+{
+	char id[KBS_POLICY_MAX_ID + 1], sha[65];
+	kbs_err rc;
+
+	/*
+	 * The running configuration's appraisal.policy_file is read again
+	 * (edited in place); the admin API uses the same rebuild, so the two
+	 * never disagree about where the baseline comes from.
+	 */
+	(void)cfg;
+	if ((rc = kbs_issuer_reload_appraisal(is, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "appraisal policy");
+		return rc;
+	}
+	kbs_issuer_appraisal_ident(is, id, sha);
+	kbs_log_info("appraisal policy %s sha256=%s in force", id, sha);
+	return KBS_OK;
+}
+
+int
+kbs_issuer_ready(kbs_issuer *is, char *why, size_t n)
+{
+	char id[KBS_POLICY_MAX_ID + 1], sha[65];
+
+	kbs_issuer_appraisal_ident(is, id, sha);
+	if (is->signer == NULL || is->sealer == NULL || sha[0] == '\0') {
+		snprintf(why, n, "issuer keys or appraisal policy not loaded");
+		return 0;
+	}
+	return 1;
 }
 
 kbs_err

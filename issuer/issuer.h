@@ -131,6 +131,21 @@ kbs_err kbs_issuer_cookie_token(const kbs_issuer *is, const kbs_http_req *req,
  */
 void kbs_issuer_hold_sessions(kbs_issuer *is, kbs_sessions *store);
 
+/*
+ * SIGHUP: apply what may change without a restart: the appraisal policy
+ * is rebuilt from the running configuration's appraisal.policy_file
+ * (read again) and the stored policy and references.  cfg, the freshly
+ * loaded configuration, is not used yet: a new path or new
+ * appraisal.references take effect at restart.  On failure nothing
+ * changed.
+ */
+kbs_err kbs_issuer_reload(kbs_issuer *is, const kbs_issuer_cfg *cfg,
+			  kbs_errbuf *eb);
+
+/* 1 when the issuer can serve (keys and policy loaded), else 0 with a
+ * reason in why. */
+int kbs_issuer_ready(kbs_issuer *is, char *why, size_t n);
+
 void kbs_issuer_free(kbs_issuer *is);
 
 #endif

@@ -4,7 +4,6 @@
 
 #include "issuer.h"
 #include "verifier_tee.h"
-#include "verifier_tee.h"
 
 static kbs_issuer_cfg cfg;
 
@@ -30,6 +29,18 @@ stop(void *state)
 	kbs_issuer_free(state);
 }
 
+static int
+ready(void *state, char *why, size_t n)
+{
+	return kbs_issuer_ready(state, why, n);
+}
+
+static kbs_err
+reload(void *state, void *c, kbs_errbuf *eb)
+{
+	return kbs_issuer_reload(state, c, eb);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -44,6 +55,9 @@ main(int argc, char **argv)
 		.start = start,
 		.stop = stop,
 		.command = kbs_issuer_command,
+		.ready = ready,
+		.reload = reload,
+		.cfg_size = sizeof(cfg),
 	};
 
 	return kbs_daemon_main(&d, argc, argv);

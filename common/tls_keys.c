@@ -1,0 +1,119 @@
+/* tls_keys.c - a TLS chain and key that SIGHUP can replace (tls_keys.h). */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "fsutil.h"
+#include "tls_keys.h"
+
+struct kbs_tls_keys {
+	pthread_mutex_t mu;
+	SSL_CTX *cur; /* holds the chain and key in force; guarded by mu */
+};
+
+/* A context holding cert's chain and key's key, checked to match. */
+static kbs_err
+load_pair(const char *cert, const char *key, SSL_CTX **out, kbs_errbuf *eb)
+{
+	SSL_CTX *ctx = NULL;
+	kbs_err rc;
+
+	if (cert == NULL || key == NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "TLS needs a certificate "
+				"and a key file");
+	if ((rc = kbs_fs_check_key_file(key, eb)) != KBS_OK)
+		return rc;
+	rc = KBS_ERR_CONFIG;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		kbs_errf(eb, KBS_ERR_NOMEM, "TLS: out of memory");
+	else if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+		kbs_errf(eb, rc, "TLS: cannot load certificate chain %s", cert);
+	else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		kbs_errf(eb, rc, "TLS: cannot load private key %s", key);
+	else if (SSL_CTX_check_private_key(ctx) != 1)
+		kbs_errf(eb, rc, "TLS: key %s does not match certificate %s",
+			 key, cert);
+	else
+		rc = KBS_OK;
+	ERR_clear_error();
+	if (rc != KBS_OK) {
+		SSL_CTX_free(ctx);
+		return rc;
+	}
+	*out = ctx;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_tls_keys_new(const char *cert, const char *key, kbs_tls_keys **out,
+		 kbs_errbuf *eb)
+{
+	kbs_tls_keys *k = calloc(1, sizeof(*k));
+	kbs_err rc;
+
+	if (k == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if ((rc = load_pair(cert, key, &k->cur, eb)) != KBS_OK) {
+		free(k);
+		return rc;
+	}
+	pthread_mutex_init(&k->mu, NULL);
+	*out = k;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_tls_keys_reload(kbs_tls_keys *k, const char *cert, const char *key,
+		    kbs_errbuf *eb)
+{
+	SSL_CTX *ctx = NULL, *old;
+	kbs_err rc;
+
+	if (k == NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "TLS is not on");
+	if ((rc = load_pair(cert, key, &ctx, eb)) != KBS_OK)
+		return rc;
+	pthread_mutex_lock(&k->mu);
+	old = k->cur;
+	k->cur = ctx;
+	pthread_mutex_unlock(&k->mu);
+	SSL_CTX_free(old);
+	return KBS_OK;
+}
+
+/*
+ * OpenSSL's certificate callback, per handshake: give the connection the
+ * current chain and key.  SSL_use_cert_and_key takes its own references.
+ */
+static int
+cert_cb(SSL *ssl, void *arg)
+{
+	kbs_tls_keys *k = arg;
+	STACK_OF(X509) *chain = NULL;
+	int ok;
+
+	pthread_mutex_lock(&k->mu);
+	SSL_CTX_get0_chain_certs(k->cur, &chain);
+	ok = SSL_use_cert_and_key(ssl, SSL_CTX_get0_certificate(k->cur),
+				  SSL_CTX_get0_privatekey(k->cur), chain, 1);
+	pthread_mutex_unlock(&k->mu);
+	return ok == 1 ? 1 : 0;
+}
+
+void
+kbs_tls_keys_attach(kbs_tls_keys *k, void *ssl_ctx)
+{
+	SSL_CTX_set_cert_cb(ssl_ctx, cert_cb, k);
+}
+
+void
+kbs_tls_keys_free(kbs_tls_keys *k)
+{
+	if (k == NULL)
+		return;
+	SSL_CTX_free(k->cur);
+	pthread_mutex_destroy(&k->mu);
+	free(k);
+}
