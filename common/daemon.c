@@ -289,6 +289,7 @@ reload(const kbs_daemon *d, const struct args *a, kbs_http_server *srv,
 	kbs_daemon_base *base;
 	kbs_errbuf eb = {""};
 	kbs_err rc;
+	int tls = 0;
 
 	if (cfg == NULL) {
 		kbs_log_error("%s: reload refused: out of memory", d->prog);
@@ -298,12 +299,17 @@ reload(const kbs_daemon *d, const struct args *a, kbs_http_server *srv,
 	if ((rc = load_config_into(d, a, cfg, &eb)) != KBS_OK)
 		goto out;
 	/* The TLS files first: a key that does not load must stop it all. */
-	if (base->tls_cert != NULL && d->base->tls_cert != NULL &&
-	    (rc = kbs_http_server_reload_tls(srv, base->tls_cert, base->tls_key,
-					     &eb)) != KBS_OK)
+	if (base->tls_cert != NULL && d->base->tls_cert != NULL) {
+		if ((rc = kbs_http_server_reload_tls(srv, base->tls_cert,
+						     base->tls_key, &eb)) != KBS_OK)
+			goto out;
+		tls = 1;
+	}
+	if (d->reload != NULL && (rc = d->reload(state, cfg, &eb)) != KBS_OK) {
+		if (tls)
+			kbs_errprefix(&eb, "(the TLS chain and key were replaced)");
 		goto out;
-	if (d->reload != NULL && (rc = d->reload(state, cfg, &eb)) != KBS_OK)
-		goto out;
+	}
 	if ((base->tls_cert == NULL) != (d->base->tls_cert == NULL) ||
 	    strcmp(base->listen, d->base->listen) != 0)
 		kbs_log_warn("%s: http.listen and turning TLS on or off take "

@@ -85,8 +85,9 @@ kbs_err kbs_fs_remove(const char *path, kbs_errbuf *eb);
  * the tree under dirfd (Kubernetes' "name -> ..data/name" layout), but an
  * absolute link, a ".." above dirfd or a magic /proc link fails with
  * errno EXDEV (ELOOP after 40 links).  Uses openat2(2) with
- * RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS; on a kernel without it
- * (ENOSYS) the checked walk below.  Returns the fd or -1 with errno.
+ * RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS; where the kernel lacks it
+ * (ENOSYS) or a seccomp profile refuses it (EPERM), the checked walk
+ * below.  Returns the fd or -1 with errno.
  */
 int kbs_fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 
