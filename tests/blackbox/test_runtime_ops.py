@@ -328,3 +328,22 @@ def test_bad_log_format_is_refused(fleet):
         fleet.issuer(over={"log": {"format": "xml"}})
     assert "log.format: xml is neither text nor json" in str(e.value)
     fleet.servers[-1].proc = None  # exited 1 at start, as it should
+
+
+def test_sighup_keeps_single_use_tokens_used(fleet):
+    """A single-use token spent before a reload stays spent after it."""
+    issuer = fleet.issuer()
+    broker = fleet.broker(over={"token": {"trusted_issuers": [
+        fleet.trusted(issuer, single_use=True)]}})
+    kbsutil.remember_secret("once-secret")
+    requests.post(broker.url + "/kbs/v0/resource/default/key/once",
+                  data=b"once-secret", headers=fleet.admin_ed.headers())
+    g = Guest(issuer.url)
+    token = g.attest()
+    assert g.fetch(broker.url, "default/key/once", token=token) == \
+        b"once-secret"
+    hup(broker, "configuration reloaded")
+    r = g.get_resource(broker.url, "default/key/once", token=token)
+    assert_error(r, 401, "TokenVerifierError")
+    assert g.fetch(broker.url, "default/key/once",
+                   token=g.attest()) == b"once-secret"
