@@ -365,10 +365,11 @@ static kbs_err
 self_cert(struct header_state *h, EVP_PKEY *priv, const char *alg,
 	  long long now, json_t **x5c, kbs_errbuf *eb)
 {
-	X509 *x = load_self_cert(h->self_path, priv, now, h->self_days);
+	X509 *x = load_self_cert(h->self_path, priv, now, h->self_days), *y;
 	BIO *bio = NULL;
 	char *pem = NULL, *b64 = NULL;
 	kbs_errbuf web = {""};
+	kbs_err wrc;
 	long n;
 	kbs_err rc = kbs_errf(eb, KBS_ERR_CRYPTO, "cannot make a self-signed "
 			      "certificate for the signing key");
@@ -380,8 +381,23 @@ self_cert(struct header_state *h, EVP_PKEY *priv, const char *alg,
 		    PEM_write_bio_X509(bio, x) != 1 ||
 		    (n = BIO_get_mem_data(bio, &pem)) <= 0)
 			goto out;
-		if (kbs_fs_write_atomic(h->self_path, (const uint8_t *)pem,
-					(size_t)n, 0644, &web) != KBS_OK)
+		/*
+		 * A first certificate is created only if absent (as the key
+		 * is), so replicas starting together on one key directory end
+		 * up sending the same certificate; a due or foreign one is
+		 * replaced.
+		 */
+		wrc = access(h->self_path, F_OK) == 0 ?
+		      kbs_fs_write_atomic(h->self_path, (const uint8_t *)pem,
+					  (size_t)n, 0644, &web) :
+		      kbs_fs_write_new(h->self_path, (const uint8_t *)pem,
+				       (size_t)n, 0644, &web);
+		if (wrc == KBS_ERR_EXISTS &&
+		    (y = load_self_cert(h->self_path, priv, now,
+					h->self_days)) != NULL) {
+			X509_free(x);
+			x = y;
+		} else if (wrc != KBS_OK)
 			kbs_log_warn("token certificate not saved: %s", web.msg);
 		else
 			kbs_log_warn("token signing certificate %s written "
