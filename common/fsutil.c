@@ -806,7 +806,9 @@ kbs_fs_read_key(const char *path, size_t max, uint8_t **out, size_t *len,
 		kbs_errbuf *eb)
 {
 	kbs_err rc;
-	int fd;
+	/* -1: gcc -O3 cannot see that fs_open_key sets it whenever it
+	 * returns KBS_OK (-Wmaybe-uninitialized broke the Release build). */
+	int fd = -1;
 
 	if ((rc = fs_open_key(path, &fd, eb)) != KBS_OK)
 		return rc;
@@ -819,7 +821,9 @@ kbs_err
 kbs_fs_check_key_file(const char *path, kbs_errbuf *eb)
 {
 	kbs_err rc;
-	int fd;
+	/* -1: gcc -O3 cannot see that fs_open_key sets it whenever it
+	 * returns KBS_OK (-Wmaybe-uninitialized broke the Release build). */
+	int fd = -1;
 
 	if ((rc = fs_open_key(path, &fd, eb)) == KBS_OK)
 		close(fd);
