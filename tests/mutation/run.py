@@ -144,15 +144,25 @@ def sync(src, dst):
             d.unlink()
 
 
-def build(src, bdir, jobs):
-    """(ok, output tail) of configuring (once) and building bdir."""
+def build(src, bdir, jobs, target=None):
+    """(ok, output) of configuring (once) and building bdir (or one
+    target of it)."""
     if not (bdir / "CMakeCache.txt").exists():
         rc, out = run(["cmake", "-S", str(src), "-B", str(bdir),
                        "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], cwd=src)
         if rc != 0:
             return False, out
-    rc, out = run(["cmake", "--build", str(bdir), "-j%d" % jobs], cwd=src)
+    cmd = ["cmake", "--build", str(bdir), "-j%d" % jobs]
+    if target:
+        cmd += ["--target", target]
+    rc, out = run(cmd, cwd=src)
     return rc == 0, out
+
+
+def mirror_unit(path):
+    """unit_common_jws for common/jws.c: the program testing that file."""
+    p = Path(path)
+    return "unit_%s_%s" % (p.parent.name, p.stem)
 
 
 def first_error(out):
@@ -290,6 +300,17 @@ def mutate_one(m, suite, src, jobs, both):
         return "does not apply", str(e)
     path.write_text(mutated)
     try:
+        # The unit program mirroring the file (tests/unit/common/jws.c for
+        # common/jws.c) alone first: one compile and one link, where the
+        # whole tree relinks some sixty programs.
+        own = mirror_unit(m.file)
+        if not both and (suite.base / "tests" / own).exists():
+            ok, out = build(src, suite.mut, jobs, own)
+            if not ok:
+                return "build failed", first_error(out)
+            failed = suite.unit_one(suite.mut / "tests" / own)
+            if failed and suite.confirm_unit(own):
+                return "killed", "unit: %s (%s)" % (own, "; ".join(failed[:3]))
         ok, out = build(src, suite.mut, jobs)
         if not ok:
             return "build failed", first_error(out)
