@@ -229,6 +229,8 @@ class Suite:
         with concurrent.futures.ThreadPoolExecutor(UNIT_PARALLEL) as ex:
             futs = {ex.submit(self.unit_one, p): p for p in progs}
             for fut in concurrent.futures.as_completed(futs):
+                if fut.cancelled():
+                    continue
                 failed = fut.result()
                 name = futs[fut].name
                 if failed and self.confirm_unit(name):
