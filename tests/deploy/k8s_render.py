@@ -50,7 +50,8 @@ def config_paths(cfg):
     keys, state = [], []
     parts = [cfg] + [cfg[k] for k in ("issuer", "broker") if isinstance(cfg.get(k), dict)]
     for c in parts:
-        keys += [c.get("session", {}).get("key_file"), c.get("token", {}).get("signing_key")]
+        keys += [c.get("session", {}).get("key_file"), c.get("token", {}).get("signing_key"),
+                 c.get("token", {}).get("cert_chain")]
         keys += c.get("admin", {}).get("public_keys", [])
         state += [c.get("repository", {}).get("dir"), c.get("policy", {}).get("state_dir"),
                   c.get("verifier", {}).get("cache_dir")]
@@ -209,7 +210,7 @@ def check_make_secrets(all_objs):
                     continue  # the operator's own resources
                 if sn not in made:
                     errs.append(f"{dep['metadata']['name']}: Secret {sn} is not made by make-secrets.sh")
-    for n, keys in (("kbs-issuer-keys", {"session.key", "token-key.pem"}), ("kbs-admin", {"admin-pub.pem"})):
+    for n, keys in (("kbs-issuer-keys", {"session.key", "token-key.pem", "token-cert.pem"}), ("kbs-admin", {"admin-pub.pem"})):
         if set(made.get(n, {}).get("data", {})) != keys:
             errs.append(f"make-secrets.sh: {n} holds {sorted(made.get(n, {}).get('data', {}))}")
     return errs
