@@ -162,7 +162,8 @@ def test_primary_not_covering_the_device_is_401(env):
 
 @pytest.mark.parametrize("tee,word", [("gpu-x", "unknown device tee gpu-x"),
                                       ("nvidia", "device nvidia"),
-                                      ("hygondcu", "device hygondcu")])
+                                      ("hygondcu", "device hygondcu")],
+                         ids=["unknown", "nvidia", "hygondcu"])
 def test_unknown_or_unverifiable_device_is_401_naming_it(env, tee, word):
     g = Guest(env["issuer"].url)
     assert g.auth().status_code == 200
@@ -175,7 +176,9 @@ def test_unknown_or_unverifiable_device_is_401_naming_it(env, tee, word):
 
 @pytest.mark.parametrize("add", ["not json", "[]", "{}", '"sampledevice"',
                                  '{"sampledevice":{}}',
-                                 '{"sampledevice":"x"}'])
+                                 '{"sampledevice":"x"}'],
+                         ids=["not-json", "array", "empty-object", "string",
+                              "device-empty", "device-string"])
 def test_malformed_additional_evidence_is_401(env, add):
     g = Guest(env["issuer"].url)
     assert g.auth().status_code == 200

@@ -169,7 +169,8 @@ def test_kbs_serves_the_init_data_guest_over_its_cookie(env):
      "not a string"),
     ('algorithm = "sha384"\nversion = "0.1.0"\n[data]\nk = 1979-05-27\n',
      "date-times"),
-])
+], ids=["header", "string", "twice", "md5", "no-version", "no-algorithm",
+        "no-data", "data-not-string", "datetime"])
 def test_malformed_init_data_is_401(env, text, word):
     g = Guest(env["issuer"].url)
     assert g.auth().status_code == 200
