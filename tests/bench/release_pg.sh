@@ -37,7 +37,7 @@ URL="postgresql://kbs@127.0.0.1:$PGP/postgres"
 openssl genpkey -algorithm ed25519 -out "$ST/admin.pem" 2>/dev/null
 openssl pkey -in "$ST/admin.pem" -pubout -out "$ST/admin-pub.pem"
 head -c 32 /dev/urandom >"$ST/kek"; chmod 600 "$ST/kek"
-NTOK=${NTOK:-60000}
+NTOK=${NTOK:-80000}
 /usr/bin/python3 - "$ST" "$NTOK" <<'PY'
 import json, sys, time, uuid
 from jwcrypto import jwk, jws
@@ -85,34 +85,50 @@ done
 
 # Each wrk thread walks its own slice of the tokens; every run starts
 # further on, so no token is ever sent twice.
+# Each wrk thread walks its own tokens (thread t takes every second one
+# from OFF + t); done() prints the highest index used, and the next run of
+# that broker starts after it, so no token is ever sent twice to a broker.
 cat >"$ST/tok.lua" <<'LUA'
-local toks, i, stride = {}, 0, 1
-local counter = 0
-function setup(thread) counter = counter + 1; thread:set("tid", counter) end
+local toks, i = {}, 0
+local threads, counter = {}, 0
+function setup(thread)
+	counter = counter + 1
+	thread:set("tid", counter)
+	table.insert(threads, thread)
+end
 function init(args)
 	for line in io.lines(args[1]) do toks[#toks + 1] = line end
-	stride = 2
-	i = tonumber(args[2]) + (tid or 1) - 1
+	i = tonumber(args[2]) + tid - 1
 end
 function request()
-	i = i + stride
-	local t = toks[(i % #toks) + 1]
-	return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. t})
+	i = i + 2
+	return wrk.format("GET", nil, {["Authorization"] = "Bearer " ..
+		toks[(i - 1) % #toks + 1]})
+end
+function done(summary, latency, requests)
+	local top = 0
+	for _, t in ipairs(threads) do
+		local v = t:get("i")
+		if v > top then top = v end
+	end
+	io.write(string.format("LAST %d\n", top))
 end
 LUA
-OFF=0
-run() { # run PORT -> req/s of 200s
-	local out
+declare -A OFF=([fs]=0 [pg]=0)
+run() { # run NAME PORT: "req/s non2xx" into $ST/res
+	local out last
 	out=$(wrk -t2 -c8 -d"${SECS}s" -s "$ST/tok.lua" \
-		"http://127.0.0.1:$1/kbs/v0/resource/default/key/bench" -- "$ST/tokens" "$OFF")
-	OFF=$((OFF + 20000))
-	awk '/Requests\/sec/ {r=$2} /Non-2xx/ {bad=$NF} END {print r, (bad ? bad : 0)}' <<<"$out"
+		"http://127.0.0.1:$2/kbs/v0/resource/default/key/bench" -- "$ST/tokens" "${OFF[$1]}")
+	last=$(awk '/^LAST/ {print $2}' <<<"$out")
+	OFF[$1]=$((last + 2))
+	[ "${OFF[$1]}" -lt "$NTOK" ] || echo "  (ran out of tokens: raise NTOK)" >&2
+	awk '/Requests\/sec/ {r=$2} /Non-2xx/ {bad=$NF} END {print r, (bad ? bad : 0)}' <<<"$out" >"$ST/res"
 }
 echo "== release, filesystem vs PostgreSQL (single-use tokens, wrk -t2 -c8, ${SECS}s x $RUNS)"
 fs=(); pg=()
 for _ in $(seq "$RUNS"); do
-	read -r r bad < <(run "$FP"); fs+=("$r"); echo "  fs run: $r req/s (non-2xx: $bad)"
-	read -r r bad < <(run "$BP"); pg+=("$r"); echo "  pg run: $r req/s (non-2xx: $bad)"
+	run fs "$FP"; read -r r bad <"$ST/res"; fs+=("$r"); echo "  fs run: $r req/s (non-2xx: $bad)"
+	run pg "$BP"; read -r r bad <"$ST/res"; pg+=("$r"); echo "  pg run: $r req/s (non-2xx: $bad)"
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mf=$(med "${fs[@]}"); mp=$(med "${pg[@]}")

@@ -12,7 +12,7 @@ SECS=${SECS:-0.5}; RUNS=${RUNS:-5}
 VECTORS=${KBS_TESTVECTORS:-$PWD/tests/vectors}
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 PIN=(); command -v taskset >/dev/null && PIN=(taskset -c 0)
-BENCHES=(verify release)
+BENCHES=(verify release release_pg)
 
 # Compile a bench program against the built static libraries.
 compile() { # compile NAME SOURCE
@@ -35,6 +35,10 @@ bench_verify() {
 
 bench_release() {
 	tests/bench/release.sh "$BUILD" "${RELEASE_SECS:-5}"
+}
+
+bench_release_pg() {
+	tests/bench/release_pg.sh "$BUILD" "${RELEASE_SECS:-5}"
 }
 
 [ -f "$BUILD/common/libkbs.a" ] || { echo "build $BUILD first (cmake --build $BUILD)" >&2; exit 2; }

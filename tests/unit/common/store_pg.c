@@ -64,7 +64,7 @@ open_one(const char *id, const char *file)
 static void
 test_kek_files(void)
 {
-	uint8_t raw[32];
+	uint8_t raw[64]; /* 33 bytes are written for "long" */
 	char hex[66];
 	size_t i;
 
