@@ -9,6 +9,7 @@
 # (every request carries a fresh jti, so both brokers do the full
 # single-use check), and run wrk -t2 -c8 for SECONDS, RUNS times each,
 # alternating.  Prints both medians and their ratio (goal: pg >= 0.7 x fs).
+# PG_OPTS adds server settings, e.g. PG_OPTS="-c synchronous_commit=off".
 # Figures only; nothing here passes or fails.  The machine is shared.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,7 +31,7 @@ chown postgres:postgres "$PGD"; chmod 700 "$PGD"
 PGP=$(free_port); FP=$(free_port); BP=$(free_port)
 runuser -u postgres -- "$PGBIN/initdb" -D "$PGD/data" -U kbs --auth=trust >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGD/data" -w -l "$PGD/log" \
-	-o "-c listen_addresses=127.0.0.1 -p $PGP -k $PGD" start >/dev/null
+	-o "-c listen_addresses=127.0.0.1 -p $PGP -k $PGD ${PG_OPTS:-}" start >/dev/null
 URL="postgresql://kbs@127.0.0.1:$PGP/postgres"
 
 # The single-use issuer's key, its JWKS, the tokens, the admin key, a KEK.
@@ -89,7 +90,8 @@ done
 # from OFF + t); done() prints the highest index used, and the next run of
 # that broker starts after it, so no token is ever sent twice to a broker.
 cat >"$ST/tok.lua" <<'LUA'
-local toks, i = {}, 0
+local toks = {}
+i = 0 -- global: done() reads it through thread:get
 local threads, counter = {}, 0
 function setup(thread)
 	counter = counter + 1
@@ -115,20 +117,20 @@ function done(summary, latency, requests)
 end
 LUA
 declare -A OFF=([fs]=0 [pg]=0)
-run() { # run NAME PORT: "req/s non2xx" into $ST/res
+run() { # run NAME PORT: "req/s non2xx" into $ST/wrk.result
 	local out last
 	out=$(wrk -t2 -c8 -d"${SECS}s" -s "$ST/tok.lua" \
 		"http://127.0.0.1:$2/kbs/v0/resource/default/key/bench" -- "$ST/tokens" "${OFF[$1]}")
 	last=$(awk '/^LAST/ {print $2}' <<<"$out")
 	OFF[$1]=$((last + 2))
 	[ "${OFF[$1]}" -lt "$NTOK" ] || echo "  (ran out of tokens: raise NTOK)" >&2
-	awk '/Requests\/sec/ {r=$2} /Non-2xx/ {bad=$NF} END {print r, (bad ? bad : 0)}' <<<"$out" >"$ST/res"
+	awk '/Requests\/sec/ {r=$2} /Non-2xx/ {bad=$NF} END {print r, (bad ? bad : 0)}' <<<"$out" >"$ST/wrk.result"
 }
 echo "== release, filesystem vs PostgreSQL (single-use tokens, wrk -t2 -c8, ${SECS}s x $RUNS)"
 fs=(); pg=()
 for _ in $(seq "$RUNS"); do
-	run fs "$FP"; read -r r bad <"$ST/res"; fs+=("$r"); echo "  fs run: $r req/s (non-2xx: $bad)"
-	run pg "$BP"; read -r r bad <"$ST/res"; pg+=("$r"); echo "  pg run: $r req/s (non-2xx: $bad)"
+	run fs "$FP"; read -r r bad <"$ST/wrk.result"; fs+=("$r"); echo "  fs run: $r req/s (non-2xx: $bad)"
+	run pg "$BP"; read -r r bad <"$ST/wrk.result"; pg+=("$r"); echo "  pg run: $r req/s (non-2xx: $bad)"
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mf=$(med "${fs[@]}"); mp=$(med "${pg[@]}")
