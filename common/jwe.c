@@ -244,8 +244,14 @@ out:
 }
 
 /* KEK = Concat KDF(ECDH(mine, peer)) for ECDH-ES+A256KW. */
+/*
+ * ECDH(mine, peer) through the Concat KDF into kek.  validate: check that
+ * peer is a valid point first; a kbs_jwk's point was checked when the key
+ * was built (jwk.h), and checking it again costs a scalar multiplication.
+ */
 static kbs_err
-jwe_ecdh_kek(EVP_PKEY *mine, EVP_PKEY *peer, uint8_t kek[32], kbs_errbuf *eb)
+jwe_ecdh_kek(EVP_PKEY *mine, EVP_PKEY *peer, int validate, uint8_t kek[32],
+	     kbs_errbuf *eb)
 {
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, mine, NULL);
 	uint8_t z[JWE_MAX_Z];
@@ -253,7 +259,7 @@ jwe_ecdh_kek(EVP_PKEY *mine, EVP_PKEY *peer, uint8_t kek[32], kbs_errbuf *eb)
 	kbs_err rc = KBS_ERR_CRYPTO;
 
 	if (c == NULL || EVP_PKEY_derive_init(c) != 1 ||
-	    EVP_PKEY_derive_set_peer_ex(c, peer, 1) != 1 ||
+	    EVP_PKEY_derive_set_peer_ex(c, peer, validate) != 1 ||
 	    EVP_PKEY_derive(c, z, &zlen) != 1) {
 		kbs_errf(eb, rc, "JWE: ECDH failed");
 		goto out;
@@ -295,8 +301,8 @@ jwe_epk_json(EVP_PKEY *eph, const jwe_curve *cv)
 
 /* Ephemeral key on the recipient's curve, KEK, wrapped CEK, "epk". */
 static kbs_err
-jwe_ecdh_wrap(EVP_PKEY *pub, const uint8_t *cek, json_t *hdr, uint8_t **ek,
-	      size_t *eklen, kbs_errbuf *eb)
+jwe_ecdh_wrap(EVP_PKEY *pub, int checked, const uint8_t *cek, json_t *hdr,
+	      uint8_t **ek, size_t *eklen, kbs_errbuf *eb)
 {
 	const jwe_curve *cv = jwe_curve_of(pub);
 	EVP_PKEY *eph = NULL;
@@ -310,7 +316,7 @@ jwe_ecdh_wrap(EVP_PKEY *pub, const uint8_t *cek, json_t *hdr, uint8_t **ek,
 		kbs_errf(eb, rc, "JWE: ephemeral key generation failed");
 		goto out;
 	}
-	if ((rc = jwe_ecdh_kek(eph, pub, kek, eb)) != KBS_OK)
+	if ((rc = jwe_ecdh_kek(eph, pub, !checked, kek, eb)) != KBS_OK)
 		goto out;
 	rc = KBS_ERR_CRYPTO;
 	if ((epk = jwe_epk_json(eph, cv)) == NULL ||
@@ -393,8 +399,8 @@ out:
 
 /* Protected header {"alg","enc"[,"epk"]} with the CEK wrapped for pub. */
 static kbs_err
-jwe_wrap_cek(EVP_PKEY *pub, jwe_alg alg, const uint8_t *cek, char **prot,
-	     uint8_t **ek, size_t *eklen, kbs_errbuf *eb)
+jwe_wrap_cek(EVP_PKEY *pub, int checked, jwe_alg alg, const uint8_t *cek,
+	     char **prot, uint8_t **ek, size_t *eklen, kbs_errbuf *eb)
 {
 	json_t *hdr;
 	char *txt = NULL;
@@ -405,7 +411,7 @@ jwe_wrap_cek(EVP_PKEY *pub, jwe_alg alg, const uint8_t *cek, char **prot,
 	if (hdr == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "JWE header");
 	if (alg == JWE_ECDH_ES_A256KW)
-		rc = jwe_ecdh_wrap(pub, cek, hdr, ek, eklen, eb);
+		rc = jwe_ecdh_wrap(pub, checked, cek, hdr, ek, eklen, eb);
 	else
 		rc = jwe_rsa_wrap(pub, alg, cek, ek, eklen, eb);
 	if (rc == KBS_OK && ((txt = kbs_json_dumps(hdr)) == NULL ||
@@ -421,9 +427,11 @@ jwe_wrap_cek(EVP_PKEY *pub, jwe_alg alg, const uint8_t *cek, char **prot,
 	return rc;
 }
 
-kbs_err
-kbs_jwe_encrypt_pkey(EVP_PKEY *pub, const char *alg_name, const uint8_t *pt,
-		     size_t ptlen, int allow_rsa1_5, char **out, kbs_errbuf *eb)
+/* Both encryptions; checked: pub is a kbs_jwk's, its point validated. */
+static kbs_err
+jwe_encrypt(EVP_PKEY *pub, int checked, const char *alg_name,
+	    const uint8_t *pt, size_t ptlen, int allow_rsa1_5, char **out,
+	    kbs_errbuf *eb)
 {
 	uint8_t cek[JWE_CEK_LEN], iv[JWE_IV_LEN], tag[JWE_TAG_LEN];
 	uint8_t *ek = NULL, *ct = NULL;
@@ -443,8 +451,8 @@ kbs_jwe_encrypt_pkey(EVP_PKEY *pub, const char *alg_name, const uint8_t *pt,
 		return rc;
 	if (RAND_bytes(cek, sizeof(cek)) != 1 || RAND_bytes(iv, sizeof(iv)) != 1)
 		return kbs_errf(eb, KBS_ERR_CRYPTO, "JWE: no randomness");
-	if ((rc = jwe_wrap_cek(pub, alg, cek, &prot, &ek, &eklen, eb)) !=
-	    KBS_OK)
+	if ((rc = jwe_wrap_cek(pub, checked, alg, cek, &prot, &ek, &eklen,
+			       eb)) != KBS_OK)
 		goto out;
 	rc = KBS_ERR_CRYPTO;
 	if ((ct = kbs_malloc(ptlen)) == NULL ||
@@ -468,6 +476,13 @@ out:
 }
 
 kbs_err
+kbs_jwe_encrypt_pkey(EVP_PKEY *pub, const char *alg_name, const uint8_t *pt,
+		     size_t ptlen, int allow_rsa1_5, char **out, kbs_errbuf *eb)
+{
+	return jwe_encrypt(pub, 0, alg_name, pt, ptlen, allow_rsa1_5, out, eb);
+}
+
+kbs_err
 kbs_jwe_encrypt(const kbs_jwk *recipient, const uint8_t *pt, size_t ptlen,
 		int allow_rsa1_5, char **out, kbs_errbuf *eb)
 {
@@ -476,9 +491,8 @@ kbs_jwe_encrypt(const kbs_jwk *recipient, const uint8_t *pt, size_t ptlen,
 	if (kbs_jwk_alg(recipient) == NULL)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
 				"JWE: recipient key has no \"alg\"");
-	return kbs_jwe_encrypt_pkey(kbs_jwk_pkey(recipient),
-				    kbs_jwk_alg(recipient), pt, ptlen,
-				    allow_rsa1_5, out, eb);
+	return jwe_encrypt(kbs_jwk_pkey(recipient), 1, kbs_jwk_alg(recipient),
+			   pt, ptlen, allow_rsa1_5, out, eb);
 }
 
 /* ---- decryption ---- */
@@ -744,7 +758,7 @@ jwe_ecdh_unwrap(EVP_PKEY *priv, const jwe_parts *p, uint8_t *cek,
 	if ((rc = jwe_epk_import(json_object_get(p->hdr, "epk"), cv, &epk,
 				 eb)) != KBS_OK)
 		return rc;
-	if ((rc = jwe_ecdh_kek(priv, epk, kek, eb)) != KBS_OK)
+	if ((rc = jwe_ecdh_kek(priv, epk, 1, kek, eb)) != KBS_OK)
 		goto out;
 	if (jwe_aeskw(0, kek, p->ek, p->eklen, buf) != JWE_CEK_LEN) {
 		rc = kbs_errf(eb, KBS_ERR_VERIFY, "JWE: decryption failed");

@@ -2,7 +2,7 @@
  * jwk.c - public JWKs on top of OpenSSL 3 EVP_PKEY.
  *
  * Keys are built with EVP_PKEY_fromdata; EC points then go through
- * EVP_PKEY_public_check, so a point that is off the curve (the
+ * EVP_PKEY_public_check_quick, so a point that is off the curve (the
  * invalid-curve attack on ECDH-ES) never becomes a kbs_jwk, and RSA
  * parameters through the deterministic rsa_params_ok().  The base64url member strings are kept in canonical
  * form next to the key: thumbprints and emitted JWKs are derived from the
@@ -122,7 +122,14 @@ member_bytes(const char *s, const char *name, uint8_t **out, size_t *len,
 	return rc;
 }
 
-/* EVP_PKEY_public_check on an EC pkey; 1 if it passes. */
+/*
+ * The point of an EC pkey is on its curve and not at infinity; 1 if so.
+ * The quick check leaves out only the order check (n * Q = O), which
+ * every curve here passes by itself: P-256, P-384 and P-521 have
+ * cofactor 1, so each point on them other than infinity has order n.
+ * The full check costs a scalar multiplication, as much as the ECDH it
+ * guards, on every release.
+ */
 static int
 public_check(EVP_PKEY *pkey)
 {
@@ -131,7 +138,7 @@ public_check(EVP_PKEY *pkey)
 
 	if (ctx == NULL)
 		return 0;
-	ok = EVP_PKEY_public_check(ctx) == 1;
+	ok = EVP_PKEY_public_check_quick(ctx) == 1;
 	EVP_PKEY_CTX_free(ctx);
 	ERR_clear_error();
 	return ok;
@@ -423,10 +430,38 @@ describe(kbs_jwk *k, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
-/* Wrap pkey (ownership taken, freed on error) into a new kbs_jwk. */
+/*
+ * EC members given as x and y that are already canonical: strict
+ * base64url (no padding, zero trailing bits) of exactly the coordinate
+ * length, as parse_ec() accepted them, is the one encoding of the key's
+ * coordinates, so the key need not be exported to make them again.
+ */
 static kbs_err
-jwk_wrap(EVP_PKEY *pkey, const char *alg, const char *kid, kbs_jwk **out,
-	 kbs_errbuf *eb)
+describe_ec_given(kbs_jwk *k, const char *x, const char *y, kbs_errbuf *eb)
+{
+	char group[64];
+	const struct curve *c;
+
+	k->type = KT_EC;
+	if (EVP_PKEY_get_utf8_string_param(k->pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+					   group, sizeof(group), NULL) != 1 ||
+	    (c = curve_by_group(group)) == NULL)
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
+				"EC key on an unsupported curve");
+	k->crv = c->crv;
+	if ((k->m1 = strdup(x)) == NULL || (k->m2 = strdup(y)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	return KBS_OK;
+}
+
+/*
+ * Wrap pkey (ownership taken, freed on error) into a new kbs_jwk.  x, y:
+ * the canonical EC members when the caller has them (see
+ * describe_ec_given), else NULL.
+ */
+static kbs_err
+jwk_wrap_xy(EVP_PKEY *pkey, const char *x, const char *y, const char *alg,
+	    const char *kid, kbs_jwk **out, kbs_errbuf *eb)
 {
 	kbs_jwk *k = calloc(1, sizeof(*k));
 	kbs_err rc;
@@ -436,7 +471,12 @@ jwk_wrap(EVP_PKEY *pkey, const char *alg, const char *kid, kbs_jwk **out,
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	}
 	k->pkey = pkey;
-	if ((rc = describe(k, eb)) != KBS_OK)
+	if (x != NULL && y != NULL &&
+	    EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC)
+		rc = describe_ec_given(k, x, y, eb);
+	else
+		rc = describe(k, eb);
+	if (rc != KBS_OK)
 		goto out;
 	if ((rc = set_meta(k, alg, kid)) != KBS_OK) {
 		kbs_errf(eb, rc, "out of memory");
@@ -447,6 +487,23 @@ jwk_wrap(EVP_PKEY *pkey, const char *alg, const char *kid, kbs_jwk **out,
 out:
 	kbs_jwk_free(k);
 	return rc;
+}
+
+static kbs_err
+jwk_wrap(EVP_PKEY *pkey, const char *alg, const char *kid, kbs_jwk **out,
+	 kbs_errbuf *eb)
+{
+	return jwk_wrap_xy(pkey, NULL, NULL, alg, kid, out, eb);
+}
+
+/* The EC members of j when its kty is EC (strictly parsed), else NULL. */
+static const char *
+ec_member(const json_t *j, const char *name)
+{
+	const char *kty = kbs_json_str(j, "kty");
+
+	return kty != NULL && strcmp(kty, "EC") == 0 ? kbs_json_str(j, name)
+						      : NULL;
 }
 
 /* Optional string member: KBS_ERR_INVALID if present and not a string. */
@@ -504,7 +561,8 @@ kbs_jwk_from_json(const json_t *j, kbs_jwk **out, kbs_errbuf *eb)
 		return rc;
 	if ((rc = parse_material(j, 1, &pkey, eb)) != KBS_OK)
 		return rc;
-	return jwk_wrap(pkey, alg, kid, out, eb);
+	return jwk_wrap_xy(pkey, ec_member(j, "x"), ec_member(j, "y"), alg, kid,
+			   out, eb);
 }
 
 /* A public-only copy of pkey, so a kbs_jwk never holds private material. */
@@ -788,8 +846,8 @@ kbs_jwk_teekey_parse(const json_t *j, json_t **normalized, kbs_jwk **key,
 	/* The EC coordinate lengths (32/66) follow from crv in parse_ec. */
 	if ((rc = parse_material(norm, 0, &pkey, eb)) != KBS_OK)
 		goto out;
-	if ((rc = jwk_wrap(pkey, kbs_json_str(norm, "alg"), NULL, &k, eb)) !=
-	    KBS_OK)
+	if ((rc = jwk_wrap_xy(pkey, ec_member(norm, "x"), ec_member(norm, "y"),
+			      kbs_json_str(norm, "alg"), NULL, &k, eb)) != KBS_OK)
 		goto out;
 	if (normalized != NULL) {
 		*normalized = norm;

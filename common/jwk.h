@@ -4,7 +4,9 @@
  *
  * A kbs_jwk is an immutable public key (OpenSSL EVP_PKEY) plus the JWK
  * metadata that matters for verification: alg and kid.  Supported: RSA
- * (>= 2048 bits), EC P-256/P-384/P-521, OKP Ed25519.  Private members in a
+ * (>= 2048 bits), EC P-256/P-384/P-521, OKP Ed25519.  An EC key's point
+ * is on its curve (checked when the key is built; the curves have
+ * cofactor 1), so users such as ECDH need not check it again.  Private members in a
  * JWK are rejected by the parser: private keys never travel as JWKs here.
  */
 #ifndef KBS_JWK_H

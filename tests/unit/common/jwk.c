@@ -585,7 +585,55 @@ test_teekey_p521_rsa(void)
 #undef TRY
 }
 
+/* EC members kept from the strictly parsed input equal the exported ones. */
+static void
+test_ec_members_canonical(void)
+{
+	static const char *const crvs[] = {"P-256", "P-384", "P-521"};
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", crvs[i]);
+		kbs_jwk *a = NULL, *b = NULL, *c = NULL;
+		json_t *ja, *jb, *jc, *norm = NULL;
+		char *ta = NULL, *tb = NULL;
+
+		CU_ASSERT_FATAL(pk != NULL);
+		CU_ASSERT_FATAL(kbs_jwk_from_pkey(pk, NULL, NULL, &a, NULL) == KBS_OK);
+		ja = kbs_jwk_to_json(a);
+		CU_ASSERT_FATAL(kbs_jwk_from_json(ja, &b, NULL) == KBS_OK);
+		jb = kbs_jwk_to_json(b);
+		CU_ASSERT(json_equal(ja, jb));
+		CU_ASSERT(kbs_jwk_thumbprint(a, &ta) == KBS_OK);
+		CU_ASSERT(kbs_jwk_thumbprint(b, &tb) == KBS_OK);
+		CU_ASSERT(ta != NULL && tb != NULL && strcmp(ta, tb) == 0);
+		CU_ASSERT(kbs_jwk_equal(a, b));
+		if (i != 1) { /* tee-pubkeys are P-256 or P-521 */
+			json_object_set_new(ja, "alg", json_string("ECDH-ES+A256KW"));
+			CU_ASSERT_FATAL(kbs_jwk_teekey_parse(ja, &norm, &c, NULL) ==
+					KBS_OK);
+			jc = kbs_jwk_to_json(c);
+			CU_ASSERT(json_equal(json_object_get(jc, "x"),
+					     json_object_get(ja, "x")));
+			CU_ASSERT(json_equal(json_object_get(jc, "y"),
+					     json_object_get(ja, "y")));
+			CU_ASSERT_STRING_EQUAL(kbs_jwk_crv(c), crvs[i]);
+			json_decref(jc);
+			json_decref(norm);
+			kbs_jwk_free(c);
+		}
+		free(ta);
+		free(tb);
+		json_decref(ja);
+		json_decref(jb);
+		kbs_jwk_free(a);
+		kbs_jwk_free(b);
+		EVP_PKEY_free(pk);
+	}
+}
+
 static const kbs_unit_test tests[] = {
+	{"ec_members_canonical", test_ec_members_canonical},
 	{"rfc7638_thumbprint", test_rfc7638_thumbprint},
 	{"rfc8037_thumbprint", test_rfc8037_thumbprint},
 	{"round_trips", test_round_trips},
