@@ -147,10 +147,16 @@ log_decision(const struct get_ctx *c, const kbs_http_req *req, int allowed)
 	kbs_log_level lvl = allowed ? KBS_LOG_DEBUG : KBS_LOG_INFO;
 	const json_t *trace = kbs_policy_decision_trace(c->decision);
 	const char *rule = kbs_policy_decision_rule(c->decision);
-	char *t = trace ? kbs_json_dumps(trace) : NULL;
-	size_t len = t ? strlen(t) : 0, n = (len + TRACE_CHUNK - 1) / TRACE_CHUNK;
-	size_t i;
+	char *t;
+	size_t len, n, i;
 
+	/* Allowed releases log at debug: not even the trace's text is made
+	 * unless it will be written. */
+	if (!kbs_log_enabled(lvl))
+		return;
+	t = trace ? kbs_json_dumps(trace) : NULL;
+	len = t ? strlen(t) : 0;
+	n = (len + TRACE_CHUNK - 1) / TRACE_CHUNK;
 	kbs_log(lvl, "policy %s %s rid=%s policy=%s version=%lld sha256=%s "
 		"rule=%s", allowed ? "allowed" : "denied", c->path,
 		req->request_id ? req->request_id : "", c->pref.id,

@@ -19,6 +19,12 @@ kbs_log_set_level(kbs_log_level level)
 }
 
 int
+kbs_log_enabled(kbs_log_level level)
+{
+	return (int)level <= log_level;
+}
+
+int
 kbs_log_level_parse(const char *s)
 {
 	size_t i;

@@ -19,6 +19,10 @@ typedef enum {
 /* Messages above level are dropped.  Default KBS_LOG_INFO. */
 void kbs_log_set_level(kbs_log_level level);
 
+/* 1 if messages of level are written: lets a caller skip building a
+ * costly message (a policy trace on every release) that would be dropped. */
+int kbs_log_enabled(kbs_log_level level);
+
 /* Parse "error", "warn", "info" or "debug"; -1 if unknown. */
 int kbs_log_level_parse(const char *s);
 
