@@ -128,7 +128,7 @@ printf '  nginx, static %s-byte JSON body, wrk -t1 -c8: %s req/s, %s req/CPU-s (
 # ceil NGINX_RATE: the three ceilings for that HTTP rate.
 ceil() {
 	awk -v c="$CRYPTO" -v e="$ECDH" -v k="$KEYGEN" -v s="$ES_SIGN" -v n="$1" \
-		'BEGIN {printf "%.0f %.0f %.0f", 1/(1/c+1/n), 1/(1/e+1/k+1/n), 1/(1/s+2/n)}'
+		'BEGIN {printf "%.0f %.0f %.0f\n", 1/(1/c+1/n), 1/(1/e+1/k+1/n), 1/(1/s+2/n)}'
 }
 read -r CEIL CEIL_REP CEIL_HS < <(ceil "$NGINX")
 read -r CEILC CEILC_REP CEILC_HS < <(ceil "$NGINX_CPU")
