@@ -262,7 +262,9 @@ class Suite:
         """A black-box failure on the mutant is a kill if it repeats on the
         mutant and does not happen on the unchanged build."""
         if node.startswith("<"):
-            return True
+            # pytest ended without naming a failed test (a timeout, a
+            # signal, a collection error): that is no kill.
+            raise HarnessError(node)
         if self.pytest(self.base, [node]):
             self.base_broken.add(node)
             log("    %s fails without the mutation too: deselected" % node)
@@ -288,6 +290,10 @@ class Suite:
 
 
 # ---- one mutation ---------------------------------------------------------
+
+class HarnessError(Exception):
+    """A test run that ended without a verdict; the mutation is unjudged."""
+
 
 def mutate_one(m, suite, src, jobs, both):
     """(result, detail) for one mutation; src is restored afterwards."""
@@ -324,7 +330,10 @@ def mutate_one(m, suite, src, jobs, both):
                              (" ..." if len(tests) > 3 else ""))
                 for prog, tests in sorted(unit.items())))
         if not by or both:
-            node = suite.blackbox(m.tests)
+            try:
+                node = suite.blackbox(m.tests)
+            except HarnessError as e:
+                return "error", "black-box run ended without a summary: " + str(e)[:200]
             if node:
                 by.append("black-box: " + node)
         if by:
@@ -401,11 +410,12 @@ def main():
     bad = [r for r in rows if r[1] != "killed"]
     log("")
     log("%d mutations: %d killed, %d survived, %d did not build, "
-        "%d do not apply (%.0f min)" %
+        "%d do not apply, %d unjudged (%.0f min)" %
         (len(rows), len(rows) - len(bad),
          sum(r[1] == "SURVIVED" for r in rows),
          sum(r[1] == "build failed" for r in rows),
-         sum(r[1] == "does not apply" for r in rows), (time.time() - t0) / 60))
+         sum(r[1] == "does not apply" for r in rows),
+         sum(r[1] == "error" for r in rows), (time.time() - t0) / 60))
     if suite.base_broken:
         log("black-box tests that failed without a mutation or flaked: %s" %
             ", ".join(sorted(suite.base_broken)))
