@@ -28,6 +28,7 @@
 #include "mem.h"
 #include "pg.h"
 #include "store.h"
+#include "x509util.h"
 
 #define KEK_LEN KBS_AEAD_AES256GCM_KEY_LEN
 #define IV_LEN 12
@@ -405,38 +406,19 @@ kbs_store_pg_rewrap(kbs_store *st, size_t *count, kbs_errbuf *eb)
 
 /* ---- construction ------------------------------------------------------ */
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* 32 raw bytes, or 64 hex digits with an optional newline. */
 static kbs_err
 kek_decode(const uint8_t *b, size_t n, uint8_t key[KEK_LEN])
 {
-	size_t i;
-
 	if (n == KEK_LEN) {
 		memcpy(key, b, KEK_LEN);
 		return KBS_OK;
 	}
 	if (n == 2 * KEK_LEN + 1 && b[n - 1] == '\n')
 		n--;
-	if (n != 2 * KEK_LEN)
+	if (n != 2 * KEK_LEN ||
+	    kbs_hex_decode((const char *)b, n, key, KEK_LEN) != KBS_OK)
 		return KBS_ERR_INVALID;
-	for (i = 0; i < KEK_LEN; i++) {
-		int h = hexval(b[2 * i]), l = hexval(b[2 * i + 1]);
-		if (h < 0 || l < 0)
-			return KBS_ERR_INVALID;
-		key[i] = (uint8_t)(h << 4 | l);
-	}
 	return KBS_OK;
 }
 
