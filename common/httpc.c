@@ -15,20 +15,21 @@
 
 #include "clock.h"
 #include "httpc.h"
+#include "mem.h"
 
 #define POOL_LIMIT 64
 #define RETRY_AFTER_MAX_S 3600
 
 struct kbs_httpc {
 	long long timeout_ms, connect_ms, backoff_ms, backoff_max_ms;
-	int retries, allow_http;
+	int retries, allow_insecure_http, cookies;
 	size_t max_response, pool_max;
-	char *ca_file;
+	char *ca_file, *user_agent;
 	long long (*now_ms)(void *arg);           /* NULL: kbs_clock_mono_ms */
 	void (*sleep_ms)(void *arg, long long ms); /* NULL: nanosleep */
 	void *clock_arg;
 	CURLSH *share;
-	pthread_mutex_t share_mu[2];  /* DNS, SSL sessions */
+	pthread_mutex_t share_mu[3];  /* DNS, SSL sessions, cookies */
 	pthread_mutex_t mu;           /* pool and stats */
 	CURL *pool[POOL_LIMIT];
 	size_t npool;
@@ -45,7 +46,7 @@ typedef enum {
 
 struct body_buf {
 	char *p;
-	size_t len, max;
+	size_t len, cap, max;
 	int over;
 };
 
@@ -81,7 +82,8 @@ clampll(long long v, long long def, long long lo, long long hi)
 static pthread_mutex_t *
 share_mutex(kbs_httpc *c, curl_lock_data data)
 {
-	return &c->share_mu[data == CURL_LOCK_DATA_DNS ? 0 : 1];
+	return &c->share_mu[data == CURL_LOCK_DATA_DNS ? 0
+			    : data == CURL_LOCK_DATA_COOKIE ? 2 : 1];
 }
 
 static void
@@ -106,11 +108,16 @@ share_init(kbs_httpc *c)
 		return KBS_ERR_NOMEM;
 	pthread_mutex_init(&c->share_mu[0], NULL);
 	pthread_mutex_init(&c->share_mu[1], NULL);
+	pthread_mutex_init(&c->share_mu[2], NULL);
 	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	/* One jar for every pooled handle, so a session cookie set on one
+	 * call goes back on the next whichever handle runs it. */
+	if (c->cookies)
+		curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
 	return KBS_OK;
 }
 
@@ -133,7 +140,8 @@ kbs_httpc_new(const kbs_httpc_cfg *cfg, kbs_httpc **out, kbs_errbuf *eb)
 	c->max_response = cfg->max_response ? cfg->max_response : KBS_HTTPC_MAX_RESPONSE;
 	c->pool_max = cfg->pool_max == 0 ? 8 : cfg->pool_max > POOL_LIMIT ? POOL_LIMIT
 		      : cfg->pool_max;
-	c->allow_http = cfg->allow_http;
+	c->allow_insecure_http = cfg->allow_insecure_http;
+	c->cookies = cfg->cookies;
 	if (cfg->now_ms != NULL && cfg->sleep_ms != NULL) {
 		c->now_ms = cfg->now_ms;
 		c->sleep_ms = cfg->sleep_ms;
@@ -152,6 +160,10 @@ kbs_httpc_new(const kbs_httpc_cfg *cfg, kbs_httpc **out, kbs_errbuf *eb)
 			return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 		}
 	}
+	if (cfg->user_agent != NULL && (c->user_agent = strdup(cfg->user_agent)) == NULL) {
+		kbs_httpc_free(c);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
 	if (share_init(c) != KBS_OK) {
 		kbs_httpc_free(c);
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
@@ -160,10 +172,17 @@ kbs_httpc_new(const kbs_httpc_cfg *cfg, kbs_httpc **out, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
-kbs_err
-kbs_httpc_check_url(const kbs_httpc *c, const char *url, kbs_errbuf *eb)
+/* Length of the authority after the scheme: up to '/', '?', '#' or the end. */
+static size_t
+authority_len(const char *p)
 {
-	size_t i, n;
+	return strcspn(p, "/?#");
+}
+
+kbs_err
+kbs_httpc_url_check(const char *url, int allow_insecure_http, kbs_errbuf *eb)
+{
+	size_t i, n, skip, alen;
 
 	if (url == NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "no URL");
@@ -172,15 +191,34 @@ kbs_httpc_check_url(const kbs_httpc *c, const char *url, kbs_errbuf *eb)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "URL longer than %d bytes",
 				KBS_HTTPC_URL_MAX);
 	for (i = 0; i < n; i++)
-		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-			return kbs_errf(eb, KBS_ERR_CONFIG, "URL holds a space or "
-					"control character");
-	if (strncmp(url, "https://", 8) == 0 && n > 8)
-		return KBS_OK;
-	if (c->allow_http && strncmp(url, "http://", 7) == 0 && n > 7)
-		return KBS_OK;
-	return kbs_errf(eb, KBS_ERR_CONFIG, "URL must start with https://%s",
-			c->allow_http ? " or http://" : "");
+		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "URL holds a space, a "
+					"control or a non-ASCII character");
+	/* Lower-case schemes only: one spelling, so no check elsewhere that
+	 * compares prefixes can be walked around with "HTTP://". */
+	if (strncmp(url, "https://", 8) == 0)
+		skip = 8;
+	else if (strncmp(url, "http://", 7) == 0 && allow_insecure_http)
+		skip = 7;
+	else if (strncmp(url, "http://", 7) == 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "plain http:// URL refused: "
+				"https:// is required unless this target allows "
+				"insecure http (tests only)");
+	else
+		return kbs_errf(eb, KBS_ERR_CONFIG, "URL must start with https://");
+	alen = authority_len(url + skip);
+	if (alen == 0 || url[skip] == ':')
+		return kbs_errf(eb, KBS_ERR_CONFIG, "URL has no host");
+	if (memchr(url + skip, '@', alen) != NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "URL carries user information "
+				"(user@host); credentials do not belong in a URL");
+	return KBS_OK;
+}
+
+kbs_err
+kbs_httpc_check_url(const kbs_httpc *c, const char *url, kbs_errbuf *eb)
+{
+	return kbs_httpc_url_check(url, c->allow_insecure_http, eb);
 }
 
 /* ---- the handle pool ----------------------------------------------------- */
@@ -234,12 +272,25 @@ body_write(char *data, size_t size, size_t nmemb, void *arg)
 		b->over = 1;
 		return 0;
 	}
-	if ((np = realloc(b->p, b->len + n + 1)) == NULL)
-		return 0;
-	memcpy(np + b->len, data, n);
-	np[b->len + n] = '\0';
-	b->p = np;
+	/* Grow by copy, wiping the old buffer: a body may hold a secret, and
+	 * realloc would leave an unwiped copy behind in freed memory. */
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if ((np = malloc(cap)) == NULL)
+			return 0;
+		if (b->p != NULL) {
+			memcpy(np, b->p, b->len);
+			kbs_freezero(b->p, b->cap);
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
 	b->len += n;
+	b->p[b->len] = '\0';
 	return n;
 }
 
@@ -252,6 +303,15 @@ header_list_free(struct curl_slist *l)
 	for (t = l; t != NULL; t = t->next)
 		OPENSSL_cleanse(t->data, strlen(t->data));
 	curl_slist_free_all(l);
+}
+
+static size_t
+header_seen(char *line, size_t size, size_t nmemb, void *arg)
+{
+	const kbs_httpc_req *req = arg;
+
+	req->on_header(req->header_arg, line, size * nmemb);
+	return size * nmemb;
 }
 
 static struct curl_slist *
@@ -273,6 +333,27 @@ header_list(const kbs_httpc_req *req)
 	return l;
 }
 
+/* GET has no body; the others send req's (an empty one when NULL, so a
+ * bodiless POST still says Content-Length: 0). */
+static void
+set_method(CURL *h, const kbs_httpc_req *req)
+{
+	if (strcmp(req->method, "GET") == 0) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		return;
+	}
+	if (strcmp(req->method, "DELETE") == 0 && req->body == NULL) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+		return;
+	}
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+	if (strcmp(req->method, "POST") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+}
+
 static void
 set_options(kbs_httpc *c, CURL *h, const kbs_httpc_req *req,
 	    struct curl_slist *hdrs, struct body_buf *b, long long left_ms)
@@ -280,7 +361,9 @@ set_options(kbs_httpc *c, CURL *h, const kbs_httpc_req *req,
 	long long conn = c->connect_ms < left_ms ? c->connect_ms : left_ms;
 
 	curl_easy_setopt(h, CURLOPT_URL, req->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
+			 c->allow_insecure_http ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
@@ -292,13 +375,16 @@ set_options(kbs_httpc *c, CURL *h, const kbs_httpc_req *req,
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	if (c->ca_file != NULL)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-	if (strcmp(req->method, "POST") == 0) {
-		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-	} else {
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	if (c->user_agent != NULL)
+		curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+	/* "" turns the cookie engine on without reading any file. */
+	if (c->cookies)
+		curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");
+	if (req->on_header != NULL) {
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_seen);
+		curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)req);
 	}
+	set_method(h, req);
 }
 
 /* Retry-After in whole seconds (the HTTP-date form is ignored), or -1. */
@@ -352,11 +438,24 @@ struct call {
 	const kbs_httpc_req *req;
 	struct curl_slist *hdrs;
 	struct body_buf b;
-	long long deadline, hint_ms;
+	long long deadline, hint_ms, retry_after;
 	long status;
+	char ctype[KBS_HTTPC_CTYPE_MAX];
 	CURLcode cc;
 	unsigned attempts;
 };
+
+/* Retry-After and Content-Type of the response h received. */
+static void
+response_meta(struct call *k, CURL *h)
+{
+	const char *ct = NULL;
+
+	k->retry_after = retry_after_ms(h);
+	if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct != NULL &&
+	    strlen(ct) < sizeof(k->ctype))
+		memcpy(k->ctype, ct, strlen(ct) + 1);
+}
 
 static outcome
 attempt(struct call *k)
@@ -365,12 +464,15 @@ attempt(struct call *k)
 	long conns = 0;
 	outcome o;
 
-	free(k->b.p);
+	kbs_freezero(k->b.p, k->b.cap);
 	k->b.p = NULL;
 	k->b.len = 0;
+	k->b.cap = 0;
 	k->b.over = 0;
 	k->status = 0;
 	k->hint_ms = -1;
+	k->retry_after = -1;
+	k->ctype[0] = '\0';
 	k->attempts++;
 	if (h == NULL) {
 		k->cc = CURLE_OUT_OF_MEMORY;
@@ -381,8 +483,10 @@ attempt(struct call *k)
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &k->status);
 	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
 	o = classify(k->cc, k->status, &k->b);
-	if (o == OUT_RETRY && k->cc == CURLE_OK)
-		k->hint_ms = retry_after_ms(h);
+	if (k->cc == CURLE_OK)
+		response_meta(k, h);
+	if (o == OUT_RETRY)
+		k->hint_ms = k->retry_after;
 	pthread_mutex_lock(&k->c->mu);
 	k->c->stats.attempts++;
 	k->c->stats.connects += (unsigned long)conns;
@@ -434,6 +538,8 @@ finish(struct call *k, kbs_httpc_resp *resp, kbs_errbuf *eb)
 		resp->body = k->b.p ? k->b.p : calloc(1, 1);
 		resp->len = k->b.len;
 		resp->attempts = k->attempts;
+		resp->retry_after_ms = k->retry_after;
+		memcpy(resp->content_type, k->ctype, sizeof(k->ctype));
 		k->b.p = NULL;
 		return resp->body ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	}
@@ -461,8 +567,12 @@ kbs_httpc_request(kbs_httpc *c, const kbs_httpc_req *req, kbs_httpc_resp *resp,
 
 	if ((rc = kbs_httpc_check_url(c, req->url, eb)) != KBS_OK)
 		return rc;
-	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "method %s not supported", req->method);
+	if (req->method == NULL || (strcmp(req->method, "GET") != 0 &&
+				    strcmp(req->method, "POST") != 0 &&
+				    strcmp(req->method, "PUT") != 0 &&
+				    strcmp(req->method, "DELETE") != 0))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "method %s not supported",
+				req->method ? req->method : "(none)");
 	memset(&k, 0, sizeof(k));
 	k.c = c;
 	k.req = req;
@@ -477,7 +587,7 @@ kbs_httpc_request(kbs_httpc *c, const kbs_httpc_req *req, kbs_httpc_resp *resp,
 		o = attempt(&k);
 	while (wait_retry(&k, o));
 	rc = finish(&k, resp, eb);
-	free(k.b.p);
+	kbs_freezero(k.b.p, k.b.cap);
 	header_list_free(k.hdrs);
 	return rc;
 }
@@ -487,7 +597,8 @@ kbs_httpc_resp_free(kbs_httpc_resp *r)
 {
 	if (r == NULL)
 		return;
-	free(r->body);
+	if (r->body != NULL)
+		kbs_freezero(r->body, r->len + 1);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -512,8 +623,10 @@ kbs_httpc_free(kbs_httpc *c)
 		curl_share_cleanup(c->share);
 		pthread_mutex_destroy(&c->share_mu[0]);
 		pthread_mutex_destroy(&c->share_mu[1]);
+		pthread_mutex_destroy(&c->share_mu[2]);
 	}
 	pthread_mutex_destroy(&c->mu);
 	free(c->ca_file);
+	free(c->user_agent);
 	free(c);
 }

@@ -8,17 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "clock.h"
 #include "fsutil.h"
+#include "httpc.h"
 #include "json.h"
 #include "mem.h"
 #include "x509util.h"
@@ -35,25 +34,25 @@ struct backoff {
 struct kbs_kds {
 	char *base[2]; /* AMD, PCS; no trailing '/' */
 	char *cache_dir;
-	long timeout_ms;
+	kbs_httpc *http;
 	long long backoff_s, refresh_s;
 	size_t max_response;
-	int allow_http;
 	pthread_mutex_t mu; /* guards slots */
 	struct backoff slots[BACKOFF_SLOTS];
 };
 
 static kbs_err
-dup_base(const char *url, const char *def, int allow_http, char **out,
-	 kbs_errbuf *eb)
+dup_base(const char *what, const char *url, const char *def, const kbs_httpc *http,
+	 char **out, kbs_errbuf *eb)
 {
+	kbs_err rc;
 	size_t n;
 
 	url = url ? url : def;
-	if (strncmp(url, "https://", 8) != 0 &&
-	    !(allow_http && strncmp(url, "http://", 7) == 0))
-		return kbs_errf(eb, KBS_ERR_CONFIG, "%s: only https:// URLs are "
-				"allowed", url);
+	if ((rc = kbs_httpc_check_url(http, url, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "%s base URL", what);
+		return rc;
+	}
 	n = strlen(url);
 	while (n > 0 && url[n - 1] == '/')
 		n--;
@@ -69,18 +68,26 @@ kbs_kds_new(const kbs_kds_cfg *cfg, kbs_kds **out, kbs_errbuf *eb)
 {
 	kbs_kds *k = calloc(1, sizeof(*k));
 	kbs_err rc = KBS_ERR_NOMEM;
+	kbs_httpc_cfg hc;
 
 	if (k == NULL)
 		return kbs_errf(eb, rc, "out of memory");
 	pthread_mutex_init(&k->mu, NULL);
-	k->timeout_ms = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms : 5000;
 	k->backoff_s = cfg->backoff_s > 0 ? cfg->backoff_s : 60;
 	k->refresh_s = cfg->refresh_s > 0 ? cfg->refresh_s : 86400;
 	k->max_response = cfg->max_response ? cfg->max_response : KBS_KDS_MAX_RESPONSE;
-	k->allow_http = cfg->allow_http;
-	if ((rc = dup_base(cfg->amd_base_url, KBS_KDS_AMD_DEFAULT, cfg->allow_http,
+	/* No retries here: a failure starts this module's per-URL back-off
+	 * (KDS throttles), which outlives a single call. */
+	memset(&hc, 0, sizeof(hc));
+	hc.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
+	hc.connect_timeout_ms = hc.timeout_ms;
+	hc.max_response = k->max_response;
+	hc.allow_insecure_http = cfg->allow_insecure_http;
+	hc.user_agent = "kbs-c";
+	if ((rc = kbs_httpc_new(&hc, &k->http, eb)) != KBS_OK ||
+	    (rc = dup_base("KDS", cfg->amd_base_url, KBS_KDS_AMD_DEFAULT, k->http,
 			   &k->base[KBS_KDS_AMD], eb)) != KBS_OK ||
-	    (rc = dup_base(cfg->pcs_base_url, KBS_KDS_PCS_DEFAULT, cfg->allow_http,
+	    (rc = dup_base("PCS", cfg->pcs_base_url, KBS_KDS_PCS_DEFAULT, k->http,
 			   &k->base[KBS_KDS_PCS], eb)) != KBS_OK)
 		goto out;
 	if (cfg->cache_dir != NULL) {
@@ -109,6 +116,7 @@ kbs_kds_free(kbs_kds *k)
 	for (i = 0; i < BACKOFF_SLOTS; i++)
 		free(k->slots[i].url);
 	pthread_mutex_destroy(&k->mu);
+	kbs_httpc_free(k->http);
 	free(k->base[0]);
 	free(k->base[1]);
 	free(k->cache_dir);
@@ -180,98 +188,40 @@ backoff_clear(kbs_kds *k, const char *url)
 
 /* ---- HTTP ---------------------------------------------------------------- */
 
-struct body {
-	uint8_t *p;
-	size_t len, max;
-	int too_large;
-	long long retry_after;
-};
-
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct body *b = arg;
-	size_t n = size * nmemb;
-	uint8_t *np;
-
-	/* Returning short makes curl fail the transfer. */
-	if (n > b->max || b->len + n > b->max) {
-		b->too_large = 1;
-		return 0;
-	}
-	if ((np = realloc(b->p, b->len + n + 1)) == NULL)
-		return 0;
-	memcpy(np + b->len, data, n);
-	b->p = np;
-	b->len += n;
-	b->p[b->len] = 0;
-	return n;
-}
-
-/* Retry-After in delta-seconds (the form KDS and PCS use). */
-static size_t
-on_header(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct body *b = arg;
-	size_t n = size * nmemb, i = 12;
-	long long v = 0;
-
-	if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-		while (i < n && data[i] == ' ')
-			i++;
-		while (i < n && data[i] >= '0' && data[i] <= '9' && v < BACKOFF_MAX_S)
-			v = v * 10 + (data[i++] - '0');
-		b->retry_after = v;
-	}
-	return n;
-}
-
-static void
-setup(kbs_kds *k, CURL *c, const char *url, struct body *b)
-{
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, k->allow_http ? "http,https" : "https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, k->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, k->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)k->max_response);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "kbs-c");
-}
-
-/* One GET; on failure sets the back-off for url. */
+/* One GET into *out (NUL after *len bytes); on failure sets url's back-off. */
 static kbs_err
-http_get(kbs_kds *k, const char *url, struct body *b, kbs_errbuf *eb)
+http_get(kbs_kds *k, const char *url, uint8_t **out, size_t *len, kbs_errbuf *eb)
 {
-	CURL *c = curl_easy_init();
-	CURLcode cc = CURLE_FAILED_INIT;
-	long status = 0;
+	kbs_httpc_req q;
+	kbs_httpc_resp r = {0};
+	long long wait = k->backoff_s;
 	kbs_err rc;
 
-	b->max = k->max_response;
-	if (c != NULL) {
-		setup(k, c, url, b);
-		cc = curl_easy_perform(c);
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		curl_easy_cleanup(c);
-	}
-	if (b->too_large || cc == CURLE_FILESIZE_EXCEEDED)
-		rc = kbs_errf(eb, KBS_ERR_TOO_LARGE, "%s: response over %zu bytes", url,
-			      k->max_response);
-	else if (cc != CURLE_OK)
-		rc = kbs_errf(eb, KBS_ERR_NETWORK, "%s: %s", url, curl_easy_strerror(cc));
-	else if (status == 404)
+	memset(&q, 0, sizeof(q));
+	q.method = "GET";
+	q.url = url;
+	q.idempotent = 1;
+	r.retry_after_ms = -1;
+	if ((rc = kbs_httpc_request(k->http, &q, &r, eb)) == KBS_ERR_TOO_LARGE)
+		kbs_errf(eb, rc, "%s: response over %zu bytes", url, k->max_response);
+	else if (rc != KBS_OK)
+		kbs_errprefix(eb, "%s", url);
+	else if (r.status == 404)
 		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "%s: HTTP 404", url);
-	else if (status != 200)
-		rc = kbs_errf(eb, KBS_ERR_NETWORK, "%s: HTTP %ld%s", url, status,
-			      status == 429 ? " (throttled)" : "");
-	else
+	else if (r.status != 200)
+		rc = kbs_errf(eb, KBS_ERR_NETWORK, "%s: HTTP %ld%s", url, r.status,
+			      r.status == 429 ? " (throttled)" : "");
+	if (rc == KBS_OK) {
+		*out = (uint8_t *)r.body;
+		*len = r.len;
 		return KBS_OK;
-	backoff_set(k, url, b->retry_after > k->backoff_s ? b->retry_after : k->backoff_s);
+	}
+	/* KDS and PCS say how long to stay away in delta-seconds. */
+	if (r.retry_after_ms / 1000 > wait)
+		wait = r.retry_after_ms / 1000 > BACKOFF_MAX_S ? BACKOFF_MAX_S
+							: r.retry_after_ms / 1000;
+	kbs_httpc_resp_free(&r);
+	backoff_set(k, url, wait);
 	return rc;
 }
 
@@ -356,14 +306,18 @@ static kbs_err
 fetch(kbs_kds *k, const char *url, const char *name, kbs_kds_kind kind,
       uint8_t **stale, size_t *stale_len, uint8_t **out, size_t *len, kbs_errbuf *eb)
 {
-	struct body b = {0};
+	struct {
+		uint8_t *p;
+		size_t len;
+	} b = {NULL, 0};
 	long long left = backoff_left(k, url);
 	kbs_err rc;
 
 	if (left > 0)
 		rc = kbs_errf(eb, KBS_ERR_NETWORK, "%s: backing off for %llds after a "
 			      "failure", url, left);
-	else if ((rc = http_get(k, url, &b, eb)) == KBS_OK && !valid_kind(b.p, b.len, kind)) {
+	else if ((rc = http_get(k, url, &b.p, &b.len, eb)) == KBS_OK &&
+		 !valid_kind(b.p, b.len, kind)) {
 		rc = kbs_errf(eb, KBS_ERR_INVALID, "%s: response is not a %s", url,
 			      kind == KBS_KDS_CERT ? "certificate"
 			      : kind == KBS_KDS_JSON ? "JSON object" : "CRL");

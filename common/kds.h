@@ -7,7 +7,8 @@
  * chains to the embedded ARK, the collateral is signed by the TCB Signing
  * key, the CRL by the PCK CA), so the transport only has to be bounded and
  * polite:
- *  - https only (http:// base URLs only with cfg->allow_http, for tests),
+ *  - https only (http:// base URLs only with cfg->allow_insecure_http, for
+ *    tests; the one rule of httpc.h),
  *    no redirects, CURLOPT_NOSIGNAL, connect and total timeouts, a bound on
  *    the response size;
  *  - an on-disk cache in cfg->cache_dir (atomic writes, 0600).  VCEKs are
@@ -51,7 +52,7 @@ typedef struct {
 	long long backoff_s;        /* 0: 60 */
 	long long refresh_s;        /* PCS documents; 0: 86400 */
 	size_t max_response;        /* 0: KBS_KDS_MAX_RESPONSE */
-	int allow_http;             /* tests only: accept http:// base URLs */
+	int allow_insecure_http;    /* tests only: accept http:// base URLs */
 } kbs_kds_cfg;
 
 typedef struct kbs_kds kbs_kds;
@@ -71,7 +72,7 @@ typedef enum {
 
 /*
  * New fetcher.  KBS_ERR_CONFIG for a base URL that is not https:// (or
- * http:// with allow_http) or does not fit; the cache directory is
+ * http:// with allow_insecure_http) or does not fit; the cache directory is
  * created (0700) if missing.  *out is freed with kbs_kds_free.
  */
 kbs_err kbs_kds_new(const kbs_kds_cfg *cfg, kbs_kds **out, kbs_errbuf *eb);

@@ -52,7 +52,7 @@ kbs_relay_new(const char *name, const kbs_relay_cfg *cfg, const char *jwks_url,
 	hc.timeout_ms = cfg->timeout_ms;
 	hc.connect_timeout_ms = cfg->connect_timeout_ms;
 	hc.retries = cfg->retries;
-	hc.allow_http = cfg->allow_http;
+	hc.allow_insecure_http = cfg->allow_http;
 	hc.ca_file = cfg->tls_ca_file;
 	if ((rc = kbs_httpc_new(&hc, &r->http, eb)) != KBS_OK ||
 	    (rc = kbs_trust_new(&r->trust)) != KBS_OK)

@@ -658,7 +658,7 @@ setup_fetch(struct tee_verifier *tv, const kbs_tee_verifier_cfg *cfg, kbs_errbuf
 	kc.pcs_base_url = cfg->pcs_base_url;
 	kc.cache_dir = cfg->cache_dir;
 	kc.timeout_ms = cfg->fetch_timeout_ms;
-	kc.allow_http = cfg->allow_http;
+	kc.allow_insecure_http = cfg->allow_http;
 	return kbs_kds_new(&kc, &tv->kds, eb);
 }
 

@@ -53,12 +53,20 @@ static const char server_py[] =
 	"            return\n"
 	"        if p == '/echo':\n"
 	"            k = self.headers.get('x-api-key', '')\n"
-	"            return self.reply(200, (self.command + ' ' + k + ' ').encode() + body)\n"
+	"            return self.reply(200, (self.command + ' ' + k + ' ').encode() + body,\n"
+	"                              [('Content-Type', 'text/plain')])\n"
+	"        if p == '/setcookie':\n"
+	"            return self.reply(200, b'', [('Set-Cookie', 'sid=abc; Path=/')])\n"
+	"        if p == '/cookie':\n"
+	"            c = self.headers.get('Cookie', '') + ' ' + self.headers.get('User-Agent', '')\n"
+	"            return self.reply(200, c.encode())\n"
 	"        self.reply(404)\n"
 	"    def do_GET(self): self.handle_any(b'')\n"
 	"    def do_POST(self):\n"
 	"        n = int(self.headers.get('Content-Length', '0'))\n"
 	"        self.handle_any(self.rfile.read(n))\n"
+	"    do_PUT = do_POST\n"
+	"    do_DELETE = do_POST\n"
 	"s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
 	"s.daemon_threads = True\n"
 	"open(portfile + '.t', 'w').write(str(s.server_address[1]))\n"
@@ -141,7 +149,7 @@ client(long long timeout, int retries, long long backoff)
 	c.retries = retries;
 	c.backoff_ms = backoff;
 	c.max_response = 1024;
-	c.allow_http = 1;
+	c.allow_insecure_http = 1;
 	CU_ASSERT_FATAL(kbs_httpc_new(&c, &h, NULL) == KBS_OK);
 	return h;
 }
@@ -322,7 +330,7 @@ fake_client(long long timeout, int retries, long long backoff,
 	c.retries = retries;
 	c.backoff_ms = backoff;
 	c.max_response = 1024;
-	c.allow_http = 1;
+	c.allow_insecure_http = 1;
 	c.now_ms = fake_now;
 	c.sleep_ms = fake_sleep;
 	c.clock_arg = f;
@@ -426,13 +434,122 @@ test_urls(void)
 	q.url = "http://127.0.0.1:1/echo";
 	CU_ASSERT(kbs_httpc_request(h, &q, &r, NULL) == KBS_ERR_CONFIG);
 	q.url = "https://127.0.0.1:1/echo";
-	q.method = "DELETE";
+	q.method = "PATCH";
 	CU_ASSERT(kbs_httpc_request(h, &q, &r, NULL) == KBS_ERR_CONFIG);
 	kbs_httpc_free(h);
 	c.ca_file = "/nonexistent/ca.pem";
 	h = NULL;
 	CU_ASSERT(kbs_httpc_new(&c, &h, &eb) == KBS_ERR_CONFIG);
 	CU_ASSERT(h == NULL);
+}
+
+/* The one URL rule, pure: what every outbound caller accepts. */
+static void
+test_url_rule(void)
+{
+	static const char *const refused[] = {
+		"HTTPS://x.example/a", "Https://x.example/a", "HTTP://x.example/a",
+		" https://x.example/a", "https://x.example/a ", "https://x.example/\ta",
+		"https://user:pw@x.example/a", "https://user@x.example/a",
+		"https://x.example\n/a", "https://:443/a", "https:///a", "https://?q",
+		"https:x.example", "https:/x.example", "file:///etc/passwd",
+		"ftp://x.example/a", "gopher://x.example/", "ws://x.example/",
+		"//x.example/a", "x.example/a", "", "https://x.exa\xc3\xa9mple/",
+		"https://x.example/\x7f",
+	};
+	char long_url[KBS_HTTPC_URL_MAX + 16];
+	kbs_errbuf eb = {{0}};
+	size_t i;
+
+	CU_ASSERT(kbs_httpc_url_check("https://x.example/a", 0, NULL) == KBS_OK);
+	CU_ASSERT(kbs_httpc_url_check("https://x.example", 0, NULL) == KBS_OK);
+	CU_ASSERT(kbs_httpc_url_check("https://127.0.0.1:8443/p?q=1#f", 0, NULL) == KBS_OK);
+	CU_ASSERT(kbs_httpc_url_check("https://x.example/a@b", 0, NULL) == KBS_OK);
+	/* Plain http: refused with words that say why, unless opted in. */
+	CU_ASSERT(kbs_httpc_url_check("http://127.0.0.1:1/j", 0, &eb) == KBS_ERR_CONFIG);
+	CU_ASSERT(strstr(eb.msg, "plain http:// URL refused") != NULL);
+	CU_ASSERT(kbs_httpc_url_check("http://127.0.0.1:1/j", 1, NULL) == KBS_OK);
+	CU_ASSERT(kbs_httpc_url_check("https://127.0.0.1:1/j", 1, NULL) == KBS_OK);
+	/* The opt-in widens http only: every other refusal stands. */
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		CU_ASSERT(kbs_httpc_url_check(refused[i], 0, NULL) == KBS_ERR_CONFIG);
+		CU_ASSERT(kbs_httpc_url_check(refused[i], 1, NULL) == KBS_ERR_CONFIG);
+	}
+	CU_ASSERT(kbs_httpc_url_check("http://u:p@127.0.0.1/", 1, &eb) == KBS_ERR_CONFIG);
+	CU_ASSERT(strstr(eb.msg, "user information") != NULL);
+	CU_ASSERT(strstr(eb.msg, "u:p") == NULL);
+	CU_ASSERT(kbs_httpc_url_check("http://", 1, NULL) == KBS_ERR_CONFIG);
+	CU_ASSERT(kbs_httpc_url_check(NULL, 1, NULL) == KBS_ERR_CONFIG);
+	memcpy(long_url, "https://x.example/", 18);
+	memset(long_url + 18, 'a', sizeof(long_url) - 19);
+	long_url[sizeof(long_url) - 1] = '\0';
+	CU_ASSERT(kbs_httpc_url_check(long_url, 0, NULL) == KBS_ERR_CONFIG);
+	long_url[KBS_HTTPC_URL_MAX] = '\0';
+	CU_ASSERT(kbs_httpc_url_check(long_url, 0, NULL) == KBS_OK);
+}
+
+/* Methods, response metadata, cookies kept across pooled handles. */
+static int header_lines;
+
+static void
+count_header(void *arg, const char *line, size_t len)
+{
+	(void)arg;
+	(void)line;
+	header_lines += len > 0;
+}
+
+static void
+test_methods_meta_cookies(void)
+{
+	kbs_httpc_cfg c;
+	kbs_httpc *h = NULL;
+	kbs_httpc_resp r = {0};
+	kbs_httpc_req q;
+	char url[256];
+
+	memset(&c, 0, sizeof(c));
+	c.allow_insecure_http = 1;
+	c.cookies = 1;
+	c.user_agent = "kbs-unit";
+	CU_ASSERT_FATAL(kbs_httpc_new(&c, &h, NULL) == KBS_OK);
+	memset(&q, 0, sizeof(q));
+	q.url = url;
+	q.method = "DELETE";
+	snprintf(url, sizeof(url), "%s/echo", base);
+	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.status == 200 && r.len == 8 && memcmp(r.body, "DELETE  ", 8) == 0);
+	CU_ASSERT(strcmp(r.content_type, "text/plain") == 0);
+	CU_ASSERT(r.retry_after_ms == -1);
+	kbs_httpc_resp_free(&r);
+	q.method = "PUT";
+	q.body = "xy";
+	q.body_len = 2;
+	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.len == 7 && memcmp(r.body, "PUT  xy", 7) == 0);
+	kbs_httpc_resp_free(&r);
+	q.method = "PATCH";
+	CU_ASSERT(kbs_httpc_request(h, &q, &r, NULL) == KBS_ERR_CONFIG);
+	/* A 429's Retry-After reaches the caller (no retries configured). */
+	q.method = "GET";
+	q.body = NULL;
+	q.body_len = 0;
+	q.on_header = count_header;
+	snprintf(url, sizeof(url), "%s/status/429?7", base);
+	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.status == 429 && r.retry_after_ms == 7000);
+	CU_ASSERT(header_lines >= 3);
+	kbs_httpc_resp_free(&r);
+	/* The cookie set here goes back on the next call. */
+	q.on_header = NULL;
+	snprintf(url, sizeof(url), "%s/setcookie", base);
+	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
+	kbs_httpc_resp_free(&r);
+	snprintf(url, sizeof(url), "%s/cookie", base);
+	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
+	CU_ASSERT(r.body != NULL && strcmp(r.body, "sid=abc kbs-unit") == 0);
+	kbs_httpc_resp_free(&r);
+	kbs_httpc_free(h);
 }
 
 static kbs_httpc *shared;
@@ -511,6 +628,8 @@ static const kbs_unit_test tests[] = {
 	{"Retry-After and the budget", test_retry_after_and_budget},
 	{"server down", test_down},
 	{"URL rules", test_urls},
+	{"the URL rule (pure)", test_url_rule},
+	{"methods, response metadata, cookies", test_methods_meta_cookies},
 	{"concurrent callers", test_threads},
 	{"teardown", teardown},
 	{NULL, NULL},

@@ -138,7 +138,7 @@ fetcher(const char *url, long long backoff)
 	c.cache_dir = cache;
 	c.timeout_ms = 1500;
 	c.backoff_s = backoff;
-	c.allow_http = 1;
+	c.allow_insecure_http = 1;
 	if (kbs_kds_new(&c, &k, &eb) != KBS_OK)
 		fprintf(stderr, "\n%s\n", eb.msg);
 	CU_ASSERT_FATAL(k != NULL);
@@ -360,7 +360,7 @@ test_config(void)
 	memset(&c, 0, sizeof(c));
 	c.amd_base_url = "http://127.0.0.1:1";
 	CU_ASSERT(kbs_kds_new(&c, &k, NULL) == KBS_ERR_CONFIG);
-	c.allow_http = 1;
+	c.allow_insecure_http = 1;
 	c.pcs_base_url = "ftp://example";
 	CU_ASSERT(kbs_kds_new(&c, &k, NULL) == KBS_ERR_CONFIG);
 	CU_ASSERT(k == NULL);
