@@ -131,7 +131,7 @@ kbs_httpc_new(const kbs_httpc_cfg *cfg, kbs_httpc **out, kbs_errbuf *eb)
 
 	if (c == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	c->timeout_ms = clampll(cfg->timeout_ms, 10000, 50, 600000);
+	c->timeout_ms = clampll(cfg->timeout_ms, 10000, 50, 3600000);
 	c->connect_ms = clampll(cfg->connect_timeout_ms, 3000, 50, c->timeout_ms);
 	c->backoff_ms = clampll(cfg->backoff_ms, 100, 1, 60000);
 	c->backoff_max_ms = clampll(cfg->backoff_max_ms, 2000, c->backoff_ms, 600000);
@@ -248,6 +248,10 @@ handle_put(kbs_httpc *c, CURL *h)
 {
 	if (h == NULL)
 		return;
+	/* curl_easy_reset forgets the cookie file list without freeing it
+	 * (libcurl 7.88); NULL frees it.  The cookies stay in the share. */
+	if (c->cookies)
+		curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
 	curl_easy_reset(h);
 	pthread_mutex_lock(&c->mu);
 	if (c->npool < c->pool_max) {
@@ -377,7 +381,8 @@ set_options(kbs_httpc *c, CURL *h, const kbs_httpc_req *req,
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 	if (c->user_agent != NULL)
 		curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
-	/* "" turns the cookie engine on without reading any file. */
+	/* "" turns the cookie engine on without reading any file (the
+	 * cookies themselves live in the share). */
 	if (c->cookies)
 		curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");
 	if (req->on_header != NULL) {
