@@ -25,53 +25,6 @@
 /* Claims of a token plus the evaluate envelope around them. */
 #define EVALUATE_DEPTH (KBS_JSON_DEFAULT_DEPTH + 2)
 
-/* With admin.roles: the role must exist and grant method + path. */
-static int
-role_check(const kbs_broker *b, const kbs_http_req *req, const char *role,
-	   kbs_http_resp *resp)
-{
-	if (b->roles == NULL)
-		return 0;
-	if (role == NULL) {
-		kbs_http_reply_error(resp, 401, "AdminAuthAccess", "admin token "
-				     "has no role claim (admin.roles is "
-				     "configured)");
-		return -1;
-	}
-	if (!kbs_roles_allows(b->roles, role, req->method, req->path)) {
-		kbs_log_info("admin role %.64s may not %s %s", role, req->method,
-			     req->path);
-		kbs_http_reply_error(resp, 403, "AdminAuthAccess", "role %.64s "
-				     "may not %s %s", role, req->method,
-				     req->path);
-		return -1;
-	}
-	return 0;
-}
-
-int
-kbs_broker_admin_check(kbs_broker *b, const kbs_http_req *req,
-		       kbs_http_resp *resp)
-{
-	char *role = NULL;
-	int rc;
-
-	if (kbs_admin_auth_check(b->admin, req, kbs_clock_now(), &role,
-				 resp) != 0)
-		return -1;
-	/* insecure_allow_all: no token, so no role to check either. */
-	rc = b->cfg->admin.insecure_allow_all ? 0 : role_check(b, req, role, resp);
-	free(role);
-	return rc;
-}
-
-int
-kbs_broker_admin_authorize(void *broker, const kbs_http_req *req,
-			   kbs_http_resp *resp)
-{
-	return kbs_broker_admin_check(broker, req, resp);
-}
-
 static char *
 admin_path(const kbs_http_req *req, kbs_http_resp *resp)
 {
@@ -92,7 +45,7 @@ kbs_broker_handle_put(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 	kbs_err rc;
 	char *path;
 
-	if (kbs_broker_admin_check(b, req, resp) != 0 ||
+	if (kbs_authz_admin(b->authz, req, resp) != 0 ||
 	    (path = admin_path(req, resp)) == NULL)
 		return;
 	if ((rc = kbs_store_put(b->store, path, req->body, req->body_len,
@@ -123,7 +76,7 @@ kbs_broker_handle_delete(void *arg, const kbs_http_req *req,
 	kbs_err rc;
 	char *path;
 
-	if (kbs_broker_admin_check(b, req, resp) != 0 ||
+	if (kbs_authz_admin(b->authz, req, resp) != 0 ||
 	    (path = admin_path(req, resp)) == NULL)
 		return;
 	rc = kbs_store_del(b->store, path, &eb);
@@ -263,7 +216,7 @@ kbs_broker_handle_policy_set(void *arg, const kbs_http_req *req,
 {
 	kbs_broker *b = arg;
 
-	if (kbs_broker_admin_check(b, req, resp) == 0)
+	if (kbs_authz_admin(b->authz, req, resp) == 0)
 		policy_set(b, KBS_POLICY_DEFAULT_ID, req, resp, 0);
 }
 
@@ -273,7 +226,7 @@ kbs_broker_handle_policy_get(void *arg, const kbs_http_req *req,
 {
 	kbs_broker *b = arg;
 
-	if (kbs_broker_admin_check(b, req, resp) == 0)
+	if (kbs_authz_admin(b->authz, req, resp) == 0)
 		policy_get(b, KBS_POLICY_DEFAULT_ID, -1, resp);
 }
 
@@ -402,7 +355,7 @@ kbs_broker_handle_policies(void *arg, const kbs_http_req *req,
 	kbs_broker *b = arg;
 	const char *rest = req->path + strlen(POLICIES_PATH);
 
-	if (kbs_broker_admin_check(b, req, resp) != 0)
+	if (kbs_authz_admin(b->authz, req, resp) != 0)
 		return;
 	if (*rest == '\0' && strcmp(req->method, "GET") == 0)
 		reply_list(b, resp);
@@ -505,7 +458,7 @@ kbs_broker_handle_bindings(void *arg, const kbs_http_req *req,
 	json_t *o = NULL, *bindings;
 	kbs_err rc;
 
-	if (kbs_broker_admin_check(b, req, resp) != 0)
+	if (kbs_authz_admin(b->authz, req, resp) != 0)
 		return;
 	if (strcmp(req->method, "POST") == 0) {
 		binding_set(b, req, resp);
@@ -615,7 +568,7 @@ kbs_broker_handle_evaluate(void *arg, const kbs_http_req *req,
 	json_t *policy = NULL;
 	kbs_err rc;
 
-	if (kbs_broker_admin_check(b, req, resp) != 0 ||
+	if (kbs_authz_admin(b->authz, req, resp) != 0 ||
 	    eval_parse(req, &e, resp) != 0)
 		goto out;
 	memset(&pc, 0, sizeof(pc));

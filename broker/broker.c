@@ -7,7 +7,6 @@
 #include "clock.h"
 #include "broker_int.h"
 #include "fsutil.h"
-#include "intel.h"
 #include "json.h"
 #include "log.h"
 #include "mem.h"
@@ -127,24 +126,7 @@ load_trust(kbs_broker *b, kbs_errbuf *eb)
 static kbs_err
 load_admin(kbs_broker *b, kbs_errbuf *eb)
 {
-	const kbs_admin_cfg *ac = &b->cfg->admin;
-	kbs_err rc;
-
-	if ((rc = kbs_admin_auth_new(ac, &b->admin, eb)) != KBS_OK)
-		return rc;
-	kbs_admin_auth_describe(b->admin);
-	if (b->cfg->admin_roles != NULL &&
-	    (rc = kbs_roles_parse(b->cfg->admin_roles, &b->roles, eb)) != KBS_OK)
-		return rc;
-	if (ac->insecure_allow_all || ac->public_keys.n == 0)
-		;
-	else if (b->roles == NULL)
-		kbs_log_info("no admin.roles: every valid admin token has full "
-			     "access to the admin API");
-	else
-		kbs_log_info("admin.roles: %zu roles; admin tokens need a role "
-			     "claim that grants the call", kbs_roles_count(b->roles));
-	return KBS_OK;
+	return kbs_authz_new(&b->cfg->admin, b->cfg->admin_roles, &b->authz, eb);
 }
 
 /*
@@ -320,8 +302,7 @@ kbs_broker_trust_local(kbs_broker *b, const json_t *jwks,
 	if (rc != KBS_OK)
 		return rc;
 	b->n_issuers++;
-	b->cookie_fn = fn;
-	b->cookie_arg = arg;
+	kbs_authz_accept_cookies(b->authz, fn, arg);
 	return KBS_OK;
 }
 
@@ -329,6 +310,37 @@ kbs_trust *
 kbs_broker_trust(const kbs_broker *b)
 {
 	return __atomic_load_n(&b->trust, __ATOMIC_ACQUIRE);
+}
+
+const kbs_broker_cfg *
+kbs_broker_config(const kbs_broker *b)
+{
+	return b->cfg;
+}
+
+kbs_store *
+kbs_broker_store(const kbs_broker *b)
+{
+	return b->store;
+}
+
+kbs_audit *
+kbs_broker_audit(const kbs_broker *b)
+{
+	return b->audit;
+}
+
+kbs_authz *
+kbs_broker_authz(const kbs_broker *b)
+{
+	return b->authz;
+}
+
+int
+kbs_broker_admin_authorize(void *broker, const kbs_http_req *req,
+			   kbs_http_resp *resp)
+{
+	return kbs_authz_admin(((kbs_broker *)broker)->authz, req, resp);
 }
 
 kbs_err
@@ -400,60 +412,6 @@ kbs_broker_check_trust(const kbs_broker *b, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
-/* The policy administration API (docs/api.md, "Policies"). */
-static kbs_err
-policy_routes(kbs_broker *b, kbs_http_server *srv)
-{
-	static const char *const methods[] = {"GET", "POST", "DELETE"};
-	long long max = KBS_POLICY_MAX_SIZE * 2;
-	size_t i;
-	kbs_err rc;
-
-	for (i = 0; i < 2; i++)
-		if ((rc = kbs_http_route(srv, methods[i], "/kbs/v0/policies",
-					 kbs_broker_handle_policies, b,
-					 max)) != KBS_OK ||
-		    (rc = kbs_http_route(srv, methods[i], "/kbs/v0/policies/*",
-					 kbs_broker_handle_policies, b,
-					 max)) != KBS_OK)
-			return rc;
-	for (i = 0; i < 3; i++)
-		if ((rc = kbs_http_route(srv, methods[i], "/kbs/v0/policy-bindings",
-					 kbs_broker_handle_bindings, b, 0)) != KBS_OK)
-			return rc;
-	/* A policy and the claims of a large token. */
-	return kbs_http_route(srv, "POST", "/kbs/v0/policy/evaluate",
-			      kbs_broker_handle_evaluate, b, max * 2);
-}
-
-kbs_err
-kbs_broker_routes(kbs_broker *b, kbs_http_server *srv)
-{
-	kbs_err rc;
-
-	if ((rc = kbs_broker_check_trust(b, NULL)) != KBS_OK) {
-		kbs_log_error("token.trusted_issuers is empty: no token could "
-			      "ever be accepted");
-		return rc;
-	}
-	if ((rc = kbs_http_route(srv, "GET", KBS_RESOURCE_PREFIX "*",
-				 kbs_broker_handle_get, b, 0)) != KBS_OK ||
-	    (rc = kbs_http_route(srv, "POST", KBS_RESOURCE_PREFIX "*",
-				 kbs_broker_handle_put, b,
-				 KBS_STORE_MAX_RESOURCE)) != KBS_OK ||
-	    (rc = kbs_http_route(srv, "DELETE", KBS_RESOURCE_PREFIX "*",
-				 kbs_broker_handle_delete, b, 0)) != KBS_OK ||
-	    (rc = kbs_http_route(srv, "POST", "/kbs/v0/resource-policy",
-				 kbs_broker_handle_policy_set, b,
-				 KBS_POLICY_MAX_SIZE * 2)) != KBS_OK ||
-	    (rc = kbs_http_route(srv, "GET", "/kbs/v0/resource-policy",
-				 kbs_broker_handle_policy_get, b, 0)) != KBS_OK)
-		return rc;
-	if ((rc = policy_routes(b, srv)) != KBS_OK)
-		return rc;
-	return kbs_broker_intel_routes(b, srv);
-}
-
 void
 kbs_broker_free(kbs_broker *b)
 {
@@ -469,9 +427,7 @@ kbs_broker_free(kbs_broker *b)
 	kbs_store_free(b->store);
 	kbs_policystore_free(b->policy);
 	kbs_audit_close(b->audit);
-	kbs_roles_free(b->roles);
-	kbs_intel_free(b->intel);
-	kbs_admin_auth_free(b->admin);
+	kbs_authz_free(b->authz);
 	kbs_pg_close(b->pg); /* last: the stores above borrow it */
 	free(b);
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "admin_auth.h"
+#include "authz.h"
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
@@ -50,6 +51,14 @@ typedef struct {
 
 extern const kbs_cfg_opt kbs_broker_opts[];
 
+/*
+ * The repository that holds the Intel key API's key material.  It is
+ * reachable only through /kbs/v1 (Intel key-transfer policies, wrapped_key);
+ * the v0 resource and admin endpoints refuse it, or a kbs-issuer token
+ * could read, and a v0 admin overwrite, keys guarded by Intel policies.
+ */
+#define KBS_INTEL_REPOSITORY "intel-keys"
+
 typedef struct kbs_broker kbs_broker;
 
 /*
@@ -65,9 +74,7 @@ kbs_err kbs_broker_new(const kbs_broker_cfg *cfg, int create_files,
  * its attested session cookies.  cookie_token returns the token of an
  * attested session cookie (see kbs_issuer_cookie_token()).
  */
-typedef kbs_err (*kbs_broker_cookie_fn)(const void *arg,
-					const kbs_http_req *req, char **token,
-					kbs_errbuf *eb);
+typedef kbs_authz_cookie_fn kbs_broker_cookie_fn;
 kbs_err kbs_broker_trust_local(kbs_broker *b, const json_t *jwks,
 			       kbs_broker_cookie_fn fn, const void *arg,
 			       kbs_errbuf *eb);
@@ -87,7 +94,33 @@ int kbs_broker_admin_authorize(void *broker, const kbs_http_req *req,
 /* Register the resource and admin routes. */
 kbs_err kbs_broker_routes(kbs_broker *b, kbs_http_server *srv);
 
-/* The broker's shared database (postgres.url), borrowed; NULL if none. */
+/*
+ * What the broker's modules (the Intel /kbs/v1 API, intel.h) use of the
+ * broker core, each borrowed and valid until kbs_broker_free().  Nothing
+ * else of the broker is theirs to touch.
+ */
+struct kbs_trust;
+struct kbs_store;
+struct kbs_audit;
+struct kbs_pg;
+
+/* The configuration the broker was built from. */
+const kbs_broker_cfg *kbs_broker_config(const kbs_broker *b);
+
+/* The trusted issuers in force now: read it again for every request, as
+ * SIGHUP may replace them (the old set stays valid until exit). */
+struct kbs_trust *kbs_broker_trust(const kbs_broker *b);
+
+/* The resource store (every route of repository.routes). */
+struct kbs_store *kbs_broker_store(const kbs_broker *b);
+
+/* The audit log; NULL when auditing is off. */
+struct kbs_audit *kbs_broker_audit(const kbs_broker *b);
+
+/* The admin check and the request's token (authz.h). */
+kbs_authz *kbs_broker_authz(const kbs_broker *b);
+
+/* The broker's shared database (postgres.url); NULL if none. */
 struct kbs_pg *kbs_broker_pg(const kbs_broker *b);
 
 /*

@@ -4,25 +4,18 @@
 
 #include <pthread.h>
 
+#include "authz.h"
 #include "broker.h"
 #include "jwk.h"
 #include "policy.h"
+#include "roles.h"
 #include "store.h"
 #include "trust.h"
 
 #define KBS_RESOURCE_PREFIX "/kbs/v0/resource/"
-/*
- * The repository that holds the Intel key API's key material.  It is
- * reachable only through /kbs/v1 (Intel key-transfer policies, wrapped_key);
- * the v0 resource and admin endpoints refuse it, or a kbs-issuer token
- * could read, and a v0 admin overwrite, keys guarded by Intel policies.
- */
-#define KBS_INTEL_REPOSITORY "intel-keys"
 
 /* Versioned policies and their bindings (policystore.c). */
 typedef struct kbs_policystore kbs_policystore;
-/* Admin role table (roles.c). */
-typedef struct kbs_roles kbs_roles;
 
 struct kbs_broker {
 	const kbs_broker_cfg *cfg;
@@ -30,21 +23,14 @@ struct kbs_broker {
 	kbs_store *store;
 	kbs_policystore *policy;
 	struct kbs_audit *audit; /* NULL: auditing off */
-	kbs_roles *roles; /* NULL: every valid admin token may do anything */
 	size_t n_issuers;
-	kbs_admin_auth *admin;
-	kbs_broker_cookie_fn cookie_fn;
-	const void *cookie_arg;
-	struct kbs_intel *intel; /* /kbs/v1 state (intel.h); NULL: off */
+	kbs_authz *authz; /* admin keys and roles, session cookies */
 	struct kbs_pg *pg;       /* the shared database; NULL: none */
 
 	json_t *local_jwks;   /* kbs mode: the in-process issuer's keys */
 	kbs_trust **old_trust; /* replaced by SIGHUP reloads, freed at exit */
 	size_t n_old_trust;
 };
-
-/* The trusted issuers in force now (SIGHUP may replace them). */
-kbs_trust *kbs_broker_trust(const kbs_broker *b);
 
 /* The policy id of unbound paths, and of /kbs/v0/resource-policy. */
 #define KBS_POLICY_DEFAULT_ID "resource-policy"
@@ -181,39 +167,6 @@ kbs_err kbs_policystore_reload_base(kbs_policystore *h, const char *file,
 
 void kbs_policystore_free(kbs_policystore *h);
 
-/* ---- roles.c ---- */
-
-/* 1 if s[0..len) is a path segment [A-Za-z0-9_-][A-Za-z0-9_.-]*, at most
- * KBS_POLICY_MAX_ID bytes (policy ids use the same rule). */
-int kbs_broker_segment_ok(const char *s, size_t len);
-
-/* 1 if pat is a path pattern: segments, "*", and "**" only last. */
-int kbs_broker_pattern_valid(const char *pat);
-
-/* 1 if the (valid) pattern matches path ("a/b/c"). */
-int kbs_broker_pattern_match(const char *pat, const char *path);
-
-/*
- * Specificity order of two patterns: < 0 when a is more specific.
- * Segments are compared left to right; at the first difference a literal
- * beats "*", which beats "**", which beats the end of the pattern.
- */
-int kbs_broker_pattern_cmp(const char *a, const char *b);
-
-/* Parse admin.roles: {"<role>": [{"method": "*"|"GET"|..., "path":
- * "/kbs/v0/..."}]}.  KBS_ERR_CONFIG naming the entry. */
-kbs_err kbs_roles_parse(const json_t *cfg, kbs_roles **out, kbs_errbuf *eb);
-
-/* 1 if role may call method on the raw request path (segments are
- * percent-decoded and validated first; anything odd is refused). */
-int kbs_roles_allows(const kbs_roles *r, const char *role, const char *method,
-		     const char *path);
-
-/* Number of roles; 0 for NULL. */
-size_t kbs_roles_count(const kbs_roles *r);
-
-void kbs_roles_free(kbs_roles *r);
-
 /*
  * HTTP status for a failed store operation other than not-found: 503 when
  * a remote key store (KMIP) is unreachable, so clients retry later; 409
@@ -227,13 +180,6 @@ int kbs_broker_store_status(kbs_err rc);
  * percent-decoded and validated (store.h).  NULL if invalid.
  */
 char *kbs_broker_resource_path(const char *path);
-
-/*
- * Check the admin bearer token of req.  0 if authorised; otherwise the
- * error response has been written.
- */
-int kbs_broker_admin_check(kbs_broker *b, const kbs_http_req *req,
-			   kbs_http_resp *resp);
 
 void kbs_broker_handle_get(void *arg, const kbs_http_req *req,
 			   kbs_http_resp *resp);

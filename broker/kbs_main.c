@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "intel.h"
 #include "issuer.h"
 
 typedef struct {
@@ -27,6 +28,7 @@ typedef struct {
 typedef struct {
 	kbs_issuer *is;
 	kbs_broker *b;
+	kbs_intel *intel; /* /kbs/v1; NULL unless broker.intel.enabled */
 } kbs_bg;
 
 static kbs_bg_cfg cfg;
@@ -104,6 +106,7 @@ stop(void *state)
 
 	if (bg == NULL)
 		return;
+	kbs_intel_free(bg->intel); /* first: it borrows from the broker */
 	kbs_broker_free(bg->b);
 	kbs_issuer_free(bg->is);
 	free(bg);
@@ -167,7 +170,8 @@ start(void *c, kbs_http_server *srv, void **state, kbs_errbuf *eb)
 		    (rc = kbs_broker_trust_local(bg->b, jwks, cookie_token, bg->is,
 						 eb)) != KBS_OK ||
 		    (rc = kbs_issuer_routes(bg->is, srv)) != KBS_OK ||
-		    (rc = kbs_broker_routes(bg->b, srv)) != KBS_OK)
+		    (rc = kbs_broker_routes(bg->b, srv)) != KBS_OK ||
+		    (rc = kbs_intel_start(bg->b, srv, &bg->intel, eb)) != KBS_OK)
 			goto fail;
 	}
 	json_decref(jwks);

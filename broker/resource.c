@@ -69,21 +69,6 @@ bad:
 	return NULL;
 }
 
-/* The token of req: an attested session cookie (background-check mode),
- * else the bearer token.  malloc'd, or NULL. */
-static char *
-request_token(const kbs_broker *b, const kbs_http_req *req)
-{
-	const char *bearer;
-	char *tok = NULL;
-
-	if (b->cookie_fn != NULL &&
-	    b->cookie_fn(b->cookie_arg, req, &tok, NULL) == KBS_OK)
-		return tok;
-	bearer = kbs_http_bearer(req);
-	return bearer ? strdup(bearer) : NULL;
-}
-
 /* Parse the tee-pubkey at j; NULL if it is not a valid one. */
 static kbs_jwk *
 teekey_at(const json_t *j)
@@ -199,7 +184,7 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 	json_t *query;
 	kbs_err rc;
 
-	if ((c->token = request_token(c->b, req)) == NULL) {
+	if ((c->token = kbs_authz_request_token(c->b->authz, req)) == NULL) {
 		kbs_http_reply_error(resp, 401, "TokenNotFound",
 				     "no bearer token or attested session");
 		return -1;

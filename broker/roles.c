@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker_int.h"
+#include "http.h"
 #include "json.h"
+#include "policy.h"
+#include "roles.h"
 
 #define PATTERN_MAX_SEGMENTS 32
 #define PATTERN_MAX_LEN 1024

@@ -4,7 +4,7 @@
  * algorithm pinned by key type), with exp required and bounded, the
  * configured aud/iss, and optionally single use (jti required and
  * remembered).  kbs-broker and kbs-issuer share it; the broker adds its
- * role table on top (broker/roles.c).
+ * role table on top (broker/authz.c, roles.c).
  */
 #ifndef KBS_ADMIN_AUTH_H
 #define KBS_ADMIN_AUTH_H

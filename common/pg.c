@@ -68,7 +68,7 @@ static const char *const migrations[KBS_PG_SCHEMA_VERSION] = {
 	" token text NOT NULL,"
 	" expires_at bigint NOT NULL);"
 	"CREATE INDEX kbs_session_expiry ON kbs_session (expires_at);",
-	/* 3: Intel key metadata and key-transfer policies (intel_keys.c). */
+	/* 3: Intel key metadata and key-transfer policies (broker/intel/). */
 	"CREATE TABLE kbs_intel_doc ("
 	" kind text NOT NULL CHECK (kind IN ('key', 'policy')),"
 	" id text NOT NULL,"

@@ -1,6 +1,6 @@
 /*
- * intel_pg.c - Intel key metadata and key-transfer policies in the shared
- * PostgreSQL database (intel.h): table kbs_intel_doc (kind, id, doc), one
+ * pg.c - Intel key metadata and key-transfer policies in the shared
+ * PostgreSQL database (intel_int.h): table kbs_intel_doc (kind, id, doc), one
  * row per document the file store keeps as <id>.json.  Key material is
  * not here: it goes through the broker's resource store like any
  * resource (a "postgres" route seals it there).
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "intel.h"
+#include "intel_int.h"
 #include "json.h"
 #include "pg.h"
 

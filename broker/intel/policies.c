@@ -1,43 +1,31 @@
 /*
- * intel_policies.c - /kbs/v1/key-transfer-policies (spec/intel-kbs.md
+ * policies.c - /kbs/v1/key-transfer-policies (spec/intel-kbs.md
  * 2.4 and 3): create, list, get and delete Intel key-transfer policies.
  *
  * A policy is validated by the policy engine (kbs_policy_parse, kind
  * KBS_POLICY_INTEL: members, types, hex lengths, the object of its
  * attestation_type) exactly as it will be evaluated at transfer time, and
- * stored as <intel.state_dir>/key-transfer-policies/<uuid>.json.  The
+ * stored as a document (state.c).  The
  * server assigns "id" and "created_at"; values sent by the client are
  * replaced, as Intel's KBS does.  There is no update, as in Intel's API.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsutil.h"
-#include "intel.h"
+#include "intel_int.h"
 #include "json.h"
 #include "log.h"
 #include "policy.h"
-
-#define POLICIES_PATH "/kbs/v1/key-transfer-policies"
 
 /* Validate doc as the engine will read it; 0, or 400 written. */
 static int
 policy_valid(const json_t *doc, kbs_http_resp *resp)
 {
-	char *text = kbs_json_dumps(doc);
 	kbs_policy *p = NULL;
 	kbs_errbuf eb = {""};
-	kbs_err rc = KBS_ERR_NOMEM;
+	kbs_err rc = kbs_intel_policy_parse(doc, &p, &eb);
 
-	if (text != NULL)
-		rc = kbs_policy_parse(text, strlen(text), &p, &eb);
-	free(text);
-	if (rc == KBS_OK && kbs_policy_get_kind(p) != KBS_POLICY_INTEL) {
-		rc = KBS_ERR_INVALID;
-		snprintf(eb.msg, sizeof(eb.msg), "attestation_type is required");
-	}
 	kbs_policy_free(p);
 	if (rc == KBS_OK)
 		return 0;
@@ -46,8 +34,9 @@ policy_valid(const json_t *doc, kbs_http_resp *resp)
 	return -1;
 }
 
-static void
-policy_create(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
+void
+kbs_intel_policy_create(kbs_intel *in, const kbs_http_req *req,
+			kbs_http_resp *resp)
 {
 	json_t *doc = kbs_json_parse_object((const char *)req->body,
 					    req->body_len,
@@ -69,7 +58,7 @@ policy_create(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 	}
 	if (policy_valid(doc, resp) != 0)
 		goto out;
-	if ((rc = kbs_intel_doc_write(b->intel, KBS_INTEL_POLICY, id, doc,
+	if ((rc = kbs_intel_doc_write(in, KBS_INTEL_POLICY, id, doc,
 				      &eb)) != KBS_OK) {
 		kbs_log_error("intel policy create: %s", eb.msg);
 		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
@@ -90,14 +79,14 @@ list_one(const char *id, json_t *doc, void *arg)
 	return 0;
 }
 
-static void
-policy_list(kbs_broker *b, kbs_http_resp *resp)
+void
+kbs_intel_policy_list(kbs_intel *in, kbs_http_resp *resp)
 {
 	json_t *out = json_array();
 	kbs_err rc = KBS_ERR_NOMEM;
 
 	if (out == NULL ||
-	    (rc = kbs_intel_doc_foreach(b->intel, KBS_INTEL_POLICY, list_one, out,
+	    (rc = kbs_intel_doc_foreach(in, KBS_INTEL_POLICY, list_one, out,
 					NULL)) != KBS_OK) {
 		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
 				      "Failed to search policies");
@@ -107,11 +96,11 @@ policy_list(kbs_broker *b, kbs_http_resp *resp)
 	kbs_http_reply_json(resp, 200, out);
 }
 
-static void
-policy_get(kbs_broker *b, const char *id, kbs_http_resp *resp)
+void
+kbs_intel_policy_get(kbs_intel *in, const char *id, kbs_http_resp *resp)
 {
 	json_t *doc = NULL;
-	kbs_err rc = kbs_intel_policy_load(b->intel, id, &doc, NULL);
+	kbs_err rc = kbs_intel_policy_load(in, id, &doc, NULL);
 
 	if (rc == KBS_ERR_NOT_FOUND)
 		kbs_intel_reply_error(resp, 404, "Key transfer policy with "
@@ -123,10 +112,10 @@ policy_get(kbs_broker *b, const char *id, kbs_http_resp *resp)
 		kbs_http_reply_json(resp, 200, doc);
 }
 
-static void
-policy_delete(kbs_broker *b, const char *id, kbs_http_resp *resp)
+void
+kbs_intel_policy_delete(kbs_intel *in, const char *id,
+			kbs_http_resp *resp)
 {
-	kbs_intel *in = b->intel;
 	kbs_errbuf eb = {""};
 	json_t *doc = NULL;
 	kbs_err rc;
@@ -157,34 +146,4 @@ policy_delete(kbs_broker *b, const char *id, kbs_http_resp *resp)
 			 id);
 	}
 	json_decref(doc);
-}
-
-void
-kbs_intel_handle_policies(void *arg, const kbs_http_req *req,
-			  kbs_http_resp *resp)
-{
-	kbs_broker *b = arg;
-	const char *rest = req->path + strlen(POLICIES_PATH), *m = req->method;
-
-	if (*rest != '\0' && (*rest != '/' || !kbs_intel_uuid_ok(rest + 1,
-								 strlen(rest + 1)))) {
-		kbs_intel_reply_error(resp, 404, "Not found");
-		return;
-	}
-	if (kbs_intel_admin(b, req, resp) != 0 ||
-	    (strcmp(m, "DELETE") != 0 && !kbs_intel_media_ok(req, resp)))
-		return;
-	if (*rest == '\0' && strcmp(m, "POST") == 0)
-		policy_create(b, req, resp);
-	else if (*rest == '\0' && strcmp(m, "GET") == 0)
-		policy_list(b, resp);
-	else if (*rest == '\0')
-		kbs_intel_reply_error(resp, 405, "Method not allowed");
-	else if (strcmp(m, "GET") == 0)
-		policy_get(b, rest + 1, resp);
-	else if (strcmp(m, "DELETE") == 0)
-		policy_delete(b, rest + 1, resp);
-	else
-		kbs_intel_reply_error(resp, 405, "Key transfer policies cannot "
-				      "be updated; create a new one");
 }

@@ -1,6 +1,6 @@
 /*
- * intel_transfer.c - POST /kbs/v1/keys/{id}/transfer (spec/intel-kbs.md
- * 2.1) in its three modes, the ITA calls it makes, and the /kbs/v1 routes.
+ * transfer.c - POST /kbs/v1/keys/{id}/transfer (spec/intel-kbs.md 2.1)
+ * in its three modes and the ITA calls it makes.
  *
  *  - nonce step: no Attestation-Type header and an empty body: the broker
  *    fetches a nonce from ITA (GET /appraisal/v1/nonce) and returns it
@@ -27,18 +27,16 @@
 #include "b64.h"
 #include "clock.h"
 #include "httpc.h"
-#include "intel.h"
+#include "intel_int.h"
 #include "json.h"
 #include "jwk.h"
 #include "log.h"
 #include "mem.h"
 
 #define BODY_DEPTH 4
-#define TRANSFER_MAX_BODY (1024 * 1024)
-#define ADMIN_MAX_BODY (64 * 1024)
 
 struct xfer {
-	kbs_broker *b;
+	kbs_intel *in;
 	const char *id;
 	const char *mode;           /* "nonce", "passport", "background" */
 	char path[64];              /* store path of the material */
@@ -59,12 +57,6 @@ struct xfer {
 	kbs_errbuf eb;
 };
 
-static const char *
-tee_name(kbs_intel_tee t)
-{
-	return t == KBS_INTEL_SGX ? "SGX" : "TDX";
-}
-
 /* ---- ITA ---- */
 
 /* An ITA call: url path after intel.ita_url, optional JSON body.
@@ -73,8 +65,8 @@ static kbs_err
 ita_call(struct xfer *x, const char *method, const char *path,
 	 const json_t *body, json_t **out)
 {
-	const kbs_broker_cfg *cfg = x->b->cfg;
-	kbs_httpc *hc = kbs_intel_httpc(x->b->intel);
+	const kbs_broker_cfg *cfg = x->in->cfg;
+	kbs_httpc *hc = x->in->httpc;
 	char url[KBS_HTTPC_URL_MAX + 1], rid[64], *key = NULL, *text = NULL;
 	const char *hdr[6];
 	kbs_httpc_req rq;
@@ -123,16 +115,6 @@ out:
 	return rc;
 }
 
-static int
-nonce_ok(const json_t *n)
-{
-	static const char *const keys[] = {"val", "iat", "signature", NULL};
-
-	return json_is_object(n) && json_object_size(n) == 3 &&
-	       kbs_intel_only_keys(n, keys) && kbs_json_str(n, "val") &&
-	       kbs_json_str(n, "iat") && kbs_json_str(n, "signature");
-}
-
 static void
 nonce_step(struct xfer *x, kbs_http_resp *resp)
 {
@@ -140,7 +122,7 @@ nonce_step(struct xfer *x, kbs_http_resp *resp)
 
 	x->mode = "nonce";
 	if (ita_call(x, "GET", "/appraisal/v1/nonce", NULL, &n) != KBS_OK ||
-	    !nonce_ok(n)) {
+	    !kbs_intel_nonce_ok(n)) {
 		kbs_log_warn("intel transfer %s: ITA nonce: %s", x->id,
 			     x->eb.msg[0] ? x->eb.msg : "malformed nonce");
 		kbs_intel_reply_error(resp, 502, "Failed to get nonce from "
@@ -151,7 +133,7 @@ nonce_step(struct xfer *x, kbs_http_resp *resp)
 	kbs_http_reply_json(resp, 200, json_pack("{s:O, s:O, s:O}",
 		"val", json_object_get(n, "val"), "iat", json_object_get(n, "iat"),
 		"signature", json_object_get(n, "signature")));
-	kbs_http_resp_header(resp, "Attestation-Type", tee_name(x->ptype));
+	kbs_http_resp_header(resp, "Attestation-Type", kbs_intel_tee_name(x->ptype));
 	json_decref(n);
 }
 
@@ -202,44 +184,11 @@ background(struct xfer *x, kbs_http_resp *resp)
 
 /* ---- request ---- */
 
-static int
-body_ok(const json_t *doc)
-{
-	static const char *const keys[] = {"attestation_token", "quote", "nonce",
-		"user_data", "event_log", NULL};
-	static const char *const strs[] = {"attestation_token", "quote",
-		"user_data", "event_log", NULL};
-	const json_t *n = json_object_get(doc, "nonce");
-	size_t i;
-
-	if (!kbs_intel_only_keys(doc, keys) || (n != NULL && !nonce_ok(n)))
-		return 0;
-	for (i = 0; strs[i] != NULL; i++)
-		if (json_object_get(doc, strs[i]) != NULL &&
-		    !json_is_string(json_object_get(doc, strs[i])))
-			return 0;
-	return 1;
-}
-
-/* The stored policy through the engine, as at creation. */
-static kbs_err
-parse_policy(struct xfer *x)
-{
-	char *text = kbs_json_dumps(x->poldoc);
-	kbs_err rc;
-
-	if (text == NULL)
-		return kbs_errf(&x->eb, KBS_ERR_NOMEM, "out of memory");
-	rc = kbs_policy_parse(text, strlen(text), &x->pol, &x->eb);
-	free(text);
-	return rc;
-}
-
 /* Key, its policy, parsed; 0 or replied. */
 static int
 load_key(struct xfer *x, kbs_http_resp *resp)
 {
-	kbs_intel *in = x->b->intel;
+	kbs_intel *in = x->in;
 	const char *pid;
 	kbs_err rc = kbs_intel_key_load(in, x->id, &x->meta, &x->eb);
 
@@ -259,7 +208,8 @@ load_key(struct xfer *x, kbs_http_resp *resp)
 		return -1;
 	}
 	x->ptype = kbs_intel_tee_parse(kbs_json_str(x->poldoc, "attestation_type"));
-	if ((rc = parse_policy(x)) != KBS_OK || x->ptype == 0) {
+	if ((rc = kbs_intel_policy_parse(x->poldoc, &x->pol, &x->eb)) != KBS_OK ||
+	    x->ptype == 0) {
 		kbs_log_error("intel transfer %s: stored policy: %s", x->id,
 			      x->eb.msg);
 		kbs_intel_reply_error(resp, 500, "Failed to retrieve key "
@@ -269,27 +219,15 @@ load_key(struct xfer *x, kbs_http_resp *resp)
 	return 0;
 }
 
-/* A claim of an ITA token: flat (ver 1) or under "sgx"/"tdx" (ver 2). */
-static const json_t *
-ita_claim(const json_t *claims, kbs_intel_tee tee, const char *name)
-{
-	const json_t *v = json_object_get(claims, name);
-
-	if (v == NULL)
-		v = json_object_get(json_object_get(claims, tee == KBS_INTEL_SGX
-						    ? "sgx" : "tdx"), name);
-	return v;
-}
-
 /* Token, attester type and policy; 0 to release, or replied (401). */
 static int
 judge(struct xfer *x, kbs_http_resp *resp)
 {
-	const char *want = x->b->cfg->intel_ita_issuer;
+	const char *want = x->in->cfg->intel_ita_issuer;
 	kbs_policy_ctx pc;
 	const char *why;
 
-	if (kbs_trust_verify(kbs_broker_trust(x->b), x->token, strlen(x->token),
+	if (kbs_trust_verify(kbs_broker_trust(x->in->b), x->token, strlen(x->token),
 			     kbs_clock_now(), &x->claims, &x->issuer,
 			     &x->eb) != KBS_OK) {
 		kbs_intel_reply_error(resp, 401, "Token verification failed: %s",
@@ -302,13 +240,14 @@ judge(struct xfer *x, kbs_http_resp *resp)
 				      "issuer %s, not %s", x->issuer, want);
 		return -1;
 	}
-	x->attester = json_string_value(ita_claim(x->claims, x->ptype,
-						  "attester_type"));
-	if (x->attester == NULL || strcmp(x->attester, tee_name(x->ptype)) != 0) {
+	x->attester = json_string_value(kbs_intel_ita_claim(x->claims,
+							    x->ptype,
+							    "attester_type"));
+	if (x->attester == NULL || strcmp(x->attester, kbs_intel_tee_name(x->ptype)) != 0) {
 		kbs_intel_reply_error(resp, 401, "attester_type %.8s does not "
 				      "match the policy's attestation_type %s",
 				      x->attester ? x->attester : "(none)",
-				      tee_name(x->ptype));
+				      kbs_intel_tee_name(x->ptype));
 		return -1;
 	}
 	memset(&pc, 0, sizeof(pc));
@@ -319,7 +258,7 @@ judge(struct xfer *x, kbs_http_resp *resp)
 	    !kbs_policy_decision_allowed(x->d)) {
 		why = x->d ? kbs_policy_decision_reason(x->d) : x->eb.msg;
 		kbs_intel_reply_error(resp, 401, "Key transfer policy denies: %s",
-				      x->b->cfg->policy_explain && why ? why
+				      x->in->cfg->policy_explain && why ? why
 				      : "claims do not match");
 		return -1;
 	}
@@ -353,8 +292,8 @@ teekey_rsa(struct xfer *x)
 static kbs_err
 workload_key(struct xfer *x)
 {
-	const char *held = json_string_value(ita_claim(x->claims, x->ptype,
-						       "attester_held_data"));
+	const char *held = json_string_value(
+		kbs_intel_ita_claim(x->claims, x->ptype, "attester_held_data"));
 	uint8_t *raw = NULL;
 	size_t len = 0;
 	kbs_err rc;
@@ -380,7 +319,7 @@ release(struct xfer *x, kbs_http_resp *resp)
 				      x->eb.msg);
 		return;
 	}
-	rc = kbs_store_get(x->b->store, x->path, &x->secret, &x->slen, &x->eb);
+	rc = kbs_store_get(x->in->store, x->path, &x->secret, &x->slen, &x->eb);
 	if (rc != KBS_OK) {
 		kbs_log_error("intel transfer %s: %s", x->id, x->eb.msg);
 		kbs_intel_reply_error(resp, rc == KBS_ERR_NOT_FOUND ? 404 : 500,
@@ -421,7 +360,7 @@ dispatch(struct xfer *x, const kbs_http_req *req, kbs_http_resp *resp)
 	}
 	x->body = kbs_json_parse_object((const char *)req->body, req->body_len,
 					BODY_DEPTH, NULL);
-	if (x->body == NULL || !body_ok(x->body)) {
+	if (x->body == NULL || !kbs_intel_transfer_body_ok(x->body)) {
 		kbs_intel_reply_error(resp, 400, "Invalid request body");
 		return 1;
 	}
@@ -439,7 +378,7 @@ dispatch(struct xfer *x, const kbs_http_req *req, kbs_http_resp *resp)
 	if (kbs_intel_tee_parse(at) != x->ptype) {
 		kbs_intel_reply_error(resp, 401, "Attestation-Type %s does not "
 				      "match the policy's %s", at,
-				      tee_name(x->ptype));
+				      kbs_intel_tee_name(x->ptype));
 		return 1;
 	}
 	return background(x, resp) == 0 ? 0 : 1;
@@ -486,11 +425,11 @@ audit(const struct xfer *x, const kbs_http_req *req, kbs_http_resp *resp)
 	kbs_err rc = KBS_ERR_NOMEM;
 	json_t *f;
 
-	if (x->b->audit == NULL || (x->mode && strcmp(x->mode, "nonce") == 0 &&
+	if (x->in->audit == NULL || (x->mode && strcmp(x->mode, "nonce") == 0 &&
 				    resp->status == 200))
 		return;
 	if ((f = audit_fields(x, req, resp)) != NULL)
-		rc = kbs_audit_append(x->b->audit, f, &eb);
+		rc = kbs_audit_append(x->in->audit, f, &eb);
 	json_decref(f);
 	if (rc == KBS_OK)
 		return;
@@ -504,8 +443,8 @@ audit(const struct xfer *x, const kbs_http_req *req, kbs_http_resp *resp)
 }
 
 void
-kbs_intel_handle_transfer(kbs_broker *b, const char *id,
-			  const kbs_http_req *req, kbs_http_resp *resp)
+kbs_intel_transfer(kbs_intel *in, const char *id, const kbs_http_req *req,
+		   kbs_http_resp *resp)
 {
 	struct xfer *x = calloc(1, sizeof(*x));
 
@@ -513,7 +452,7 @@ kbs_intel_handle_transfer(kbs_broker *b, const char *id,
 		kbs_intel_reply_error(resp, 500, "out of memory");
 		return;
 	}
-	x->b = b;
+	x->in = in;
 	x->id = id;
 	kbs_intel_key_path(id, x->path);
 	if (dispatch(x, req, resp) == 0 && judge(x, resp) == 0)
@@ -533,62 +472,4 @@ kbs_intel_handle_transfer(kbs_broker *b, const char *id,
 	free(x->wkey);
 	free(x->wswk);
 	free(x);
-}
-
-/* ---- routes ---- */
-
-static void
-handle_version(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
-{
-	(void)arg;
-	(void)req;
-	kbs_http_reply_json(resp, 200, json_pack("{s:s, s:s, s:s}", "name",
-		"Key Broker Service", "version", "v1.3.0", "implementation",
-		"kbs-c"));
-}
-
-kbs_err
-kbs_broker_intel_routes(kbs_broker *b, kbs_http_server *srv)
-{
-	static const struct {
-		const char *method, *pattern;
-		int policies;
-		long long max_body;
-	} routes[] = {
-		{"GET", "/kbs/v1/keys", 0, 0},
-		{"POST", "/kbs/v1/keys", 0, ADMIN_MAX_BODY},
-		{"GET", "/kbs/v1/keys/*", 0, 0},
-		{"PUT", "/kbs/v1/keys/*", 0, ADMIN_MAX_BODY},
-		{"DELETE", "/kbs/v1/keys/*", 0, 0},
-		/* .../transfer carries quotes and event logs. */
-		{"POST", "/kbs/v1/keys/*", 0, TRANSFER_MAX_BODY},
-		{"GET", "/kbs/v1/key-transfer-policies", 1, 0},
-		{"POST", "/kbs/v1/key-transfer-policies", 1, KBS_POLICY_MAX_SIZE},
-		{"GET", "/kbs/v1/key-transfer-policies/*", 1, 0},
-		{"DELETE", "/kbs/v1/key-transfer-policies/*", 1, 0},
-	};
-	kbs_errbuf eb = {""};
-	size_t i;
-	kbs_err rc;
-
-	if (!b->cfg->intel_enabled)
-		return KBS_OK;
-	if ((rc = kbs_intel_new(b, 1, &b->intel, &eb)) != KBS_OK) {
-		kbs_log_error("intel: %s", eb.msg);
-		return rc;
-	}
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if ((rc = kbs_http_route(srv, routes[i].method, routes[i].pattern,
-					 routes[i].policies ?
-					 kbs_intel_handle_policies :
-					 kbs_intel_handle_keys, b,
-					 routes[i].max_body)) != KBS_OK)
-			return rc;
-	if ((rc = kbs_http_route(srv, "GET", "/kbs/v1/version", handle_version,
-				 b, 0)) != KBS_OK)
-		return rc;
-	kbs_log_info("intel key API on /kbs/v1 (ITA %s)",
-		     b->cfg->intel_ita_url ? "configured" : "not configured: "
-		     "passport mode only");
-	return KBS_OK;
 }
