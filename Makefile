@@ -8,7 +8,8 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps test-deps build build-asan build-fuzz demo test unit \
-        blackbox asan fuzz bench mutate deploy-test clean
+        blackbox asan fuzz bench mutate deploy-test clean \
+        layers
 
 all: build
 
@@ -55,6 +56,11 @@ deploy-test: test-deps build
 fuzz: build-fuzz
 	@KBS_FUZZ_SECONDS=$${KBS_FUZZ_SECONDS:-60} KBS_FUZZ_SEED= \
 		tests/run.sh --only fuzz $(FUZZ)
+
+# The file graph of broker/ and its loops (tests/tools/depgraph.py); fails
+# when files depend on each other, directly or round a loop.
+layers:
+	@/usr/bin/python3 tests/tools/depgraph.py --dir broker --check
 
 bench: build
 	@tests/bench/run.sh $(BUILD)

@@ -14,7 +14,8 @@ Reads every .c/.h under --dir (recursively) and prints
 each other in that order (the route's dispatch), then everything the last
 one can reach is followed (every branch, so it over-counts a real request
 rather than under-counting it).  It prints each call that crosses from one
-file to another, and their number.
+file to another, their number, and how many go back into a file that is
+still up the call stack (re-entries: the request going round a loop).
 --check exits 1 when there is a loop (the layering check of `make layers`).
 
 It is a reader of this code base's style, not a C parser: a function
@@ -232,21 +233,32 @@ def trace(chain, funcs, byname, exported):
         if nxt.path != cur.path:
             crossings.append((cur, nxt))
         cur = nxt
-    seen, todo = {(cur.path, cur.name)}, [cur]
-    while todo:
-        f = todo.pop(0)
+    stack = [f.path for f, _ in crossings] + [cur.path]
+    seen, reentries = {(cur.path, cur.name)}, []
+
+    def walk(f):
         for g in callees(f, byname, exported):
             if g.path != f.path:
                 crossings.append((f, g))
+                # Back into a file that is still up the call stack: the
+                # loop a request goes round.
+                if g.path in stack:
+                    reentries.append((f, g))
             if (g.path, g.name) not in seen:
                 seen.add((g.path, g.name))
-                todo.append(g)
+                stack.append(g.path)
+                walk(g)
+                stack.pop()
+
+    walk(cur)
     for f, g in crossings:
-        print("  %s:%s -> %s:%s" % (f.path, f.name, g.path, g.name))
+        print("  %s:%s -> %s:%s%s" % (f.path, f.name, g.path, g.name,
+              "   (re-entry)" if (f, g) in reentries else ""))
     entered = {g.path for _, g in crossings}
-    print("crossings: %d calls from one file into another; %d functions "
-          "reached; files entered: %s" % (len(crossings), len(seen),
-                                          " ".join(sorted(entered))))
+    print("crossings: %d calls from one file into another, %d of them back "
+          "into a file up the call stack; %d functions reached; files "
+          "entered: %s" % (len(crossings), len(reentries), len(seen),
+                           " ".join(sorted(entered))))
 
 
 if __name__ == "__main__":
