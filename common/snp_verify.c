@@ -286,14 +286,10 @@ product_name(X509 *vek, char *out, size_t cap)
 	out[i] = '\0';
 }
 
-kbs_err
-kbs_snp_verify(const kbs_snp_report *r, X509 *vek, long long now,
-	       kbs_snp_verified *out, kbs_errbuf *eb)
+/* Step 1: what must hold before any key or certificate is looked at. */
+static kbs_err
+check_signed(const kbs_snp_report *r, X509 *vek, kbs_errbuf *eb)
 {
-	kbs_snp_verified v;
-	kbs_err rc;
-
-	memset(&v, 0, sizeof(v));
 	if (r->sig_algo != 1)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
 				"SNP report: signature algorithm %u is not ECDSA P-384",
@@ -303,17 +299,61 @@ kbs_snp_verify(const kbs_snp_report *r, X509 *vek, long long now,
 	if (vek == NULL)
 		return kbs_errf(eb, KBS_ERR_VERIFY, "SNP: no %s certificate",
 				vek_name(r->signing_key));
-	rc = verify_chain(r, vek, now, &v.gen, eb);
+	return KBS_OK;
+}
+
+/* Steps 3 to 5, once the chain of vek to generation g's ARK holds. */
+static kbs_err
+verify_after_chain(const kbs_snp_report *r, X509 *vek, kbs_snp_gen g,
+		   kbs_snp_verified *out, kbs_errbuf *eb)
+{
+	kbs_snp_verified v;
+	kbs_err rc;
+
+	memset(&v, 0, sizeof(v));
+	v.gen = g;
+	rc = verify_signature(r, vek, eb);
 	if (rc == KBS_OK)
-		rc = verify_signature(r, vek, eb);
-	if (rc == KBS_OK)
-		rc = kbs_snp_verify_binding(r, vek, v.gen, &v, eb);
+		rc = kbs_snp_verify_binding(r, vek, g, &v, eb);
 	if (rc != KBS_OK)
 		return rc;
 	v.signing_key = r->signing_key;
 	product_name(vek, v.product_name, sizeof(v.product_name));
 	*out = v;
 	return KBS_OK;
+}
+
+kbs_err
+kbs_snp_verify(const kbs_snp_report *r, X509 *vek, long long now,
+	       kbs_snp_verified *out, kbs_errbuf *eb)
+{
+	kbs_snp_gen g = KBS_SNP_GEN_UNKNOWN;
+	kbs_err rc = check_signed(r, vek, eb);
+
+	if (rc == KBS_OK)
+		rc = verify_chain(r, vek, now, &g, eb);
+	return rc == KBS_OK ? verify_after_chain(r, vek, g, out, eb) : rc;
+}
+
+kbs_err
+kbs_snp_verify_known_chain(const kbs_snp_report *r, X509 *vek, kbs_snp_gen g,
+			   kbs_snp_verified *out, kbs_errbuf *eb)
+{
+	kbs_snp_gen rg = kbs_snp_report_gen(r);
+	kbs_err rc = check_signed(r, vek, eb);
+
+	if (rc != KBS_OK)
+		return rc;
+	/* the same generation rules as verify_chain() */
+	if (r->has_cpuid && rg == KBS_SNP_GEN_UNKNOWN)
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
+				"SNP report: processor family 0x%02x model 0x%02x unknown",
+				r->cpuid_fam_id, r->cpuid_mod_id);
+	if (g == KBS_SNP_GEN_UNKNOWN || (rg != KBS_SNP_GEN_UNKNOWN && rg != g))
+		return kbs_errf(eb, KBS_ERR_VERIFY, "SNP report: processor generation %s, "
+				"but the %s chain was verified for %s", kbs_snp_gen_name(rg),
+				vek_name(r->signing_key), kbs_snp_gen_name(g));
+	return verify_after_chain(r, vek, g, out, eb);
 }
 
 void

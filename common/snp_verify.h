@@ -53,6 +53,18 @@ kbs_err kbs_snp_verify_binding(const kbs_snp_report *r, X509 *vek,
 			       kbs_snp_gen g, kbs_snp_verified *v,
 			       kbs_errbuf *eb);
 
+/*
+ * kbs_snp_verify() without step 2, for a vek whose chain to generation g's
+ * ARK the caller verified earlier with kbs_snp_verify() (the issuer's
+ * verifier caches that result): steps 1, 3, 4 and 5, plus the generation
+ * rule of step 2 (a report with an unknown CPUID is refused, and a
+ * report naming another generation than g is refused).  Same errors and
+ * *out as kbs_snp_verify().
+ */
+kbs_err kbs_snp_verify_known_chain(const kbs_snp_report *r, X509 *vek,
+				   kbs_snp_gen g, kbs_snp_verified *out,
+				   kbs_errbuf *eb);
+
 /* Appraisal policy; see kbs_snp_appraisal_default(). */
 typedef struct {
 	uint32_t min_report_version;

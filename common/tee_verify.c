@@ -1,7 +1,8 @@
 /*
  * tee_verify.c - evidence decoding (CoCo JSON shapes, raw, base64), SNP
- * endorsement key loading, report-data and init-data binding checks, and
- * kbs_tee_verify() composing them with the verifiers (tee_verify.h).
+ * endorsement key loading, report-data and init-data binding checks
+ * (tee_verify.h).  The issuer's verifier (issuer/verifier_tee.c) composes
+ * them with the verifiers.
  */
 #include "tee_verify.h"
 
@@ -110,9 +111,31 @@ json_blob(const json_t *v, size_t max, uint8_t **out, size_t *len, const char *w
 	return KBS_OK;
 }
 
+static kbs_err decode_into(const uint8_t *ev, size_t len, int in_string, kbs_tee_evidence *e,
+			   kbs_errbuf *eb);
+
+/*
+ * A JSON string holding evidence (a request's primary_evidence string
+ * written to a file): its content is decoded, but not as a string again.
+ */
+static kbs_err
+decode_string(const uint8_t *ev, size_t len, kbs_tee_evidence *e, kbs_errbuf *eb)
+{
+	json_t *s = kbs_json_parse((const char *)ev, len, 1, eb);
+	kbs_err rc = KBS_ERR_INVALID;
+
+	if (json_is_string(s))
+		rc = decode_into((const uint8_t *)json_string_value(s), json_string_length(s), 1, e,
+				 eb);
+	else
+		kbs_errf(eb, rc, "evidence: malformed JSON string");
+	json_decref(s);
+	return rc;
+}
+
 /* Fill the empty e from ev; on failure the caller frees what e holds. */
 static kbs_err
-decode_into(const uint8_t *ev, size_t len, kbs_tee_evidence *e, kbs_errbuf *eb)
+decode_into(const uint8_t *ev, size_t len, int in_string, kbs_tee_evidence *e, kbs_errbuf *eb)
 {
 	size_t i = 0;
 
@@ -122,6 +145,8 @@ decode_into(const uint8_t *ev, size_t len, kbs_tee_evidence *e, kbs_errbuf *eb)
 		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "evidence: %zu bytes", len);
 	while (i < len && is_space(ev[i]))
 		i++;
+	if (i < len && ev[i] == '"' && !in_string)
+		return decode_string(ev, len, e, eb);
 	if (i < len && ev[i] == '{') {
 		e->doc = kbs_json_parse_object((const char *)ev, len, EVIDENCE_DEPTH, eb);
 		return e->doc ? KBS_OK : KBS_ERR_INVALID;
@@ -136,11 +161,12 @@ decode_into(const uint8_t *ev, size_t len, kbs_tee_evidence *e, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
-kbs_err
-kbs_tee_evidence_decode(const uint8_t *ev, size_t len, kbs_tee_evidence **out, kbs_errbuf *eb)
+static kbs_err
+decode_new(const uint8_t *ev, size_t len, int in_string, kbs_tee_evidence **out, kbs_errbuf *eb)
 {
 	kbs_tee_evidence *e = calloc(1, sizeof(*e));
-	kbs_err rc = e ? decode_into(ev, len, e, eb) : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	kbs_err rc = e ? decode_into(ev, len, in_string, e, eb)
+		       : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 
 	if (rc == KBS_OK)
 		*out = e;
@@ -150,13 +176,19 @@ kbs_tee_evidence_decode(const uint8_t *ev, size_t len, kbs_tee_evidence **out, k
 }
 
 kbs_err
+kbs_tee_evidence_decode(const uint8_t *ev, size_t len, kbs_tee_evidence **out, kbs_errbuf *eb)
+{
+	return decode_new(ev, len, 0, out, eb);
+}
+
+kbs_err
 kbs_tee_evidence_from_json(const json_t *v, kbs_tee_evidence **out, kbs_errbuf *eb)
 {
 	kbs_tee_evidence *e;
 
-	if (json_is_string(v))
-		return kbs_tee_evidence_decode((const uint8_t *)json_string_value(v),
-					       json_string_length(v), out, eb);
+	if (json_is_string(v)) /* already the string: its content is not one again */
+		return decode_new((const uint8_t *)json_string_value(v), json_string_length(v), 1,
+				  out, eb);
 	if (!json_is_object(v))
 		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: neither an object nor a string");
 	if ((e = calloc(1, sizeof(*e))) == NULL)
@@ -670,117 +702,4 @@ kbs_tee_dcap_bound_claims(const kbs_dcap_quote *q, const kbs_dcap_verified *v,
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	*claims = c;
 	return KBS_OK;
-}
-
-/* ---- one-shot verification ----------------------------------------------- */
-
-static void
-binding_of(const kbs_tee_verify_opts *o, kbs_tee_binding *b)
-{
-	memset(b, 0, sizeof(*b));
-	b->report_data = o->expected_report_data;
-	b->report_data_what = "the expected value";
-	b->init_data_digest = o->init_data_digest;
-	b->init_data_digest_len = o->init_data_digest_len;
-}
-
-/* Evidence, cert_path, collateral_dir; nothing is fetched. */
-static kbs_err
-find_vek(const kbs_snp_report *r, const json_t *chain, const kbs_tee_verify_opts *o,
-	 X509 **out, kbs_errbuf *eb)
-{
-	kbs_err rc = kbs_tee_snp_vek_supplied(r, chain, o->cert_path, out, eb);
-
-	if (rc == KBS_ERR_NOT_FOUND)
-		rc = kbs_tee_snp_vek_from_dir(o->collateral_dir, r,
-					      KBS_TEE_VEK_NAMED | KBS_TEE_VEK_GENERIC, out, eb);
-	return rc == KBS_ERR_NOT_FOUND ? kbs_tee_snp_vek_missing(r, eb) : rc;
-}
-
-static kbs_err
-verify_snp(const kbs_tee_evidence *e, const kbs_tee_verify_opts *o, json_t **claims,
-	   kbs_errbuf *eb)
-{
-	kbs_snp_report *r = NULL;
-	kbs_snp_verified v;
-	kbs_tee_binding b;
-	X509 *vek = NULL;
-	kbs_err rc = kbs_tee_evidence_snp_report(e, &r, eb);
-
-	binding_of(o, &b);
-	if (rc == KBS_OK)
-		rc = find_vek(r, kbs_tee_evidence_cert_chain(e), o, &vek, eb);
-	if (rc == KBS_OK)
-		rc = kbs_snp_verify(r, vek, o->now, &v, eb);
-	if (rc == KBS_OK)
-		rc = kbs_tee_snp_bound_claims(r, &v, &b, claims, eb);
-	X509_free(vek);
-	kbs_snp_report_free(r);
-	return rc;
-}
-
-static kbs_err
-verify_dcap(int tdx, const kbs_tee_evidence *e, const kbs_tee_verify_opts *o, json_t **claims,
-	    kbs_errbuf *eb)
-{
-	kbs_dcap_verify_opts vo = {o->collateral_dir, o->allow_expired_collateral};
-	kbs_dcap_verified v = {0};
-	kbs_dcap_quote *q = NULL;
-	kbs_tee_binding b;
-	kbs_err rc = kbs_tee_evidence_dcap_quote(e, tdx, &q, eb);
-
-	binding_of(o, &b);
-	if (rc == KBS_OK)
-		rc = kbs_dcap_verify(q, o->now, &vo, &v, eb);
-	if (rc == KBS_OK)
-		rc = kbs_tee_dcap_bound_claims(q, &v, &b, claims, eb);
-	kbs_dcap_verified_clear(&v);
-	kbs_dcap_quote_free(q);
-	return rc;
-}
-
-/* kbs_tee_evidence_decode(), or a JSON string holding what it accepts. */
-static kbs_err
-decode_any(const uint8_t *ev, size_t len, kbs_tee_evidence **out, kbs_errbuf *eb)
-{
-	size_t i = 0;
-	json_t *s;
-	kbs_err rc;
-
-	while (i < len && is_space(ev[i]))
-		i++;
-	if (i == len || ev[i] != '"')
-		return kbs_tee_evidence_decode(ev, len, out, eb);
-	s = kbs_json_parse((const char *)ev, len, 1, eb);
-	if (!json_is_string(s)) {
-		json_decref(s);
-		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: malformed JSON string");
-	}
-	rc = kbs_tee_evidence_from_json(s, out, eb);
-	json_decref(s);
-	return rc;
-}
-
-kbs_err
-kbs_tee_verify(const char *tee, const uint8_t *evidence, size_t len,
-	       const kbs_tee_verify_opts *o, json_t **claims, kbs_errbuf *eb)
-{
-	kbs_tee_evidence *e = NULL;
-	json_t *out = NULL;
-	kbs_err rc;
-
-	if (tee == NULL || o == NULL || evidence == NULL || len == 0)
-		return kbs_errf(eb, KBS_ERR_INVALID, "evidence: missing");
-	if (len > KBS_TEE_EVIDENCE_MAX)
-		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "evidence: %zu bytes", len);
-	if (strcmp(tee, "snp") != 0 && strcmp(tee, "tdx") != 0 && strcmp(tee, "sgx") != 0)
-		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "tee \"%s\" not supported", tee);
-	rc = decode_any(evidence, len, &e, eb);
-	if (rc == KBS_OK)
-		rc = strcmp(tee, "snp") == 0 ? verify_snp(e, o, &out, eb)
-					     : verify_dcap(strcmp(tee, "tdx") == 0, e, o, &out, eb);
-	kbs_tee_evidence_free(e);
-	if (rc == KBS_OK)
-		*claims = out;
-	return rc;
 }

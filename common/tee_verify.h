@@ -1,11 +1,11 @@
 /*
  * tee_verify.h - the front half of verifying real TEE evidence (AMD
  * SEV-SNP, Intel TDX, Intel SGX): evidence decoding, SNP endorsement key
- * (VEK) loading and the report-data / init-data binding checks, plus
- * kbs_tee_verify(), which composes them with the verifiers into one
- * uncached call.  The issuer's built-in verifier (issuer/verifier_tee.c)
- * uses the same pieces and adds caching and fetching; nothing here does
- * network I/O or keeps global state.
+ * (VEK) loading and the report-data / init-data binding checks.  The one
+ * composition of these with the verifiers (snp_verify.h, dcap_verify.h)
+ * is the issuer's built-in verifier, issuer/verifier_tee.c, which the
+ * issuer and `kbs-issuer verify-evidence` run; nothing here does network
+ * I/O or keeps global state.
  *
  * Evidence is accepted as the CoCo guest attesters send it:
  *   snp: {"attestation_report": <report>, "cert_chain": [...] | null}
@@ -14,7 +14,8 @@
  *        {"cert_type": "VCEK"|"VLEK"|..., "data": <byte array | base64>};
  *   tdx: {"quote": "<base64>", "cc_eventlog": "<base64>" | null}
  *   sgx: {"quote": "<base64>"}
- * or as the raw report/quote bytes, or those bytes base64-encoded.
+ * or as the raw report/quote bytes, or those bytes base64-encoded, or a
+ * JSON string holding any of these (a request's primary_evidence string).
  *
  * Verification and policy are separate: a genuine report with a debug
  * policy or an OutOfDate TCB verifies, and the claims say so.  The CC
@@ -43,7 +44,9 @@ typedef struct kbs_tee_evidence kbs_tee_evidence;
 
 /*
  * Decode evidence bytes (1 to KBS_TEE_EVIDENCE_MAX).  After leading
- * whitespace, '{' starts the CoCo evidence JSON (depth-bounded); the rest
+ * whitespace, '"' starts a JSON string whose content is decoded as below
+ * (once: a string in the string is raw bytes), '{' starts the CoCo
+ * evidence JSON (depth-bounded); the rest
  * made only of base64 characters (either alphabet) and CR/LF is base64,
  * decoded after trimming trailing CR/LF (so a base64 file with a final
  * newline works, but line-wrapped base64 is refused as bad base64); any
@@ -60,7 +63,7 @@ kbs_err kbs_tee_evidence_decode(const uint8_t *ev, size_t len,
  * Decode evidence that arrived as a JSON value (a request's
  * primary_evidence): an object is the CoCo evidence JSON (a reference is
  * taken, v is not copied); a string is decoded like
- * kbs_tee_evidence_decode() decodes its bytes.  KBS_ERR_INVALID for any
+ * kbs_tee_evidence_decode() decodes the content of a JSON string.  KBS_ERR_INVALID for any
  * other value, else as kbs_tee_evidence_decode().
  */
 kbs_err kbs_tee_evidence_from_json(const json_t *v, kbs_tee_evidence **out,
@@ -201,35 +204,6 @@ kbs_err kbs_tee_dcap_bound_claims(const kbs_dcap_quote *q,
 				  const kbs_dcap_verified *v,
 				  const kbs_tee_binding *b, json_t **claims,
 				  kbs_errbuf *eb);
-
-/* ---- one-shot verification ----------------------------------------------- */
-
-typedef struct {
-	long long now;                     /* validity checks happen at this time */
-	const char *collateral_dir;        /* VCEKs, Intel TCB info/identity/CRLs */
-	const char *cert_path;             /* SNP VCEK/VLEK: DER, PEM or PEM bundle */
-	const uint8_t *expected_report_data; /* 64 bytes, or NULL: not checked */
-	const uint8_t *init_data_digest;   /* NULL: not checked */
-	size_t init_data_digest_len;       /* zero-padded to the field (32/48/64) */
-	int allow_expired_collateral;      /* see dcap_verify.h */
-} kbs_tee_verify_opts;
-
-/*
- * Verify evidence (len bytes) of tee "snp", "tdx" or "sgx", uncached and
- * offline.  Besides what kbs_tee_evidence_decode() accepts, the evidence
- * may be a JSON string holding it.  The SNP endorsement key comes from
- * the evidence's cert_chain, else opts->cert_path, else
- * opts->collateral_dir (KBS_TEE_VEK_NAMED, then KBS_TEE_VEK_GENERIC).
- * On success *claims is a new object (tee_claims.h).  Errors name the
- * first failed check in eb: KBS_ERR_INVALID (malformed evidence),
- * KBS_ERR_UNSUPPORTED (tee or format), KBS_ERR_TOO_LARGE,
- * KBS_ERR_NOT_FOUND (no SNP endorsement key certificate available; the
- * error names the KDS URL), KBS_ERR_VERIFY (signature, chain, binding,
- * report data or init data mismatch), KBS_ERR_EXPIRED.
- */
-kbs_err kbs_tee_verify(const char *tee, const uint8_t *evidence, size_t len,
-		       const kbs_tee_verify_opts *o, json_t **claims,
-		       kbs_errbuf *eb);
 
 /*
  * Rebuild the 1184-byte SNP report from the sev crate's JSON object form

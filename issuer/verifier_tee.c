@@ -32,10 +32,9 @@
 enum tee { TEE_SNP, TEE_TDX, TEE_SGX };
 enum kind { K_VEK = 1, K_CHAIN, K_QUOTE };
 
-/* A cached VEK chain verification (SNP). */
+/* A cached VEK chain verification (SNP): the generation it anchors in. */
 struct chain_hit {
 	kbs_snp_gen gen;
-	char product_name[32];
 };
 
 /* A cached DCAP platform verification: all but the quote signature. */
@@ -236,30 +235,26 @@ find_vek(struct tee_verifier *tv, const kbs_snp_report *r, const json_t *chain, 
 	return rc;
 }
 
-/* The report signature alone (step 3 of kbs_snp_verify). */
+/*
+ * The chain cache key: the VEK certificate and the key type it was
+ * verified as (a VCEK chain says nothing about the same certificate
+ * presented as a VLEK, whose chain goes through the ASVK).
+ */
 static kbs_err
-snp_signature(const kbs_snp_report *r, X509 *vek, kbs_errbuf *eb)
+chain_key(X509 *vek, kbs_snp_key k, uint8_t key[32], kbs_errbuf *eb)
 {
-	static const uint8_t zero[KBS_SNP_SIG_COMPONENT_LEN - 48];
-	EVP_PKEY *key = X509_get0_pubkey(vek);
+	uint8_t fp[32], kt = (uint8_t)k;
+	unsigned int n = 0;
 
-	if (r->sig_algo != 1)
-		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "SNP report: signature algorithm %u "
-				"is not ECDSA P-384", r->sig_algo);
-	if (key == NULL || !kbs_pkey_is_ec_group(key, "secp384r1"))
-		return kbs_errf(eb, KBS_ERR_VERIFY, "%s certificate: key is not EC P-384",
-				kbs_tee_snp_vek_name(r->signing_key));
-	if (memcmp(r->sig_r + 48, zero, sizeof(zero)) != 0 ||
-	    memcmp(r->sig_s + 48, zero, sizeof(zero)) != 0)
-		return kbs_errf(eb, KBS_ERR_VERIFY, "SNP report signature: r/s not zero-extended");
-	return kbs_ecdsa_verify_raw(key, EVP_sha384(), r->raw, KBS_SNP_SIGNED_LEN, r->sig_r,
-				    r->sig_s, KBS_SNP_SIG_COMPONENT_LEN, 1,
-				    "SNP report signature", eb);
+	if (X509_digest(vek, EVP_sha256(), fp, &n) != 1)
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "certificate digest failed");
+	digest4(key, "chain", 5, &kt, 1, fp, sizeof(fp), NULL, 0);
+	return KBS_OK;
 }
 
 /* Remember that vek's chain verified at now for generation v->gen. */
 static void
-remember_chain(struct tee_verifier *tv, const uint8_t fp[32], X509 *vek,
+remember_chain(struct tee_verifier *tv, const uint8_t key[32], X509 *vek,
 	       const kbs_snp_verified *v, kbs_snp_key k, long long now)
 {
 	struct chain_hit *h = calloc(1, sizeof(*h));
@@ -276,48 +271,42 @@ remember_chain(struct tee_verifier *tv, const uint8_t fp[32], X509 *vek,
 	X509_free(inter);
 	X509_free(ark);
 	h->gen = v->gen;
-	memcpy(h->product_name, v->product_name, sizeof(h->product_name));
 	pthread_mutex_lock(&tv->mu);
-	cache_put(tv, K_CHAIN, fp, now, nb, na, h);
+	cache_put(tv, K_CHAIN, key, now, nb, na, h);
 	pthread_mutex_unlock(&tv->mu);
 }
 
-/* Signature, chain (or its cached verification) and certificate binding. */
+/*
+ * kbs_snp_verify(), or, when vek's chain verification is cached for the
+ * report's generation, kbs_snp_verify_known_chain(): every other check
+ * (signature, TCB and chip ID binding) runs either way.
+ */
 static kbs_err
 snp_verify_cached(struct tee_verifier *tv, const kbs_snp_report *r, X509 *vek, long long now,
 		  kbs_snp_verified *v, kbs_errbuf *eb)
 {
-	uint8_t fp[32];
-	unsigned int n = 0;
-	struct chain_hit h = {KBS_SNP_GEN_UNKNOWN, ""};
+	uint8_t key[32];
+	struct chain_hit h = {KBS_SNP_GEN_UNKNOWN};
 	struct slot *s;
 	kbs_snp_gen g = kbs_snp_report_gen(r);
-	kbs_err rc;
+	kbs_err rc = chain_key(vek, r->signing_key, key, eb);
+	int hit;
 
-	memset(v, 0, sizeof(*v));
-	if (X509_digest(vek, EVP_sha256(), fp, &n) != 1)
-		return kbs_errf(eb, KBS_ERR_CRYPTO, "certificate digest failed");
+	if (rc != KBS_OK)
+		return rc;
 	pthread_mutex_lock(&tv->mu);
-	s = cache_find(tv, K_CHAIN, fp, now);
+	s = cache_find(tv, K_CHAIN, key, now);
 	if (s != NULL)
 		h = *(struct chain_hit *)s->data;
-	count(tv, s != NULL && (g == KBS_SNP_GEN_UNKNOWN || g == h.gen));
+	hit = s != NULL && (g == KBS_SNP_GEN_UNKNOWN || g == h.gen);
+	count(tv, hit);
 	pthread_mutex_unlock(&tv->mu);
-	if (s == NULL || (g != KBS_SNP_GEN_UNKNOWN && g != h.gen)) {
-		rc = kbs_snp_verify(r, vek, now, v, eb);
-		if (rc == KBS_OK)
-			remember_chain(tv, fp, vek, v, r->signing_key, now);
-		return rc;
-	}
-	if (r->signing_key == KBS_SNP_KEY_NONE)
-		return kbs_errf(eb, KBS_ERR_VERIFY, "SNP report: unsigned (signing key 7)");
-	if ((rc = snp_signature(r, vek, eb)) != KBS_OK ||
-	    (rc = kbs_snp_verify_binding(r, vek, h.gen, v, eb)) != KBS_OK)
-		return rc;
-	v->gen = h.gen;
-	v->signing_key = r->signing_key;
-	memcpy(v->product_name, h.product_name, sizeof(v->product_name));
-	return KBS_OK;
+	if (hit)
+		return kbs_snp_verify_known_chain(r, vek, h.gen, v, eb);
+	rc = kbs_snp_verify(r, vek, now, v, eb);
+	if (rc == KBS_OK)
+		remember_chain(tv, key, vek, v, r->signing_key, now);
+	return rc;
 }
 
 /* The kbs_tee_binding view of what the request or command expects. */

@@ -4,11 +4,11 @@
  * collateral sources an operator configures and a bounded in-memory cache,
  * plus the `kbs-issuer verify-evidence` command built on the same code.
  *
- * It implements the kbs_verifier ops (verifier.h) with the parsers and
- * verifiers of libkbs (snp.h, snp_verify.h, dcap.h, dcap_verify.h,
- * tee_claims.h) and the evidence decoding, VEK loading and binding checks
- * of tee_verify.h (the same checks and claims as kbs_tee_verify()),
- * adding:
+ * It is the one composition of the parsers and verifiers of libkbs
+ * (snp.h, snp_verify.h, dcap.h, dcap_verify.h, tee_claims.h) with the
+ * evidence decoding, VEK loading and binding checks of tee_verify.h; the
+ * issuer's kbs_verifier ops (verifier.h) and the CLI both run it.  It
+ * adds:
  *  - SNP endorsement keys from the evidence's cert_chain, else cert_path,
  *    else collateral_dir, else cache_dir, else (kds_fetch) AMD KDS;
  *  - Intel collateral from collateral_dir, else (pcs_fetch) Intel PCS into

@@ -247,12 +247,21 @@ def test_cli_wrong_generation_and_time():
 
 @needs_cli
 def test_cli_evidence_json_and_bundle(tmp_path):
-    """The CoCo evidence JSON as FILE, and --cert as a VCEK+ASK+ARK bundle."""
+    """The CoCo evidence JSON (or a JSON string of base64) as FILE, and --cert
+    as a VCEK+ASK+ARK bundle."""
     import json
     f = tmp_path / "ev.json"
     f.write_text(json.dumps(snp_evidence("snp/test-report.bin", "snp/test-vcek.der")))
     rc, _, err = verify(["--tee", "snp", "--evidence", f, "--at", REF_AT])
     assert rc == 0, err
+    # A primary_evidence string saved as it came (a JSON string of base64).
+    s = tmp_path / "ev-string.json"
+    s.write_text(json.dumps(base64.b64encode(read("sgx/occlum_quote.dat")).decode()) + "\n")
+    rc, _, err = verify(["--tee", "sgx", "--evidence", s, "--at", REF_AT])
+    assert rc == 0, err
+    s.write_text('"' + base64.b64encode(read("sgx/occlum_quote.dat")).decode())
+    rc, _, err = verify(["--tee", "sgx", "--evidence", s, "--at", REF_AT])
+    assert rc == 1 and "malformed JSON string" in err, err
     raw = tmp_path / "report.bin"
     raw.write_bytes(read("snp/test-report.bin"))
     pem = ("-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(

@@ -239,6 +239,68 @@ test_verify_wrong_pairings(void)
 }
 
 /* Every embedded ARK is self-signed; ASK/ASVK signed by their own ARK only. */
+/*
+ * The checks kbs_snp_verify_known_chain() keeps when the chain was
+ * verified before: generation rules, signature, TCB and chip ID binding.
+ */
+static void
+test_verify_known_chain(void)
+{
+	kbs_snp_report *genoa = load_report("snp/genoa-azure-report.bin");
+	kbs_snp_report *milan = load_report("snp/test-report.bin");
+	X509 *vg = load_cert("snp/vcek-genoa.pem");
+	X509 *vm = load_cert("snp/test-vcek.der");
+	kbs_snp_verified v;
+	kbs_errbuf eb = {{0}};
+
+	memset(&v, 0, sizeof(v));
+	CU_ASSERT_EQUAL_FATAL(kbs_snp_verify_known_chain(genoa, vg, KBS_SNP_GEN_GENOA, &v, &eb),
+			      KBS_OK);
+	CU_ASSERT(v.gen == KBS_SNP_GEN_GENOA && v.signing_key == KBS_SNP_KEY_VCEK &&
+		  v.chip_id_checked && v.reported_tcb.microcode == 84);
+	CU_ASSERT_STRING_EQUAL(v.product_name, "Genoa");
+	/* A version 2 report takes the generation its chain was verified for. */
+	CU_ASSERT_EQUAL(kbs_snp_verify_known_chain(milan, vm, KBS_SNP_GEN_MILAN, &v, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(v.gen, KBS_SNP_GEN_MILAN);
+	CU_ASSERT_EQUAL(kbs_snp_verify_known_chain(milan, vm, KBS_SNP_GEN_UNKNOWN, &v, &eb),
+			KBS_ERR_VERIFY);
+	CU_ASSERT_EQUAL(kbs_snp_verify_known_chain(genoa, vg, KBS_SNP_GEN_MILAN, &v, &eb),
+			KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "processor generation Genoa, but the VCEK chain "
+					      "was verified for Milan"));
+	genoa->cpuid_mod_id = 0x7f; /* unmapped model: unsupported, as kbs_snp_verify says */
+	CU_ASSERT_EQUAL(kbs_snp_verify_known_chain(genoa, vg, KBS_SNP_GEN_GENOA, &v, &eb),
+			KBS_ERR_UNSUPPORTED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "model 0x7f unknown"));
+	genoa->cpuid_mod_id = 0x11;
+	/* Signature, then binding: a Milan VCEK for the Genoa report. */
+	CU_ASSERT_EQUAL(kbs_snp_verify_known_chain(genoa, vm, KBS_SNP_GEN_GENOA, &v, &eb),
+			KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "SNP report signature"));
+	genoa->raw[0x90] ^= 1;
+	CU_ASSERT_EQUAL(kbs_snp_verify_known_chain(genoa, vg, KBS_SNP_GEN_GENOA, &v, &eb),
+			KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "SNP report signature"));
+	genoa->raw[0x90] ^= 1;
+	genoa->sig_algo = 2;
+	CU_ASSERT_EQUAL(kbs_snp_verify_known_chain(genoa, vg, KBS_SNP_GEN_GENOA, &v, &eb),
+			KBS_ERR_UNSUPPORTED);
+	genoa->sig_algo = 1;
+	genoa->signing_key = KBS_SNP_KEY_NONE;
+	CU_ASSERT_EQUAL(kbs_snp_verify_known_chain(genoa, vg, KBS_SNP_GEN_GENOA, &v, &eb),
+			KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "unsigned"));
+	genoa->signing_key = KBS_SNP_KEY_VCEK;
+	genoa->reported_tcb ^= 1; /* the decoded TCB no longer equals the VCEK's blSPL */
+	CU_ASSERT_EQUAL(kbs_snp_verify_known_chain(genoa, vg, KBS_SNP_GEN_GENOA, &v, &eb),
+			KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "blSPL"));
+	X509_free(vg);
+	X509_free(vm);
+	kbs_snp_report_free(genoa);
+	kbs_snp_report_free(milan);
+}
+
 static void
 test_amd_roots(void)
 {
@@ -450,6 +512,7 @@ static const kbs_unit_test tests[] = {
 	{"verify Milan report + VCEK", test_verify_milan},
 	{"verify Genoa report + VCEK", test_verify_genoa},
 	{"wrong pairings and selectors fail", test_verify_wrong_pairings},
+	{"verify with a chain verified before", test_verify_known_chain},
 	{"embedded AMD roots", test_amd_roots},
 	{"Milan VCEK against other chains", test_vcek_other_chains},
 	{"flipped bytes in the signed region", test_flipped_bytes},

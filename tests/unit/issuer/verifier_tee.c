@@ -1,16 +1,23 @@
 /*
- * Tests for issuer/verifier_tee.c: the real vectors through the verifier
- * ops as the issuer calls them (bindings, init data, time override), the
- * VEK sources, the verification cache (hits, expiry, eviction, tampering
- * after a hit) and concurrent use.
+ * Tests for issuer/verifier_tee.c, the one composition of the SNP, TDX and
+ * SGX verifiers that production runs (the issuer's verifier ops and
+ * `kbs-issuer verify-evidence`): the real vectors in tests/vectors through
+ * the verifier as the issuer and the CLI call it (evidence shapes of the
+ * CoCo attesters, claims against the expected outputs, bindings, init
+ * data, time override, collateral), the VEK sources, the verification
+ * cache (hits, expiry, eviction, tampering after a hit) and concurrent
+ * use.
  */
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/x509.h>
+
 #include "b64.h"
 #include "fsutil.h"
 #include "json.h"
+#include "snp.h"
 #include "verifier_tee.h"
 #include "x509util.h"
 #include "unit.h"
@@ -521,6 +528,617 @@ test_threads(void)
 	kbs_verifier_free(v);
 }
 
+/* verify_bytes on CoCo SNP evidence: report r, the VCEK (base64) cb. */
+static kbs_err
+snp_bytes_run(kbs_verifier *v, const uint8_t *r, const char *cb, kbs_errbuf *eb)
+{
+	char *rb = b64_of(r, KBS_SNP_REPORT_LEN), *t;
+	json_t *doc = json_pack("{s:s, s:[{s:s, s:s}]}", "attestation_report", rb, "cert_chain",
+				"cert_type", "VCEK", "data", cb), *claims = NULL;
+	kbs_tee_expect x;
+	kbs_err rc;
+
+	t = json_dumps(doc, JSON_COMPACT);
+	CU_ASSERT_FATAL(t != NULL);
+	memset(&x, 0, sizeof(x));
+	x.now = REF_NOW;
+	rc = kbs_verifier_tee_verify_bytes(v, (const uint8_t *)t, strlen(t), &x, &claims, eb);
+	CU_ASSERT((rc == KBS_OK) == json_is_object(claims));
+	json_decref(claims);
+	json_decref(doc);
+	free(t);
+	free(rb);
+	return rc;
+}
+
+/*
+ * With the VEK chain cached, the report's generation rules still hold
+ * (kbs_snp_verify_known_chain): an unknown CPUID is refused as unsupported,
+ * as on a fresh verifier, and another generation misses the cache.
+ */
+static void
+test_snp_cached_generation(void)
+{
+	size_t rl = 0, cl = 0;
+	uint8_t *r = kbs_unit_vector_read("snp/genoa-azure-report.bin", &rl);
+	uint8_t *c = kbs_unit_vector_read("snp/vcek-genoa.pem", &cl);
+	char *cb = b64_of(c, cl);
+	kbs_verifier *v = new_verifier("snp", REF_NOW, NULL, 0, 0);
+	kbs_verifier *fresh = new_verifier("snp", REF_NOW, NULL, 0, 0);
+	unsigned long hits = 0, misses = 0;
+	kbs_errbuf eb = {{0}};
+
+	CU_ASSERT_FATAL(rl == KBS_SNP_REPORT_LEN && r[0x188] == 0x19 && r[0x189] == 0x11);
+	CU_ASSERT(snp_bytes_run(v, r, cb, &eb) == KBS_OK);
+	CU_ASSERT(snp_bytes_run(v, r, cb, &eb) == KBS_OK);
+	kbs_verifier_tee_stats(v, &hits, &misses);
+	CU_ASSERT(hits == 1 && misses == 1);
+	r[0x188] = 0x30; /* a family no generation has */
+	CU_ASSERT(snp_bytes_run(v, r, cb, &eb) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(strstr(eb.msg, "processor family 0x30 model 0x11 unknown") != NULL);
+	CU_ASSERT(snp_bytes_run(fresh, r, cb, &eb) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(strstr(eb.msg, "processor family 0x30 model 0x11 unknown") != NULL);
+	r[0x188] = 0x19;
+	r[0x189] = 0x01; /* Milan: the cached Genoa chain does not apply */
+	CU_ASSERT(snp_bytes_run(v, r, cb, &eb) == KBS_ERR_VERIFY);
+	CU_ASSERT(strstr(eb.msg, "not issued by SEV-Milan") != NULL);
+	kbs_verifier_tee_stats(v, &hits, &misses);
+	CU_ASSERT(hits == 2 && misses == 2);
+	kbs_verifier_free(v);
+	kbs_verifier_free(fresh);
+	free(cb);
+	free(c);
+	free(r);
+}
+
+/* verify_bytes of quote rel with the byte at off flipped, on a new verifier. */
+static kbs_err
+dcap_flip_run(const char *tee, const char *rel, size_t off, kbs_errbuf *eb)
+{
+	size_t len = 0;
+	uint8_t *q = kbs_unit_vector_read(rel, &len);
+	kbs_verifier *v = new_verifier(tee, REF_NOW, NULL, 0, 0);
+	json_t *claims = NULL;
+	kbs_tee_expect x;
+	kbs_err rc;
+
+	CU_ASSERT_FATAL(q != NULL && off < len);
+	q[off] ^= 0x01;
+	memset(&x, 0, sizeof(x));
+	rc = kbs_verifier_tee_verify_bytes(v, q, len, &x, &claims, eb);
+	CU_ASSERT((rc == KBS_OK) == json_is_object(claims));
+	json_decref(claims);
+	kbs_verifier_free(v);
+	free(q);
+	return rc;
+}
+
+/*
+ * Each DCAP check on a fresh verifier (no cache): the quote signature over
+ * header and body, the QE report signature by the PCK key, the QE report
+ * data binding of the attestation key and QE auth data, the PCK chain.
+ * Offsets: tdx_quote_4 (v4) and occlum_quote (v3), tests/unit/common/dcap.c.
+ */
+static void
+test_dcap_checks_uncached(void)
+{
+	static const struct {
+		const char *tee, *rel;
+		size_t off;
+		kbs_err want;
+		const char *msg;
+	} c[] = {
+		{"tdx", "tdx/tdx_quote_4.dat", 48 + 100, KBS_ERR_VERIFY, "quote signature"},
+		{"tdx", "tdx/tdx_quote_4.dat", 636 + 10, KBS_ERR_VERIFY, "quote signature"},
+		{"tdx", "tdx/tdx_quote_4.dat", 770 + 20, KBS_ERR_VERIFY, "QE report signature"},
+		{"tdx", "tdx/tdx_quote_4.dat", 770 + 384 + 5, KBS_ERR_VERIFY, "QE report signature"},
+		{"tdx", "tdx/tdx_quote_4.dat", 770 + 448 + 2 + 3, KBS_ERR_VERIFY, "QE report data"},
+		{"tdx", "tdx/tdx_quote_4.dat", 0x0c, KBS_ERR_VERIFY, "QE vendor ID"},
+		{"sgx", "sgx/occlum_quote.dat", 48 + 200, KBS_ERR_VERIFY, "quote signature"},
+		{"sgx", "sgx/occlum_quote.dat", 436 + 128 + 30, KBS_ERR_VERIFY, "QE report signature"},
+	};
+	kbs_errbuf eb = {{0}};
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		kbs_err rc = dcap_flip_run(c[i].tee, c[i].rel, c[i].off, &eb);
+
+		if (rc != c[i].want || strstr(eb.msg, c[i].msg) == NULL)
+			fprintf(stderr, "\n%s@%zu: wanted \"%s\", got %d \"%s\"\n", c[i].rel,
+				c[i].off, c[i].msg, rc, eb.msg);
+		CU_ASSERT(rc == c[i].want);
+		CU_ASSERT(strstr(eb.msg, c[i].msg) != NULL);
+	}
+}
+
+/* A PCK chain whose leaf is not signed by its CA, on a fresh verifier. */
+static void
+test_dcap_wrong_chain(void)
+{
+	size_t len = 0;
+	uint8_t *q = kbs_unit_vector_read("tdx/tdx_quote_4.dat", &len);
+	char *leaf_end, *sig;
+	kbs_verifier *v = new_verifier("tdx", REF_NOW, NULL, 0, 0);
+	json_t *claims = NULL;
+	kbs_errbuf eb = {{0}};
+	kbs_tee_expect x;
+
+	CU_ASSERT_FATAL(q != NULL);
+	/* The leaf's last base64 line before its END line is signature bytes. */
+	leaf_end = strstr((char *)q + 1258, "-----END CERTIFICATE-----");
+	CU_ASSERT_FATAL(leaf_end != NULL);
+	sig = leaf_end - 8;
+	*sig = *sig == 'A' ? 'B' : 'A';
+	memset(&x, 0, sizeof(x));
+	CU_ASSERT(kbs_verifier_tee_verify_bytes(v, q, len, &x, &claims, &eb) != KBS_OK);
+	CU_ASSERT(claims == NULL);
+	if (strstr(eb.msg, "PCK") == NULL)
+		fprintf(stderr, "\nwrong chain: %s\n", eb.msg);
+	CU_ASSERT(strstr(eb.msg, "PCK") != NULL);
+	kbs_verifier_free(v);
+	free(q);
+}
+
+/* ---- the CLI's call: evidence bytes, a verifier of their own -------------- */
+
+/* What `kbs-issuer verify-evidence` is given besides the evidence. */
+struct once {
+	long long at;
+	const char *collateral_dir, *cert_path;
+	const uint8_t *report_data; /* 64 bytes, or NULL */
+	const uint8_t *init_data_digest;
+	size_t init_data_digest_len;
+	int allow_expired;
+};
+
+static void
+opts_init(struct once *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->at = REF_NOW;
+}
+
+/* A new verifier for tee, one kbs_verifier_tee_verify_bytes(), as the CLI. */
+static kbs_err
+verify_once(const char *tee, const uint8_t *ev, size_t len, const struct once *o,
+	    json_t **claims, kbs_errbuf *eb)
+{
+	kbs_tee_verifier_cfg cfg;
+	kbs_verifier *v = NULL;
+	kbs_tee_expect x;
+	kbs_err rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.at = o->at;
+	cfg.collateral_dir = o->collateral_dir;
+	cfg.cert_path = o->cert_path;
+	cfg.allow_expired_collateral = o->allow_expired;
+	memset(&x, 0, sizeof(x));
+	x.report_data = o->report_data;
+	x.report_data_what = "the expected value";
+	x.init_data_digest = o->init_data_digest;
+	x.init_data_digest_len = o->init_data_digest_len;
+	rc = kbs_verifier_tee_new(tee, &cfg, &v, eb);
+	if (rc == KBS_OK)
+		rc = kbs_verifier_tee_verify_bytes(v, ev, len, &x, claims, eb);
+	kbs_verifier_free(v);
+	return rc;
+}
+
+/* {"quote": "<b64>", "cc_eventlog": null} as the TDX/SGX attesters send. */
+static char *
+quote_text(const char *rel)
+{
+	size_t len;
+	uint8_t *b = kbs_unit_vector_read(rel, &len);
+	char *b64 = b ? kbs_b64_encode(b, len, KBS_B64_STD) : NULL, *out;
+	json_t *doc = json_pack("{s:s, s:n}", "quote", b64 ? b64 : "", "cc_eventlog");
+
+	out = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	free(b64);
+	free(b);
+	return out;
+}
+
+static json_t *
+byte_json(const uint8_t *p, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(p[i]));
+	return a;
+}
+
+static json_t *
+tcb_json(uint64_t raw, int with_fmc)
+{
+	json_t *t = json_pack("{s:i, s:i, s:i, s:i}", "bootloader", (int)(raw & 0xff), "tee",
+			      (int)((raw >> 8) & 0xff), "snp", (int)((raw >> 48) & 0xff),
+			      "microcode", (int)(raw >> 56));
+
+	if (with_fmc)
+		json_object_set_new(t, "fmc", json_null());
+	return t;
+}
+
+/* The sev crate's serde shape of r (sev >= 6 when modern, else older). */
+static json_t *
+report_json(const kbs_snp_report *r, int modern)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "version", json_integer(r->version));
+	json_object_set_new(o, "guest_svn", json_integer(r->guest_svn));
+	json_object_set_new(o, "policy", json_integer((json_int_t)r->policy));
+	json_object_set_new(o, "family_id", byte_json(r->family_id, 16));
+	json_object_set_new(o, "image_id", byte_json(r->image_id, 16));
+	json_object_set_new(o, "vmpl", json_integer(r->vmpl));
+	json_object_set_new(o, "sig_algo", json_integer(r->sig_algo));
+	json_object_set_new(o, "current_tcb", tcb_json(r->current_tcb, modern));
+	json_object_set_new(o, "plat_info", json_integer((json_int_t)r->platform_info));
+	json_object_set_new(o, modern ? "key_info" : "_author_key_en", json_integer(r->flags));
+	json_object_set_new(o, "report_data", byte_json(r->report_data, 64));
+	json_object_set_new(o, "measurement", byte_json(r->measurement, 48));
+	json_object_set_new(o, "host_data", byte_json(r->host_data, 32));
+	json_object_set_new(o, "id_key_digest", byte_json(r->id_key_digest, 48));
+	json_object_set_new(o, "author_key_digest", byte_json(r->author_key_digest, 48));
+	json_object_set_new(o, "report_id", byte_json(r->report_id, 32));
+	json_object_set_new(o, "report_id_ma", byte_json(r->report_id_ma, 32));
+	json_object_set_new(o, "reported_tcb", tcb_json(r->reported_tcb, modern));
+	if (r->has_cpuid) {
+		json_object_set_new(o, "cpuid_fam_id", json_integer(r->cpuid_fam_id));
+		json_object_set_new(o, "cpuid_mod_id", json_integer(r->cpuid_mod_id));
+		json_object_set_new(o, "cpuid_step", json_integer(r->cpuid_step));
+	} else if (modern) {
+		json_object_set_new(o, "cpuid_fam_id", json_null());
+	}
+	json_object_set_new(o, "chip_id", byte_json(r->chip_id, 64));
+	json_object_set_new(o, "committed_tcb", tcb_json(r->committed_tcb, modern));
+	if (modern) {
+		json_object_set_new(o, "current", json_pack("{s:i,s:i,s:i}", "major", r->current_major,
+							    "minor", r->current_minor, "build",
+							    r->current_build));
+		json_object_set_new(o, "committed",
+				    json_pack("{s:i,s:i,s:i}", "major", r->committed_major, "minor",
+					      r->committed_minor, "build", r->committed_build));
+	} else {
+		json_object_set_new(o, "current_build", json_integer(r->current_build));
+		json_object_set_new(o, "current_minor", json_integer(r->current_minor));
+		json_object_set_new(o, "current_major", json_integer(r->current_major));
+		json_object_set_new(o, "committed_build", json_integer(r->committed_build));
+		json_object_set_new(o, "committed_minor", json_integer(r->committed_minor));
+		json_object_set_new(o, "committed_major", json_integer(r->committed_major));
+	}
+	json_object_set_new(o, "launch_tcb", tcb_json(r->launch_tcb, modern));
+	json_object_set_new(o, "signature", json_pack("{s:o, s:o}", "r", byte_json(r->sig_r, 72),
+						      "s", byte_json(r->sig_s, 72)));
+	return o;
+}
+
+/* SnpEvidence JSON for a vector report, VCEK in cert_chain (or not). */
+static char *
+snp_text(const char *report_rel, const char *vcek_rel, int modern, int mutate)
+{
+	size_t rlen, clen;
+	uint8_t *rb = kbs_unit_vector_read(report_rel, &rlen), *cb = vcek_rel ? kbs_unit_vector_read(vcek_rel, &clen) : NULL;
+	kbs_snp_report *r = NULL;
+	STACK_OF(X509) *sk = NULL;
+	unsigned char *der = NULL;
+	json_t *doc, *chain = json_null();
+	char *out;
+	int dlen;
+
+	CU_ASSERT_EQUAL(kbs_snp_report_parse(rb, rlen, &r, NULL), KBS_OK);
+	if (mutate)
+		r->measurement[0] ^= 1;
+	if (cb != NULL && kbs_x509_load(cb, clen, &sk, NULL) == KBS_OK) {
+		dlen = i2d_X509(sk_X509_value(sk, 0), &der);
+		chain = json_pack("[{s:s, s:o}]", "cert_type", "VCEK", "data", byte_json(der, (size_t)dlen));
+		OPENSSL_free(der);
+		sk_X509_pop_free(sk, X509_free);
+	}
+	doc = json_pack("{s:o, s:o}", "attestation_report", report_json(r, modern), "cert_chain", chain);
+	out = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	kbs_snp_report_free(r);
+	free(rb);
+	free(cb);
+	return out;
+}
+
+static kbs_err
+verify_str(const char *tee, const char *ev, const struct once *o, json_t **claims,
+	   kbs_errbuf *eb)
+{
+	return verify_once(tee, (const uint8_t *)ev, strlen(ev), o, claims, eb);
+}
+
+/* Every member of want (minus skip) equals the one in got. */
+static void
+assert_subset(const json_t *want, const json_t *got, const char *skip)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)want, k, v) {
+		if (skip && strcmp(k, skip) == 0)
+			continue;
+		if (!json_equal(v, json_object_get(got, k))) {
+			fprintf(stderr, "claim %s differs\n", k);
+			CU_FAIL("claim differs");
+		}
+	}
+}
+
+static void
+test_tdx_claims_reference(void)
+{
+	char path[512], *ev = quote_text("tdx/tdx_quote_4.dat");
+	json_t *want, *claims = NULL;
+	struct once o;
+	kbs_errbuf eb = {{0}};
+
+	opts_init(&o);
+	want = json_load_file(kbs_unit_vector("tdx/parse_tdx_claims_expected.json", path, sizeof(path)),
+			      0, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+	CU_ASSERT_EQUAL_FATAL(verify_str("tdx", ev, &o, &claims, &eb), KBS_OK);
+	assert_subset(want, claims, "uefi_event_logs");
+	/* quote/header/body exactly as trustee, nothing more. */
+	CU_ASSERT_TRUE(json_equal(json_object_get(want, "quote"), json_object_get(claims, "quote")));
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "tcb_status"), "unknown");
+	CU_ASSERT_TRUE(json_is_true(json_object_get(json_object_get(claims, "td_attributes"), "debug")));
+	json_decref(claims);
+	json_decref(want);
+	free(ev);
+}
+
+static void
+test_tdx6_with_collateral(void)
+{
+	char dir[512], *ev = quote_text("tdx/tdx_quote_6.dat");
+	json_t *claims = NULL;
+	struct once o;
+	kbs_errbuf eb;
+
+	opts_init(&o);
+	o.collateral_dir = kbs_unit_vector("tdx", dir, sizeof(dir));
+	CU_ASSERT_EQUAL(verify_str("tdx", ev, &o, &claims, &eb), KBS_ERR_EXPIRED);
+	o.allow_expired = 1;
+	CU_ASSERT_EQUAL_FATAL(verify_str("tdx", ev, &o, &claims, &eb), KBS_OK);
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "tcb_status"), "OutOfDate");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "qe_tcb_status"), "UpToDate");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "tdx_module_tcb_status"), "UpToDate");
+	CU_ASSERT_TRUE(json_is_true(json_object_get(claims, "collateral_expired")));
+	CU_ASSERT_TRUE(json_is_array(json_object_get(claims, "advisory_ids")));
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "platform_instance_id"),
+			       "99191e4ad7393cd579c4166bbaf5ea02");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "init_data"),
+			       "889abf4718f037e38d74464c11e7c91a6e9890b5546409e1e7df9de7a51ca93152bf847bd2440328e90adb18b150ed67");
+	json_decref(claims);
+	free(ev);
+}
+
+static void
+test_sgx_claims(void)
+{
+	char *ev = quote_text("sgx/occlum_quote.dat");
+	json_t *claims = NULL, *h, *b;
+	struct once o;
+	kbs_errbuf eb;
+
+	opts_init(&o);
+	CU_ASSERT_EQUAL_FATAL(verify_str("sgx", ev, &o, &claims, &eb), KBS_OK);
+	h = json_object_get(claims, "header");
+	b = json_object_get(claims, "body");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(h, "version"), "0300");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(h, "att_key_data_0"), "00000000");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(h, "qe_svn"), "0800");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(h, "pce_svn"), "0d00");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(h, "user_data"), "dccde9b31ce8860548173bb4a2a57a1600000000");
+	CU_ASSERT_EQUAL(json_object_size(h), 7);
+	CU_ASSERT_EQUAL(json_object_size(b), 17);
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(b, "cpu_svn"), "06060c0cffff00000000000000000000");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(b, "misc_select"), "01000000");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(b, "attributes.flags"), "0700000000000000");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(b, "attributes.xfrm"), "e700000000000000");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(b, "mr_signer"),
+			       "83d719e77deaca1470f6baf62a4d774303c899db69020f9c70ee1dfc08c7ce9e");
+	CU_ASSERT_EQUAL(strlen(kbs_json_str(b, "reserved4")), 84);
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "platform_instance_id"),
+			       "7a3a6941065cd5060bd93d3db2cfc0c8");
+	CU_ASSERT_EQUAL(strncmp(kbs_json_str(claims, "report_data"), "74657374000000", 14), 0);
+	CU_ASSERT_EQUAL(strlen(kbs_json_str(claims, "init_data")), 128);
+	CU_ASSERT_TRUE(json_is_true(json_object_get(claims, "debug")));
+	json_decref(claims);
+	/* An SGX quote is not TDX evidence. */
+	CU_ASSERT_EQUAL(verify_str("tdx", ev, &o, &claims, &eb), KBS_ERR_INVALID);
+	free(ev);
+}
+
+static void
+test_raw_and_base64(void)
+{
+	size_t len;
+	uint8_t *b = kbs_unit_vector_read("tdx/tdx_quote_6.dat", &len);
+	char *b64 = kbs_b64_encode(b, len, KBS_B64_STD), *quoted;
+	json_t *claims = NULL;
+	struct once o;
+	kbs_errbuf eb;
+
+	opts_init(&o);
+	CU_ASSERT_EQUAL(verify_once("tdx", b, len, &o, &claims, &eb), KBS_OK);
+	json_decref(claims);
+	CU_ASSERT_EQUAL(verify_str("tdx", b64, &o, &claims, &eb), KBS_OK);
+	json_decref(claims);
+	quoted = malloc(strlen(b64) + 3);
+	snprintf(quoted, strlen(b64) + 3, "\"%s\"", b64);
+	CU_ASSERT_EQUAL(verify_str("tdx", quoted, &o, &claims, &eb), KBS_OK);
+	json_decref(claims);
+	CU_ASSERT_EQUAL(verify_str("nope", quoted, &o, &claims, &eb), KBS_ERR_UNSUPPORTED);
+	CU_ASSERT_EQUAL(verify_str("tdx", "{\"quote\": 5}", &o, &claims, &eb), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(verify_str("tdx", "{\"quote\": \"@@\"}", &o, &claims, &eb), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(verify_str("tdx", "{", &o, &claims, &eb), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(verify_once("tdx", b, 0, &o, &claims, &eb), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(verify_once("tdx", b, 100, &o, &claims, &eb), KBS_ERR_INVALID);
+	free(quoted);
+	free(b64);
+	free(b);
+}
+
+static void
+test_bindings(void)
+{
+	char *ev = quote_text("tdx/tdx_quote_6.dat");
+	uint8_t rd[64], init[48];
+	json_t *claims = NULL;
+	struct once o;
+	kbs_errbuf eb;
+
+	opts_init(&o);
+	kbs_hex_decode("26cae1c77185617fb6a03fc29bf1f924596e52352b9b7594940b576ae126cd4a"
+		       "570cc3202a900c5d19a6eb0a95b32cfd00000000000000000000000000000000",
+		       128, rd, 64);
+	kbs_hex_decode("889abf4718f037e38d74464c11e7c91a6e9890b5546409e1e7df9de7a51ca931"
+		       "52bf847bd2440328e90adb18b150ed67", 96, init, 48);
+	o.report_data = rd;
+	o.init_data_digest = init;
+	o.init_data_digest_len = 48;
+	CU_ASSERT_EQUAL(verify_str("tdx", ev, &o, &claims, &eb), KBS_OK);
+	json_decref(claims);
+	rd[63] ^= 1;
+	CU_ASSERT_EQUAL(verify_str("tdx", ev, &o, &claims, &eb), KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "report data"));
+	rd[63] ^= 1;
+	init[0] ^= 1;
+	CU_ASSERT_EQUAL(verify_str("tdx", ev, &o, &claims, &eb), KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "MRCONFIGID"));
+	init[0] ^= 1;
+	o.init_data_digest_len = 32; /* a SHA-256 digest zero-padded to 48 no longer matches */
+	CU_ASSERT_EQUAL(verify_str("tdx", ev, &o, &claims, &eb), KBS_ERR_VERIFY);
+	free(ev);
+}
+
+static void
+test_snp_evidence_json(void)
+{
+	static const char *const want_keys[] = {
+		"policy_abi_major", "policy_abi_minor", "policy_smt_allowed", "policy_migrate_ma",
+		"policy_debug_allowed", "policy_single_socket", "reported_tcb_bootloader",
+		"reported_tcb_tee", "reported_tcb_snp", "reported_tcb_microcode",
+		"platform_tsme_enabled", "platform_smt_enabled", "measurement", "report_data",
+		"init_data", "chip_id", NULL};
+	char *ev = snp_text("snp/genoa-azure-report.bin", "snp/vcek-genoa.pem", 1, 0);
+	json_t *claims = NULL;
+	struct once o;
+	kbs_errbuf eb = {{0}};
+	uint8_t host[32] = {0};
+	size_t i;
+
+	opts_init(&o);
+	CU_ASSERT_EQUAL_FATAL(verify_str("snp", ev, &o, &claims, &eb), KBS_OK);
+	for (i = 0; want_keys[i]; i++)
+		CU_ASSERT_PTR_NOT_NULL(json_object_get(claims, want_keys[i]));
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(claims, "policy_abi_minor")), 31);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(claims, "reported_tcb_bootloader")), 10);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(claims, "reported_tcb_snp")), 23);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(claims, "reported_tcb_microcode")), 84);
+	CU_ASSERT_TRUE(json_is_false(json_object_get(claims, "platform_smt_enabled")));
+	CU_ASSERT_TRUE(json_is_true(json_object_get(claims, "policy_smt_allowed")));
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "measurement"),
+			       "f57dc09a507c6ecd82369bffb600f0003792f4d99bc26e985ec0c266fc34faf3706faf814c9e61065768a6ff917c89ae");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "init_data"),
+			       "0000000000000000000000000000000000000000000000000000000000000000");
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "processor_generation"), "Genoa");
+	json_decref(claims);
+	o.init_data_digest = host; /* HOST_DATA is all zero */
+	o.init_data_digest_len = 32;
+	CU_ASSERT_EQUAL(verify_str("snp", ev, &o, &claims, &eb), KBS_OK);
+	json_decref(claims);
+	host[0] = 1;
+	CU_ASSERT_EQUAL(verify_str("snp", ev, &o, &claims, &eb), KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "HOST_DATA"));
+	free(ev);
+	/* A modified field in the JSON report breaks the signature. */
+	ev = snp_text("snp/genoa-azure-report.bin", "snp/vcek-genoa.pem", 1, 1);
+	o.init_data_digest = NULL;
+	CU_ASSERT_EQUAL(verify_str("snp", ev, &o, &claims, &eb), KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "SNP report signature"));
+	free(ev);
+}
+
+static void
+test_snp_milan_claims_and_sources(void)
+{
+	char *ev = snp_text("snp/test-report.bin", "snp/test-vcek.der", 0, 0);
+	char cert[512], dir[] = "/tmp/kbs-tee-snp-XXXXXX", path[600];
+	json_t *claims = NULL;
+	struct once o;
+	kbs_errbuf eb = {{0}};
+	size_t len;
+	uint8_t *b;
+	FILE *f;
+
+	opts_init(&o);
+	CU_ASSERT_EQUAL_FATAL(verify_str("snp", ev, &o, &claims, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(claims, "reported_tcb_microcode")), 115);
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "chip_id"),
+			       "c38427a30d4c7af9d96f7a15b97269825a64cb76a2352ffd5d18115d89ad473f8e8c0bcd9a5d9286612bad4aadfb4426205a3b9e4fea82301135a170e477524e");
+	CU_ASSERT_TRUE(json_is_true(json_object_get(claims, "chip_id_verified")));
+	CU_ASSERT_STRING_EQUAL(kbs_json_str(claims, "processor_generation"), "Milan");
+	json_decref(claims);
+	free(ev);
+	/* Raw report, no VCEK anywhere: NOT_FOUND; then from cert_path; then dir. */
+	b = kbs_unit_vector_read("snp/test-report.bin", &len);
+	CU_ASSERT_EQUAL(verify_once("snp", b, len, &o, &claims, &eb), KBS_ERR_NOT_FOUND);
+	o.cert_path = kbs_unit_vector("snp/test-vcek.der", cert, sizeof(cert));
+	CU_ASSERT_EQUAL(verify_once("snp", b, len, &o, &claims, &eb), KBS_OK);
+	json_decref(claims);
+	o.cert_path = kbs_unit_vector("snp/vcek-genoa.pem", cert, sizeof(cert));
+	CU_ASSERT_EQUAL(verify_once("snp", b, len, &o, &claims, &eb), KBS_ERR_VERIFY);
+	o.cert_path = NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	o.collateral_dir = dir;
+	snprintf(path, sizeof(path), "%s/vcek.der", dir);
+	f = fopen(path, "wb");
+	{
+		size_t clen;
+		uint8_t *c = kbs_unit_vector_read("snp/test-vcek.der", &clen);
+
+		fwrite(c, 1, clen, f);
+		free(c);
+	}
+	fclose(f);
+	CU_ASSERT_EQUAL(verify_once("snp", b, len, &o, &claims, &eb), KBS_OK);
+	json_decref(claims);
+	unlink(path);
+	rmdir(dir);
+	/* Truncated and padded raw reports. */
+	CU_ASSERT_EQUAL(verify_once("snp", b, len - 1, &o, &claims, &eb), KBS_ERR_INVALID);
+	free(b);
+}
+
+static void
+test_snp_evidence_malformed(void)
+{
+	json_t *claims = NULL;
+	struct once o;
+	kbs_errbuf eb;
+
+	opts_init(&o);
+	CU_ASSERT_EQUAL(verify_str("snp", "{}", &o, &claims, &eb), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(verify_str("snp", "{\"attestation_report\": {\"version\": 2}}", &o, &claims,
+				   &eb), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(verify_str("snp", "{\"attestation_report\": [1,2,3]}", &o, &claims, &eb),
+			KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(verify_str("snp", "{\"attestation_report\": \"AAAA\"}", &o, &claims, &eb),
+			KBS_ERR_INVALID);
+}
+
+
 static const kbs_unit_test tests[] = {
 	{"snp binding refused / own report data accepted", test_snp_binding},
 	{"genoa report data", test_genoa_binding},
@@ -535,6 +1153,17 @@ static const kbs_unit_test tests[] = {
 	{"vek sources", test_vek_sources},
 	{"malformed evidence and config", test_malformed},
 	{"threads", test_threads},
+	{"snp generation rules on the cached chain path", test_snp_cached_generation},
+	{"dcap checks on a fresh verifier", test_dcap_checks_uncached},
+	{"dcap PCK chain with a bad signature", test_dcap_wrong_chain},
+	{"TDX claims == parse_tdx_claims_expected.json", test_tdx_claims_reference},
+	{"TDX quote 6 with collateral", test_tdx6_with_collateral},
+	{"SGX claims (trustee names)", test_sgx_claims},
+	{"raw, base64 and JSON string evidence", test_raw_and_base64},
+	{"report data and init data bindings", test_bindings},
+	{"SNP evidence JSON (sev crate shape)", test_snp_evidence_json},
+	{"SNP Milan claims and VCEK sources", test_snp_milan_claims_and_sources},
+	{"SNP malformed evidence", test_snp_evidence_malformed},
 	{NULL, NULL},
 };
 
