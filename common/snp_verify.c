@@ -308,11 +308,10 @@ verify_after_chain(const kbs_snp_report *r, X509 *vek, kbs_snp_gen g,
 		   kbs_snp_verified *out, kbs_errbuf *eb)
 {
 	kbs_snp_verified v;
-	kbs_err rc;
+	kbs_err rc = verify_signature(r, vek, eb);
 
 	memset(&v, 0, sizeof(v));
 	v.gen = g;
-	rc = verify_signature(r, vek, eb);
 	if (rc == KBS_OK)
 		rc = kbs_snp_verify_binding(r, vek, g, &v, eb);
 	if (rc != KBS_OK)
