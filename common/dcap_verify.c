@@ -1,13 +1,16 @@
 /*
  * dcap_verify.c - Intel DCAP quote verification: quote and QE report
  * signatures, QE binding, PCK chain to the pinned Intel root, PCK
- * extensions, and TCB evaluation from PCS collateral.
+ * extensions, and TCB evaluation from PCS collateral.  Pure: the
+ * collateral comes in as bytes (dcap_files.c reads it from a directory).
  */
 #include "dcap_verify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -16,12 +19,10 @@
 #include <openssl/sha.h>
 
 #include "clock.h"
-#include "fsutil.h"
 #include "intel_roots.h"
 #include "json.h"
 #include "x509util.h"
 
-#define COLLATERAL_MAX (1u << 20)
 #define MAX_LEVELS 256
 #define MAX_ADVISORIES 256
 
@@ -301,27 +302,32 @@ check_qe_report_sig(const kbs_dcap_quote *q, X509 *pck, kbs_errbuf *eb)
 				    "QE report signature (PCK key)", eb);
 }
 
-/* ---- collateral files ---------------------------------------------------- */
+/* ---- how long the result holds ------------------------------------------ */
 
-/* Read the first existing file of names[] under dir; NOT_FOUND if none. */
-static kbs_err
-read_first(const char *dir, const char *const *names, size_t n, uint8_t **buf,
-	   size_t *len, kbs_errbuf *eb)
+/* Narrow [v->valid_from, v->valid_until] to [nb, na] (either may be NULL). */
+static void
+narrow_times(kbs_dcap_verified *v, const ASN1_TIME *nb, const ASN1_TIME *na)
 {
-	char *path;
-	kbs_err rc;
-	size_t i;
+	struct tm tm;
+	long long t;
 
-	for (i = 0; i < n; i++) {
-		if ((path = kbs_fs_path(dir, names[i])) == NULL)
-			return kbs_errf(eb, KBS_ERR_INVALID, "collateral path too long");
-		rc = kbs_fs_read(path, COLLATERAL_MAX, buf, len, eb);
-		free(path);
-		if (rc != KBS_ERR_NOT_FOUND)
-			return rc;
-	}
-	return KBS_ERR_NOT_FOUND;
+	memset(&tm, 0, sizeof(tm));
+	if (nb != NULL && ASN1_TIME_to_tm(nb, &tm) == 1 &&
+	    (t = (long long)timegm(&tm)) > v->valid_from)
+		v->valid_from = t;
+	memset(&tm, 0, sizeof(tm));
+	if (na != NULL && ASN1_TIME_to_tm(na, &tm) == 1 &&
+	    (t = (long long)timegm(&tm)) < v->valid_until)
+		v->valid_until = t;
 }
+
+static void
+narrow_cert(kbs_dcap_verified *v, const X509 *c)
+{
+	narrow_times(v, X509_get0_notBefore(c), X509_get0_notAfter(c));
+}
+
+/* ---- CRLs ---------------------------------------------------------------- */
 
 static X509_CRL *
 parse_crl(const uint8_t *b, size_t len)
@@ -338,37 +344,33 @@ parse_crl(const uint8_t *b, size_t len)
 		}
 		return crl;
 	}
+	if (len > INT_MAX)
+		return NULL;
 	bio = BIO_new_mem_buf(b, (int)len);
 	crl = bio ? PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
 	return crl;
 }
 
-/* Add the CRL from the first existing file of names; 1 added, 0 none. */
+/* Add the CRL in b (DER or PEM; what names it in errors); NULL b: none. */
 static kbs_err
-add_crl(const char *dir, const char *const names[2], STACK_OF(X509_CRL) *crls,
-	int *added, kbs_errbuf *eb)
+add_crl(const uint8_t *b, size_t len, const char *what, STACK_OF(X509_CRL) *crls,
+	kbs_dcap_verified *v, kbs_errbuf *eb)
 {
-	uint8_t *b = NULL;
-	size_t len = 0;
 	X509_CRL *crl;
-	kbs_err rc = read_first(dir, names, 2, &b, &len, eb);
 
-	*added = 0;
-	if (rc == KBS_ERR_NOT_FOUND)
+	if (b == NULL)
 		return KBS_OK;
-	if (rc != KBS_OK)
-		return rc;
 	crl = parse_crl(b, len);
-	free(b);
 	ERR_clear_error();
 	if (crl == NULL)
-		return kbs_errf(eb, KBS_ERR_INVALID, "CRL %s: malformed", names[0]);
+		return kbs_errf(eb, KBS_ERR_INVALID, "%s: malformed", what);
 	if (!sk_X509_CRL_push(crls, crl)) {
 		X509_CRL_free(crl);
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	}
-	*added = 1;
+	/* the chain check fails outside a CRL's validity: so does a cached result */
+	narrow_times(v, X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
 	return KBS_OK;
 }
 
@@ -378,45 +380,46 @@ add_crl(const char *dir, const char *const names[2], STACK_OF(X509_CRL) *crls,
  * cannot be used (OpenSSL would then demand a CRL for the leaf too).
  */
 static kbs_err
-load_crls(const char *dir, int processor, STACK_OF(X509_CRL) **out, int *all,
-	  kbs_errbuf *eb)
+load_crls(const kbs_dcap_collateral *c, STACK_OF(X509_CRL) **out, int *all,
+	  kbs_dcap_verified *v, kbs_errbuf *eb)
 {
-	static const char *const platform[2] = {"pck_platform_crl.der", "pck_platform_crl.pem"};
-	static const char *const proc[2] = {"pck_processor_crl.der", "pck_processor_crl.pem"};
-	static const char *const root[2] = {"root_ca_crl.der", "root_ca_crl.pem"};
-	STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-	int have_pck = 0, have_root = 0;
+	STACK_OF(X509_CRL) *crls;
 	kbs_err rc;
 
-	if (crls == NULL)
+	*out = NULL;
+	if (c == NULL || c->pck_crl == NULL)
+		return KBS_OK;
+	if ((crls = sk_X509_CRL_new_null()) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	rc = add_crl(dir, processor ? proc : platform, crls, &have_pck, eb);
-	if (rc == KBS_OK && have_pck)
-		rc = add_crl(dir, root, crls, &have_root, eb);
-	if (rc != KBS_OK || !have_pck) {
+	rc = add_crl(c->pck_crl, c->pck_crl_len, "PCK CRL", crls, v, eb);
+	if (rc == KBS_OK)
+		rc = add_crl(c->root_crl, c->root_crl_len, "root CA CRL", crls, v, eb);
+	if (rc != KBS_OK) {
 		sk_X509_CRL_pop_free(crls, X509_CRL_free);
-		*out = NULL;
 		return rc;
 	}
 	*out = crls;
-	*all = have_root;
+	*all = c->root_crl != NULL;
 	return KBS_OK;
 }
 
 static kbs_err
-verify_pck_chain(STACK_OF(X509) *chain, X509 *root, const char *dir, int processor,
-		 long long now, int *crl_checked, kbs_errbuf *eb)
+verify_pck_chain(STACK_OF(X509) *chain, X509 *root, const kbs_dcap_collateral *c,
+		 long long now, kbs_dcap_verified *v, kbs_errbuf *eb)
 {
 	static const char *const names[3] = {"PCK", "Intel SGX PCK CA", "Intel SGX Root CA"};
 	STACK_OF(X509_CRL) *crls = NULL;
 	int all = 0;
-	kbs_err rc = dir ? load_crls(dir, processor, &crls, &all, eb) : KBS_OK;
+	kbs_err rc = load_crls(c, &crls, &all, v, eb);
 
 	if (rc != KBS_OK)
 		return rc;
 	rc = kbs_x509_verify_chain(sk_X509_value(chain, 0), sk_X509_value(chain, 1), root,
 				   crls, all, now, names, eb);
-	*crl_checked = crls != NULL;
+	v->crl_checked = crls != NULL;
+	narrow_cert(v, sk_X509_value(chain, 0));
+	narrow_cert(v, sk_X509_value(chain, 1));
+	narrow_cert(v, root);
 	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	return rc;
 }
@@ -564,7 +567,7 @@ out:
 
 typedef struct {
 	const kbs_dcap_quote *q;
-	const kbs_dcap_verify_opts *o;
+	const kbs_dcap_collateral *o;
 	long long now;
 	kbs_dcap_verified *v;
 } eval_ctx;
@@ -638,10 +641,14 @@ check_dates(json_t *body, const char *what, eval_ctx *c, kbs_errbuf *eb)
 		return kbs_errf(eb, KBS_ERR_INVALID, "%s: bad issueDate/nextUpdate", what);
 	if (c->now < ti)
 		return kbs_errf(eb, KBS_ERR_EXPIRED, "%s: not yet valid (issueDate %s)", what, issue);
+	if (ti > c->v->valid_from)
+		c->v->valid_from = ti;
 	if (c->now >= tn) {
 		if (!c->o->allow_expired_collateral)
 			return kbs_errf(eb, KBS_ERR_EXPIRED, "%s: expired (nextUpdate %s)", what, next);
 		c->v->collateral_expired = 1;
+	} else if (tn - 1 < c->v->valid_until) {
+		c->v->valid_until = tn - 1; /* then it expires (or collateral_expired changes) */
 	}
 	return KBS_OK;
 }
@@ -882,57 +889,38 @@ check_qe_identity(eval_ctx *c, json_t *idn, const char **status, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
-/* Signer of the collateral: chain file in the directory or the embedded one. */
+/* Signer of the collateral: the given certificate(s), else the embedded one. */
 static kbs_err
-load_signer(const char *dir, X509 **out, kbs_errbuf *eb)
+load_signer(const kbs_dcap_collateral *o, X509 **out, kbs_errbuf *eb)
 {
-	static const char *const names[] = {"tcb_signing_chain.pem", "Intel_SGX_TCB_Signing.pem"};
 	STACK_OF(X509) *sk = NULL;
-	uint8_t *b = NULL;
-	size_t len = 0;
-	kbs_err rc = read_first(dir, names, 2, &b, &len, eb);
+	kbs_err rc;
 
-	if (rc == KBS_ERR_NOT_FOUND) {
+	if (o->tcb_signing == NULL) {
 		*out = kbs_x509_from_pem(kbs_intel_tcb_signing_pem);
 		return *out ? KBS_OK : kbs_errf(eb, KBS_ERR_INTERNAL, "embedded TCB Signing unusable");
 	}
-	if (rc == KBS_OK)
-		rc = kbs_x509_load(b, len, &sk, eb);
-	free(b);
-	if (rc != KBS_OK)
+	rc = kbs_x509_load(o->tcb_signing, o->tcb_signing_len, &sk, eb);
+	if (rc != KBS_OK) {
+		kbs_errprefix(eb, "TCB Signing chain");
 		return rc;
+	}
 	*out = sk_X509_shift(sk); /* the signer comes first in PCS issuer chains */
 	sk_X509_pop_free(sk, X509_free);
-	return KBS_OK;
-}
-
-/* Load, verify and return the signed member of a collateral file. */
-static kbs_err
-load_collateral(eval_ctx *c, const char *const *names, size_t n, const char *key,
-		X509 *signer, json_t **body, kbs_errbuf *eb)
-{
-	uint8_t *b = NULL;
-	size_t len = 0;
-	kbs_err rc = read_first(c->o->collateral_dir, names, n, &b, &len, eb);
-
-	if (rc == KBS_OK)
-		rc = kbs_dcap_collateral_verify((const char *)b, len, key, signer, c->now, body, eb);
-	free(b);
-	return rc;
+	return *out ? KBS_OK : kbs_errf(eb, KBS_ERR_INVALID, "TCB Signing chain: empty");
 }
 
 static kbs_err
 eval_qe(eval_ctx *c, X509 *signer, const char **status, kbs_errbuf *eb)
 {
-	const char *tdx[] = {"tdx_qeidentity.json", "qeIdentity.json", "enclaveIdentity.json"};
-	const char *sgx[] = {"sgx_qeidentity.json", "qeIdentity.json", "enclaveIdentity.json"};
 	json_t *idn = NULL;
-	kbs_err rc = load_collateral(c, kbs_dcap_is_tdx(c->q) ? tdx : sgx, 3, "enclaveIdentity",
-				     signer, &idn, eb);
+	kbs_err rc;
 
 	*status = NULL;
-	if (rc == KBS_ERR_NOT_FOUND)
+	if (c->o->qe_identity == NULL)
 		return KBS_OK; /* no identity: qe_status stays unknown */
+	rc = kbs_dcap_collateral_verify(c->o->qe_identity, c->o->qe_identity_len,
+					"enclaveIdentity", signer, c->now, &idn, eb);
 	if (rc == KBS_OK)
 		rc = check_dates(idn, "QE identity", c, eb);
 	if (rc == KBS_OK)
@@ -964,24 +952,16 @@ eval_platform(eval_ctx *c, json_t *info, const char **plat, const char **mod,
 static kbs_err
 evaluate_tcb(eval_ctx *c, kbs_errbuf *eb)
 {
-	char name[64];
-	const char *names[2] = {name, "tcbInfo.json"};
 	const char *plat = NULL, *mod = NULL, *qe = NULL, *final;
 	json_t *info = NULL;
 	X509 *signer = NULL;
-	char fmspc[13];
-	kbs_err rc;
+	kbs_err rc = load_signer(c->o, &signer, eb);
 
-	kbs_hex_encode(c->v->pck.fmspc, 6, fmspc);
-	snprintf(name, sizeof(name), "%s_tcbinfo_%s.json", kbs_dcap_is_tdx(c->q) ? "tdx" : "sgx",
-		 fmspc);
-	rc = load_signer(c->o->collateral_dir, &signer, eb);
-	if (rc == KBS_OK)
-		rc = load_collateral(c, names, 2, "tcbInfo", signer, &info, eb);
-	if (rc == KBS_ERR_NOT_FOUND) {
-		rc = KBS_OK; /* no TCB info: status stays unknown */
-		goto out;
-	}
+	if (rc != KBS_OK || c->o->tcb_info == NULL)
+		goto out; /* no TCB info: status stays unknown */
+	narrow_cert(c->v, signer);
+	rc = kbs_dcap_collateral_verify(c->o->tcb_info, c->o->tcb_info_len, "tcbInfo", signer,
+					c->now, &info, eb);
 	if (rc == KBS_OK)
 		rc = eval_platform(c, info, &plat, &mod, eb);
 	if (rc == KBS_OK)
@@ -1003,7 +983,7 @@ out:
 /* ---- top level ----------------------------------------------------------- */
 
 static kbs_err
-verify_certs(const kbs_dcap_quote *q, long long now, const char *dir,
+verify_certs(const kbs_dcap_quote *q, long long now, const kbs_dcap_collateral *c,
 	     kbs_dcap_verified *v, kbs_errbuf *eb)
 {
 	STACK_OF(X509) *chain = NULL;
@@ -1013,7 +993,7 @@ verify_certs(const kbs_dcap_quote *q, long long now, const char *dir,
 	if (rc == KBS_OK)
 		rc = load_root(&root, eb);
 	if (rc == KBS_OK)
-		rc = verify_pck_chain(chain, root, dir, v->processor_ca, now, &v->crl_checked, eb);
+		rc = verify_pck_chain(chain, root, c, now, v, eb);
 	if (rc == KBS_OK)
 		rc = check_qe_report_sig(q, sk_X509_value(chain, 0), eb);
 	if (rc == KBS_OK)
@@ -1026,16 +1006,15 @@ verify_certs(const kbs_dcap_quote *q, long long now, const char *dir,
 }
 
 kbs_err
-kbs_dcap_verify(const kbs_dcap_quote *q, long long now, const kbs_dcap_verify_opts *o,
+kbs_dcap_verify(const kbs_dcap_quote *q, long long now, const kbs_dcap_collateral *o,
 		kbs_dcap_verified *out, kbs_errbuf *eb)
 {
-	static const kbs_dcap_verify_opts none = {NULL, 0};
 	kbs_dcap_verified v;
 	eval_ctx c;
 	kbs_err rc;
 
 	memset(&v, 0, sizeof(v));
-	o = o ? o : &none;
+	v.valid_until = KBS_DCAP_FOREVER;
 	if (memcmp(q->qe_vendor_id, intel_qe_vendor, 16) != 0)
 		return kbs_errf(eb, KBS_ERR_VERIFY, "quote: QE vendor ID is not Intel's QE");
 	v.advisory_ids = json_array();
@@ -1048,8 +1027,8 @@ kbs_dcap_verify(const kbs_dcap_quote *q, long long now, const kbs_dcap_verify_op
 	v.tcb_eval_number = -1;
 	rc = check_quote_sig(q, eb);
 	if (rc == KBS_OK)
-		rc = verify_certs(q, now, o->collateral_dir, &v, eb);
-	if (rc == KBS_OK && o->collateral_dir != NULL) {
+		rc = verify_certs(q, now, o, &v, eb);
+	if (rc == KBS_OK && o != NULL) {
 		c.q = q;
 		c.o = o;
 		c.now = now;

@@ -1,6 +1,8 @@
 /*
  * dcap_verify.h - verification of parsed Intel DCAP quotes (SGX v3, TDX
- * v4/v5) and TCB evaluation against Intel PCS collateral.
+ * v4/v5) and TCB evaluation against Intel PCS collateral.  Pure: the
+ * collateral is given as bytes (kbs_dcap_collateral); dcap_files.h reads
+ * it from a collateral directory.
  *
  * Checks, in order, each failure named in the error buffer:
  *  1. QE vendor ID is Intel's QE;
@@ -9,7 +11,7 @@
  *  3. the PCK chain in the quote is leaf, "Intel SGX PCK Platform CA" or
  *     "Intel SGX PCK Processor CA", and a root whose key is the pinned
  *     Intel SGX Root CA key; leaf -> CA -> embedded root verifies at now,
- *     with CRLs from the collateral directory when present;
+ *     with the collateral's CRLs when given;
  *  4. the QE report signature by the PCK leaf key;
  *  5. QE report_data == SHA-256(attestation key || QE auth data) || 0^32;
  *  6. with collateral: TCB info and QE identity signed (over their exact
@@ -19,14 +21,6 @@
  *     as Intel's QVL does and converged into one tcb_status.
  * A known but poor TCB status is not an error: it is reported for the
  * appraisal policy to decide.
- *
- * Collateral directory layout (all optional; without a TCB info file the
- * status is "unknown"):
- *   {tdx,sgx}_tcbinfo_<fmspc hex lower>.json or tcbInfo.json
- *   {tdx,sgx}_qeidentity.json or qeIdentity.json or enclaveIdentity.json
- *   tcb_signing_chain.pem or Intel_SGX_TCB_Signing.pem (else the embedded
- *     TCB Signing certificate; always chained to the pinned root)
- *   pck_{platform,processor}_crl.{der,pem} and root_ca_crl.{der,pem}
  */
 #ifndef KBS_DCAP_VERIFY_H
 #define KBS_DCAP_VERIFY_H
@@ -60,10 +54,28 @@ typedef struct {
  */
 kbs_err kbs_dcap_pck_ext_parse(X509 *c, kbs_dcap_pck_ext *out, kbs_errbuf *eb);
 
+/*
+ * Collateral for one quote, as bytes borrowed from the caller; every part
+ * is optional (NULL).  Which TCB info and which PCK CRL apply depends on
+ * the quote (TDX or SGX, FMSPC, issuing CA): dcap_files.h picks them.
+ */
 typedef struct {
-	const char *collateral_dir;   /* NULL: no TCB evaluation */
-	int allow_expired_collateral; /* else expired TCB info/identity fails */
-} kbs_dcap_verify_opts;
+	const char *tcb_info;          /* PCS TCB info JSON, byte-exact; NULL: status "unknown" */
+	size_t tcb_info_len;
+	const char *qe_identity;       /* PCS QE identity JSON; NULL: QE status unknown */
+	size_t qe_identity_len;
+	const uint8_t *tcb_signing;    /* TCB Signing certificate first (PEM/DER); NULL: the
+					* embedded one.  Either way it must chain to the root. */
+	size_t tcb_signing_len;
+	const uint8_t *pck_crl;        /* CRL of the PCK's issuing CA (DER/PEM); NULL: no
+					* revocation check */
+	size_t pck_crl_len;
+	const uint8_t *root_crl;       /* Intel SGX Root CA CRL; used only with pck_crl */
+	size_t root_crl_len;
+	int allow_expired_collateral;  /* else expired TCB info/identity fails */
+} kbs_dcap_collateral;
+
+#define KBS_DCAP_FOREVER ((long long)1 << 62)
 
 #define KBS_DCAP_STATUS_LEN 40
 
@@ -79,19 +91,25 @@ typedef struct {
 	long long tcb_eval_number;             /* tcbEvaluationDataNumber, -1 unknown */
 	int collateral_expired;                /* accepted only with allow_expired */
 	json_t *advisory_ids;                  /* array of strings, owned */
+	/*
+	 * The times within which this result holds, for callers that reuse
+	 * it (the issuer's cache): the certificates', CRLs' and collateral
+	 * documents' validity (up to a nextUpdate that is still ahead).
+	 */
+	long long valid_from, valid_until;
 } kbs_dcap_verified;
 
 /*
- * Verify q at time now (seconds since the epoch).  o may be NULL (no
- * collateral).  On success *out is filled and owns advisory_ids (release
- * with kbs_dcap_verified_clear).  Errors: KBS_ERR_VERIFY (signature,
+ * Verify q at time now (seconds since the epoch) with collateral o (NULL:
+ * none, TCB status "unknown").  On success *out is filled and owns
+ * advisory_ids (release with kbs_dcap_verified_clear).  Errors: KBS_ERR_VERIFY (signature,
  * chain, binding, identity mismatch, FMSPC mismatch, no matching TCB
  * level), KBS_ERR_EXPIRED (certificate, CRL or collateral outside its
  * validity), KBS_ERR_INVALID (malformed chain or collateral),
  * KBS_ERR_UNSUPPORTED.
  */
 kbs_err kbs_dcap_verify(const kbs_dcap_quote *q, long long now,
-			const kbs_dcap_verify_opts *o, kbs_dcap_verified *out,
+			const kbs_dcap_collateral *o, kbs_dcap_verified *out,
 			kbs_errbuf *eb);
 
 /* Release what kbs_dcap_verify put into v; safe on a zeroed struct. */

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -17,8 +16,8 @@
 #include <openssl/x509.h>
 
 #include "dcap.h"
+#include "dcap_files.h"
 #include "dcap_verify.h"
-#include "fsutil.h"
 #include "kds.h"
 #include "snp.h"
 #include "snp_verify.h"
@@ -374,47 +373,16 @@ quote_key(const kbs_dcap_quote *q, uint8_t out[32])
 		&q->qe_auth_len, sizeof(q->qe_auth_len));
 }
 
-/* FMSPC and issuing CA of the quote's PCK leaf (unverified: for lookup). */
-static kbs_err
-pck_fmspc(const kbs_dcap_quote *q, uint8_t fmspc[6], int *processor, kbs_errbuf *eb)
-{
-	STACK_OF(X509) *sk = NULL;
-	kbs_dcap_pck_ext ext;
-	char cn[64] = "";
-	X509_NAME *iss;
-	kbs_err rc = kbs_x509_load(q->pck_chain, q->pck_chain_len, &sk, eb);
-
-	if (rc == KBS_OK && sk_X509_num(sk) < 1)
-		rc = kbs_errf(eb, KBS_ERR_INVALID, "quote: empty PCK chain");
-	if (rc == KBS_OK)
-		rc = kbs_dcap_pck_ext_parse(sk_X509_value(sk, 0), &ext, eb);
-	if (rc == KBS_OK) {
-		memcpy(fmspc, ext.fmspc, 6);
-		iss = X509_get_issuer_name(sk_X509_value(sk, 0));
-		X509_NAME_get_text_by_NID(iss, NID_commonName, cn, sizeof(cn));
-		*processor = strstr(cn, "Processor") != NULL;
-	}
-	sk_X509_pop_free(sk, X509_free);
-	return rc;
-}
-
-/* Collateral directory for q: collateral_dir if it has the TCB info. */
-/* 1 if dir/name exists and is readable; 0 also when dir is NULL. */
-static int
-readable(const char *dir, const char *name)
-{
-	char *path = dir != NULL ? kbs_fs_path(dir, name) : NULL;
-	int ok = path != NULL && access(path, R_OK) == 0;
-
-	free(path);
-	return ok;
-}
-
+/*
+ * The collateral directory for q: collateral_dir, unless PCS fetching is
+ * on and it has no TCB info for q's FMSPC: then what was fetched into
+ * cache_dir.
+ */
 static kbs_err
 collateral_for(struct tee_verifier *tv, const kbs_dcap_quote *q, const char **dir,
 	       kbs_errbuf *eb)
 {
-	char name[64], hex[13];
+	char hex[13];
 	uint8_t fmspc[6];
 	int processor = 0, tdx = kbs_dcap_is_tdx(q);
 	kbs_err rc;
@@ -422,14 +390,12 @@ collateral_for(struct tee_verifier *tv, const kbs_dcap_quote *q, const char **di
 	*dir = tv->collateral_dir;
 	if (!tv->pcs_fetch)
 		return KBS_OK;
-	if ((rc = pck_fmspc(q, fmspc, &processor, eb)) != KBS_OK)
+	if ((rc = kbs_dcap_files_lookup(q, fmspc, &processor, eb)) != KBS_OK)
 		return rc;
-	kbs_hex_encode(fmspc, 6, hex);
-	snprintf(name, sizeof(name), "%s_tcbinfo_%s.json", tdx ? "tdx" : "sgx", hex);
-	if (readable(tv->collateral_dir, name) ||
-	    readable(tv->collateral_dir, "tcbInfo.json"))
+	if (kbs_dcap_files_have_tcb_info(tv->collateral_dir, tdx, fmspc))
 		return KBS_OK;
 	if ((rc = kbs_kds_pcs_collateral(tv->kds, tdx, fmspc, processor, eb)) != KBS_OK) {
+		kbs_hex_encode(fmspc, 6, hex);
 		kbs_errprefix(eb, "Intel PCS collateral for FMSPC %s unavailable", hex);
 		return rc;
 	}
@@ -437,29 +403,25 @@ collateral_for(struct tee_verifier *tv, const kbs_dcap_quote *q, const char **di
 	return KBS_OK;
 }
 
+/*
+ * Remember q's platform verification v, made at now.  It is reused only
+ * while v holds (certificates, CRLs and collateral, v->valid_from ..
+ * v->valid_until) and within cache_ttl of now.
+ */
 static void
 remember_quote(struct tee_verifier *tv, const kbs_dcap_quote *q, const uint8_t key[32],
 	       const kbs_dcap_verified *v, long long now)
 {
 	struct quote_hit *h = calloc(1, sizeof(*h));
-	long long nb = 0, na = (long long)1 << 62;
-	STACK_OF(X509) *sk = NULL;
-	int i;
 
-	if (h == NULL || kbs_ec_p256_from_xy(q->attest_key, &h->ak, NULL) != KBS_OK ||
-	    kbs_x509_load(q->pck_chain, q->pck_chain_len, &sk, NULL) != KBS_OK) {
-		if (h != NULL)
-			EVP_PKEY_free(h->ak);
+	if (h == NULL || kbs_ec_p256_from_xy(q->attest_key, &h->ak, NULL) != KBS_OK) {
 		free(h);
 		return;
 	}
-	for (i = 0; i < sk_X509_num(sk); i++)
-		narrow_validity(sk_X509_value(sk, i), &nb, &na);
-	sk_X509_pop_free(sk, X509_free);
 	h->v = *v;
 	h->v.advisory_ids = json_deep_copy(v->advisory_ids);
 	pthread_mutex_lock(&tv->mu);
-	cache_put(tv, K_QUOTE, key, now, nb, na, h);
+	cache_put(tv, K_QUOTE, key, now, v->valid_from, v->valid_until, h);
 	pthread_mutex_unlock(&tv->mu);
 }
 
@@ -485,12 +447,30 @@ quote_cached(struct tee_verifier *tv, const uint8_t key[32], long long now,
 	return s != NULL;
 }
 
+/* Read the collateral that applies to q (none without a directory), verify. */
+static kbs_err
+dcap_verify_fresh(struct tee_verifier *tv, const kbs_dcap_quote *q, long long now,
+		  kbs_dcap_verified *v, kbs_errbuf *eb)
+{
+	kbs_dcap_collateral c;
+	const char *dir = NULL;
+	kbs_err rc = collateral_for(tv, q, &dir, eb);
+
+	memset(&c, 0, sizeof(c));
+	if (rc != KBS_OK || dir == NULL)
+		return rc == KBS_OK ? kbs_dcap_verify(q, now, NULL, v, eb) : rc;
+	rc = kbs_dcap_files_read(dir, q, tv->allow_expired, &c, eb);
+	if (rc == KBS_OK)
+		rc = kbs_dcap_verify(q, now, &c, v, eb);
+	kbs_dcap_files_free(&c);
+	return rc;
+}
+
 /* All of kbs_dcap_verify, or the quote signature when the rest is cached. */
 static kbs_err
 dcap_verify_cached(struct tee_verifier *tv, const kbs_dcap_quote *q, long long now,
 		   kbs_dcap_verified *v, kbs_errbuf *eb)
 {
-	kbs_dcap_verify_opts vo = {NULL, tv->allow_expired};
 	EVP_PKEY *ak = NULL;
 	uint8_t key[32];
 	kbs_err rc;
@@ -505,8 +485,7 @@ dcap_verify_cached(struct tee_verifier *tv, const kbs_dcap_quote *q, long long n
 			kbs_dcap_verified_clear(v);
 		return rc;
 	}
-	if ((rc = collateral_for(tv, q, &vo.collateral_dir, eb)) != KBS_OK ||
-	    (rc = kbs_dcap_verify(q, now, &vo, v, eb)) != KBS_OK)
+	if ((rc = dcap_verify_fresh(tv, q, now, v, eb)) != KBS_OK)
 		return rc;
 	remember_quote(tv, q, key, v, now);
 	return KBS_OK;

@@ -1,14 +1,18 @@
 /*
  * Tests for common/dcap.c and common/dcap_verify.c against the real Intel
- * quotes and PCS collateral in tests/vectors (outcomes: its README).
+ * quotes and PCS collateral in tests/vectors (outcomes: its README).  The
+ * collateral is given as bytes, as kbs_dcap_verify() takes it; reading it
+ * from a directory is tested in dcap_files.c.
  */
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fsutil.h"
 #include "dcap.h"
 #include "dcap_verify.h"
+#include "dcap_files.h"
 #include "intel_roots.h"
 #include "json.h"
 #include "x509util.h"
@@ -407,18 +411,31 @@ test_collateral_signatures(void)
 	free(idn);
 }
 
+/* The TDX collateral of tests/vectors as bytes (kbs_dcap_files_free). */
+static void
+vector_collateral(kbs_dcap_collateral *c)
+{
+	size_t n = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->tcb_info = (const char *)kbs_unit_vector_read("tdx/tcbInfo.json", &n);
+	c->tcb_info_len = n;
+	c->qe_identity = (const char *)kbs_unit_vector_read("tdx/enclaveIdentity.json", &n);
+	c->qe_identity_len = n;
+	CU_ASSERT_FATAL(c->tcb_info != NULL && c->qe_identity != NULL);
+}
+
 static void
 test_tcb_evaluation(void)
 {
 	kbs_dcap_quote *q6 = load_quote("tdx/tdx_quote_6.dat");
 	kbs_dcap_quote *q4 = load_quote("tdx/tdx_quote_4.dat");
 	kbs_dcap_quote *sgx = load_quote("sgx/occlum_quote.dat");
-	kbs_dcap_verify_opts o = {NULL, 0};
+	kbs_dcap_collateral o;
 	kbs_dcap_verified v;
 	kbs_errbuf eb;
-	char dir[512];
 
-	o.collateral_dir = kbs_unit_vector("tdx", dir, sizeof(dir));
+	vector_collateral(&o);
 	/* Collateral expired on the reference date: refused unless allowed. */
 	CU_ASSERT_EQUAL(kbs_dcap_verify(q6, REF_NOW, &o, &v, &eb), KBS_ERR_EXPIRED);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "tcbInfo: expired"));
@@ -449,7 +466,7 @@ test_tcb_evaluation(void)
 	/* TDX collateral does not apply to an SGX quote. */
 	CU_ASSERT_EQUAL(kbs_dcap_verify(sgx, REF_NOW, &o, &v, &eb), KBS_ERR_VERIFY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "does not apply"));
-	/* A lower PCK SVN than every level: no TCB level matches. */
+	kbs_dcap_files_free(&o);
 	kbs_dcap_quote_free(q4);
 	kbs_dcap_quote_free(q6);
 	kbs_dcap_quote_free(sgx);
@@ -458,29 +475,111 @@ test_tcb_evaluation(void)
 static void
 test_bad_crl(void)
 {
+	static const char bad[] = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n";
 	kbs_dcap_quote *q = load_quote("sgx/occlum_quote.dat");
-	kbs_dcap_verify_opts o = {NULL, 0};
+	kbs_dcap_collateral o;
 	kbs_dcap_verified v;
 	kbs_errbuf eb;
-	char dir[] = "/tmp/kbs-dcap-crl-XXXXXX", path[600];
-	FILE *f;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/pck_platform_crl.pem", dir);
-	f = fopen(path, "w");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	fputs("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n", f);
-	fclose(f);
-	o.collateral_dir = dir;
+	memset(&o, 0, sizeof(o));
+	o.pck_crl = (const uint8_t *)bad;
+	o.pck_crl_len = sizeof(bad) - 1;
 	CU_ASSERT_EQUAL(kbs_dcap_verify(q, REF_NOW, &o, &v, &eb), KBS_ERR_INVALID);
-	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "CRL"));
-	unlink(path);
-	/* Empty directory: chain verified, TCB status unknown. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "PCK CRL: malformed"));
+	o.pck_crl_len = 1; /* one byte of it: neither DER nor PEM */
+	CU_ASSERT_EQUAL(kbs_dcap_verify(q, REF_NOW, &o, &v, &eb), KBS_ERR_INVALID);
+	/* A root CRL alone is not used (OpenSSL would want one for the leaf). */
+	o.root_crl = o.pck_crl;
+	o.root_crl_len = sizeof(bad) - 1;
+	o.pck_crl = NULL;
+	CU_ASSERT_EQUAL_FATAL(kbs_dcap_verify(q, REF_NOW, &o, &v, &eb), KBS_OK);
+	CU_ASSERT_FALSE(v.crl_checked);
+	kbs_dcap_verified_clear(&v);
+	/* No collateral: chain verified, TCB status unknown. */
+	memset(&o, 0, sizeof(o));
 	CU_ASSERT_EQUAL_FATAL(kbs_dcap_verify(q, REF_NOW, &o, &v, &eb), KBS_OK);
 	CU_ASSERT_STRING_EQUAL(v.tcb_status, "unknown");
 	kbs_dcap_verified_clear(&v);
-	rmdir(dir);
 	kbs_dcap_quote_free(q);
+}
+
+/* Collateral as bytes: the signer given, broken, or edited documents. */
+static void
+test_collateral_bytes(void)
+{
+	kbs_dcap_quote *q6 = load_quote("tdx/tdx_quote_6.dat");
+	size_t n = 0;
+	uint8_t *pem = kbs_unit_vector_read("roots/intel/Intel_SGX_TCB_Signing.pem", &n);
+	kbs_dcap_collateral o;
+	kbs_dcap_verified v;
+	kbs_errbuf eb = {{0}};
+	char *info;
+
+	vector_collateral(&o);
+	o.tcb_signing = pem;
+	o.tcb_signing_len = n;
+	CU_ASSERT_EQUAL_FATAL(kbs_dcap_verify(q6, BEFORE_NEXT, &o, &v, &eb), KBS_OK);
+	CU_ASSERT_STRING_EQUAL(v.tcb_status, "OutOfDate");
+	kbs_dcap_verified_clear(&v);
+	o.tcb_signing_len = 10; /* not a certificate */
+	CU_ASSERT_EQUAL(kbs_dcap_verify(q6, BEFORE_NEXT, &o, &v, &eb), KBS_ERR_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "TCB Signing chain"));
+	o.tcb_signing = NULL;
+	/* An edited TCB info fails its signature; so does an edited QE identity. */
+	info = strstr(o.tcb_info, "\"tcbEvaluationDataNumber\":17");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(info);
+	info[27] = '8'; /* 17 -> 18 */
+	CU_ASSERT_EQUAL(kbs_dcap_verify(q6, BEFORE_NEXT, &o, &v, &eb), KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "tcbInfo"));
+	info[27] = '7';
+	info = strstr(o.qe_identity, "\"isvprodid\":2");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(info);
+	info[12] = '3';
+	CU_ASSERT_EQUAL(kbs_dcap_verify(q6, BEFORE_NEXT, &o, &v, &eb), KBS_ERR_VERIFY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "enclaveIdentity"));
+	info[12] = '2';
+	CU_ASSERT_EQUAL(kbs_dcap_verify(q6, BEFORE_NEXT, &o, &v, &eb), KBS_OK);
+	kbs_dcap_verified_clear(&v);
+	kbs_dcap_files_free(&o);
+	free(pem);
+	kbs_dcap_quote_free(q6);
+}
+
+/*
+ * How long a result holds: the certificates bound it; with collateral,
+ * the latest issueDate (QE identity 2025-10-28T06:45:09Z) and the earliest
+ * nextUpdate still ahead (TCB info 2025-11-26T13:07:17Z); once past a
+ * nextUpdate (allowed), that date no longer bounds it.
+ */
+static void
+test_valid_span(void)
+{
+	kbs_dcap_quote *q6 = load_quote("tdx/tdx_quote_6.dat");
+	kbs_dcap_collateral o;
+	kbs_dcap_verified v, bare;
+	kbs_errbuf eb = {{0}};
+	long long issue = 0, next = 0;
+
+	CU_ASSERT_FATAL(kbs_clock_parse_rfc3339("2025-10-28T06:45:09Z", &issue) == 0 &&
+			kbs_clock_parse_rfc3339("2025-11-26T13:07:17Z", &next) == 0);
+	vector_collateral(&o);
+	CU_ASSERT_EQUAL_FATAL(kbs_dcap_verify(q6, BEFORE_NEXT, NULL, &bare, &eb), KBS_OK);
+	CU_ASSERT(bare.valid_from > 0 && bare.valid_from < issue);
+	CU_ASSERT(bare.valid_until > REF_NOW && bare.valid_until < KBS_DCAP_FOREVER);
+	CU_ASSERT_EQUAL_FATAL(kbs_dcap_verify(q6, BEFORE_NEXT, &o, &v, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(v.valid_from, issue);
+	CU_ASSERT_EQUAL(v.valid_until, next - 1);
+	kbs_dcap_verified_clear(&v);
+	CU_ASSERT_EQUAL_FATAL(kbs_dcap_verify(q6, next - 1, &o, &v, &eb), KBS_OK);
+	kbs_dcap_verified_clear(&v);
+	CU_ASSERT_EQUAL(kbs_dcap_verify(q6, next, &o, &v, &eb), KBS_ERR_EXPIRED);
+	o.allow_expired_collateral = 1;
+	CU_ASSERT_EQUAL_FATAL(kbs_dcap_verify(q6, REF_NOW, &o, &v, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(v.valid_until, bare.valid_until);
+	kbs_dcap_verified_clear(&v);
+	kbs_dcap_verified_clear(&bare);
+	kbs_dcap_files_free(&o);
+	kbs_dcap_quote_free(q6);
 }
 
 static void
@@ -541,6 +640,8 @@ static const kbs_unit_test tests[] = {
 	{"PCS collateral signatures", test_collateral_signatures},
 	{"TCB evaluation (tdx_quote_6 OutOfDate)", test_tcb_evaluation},
 	{"CRL handling", test_bad_crl},
+	{"collateral as bytes: signer, edited documents", test_collateral_bytes},
+	{"how long a verification holds", test_valid_span},
 	{"DER reader", test_der_reader},
 	{"Intel root pin", test_intel_root_pin},
 	{NULL, NULL},

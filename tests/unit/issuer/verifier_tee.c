@@ -305,6 +305,41 @@ test_collateral(void)
 	json_decref(ev);
 }
 
+/*
+ * A cached platform verification holds only while its collateral does: at
+ * the TCB info's nextUpdate (2025-11-26T13:07:17Z) it is verified afresh,
+ * and refused as expired, although that is within cache_ttl.
+ */
+static void
+test_cache_collateral_expiry(void)
+{
+	char dir[512];
+	uint8_t rd[64];
+	json_t *ev = quote_evidence("tdx/tdx_quote_6.dat", 1, rd);
+	unsigned long hits = 0, misses = 0;
+	kbs_verifier *v;
+	long long next = 1764162437LL; /* 2025-11-26T13:07:17Z */
+	long long issue = 1761633909LL; /* 2025-10-28T06:45:09Z */
+
+	kbs_unit_vector("tdx", dir, sizeof(dir));
+	v = new_verifier("tdx", 0, dir, 0, 0);
+	expect_ok(v, "tdx", ev, rd, next - 20);
+	expect_ok(v, "tdx", ev, rd, next - 1);
+	kbs_verifier_tee_stats(v, &hits, &misses);
+	CU_ASSERT(hits == 1 && misses == 1);
+	expect_fail(v, "tdx", ev, rd, NULL, 0, next, KBS_ERR_EXPIRED, "tcbInfo: expired");
+	kbs_verifier_tee_stats(v, &hits, &misses);
+	CU_ASSERT(hits == 1 && misses == 2);
+	/* Nor before the latest issueDate (the QE identity's, 2025-10-28T06:45:09Z). */
+	expect_ok(v, "tdx", ev, rd, issue + 10);
+	expect_fail(v, "tdx", ev, rd, NULL, 0, issue - 10, KBS_ERR_EXPIRED,
+		    "QE identity: not yet valid");
+	kbs_verifier_tee_stats(v, &hits, &misses);
+	CU_ASSERT(hits == 1 && misses == 4);
+	kbs_verifier_free(v);
+	json_decref(ev);
+}
+
 /* Tampering is caught on the cached path too, and hits are counted. */
 static void
 test_cache_tamper(void)
@@ -1147,6 +1182,7 @@ static const kbs_unit_test tests[] = {
 	{"init data vs SGX CONFIGID", test_sgx_init_data},
 	{"at override", test_at_override},
 	{"collateral: status and expiry", test_collateral},
+	{"cached verification ends with its collateral", test_cache_collateral_expiry},
 	{"dcap cache hit, tampered quote refused", test_cache_tamper},
 	{"snp cache hit, tampered report refused", test_snp_cache_tamper},
 	{"cache ttl and bound", test_cache_ttl_and_bound},
