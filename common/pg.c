@@ -5,6 +5,11 @@
  * pool_size open connections; a caller that finds none idle and the pool
  * full waits (bounded) for one.  Connections are made outside the lock,
  * because a connect can take up to connect_timeout.
+ *
+ * Each connection prepares the statements run through it once, on first
+ * use (named k0, k1 ...), and from then on only binds and executes them:
+ * parsing and planning the same few statements on every release was most
+ * of the database's CPU per release (tests/bench/release_pg.sh).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,19 +22,29 @@
 #include "mem.h"
 #include "pg.h"
 
+/* More distinct statements than this run unprepared (none do today). */
+#define STMT_CACHE 48
+
+/* A pooled connection and the statements prepared on it. */
+struct link {
+	PGconn *conn;
+	char *sql[STMT_CACHE]; /* copies: matched by text, never by address */
+	int nsql;
+};
+
 struct kbs_pg {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	char *url;
 	char app[64];
 	int size, connect_timeout_s, stmt_ms, retries;
-	PGconn **idle;
+	struct link **idle;
 	int nidle;
 	int open; /* idle plus checked out */
 };
 
 struct kbs_pg_conn {
-	PGconn *conn;
+	struct link *l;
 	int broken;
 };
 
@@ -125,17 +140,12 @@ pg_err(const PGconn *conn, const PGresult *res, const char *what,
 			what, (int)(n > 160 ? 160 : n), m);
 }
 
+/* res's status checked: KBS_OK and *out = res (or cleared), or the error. */
 static kbs_err
-run(PGconn *conn, const char *sql, const kbs_pg_params *par, int binary,
-    PGresult **out, kbs_errbuf *eb)
+result(PGconn *conn, PGresult *res, PGresult **out, kbs_errbuf *eb)
 {
-	PGresult *res;
-	ExecStatusType s;
+	ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 
-	res = PQexecParams(conn, sql, par ? par->n : 0, NULL,
-			   par ? par->val : NULL, par ? par->len : NULL,
-			   par ? par->fmt : NULL, binary);
-	s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
 		kbs_err rc = pg_err(conn, res, "query", eb);
 		PQclear(res);
@@ -148,8 +158,82 @@ run(PGconn *conn, const char *sql, const kbs_pg_params *par, int binary,
 	return KBS_OK;
 }
 
+/* One statement, parsed and planned for this call only. */
 static kbs_err
-connect_one(const kbs_pg *p, PGconn **out, kbs_errbuf *eb)
+run(PGconn *conn, const char *sql, const kbs_pg_params *par, int binary,
+    PGresult **out, kbs_errbuf *eb)
+{
+	return result(conn,
+		      PQexecParams(conn, sql, par ? par->n : 0, NULL,
+				   par ? par->val : NULL, par ? par->len : NULL,
+				   par ? par->fmt : NULL, binary),
+		      out, eb);
+}
+
+/* The name sql is prepared under on l (preparing it now if new), or -1:
+ * the cache is full (run it unprepared) or the prepare failed (*rc). */
+static int
+stmt_index(struct link *l, const char *sql, const kbs_pg_params *par,
+	   kbs_err *rc, kbs_errbuf *eb)
+{
+	char name[16];
+	int i;
+
+	for (i = 0; i < l->nsql; i++)
+		if (strcmp(l->sql[i], sql) == 0)
+			return i;
+	if (l->nsql == STMT_CACHE ||
+	    (l->sql[l->nsql] = kbs_strndup(sql, strlen(sql))) == NULL)
+		return -1;
+	snprintf(name, sizeof(name), "k%d", l->nsql);
+	/* Parameter types left to the server, as PQexecParams leaves them. */
+	*rc = result(l->conn, PQprepare(l->conn, name, sql, par ? par->n : 0,
+					NULL), NULL, eb);
+	if (*rc != KBS_OK) {
+		free(l->sql[l->nsql]);
+		l->sql[l->nsql] = NULL;
+		return -1;
+	}
+	return l->nsql++;
+}
+
+/* One statement through l's prepared statements. */
+static kbs_err
+run_stmt(struct link *l, const char *sql, const kbs_pg_params *par,
+	 int binary, PGresult **out, kbs_errbuf *eb)
+{
+	char name[16];
+	kbs_err rc = KBS_OK;
+	int i = stmt_index(l, sql, par, &rc, eb);
+
+	if (rc != KBS_OK)
+		return rc;
+	if (i < 0)
+		return run(l->conn, sql, par, binary, out, eb);
+	snprintf(name, sizeof(name), "k%d", i);
+	return result(l->conn,
+		      PQexecPrepared(l->conn, name, par ? par->n : 0,
+				     par ? par->val : NULL, par ? par->len : NULL,
+				     par ? par->fmt : NULL, binary),
+		      out, eb);
+}
+
+/* Close a connection and forget what was prepared on it. */
+static void
+link_free(struct link *l)
+{
+	int i;
+
+	if (l == NULL)
+		return;
+	PQfinish(l->conn);
+	for (i = 0; i < l->nsql; i++)
+		free(l->sql[i]);
+	free(l);
+}
+
+static kbs_err
+connect_one(const kbs_pg *p, struct link **out, kbs_errbuf *eb)
 {
 	char ct[16], ms[16];
 	const char *keys[] = {"dbname", "connect_timeout", "application_name",
@@ -178,14 +262,18 @@ connect_one(const kbs_pg *p, PGconn **out, kbs_errbuf *eb)
 		PQfinish(c);
 		return rc;
 	}
-	*out = c;
+	if ((*out = calloc(1, sizeof(**out))) == NULL) {
+		PQfinish(c);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	(*out)->conn = c;
 	return KBS_OK;
 }
 
 /* An idle connection, or a new one if the pool has room; waits at most
  * the connect timeout for a free slot. */
 static kbs_err
-acquire(kbs_pg *p, PGconn **out, kbs_errbuf *eb)
+acquire(kbs_pg *p, struct link **out, kbs_errbuf *eb)
 {
 	struct timespec until;
 	kbs_err rc;
@@ -219,11 +307,11 @@ acquire(kbs_pg *p, PGconn **out, kbs_errbuf *eb)
 
 /* Back to the pool, or closed when broken or left inside a transaction. */
 static void
-release(kbs_pg *p, PGconn *c, int broken)
+release(kbs_pg *p, struct link *c, int broken)
 {
-	if (broken || PQstatus(c) != CONNECTION_OK ||
-	    PQtransactionStatus(c) != PQTRANS_IDLE) {
-		PQfinish(c);
+	if (broken || PQstatus(c->conn) != CONNECTION_OK ||
+	    PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
+		link_free(c);
 		c = NULL;
 	}
 	pthread_mutex_lock(&p->mu);
@@ -250,7 +338,7 @@ kbs_err
 kbs_pg_exec(kbs_pg *p, const char *sql, const kbs_pg_params *par,
 	    int binary_result, PGresult **res, kbs_errbuf *eb)
 {
-	PGconn *c = NULL;
+	struct link *c = NULL;
 	kbs_err rc = KBS_ERR_NETWORK;
 	int attempt;
 
@@ -262,7 +350,7 @@ kbs_pg_exec(kbs_pg *p, const char *sql, const kbs_pg_params *par,
 				return rc;
 			continue;
 		}
-		rc = run(c, sql, par, binary_result, res, eb);
+		rc = run_stmt(c, sql, par, binary_result, res, eb);
 		release(p, c, rc == KBS_ERR_NETWORK);
 		if (rc != KBS_ERR_NETWORK)
 			return rc;
@@ -274,7 +362,7 @@ kbs_err
 kbs_pg_q(kbs_pg_conn *c, const char *sql, const kbs_pg_params *par,
 	 int binary_result, PGresult **res, kbs_errbuf *eb)
 {
-	kbs_err rc = run(c->conn, sql, par, binary_result, res, eb);
+	kbs_err rc = run_stmt(c->l, sql, par, binary_result, res, eb);
 
 	if (rc == KBS_ERR_NETWORK)
 		c->broken = 1;
@@ -289,7 +377,7 @@ tx_once(kbs_pg *p, kbs_pg_tx_fn fn, void *arg, int *sent_commit,
 	kbs_pg_conn c = {NULL, 0};
 	kbs_err rc;
 
-	if ((rc = acquire(p, &c.conn, eb)) != KBS_OK)
+	if ((rc = acquire(p, &c.l, eb)) != KBS_OK)
 		return rc;
 	if ((rc = kbs_pg_q(&c, "BEGIN", NULL, 0, NULL, eb)) == KBS_OK &&
 	    (rc = fn(&c, arg, eb)) == KBS_OK) {
@@ -297,9 +385,9 @@ tx_once(kbs_pg *p, kbs_pg_tx_fn fn, void *arg, int *sent_commit,
 		rc = kbs_pg_q(&c, "COMMIT", NULL, 0, NULL, eb);
 	}
 	if (rc != KBS_OK && !c.broken &&
-	    PQtransactionStatus(c.conn) != PQTRANS_IDLE)
-		run(c.conn, "ROLLBACK", NULL, 0, NULL, NULL);
-	release(p, c.conn, c.broken);
+	    PQtransactionStatus(c.l->conn) != PQTRANS_IDLE)
+		run(c.l->conn, "ROLLBACK", NULL, 0, NULL, NULL);
+	release(p, c.l, c.broken);
 	return rc;
 }
 
@@ -323,7 +411,7 @@ kbs_pg_tx(kbs_pg *p, kbs_pg_tx_fn fn, void *arg, kbs_errbuf *eb)
 
 struct kbs_pg_lock {
 	kbs_pg *p;
-	PGconn *c;
+	struct link *c;
 	char key[32];
 };
 
@@ -344,8 +432,8 @@ kbs_pg_lock_take(kbs_pg *p, long long key, kbs_pg_lock **out, kbs_errbuf *eb)
 		free(l);
 		return rc;
 	}
-	if ((rc = run(l->c, "SELECT pg_advisory_lock($1::bigint)", &par, 0,
-		      NULL, eb)) != KBS_OK) {
+	if ((rc = run(l->c->conn, "SELECT pg_advisory_lock($1::bigint)", &par,
+		      0, NULL, eb)) != KBS_OK) {
 		release(p, l->c, 1);
 		free(l);
 		return rc;
@@ -364,8 +452,8 @@ kbs_pg_unlock(kbs_pg_lock *l)
 		return;
 	pv[0] = l->key;
 	/* A failed unlock drops the connection, which releases the lock. */
-	release(l->p, l->c, run(l->c, "SELECT pg_advisory_unlock($1::bigint)",
-				&par, 0, NULL, NULL) != KBS_OK);
+	release(l->p, l->c, run(l->c->conn, "SELECT pg_advisory_unlock("
+				"$1::bigint)", &par, 0, NULL, NULL) != KBS_OK);
 	free(l);
 }
 
@@ -464,7 +552,7 @@ kbs_err
 kbs_pg_open(const kbs_pg_cfg *cfg, kbs_pg **out, kbs_errbuf *eb)
 {
 	kbs_pg *p = NULL;
-	PGconn *c = NULL;
+	struct link *c = NULL;
 	kbs_err rc;
 
 	if (cfg == NULL || !cfg_ok(cfg))
@@ -490,7 +578,7 @@ kbs_pg_open(const kbs_pg_cfg *cfg, kbs_pg **out, kbs_errbuf *eb)
 		kbs_pg_close(p);
 		return rc;
 	}
-	rc = migrate(c, eb);
+	rc = migrate(c->conn, eb);
 	release(p, c, rc == KBS_ERR_NETWORK);
 	if (rc != KBS_OK) {
 		kbs_pg_close(p);
@@ -508,7 +596,7 @@ kbs_pg_close(kbs_pg *p)
 	if (p == NULL)
 		return;
 	for (i = 0; i < p->nidle; i++)
-		PQfinish(p->idle[i]);
+		link_free(p->idle[i]);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p->idle);

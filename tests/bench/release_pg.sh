@@ -8,8 +8,17 @@
 # Both trust one single-use issuer whose tokens are minted here in advance
 # (every request carries a fresh jti, so both brokers do the full
 # single-use check), and run wrk -t2 -c8 for SECONDS, RUNS times each,
-# alternating.  Prints both medians and their ratio (goal: pg >= 0.7 x fs).
-# PG_OPTS adds server settings, e.g. PG_OPTS="-c synchronous_commit=off".
+# alternating.  Prints both medians and their ratio (goal: pg >= 0.7 x fs),
+# per wall-clock second and per CPU-second (as release.sh: the figure that
+# holds while other work shares the cores): the brokers and PostgreSQL run
+# on core 0, wrk on core 1; fs counts its broker's CPU time, pg its broker's
+# plus every PostgreSQL process's.  pg_stat_statements then counts the
+# statements and round trips per release (the profile of the pg path).
+# PG_OPTS adds server settings, e.g. PG_OPTS="-c synchronous_commit=off";
+# BEFORE=BUILD2 adds a third broker, "pg0": the pg one built from another
+# tree (e.g. the commit before a change), on its own database, measured in
+# the same run, interleaved, so a change's effect is not the machine's load.
+# PERF=DIR records the pg runs with perf (broker.data, postgres.data).
 # Figures only; nothing here passes or fails.  The machine is shared.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,6 +27,12 @@ BIN=$PWD/$BUILD
 PGBIN=/usr/lib/postgresql/15/bin
 [ -x "$PGBIN/initdb" ] || { echo "release_pg: no PostgreSQL 15 server (deploy/install-deps.sh --test)"; exit 0; }
 command -v wrk >/dev/null || { echo "release_pg: no wrk"; exit 0; }
+SRV=(taskset -c 0); LD=(taskset -c 1)
+[ "$(nproc)" -ge 2 ] || LD=(taskset -c 0)
+TCK=$(getconf CLK_TCK)
+# cpu PID...: user + system seconds of those processes so far.
+cpu() { local p; for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
+	awk -v t="$TCK" '{s += $14 + $15} END {printf "%.2f", s / t}'; }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 ST=$(mktemp -d); PGD=$(mktemp -d /tmp/kbs-pgbench-XXXXXX)
@@ -30,9 +45,14 @@ trap cleanup EXIT
 chown postgres:postgres "$PGD"; chmod 700 "$PGD"
 PGP=$(free_port); FP=$(free_port); BP=$(free_port)
 runuser -u postgres -- "$PGBIN/initdb" -D "$PGD/data" -U kbs --auth=trust >/dev/null
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGD/data" -w -l "$PGD/log" \
-	-o "-c listen_addresses=127.0.0.1 -p $PGP -k $PGD ${PG_OPTS:-}" start >/dev/null
+"${SRV[@]}" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGD/data" -w -l "$PGD/log" \
+	-o "-c listen_addresses=127.0.0.1 -p $PGP -k $PGD -c shared_preload_libraries=pg_stat_statements ${PG_OPTS:-}" start >/dev/null
 URL="postgresql://kbs@127.0.0.1:$PGP/postgres"
+PGPID=$(head -1 "$PGD/data/postmaster.pid")
+psql_() { runuser -u postgres -- psql -X -At -h "$PGD" -p "$PGP" -U kbs -d postgres -c "$1"; }
+psql_ 'CREATE EXTENSION pg_stat_statements' >/dev/null
+# The postmaster and its children (backends, WAL writer, checkpointer ...).
+pg_pids() { echo "$PGPID"; pgrep -P "$PGPID" || true; }
 
 # The single-use issuer's key, its JWKS, the tokens, the admin key, a KEK.
 openssl genpkey -algorithm ed25519 -out "$ST/admin.pem" 2>/dev/null
@@ -76,16 +96,25 @@ cat >"$ST/pg.json" <<JSON
  "policy":{"file":"policies/demo.json","state_dir":"$ST/pol2"},
  "token":$TRUST, "admin":{"public_keys":["$ST/admin-pub.pem"]}}
 JSON
-"$BIN/broker/kbs-broker" -c "$ST/fs.json" 2>"$ST/fs.log" &
-"$BIN/broker/kbs-broker" -c "$ST/pg.json" 2>"$ST/pg.log" &
-for p in $FP $BP; do
+"${SRV[@]}" "$BIN/broker/kbs-broker" -c "$ST/fs.json" 2>"$ST/fs.log" &
+FPID=$!
+"${SRV[@]}" "$BIN/broker/kbs-broker" -c "$ST/pg.json" 2>"$ST/pg.log" &
+BPID=$!
+OP=; OPID=
+if [ -n "${BEFORE:-}" ]; then
+	OP=$(free_port)
+	psql_ 'CREATE DATABASE before' >/dev/null
+	sed -e "s/127.0.0.1:$BP/127.0.0.1:$OP/" -e "s|/postgres\"|/before\"|" \
+		-e "s|$ST/res2|$ST/res3|" -e "s|$ST/pol2|$ST/pol3|" "$ST/pg.json" >"$ST/pg0.json"
+	"${SRV[@]}" "$BEFORE/broker/kbs-broker" -c "$ST/pg0.json" 2>"$ST/pg0.log" &
+	OPID=$!
+fi
+for p in $FP $BP $OP; do
 	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$p/healthz" >/dev/null && break; sleep 0.1; done
 	"$BIN/client/kbs-client" --url "http://127.0.0.1:$p" set-resource --admin-key "$ST/admin.pem" \
 		--path default/key/bench --value 0123456789abcdef0123456789abcdef
 done
 
-# Each wrk thread walks its own slice of the tokens; every run starts
-# further on, so no token is ever sent twice.
 # Each wrk thread walks its own tokens (thread t takes every second one
 # from OFF + t); done() prints the highest index used, and the next run of
 # that broker starts after it, so no token is ever sent twice to a broker.
@@ -117,22 +146,66 @@ function done(summary, latency, requests)
 end
 LUA
 declare -A OFF=([fs]=0 [pg]=0)
-run() { # run NAME PORT: "req/s non2xx" into $ST/wrk.result
-	local out last
-	out=$(wrk -t2 -c8 -d"${SECS}s" -s "$ST/tok.lua" \
-		"http://127.0.0.1:$2/kbs/v0/resource/default/key/bench" -- "$ST/tokens" "${OFF[$1]}")
+# run NAME PORT PIDCMD [SECS]: "req/s req/CPU-s non2xx requests" into
+# $ST/wrk.result; PIDCMD lists the server processes (asked again at the
+# end: a process born during the run counts from zero).
+run() {
+	local name=$1 port=$2 pids=$3 out last c0 c1
+	c0=$(cpu $($pids))
+	out=$("${LD[@]}" wrk -t2 -c8 -d"${4:-$SECS}s" -s "$ST/tok.lua" \
+		"http://127.0.0.1:$port/kbs/v0/resource/default/key/bench" -- "$ST/tokens" "${OFF[$name]}")
+	c1=$(cpu $($pids))
 	last=$(awk '/^LAST/ {print $2}' <<<"$out")
-	OFF[$1]=$((last + 2))
-	[ "${OFF[$1]}" -lt "$NTOK" ] || echo "  (ran out of tokens: raise NTOK)" >&2
-	awk '/Requests\/sec/ {r=$2} /Non-2xx/ {bad=$NF} END {print r, (bad ? bad : 0)}' <<<"$out" >"$ST/wrk.result"
+	OFF[$name]=$((last + 2))
+	[ "${OFF[$name]}" -lt "$NTOK" ] || echo "  (ran out of tokens: raise NTOK)" >&2
+	awk -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN {print b - a}')" '
+		/requests in/ {n = $1} /Requests\/sec/ {r = $2} /Non-2xx/ {bad = $NF}
+		END {printf "%s %.0f %d %d\n", r, (c > 0 ? n / c : 0), bad, n}' <<<"$out" >"$ST/wrk.result"
 }
-echo "== release, filesystem vs PostgreSQL (single-use tokens, wrk -t2 -c8, ${SECS}s x $RUNS)"
-fs=(); pg=()
+echo "== release, filesystem vs PostgreSQL (single-use tokens, wrk -t2 -c8 on core 1, servers on core 0, ${SECS}s x $RUNS)"
+fs_pids() { echo "$FPID"; }
+pg_all() { echo "$BPID"; pg_pids; }
+pg0_all() { echo "$OPID"; pg_pids; }
+declare -A PORT=([fs]=$FP [pg]=$BP [pg0]=$OP) PIDS=([fs]=fs_pids [pg]=pg_all [pg0]=pg0_all) \
+	BPIDOF=([fs]=$FPID [pg]=$BPID [pg0]=$OPID)
+NAMES=(fs pg); [ -z "$OP" ] || NAMES+=(pg0)
+OFF[pg0]=0
+# Warm-up, not counted: the pg brokers' pools fill, the caches settle.
+for n in "${NAMES[@]}"; do run "$n" "${PORT[$n]}" "${PIDS[$n]}" 1; done
+declare -A RATES=() CPUS=() BCPUS=()
+total=0
+psql_ 'SELECT pg_stat_statements_reset()' >/dev/null
 for _ in $(seq "$RUNS"); do
-	run fs "$FP"; read -r r bad <"$ST/wrk.result"; fs+=("$r"); echo "  fs run: $r req/s (non-2xx: $bad)"
-	run pg "$BP"; read -r r bad <"$ST/wrk.result"; pg+=("$r"); echo "  pg run: $r req/s (non-2xx: $bad)"
+	for n in "${NAMES[@]}"; do
+		bp=${BPIDOF[$n]}
+		b0=$(cpu "$bp")
+		if [ -n "${PERF:-}" ] && [ "$n" = pg ]; then
+			mkdir -p "$PERF"
+			perf record -q -g -o "$PERF/broker.data" -p "$bp" -- sleep "$SECS" 2>/dev/null &
+			perf record -q -g -o "$PERF/postgres.data" -p "$(pg_pids | paste -sd,)" -- sleep "$SECS" 2>/dev/null &
+		fi
+		run "$n" "${PORT[$n]}" "${PIDS[$n]}"; read -r r c bad k <"$ST/wrk.result"
+		[ -z "${PERF:-}" ] || [ "$n" != pg ] || wait $(jobs -p | grep -v -x -e "$FPID" -e "$BPID" -e "${OPID:-x}") 2>/dev/null || true
+		b1=$(cpu "$bp")
+		cb=$(awk -v n="$k" -v a="$b0" -v b="$b1" 'BEGIN {printf "%.0f", (b > a ? n / (b - a) : 0)}')
+		RATES[$n]+="$r "; CPUS[$n]+="$c "; BCPUS[$n]+="$cb "
+		[ "$n" != pg ] || total=$((total + k))
+		if [ "$n" = fs ]; then
+			echo "  fs run: $r req/s, $c req/CPU-s (broker) (non-2xx: $bad)"
+		else
+			echo "  $n run: $r req/s, $c req/CPU-s (broker + PostgreSQL), $cb req/CPU-s (broker) (non-2xx: $bad)"
+		fi
+	done
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-mf=$(med "${fs[@]}"); mp=$(med "${pg[@]}")
-echo "  median fs: $mf req/s, pg: $mp req/s, ratio pg/fs: $(awk -v a="$mp" -v b="$mf" 'BEGIN {printf "%.2f", a/b}')"
-echo "  jti rows in PostgreSQL: $(runuser -u postgres -- psql -X -At -h "$PGD" -p "$PGP" -U kbs -d postgres -c 'SELECT count(*) FROM kbs_jti')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+mf=$(med ${RATES[fs]}); mfc=$(med ${CPUS[fs]})
+for n in "${NAMES[@]}"; do
+	[ "$n" != fs ] || continue
+	mp=$(med ${RATES[$n]}); mpc=$(med ${CPUS[$n]}); mpb=$(med ${BCPUS[$n]})
+	echo "  median $n/fs: $mp/$mf req/s = $(ratio "$mp" "$mf")x (goal >= 0.7); per CPU-s: $mpc (broker + PostgreSQL)/$mfc = $(ratio "$mpc" "$mfc")x, $mpb (broker alone)/$mfc = $(ratio "$mpb" "$mfc")x"
+done
+echo "  jti rows in PostgreSQL: $(psql_ 'SELECT count(*) FROM kbs_jti')"
+echo "== statements per pg release (pg_stat_statements over the $total pg requests; round trips = statements)"
+psql_ "SELECT to_char(calls::numeric / $total, 'FM990.00') || '  ' || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+	FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'postgres') AND calls > $total / 100 ORDER BY calls DESC" | sed 's/^/  /'
