@@ -98,15 +98,19 @@ kbs_authz_accept_cookies(kbs_authz *az, kbs_authz_cookie_fn fn,
 }
 
 char *
-kbs_authz_request_token(const kbs_authz *az, const kbs_http_req *req)
+kbs_authz_request_token(const kbs_authz *az, const kbs_http_req *req,
+			int *store_down)
 {
 	const char *bearer;
 	char *tok = NULL;
+	kbs_err rc = KBS_ERR_NOT_FOUND;
 
 	if (az->cookie_fn != NULL &&
-	    az->cookie_fn(az->cookie_arg, req, &tok, NULL) == KBS_OK)
+	    (rc = az->cookie_fn(az->cookie_arg, req, &tok, NULL)) == KBS_OK)
 		return tok;
 	bearer = kbs_http_bearer(req);
+	if (store_down != NULL)
+		*store_down = bearer == NULL && rc == KBS_ERR_NETWORK;
 	return bearer ? strdup(bearer) : NULL;
 }
 

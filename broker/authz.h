@@ -60,9 +60,12 @@ void kbs_authz_accept_cookies(kbs_authz *az, kbs_authz_cookie_fn fn,
  * The attestation token req presents: its attested session cookie's when
  * cookies are accepted and it has a live one, else its bearer token.
  * malloc'd (the caller wipes it: kbs_strfreezero), or NULL when it has
- * neither.
+ * neither; then *store_down (may be NULL) tells whether a cookie's
+ * session could not be looked up because the shared session store is
+ * unreachable (answer 503, not 401).
  */
-char *kbs_authz_request_token(const kbs_authz *az, const kbs_http_req *req);
+char *kbs_authz_request_token(const kbs_authz *az, const kbs_http_req *req,
+			      int *store_down);
 
 /* NULL is a no-op. */
 void kbs_authz_free(kbs_authz *az);

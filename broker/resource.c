@@ -183,8 +183,17 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 	kbs_policy_ctx pc;
 	json_t *query;
 	kbs_err rc;
+	int store_down = 0;
 
-	if ((c->token = kbs_authz_request_token(c->b->authz, req)) == NULL) {
+	if ((c->token = kbs_authz_request_token(c->b->authz, req,
+						    &store_down)) == NULL &&
+	    store_down) {
+		kbs_http_reply_error(resp, 503, "TokenNotFound",
+				     "the attested session store is unavailable, "
+				     "retry");
+		return -1;
+	}
+	if (c->token == NULL) {
 		kbs_http_reply_error(resp, 401, "TokenNotFound",
 				     "no bearer token or attested session");
 		return -1;

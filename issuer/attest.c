@@ -371,13 +371,22 @@ static void
 reply_token(struct attest_ctx *c, kbs_http_resp *resp)
 {
 	char *cookie = NULL;
+	kbs_err rc;
 
-	if (hold_session(c) != KBS_OK ||
-	    kbs_session_seal(c->is->sealer, &c->s, &cookie, &c->eb) != KBS_OK ||
-	    kbs_session_set_cookie(resp, cookie, c->s.exp) != KBS_OK) {
+	if ((rc = hold_session(c)) != KBS_OK ||
+	    (rc = kbs_session_seal(c->is->sealer, &c->s, &cookie, &c->eb)) !=
+		    KBS_OK ||
+	    (rc = kbs_session_set_cookie(resp, cookie, c->s.exp)) != KBS_OK) {
 		kbs_log_error("attest: cannot keep the session: %s", c->eb.msg);
-		kbs_http_reply_error(resp, 500, "AttestationError", ATTEST_FAIL
-				     "internal error");
+		/* A shared session store that is down: the guest's fault it
+		 * is not, and attesting again later will work. */
+		if (rc == KBS_ERR_NETWORK)
+			kbs_http_reply_error(resp, 503, "AttestationError",
+					     ATTEST_FAIL "the session store is "
+					     "unavailable, retry");
+		else
+			kbs_http_reply_error(resp, 500, "AttestationError",
+					     ATTEST_FAIL "internal error");
 		goto out;
 	}
 	kbs_http_reply_json(resp, 200, json_pack("{s:s}", "token", c->token));
@@ -420,6 +429,10 @@ attest(struct attest_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 					   &c->token, &c->eb);
 		if (rc == KBS_OK)
 			reply_token(c, resp);
+		else if (rc == KBS_ERR_NETWORK)
+			kbs_http_reply_error(resp, 503, "AttestationError",
+					     ATTEST_FAIL "the session store is "
+					     "unavailable, retry");
 		else
 			kbs_http_reply_error(resp, rc == KBS_ERR_NOMEM ? 500 : 401,
 					     "AttestationError", ATTEST_FAIL "attested "
@@ -487,7 +500,10 @@ audit_outcome(struct attest_ctx *c, const kbs_http_req *req, kbs_http_resp *resp
 		kbs_log_error("attest: audit log append failed, token withheld: %s",
 			      eb.msg);
 		kbs_http_resp_clear(resp);
-		kbs_http_reply_error(resp, 500, "AttestationError", ATTEST_FAIL
+		/* 503 when the audit chain's database is unreachable: a retry
+		 * may succeed (as the broker answers). */
+		kbs_http_reply_error(resp, rc == KBS_ERR_NETWORK ? 503 : 500,
+				     "AttestationError", ATTEST_FAIL
 				     "the audit log is unavailable");
 	} else if (rc != KBS_OK)
 		kbs_log_error("attest: audit log append failed: %s", eb.msg);

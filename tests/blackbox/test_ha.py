@@ -647,17 +647,17 @@ def test_intel_keys_and_policies_shared(ha):
 
 # ---- kbs (background-check mode): attested sessions in the database --------
 
-def test_kbs_sessions_shared(ha, tmp_path):
-    """A guest attests on one kbs replica and fetches with its session
-    cookie from the other: the session lives in PostgreSQL."""
+def _kbs_replicas(ha, tmp_path, names):
+    """kbs replicas (background-check mode) on the shared database, with
+    one session and token key between them."""
     shared = tmp_path / "shared"
-    shared.mkdir()
+    shared.mkdir(exist_ok=True)
     over = {"issuer": {"session": {"key_file": str(shared / "session.key")},
                        "token": {"signing_key": str(shared / "token.pem")}},
             "broker": {k: v for k, v in ha.broker_over.items()
                        if k != "token"}}
     kbses = []
-    for name in ("kbs1", "kbs2"):
+    for name in names:
         (tmp_path / name / "state").mkdir(parents=True)
         cfg = ha.fleet.kbs_config(name, over)
         s = Server("kbs", cfg, tmp_path / name, name=name)
@@ -665,7 +665,13 @@ def test_kbs_sessions_shared(ha, tmp_path):
         s.start()
         remember_issuer_keys(s, kbs=True)
         kbses.append(s)
-    k1, k2 = kbses
+    return kbses
+
+
+def test_kbs_sessions_shared(ha, tmp_path):
+    """A guest attests on one kbs replica and fetches with its session
+    cookie from the other: the session lives in PostgreSQL."""
+    k1, k2 = _kbs_replicas(ha, tmp_path, ("kbs1", "kbs2"))
     assert put(ha, k1.url, "ha/bg/1", b"background-secret").status_code == 200
     g = Guest(k1.url)
     g.attest()
@@ -675,3 +681,58 @@ def test_kbs_sessions_shared(ha, tmp_path):
     sid_hashes = ha.pg.sql("SELECT id_hash FROM kbs_session").split()
     assert sid_hashes and all(len(h) == 64 for h in sid_hashes)
     assert g.cookie() not in ha.pg.dump()
+
+
+def test_kbs_database_down_is_503(ha, tmp_path):
+    """kbs with its sessions in PostgreSQL, the database stopped: a new
+    attestation, a repeated one and a fetch by session cookie are 503
+    with the JSON error (retry later), not 401 (start again) or 500; when
+    the database is back the same process serves them again."""
+    k, = _kbs_replicas(ha, tmp_path, ("kbs3",))
+    assert put(ha, k.url, "ha/bg/2", b"background-secret-2").status_code \
+        == 200
+    attested = Guest(k.url)
+    attested.attest()
+    fresh = Guest(k.url)
+    ha.pg.stop()
+    try:
+        assert fresh.auth().status_code == 200  # no database in /auth
+        kbsutil.assert_error(fresh.post_attest(fresh.attest_body()), 503,
+                             "AttestationError")
+        kbsutil.assert_error(attested.get_resource(k.url, "ha/bg/2",
+                                                   use_cookie=True),
+                             503, "TokenNotFound")
+        kbsutil.assert_error(attested.post_attest(attested.attest_body()),
+                             503, "AttestationError")
+    finally:
+        ha.pg.start()
+    assert _until(lambda: attested.get_resource(
+        k.url, "ha/bg/2", use_cookie=True).status_code == 200, 30.0) \
+        is not None
+    assert attested.fetch(k.url, "ha/bg/2", use_cookie=True) \
+        == b"background-secret-2"
+    g = Guest(k.url)
+    g.attest()
+    assert g.fetch(k.url, "ha/bg/2", use_cookie=True) == b"background-secret-2"
+
+
+# ---- a DELETE retried after its reply was lost ------------------------------
+
+def test_delete_retried_is_404_and_gone(ha):
+    """docs/api.md: DELETE is idempotent in its effect, not in its status.
+    The retry of a DELETE whose reply was lost (here: sent again, to the
+    other replica) answers 404 ResourceNotFound, and the resource is gone
+    on both replicas; a client retrying a DELETE takes 404 as done."""
+    b1, b2 = ha.brokers
+    assert put(ha, ha.broker_front, "ha/del/1", b"to-be-deleted").status_code \
+        == 200
+    r = requests.delete(b1.url + "/kbs/v0/resource/ha/del/1",
+                        headers=ha.admin.headers(), timeout=30)
+    assert r.status_code == 200, r.text
+    r = requests.delete(b2.url + "/kbs/v0/resource/ha/del/1",
+                        headers=ha.admin.headers(), timeout=30)
+    kbsutil.assert_error(r, 404, "ResourceNotFound")
+    for b in ha.brokers:
+        kbsutil.assert_error(ha.guest.get_resource(b.url, "ha/del/1",
+                                                   token=ha.token),
+                             404, "ResourceNotFound")

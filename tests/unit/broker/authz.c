@@ -314,7 +314,7 @@ req_token(const kbs_authz *a, kbs_http_kv *h, size_t n)
 	req.path = "/kbs/v0/resource/a/b/c";
 	req.headers = h;
 	req.n_headers = n;
-	return kbs_authz_request_token(a, &req);
+	return kbs_authz_request_token(a, &req, NULL);
 }
 
 static void
