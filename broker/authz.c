@@ -97,6 +97,12 @@ kbs_authz_accept_cookies(kbs_authz *az, kbs_authz_cookie_fn fn,
 	az->cookie_arg = arg;
 }
 
+kbs_err
+kbs_authz_share_pg(kbs_authz *az, struct kbs_pg *pg, kbs_errbuf *eb)
+{
+	return kbs_admin_auth_share_pg(az->admin, pg, eb);
+}
+
 char *
 kbs_authz_request_token(const kbs_authz *az, const kbs_http_req *req,
 			int *store_down)

@@ -42,12 +42,21 @@ kbs_err kbs_authz_new(const kbs_admin_cfg *ac, const json_t *roles,
  * The admin check: a valid admin token (admin_auth.h), and with
  * admin.roles a role claim that grants req's method and path.  0 if req
  * may proceed; otherwise the AdminAuthAccess error (401 no or bad token,
- * 401 no role claim, 403 role does not grant the call) has been written
+ * 503 its shared single-use check unreachable, 401 no role claim, 403
+ * role does not grant the call) has been written
  * to resp and -1 returned.  With admin.insecure_allow_all every call
  * passes and no role is checked.
  */
 int kbs_authz_admin(kbs_authz *az, const kbs_http_req *req,
 		    kbs_http_resp *resp);
+
+/*
+ * With admin.single_use: used admin jtis in the shared database pg
+ * (borrowed, must outlive az) from now on, so an admin token is accepted
+ * once across replicas (kbs_admin_auth_share_pg).  Before serving.
+ */
+struct kbs_pg;
+kbs_err kbs_authz_share_pg(kbs_authz *az, struct kbs_pg *pg, kbs_errbuf *eb);
 
 /*
  * Accept attested session cookies from now on: fn (with arg, borrowed)

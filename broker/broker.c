@@ -167,31 +167,6 @@ load_store(kbs_broker *b, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
-/* The database URL: postgres.url, or the first line of postgres.url_file. */
-static kbs_err
-pg_url(const kbs_broker_cfg *cfg, char **out, kbs_errbuf *eb)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	kbs_err rc;
-
-	if (cfg->pg_url != NULL && cfg->pg_url_file != NULL)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "set postgres.url or "
-				"postgres.url_file, not both");
-	if (cfg->pg_url != NULL)
-		*out = kbs_strndup(cfg->pg_url, strlen(cfg->pg_url));
-	else {
-		if ((rc = kbs_fs_read(cfg->pg_url_file, 8192, &buf, &len, eb)) !=
-		    KBS_OK)
-			return rc;
-		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-			len--;
-		*out = kbs_strndup((const char *)buf, len);
-		kbs_freezero(buf, len);
-	}
-	return *out ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-}
-
 /*
  * The shared database, when configured: the pool (schema migrated under
  * an advisory lock), then the single-use caches moved into it.
@@ -213,7 +188,8 @@ load_pg(kbs_broker *b, kbs_errbuf *eb)
 	if (cfg->pg_audit && cfg->audit.path != NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "postgres.audit and "
 				"audit.path: choose one audit log");
-	if ((rc = pg_url(cfg, &url, eb)) != KBS_OK)
+	if ((rc = kbs_pg_url_resolve(cfg->pg_url, cfg->pg_url_file, &url,
+				     eb)) != KBS_OK)
 		return rc;
 	memset(&pc, 0, sizeof(pc));
 	pc.url = url;
@@ -228,8 +204,9 @@ load_pg(kbs_broker *b, kbs_errbuf *eb)
 		kbs_errprefix(eb, "postgres");
 		return rc;
 	}
-	if (cfg->pg_jti && (rc = kbs_trust_share_replay(b->trust, b->pg, eb)) !=
-			   KBS_OK)
+	if (cfg->pg_jti &&
+	    ((rc = kbs_trust_share_replay(b->trust, b->pg, eb)) != KBS_OK ||
+	     (rc = kbs_authz_share_pg(b->authz, b->pg, eb)) != KBS_OK))
 		return rc;
 	kbs_log_info("shared database: single-use ids %s, policies %s, audit "
 		     "%s", cfg->pg_jti ? "shared" : "per process",

@@ -163,6 +163,13 @@ start(void *c, kbs_http_server *srv, void **state, kbs_errbuf *eb)
 		goto fail;
 	}
 	kbs_issuer_hold_sessions(bg->is, store);
+	/* Appraisal policies and reference values with the broker's
+	 * database too, unless issuer.postgres names one of its own. */
+	if (srv != NULL && kbs_broker_pg(bg->b) != NULL &&
+	    bc->issuer.pg_url == NULL && bc->issuer.pg_url_file == NULL &&
+	    (rc = kbs_issuer_share_pg(bg->is, kbs_broker_pg(bg->b), eb)) !=
+		    KBS_OK)
+		goto fail;
 	if (srv != NULL) {
 		kbs_issuer_set_admin_check(bg->is, kbs_broker_admin_authorize,
 					   bg->b);

@@ -87,6 +87,14 @@ kbs_admin_auth_new(const kbs_admin_cfg *cfg, kbs_admin_auth **out,
 	return KBS_OK;
 }
 
+kbs_err
+kbs_admin_auth_share_pg(kbs_admin_auth *a, struct kbs_pg *pg, kbs_errbuf *eb)
+{
+	if (!a->cfg->single_use)
+		return KBS_OK;
+	return kbs_jti_store_share_pg(&a->jti, "admin", pg, eb);
+}
+
 void
 kbs_admin_auth_describe(const kbs_admin_auth *a)
 {
@@ -223,6 +231,7 @@ kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,
 {
 	const char *token = kbs_http_bearer(req);
 	kbs_errbuf eb = {""};
+	kbs_err rc;
 
 	*role = NULL;
 	if (a->cfg->insecure_allow_all) {
@@ -241,7 +250,15 @@ kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,
 				     "admin bearer token required");
 		return -1;
 	}
-	if (kbs_admin_auth_verify(a, token, now, role, &eb) != KBS_OK) {
+	rc = kbs_admin_auth_verify(a, token, now, role, &eb);
+	if (rc == KBS_ERR_NETWORK) {
+		/* The shared single-use cache is unreachable: the token is
+		 * neither accepted nor spent. */
+		kbs_http_reply_error(resp, 503, "AdminAuthAccess",
+				     "single-use check unavailable, retry");
+		return -1;
+	}
+	if (rc != KBS_OK) {
 		kbs_http_reply_error(resp, 401, "AdminAuthAccess",
 				     "admin token rejected: %s", eb.msg);
 		return -1;

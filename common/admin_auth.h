@@ -62,9 +62,20 @@ kbs_err kbs_admin_auth_new(const kbs_admin_cfg *cfg, kbs_admin_auth **out,
 			   kbs_errbuf *eb);
 
 /*
+ * With admin.single_use: keep the used jtis in the shared database pg
+ * (borrowed, must outlive a) instead of this process, so an admin token
+ * is accepted once across every replica on pg (all share one scope,
+ * "admin").  No-op without single_use.
+ */
+struct kbs_pg;
+kbs_err kbs_admin_auth_share_pg(kbs_admin_auth *a, struct kbs_pg *pg,
+				kbs_errbuf *eb);
+
+/*
  * Check the bearer token of req at time now.  0 if it passes (then *role
  * is its role claim, malloc'd, or NULL when it has none); otherwise the
  * 401 AdminAuthAccess error has been written to resp and -1 returned.
+ * The single-use check's database unreachable: 503 (retry later).
  * With admin.insecure_allow_all every call passes with *role NULL.
  */
 int kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,

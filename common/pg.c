@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "mem.h"
 #include "pg.h"
@@ -89,6 +90,12 @@ static const char *const migrations[KBS_PG_SCHEMA_VERSION] = {
 	" id text NOT NULL,"
 	" doc text NOT NULL,"
 	" PRIMARY KEY (kind, id));",
+	/* 4: the issuers' appraisal policies and reference values
+	 * (issuer/appraisal_store.c), one document as kbs_policy_doc. */
+	"CREATE TABLE kbs_appraisal_doc ("
+	" id int PRIMARY KEY CHECK (id = 1),"
+	" rev bigint NOT NULL,"
+	" doc text NOT NULL);",
 };
 
 static void
@@ -535,6 +542,30 @@ out:
 	urc = run(c, "SELECT pg_advisory_unlock($1::bigint)", &par, 0, NULL,
 		  NULL);
 	return rc != KBS_OK ? rc : urc;
+}
+
+kbs_err
+kbs_pg_url_resolve(const char *url, const char *url_file, char **out,
+		   kbs_errbuf *eb)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	kbs_err rc;
+
+	if (url != NULL && url_file != NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "set postgres.url or "
+				"postgres.url_file, not both");
+	if (url != NULL)
+		*out = kbs_strndup(url, strlen(url));
+	else {
+		if ((rc = kbs_fs_read(url_file, 8192, &buf, &len, eb)) != KBS_OK)
+			return rc;
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			len--;
+		*out = kbs_strndup((const char *)buf, len);
+		kbs_freezero(buf, len);
+	}
+	return *out ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 }
 
 static int

@@ -4,8 +4,9 @@
  * One kbs_pg per process: a bounded pool of libpq connections, the schema
  * created or migrated at open under an advisory lock, and two ways to run
  * SQL - one statement (kbs_pg_exec) or a transaction (kbs_pg_tx).  Every
- * statement is a constant text with $n parameters (PQexecParams); nothing
- * here or in its callers builds SQL from data.
+ * statement is a constant text with $n parameters, prepared once per
+ * connection (PQprepare, then PQexecPrepared); nothing here or in its
+ * callers builds SQL from data.
  *
  * Failures are sorted so callers can answer correctly: the database being
  * unreachable, restarting, out of connections, timed out or asking for a
@@ -29,13 +30,14 @@
 #include "err.h"
 
 /* The schema version this binary creates and understands. */
-#define KBS_PG_SCHEMA_VERSION 3
+#define KBS_PG_SCHEMA_VERSION 4
 
 /* Advisory-lock keys (one namespace for kbs-c in the database). */
 #define KBS_PG_LOCK_MIGRATE 0x6b62730001LL
 #define KBS_PG_LOCK_AUDIT 0x6b62730002LL
 #define KBS_PG_LOCK_POLICY 0x6b62730003LL
 #define KBS_PG_LOCK_INTEL 0x6b62730004LL
+#define KBS_PG_LOCK_APPRAISAL 0x6b62730005LL
 
 typedef struct {
 	const char *url;          /* libpq URI or key=value conninfo; secret */
@@ -56,6 +58,14 @@ typedef struct kbs_pg kbs_pg;
  * strings are copied (the URL wiped on free).  *out written on success.
  */
 kbs_err kbs_pg_open(const kbs_pg_cfg *cfg, kbs_pg **out, kbs_errbuf *eb);
+
+/*
+ * The database URL of a daemon's config: url itself, or the first line of
+ * url_file (so the password stays out of the config); both set is
+ * KBS_ERR_CONFIG.  *out is malloc'd (wipe it: kbs_strfreezero).
+ */
+kbs_err kbs_pg_url_resolve(const char *url, const char *url_file, char **out,
+			   kbs_errbuf *eb);
 
 /* Close every pooled connection and free.  NULL is a no-op. */
 void kbs_pg_close(kbs_pg *p);

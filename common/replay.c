@@ -348,6 +348,16 @@ kbs_jti_store_memory(size_t max_entries, kbs_jti_store *out, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
+kbs_err
+kbs_jti_store_share_pg(kbs_jti_store *st, const char *scope,
+		       struct kbs_pg *pg, kbs_errbuf *eb)
+{
+	if (st == NULL || st->use != mem_use)
+		return kbs_errf(eb, KBS_ERR_INTERNAL, "replay: not an in-process "
+				"store");
+	return kbs_replay_share_pg(st->impl, scope, pg, eb);
+}
+
 void
 kbs_jti_store_close(kbs_jti_store *st)
 {

@@ -98,6 +98,13 @@ typedef struct {
 kbs_err kbs_jti_store_memory(size_t max_entries, kbs_jti_store *out,
 			     kbs_errbuf *eb);
 
+/*
+ * Move st (made by kbs_jti_store_memory) into the shared database, as
+ * kbs_replay_share_pg() does for a kbs_replay: from now on an id is used
+ * once across every process on pg, under scope.  Call before any use.
+ */
+kbs_err kbs_jti_store_share_pg(kbs_jti_store *st, const char *scope,
+			       struct kbs_pg *pg, kbs_errbuf *eb);
 /* Release st's backing store; st->use is NULL afterwards. */
 void kbs_jti_store_close(kbs_jti_store *st);
 

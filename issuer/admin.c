@@ -61,11 +61,30 @@ reply_invalid(kbs_http_resp *resp, kbs_err rc, const kbs_errbuf *eb,
 {
 	if (rc == KBS_ERR_INVALID || rc == KBS_ERR_TOO_LARGE)
 		kbs_http_reply_error(resp, 400, "ParsePolicyError", "%s", eb->msg);
-	else {
+	else if (rc == KBS_ERR_NETWORK) {
+		kbs_log_error("%s: %s", what, eb->msg);
+		kbs_http_reply_error(resp, 503, "PolicyEngineError",
+				     "the %s store is unavailable, retry", what);
+	} else {
 		kbs_log_error("%s: %s", what, eb->msg);
 		kbs_http_reply_error(resp, 500, "PolicyEngineError",
 				     "cannot update the %s", what);
 	}
+}
+
+/* Shared state brought up to date before an admin call reads or changes
+ * it: 0, or the error reply written and -1. */
+static int
+synced(kbs_issuer *is, kbs_http_resp *resp)
+{
+	kbs_errbuf eb = {""};
+	kbs_err rc = kbs_issuer_appraisal_sync(is, &eb);
+
+	if (rc == KBS_OK)
+		return 0;
+	reply_invalid(resp, rc == KBS_ERR_INVALID ? KBS_ERR_IO : rc, &eb,
+		      "appraisal policy");
+	return -1;
 }
 
 static void
@@ -122,7 +141,7 @@ kbs_issuer_handle_attestation_policy(void *arg, const kbs_http_req *req,
 	char id[KBS_POLICY_MAX_ID + 1], sha[65];
 	json_t *o;
 
-	if (admin_check(is, req, resp) != 0)
+	if (admin_check(is, req, resp) != 0 || synced(is, resp) != 0)
 		return;
 	if (strcmp(req->method, "POST") == 0) {
 		policy_set(is, req, resp);
@@ -264,7 +283,7 @@ kbs_issuer_handle_reference_value(void *arg, const kbs_http_req *req,
 	const char *rest = req->path + strlen(RV_PREFIX);
 	char *name = NULL;
 
-	if (admin_check(is, req, resp) != 0)
+	if (admin_check(is, req, resp) != 0 || synced(is, resp) != 0)
 		return;
 	if (strcmp(req->method, "POST") == 0) {
 		if (*rest != '\0')

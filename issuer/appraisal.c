@@ -197,6 +197,17 @@ kbs_issuer_load_appraisal(const kbs_issuer_cfg *cfg, kbs_policy **out,
 }
 
 kbs_err
+kbs_issuer_appraisal_sync(kbs_issuer *is, kbs_errbuf *eb)
+{
+	int changed = 0;
+	kbs_err rc = kbs_astore_sync(is->astore, &changed, eb);
+
+	if (rc == KBS_OK && changed)
+		rc = kbs_issuer_reload_appraisal(is, eb);
+	return rc;
+}
+
+kbs_err
 kbs_issuer_reload_appraisal(kbs_issuer *is, kbs_errbuf *eb)
 {
 	kbs_policy *p = NULL, *old;

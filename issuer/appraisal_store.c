@@ -10,8 +10,16 @@
  *
  * Version numbers only grow; at most max_versions are kept per list.  The
  * newest entry of each list is current.  The file is read at start; this
- * process is its only writer (replicas each need their own, or the same
- * admin calls sent to each).
+ * process is its only writer.
+ *
+ * Shared (kbs_astore_share_pg): the same document is one row of
+ * kbs_appraisal_doc with a revision counter, as the broker keeps its
+ * resource policies (broker/policystore_pg.c).  A write takes an advisory
+ * transaction lock, reads the row, applies its change and writes revision
+ * N + 1, so writes from different issuers are serialised and none is
+ * lost; readers ask "still revision N?" at most every SYNC_MS and take the
+ * new text when not, so a change made through one issuer is in force on
+ * every other within SYNC_MS plus one query.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,11 +30,13 @@
 #include "issuer_int.h"
 #include "json.h"
 #include "log.h"
+#include "pg.h"
 #include "x509util.h"
 
 #define STATE_FILE "appraisal.json"
 #define STATE_MAX (16 * 1024 * 1024)
 #define STATE_DEPTH (KBS_POLICY_MAX_JSON_DEPTH + 8)
+#define SYNC_MS 250 /* as the broker's shared policy store */
 
 struct kbs_astore {
 	pthread_mutex_t mu;
@@ -34,6 +44,9 @@ struct kbs_astore {
 	char *file;
 	long long max_versions;
 	json_t *state;
+	struct kbs_pg *pg;  /* borrowed; NULL: the state file */
+	long long rev;      /* of state, when pg */
+	long long synced_ms; /* monotonic time of the last revision check */
 };
 
 static kbs_err
@@ -99,7 +112,7 @@ kbs_astore_free(kbs_astore *s)
 
 /* Write next as the state file, then make it the state.  Holds s->mu. */
 static kbs_err
-commit(kbs_astore *s, json_t *next, kbs_errbuf *eb)
+commit_file(kbs_astore *s, json_t *next, kbs_errbuf *eb)
 {
 	char *text = json_dumps(next, JSON_COMPACT | JSON_SORT_KEYS);
 	kbs_err rc;
@@ -164,32 +177,248 @@ kbs_astore_policy(kbs_astore *s, const char *id, char **text, size_t *len,
 	return rc;
 }
 
+/* A change to a copy of the state: fn edits next, *version its result. */
+typedef kbs_err (*change_fn)(json_t *next, void *arg, long long max,
+			     long long *version, kbs_errbuf *eb);
+
+struct tx_change {
+	kbs_astore *s;
+	change_fn fn;
+	void *arg;
+	long long version, rev;
+	json_t *next;
+};
+
+static kbs_err
+change_tx(kbs_pg_conn *c, void *arg, kbs_errbuf *eb)
+{
+	struct tx_change *t = arg;
+	char key[32], nrev[32], *text = NULL;
+	const char *kv[1] = {key}, *wv[2] = {nrev, NULL};
+	kbs_pg_params kp = {1, kv, NULL, NULL}, wp = {2, wv, NULL, NULL};
+	PGresult *r = NULL;
+	long long rev = 0;
+	kbs_err rc;
+
+	json_decref(t->next); /* a retried transaction starts over */
+	t->next = NULL;
+	snprintf(key, sizeof(key), "%lld", KBS_PG_LOCK_APPRAISAL);
+	if ((rc = kbs_pg_q(c, "SELECT pg_advisory_xact_lock($1::bigint)", &kp,
+			   0, NULL, eb)) != KBS_OK ||
+	    (rc = kbs_pg_q(c, "SELECT rev, doc FROM kbs_appraisal_doc WHERE "
+			   "id = 1", NULL, 0, &r, eb)) != KBS_OK)
+		return rc;
+	if (PQntuples(r) == 1) {
+		rev = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		t->next = kbs_json_parse_object(PQgetvalue(r, 0, 1),
+						(size_t)PQgetlength(r, 0, 1),
+						STATE_DEPTH, eb);
+		if (t->next != NULL && state_check(t->next, eb) != KBS_OK) {
+			json_decref(t->next);
+			t->next = NULL;
+		}
+	} else
+		t->next = json_pack("{s:{}, s:[]}", "policies", "references");
+	PQclear(r);
+	if (t->next == NULL)
+		return kbs_errf(eb, KBS_ERR_IO, "the stored appraisal document "
+				"does not parse");
+	if ((rc = t->fn(t->next, t->arg, t->s->max_versions, &t->version,
+			eb)) != KBS_OK)
+		return rc;
+	if ((text = json_dumps(t->next, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	snprintf(nrev, sizeof(nrev), "%lld", rev + 1);
+	wv[1] = text;
+	rc = kbs_pg_q(c, "INSERT INTO kbs_appraisal_doc (id, rev, doc) VALUES "
+		      "(1, $1::bigint, $2) ON CONFLICT (id) DO UPDATE SET rev = "
+		      "EXCLUDED.rev, doc = EXCLUDED.doc", &wp, 0, NULL, eb);
+	free(text);
+	if (rc == KBS_OK)
+		t->rev = rev + 1;
+	return rc;
+}
+
+/* Apply fn to the state: in the database (under its lock) or the file. */
+static kbs_err
+change(kbs_astore *s, change_fn fn, void *arg, long long *version,
+       kbs_errbuf *eb)
+{
+	struct tx_change t = {s, fn, arg, 0, 0, NULL};
+	json_t *next;
+	kbs_err rc;
+
+	if (s->pg != NULL) {
+		if ((rc = kbs_pg_tx(s->pg, change_tx, &t, eb)) == KBS_OK) {
+			pthread_mutex_lock(&s->mu);
+			if (t.rev > s->rev) {
+				json_decref(s->state);
+				s->state = json_incref(t.next);
+				s->rev = t.rev;
+			}
+			pthread_mutex_unlock(&s->mu);
+			*version = t.version;
+		}
+		json_decref(t.next);
+		return rc;
+	}
+	pthread_mutex_lock(&s->mu);
+	if ((next = json_deep_copy(s->state)) == NULL)
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	else if ((rc = fn(next, arg, s->max_versions, version, eb)) == KBS_OK)
+		rc = commit_file(s, next, eb);
+	pthread_mutex_unlock(&s->mu);
+	json_decref(next);
+	return rc;
+}
+
+struct set_policy {
+	const char *id, *text;
+	size_t len;
+};
+
+static kbs_err
+set_policy(json_t *next, void *arg, long long max, long long *version,
+	   kbs_errbuf *eb)
+{
+	struct set_policy *sp = arg;
+	json_t *pols = json_object_get(next, "policies"), *list, *entry;
+	char sha[65];
+
+	kbs_sha256_hex(sp->text, sp->len, sha);
+	if ((list = json_object_get(pols, sp->id)) == NULL &&
+	    (list = json_array()) != NULL &&
+	    json_object_set_new(pols, sp->id, list))
+		list = NULL;
+	entry = json_pack("{s:s, s:s%}", "sha256", sha, "text", sp->text,
+			  sp->len);
+	if (list == NULL || entry == NULL) {
+		json_decref(entry);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	*version = append_version(list, entry, max);
+	return KBS_OK;
+}
+
 kbs_err
 kbs_astore_set_policy(kbs_astore *s, const char *id, const char *text,
 		      size_t len, long long *version, kbs_errbuf *eb)
 {
-	json_t *next, *pols, *list, *entry;
-	char sha[65];
-	kbs_err rc = KBS_ERR_NOMEM;
+	struct set_policy sp = {id, text, len};
 
-	kbs_sha256_hex(text, len, sha);
-	pthread_mutex_lock(&s->mu);
-	next = json_deep_copy(s->state);
-	pols = json_object_get(next, "policies");
-	if ((list = json_object_get(pols, id)) == NULL &&
-	    (list = json_array()) != NULL && json_object_set_new(pols, id, list))
-		list = NULL;
-	entry = json_pack("{s:s, s:s%}", "sha256", sha, "text", text, len);
-	if (next != NULL && list != NULL && entry != NULL) {
-		*version = append_version(list, entry, s->max_versions);
-		entry = NULL;
-		rc = commit(s, next, eb);
-	} else
-		kbs_errf(eb, rc, "out of memory");
-	pthread_mutex_unlock(&s->mu);
-	json_decref(entry);
-	json_decref(next);
+	return change(s, set_policy, &sp, version, eb);
+}
+
+static kbs_err
+add_references(json_t *next, void *arg, long long max, long long *version,
+	       kbs_errbuf *eb)
+{
+	json_t *list = json_object_get(next, "references"), *merged, *entry = NULL;
+
+	merged = json_deep_copy(json_object_get(json_array_get(list,
+		json_array_size(list) - 1), "values"));
+	if (merged == NULL)
+		merged = json_object();
+	if (merged == NULL || json_object_update(merged, arg) != 0 ||
+	    (entry = json_pack("{s:O}", "values", merged)) == NULL) {
+		json_decref(merged);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	json_decref(merged);
+	*version = append_version(list, entry, max);
+	return KBS_OK;
+}
+
+kbs_err
+kbs_astore_add_references(kbs_astore *s, const json_t *values,
+			  long long *version, kbs_errbuf *eb)
+{
+	return change(s, add_references, (void *)values, version, eb);
+}
+
+/* The stored revision, and the document when it is not rev. */
+static kbs_err
+load_rev(kbs_pg *pg, long long rev, long long *now_rev, json_t **doc,
+	 kbs_errbuf *eb)
+{
+	char r[32];
+	const char *pv[1] = {r};
+	kbs_pg_params par = {1, pv, NULL, NULL};
+	PGresult *res = NULL;
+	kbs_err rc;
+
+	snprintf(r, sizeof(r), "%lld", rev);
+	*doc = NULL;
+	rc = kbs_pg_exec(pg, "SELECT rev, CASE WHEN rev <> $1::bigint THEN doc "
+			 "END FROM kbs_appraisal_doc WHERE id = 1", &par, 0,
+			 &res, eb);
+	if (rc != KBS_OK)
+		return rc;
+	*now_rev = 0;
+	if (PQntuples(res) == 1) {
+		*now_rev = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		if (*now_rev != rev &&
+		    ((*doc = kbs_json_parse_object(PQgetvalue(res, 0, 1),
+				(size_t)PQgetlength(res, 0, 1), STATE_DEPTH,
+				eb)) == NULL || state_check(*doc, eb) != KBS_OK))
+			rc = kbs_errf(eb, KBS_ERR_IO, "the stored appraisal "
+				      "document does not parse");
+	} else if (rev != 0 &&
+		   (*doc = json_pack("{s:{}, s:[]}", "policies",
+				     "references")) == NULL)
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	PQclear(res);
+	if (rc != KBS_OK) {
+		json_decref(*doc);
+		*doc = NULL;
+	}
 	return rc;
+}
+
+kbs_err
+kbs_astore_sync(kbs_astore *s, int *changed, kbs_errbuf *eb)
+{
+	long long now = kbs_clock_mono_ms(), rev, got = 0;
+	json_t *doc = NULL;
+	kbs_err rc;
+
+	*changed = 0;
+	if (s->pg == NULL)
+		return KBS_OK;
+	pthread_mutex_lock(&s->mu);
+	if (s->synced_ms != 0 && now - s->synced_ms < SYNC_MS) {
+		pthread_mutex_unlock(&s->mu);
+		return KBS_OK;
+	}
+	/* Others go on with the state they have while this thread asks. */
+	s->synced_ms = now;
+	rev = s->rev;
+	pthread_mutex_unlock(&s->mu);
+	rc = load_rev(s->pg, rev, &got, &doc, eb);
+	pthread_mutex_lock(&s->mu);
+	if (rc != KBS_OK)
+		s->synced_ms = 0; /* the next caller asks again */
+	else if (doc != NULL && s->rev == rev) {
+		json_decref(s->state);
+		s->state = doc;
+		doc = NULL;
+		s->rev = got;
+		*changed = 1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	json_decref(doc);
+	return rc;
+}
+
+kbs_err
+kbs_astore_share_pg(kbs_astore *s, struct kbs_pg *pg, kbs_errbuf *eb)
+{
+	int changed;
+
+	s->pg = pg;
+	s->rev = -1; /* whatever is stored, even nothing, is news */
+	s->synced_ms = 0;
+	return kbs_astore_sync(s, &changed, eb);
 }
 
 json_t *
@@ -203,35 +432,6 @@ kbs_astore_references(kbs_astore *s)
 		json_array_size(list) - 1), "values"));
 	pthread_mutex_unlock(&s->mu);
 	return out;
-}
-
-kbs_err
-kbs_astore_add_references(kbs_astore *s, const json_t *values,
-			  long long *version, kbs_errbuf *eb)
-{
-	json_t *next, *list, *merged, *entry = NULL;
-	kbs_err rc = KBS_ERR_NOMEM;
-
-	pthread_mutex_lock(&s->mu);
-	next = json_deep_copy(s->state);
-	list = json_object_get(next, "references");
-	merged = json_deep_copy(json_object_get(json_array_get(list,
-		json_array_size(list) - 1), "values"));
-	if (merged == NULL)
-		merged = json_object();
-	if (next != NULL && merged != NULL &&
-	    json_object_update(merged, (json_t *)values) == 0 &&
-	    (entry = json_pack("{s:O}", "values", merged)) != NULL) {
-		*version = append_version(list, entry, s->max_versions);
-		rc = commit(s, next, eb);
-	} else {
-		json_decref(entry);
-		kbs_errf(eb, rc, "out of memory");
-	}
-	pthread_mutex_unlock(&s->mu);
-	json_decref(merged);
-	json_decref(next);
-	return rc;
 }
 
 json_t *

@@ -445,6 +445,17 @@ attest(struct attest_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 	if (rc == KBS_OK && !nonce_matches(kbs_proto_attest_nonce(c->req), c->s.nonce))
 		rc = kbs_errf(&c->eb, KBS_ERR_VERIFY, "runtime-data.nonce does not "
 			      "match the session challenge");
+	if (rc == KBS_OK &&
+	    (rc = kbs_issuer_appraisal_sync(c->is, &c->eb)) != KBS_OK) {
+		/* The shared appraisal policies cannot be read: a policy
+		 * tightened through another issuer may be in force, so
+		 * nothing is appraised under a stale one. */
+		kbs_log_error("attest: appraisal policy: %s", c->eb.msg);
+		kbs_http_reply_error(resp, rc == KBS_ERR_NETWORK ? 503 : 500,
+				     "AttestationError", ATTEST_FAIL "the "
+				     "appraisal policy store is unavailable");
+		return;
+	}
 	if (rc == KBS_OK)
 		rc = bind_and_verify(c);
 	if (rc == KBS_OK)

@@ -167,5 +167,23 @@ const kbs_cfg_opt kbs_issuer_opts[] = {
 	 offsetof(kbs_issuer_cfg, appraisal_max_versions), "50", 1, 10000, 0,
 	 "versions kept per policy id and of the reference values"},
 	KBS_ADMIN_OPTS(kbs_issuer_cfg, admin),
+	{"postgres.url", KBS_CFG_STRING, offsetof(kbs_issuer_cfg, pg_url), NULL,
+	 0, 0, KBS_CFG_SECRET,
+	 "libpq URL of the database shared with the other issuers: appraisal "
+	 "policies, reference values and used admin jtis there "
+	 "(appraisal.state_dir unused); unset: per process"},
+	{"postgres.url_file", KBS_CFG_STRING,
+	 offsetof(kbs_issuer_cfg, pg_url_file), NULL, 0, 0, 0,
+	 "file holding postgres.url (keeps the password out of the config)"},
+	{"postgres.pool_size", KBS_CFG_INT, offsetof(kbs_issuer_cfg, pg_pool_size),
+	 "4", 1, 256, 0, "database connections per process"},
+	{"postgres.connect_timeout", KBS_CFG_INT,
+	 offsetof(kbs_issuer_cfg, pg_connect_timeout), "5", 1, 600, 0,
+	 "seconds to connect, and to wait for a free pooled connection"},
+	{"postgres.statement_timeout_ms", KBS_CFG_INT,
+	 offsetof(kbs_issuer_cfg, pg_statement_timeout_ms), "5000", 1, 600000,
+	 0, "server-side limit of one statement"},
+	{"postgres.retries", KBS_CFG_INT, offsetof(kbs_issuer_cfg, pg_retries),
+	 "2", 0, 10, 0, "further attempts after a dropped connection"},
 	{NULL, 0, 0, NULL, 0, 0, 0, NULL},
 };

@@ -8,6 +8,8 @@
 #include "fsutil.h"
 #include "issuer_int.h"
 #include "log.h"
+#include "mem.h"
+#include "pg.h"
 
 /* Create the directory that will hold a generated key file (0700). */
 static kbs_err
@@ -192,6 +194,59 @@ kbs_issuer_ready(kbs_issuer *is, char *why, size_t n)
 }
 
 kbs_err
+kbs_issuer_share_pg(kbs_issuer *is, struct kbs_pg *pg, kbs_errbuf *eb)
+{
+	kbs_err rc;
+
+	if ((rc = kbs_admin_auth_share_pg(is->admin, pg, eb)) != KBS_OK ||
+	    (rc = kbs_astore_share_pg(is->astore, pg, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "postgres");
+		return rc;
+	}
+	is->pg = pg;
+	return KBS_OK;
+}
+
+/* postgres.url: the issuers' shared state in the database (the daemon
+ * only: --check-config connects to nothing). */
+static kbs_err
+load_pg(kbs_issuer *is, kbs_errbuf *eb)
+{
+	const kbs_issuer_cfg *cfg = is->cfg;
+	kbs_pg_cfg pc;
+	kbs_pg *pg = NULL;
+	char *url = NULL;
+	kbs_err rc;
+
+	if (cfg->pg_url == NULL && cfg->pg_url_file == NULL)
+		return KBS_OK;
+	if ((rc = kbs_pg_url_resolve(cfg->pg_url, cfg->pg_url_file, &url,
+				     eb)) != KBS_OK)
+		return rc;
+	memset(&pc, 0, sizeof(pc));
+	pc.url = url;
+	pc.application = "kbs-issuer";
+	pc.pool_size = (int)cfg->pg_pool_size;
+	pc.connect_timeout_s = (int)cfg->pg_connect_timeout;
+	pc.statement_timeout_ms = (int)cfg->pg_statement_timeout_ms;
+	pc.retries = (int)cfg->pg_retries;
+	rc = kbs_pg_open(&pc, &pg, eb);
+	kbs_strfreezero(url);
+	if (rc != KBS_OK) {
+		kbs_errprefix(eb, "postgres");
+		return rc;
+	}
+	if ((rc = kbs_issuer_share_pg(is, pg, eb)) != KBS_OK) {
+		kbs_pg_close(pg);
+		return rc;
+	}
+	is->pg_owned = 1;
+	kbs_log_info("shared database: appraisal policies, reference values "
+		     "and used admin jtis shared");
+	return KBS_OK;
+}
+
+kbs_err
 kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	       kbs_errbuf *eb)
 {
@@ -209,6 +264,7 @@ kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	    (rc = kbs_astore_open(cfg->appraisal_state_dir,
 				  cfg->appraisal_max_versions, create_files,
 				  &is->astore, eb)) != KBS_OK ||
+	    (create_files && (rc = load_pg(is, eb)) != KBS_OK) ||
 	    (rc = load_appraisal(is, eb)) != KBS_OK ||
 	    (rc = kbs_daemon_audit_open(&cfg->audit, "issuer", !create_files,
 					&is->audit, eb)) != KBS_OK ||
@@ -325,5 +381,7 @@ kbs_issuer_free(kbs_issuer *is)
 	kbs_verifier_free(is->tee[2]);
 	kbs_verifier_free(is->coco);
 	kbs_verifier_free(is->ita);
+	if (is->pg_owned)
+		kbs_pg_close(is->pg); /* last: the stores above borrow it */
 	free(is);
 }

@@ -79,6 +79,12 @@ typedef struct {
 	char *appraisal_policy_id;
 	long long appraisal_max_versions;
 	kbs_admin_cfg admin;
+	char *pg_url;               /* secret: may hold a password */
+	char *pg_url_file;
+	long long pg_pool_size;
+	long long pg_connect_timeout;
+	long long pg_statement_timeout_ms;
+	long long pg_retries;
 } kbs_issuer_cfg;
 
 /* The option table of kbs-issuer (docs/config.md lists the same). */
@@ -93,6 +99,15 @@ typedef struct kbs_issuer kbs_issuer;
  */
 kbs_err kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files,
 		       kbs_issuer **out, kbs_errbuf *eb);
+
+/*
+ * Share the database pg (borrowed, must outlive is): appraisal policies,
+ * reference values and, with admin.single_use, the used admin jtis live
+ * there, so every issuer on pg agrees.  kbs hands its broker's database
+ * over this way; kbs-issuer opens its own from postgres.url.
+ */
+struct kbs_pg;
+kbs_err kbs_issuer_share_pg(kbs_issuer *is, struct kbs_pg *pg, kbs_errbuf *eb);
 
 /* Register /kbs/v0/auth, /kbs/v0/attest, /.well-known/jwks.json and the
  * admin API (/kbs/v0/attestation-policy, /kbs/v0/reference-value). */

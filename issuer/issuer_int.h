@@ -38,6 +38,8 @@ struct kbs_issuer {
 	kbs_issuer_admin_fn admin_fn; /* NULL: check with admin */
 	void *admin_arg;
 	struct kbs_audit *audit;   /* NULL: auditing off */
+	struct kbs_pg *pg;         /* shared database, or NULL */
+	int pg_owned;              /* opened here (else kbs's broker's) */
 	kbs_verifier *tee[3]; /* snp, tdx, sgx built-in (NULL: off) */
 	kbs_verifier *coco;   /* CoCo AS relay, shared by its TEEs (NULL: off) */
 	kbs_verifier *ita;    /* Intel Trust Authority relay for tdx (NULL: off) */
@@ -132,6 +134,25 @@ json_t *kbs_astore_references(kbs_astore *s);
 /* Merge values over the current ones as the next version. */
 kbs_err kbs_astore_add_references(kbs_astore *s, const json_t *values,
 				  long long *version, kbs_errbuf *eb);
+/*
+ * Keep the state in the shared database pg (borrowed, must outlive s)
+ * from now on: what is stored there replaces what the file held, and
+ * every write goes there (appraisal_store.c).  KBS_ERR_NETWORK when the
+ * database is down.
+ */
+struct kbs_pg;
+kbs_err kbs_astore_share_pg(kbs_astore *s, struct kbs_pg *pg, kbs_errbuf *eb);
+/*
+ * Shared state: when the last check is over 250 ms old, ask the database
+ * whether another issuer changed it, and take the change (*changed = 1).
+ * KBS_ERR_NETWORK when the database cannot say.  A state file: no-op.
+ */
+kbs_err kbs_astore_sync(kbs_astore *s, int *changed, kbs_errbuf *eb);
+/*
+ * kbs_astore_sync(), and the appraisal policy in force rebuilt when the
+ * stored policies or reference values changed (appraisal.c).
+ */
+kbs_err kbs_issuer_appraisal_sync(kbs_issuer *is, kbs_errbuf *eb);
 /* {"policies": [{id, version, sha256}], "references": {version, values}
  * | null}; new reference. */
 json_t *kbs_astore_list(kbs_astore *s);

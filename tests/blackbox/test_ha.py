@@ -85,8 +85,16 @@ def ha(tmp_path_factory):
 def _setup(h, base):
     shared = base / "shared"
     shared.mkdir()
+    url_file = base / "pg-url"
+    url_file.write_text(h.pg.url + "\n")
+    os.chmod(url_file, 0o600)
+    # The issuers share appraisal policies, reference values and used
+    # admin jtis in the database; their admin API takes single-use tokens.
     issuer_over = {"session": {"key_file": str(shared / "session.key")},
-                   "token": {"signing_key": str(shared / "token-key.pem")}}
+                   "token": {"signing_key": str(shared / "token-key.pem")},
+                   "postgres": {"url_file": str(url_file)},
+                   "admin": {"public_keys": [str(h.fleet.admin_ed.pub_path)],
+                             "single_use": True}}
     h.issuers = []
     for name in ("issuer1", "issuer2"):
         (base / name / "state").mkdir(parents=True)
@@ -102,9 +110,6 @@ def _setup(h, base):
     h.kek_file = base / "kek1"
     h.kek_file.write_bytes(kek)
     os.chmod(h.kek_file, 0o600)
-    url_file = base / "pg-url"
-    url_file.write_text(h.pg.url + "\n")
-    os.chmod(url_file, 0o600)
     # The single-use issuer: a key of our own, its JWKS in a file.
     h.su_key = jwk.JWK.generate(kty="EC", crv="P-256", kid="ha-su-1")
     kbsutil.remember_pem_private(h.su_key.export_to_pem(private_key=True,
@@ -736,3 +741,96 @@ def test_delete_retried_is_404_and_gone(ha):
         kbsutil.assert_error(ha.guest.get_resource(b.url, "ha/del/1",
                                                    token=ha.token),
                              404, "ResourceNotFound")
+
+
+# ---- the issuers: appraisal policies, reference values, admin jtis ---------
+
+def issuer_admin(h, issuer, path, body=None, token=None):
+    """An admin call to one issuer with a fresh single-use token (or
+    token); POST when body is given."""
+    token = token or h.admin.token(claims={"jti": str(uuid.uuid4())})
+    hd = {"Authorization": "Bearer " + token}
+    if body is None:
+        return requests.get(issuer.url + path, headers=hd, timeout=30)
+    return requests.post(issuer.url + path, json=body, headers=hd,
+                         timeout=30)
+
+
+def executables(token):
+    return forge.parts(token)[1]["submods"]["cpu0"][
+        "ear.trustworthiness-vector"]["executables"]
+
+
+def appraisal_policy(value):
+    doc = kbsutil.load_policy("appraisal-default.json")
+    doc["id"] = "ha-set-%d" % value
+    doc["trust_vector"]["executables"] = [{"id": "fixed", "value": value}]
+    return kbsutil.b64u(json.dumps(doc))
+
+
+def sample_reference(name, value):
+    payload = json.dumps({name: [value]}).encode()
+    return {"version": "0.1.0", "type": "sample",
+            "payload": base64.b64encode(payload).decode()}
+
+
+def test_appraisal_state_shared_by_issuers(ha):
+    """A policy or a reference value set through one issuer is in force on
+    the other within 1 s (its state is one row in PostgreSQL, re-read when
+    over 250 ms old): after 1 s every attestation there uses it."""
+    i1, i2 = ha.issuers
+    base = executables(Guest(i2.url).attest())
+    r = issuer_admin(ha, i1, "/kbs/v0/attestation-policy",
+                     {"type": "rego", "policy_id": "default_cpu",
+                      "policy": appraisal_policy(77)})
+    assert r.status_code == 200, r.text
+    time.sleep(1.0)
+    for _ in range(3):
+        assert executables(Guest(i2.url).attest()) == 77
+        assert executables(Guest(ha.issuer_front).attest()) == 77
+    # Reference values: the sample's launch digest no longer known on i2
+    # once set through i1 (the built-in policy's rule; as test_trustee_admin).
+    assert issuer_admin(ha, i1, "/kbs/v0/attestation-policy",
+                        {"type": "rego", "policy_id": "default_cpu",
+                         "policy": kbsutil.b64u(json.dumps(
+                             kbsutil.load_policy("appraisal-default.json")))}
+                        ).status_code == 200
+    time.sleep(1.0)
+    assert executables(Guest(i2.url).attest()) == base
+    r = issuer_admin(ha, i1, "/kbs/v0/reference-value",
+                     sample_reference("sample_launch_digests", "not-abcde"))
+    assert r.status_code == 200, r.text
+    time.sleep(1.0)
+    changed = executables(Guest(i2.url).attest())
+    assert changed != base
+    r = issuer_admin(ha, i2, "/kbs/v0/reference-value/sample_launch_digests")
+    assert r.status_code == 200 and r.json()["value"] == ["not-abcde"], r.text
+    # Back, through the other issuer this time.
+    assert issuer_admin(ha, i2, "/kbs/v0/reference-value", sample_reference(
+        "sample_launch_digests", "abcde")).status_code == 200
+    time.sleep(1.0)
+    assert executables(Guest(i1.url).attest()) == base
+    # Both list the same versions.
+    lists = [issuer_admin(ha, i, "/kbs/v0/attestation-policy").json()
+             for i in ha.issuers]
+    assert lists[0]["policies"] == lists[1]["policies"]
+    assert lists[0]["references"] == lists[1]["references"]
+    assert lists[0]["references"]["version"] >= 2
+
+
+def test_admin_jti_used_once_across_issuers(ha):
+    """admin.single_use with the database: a token accepted by one issuer
+    is refused by the other (and by the first again)."""
+    i1, i2 = ha.issuers
+    tok = ha.admin.token(claims={"jti": str(uuid.uuid4())})
+    assert issuer_admin(ha, i1, "/kbs/v0/attestation-policy",
+                        token=tok).status_code == 200
+    for i in (i2, i1):
+        kbsutil.assert_error(issuer_admin(ha, i, "/kbs/v0/attestation-policy",
+                                          token=tok), 401, "AdminAuthAccess")
+    # Without a jti: refused under admin.single_use.
+    kbsutil.assert_error(issuer_admin(ha, i2, "/kbs/v0/attestation-policy",
+                                      token=ha.admin.token()),
+                         401, "AdminAuthAccess")
+    assert ha.pg.sql("SELECT count(*) FROM kbs_jti WHERE scope = 'admin'") \
+        .strip() != "0"
