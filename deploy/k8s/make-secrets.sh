@@ -6,9 +6,13 @@
 #   kbs-issuer-keys: session.key (32 random bytes), token-key.pem (EC P-256),
 #                    token-cert.pem (its self-signed certificate, sent as x5c)
 #   kbs-admin:       admin-pub.pem
+#   kbs-db:          url (the PostgreSQL URL of the ha overlay: $KBS_DB_URL,
+#                    default a placeholder to edit), kek (the resources'
+#                    key-encryption key, 32 random bytes, kept as OUTDIR/kek:
+#                    back it up, without it no resource in the database opens)
 # Apply with `kubectl apply -f OUTDIR/secrets.yaml`, then delete
-# secrets.yaml (it holds private keys).  An existing admin key in OUTDIR is
-# kept.  Needs openssl and base64 only.
+# secrets.yaml (it holds private keys).  An existing admin key or KEK in
+# OUTDIR is kept.  Needs openssl and base64 only.
 set -euo pipefail
 OUT=${1:?usage: make-secrets.sh OUTDIR [NAMESPACE]}
 NS=${2:-kbs-c}
@@ -21,6 +25,9 @@ if [ ! -f "$OUT/admin.pem" ]; then
 	openssl genpkey -algorithm ed25519 -out "$OUT/admin.pem"
 fi
 openssl pkey -in "$OUT/admin.pem" -pubout -out "$OUT/admin-pub.pem"
+[ -f "$OUT/kek" ] || openssl rand -out "$OUT/kek" 32
+DB_URL=${KBS_DB_URL:-postgresql://kbs:CHANGE-ME@postgres.example:5432/kbs?sslmode=verify-full}
+printf '%s\n' "$DB_URL" >"$tmp/url"
 openssl rand -out "$tmp/session.key" 32
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/token-key.pem"
 # The key is mounted read-only: replicas must not each make their own
@@ -50,5 +57,15 @@ metadata:
 type: Opaque
 data:
   admin-pub.pem: $(b64 "$OUT/admin-pub.pem")
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: kbs-db
+  namespace: $NS
+type: Opaque
+data:
+  url: $(b64 "$tmp/url")
+  kek: $(b64 "$OUT/kek")
 YAML
-echo "wrote $OUT/secrets.yaml (kbs-issuer-keys, kbs-admin in namespace $NS); admin key: $OUT/admin.pem"
+echo "wrote $OUT/secrets.yaml (kbs-issuer-keys, kbs-admin, kbs-db in namespace $NS); admin key: $OUT/admin.pem, KEK: $OUT/kek"

@@ -53,6 +53,8 @@ def config_paths(cfg):
         keys += [c.get("session", {}).get("key_file"), c.get("token", {}).get("signing_key"),
                  c.get("token", {}).get("cert_chain")]
         keys += c.get("admin", {}).get("public_keys", [])
+        keys += [c.get("postgres", {}).get("url_file")]
+        keys += [s.get("kek_file") for s in c.get("stores", {}).values()]
         state += [c.get("repository", {}).get("dir"), c.get("policy", {}).get("state_dir"),
                   c.get("verifier", {}).get("cache_dir")]
     return [k for k in keys if k], [s for s in state if s]
@@ -168,6 +170,22 @@ def check_overlay(name, objs):
         for o in objs:
             if o["kind"] == "PersistentVolumeClaim" and "ReadWriteMany" not in o["spec"]["accessModes"]:
                 errs.append(f"PVC {o['metadata']['name']} is not ReadWriteMany but shared by replicas")
+        # Replicas agree through PostgreSQL: both read its URL from a
+        # Secret, the broker routes every resource to a postgres store.
+        cms = {o["metadata"]["name"]: o for o in objs if o["kind"] == "ConfigMap"}
+        for n, f in (("kbs-issuer", "issuer.json"), ("kbs-broker", "broker.json")):
+            cm = next((c for k, c in cms.items() if k.startswith(n + "-config")), None)
+            cfg = json.loads(cm["data"][f]) if cm else {}
+            if not cfg.get("postgres", {}).get("url_file"):
+                errs.append(f"{n}: no postgres.url_file in the HA overlay")
+            if n == "kbs-broker":
+                routes = cfg.get("repository", {}).get("routes", [])
+                stores = cfg.get("stores", {})
+                if not any(r.get("pattern") == "**" and stores.get(r.get("store"), {}).get("type") == "postgres"
+                           for r in routes):
+                    errs.append("kbs-broker: \"**\" is not routed to a postgres store")
+                if not cfg.get("postgres", {}).get("audit"):
+                    errs.append("kbs-broker: the audit chain is not in the database")
     broker = deps.get("kbs-broker")
     if name == "resources-akv" and broker:
         spcs = [o for o in objs if o["kind"] == "SecretProviderClass"]
@@ -210,7 +228,10 @@ def check_make_secrets(all_objs):
                     continue  # the operator's own resources
                 if sn not in made:
                     errs.append(f"{dep['metadata']['name']}: Secret {sn} is not made by make-secrets.sh")
-    for n, keys in (("kbs-issuer-keys", {"session.key", "token-key.pem", "token-cert.pem"}), ("kbs-admin", {"admin-pub.pem"})):
+    if len(base64.b64decode(made.get("kbs-db", {}).get("data", {}).get("kek", ""))) != 32:
+        errs.append("kbs-db/kek is not 32 bytes")
+    for n, keys in (("kbs-issuer-keys", {"session.key", "token-key.pem", "token-cert.pem"}), ("kbs-admin", {"admin-pub.pem"}),
+                    ("kbs-db", {"url", "kek"})):
         if set(made.get(n, {}).get("data", {})) != keys:
             errs.append(f"make-secrets.sh: {n} holds {sorted(made.get(n, {}).get('data', {}))}")
     return errs
