@@ -626,6 +626,95 @@ test_snp_cached_generation(void)
 	free(r);
 }
 
+/* verify_bytes of the Milan test report changed by edit, its VCEK as --cert. */
+static kbs_err
+snp_edit_run(long long at, size_t off, uint8_t val, kbs_errbuf *eb)
+{
+	char cert[512];
+	size_t len = 0;
+	uint8_t *r = kbs_unit_vector_read("snp/test-report.bin", &len);
+	kbs_tee_verifier_cfg cfg;
+	kbs_verifier *v = NULL;
+	json_t *claims = NULL;
+	kbs_tee_expect x;
+	kbs_err rc;
+
+	CU_ASSERT_FATAL(r != NULL && len == KBS_SNP_REPORT_LEN && off < len);
+	r[off] = val;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.at = at;
+	cfg.cert_path = kbs_unit_vector("snp/test-vcek.der", cert, sizeof(cert));
+	CU_ASSERT_FATAL(kbs_verifier_tee_new("snp", &cfg, &v, eb) == KBS_OK);
+	memset(&x, 0, sizeof(x));
+	rc = kbs_verifier_tee_verify_bytes(v, r, len, &x, &claims, eb);
+	CU_ASSERT((rc == KBS_OK) == json_is_object(claims));
+	json_decref(claims);
+	kbs_verifier_free(v);
+	free(r);
+	return rc;
+}
+
+/*
+ * The SNP checks that come before the signature, on the production path:
+ * the algorithm, an unsigned report, the VCEK's validity (notAfter
+ * 2030-01-24).  Each names itself, not the signature.
+ */
+static void
+test_snp_checks_uncached(void)
+{
+	kbs_errbuf eb = {{0}};
+	uint8_t key = 0;
+	size_t len = 0;
+	uint8_t *r = kbs_unit_vector_read("snp/test-report.bin", &len);
+
+	CU_ASSERT_FATAL(r != NULL && len > 0x48);
+	key = r[0x48];
+	free(r);
+	CU_ASSERT(snp_edit_run(REF_NOW, 0x34, 1, &eb) == KBS_OK); /* unchanged: algorithm 1 */
+	CU_ASSERT(snp_edit_run(REF_NOW, 0x34, 2, &eb) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(strstr(eb.msg, "snp verifier: SNP report: signature algorithm 2") != NULL);
+	CU_ASSERT(snp_edit_run(REF_NOW, 0x48, (uint8_t)(key | 0x1c), &eb) == KBS_ERR_VERIFY);
+	CU_ASSERT(strstr(eb.msg, "unsigned (signing key 7)") != NULL);
+	CU_ASSERT(snp_edit_run(1924992000LL /* 2031-01-01 */, 0x34, 1, &eb) ==
+		  KBS_ERR_EXPIRED);
+	CU_ASSERT(strstr(eb.msg, "VCEK") != NULL);
+	CU_ASSERT(snp_edit_run(1893456000LL /* 2030-01-01 */, 0x34, 1, &eb) == KBS_OK);
+}
+
+/* Collateral that does not apply, or cannot be used, on the production path. */
+static void
+test_dcap_collateral_refusals(void)
+{
+	static const uint8_t junk[] = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n";
+	char dir[512], tmp[] = "/tmp/kbs-vt-crl-XXXXXX", path[600];
+	uint8_t rd[64];
+	json_t *q4 = quote_evidence("tdx/tdx_quote_4.dat", 1, rd);
+	json_t *sgx = quote_evidence("sgx/occlum_quote.dat", 0, rd);
+	json_t *q6 = quote_evidence("tdx/tdx_quote_6.dat", 1, rd);
+	kbs_verifier *vt, *vs, *vc;
+
+	kbs_unit_vector("tdx", dir, sizeof(dir)); /* rd: tdx_quote_6's, made last */
+	vt = new_verifier("tdx", COLL_NOW, dir, 0, 0);
+	vs = new_verifier("sgx", COLL_NOW, dir, 0, 0);
+	/* tcbInfo.json is for FMSPC 00A06D080000 (tdx_quote_6), TDX only. */
+	expect_fail(vt, "tdx", q4, rd, NULL, 0, 0, KBS_ERR_VERIFY, "FMSPC does not match");
+	expect_fail(vs, "sgx", sgx, rd, NULL, 0, 0, KBS_ERR_VERIFY, "does not apply to a SGX");
+	/* A PCK CRL of the issuing (Platform) CA that does not parse. */
+	CU_ASSERT_FATAL(mkdtemp(tmp) != NULL);
+	snprintf(path, sizeof(path), "%s/pck_platform_crl.pem", tmp);
+	CU_ASSERT_FATAL(kbs_fs_write_atomic(path, junk, sizeof(junk) - 1, 0600, NULL) == KBS_OK);
+	vc = new_verifier("tdx", COLL_NOW, tmp, 0, 0);
+	expect_fail(vc, "tdx", q6, rd, NULL, 0, 0, KBS_ERR_INVALID, "PCK CRL: malformed");
+	unlink(path);
+	rmdir(tmp);
+	kbs_verifier_free(vt);
+	kbs_verifier_free(vs);
+	kbs_verifier_free(vc);
+	json_decref(q4);
+	json_decref(sgx);
+	json_decref(q6);
+}
+
 /* verify_bytes of quote rel with the byte at off flipped, on a new verifier. */
 static kbs_err
 dcap_flip_run(const char *tee, const char *rel, size_t off, kbs_errbuf *eb)
@@ -1191,6 +1280,8 @@ static const kbs_unit_test tests[] = {
 	{"threads", test_threads},
 	{"snp generation rules on the cached chain path", test_snp_cached_generation},
 	{"dcap checks on a fresh verifier", test_dcap_checks_uncached},
+	{"snp checks before the signature", test_snp_checks_uncached},
+	{"dcap collateral that does not apply or is unusable", test_dcap_collateral_refusals},
 	{"dcap PCK chain with a bad signature", test_dcap_wrong_chain},
 	{"TDX claims == parse_tdx_claims_expected.json", test_tdx_claims_reference},
 	{"TDX quote 6 with collateral", test_tdx6_with_collateral},
