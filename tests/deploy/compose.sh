@@ -7,7 +7,10 @@
 # down -v, always, within a bounded time.  Then the KMIP profile
 # (compose.kmip.yaml, PyKMIP image from deploy/compose/kmip): the same flow
 # for a resource under kmip/, which must land in the KMIP server and not in
-# the broker's repository.  Skips (exit 77, reason printed) only where
+# the broker's repository.  Then the PostgreSQL profile (compose.pg.yaml,
+# Debian's PostgreSQL image from deploy/compose/postgres): a resource set
+# through the broker lands in the database, sealed (not in a dump, not on
+# the broker's disk), and a guest gets it.  Skips (exit 77, reason printed) only where
 # podman cannot run.
 #   tests/deploy/compose.sh BUILD
 set -uo pipefail
@@ -38,7 +41,7 @@ down() {
 	for c in $(podman ps -a --format '{{.Names}}' | grep "^${PROJECT}_"); do
 		timeout 60 podman rm -f -t 1 "$c" >/dev/null 2>&1
 	done
-	for v in issuer-state broker-state kmip-state kmip-client; do
+	for v in issuer-state broker-state kmip-state kmip-client db-data db-client; do
 		timeout 60 podman volume rm -f "${PROJECT}_$v" >/dev/null 2>&1
 	done
 	timeout 60 podman network rm -f "${PROJECT}_default" >/dev/null 2>&1
@@ -60,7 +63,7 @@ export KBS_ISSUER_PORT=$pi KBS_BROKER_PORT=$pb KBS_ADMIN_PUB=$W/admin-pub.pem
 export KBS_ISSUER_CONFIG=$ROOT/deploy/compose/issuer-sample.json
 ISSUER=http://127.0.0.1:$pi BROKER=http://127.0.0.1:$pb
 
-logs() { for s in kbs-issuer kbs-broker ${KMIP:+kmip}; do echo "--- $s"; podman logs "${PROJECT}_${s}_1" 2>&1 | tail -n 15; done; }
+logs() { for s in kbs-issuer kbs-broker ${KMIP:+kmip} ${PG:+postgres}; do echo "--- $s"; podman logs "${PROJECT}_${s}_1" 2>&1 | tail -n 15; done; }
 if ! pc up -d >"$W/up.log" 2>&1; then
 	tail -n 20 "$W/up.log"; bad "podman-compose up"
 elif ! wait_http "$ISSUER/healthz" 90 || ! wait_http "$BROKER/healthz" 90; then
@@ -139,5 +142,50 @@ print(sqlite3.connect('/var/lib/kmip/kmip.db').execute('select count(*) from man
 	fi
 fi
 
-[ "$fail" -eq 0 ] && echo "compose: up, health checks, guest flow, kmip profile ok"
+down
+
+# The PostgreSQL profile.
+KMIP=; PG=1
+export KBS_PG_IMAGE=${KBS_TEST_PG_IMAGE:-localhost/kbs-c-postgres:test}
+export KBS_BROKER_CONFIG=$ROOT/deploy/compose/broker-pg.json KBS_KEK=$W/kek
+FILES=(-f "$ROOT/deploy/compose/compose.yaml" -f "$ROOT/deploy/compose/compose.pg.yaml")
+openssl rand -out "$W/kek" 32
+chown 10001 "$W/kek" && chmod 600 "$W/kek"
+SECRET="pg deploy secret $$"
+t0=$(date +%s)
+if ! timeout 900 podman build --network=host --build-arg BASE="${KBS_BASE_IMAGE:-localhost/debian:bookworm}" \
+	-t "$KBS_PG_IMAGE" deploy/compose/postgres >"$W/pg-build.log" 2>&1; then
+	tail -n 20 "$W/pg-build.log"; bad "building the PostgreSQL image"
+elif ! pc up -d >"$W/up.log" 2>&1; then
+	tail -n 20 "$W/up.log"; bad "podman-compose up with compose.pg.yaml"
+elif ! wait_http "$BROKER/healthz" 120; then
+	logs; bad "pg profile: the broker did not answer"
+else
+	echo "compose: pg profile up ($(( $(date +%s) - t0 )) s)"
+	if ! "$CLIENT" --timeout 20 --url "$BROKER" set-resource --admin-key "$W/admin.pem" \
+		--path default/key/pgdeploy --value "$SECRET" >"$W/pset.out" 2>&1; then
+		cat "$W/pset.out"; logs; bad "pg profile: storing default/key/pgdeploy"
+	else
+		"$CLIENT" --timeout 20 --url "$BROKER" set-resource-policy --admin-key "$W/admin.pem" \
+			--policy policies/demo.json >/dev/null 2>&1 || bad "pg profile: set-resource-policy"
+		got=$("$CLIENT" --timeout 20 get-resource --issuer "$ISSUER" --broker "$BROKER" \
+			--path default/key/pgdeploy 2>"$W/pget.err")
+		[ "$got" = "$SECRET" ] || { cat "$W/pget.err"; logs; bad "pg profile: guest flow"; }
+		psql() { podman exec "${PROJECT}_postgres_1" psql -X -At -h /tmp -U kbs -d postgres -c "$1" 2>/dev/null; }
+		[ "$(psql "SELECT count(*) FROM kbs_resource WHERE path = 'default/key/pgdeploy'")" = 1 ] ||
+			bad "pg profile: the resource is not in the database"
+		[ "$(psql "SELECT count(*) FROM kbs_audit")" -ge 1 ] 2>/dev/null ||
+			bad "pg profile: no audit record in the database"
+		podman exec "${PROJECT}_postgres_1" pg_dump -h /tmp -U kbs postgres >"$W/dump.sql" 2>/dev/null ||
+			bad "pg profile: pg_dump failed"
+		if grep -q "$SECRET" "$W/dump.sql"; then bad "pg profile: the secret is in clear in a dump"; fi
+		if podman run --rm --network=none -v "${PROJECT}_broker-state:/s:ro" "$KBS_IMAGE" \
+			test -e /s/broker/resources/default/key/pgdeploy; then
+			bad "pg profile: the resource landed in the broker's filesystem repository"
+		fi
+		[ "$fail" -eq 0 ] && echo "compose: pg profile: resource sealed in PostgreSQL, guest flow ok ($(( $(date +%s) - t0 )) s)"
+	fi
+fi
+
+[ "$fail" -eq 0 ] && echo "compose: up, health checks, guest flow, kmip and pg profiles ok"
 [ "$fail" -eq 0 ]
