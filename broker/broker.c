@@ -18,7 +18,7 @@ static const char *const issuer_keys[] = {
 	"name", "jwks_file", "jwks_url", "ca_file", "tls_ca_file", "audience", "iss",
 	"refetch_interval", "fetch_timeout_ms", "cache_ttl", "claims_map",
 	"tee_pubkey_paths", "max_age", "single_use", "replay_cache_size",
-	"allow_partial_chain", NULL,
+	"allow_partial_chain", "allow_insecure_http", NULL,
 };
 
 static int

@@ -35,7 +35,7 @@ typedef struct {
 	char *intel_ita_api_key;    /* secret */
 	char *intel_ita_issuer;     /* trusted_issuers name vouching for ITA */
 	char *intel_ita_ca_file;
-	int intel_ita_allow_http;   /* tests only */
+	int intel_ita_allow_insecure_http;   /* tests only */
 	long long intel_timeout_ms;
 	char *pg_url;               /* secret: may hold a password */
 	char *pg_url_file;

@@ -40,13 +40,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
 #include "b64.h"
 #include "fsutil.h"
+#include "httpc.h"
 #include "json.h"
 #include "jwk.h"
 #include "jws.h"
@@ -77,8 +77,9 @@ typedef struct {
 } keyset;
 
 struct issuer {
-	char *name, *url, *audience, *iss, *tls_ca;
+	char *name, *url, *audience, *iss;
 	long long leeway, refetch, timeout_ms, ttl;
+	kbs_httpc *http;       /* fetches url; NULL without one */
 	keyset *fixed;         /* JWKS file or in-process JWKS, or NULL */
 	X509_STORE *store;     /* CA certificates for header jwk+x5c, or NULL */
 	kbs_tokcache *cache;   /* the trust's, cleared when fetched changes */
@@ -185,64 +186,28 @@ keyset_from_text(const char *buf, size_t len, keyset **out, kbs_errbuf *eb)
 	return rc;
 }
 
-struct fetch_buf {
-	char *p;
-	size_t len;
-};
-
-static size_t
-fetch_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct fetch_buf *b = arg;
-	size_t n = size * nmemb;
-	char *np;
-
-	/* Over the bound: returning short makes curl fail the transfer. */
-	if (n > JWKS_MAX_LEN || b->len + n > JWKS_MAX_LEN)
-		return 0;
-	if ((np = realloc(b->p, b->len + n + 1)) == NULL)
-		return 0;
-	memcpy(np + b->len, data, n);
-	b->p = np;
-	b->len += n;
-	return n;
-}
-
 /* GET the issuer's JWKS URL into a new key set. */
 static kbs_err
 fetch_jwks(const struct issuer *is, keyset **out, kbs_errbuf *eb)
 {
-	struct fetch_buf b = {NULL, 0};
-	CURL *c = curl_easy_init();
-	CURLcode cc = CURLE_FAILED_INIT;
-	long status = 0;
+	static const char *const hdrs[] = {"Accept: application/json", NULL};
+	kbs_httpc_req q;
+	kbs_httpc_resp r = {0};
 	kbs_err rc;
 
-	if (c != NULL) {
-		curl_easy_setopt(c, CURLOPT_URL, is->url);
-		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)is->timeout_ms);
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)is->timeout_ms);
-		curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
-				 (curl_off_t)JWKS_MAX_LEN);
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_write);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-		if (is->tls_ca != NULL)
-			curl_easy_setopt(c, CURLOPT_CAINFO, is->tls_ca);
-		cc = curl_easy_perform(c);
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	}
-	if (cc != CURLE_OK)
-		rc = kbs_errf(eb, KBS_ERR_NETWORK, "JWKS fetch for %s failed: %s",
-			      is->name, curl_easy_strerror(cc));
-	else if (status != 200)
+	memset(&q, 0, sizeof(q));
+	q.method = "GET";
+	q.url = is->url;
+	q.headers = hdrs;
+	q.idempotent = 1;
+	if ((rc = kbs_httpc_request(is->http, &q, &r, eb)) != KBS_OK)
+		kbs_errprefix(eb, "JWKS fetch for %s failed", is->name);
+	else if (r.status != 200)
 		rc = kbs_errf(eb, KBS_ERR_NETWORK, "JWKS fetch for %s: HTTP %ld",
-			      is->name, status);
+			      is->name, r.status);
 	else
-		rc = keyset_from_text(b.p ? b.p : "", b.len, out, eb);
-	curl_easy_cleanup(c);
-	free(b.p);
+		rc = keyset_from_text(r.body, r.len, out, eb);
+	kbs_httpc_resp_free(&r);
 	return rc;
 }
 
@@ -996,7 +961,7 @@ issuer_free(struct issuer *is)
 		return;
 	free(is->name);
 	free(is->url);
-	free(is->tls_ca);
+	kbs_httpc_free(is->http);
 	free(is->audience);
 	free(is->iss);
 	keyset_unref(is->fixed);
@@ -1155,6 +1120,7 @@ kbs_trust_rules_from_json(const json_t *entry, kbs_trust_issuer_cfg *cfg,
 	const json_t *paths = json_object_get(entry, "tee_pubkey_paths");
 	const json_t *once = json_object_get(entry, "single_use");
 	const json_t *partial = json_object_get(entry, "allow_partial_chain");
+	const json_t *insecure = json_object_get(entry, "allow_insecure_http");
 	long long age = 0, size = 0;
 	kbs_err rc;
 
@@ -1168,6 +1134,9 @@ kbs_trust_rules_from_json(const json_t *entry, kbs_trust_issuer_cfg *cfg,
 	if (partial != NULL && !json_is_boolean(partial))
 		return kbs_errf(eb, KBS_ERR_CONFIG, "allow_partial_chain must be "
 				"a boolean");
+	if (insecure != NULL && !json_is_boolean(insecure))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "allow_insecure_http must be "
+				"a boolean");
 	if ((rc = int_member(entry, "max_age", 0, 10LL * 365 * 86400, &age,
 			     eb)) != KBS_OK ||
 	    (rc = int_member(entry, "replay_cache_size", 1, KBS_REPLAY_LIMIT,
@@ -1177,9 +1146,33 @@ kbs_trust_rules_from_json(const json_t *entry, kbs_trust_issuer_cfg *cfg,
 	cfg->tee_pubkey_paths = paths;
 	cfg->single_use = json_is_true(once);
 	cfg->allow_partial_chain = json_is_true(partial);
+	cfg->allow_insecure_http = json_is_true(insecure);
 	cfg->max_age = age;
 	cfg->replay_cache_size = size;
 	return KBS_OK;
+}
+
+/*
+ * The issuer's own client: its timeout (connect and total), the JWKS size
+ * bound, its CA file, its opt-in to http.  No retries here: a failed fetch
+ * starts this module's back-off, and other requests go on meanwhile.
+ */
+static kbs_err
+jwks_client(struct issuer *is, const kbs_trust_issuer_cfg *cfg, kbs_errbuf *eb)
+{
+	kbs_httpc_cfg hc;
+	kbs_err rc;
+
+	memset(&hc, 0, sizeof(hc));
+	hc.timeout_ms = is->timeout_ms < 50 ? 50 : is->timeout_ms;
+	hc.connect_timeout_ms = hc.timeout_ms;
+	hc.max_response = JWKS_MAX_LEN;
+	hc.pool_max = 1;
+	hc.allow_insecure_http = cfg->allow_insecure_http;
+	hc.ca_file = cfg->tls_ca_file;
+	if ((rc = kbs_httpc_new(&hc, &is->http, eb)) != KBS_OK)
+		kbs_errprefix(eb, "issuer %s: tls_ca_file", is->name);
+	return rc;
 }
 
 kbs_err
@@ -1192,13 +1185,15 @@ kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 	if (!cfg->jwks_file && !cfg->jwks_url && !cfg->ca_file)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "issuer %s: no jwks_file, "
 				"jwks_url or ca_file", cfg->name ? cfg->name : "?");
-	if (cfg->jwks_url != NULL && strncmp(cfg->jwks_url, "http://", 7) != 0 &&
-	    strncmp(cfg->jwks_url, "https://", 8) != 0)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "issuer %s: jwks_url must be "
-				"http(s)", cfg->name ? cfg->name : "?");
+	/* The one URL rule (httpc.h), at start: a config that would fetch
+	 * keys in clear text is refused, not discovered at the first token. */
+	if (cfg->jwks_url != NULL &&
+	    kbs_httpc_url_check(cfg->jwks_url, cfg->allow_insecure_http, eb) != KBS_OK) {
+		kbs_errprefix(eb, "issuer %s: jwks_url", cfg->name ? cfg->name : "?");
+		return KBS_ERR_CONFIG;
+	}
 	if ((is = issuer_new(cfg->name, cfg->audience, cfg->leeway)) == NULL ||
-	    !dup_opt(&is->url, cfg->jwks_url) || !dup_opt(&is->iss, cfg->iss) ||
-	    !dup_opt(&is->tls_ca, cfg->tls_ca_file)) {
+	    !dup_opt(&is->url, cfg->jwks_url) || !dup_opt(&is->iss, cfg->iss)) {
 		kbs_errf(eb, rc, "out of memory");
 		goto fail;
 	}
@@ -1206,6 +1201,8 @@ kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 		is->refetch = is->wait = cfg->refetch_interval;
 	if (cfg->fetch_timeout_ms > 0)
 		is->timeout_ms = clamp(cfg->fetch_timeout_ms, 1, 600000);
+	if (cfg->jwks_url != NULL && (rc = jwks_client(is, cfg, eb)) != KBS_OK)
+		goto fail;
 	if (cfg->cache_ttl > 0)
 		is->ttl = cfg->cache_ttl;
 	if ((cfg->jwks_file && (rc = load_jwks_file(is, cfg->jwks_file, eb))) ||

@@ -37,14 +37,15 @@ typedef struct kbs_trust kbs_trust;
 typedef struct {
 	const char *name;          /* label used in logs and policy input */
 	const char *jwks_file;     /* local JWKS file, or NULL */
-	const char *jwks_url;      /* http(s) JWKS URL, or NULL */
+	const char *jwks_url;      /* https JWKS URL (httpc.h's rule), or NULL */
 	const char *ca_file;       /* PEM CA bundle for header jwk+x5c, or NULL */
 	const char *tls_ca_file;   /* PEM CAs for an https jwks_url (default: system) */
 	const char *audience;      /* required "aud" member, or NULL */
 	const char *iss;           /* required "iss", or NULL */
 	long long leeway;          /* seconds, clamped to [0, 300] */
 	long long refetch_interval;/* seconds between unknown-kid refetches */
-	long long fetch_timeout_ms;/* libcurl total timeout */
+	long long fetch_timeout_ms;/* connect and total timeout of one fetch */
+	int allow_insecure_http;   /* tests only: jwks_url may be http:// */
 	long long cache_ttl;       /* seconds a fetched JWKS stays fresh */
 	/*
 	 * [{"from": ptr, "to": ptr}, ...] (at most KBS_TRUST_MAP_MAX), or
@@ -84,8 +85,10 @@ kbs_err kbs_trust_new(kbs_trust **out);
  * Add an issuer.  At least one of jwks_file, jwks_url, ca_file must be
  * set.  A JWKS file is read now (error if unreadable); a URL is fetched
  * lazily.  Strings and JSON are copied.  KBS_ERR_CONFIG (with eb naming
- * the member) for a bad claims_map, tee_pubkey_paths, negative max_age or
- * replay_cache_size out of 1..KBS_REPLAY_LIMIT.
+ * the member) for a jwks_url kbs_httpc_url_check() refuses (http://
+ * without allow_insecure_http among them), an unreadable tls_ca_file, a
+ * bad claims_map, tee_pubkey_paths, negative max_age or replay_cache_size
+ * out of 1..KBS_REPLAY_LIMIT.
  */
 kbs_err kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 			     kbs_errbuf *eb);
@@ -94,7 +97,8 @@ kbs_err kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
  * Read the per-issuer rule members of a configuration entry into cfg:
  * "claims_map" (list), "tee_pubkey_paths" (list), "max_age" (integer
  * >= 0), "single_use" (bool), "replay_cache_size" (integer 1..
- * KBS_REPLAY_LIMIT), "allow_partial_chain" (bool); absent members leave the defaults (off, 0).  Only
+ * KBS_REPLAY_LIMIT), "allow_partial_chain" (bool), "allow_insecure_http"
+ * (bool); absent members leave the defaults (off, 0).  Only
  * types and ranges are checked here; kbs_trust_add_issuer() checks the
  * contents.  The cfg fields borrow from entry.  KBS_ERR_CONFIG naming the
  * member; cfg is written only on success.

@@ -57,7 +57,7 @@ typedef struct {
 	long long coco_connect_timeout_ms;
 	long long coco_retries;
 	long long coco_max_inflight;
-	int coco_allow_http;
+	int coco_allow_insecure_http;
 	char *coco_tls_ca_file;
 	char *ita_url;
 	char *ita_jwks_url;
@@ -70,7 +70,7 @@ typedef struct {
 	long long ita_connect_timeout_ms;
 	long long ita_retries;
 	long long ita_max_inflight;
-	int ita_allow_http;
+	int ita_allow_insecure_http;
 	char *ita_tls_ca_file;
 	kbs_daemon_audit audit;
 	char *appraisal_policy_file;

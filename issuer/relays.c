@@ -10,7 +10,7 @@
 
 static void
 relay_common(kbs_relay_cfg *r, long long timeout, long long connect,
-	     long long retries, long long inflight, int allow_http,
+	     long long retries, long long inflight, int allow_insecure_http,
 	     const char *ca)
 {
 	memset(r, 0, sizeof(*r));
@@ -18,7 +18,7 @@ relay_common(kbs_relay_cfg *r, long long timeout, long long connect,
 	r->connect_timeout_ms = connect;
 	r->retries = (int)retries;
 	r->max_inflight = inflight;
-	r->allow_http = allow_http;
+	r->allow_insecure_http = allow_insecure_http;
 	r->tls_ca_file = ca;
 }
 
@@ -42,7 +42,7 @@ new_relay(kbs_issuer *is, const char *tee, const char *backend,
 			cc.n_policy_ids = cfg->coco_policy_ids.n;
 			relay_common(&cc.relay, cfg->coco_timeout_ms,
 				     cfg->coco_connect_timeout_ms, cfg->coco_retries,
-				     cfg->coco_max_inflight, cfg->coco_allow_http,
+				     cfg->coco_max_inflight, cfg->coco_allow_insecure_http,
 				     cfg->coco_tls_ca_file);
 			if ((rc = kbs_verifier_coco_new(&cc, &is->coco, eb)) != KBS_OK)
 				return rc;
@@ -63,7 +63,7 @@ new_relay(kbs_issuer *is, const char *tee, const char *backend,
 	ic.api_version = (int)cfg->ita_api_version;
 	ic.policy_must_match = cfg->ita_policy_must_match;
 	relay_common(&ic.relay, cfg->ita_timeout_ms, cfg->ita_connect_timeout_ms,
-		     cfg->ita_retries, cfg->ita_max_inflight, cfg->ita_allow_http,
+		     cfg->ita_retries, cfg->ita_max_inflight, cfg->ita_allow_insecure_http,
 		     cfg->ita_tls_ca_file);
 	if ((rc = kbs_verifier_ita_new(tee, &ic, &is->ita, eb)) != KBS_OK)
 		return rc;

@@ -52,7 +52,7 @@ kbs_relay_new(const char *name, const kbs_relay_cfg *cfg, const char *jwks_url,
 	hc.timeout_ms = cfg->timeout_ms;
 	hc.connect_timeout_ms = cfg->connect_timeout_ms;
 	hc.retries = cfg->retries;
-	hc.allow_insecure_http = cfg->allow_http;
+	hc.allow_insecure_http = cfg->allow_insecure_http;
 	hc.ca_file = cfg->tls_ca_file;
 	if ((rc = kbs_httpc_new(&hc, &r->http, eb)) != KBS_OK ||
 	    (rc = kbs_trust_new(&r->trust)) != KBS_OK)
@@ -69,6 +69,7 @@ kbs_relay_new(const char *name, const kbs_relay_cfg *cfg, const char *jwks_url,
 	tc.refetch_interval = 30;
 	tc.cache_ttl = 300;
 	tc.fetch_timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
+	tc.allow_insecure_http = cfg->allow_insecure_http;
 	if ((rc = kbs_trust_add_issuer(r->trust, &tc, eb)) != KBS_OK)
 		goto fail;
 	*out = r;

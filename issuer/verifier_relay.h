@@ -82,7 +82,7 @@ typedef struct {
 	long long connect_timeout_ms; /* per attempt; 0: 3000 */
 	int retries;                  /* 0..5 extra attempts (connect errors, 5xx, 429) */
 	long long max_inflight;       /* concurrent calls; 0: 8 */
-	int allow_http;               /* tests only: http:// URLs */
+	int allow_insecure_http;               /* tests only: http:// URLs */
 	const char *tls_ca_file;      /* PEM CA bundle for https; NULL: system */
 	long long leeway;             /* seconds for exp/nbf/iat; 0: 60 */
 } kbs_relay_cfg;

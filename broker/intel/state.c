@@ -36,7 +36,7 @@ ita_client(kbs_intel *in, kbs_errbuf *eb)
 	memset(&hc, 0, sizeof(hc));
 	hc.timeout_ms = cfg->intel_timeout_ms;
 	hc.retries = 1;
-	hc.allow_insecure_http = cfg->intel_ita_allow_http;
+	hc.allow_insecure_http = cfg->intel_ita_allow_insecure_http;
 	hc.ca_file = cfg->intel_ita_ca_file;
 	if ((rc = kbs_httpc_new(&hc, &in->httpc, eb)) != KBS_OK ||
 	    (rc = kbs_httpc_check_url(in->httpc, cfg->intel_ita_url, eb)) != KBS_OK)

@@ -135,7 +135,8 @@ def _setup(h, base):
         "intel": {"enabled": True},
         "token": {"trusted_issuers": [
             {"name": ISSUER_NAME, "iss": ISSUER_NAME,
-             "jwks_url": h.issuer_front + "/.well-known/jwks.json"},
+             "jwks_url": h.issuer_front + "/.well-known/jwks.json",
+             "allow_insecure_http": True},
             {"name": SU_ISS, "iss": SU_ISS, "single_use": True,
              "jwks_file": str(base / "su-jwks.json")}]},
     }

@@ -176,7 +176,7 @@ def env(mfleet, tmp_path_factory):
         "audit": {"path": str(audit)},
         "intel": {"enabled": True, "state_dir": str(base / "intel-state"),
                   "ita_url": ita.url, "ita_api_key": ITA_KEY,
-                  "ita_jwks_issuer": "ita", "ita_allow_http": True,
+                  "ita_jwks_issuer": "ita", "ita_allow_insecure_http": True,
                   "timeout_ms": 2000}})
     admin = mfleet.admin_ed
     yield {"broker": broker, "ita": ita, "signer": signer, "admin": admin,
@@ -679,7 +679,7 @@ def test_transfer_withheld_when_audit_append_fails(env, tmp_path):
         "audit": {"path": str(audit)},
         "intel": {"enabled": True, "state_dir": str(tmp_path / "intel-state"),
                   "ita_url": env["ita"].url, "ita_api_key": ITA_KEY,
-                  "ita_jwks_issuer": "ita", "ita_allow_http": True,
+                  "ita_jwks_issuer": "ita", "ita_allow_insecure_http": True,
                   "timeout_ms": 2000}})
     e = dict(env, broker=b, audit=audit)
     kid, raw = aes_key(e, new_policy(e, SGX_POLICY))
@@ -733,7 +733,8 @@ def _client_has_intel():
 @pytest.mark.skipif(not _client_has_intel(), reason="kbs-client intel missing")
 def test_client_end_to_end(env, tmp_path):
     admin = env["admin"]
-    common = ["--url", env["broker"].url, "--admin-key", str(admin.priv_path)]
+    common = ["--insecure-http", "--url", env["broker"].url,
+              "--admin-key", str(admin.priv_path)]
     pol = tmp_path / "policy.json"
     pol.write_text(json.dumps(TDX_POLICY))
     cp = kbsutil.run_cli("kbs-client", ["intel", "policy", "create",
@@ -764,7 +765,7 @@ def test_client_end_to_end(env, tmp_path):
     held = out.strip()
     tok = env["signer"].token(tdx_claims(Workload("TDX"), attester_held_data=held))
     dest = tmp_path / "key.bin"
-    cp = kbsutil.run_cli("kbs-client", ["intel", "transfer", "--url",
+    cp = kbsutil.run_cli("kbs-client", ["intel", "transfer", "--insecure-http", "--url",
                                         env["broker"].url, "--key-id", kid,
                                         "--tee", "tdx", "--token", tok,
                                         "--tee-key", str(wk), "--out", str(dest)])
@@ -777,18 +778,18 @@ def test_client_end_to_end(env, tmp_path):
     # A token for another workload key: the client cannot unwrap (exit 4),
     # and a policy mismatch is a refusal (exit 1).
     other = env["signer"].token(tdx_claims(Workload("TDX")))
-    cp = kbsutil.run_cli("kbs-client", ["intel", "transfer", "--url",
+    cp = kbsutil.run_cli("kbs-client", ["intel", "transfer", "--insecure-http", "--url",
                                         env["broker"].url, "--key-id", kid,
                                         "--token", other, "--tee-key", str(wk)])
     assert cp.returncode == 4
     bad = env["signer"].token(tdx_claims(Workload("TDX"), attester_held_data=held,
                                          tdx_mrtd="00" * 48))
-    cp = kbsutil.run_cli("kbs-client", ["intel", "transfer", "--url",
+    cp = kbsutil.run_cli("kbs-client", ["intel", "transfer", "--insecure-http", "--url",
                                         env["broker"].url, "--key-id", kid,
                                         "--token", bad, "--tee-key", str(wk)])
     out, err = kbsutil.check_cli(cp)
     assert cp.returncode == 1 and "401" in err
-    cp = kbsutil.run_cli("kbs-client", ["intel", "key", "list"] + common[:2])
+    cp = kbsutil.run_cli("kbs-client", ["intel", "key", "list"] + common[:3])
     assert cp.returncode == 1  # no admin key: 401
     cp = kbsutil.run_cli("kbs-client", ["intel", "key", "delete", kid] + common)
     assert cp.returncode == 0

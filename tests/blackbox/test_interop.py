@@ -113,6 +113,7 @@ def env(mfleet, tmp_path_factory):
             "trusted_issuers": [{"name": "dead", "jwks_url":
                                  "http://127.0.0.1:%d/.well-known/jwks.json"
                                  % kbsutil.free_port(),
+                                 "allow_insecure_http": True,
                                  "fetch_timeout_ms": 2000}]}}),
         "rsa1_5": f.broker(issuer, "broker-rsa15",
                            over={"jwe": {"allow_rsa1_5": True}}),

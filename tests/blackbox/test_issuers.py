@@ -243,9 +243,11 @@ def env(mfleet, tmp_path_factory):
     coco_t = {"name": "coco-as", "ca_file": str(d / "coco-ca.pem"),
               "iss": COCO_ISS}
     ita_url = {"name": "ita", "jwks_url": jwks_srv.url, "iss": ITA_ISS,
+               "allow_insecure_http": True,
                "claims_map": ITA_MAP, "tee_pubkey_paths": ITA_TEEKEY_PATHS}
     ita_file = dict(ita_url, jwks_file=str(d / "ita-jwks.json"))
     del ita_file["jwks_url"]
+    del ita_file["allow_insecure_http"]
 
     def broker(name, trusted, policy="policy.json"):
         b = f.broker(None, name, over={

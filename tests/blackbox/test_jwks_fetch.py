@@ -95,7 +95,7 @@ def setup(fleet):
 
     def broker(**trusted):
         t = {"name": "jwks-srv", "jwks_url": srv.url, "iss": ISSUER_NAME,
-             "fetch_timeout_ms": 10000}
+             "allow_insecure_http": True, "fetch_timeout_ms": 10000}
         t.update(trusted)
         b = fleet.broker(None, over={"token": {"trusted_issuers": [t],
                                                "leeway": 0}})

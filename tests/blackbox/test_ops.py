@@ -143,17 +143,19 @@ def test_check_config_rejects_semantic_errors(tmp_path):
     cases = [
         ("kbs-issuer", {"token": {"alg": "HS256"}}, "token.alg"),
         ("kbs-broker", {"token": {"trusted_issuers": [
-            {"name": "x", "jwks_url": "http://127.0.0.1:1/j", "bogus": 1}]}},
+            {"name": "x", "jwks_url": "https://127.0.0.1:1/j", "bogus": 1}]}},
          "bogus"),
         ("kbs-broker", {"token": {"trusted_issuers": {"name": "x"}}},
          "trusted_issuers"),
         ("kbs-broker", {"admin": {"public_keys": [str(tmp_path / "no.pem")]},
                         "token": {"trusted_issuers": [
-                            {"name": "x", "jwks_url": "http://127.0.0.1:1/j"}]}},
+                            {"name": "x", "jwks_url": "http://127.0.0.1:1/j",
+                             "allow_insecure_http": True}]}},
          "no.pem"),
         ("kbs-broker", {"policy": {"file": str(tmp_path / "no-policy.json")},
                         "token": {"trusted_issuers": [
-                            {"name": "x", "jwks_url": "http://127.0.0.1:1/j"}]}},
+                            {"name": "x", "jwks_url": "http://127.0.0.1:1/j",
+                             "allow_insecure_http": True}]}},
          "no-policy.json"),
     ]
     for prog, doc, word in cases:

@@ -111,10 +111,10 @@ def relay_config(coco_url, ita_url, **over):
     cfg = {"verifier": {
         "allow_sample": True,
         "backends": {"snp": "coco-as", "tdx": "ita", "sample": "builtin"},
-        "coco_as": {"url": coco_url, "allow_http": True,
+        "coco_as": {"url": coco_url, "allow_insecure_http": True,
                     "timeout_ms": TIMEOUT_MS, "retries": 1},
         "ita": {"url": ita_url, "jwks_url": ita_url + "/certs",
-                "api_key": ITA_KEY, "allow_http": True,
+                "api_key": ITA_KEY, "allow_insecure_http": True,
                 "timeout_ms": TIMEOUT_MS, "retries": 1,
                 "policy_ids": ["8a7b2c4e-2f41-4e0e-9c1f-0d4b7e1a2c3d"]},
     }}

@@ -163,7 +163,8 @@ def test_readyz_and_healthz(fleet):
     # a broker whose only issuer cannot be reached: alive, not ready
     dead = "http://127.0.0.1:%d/.well-known/jwks.json" % kbsutil.free_port()
     broker = fleet.broker(over={"token": {"trusted_issuers": [
-        {"name": "gone", "jwks_url": dead, "fetch_timeout_ms": 500}]}})
+        {"name": "gone", "jwks_url": dead, "allow_insecure_http": True,
+         "fetch_timeout_ms": 500}]}})
     assert requests.get(broker.url + "/healthz").status_code == 200
     r = requests.get(broker.url + "/readyz")
     assert r.status_code == 503, r.text

@@ -314,6 +314,41 @@ test_config_refusals(void)
 	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
 	cfg.jwks_url = "file:///etc/passwd";
 	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	/* Plain http: refused at add time unless this issuer opts in. */
+	{
+		kbs_errbuf eb = {{0}};
+		json_t *e;
+
+		cfg.jwks_url = "http://127.0.0.1:1/jwks.json";
+		CU_ASSERT(kbs_trust_add_issuer(t, &cfg, &eb) == KBS_ERR_CONFIG);
+		CU_ASSERT(strstr(eb.msg, "issuer x: jwks_url") != NULL);
+		CU_ASSERT(strstr(eb.msg, "plain http:// URL refused") != NULL);
+		cfg.jwks_url = "HTTPS://127.0.0.1:1/jwks.json";
+		CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+		cfg.jwks_url = "https://u:p@127.0.0.1:1/jwks.json";
+		CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+		cfg.jwks_url = "https://127.0.0.1:1/jwks.json";
+		CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+		/* The option as a configuration entry carries it. */
+		e = json_loads("{\"allow_insecure_http\": true}", 0, NULL);
+		CU_ASSERT(kbs_trust_rules_from_json(e, &cfg, NULL) == KBS_OK);
+		CU_ASSERT(cfg.allow_insecure_http == 1);
+		json_decref(e);
+		cfg.jwks_url = "http://127.0.0.1:1/jwks.json";
+		cfg.name = "x-http";
+		CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+		cfg.jwks_url = "ftp://127.0.0.1/jwks.json";
+		CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+		e = json_loads("{\"allow_insecure_http\": \"yes\"}", 0, NULL);
+		CU_ASSERT(kbs_trust_rules_from_json(e, &cfg, &eb) == KBS_ERR_CONFIG);
+		CU_ASSERT(strstr(eb.msg, "allow_insecure_http") != NULL);
+		json_decref(e);
+		e = json_loads("{}", 0, NULL);
+		CU_ASSERT(kbs_trust_rules_from_json(e, &cfg, NULL) == KBS_OK);
+		CU_ASSERT(cfg.allow_insecure_http == 0);
+		json_decref(e);
+		cfg.name = "x";
+	}
 	cfg.jwks_url = NULL;
 	write_file("notca.pem", "hello\n");
 	cfg.ca_file = path_of("notca.pem", p, sizeof(p));
@@ -668,6 +703,7 @@ test_jwks_url(void)
 	kbs_trust_new(&t);
 	cfg.name = "url-issuer";
 	cfg.jwks_url = url;
+	cfg.allow_insecure_http = 1; /* a loopback double */
 	cfg.refetch_interval = 30;
 	cfg.cache_ttl = 300;
 	cfg.fetch_timeout_ms = 3000;
@@ -730,6 +766,7 @@ test_jwks_url_failures(void)
 	kbs_trust_new(&t);
 	cfg.name = "down";
 	cfg.jwks_url = url;
+	cfg.allow_insecure_http = 1; /* a loopback double */
 	cfg.fetch_timeout_ms = 2000;
 	kbs_trust_add_issuer(t, &cfg, NULL);
 	t0 = mono();
@@ -1405,6 +1442,7 @@ url_trust(const char *name, int port, const char *file)
 	kbs_trust_new(&t);
 	cfg.name = name;
 	cfg.jwks_url = url;
+	cfg.allow_insecure_http = 1; /* a loopback double */
 	cfg.refetch_interval = 30;
 	cfg.cache_ttl = 300;
 	cfg.fetch_timeout_ms = 3000;
