@@ -17,10 +17,11 @@ enum {
 };
 
 /* Exit code for the outcome rc: KBS_ERR_DENIED (server refused) 1,
- * KBS_ERR_NETWORK 3, any other error 4 (client.h, error convention). */
+ * KBS_ERR_CONFIG (a URL refused by httpc's rule) 2, KBS_ERR_NETWORK 3,
+ * any other error 4 (client.h, error convention). */
 int client_exit_code(kbs_err rc);
 
-#define CLIENT_DEFAULT_URL "http://127.0.0.1:8080"
+#define CLIENT_DEFAULT_URL "https://127.0.0.1:8080"
 #define CLIENT_DEFAULT_TIMEOUT 30L
 #define CLIENT_DEFAULT_ROLE "admin"
 
@@ -84,6 +85,10 @@ kbs_err client_cli_read_input(const char *path, size_t max, uint8_t **out,
 			      size_t *len, kbs_errbuf *eb);
 kbs_err client_cli_write_output(const char *path, const uint8_t *data,
 				size_t len, kbs_errbuf *eb);
+
+/* 0 if url (NULL: not given) passes httpc's URL rule with h's
+ * --insecure-http; else prints a usage error naming opt and returns -1. */
+int client_check_url(const char *opt, const char *url, const client_http_opts *h);
 
 /* Print "kbs-client: <msg>" to stderr and return CLIENT_EXIT_USAGE. */
 int client_usage_error(const char *fmt, ...)

@@ -1,5 +1,5 @@
 /*
- * client.h - the pieces of kbs-client, one file each: http.c (libcurl),
+ * client.h - the pieces of kbs-client, one file each: http.c (httpc.h),
  * keys.c (TEE and admin keys), attest.c (the RCAR handshake), resource.c
  * (fetch and decrypt), admin.c (admin token and calls).  main.c parses
  * the command line and maps a kbs_err to an exit code (cli.h).
@@ -20,8 +20,10 @@
 #include <openssl/evp.h>
 
 #include "err.h"
+#include "httpc.h"
 
-/* ---- http.c: one reused libcurl easy handle (keeps the session cookie) */
+/* ---- http.c: one httpc client per command (its cookie jar keeps the
+ * session cookie) */
 
 /*
  * Response bodies above this are refused while they arrive.  A JWE of the
@@ -37,6 +39,7 @@ typedef struct {
 	const char *cacert; /* CA bundle for https, NULL = system default */
 	long timeout;       /* seconds, total and connect */
 	int verbose;        /* request lines and statuses to stderr */
+	int allow_insecure_http; /* --insecure-http: http:// URLs (tests only) */
 } client_http_opts;
 
 typedef struct {
@@ -65,6 +68,15 @@ kbs_err client_http_call(client_http *h, const char *method, const char *base,
 			 const char *path, const char *bearer,
 			 const char *ctype, const void *body, size_t len,
 			 client_http_resp *resp, kbs_errbuf *eb);
+
+/*
+ * One raw request on h (for callers with their own headers and status
+ * handling: the Intel API): kbs_httpc_request() with --verbose logging;
+ * a refused http:// URL names --insecure-http, an oversized response is
+ * KBS_ERR_NETWORK.  *resp as kbs_httpc_request().
+ */
+kbs_err client_http_request(client_http *h, const kbs_httpc_req *req,
+			    kbs_httpc_resp *resp, kbs_errbuf *eb);
 
 /*
  * 1 if the last kbs-session-id cookie the server set was larger than the

@@ -18,15 +18,14 @@
  * The held-data encoding and the unwrap are the broker's own codec
  * (common/intel_wrap.c); the independent check of that codec is the
  * black-box suite, which unwraps with python3-cryptography.  The Intel API wants
- * "Accept: application/json" exactly, which client_http does not send, so
- * this file makes its own small libcurl calls.
+ * "Accept: application/json" exactly and answers errors in its own form, so
+ * this file sends its own requests through client_http_request().
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "b64.h"
@@ -36,127 +35,80 @@
 #include "json.h"
 #include "mem.h"
 
-#define MAX_RESP (1024 * 1024)
 #define INTEL_MAX_INPUT (256 * 1024)
 
 typedef struct {
 	const char *key_id, *tee, *token, *token_file, *tee_key, *out, *file;
 	const char *algorithm, *key_length, *curve_type, *policy_id;
 	const char *key_data_file, *admin_key, *role, *url;
-	int help;
+	int help, insecure_http;
 	char **args;
 	int nargs;
 } intel_opts;
 
 /* ---- HTTP ---- */
 
-typedef struct {
-	char *data;
-	size_t len;
-	int over;
-} membuf;
-
-static size_t
-on_data(char *p, size_t sz, size_t n, void *arg)
+/* Intel's error body {"error": "..."} (or nothing) into eb. */
+static kbs_err
+refused(const kbs_httpc_resp *r, kbs_errbuf *eb)
 {
-	membuf *m = arg;
-	size_t add = sz * n;
-	char *nd;
+	json_t *err = r->len ? kbs_json_parse_object(r->body, r->len, 4, NULL) : NULL;
+	const char *msg = kbs_json_str(err, "error");
 
-	if (m->len + add > MAX_RESP) {
-		m->over = 1;
-		return 0;
-	}
-	if ((nd = realloc(m->data, m->len + add + 1)) == NULL)
-		return 0;
-	m->data = nd;
-	memcpy(m->data + m->len, p, add);
-	m->len += add;
-	m->data[m->len] = '\0';
-	return add;
-}
-
-/* Bounded, no signals, http(s) only; an empty POST body when none. */
-static void
-set_options(CURL *c, const client_cli *o, const char *url, const char *method,
-	    struct curl_slist *h, const char *body, membuf *m)
-{
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, o->http.timeout);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o->http.timeout);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (o->http.cacert != NULL)
-		curl_easy_setopt(c, CURLOPT_CAINFO, o->http.cacert);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, m);
-	if (body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	} else if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
-	}
+	kbs_errf(eb, KBS_ERR_DENIED, "server refused (HTTP %ld): %.200s", r->status,
+		 msg ? msg : "");
+	json_decref(err);
+	return KBS_ERR_DENIED;
 }
 
 /*
  * One call: method to url+path with JSON Accept (and Content-Type with a
- * body), bearer, optional Attestation-Type.  KBS_OK for 2xx with *out the
- * body (may be NULL for 204); other statuses KBS_ERR_DENIED with Intel's
- * "error" in eb.
+ * body), bearer.  KBS_OK for 2xx with *out the body (may be empty for
+ * 204); other statuses KBS_ERR_DENIED with Intel's "error" in eb.
  */
 static kbs_err
 call(const intel_opts *io, const client_cli *o, const char *method,
      const char *path, const char *bearer, const char *body, char **out,
      kbs_errbuf *eb)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	membuf m = {NULL, 0, 0};
+	const char *hdrs[4] = {"Accept: application/json", NULL, NULL, NULL};
+	client_http *h = NULL;
+	kbs_httpc_resp r = {0};
+	kbs_httpc_req q;
 	char url[2048], *auth = NULL;
-	long status = 0;
-	kbs_err rc = KBS_ERR_NETWORK;
-	json_t *err;
+	size_t n = 1, alen;
+	kbs_err rc;
 
-	snprintf(url, sizeof(url), "%s%s", io->url, path);
-	h = curl_slist_append(h, "Accept: application/json");
+	if (snprintf(url, sizeof(url), "%s%s", io->url, path) >= (int)sizeof(url))
+		return kbs_errf(eb, KBS_ERR_INVALID, "--url too long");
 	if (body != NULL)
-		h = curl_slist_append(h, "Content-Type: application/json");
-	if (bearer != NULL && (auth = malloc(strlen(bearer) + 32)) != NULL) {
-		snprintf(auth, strlen(bearer) + 32, "Authorization: Bearer %s", bearer);
-		h = curl_slist_append(h, auth);
+		hdrs[n++] = "Content-Type: application/json";
+	if (bearer != NULL) {
+		alen = strlen(bearer) + 32;
+		if ((auth = malloc(alen)) == NULL)
+			return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		snprintf(auth, alen, "Authorization: Bearer %s", bearer);
+		hdrs[n++] = auth;
 	}
-	if (c == NULL || h == NULL) {
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	memset(&q, 0, sizeof(q));
+	q.method = method;
+	q.url = url;
+	q.headers = hdrs;
+	q.body = body;
+	q.body_len = body ? strlen(body) : 0;
+	if ((rc = client_http_new(&o->http, &h, eb)) != KBS_OK ||
+	    (rc = client_http_request(h, &q, &r, eb)) != KBS_OK)
+		goto out;
+	if (r.status < 200 || r.status > 299) {
+		rc = refused(&r, eb);
 		goto out;
 	}
-	set_options(c, o, url, method, h, body, &m);
-	if (curl_easy_perform(c) != CURLE_OK) {
-		kbs_errf(eb, rc, "%s %s: %s", method, path, m.over ? "response "
-			 "too large" : "transport failure");
-		goto out;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (o->http.verbose)
-		fprintf(stderr, "kbs-client: %s %s -> %ld\n", method, path, status);
-	if (status < 200 || status > 299) {
-		err = m.data ? kbs_json_parse_object(m.data, m.len, 4, NULL) : NULL;
-		rc = kbs_errf(eb, KBS_ERR_DENIED, "server refused (HTTP %ld): %.200s",
-			      status, kbs_json_str(err, "error") ?
-			      kbs_json_str(err, "error") : "");
-		json_decref(err);
-		goto out;
-	}
-	*out = m.data;
-	m.data = NULL;
-	rc = KBS_OK;
+	*out = r.body;
+	r.body = NULL;
 out:
-	kbs_freezero(m.data, m.len);
+	kbs_httpc_resp_free(&r);
 	kbs_strfreezero(auth);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	client_http_free(h);
 	return rc;
 }
 
@@ -493,6 +445,7 @@ static const struct option intel_long[] = {
 	{"admin-key", required_argument, NULL, 'A'},
 	{"role", required_argument, NULL, 'r'},
 	{"url", required_argument, NULL, 'u'},
+	{"insecure-http", no_argument, NULL, 'I'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -525,6 +478,8 @@ parse(intel_opts *io, int argc, char **argv)
 			return -1;
 		if (c == 'h')
 			io->help = 1;
+		if (c == 'I')
+			io->insecure_http = 1;
 		set(io, c, optarg);
 	}
 	io->args = argv + optind;
@@ -547,6 +502,10 @@ client_cmd_intel(client_cli *o, int argc, char **argv)
 	io.url = o->url;
 	io.role = o->role;
 	if (parse(&io, argc, argv) != 0)
+		return CLIENT_EXIT_USAGE;
+	if (io.insecure_http)
+		o->http.allow_insecure_http = 1;
+	if (client_check_url("--url", io.url, &o->http) != 0)
 		return CLIENT_EXIT_USAGE;
 	if (io.help || io.nargs == 0) {
 		fputs(usage, io.help ? stdout : stderr);

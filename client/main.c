@@ -23,13 +23,14 @@ enum {
 	O_TEE_KEY_TYPE, O_TEE_KEY_OUT, O_INIT_DATA, O_USE_COOKIE, O_FILE,
 	O_VALUE, O_POLICY, O_ADMIN_KEY, O_ROLE, O_PARTIAL,
 	O_CLAIMS, O_RESOURCE, O_QUERY, O_ID, O_POLICY_VERSION, O_PATTERN,
-	O_SAMPLE_DEVICE,
-	O__LAST = O_SAMPLE_DEVICE,
+	O_SAMPLE_DEVICE, O_INSECURE_HTTP,
+	O__LAST = O_INSECURE_HTTP,
 };
 
 #define BIT(o) (1u << (o))
 #define GLOBAL_OPTS (BIT(O_URL) | BIT(O_CACERT) | BIT(O_TIMEOUT) | \
-		     BIT(O_VERBOSE) | BIT(O_HELP) | BIT(O_VERSION))
+		     BIT(O_VERBOSE) | BIT(O_HELP) | BIT(O_VERSION) | \
+		     BIT(O_INSECURE_HTTP))
 #define ADMIN_OPTS (BIT(O_ADMIN_KEY) | BIT(O_ROLE))
 /* In client_command.allowed: positional arguments (client_cli.args). */
 #define TAKES_ARGS (1u << 31)
@@ -67,6 +68,7 @@ static const struct option long_opts[] = {
 	{"policy-version", required_argument, NULL, OPT_BASE + O_POLICY_VERSION},
 	{"pattern", required_argument, NULL, OPT_BASE + O_PATTERN},
 	{"sample-device", no_argument, NULL, OPT_BASE + O_SAMPLE_DEVICE},
+	{"insecure-http", no_argument, NULL, OPT_BASE + O_INSECURE_HTTP},
 	{NULL, 0, NULL, 0},
 };
 
@@ -227,6 +229,7 @@ static const char main_usage[] =
 	"  --cacert FILE      CA certificates for https servers\n"
 	"  --timeout SECONDS  per request, connect and total (default 30)\n"
 	"  -v, --verbose      print requests and statuses to stderr\n"
+	"  --insecure-http    allow plain http:// server URLs (tests only)\n"
 	"  -h, --help         this help; COMMAND --help for a command's\n"
 	"  --version          print the version\n"
 	"\n"
@@ -243,6 +246,8 @@ client_exit_code(kbs_err rc)
 		return CLIENT_EXIT_REFUSED;
 	case KBS_ERR_NETWORK:
 		return CLIENT_EXIT_NETWORK;
+	case KBS_ERR_CONFIG: /* a URL the one rule refuses (httpc.h) */
+		return CLIENT_EXIT_USAGE;
 	default:
 		return CLIENT_EXIT_LOCAL;
 	}
@@ -316,6 +321,8 @@ set_opt(client_cli *o, int id, const char *arg)
 	}
 	if (id == O_VERBOSE)
 		o->http.verbose = 1;
+	if (id == O_INSECURE_HTTP)
+		o->http.allow_insecure_http = 1;
 	if (id == O_USE_COOKIE)
 		o->use_cookie = 1;
 	if (id == O_SAMPLE_DEVICE)
@@ -325,6 +332,19 @@ set_opt(client_cli *o, int id, const char *arg)
 	if (id < (int)(sizeof(slot) / sizeof(slot[0])) && slot[id] != NULL)
 		*slot[id] = arg;
 	return 0;
+}
+
+int
+client_check_url(const char *opt, const char *url, const client_http_opts *h)
+{
+	kbs_errbuf eb = {""};
+
+	if (url == NULL || kbs_httpc_url_check(url, h->allow_insecure_http, &eb) == KBS_OK)
+		return 0;
+	client_usage_error("%s: %s%s", opt, eb.msg,
+			   strncmp(url, "http://", 7) == 0 ? " (--insecure-http allows "
+			   "it, for tests)" : "");
+	return -1;
 }
 
 /* getopt_long's return value as an O_x id; -1 for an unknown option. */
@@ -409,6 +429,14 @@ run_command(client_cli *o, int argc, char **argv, unsigned seen)
 	}
 	if ((stray = stray_option(cmd, seen)) != NULL)
 		return client_usage_error("%s does not take --%s", cmd->name, stray);
+	/* The URL rule before anything is sent (not only at the first call
+	 * to that server, which may come after a token was fetched). */
+	if (((seen & BIT(O_URL)) && client_check_url("--url", o->url, &o->http) != 0) ||
+	    /* policy's --issuer is an issuer's name, not a URL */
+	    (cmd->run != client_cmd_policy &&
+	     client_check_url("--issuer", o->issuer, &o->http) != 0) ||
+	    client_check_url("--broker", o->broker, &o->http) != 0)
+		return CLIENT_EXIT_USAGE;
 	return cmd->run(o);
 }
 

@@ -56,19 +56,19 @@ pids+=($!)
 wait_healthy "$BROKER"
 
 say "Operator stores a secret at default/key/demo (admin API, signed admin JWT)"
-"$BIN/client/kbs-client" --url "$BROKER" set-resource --admin-key "$STATE/admin.pem" \
+"$BIN/client/kbs-client" --insecure-http --url "$BROKER" set-resource --admin-key "$STATE/admin.pem" \
 	--path default/key/demo --value "$SECRET"
 echo "stored."
 
 say "Guest attests to the issuer (sample TEE) and gets its passport"
-TOKEN=$("$BIN/client/kbs-client" --url "$ISSUER" attest --tee-key-out "$STATE/tee-key.pem")
+TOKEN=$("$BIN/client/kbs-client" --insecure-http --url "$ISSUER" attest --tee-key-out "$STATE/tee-key.pem")
 payload=$(cut -d. -f2 <<<"$TOKEN" | tr '_-' '/+')
 while [ $(( ${#payload} % 4 )) -ne 0 ]; do payload="$payload="; done
 echo "token: ${TOKEN:0:40}... (${#TOKEN} bytes)"
 echo "claims:"; base64 -d <<<"$payload" | head -c 1200; echo
 
 say "Guest presents the token to the broker and unwraps the secret"
-GOT=$("$BIN/client/kbs-client" get-resource --broker "$BROKER" --path default/key/demo \
+GOT=$("$BIN/client/kbs-client" --insecure-http get-resource --broker "$BROKER" --path default/key/demo \
 	--token "$TOKEN" --tee-key "$STATE/tee-key.pem")
 echo "secret: $GOT"
 

@@ -234,14 +234,15 @@ def test_large_verbose_token_through_the_issuer(env):
 def test_kbs_client_sample_device(env):
     """A new user: kbs-client attests with --sample-device and fetches."""
     cp = subprocess.run(
-        [str(kbsutil.BIN["kbs-client"]), "get-resource",
+        [str(kbsutil.BIN["kbs-client"]), "--insecure-http", "get-resource",
          "--issuer", env["issuer"].url, "--broker", env["strict"].url,
          "--path", "default/key/dev", "--sample-device"],
         capture_output=True, timeout=60)
     assert cp.returncode == 0, cp.stderr
     assert cp.stdout == SECRET.encode()
     cp = subprocess.run(
-        [str(kbsutil.BIN["kbs-client"]), "--url", env["issuer"].url,
+        [str(kbsutil.BIN["kbs-client"]), "--insecure-http",
+         "--url", env["issuer"].url,
          "attest", "--sample-device"], capture_output=True, timeout=60)
     assert cp.returncode == 0, cp.stderr
     token = cp.stdout.decode().strip()

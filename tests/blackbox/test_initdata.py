@@ -196,7 +196,7 @@ def test_kbs_client_sends_init_data(env, tmp_path):
     f = tmp_path / "initdata.toml"
     f.write_text(INITDATA)
     cp = subprocess.run(
-        [str(kbsutil.BIN["kbs-client"]), "get-resource",
+        [str(kbsutil.BIN["kbs-client"]), "--insecure-http", "get-resource",
          "--issuer", env["issuer"].url, "--broker", env["broker"].url,
          "--path", "default/key/init", "--init-data", str(f)],
         capture_output=True, timeout=60)

@@ -141,3 +141,82 @@ def test_broker_ita_url_opt_in(tmp_path, fleet):
                   "ita_allow_insecure_http": True}})
     assert requests.get(b.url + "/kbs/v1/version").status_code == 200
 
+
+# ---- kbs-client: --insecure-http per command -------------------------------
+
+class Listener:
+    """A loopback socket that counts connections: proof nothing was sent."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+
+    def connections(self):
+        n = 0
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except (BlockingIOError, OSError):
+                return n
+            c.close()
+            n += 1
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    lst = Listener()
+    yield lst
+    lst.close()
+
+
+@pytest.mark.parametrize("args", [
+    ["--url", "{u}", "attest"],
+    ["attest", "--url", "{u}"],
+    ["get-resource", "--issuer", "{u}", "--broker", "{u}", "--path", "a/b/c"],
+    ["get-resource", "--issuer", "https://127.0.0.1:1", "--broker", "{u}",
+     "--path", "a/b/c"],
+    ["--url", "{u}", "intel", "key", "list"],
+    ["intel", "key", "list", "--url", "{u}"],
+])
+def test_client_refuses_http_without_flag(listener, args):
+    argv = [a.format(u=listener.url) for a in args]
+    cp = run_cli("kbs-client", argv, timeout=30)
+    _, err = check_cli(cp)
+    assert cp.returncode == 2, err
+    assert "plain http:// URL refused" in err and "--insecure-http" in err, err
+    assert listener.connections() == 0
+
+
+@pytest.mark.parametrize("url,word", [
+    ("HTTP://127.0.0.1:1", "must start with https://"),
+    ("ftp://127.0.0.1:1", "must start with https://"),
+    ("https://admin:pw@127.0.0.1:1", "user information"),
+    ("https://127.0.0.1:1/\x01", "control"),
+])
+def test_client_refuses_bad_urls_even_with_flag(url, word):
+    cp = run_cli("kbs-client", ["--insecure-http", "--url", url, "attest"],
+                 timeout=30)
+    _, err = check_cli(cp)
+    assert cp.returncode == 2 and word in err, err
+    assert "pw" not in err
+
+
+def test_client_flag_allows_http(split):
+    """The opt-in is what makes the same command work against a plain
+    loopback issuer."""
+    _, issuer, _ = split
+    cp = run_cli("kbs-client", ["--url", issuer.url, "attest"], timeout=60)
+    assert cp.returncode == 2
+    cp = run_cli("kbs-client", ["--insecure-http", "--url", issuer.url,
+                                "attest"], timeout=60)
+    out, err = check_cli(cp)
+    assert cp.returncode == 0, err
+    kbsutil.remember_token(out.strip())
+    assert out.count(".") == 2

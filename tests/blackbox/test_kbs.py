@@ -234,14 +234,14 @@ def test_kbs_client_with_sample_device_over_the_cookie(env):
     over the attested cookie (demo policy)."""
     import subprocess
     cp = subprocess.run(
-        [str(kbsutil.BIN["kbs-client"]), "--url", env["kbs"].url,
+        [str(kbsutil.BIN["kbs-client"]), "--insecure-http", "--url", env["kbs"].url,
          "get-resource", "--path", "default/key/1", "--use-cookie",
          "--sample-device"], capture_output=True, timeout=60)
     assert cp.returncode == 0, cp.stderr
     assert cp.stdout == SECRET.encode()
     # The default policy refuses the sample device (as the sample TEE).
     cp = subprocess.run(
-        [str(kbsutil.BIN["kbs-client"]), "--url", env["default"].url,
+        [str(kbsutil.BIN["kbs-client"]), "--insecure-http", "--url", env["default"].url,
          "get-resource", "--path", "default/key/1", "--use-cookie",
          "--sample-device"], capture_output=True, timeout=60)
     assert cp.returncode == 1, cp.stderr

@@ -82,7 +82,7 @@ else
 		bad "the issuer's generated keys are not in its named volume"
 	# The trial setup: a policy that accepts the sample TEE, set by the
 	# operator with the admin key whose public half is mounted from the host.
-	if ! "$CLIENT" --timeout 20 --url "$BROKER" set-resource-policy --admin-key "$W/admin.pem" \
+	if ! "$CLIENT" --insecure-http --timeout 20 --url "$BROKER" set-resource-policy --admin-key "$W/admin.pem" \
 		--policy policies/demo.json >"$W/policy.out" 2>&1; then
 		cat "$W/policy.out"; bad "set-resource-policy with the mounted admin key"
 	elif ! out=$(guest_flow "$CLIENT" "$ISSUER" "$BROKER" "$W/admin.pem" "$W"); then
@@ -92,7 +92,7 @@ else
 	fi
 	# Another admin key is refused.
 	openssl genpkey -algorithm ed25519 -out "$W/other.pem" 2>/dev/null
-	if "$CLIENT" --timeout 20 --url "$BROKER" set-resource --admin-key "$W/other.pem" \
+	if "$CLIENT" --insecure-http --timeout 20 --url "$BROKER" set-resource --admin-key "$W/other.pem" \
 		--path default/key/x --value x >/dev/null 2>&1; then
 		bad "an admin key that is not mounted could write a resource"
 	fi
@@ -119,16 +119,16 @@ else
 	# The KMIP server makes the broker's client certificate at its first
 	# start; the broker's first connection may come before it listens.
 	for _ in $(seq 1 60); do
-		"$CLIENT" --timeout 20 --url "$BROKER" set-resource --admin-key "$W/admin.pem" \
+		"$CLIENT" --insecure-http --timeout 20 --url "$BROKER" set-resource --admin-key "$W/admin.pem" \
 			--path kmip/key/deploy --value "kmip deploy secret" >"$W/kset.out" 2>&1 && { ok=1; break; }
 		sleep 1
 	done
 	if [ $ok != 1 ]; then
 		cat "$W/kset.out"; logs; bad "kmip profile: storing kmip/key/deploy"
 	else
-		"$CLIENT" --timeout 20 --url "$BROKER" set-resource-policy --admin-key "$W/admin.pem" \
+		"$CLIENT" --insecure-http --timeout 20 --url "$BROKER" set-resource-policy --admin-key "$W/admin.pem" \
 			--policy policies/demo.json >/dev/null 2>&1 || bad "kmip profile: set-resource-policy"
-		got=$("$CLIENT" --timeout 20 get-resource --issuer "$ISSUER" --broker "$BROKER" \
+		got=$("$CLIENT" --insecure-http --timeout 20 get-resource --issuer "$ISSUER" --broker "$BROKER" \
 			--path kmip/key/deploy 2>"$W/kget.err")
 		[ "$got" = "kmip deploy secret" ] || { cat "$W/kget.err"; bad "kmip profile: guest flow"; }
 		n=$(podman exec "${PROJECT}_kmip_1" python3 -c "import sqlite3

@@ -83,7 +83,8 @@ JSON
 cat >"$W/broker.json" <<JSON
 {"http": {"listen": "0.0.0.0:8081"},
  "token": {"trusted_issuers": [{"name": "kbs-issuer", "iss": "kbs-issuer",
-   "jwks_url": "http://127.0.0.1:8080/.well-known/jwks.json"}]},
+   "jwks_url": "http://127.0.0.1:8080/.well-known/jwks.json",
+   "allow_insecure_http": true}]},
  "policy": {"file": "/usr/share/kbs-c/policies/demo.json"},
  "admin": {"public_keys": ["/etc/kbs-c/test/admin-pub.pem"]}}
 JSON
@@ -120,8 +121,8 @@ else
 		if wait_http "$ISSUER/healthz" 60 && wait_http "$BROKER/healthz" 60; then
 			[ "$(curl -fsS "$ISSUER/.well-known/jwks.json")" = "$jwks" ] ||
 				bad "the issuer's token key changed across a restart (state not on the volume?)"
-			token=$("$CLIENT" --url "$ISSUER" attest --tee-key-out "$W/tee2.pem" 2>/dev/null)
-			"$CLIENT" get-resource --broker "$BROKER" --path default/key/deploy --token "$token" \
+			token=$("$CLIENT" --insecure-http --url "$ISSUER" attest --tee-key-out "$W/tee2.pem" 2>/dev/null)
+			"$CLIENT" --insecure-http get-resource --broker "$BROKER" --path default/key/deploy --token "$token" \
 				--tee-key "$W/tee2.pem" >/dev/null 2>&1 || bad "the stored secret is gone after a restart"
 			step "passport: restart keeps keys and resources"
 		else

@@ -29,17 +29,17 @@ wait_http() {
 guest_flow() {
 	local client=$1 issuer=$2 broker=$3 admin=$4 w=$5 secret token got
 	secret="deploy test secret $RANDOM$RANDOM"
-	"$client" --timeout 20 --url "$broker" set-resource --admin-key "$admin" \
+	"$client" --insecure-http --timeout 20 --url "$broker" set-resource --admin-key "$admin" \
 		--path default/key/deploy --value "$secret" >"$w/set.out" 2>&1 ||
 		{ echo "set-resource failed: $(tail -n 3 "$w/set.out")"; return 1; }
-	token=$("$client" --timeout 20 --url "$issuer" attest --tee-key-out "$w/tee.pem" 2>"$w/attest.err") ||
+	token=$("$client" --insecure-http --timeout 20 --url "$issuer" attest --tee-key-out "$w/tee.pem" 2>"$w/attest.err") ||
 		{ echo "attest failed: $(tail -n 3 "$w/attest.err")"; return 1; }
-	got=$("$client" --timeout 20 get-resource --broker "$broker" --path default/key/deploy \
+	got=$("$client" --insecure-http --timeout 20 get-resource --broker "$broker" --path default/key/deploy \
 		--token "$token" --tee-key "$w/tee.pem" 2>"$w/get.err") ||
 		{ echo "get-resource failed: $(tail -n 3 "$w/get.err")"; return 1; }
 	[ "$got" = "$secret" ] || { echo "released secret differs from the stored one"; return 1; }
 	# A forged token is refused: the flow is not an allow-all.
-	if "$client" --timeout 20 get-resource --broker "$broker" --path default/key/deploy \
+	if "$client" --insecure-http --timeout 20 get-resource --broker "$broker" --path default/key/deploy \
 		--token "${token%.*}.AAAA" --tee-key "$w/tee.pem" >/dev/null 2>&1; then
 		echo "a token with a forged signature got the secret"; return 1
 	fi

@@ -70,24 +70,59 @@ test_long_detail_truncated(void)
 static void
 test_connection_refused_is_network(void)
 {
-	client_http_opts o = {NULL, 5, 0};
+	client_http_opts o = {NULL, 5, 0, 0};
 	client_http_resp r = {0, NULL, 0};
 	client_http *h = NULL;
 	kbs_errbuf eb = {""};
 
 	CU_ASSERT_EQUAL_FATAL(client_http_new(&o, &h, &eb), KBS_OK);
 	/* Port 1 on loopback: nothing listens there in a test environment. */
-	CU_ASSERT_EQUAL(client_http_call(h, "GET", "http://127.0.0.1:1/",
+	CU_ASSERT_EQUAL(client_http_call(h, "GET", "https://127.0.0.1:1/",
 					 "/kbs/v0/auth", NULL, NULL, NULL, 0,
 					 &r, &eb), KBS_ERR_NETWORK);
 	CU_ASSERT_PTR_NULL(r.body);
 	CU_ASSERT_FALSE(client_http_cookie_dropped(h));
-	CU_ASSERT_EQUAL(client_http_call(h, "GET", "ftp://127.0.0.1:1",
-					 "/x", NULL, NULL, NULL, 0, &r, &eb),
-			KBS_ERR_NETWORK);
 	client_http_free(h);
 	client_http_free(NULL);
 	client_http_resp_free(NULL);
+}
+
+/* The one URL rule: http:// only with --insecure-http, other schemes never. */
+static void
+test_url_rule(void)
+{
+	client_http_opts o = {NULL, 5, 0, 0};
+	client_http_resp r = {0, NULL, 0};
+	client_http *h = NULL;
+	kbs_errbuf eb = {""};
+
+	CU_ASSERT_EQUAL_FATAL(client_http_new(&o, &h, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(client_http_call(h, "GET", "http://127.0.0.1:1/",
+					 "/kbs/v0/auth", NULL, NULL, NULL, 0,
+					 &r, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "--insecure-http"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "plain http:// URL refused"));
+	CU_ASSERT_EQUAL(client_http_call(h, "GET", "ftp://127.0.0.1:1",
+					 "/x", NULL, NULL, NULL, 0, &r, &eb),
+			KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NULL(r.body);
+	client_http_free(h);
+	h = NULL;
+	o.allow_insecure_http = 1;
+	CU_ASSERT_EQUAL_FATAL(client_http_new(&o, &h, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(client_http_call(h, "GET", "http://127.0.0.1:1/",
+					 "/kbs/v0/auth", NULL, NULL, NULL, 0,
+					 &r, &eb), KBS_ERR_NETWORK);
+	CU_ASSERT_EQUAL(client_http_call(h, "GET", "HTTP://127.0.0.1:1",
+					 "/x", NULL, NULL, NULL, 0, &r, &eb),
+			KBS_ERR_CONFIG);
+	client_http_free(h);
+	/* An unreadable --cacert fails at once, naming the option. */
+	o.cacert = "/nonexistent/ca.pem";
+	h = NULL;
+	CU_ASSERT_EQUAL(client_http_new(&o, &h, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NULL(h);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "--cacert"));
 }
 
 static const kbs_unit_test tests[] = {
@@ -96,6 +131,7 @@ static const kbs_unit_test tests[] = {
 	{"control characters replaced", test_control_characters_replaced},
 	{"long detail truncated", test_long_detail_truncated},
 	{"transport failures are KBS_ERR_NETWORK", test_connection_refused_is_network},
+	{"http:// only with --insecure-http", test_url_rule},
 	{NULL, NULL},
 };
 
