@@ -162,13 +162,13 @@ elif ! wait_http "$BROKER/healthz" 120; then
 	logs; bad "pg profile: the broker did not answer"
 else
 	echo "compose: pg profile up ($(( $(date +%s) - t0 )) s)"
-	if ! "$CLIENT" --timeout 20 --url "$BROKER" set-resource --admin-key "$W/admin.pem" \
+	if ! "$CLIENT" --insecure-http --timeout 20 --url "$BROKER" set-resource --admin-key "$W/admin.pem" \
 		--path default/key/pgdeploy --value "$SECRET" >"$W/pset.out" 2>&1; then
 		cat "$W/pset.out"; logs; bad "pg profile: storing default/key/pgdeploy"
 	else
-		"$CLIENT" --timeout 20 --url "$BROKER" set-resource-policy --admin-key "$W/admin.pem" \
+		"$CLIENT" --insecure-http --timeout 20 --url "$BROKER" set-resource-policy --admin-key "$W/admin.pem" \
 			--policy policies/demo.json >/dev/null 2>&1 || bad "pg profile: set-resource-policy"
-		got=$("$CLIENT" --timeout 20 get-resource --issuer "$ISSUER" --broker "$BROKER" \
+		got=$("$CLIENT" --insecure-http --timeout 20 get-resource --issuer "$ISSUER" --broker "$BROKER" \
 			--path default/key/pgdeploy 2>"$W/pget.err")
 		[ "$got" = "$SECRET" ] || { cat "$W/pget.err"; logs; bad "pg profile: guest flow"; }
 		psql() { podman exec "${PROJECT}_postgres_1" psql -X -At -h /tmp -U kbs -d postgres -c "$1" 2>/dev/null; }
