@@ -88,8 +88,9 @@ printf '%s' "$TOKEN" >"$ST/token"
 URL="http://127.0.0.1:$BP/kbs/v0/resource/default/key/bench"
 curl -fs -H "Authorization: Bearer $TOKEN" "$URL" >"$ST/jwe"
 
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -Iclient -o "$ST/loadgen" \
-	tests/bench/loadgen.c "$BIN/client/libkbs_client_core.a" "$BIN/common/libkbs.a" \
+. tests/bench/kbs_build.sh
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(kbs_incs common client) -o "$ST/loadgen" \
+	tests/bench/loadgen.c $(kbs_libs "$BIN" client common) \
 	$(pkg-config --libs jansson libcurl openssl) -lpthread
 "$ST/loadgen" mint "$ST/token" "$ST/t.pem" "$FRESH_TOKENS" "$ST/tokens"
 

@@ -13,13 +13,14 @@ VECTORS=${KBS_TESTVECTORS:-$PWD/tests/vectors}
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 PIN=(); command -v taskset >/dev/null && PIN=(taskset -c 0)
 BENCHES=(verify release release_pg)
+. tests/bench/kbs_build.sh
 
 # Compile a bench program against the built static libraries.
 compile() { # compile NAME SOURCE
 	local libs
 	libs=$(pkg-config --libs jansson libcurl openssl 2>/dev/null || echo "-ljansson -lcurl -lssl -lcrypto")
-	cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -Iissuer -o "$OUT/$1" "$2" \
-	   "$BUILD/issuer/libkbs_issuer_core.a" "$BUILD/common/libkbs.a" $libs -lpthread
+	cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(kbs_incs common issuer) -o "$OUT/$1" "$2" \
+	   $(kbs_libs "$BUILD" issuer common) $libs -lpthread
 }
 
 bench_verify() {
@@ -41,5 +42,5 @@ bench_release_pg() {
 	tests/bench/release_pg.sh "$BUILD" "${RELEASE_SECS:-5}"
 }
 
-[ -f "$BUILD/common/libkbs.a" ] || { echo "build $BUILD first (cmake --build $BUILD)" >&2; exit 2; }
+[ -f "$BUILD/common/base/libkbs_base.a" ] || { echo "build $BUILD first (cmake --build $BUILD)" >&2; exit 2; }
 for b in "${@:-${BENCHES[@]}}"; do "bench_$b"; echo; done

@@ -1,5 +1,5 @@
 """The broker's JWKS fetching and verified-token cache under a misbehaving
-issuer (docs/config.md, token.trusted_issuers; common/trust.c).
+issuer (docs/config.md, token.trusted_issuers; common/auth/trust.c).
 
 The issuer here is a small JWKS server in this process that can stall or
 fail on demand; its tokens are real kbs-issuer tokens re-signed with its

@@ -160,7 +160,7 @@ def build(src, bdir, jobs, target=None):
 
 
 def mirror_unit(path):
-    """unit_common_jws for common/jws.c: the program testing that file."""
+    """unit_jose_jws for common/jose/jws.c: the program testing that file."""
     p = Path(path)
     return "unit_%s_%s" % (p.parent.name, p.stem)
 
@@ -219,8 +219,8 @@ class Suite:
 
     def unit_kills(self, mfile, all_programs=False):
         """{program: [failed tests]} of confirmed unit kills.  The
-        programs named after the mutated module (unit_common_jws for
-        common/jws.c) run first, and no new program starts after the
+        programs named after the mutated module (unit_jose_jws for
+        common/jose/jws.c) run first, and no new program starts after the
         first confirmed kill unless all_programs."""
         stem = "_" + Path(mfile).with_suffix("").name
         progs = sorted(self.unit_programs(self.mut),
@@ -308,8 +308,8 @@ def mutate_one(m, suite, src, jobs, both):
         return "does not apply", str(e)
     path.write_text(mutated)
     try:
-        # The unit program mirroring the file (tests/unit/common/jws.c for
-        # common/jws.c) alone first: one compile and one link, where the
+        # The unit program mirroring the file (tests/unit/common/jose/jws.c for
+        # common/jose/jws.c) alone first: one compile and one link, where the
         # whole tree relinks some sixty programs.
         own = mirror_unit(m.file)
         if not both and (suite.base / "tests" / own).exists():
