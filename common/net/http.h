@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -123,6 +124,30 @@ json_t *kbs_http_query_json(const char *query);
  */
 int kbs_http_framing(const kbs_http_kv *headers, size_t n, long long *length,
 		     const char **why);
+
+/*
+ * Whether CivetWeb keeps the connection open after a request with these
+ * header fields and HTTP version ("1.1"): the first Connection field
+ * decides (keep-alive among its comma-separated tokens, case ignored),
+ * else HTTP/1.1 does.  Pure.
+ */
+int kbs_http_keep_alive(const kbs_http_kv *headers, size_t n,
+			const char *version);
+
+/*
+ * resp as it goes on the wire, status line to the last body byte, in one
+ * malloc'd buffer (*len bytes, not NUL-terminated): "HTTP/<version>
+ * <status> <reason>", Content-Type (when set), Content-Length,
+ * X-Request-Id, Cache-Control: no-store, resp's own fields, Date (now,
+ * IMF-fixdate), and Connection (keep-alive or close) unless resp has one.
+ * One buffer so the response leaves in one send: CivetWeb writes each
+ * field line with a send of its own, and with TCP_NODELAY each is a
+ * segment.  The caller wipes the buffer when resp->body_secret.  NULL
+ * when out of memory.  Pure.
+ */
+char *kbs_http_wire(const kbs_http_resp *resp, const char *version,
+		    const char *reason, const char *request_id, int keep_alive,
+		    time_t now, size_t *len);
 
 /* ---- server ---- */
 

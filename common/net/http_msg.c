@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "http.h"
 #include "json.h"
@@ -320,4 +321,116 @@ kbs_http_framing(const kbs_http_kv *headers, size_t n, long long *length,
 	}
 	*length = len;
 	return 0;
+}
+
+/* Whether the comma-separated list v holds the token opt (case ignored). */
+static int
+has_token(const char *v, const char *opt)
+{
+	size_t olen = strlen(opt);
+
+	while (*v != '\0') {
+		const char *end;
+		size_t n;
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		end = v + strcspn(v, ",");
+		n = (size_t)(end - v);
+		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		if (n == olen && n > 0 && strncasecmp(v, opt, olen) == 0)
+			return 1;
+		v = end;
+	}
+	return 0;
+}
+
+int
+kbs_http_keep_alive(const kbs_http_kv *headers, size_t n, const char *version)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcasecmp(headers[i].name, "Connection") == 0)
+			return has_token(headers[i].value, "keep-alive");
+	return version != NULL && strcmp(version, "1.1") == 0;
+}
+
+/* Append len bytes of s at *p. */
+static void
+put(char **p, const char *s, size_t len)
+{
+	memcpy(*p, s, len);
+	*p += len;
+}
+
+/* Append "name: value\r\n" at *p. */
+static void
+put_field(char **p, const char *name, const char *value)
+{
+	put(p, name, strlen(name));
+	put(p, ": ", 2);
+	put(p, value, strlen(value));
+	put(p, "\r\n", 2);
+}
+
+char *
+kbs_http_wire(const kbs_http_resp *resp, const char *version,
+	      const char *reason, const char *request_id, int keep_alive,
+	      time_t now, size_t *len)
+{
+	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu",
+					   "Fri", "Sat"};
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May",
+					     "Jun", "Jul", "Aug", "Sep", "Oct",
+					     "Nov", "Dec"};
+	char status[64], clen[32], date[40];
+	const char *conn = keep_alive ? "keep-alive" : "close";
+	size_t need, i;
+	struct tm tm;
+	char *buf, *p;
+	int has_conn = 0;
+
+	if (gmtime_r(&now, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	snprintf(date, sizeof(date), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+		 days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	snprintf(status, sizeof(status), "HTTP/%s %d ",
+		 version ? version : "1.1", resp->status);
+	snprintf(clen, sizeof(clen), "%zu", resp->body_len);
+	/* Every field line is at most name + ": " + value + CRLF. */
+	need = strlen(status) + strlen(reason) + 2 + 2 + resp->body_len +
+	       sizeof("Content-Type") + 3 +
+	       (resp->content_type ? strlen(resp->content_type) : 0) +
+	       sizeof("Content-Length") + 3 + strlen(clen) +
+	       sizeof("X-Request-Id") + 3 + strlen(request_id) +
+	       sizeof("Cache-Control: no-store") + 2 +
+	       sizeof("Date") + 3 + strlen(date) +
+	       sizeof("Connection") + 3 + strlen(conn);
+	for (i = 0; i < resp->n_headers; i++)
+		need += strlen(resp->headers[i].name) +
+			strlen(resp->headers[i].value) + 4;
+	if ((p = buf = malloc(need)) == NULL)
+		return NULL;
+	put(&p, status, strlen(status));
+	put(&p, reason, strlen(reason));
+	put(&p, "\r\n", 2);
+	if (resp->content_type != NULL)
+		put_field(&p, "Content-Type", resp->content_type);
+	put_field(&p, "Content-Length", clen);
+	put_field(&p, "X-Request-Id", request_id);
+	put_field(&p, "Cache-Control", "no-store");
+	for (i = 0; i < resp->n_headers; i++) {
+		put_field(&p, resp->headers[i].name, resp->headers[i].value);
+		has_conn |= strcasecmp(resp->headers[i].name, "Connection") == 0;
+	}
+	put_field(&p, "Date", date);
+	if (!has_conn)
+		put_field(&p, "Connection", conn);
+	put(&p, "\r\n", 2);
+	if (resp->body_len > 0)
+		put(&p, resp->body, resp->body_len);
+	*len = (size_t)(p - buf);
+	return buf;
 }

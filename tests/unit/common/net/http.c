@@ -1,4 +1,5 @@
 /* Tests for common/http_msg.c and the router in common/http.c. */
+#define _GNU_SOURCE /* memmem */
 #include <string.h>
 
 #include "http.h"
@@ -192,6 +193,77 @@ test_framing(void)
 	CU_ASSERT_EQUAL(rc, -1);
 }
 
+static void
+test_keep_alive(void)
+{
+	kbs_http_kv h[] = {{"Host", "x"}, {"connection", "Upgrade, Keep-Alive"},
+			   {"Connection", "keep-alive"}};
+
+	CU_ASSERT_EQUAL(kbs_http_keep_alive(h, 1, "1.1"), 1);
+	CU_ASSERT_EQUAL(kbs_http_keep_alive(h, 1, "1.0"), 0);
+	CU_ASSERT_EQUAL(kbs_http_keep_alive(h, 1, NULL), 0);
+	CU_ASSERT_EQUAL(kbs_http_keep_alive(h, 2, "1.0"), 1);
+	h[1].value = "close";
+	CU_ASSERT_EQUAL(kbs_http_keep_alive(h, 2, "1.1"), 0);
+	/* The first Connection field decides, as in CivetWeb. */
+	CU_ASSERT_EQUAL(kbs_http_keep_alive(h, 3, "1.1"), 0);
+	h[1].value = "keep-alive-ish, x";
+	CU_ASSERT_EQUAL(kbs_http_keep_alive(h, 2, "1.1"), 0);
+	h[1].value = " ,keep-alive ";
+	CU_ASSERT_EQUAL(kbs_http_keep_alive(h, 2, "1.0"), 1);
+}
+
+static void
+test_wire(void)
+{
+	static const char want[] =
+	    "HTTP/1.1 404 Not Found\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: 5\r\n"
+	    "X-Request-Id: 0123456789abcdef\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "Set-Cookie: a=b\r\n"
+	    "Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+	    "Connection: keep-alive\r\n"
+	    "\r\n"
+	    "hello";
+	kbs_http_resp r;
+	size_t len = 0;
+	char *w;
+
+	memset(&r, 0, sizeof(r));
+	kbs_http_reply_bytes(&r, 404, "application/json", "hello", 5);
+	CU_ASSERT_EQUAL(kbs_http_resp_header(&r, "Set-Cookie", "a=b"), KBS_OK);
+	w = kbs_http_wire(&r, "1.1", "Not Found", "0123456789abcdef", 1, 0, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+	CU_ASSERT_EQUAL(len, sizeof(want) - 1);
+	CU_ASSERT_EQUAL(memcmp(w, want, sizeof(want) - 1), 0);
+	free(w);
+	/* No body, HTTP/1.0, closing; 2026-12-07 01:02:03 UTC was a Monday. */
+	kbs_http_resp_clear(&r);
+	r.status = 204;
+	r.content_type = NULL;
+	w = kbs_http_wire(&r, "1.0", "No Content", "r", 0, 1796605323, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+	CU_ASSERT_EQUAL(len, strlen("HTTP/1.0 204 No Content\r\nContent-Length: 0\r\n"
+				    "X-Request-Id: r\r\nCache-Control: no-store\r\n"
+				    "Date: Mon, 07 Dec 2026 01:02:03 GMT\r\n"
+				    "Connection: close\r\n\r\n"));
+	CU_ASSERT_EQUAL(memcmp(w, "HTTP/1.0 204 No Content\r\nContent-Length: 0\r\n"
+			       "X-Request-Id: r\r\nCache-Control: no-store\r\n"
+			       "Date: Mon, 07 Dec 2026 01:02:03 GMT\r\n"
+			       "Connection: close\r\n\r\n", len), 0);
+	free(w);
+	/* A Connection field of the response's own replaces ours. */
+	CU_ASSERT_EQUAL(kbs_http_resp_header(&r, "Connection", "close"), KBS_OK);
+	w = kbs_http_wire(&r, "1.1", "No Content", "r", 1, 0, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+	CU_ASSERT_PTR_NOT_NULL(memmem(w, len, "Connection: close\r\n", 19));
+	CU_ASSERT_PTR_NULL(memmem(w, len, "keep-alive", 10));
+	free(w);
+	kbs_http_resp_clear(&r);
+}
+
 static const kbs_unit_test tests[] = {
 	{"cookie lookup", test_cookie},
 	{"bearer token", test_bearer},
@@ -200,6 +272,8 @@ static const kbs_unit_test tests[] = {
 	{"error body", test_error_body},
 	{"router", test_router},
 	{"request framing", test_framing},
+	{"keep-alive decision", test_keep_alive},
+	{"response on the wire", test_wire},
 	{NULL, NULL},
 };
 
