@@ -8,6 +8,7 @@
  * and tag sizes.  Any failure to recover the CEK or to verify the tag is
  * the same KBS_ERR_VERIFY, so a caller cannot serve as a padding oracle.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "b64.h"
 #include "json.h"
 #include "jwe.h"
+#include "jwk.h"
 #include "mem.h"
 
 #define JWE_CEK_LEN 32
@@ -67,6 +69,37 @@ static const jwe_curve jwe_curves[] = {
 	{"P-384", "secp384r1", NID_secp384r1, 48},
 	{"P-521", "secp521r1", NID_secp521r1, 66},
 };
+
+/*
+ * The key wrap cipher and the KDF's digest, fetched once for the process
+ * (never freed).  EVP_aes_256_wrap() and EVP_sha256() are fetched again
+ * from the provider on every Init.
+ */
+static EVP_CIPHER *aes_wrap;
+static EVP_MD *sha256;
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+
+static void
+algs_fetch(void)
+{
+	aes_wrap = EVP_CIPHER_fetch(NULL, "AES-256-WRAP", NULL);
+	sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	ERR_clear_error();
+}
+
+static const EVP_CIPHER *
+alg_aes_wrap(void)
+{
+	pthread_once(&algs_once, algs_fetch);
+	return aes_wrap ? aes_wrap : EVP_aes_256_wrap();
+}
+
+static const EVP_MD *
+alg_sha256(void)
+{
+	pthread_once(&algs_once, algs_fetch);
+	return sha256 ? sha256 : EVP_sha256();
+}
 
 static int
 jwe_alg_lookup(const char *name, jwe_alg *out)
@@ -152,7 +185,7 @@ kbs_jwe_concat_kdf(const uint8_t *z, size_t zlen, const char *algid,
 	be32(bits, (uint32_t)(outlen * 8));
 	for (i = 1; done < outlen; i++) {
 		be32(ctr, i);
-		if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+		if (EVP_DigestInit_ex(md, alg_sha256(), NULL) != 1 ||
 		    EVP_DigestUpdate(md, ctr, 4) != 1 ||
 		    EVP_DigestUpdate(md, z, zlen) != 1 ||
 		    !kdf_field(md, (const uint8_t *)algid, strlen(algid)) ||
@@ -185,7 +218,7 @@ jwe_aeskw(int enc, const uint8_t kek[32], const uint8_t *in, size_t inlen,
 		return -1;
 	/* OpenSSL refuses the wrap modes in EVP_Cipher* without this flag. */
 	EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-	if (EVP_CipherInit_ex(c, EVP_aes_256_wrap(), NULL, kek, NULL, enc) == 1 &&
+	if (EVP_CipherInit_ex(c, alg_aes_wrap(), NULL, kek, NULL, enc) == 1 &&
 	    EVP_CipherUpdate(c, out, &n, in, (int)inlen) == 1 && n > 0 &&
 	    EVP_CipherFinal_ex(c, out + n, &m) == 1)
 		r = n + m;
@@ -299,6 +332,24 @@ jwe_epk_json(EVP_PKEY *eph, const jwe_curve *cv)
 	return j;
 }
 
+/* A fresh key pair on cv, its group copied from kbs_jwk_ec_params(). */
+static EVP_PKEY *
+ephemeral_key(const jwe_curve *cv)
+{
+	EVP_PKEY *params = kbs_jwk_ec_params(cv->group), *k = NULL;
+	EVP_PKEY_CTX *c;
+
+	if (params == NULL)
+		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", cv->group);
+	if ((c = EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL)) == NULL ||
+	    EVP_PKEY_keygen_init(c) != 1 || EVP_PKEY_keygen(c, &k) != 1) {
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	EVP_PKEY_CTX_free(c);
+	return k;
+}
+
 /* Ephemeral key on the recipient's curve, KEK, wrapped CEK, "epk". */
 static kbs_err
 jwe_ecdh_wrap(EVP_PKEY *pub, int checked, const uint8_t *cek, json_t *hdr,
@@ -312,7 +363,7 @@ jwe_ecdh_wrap(EVP_PKEY *pub, int checked, const uint8_t *cek, json_t *hdr,
 
 	if (cv == NULL)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "JWE: unsupported curve");
-	if ((eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", cv->group)) == NULL) {
+	if ((eph = ephemeral_key(cv)) == NULL) {
 		kbs_errf(eb, rc, "JWE: ephemeral key generation failed");
 		goto out;
 	}

@@ -8,6 +8,7 @@
  * form next to the key: thumbprints and emitted JWKs are derived from the
  * key, never from whatever the input happened to contain.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -266,27 +267,63 @@ out:
 	return rc;
 }
 
+/*
+ * One parameters-only key per curve, made once.  OpenSSL 3 gives every EC
+ * key its own EC_GROUP; built from a curve name (EVP_PKEY_fromdata,
+ * EVP_PKEY_Q_keygen) that group computes its Montgomery constants with
+ * two modular inversions, about a third of a P-256 ECDH.  A key
+ * duplicated from these copies the constants instead.
+ */
+static EVP_PKEY *curve_params[sizeof(curves) / sizeof(curves[0])];
+static pthread_once_t curve_params_once = PTHREAD_ONCE_INIT;
+
+static void
+curve_params_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+		EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+		if (c == NULL || EVP_PKEY_paramgen_init(c) != 1 ||
+		    EVP_PKEY_CTX_set_group_name(c, curves[i].group) != 1 ||
+		    EVP_PKEY_paramgen(c, &curve_params[i]) != 1)
+			curve_params[i] = NULL;
+		EVP_PKEY_CTX_free(c);
+	}
+	ERR_clear_error();
+}
+
+EVP_PKEY *
+kbs_jwk_ec_params(const char *group)
+{
+	size_t i;
+
+	if (pthread_once(&curve_params_once, curve_params_init) != 0)
+		return NULL;
+	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
+		if (strcmp(curves[i].group, group) == 0 ||
+		    strcmp(curves[i].crv, group) == 0)
+			return curve_params[i];
+	return NULL;
+}
+
+/* A public key on curve c at the point x, y (the point is checked to lie
+ * on the curve when it is set). */
 static EVP_PKEY *
 ec_pkey(const struct curve *c, const uint8_t *x, const uint8_t *y)
 {
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	uint8_t *pt = malloc(1 + 2 * c->len);
-	EVP_PKEY *pkey = NULL;
+	EVP_PKEY *params = kbs_jwk_ec_params(c->group), *pkey = NULL;
+	uint8_t pt[1 + 2 * 66];
 
-	if (bld == NULL || pt == NULL)
-		goto out;
 	pt[0] = 0x04; /* uncompressed point */
 	memcpy(pt + 1, x, c->len);
 	memcpy(pt + 1 + c->len, y, c->len);
-	if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-					     c->group, 0) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt,
-					      1 + 2 * c->len))
-		goto out;
-	pkey = pkey_fromdata("EC", bld);
-out:
-	OSSL_PARAM_BLD_free(bld);
-	free(pt);
+	if (params == NULL || (pkey = EVP_PKEY_dup(params)) == NULL ||
+	    EVP_PKEY_set1_encoded_public_key(pkey, pt, 1 + 2 * c->len) != 1) {
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+	}
+	ERR_clear_error();
 	return pkey;
 }
 

@@ -47,6 +47,17 @@ json_t *kbs_jwk_to_json(const kbs_jwk *k);
 /* RFC 7638 SHA-256 thumbprint, base64url.  Caller frees *out. */
 kbs_err kbs_jwk_thumbprint(const kbs_jwk *k, char **out);
 
+/*
+ * A key holding only the domain parameters of an EC curve, by OpenSSL
+ * group name ("prime256v1", "secp384r1", "secp521r1") or JOSE name
+ * ("P-256", ...); made once, borrowed, shared by all threads (read only).
+ * Keys duplicated from it (EVP_PKEY_dup) or generated with it as the
+ * template (EVP_PKEY_CTX_new_from_pkey + EVP_PKEY_keygen) copy its group
+ * instead of building one from the curve name each time.  NULL for other
+ * curves.
+ */
+EVP_PKEY *kbs_jwk_ec_params(const char *group);
+
 /* Borrowed accessors; the strings may be NULL. */
 EVP_PKEY *kbs_jwk_pkey(const kbs_jwk *k);
 const char *kbs_jwk_alg(const kbs_jwk *k);
