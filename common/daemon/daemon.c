@@ -346,6 +346,7 @@ serve(const kbs_daemon *d, const struct args *a)
 	hc.max_body = d->base->max_body;
 	hc.request_timeout_ms = d->base->request_timeout_ms;
 	hc.keep_alive_timeout_ms = d->base->keep_alive_timeout_ms;
+	hc.max_conns_per_client = d->base->max_conns_per_client;
 	block_signals(&set);
 	if (kbs_http_server_new(&hc, &srv, &eb) != KBS_OK ||
 	    d->start(d->cfg, srv, &state, &eb) != KBS_OK ||

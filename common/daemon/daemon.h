@@ -23,6 +23,7 @@ typedef struct {
 	long long max_body;
 	long long request_timeout_ms;
 	long long keep_alive_timeout_ms;
+	long long max_conns_per_client;
 	char *log_level;
 	char *log_format;
 } kbs_daemon_base;
@@ -45,6 +46,9 @@ typedef struct {
 	{"http.keep_alive_timeout_ms", KBS_CFG_INT,                            \
 	 offsetof(type, m.keep_alive_timeout_ms), "5000", 100, 600000, 0,      \
 	 "an idle keep-alive connection is closed after this time"},           \
+	{"http.max_conns_per_client", KBS_CFG_INT,                             \
+	 offsetof(type, m.max_conns_per_client), "0", 0, 65536, 0,             \
+	 "open connections one client address may hold (more: 429); 0: any"}, \
 	{"log.level", KBS_CFG_STRING, offsetof(type, m.log_level), "info", 0,   \
 	 0, 0, "error, warn, info or debug"},                                  \
 	{"log.format", KBS_CFG_STRING, offsetof(type, m.log_format), "text", 0, \

@@ -64,6 +64,16 @@ struct kbs_http_server {
 	long long keep_alive_timeout_ms;
 	int port;
 	kbs_tls_keys *tls; /* the chain and key new connections get (SIGHUP) */
+	long long max_per_client; /* 0: no per-address limit */
+	pthread_mutex_t clients_lock;
+	struct client_conns *clients; /* addresses with open connections */
+	size_t n_clients, cap_clients;
+};
+
+/* Open connections of one client address. */
+struct client_conns {
+	char addr[48]; /* mg_request_info.remote_addr */
+	long long n;
 };
 
 kbs_err
@@ -83,7 +93,10 @@ kbs_http_server_new(const kbs_http_cfg *cfg, kbs_http_server **out,
 				    ? cfg->request_timeout_ms : 10000;
 	s->keep_alive_timeout_ms = cfg->keep_alive_timeout_ms > 0
 				       ? cfg->keep_alive_timeout_ms : 5000;
+	s->max_per_client = cfg->max_conns_per_client > 0
+				? cfg->max_conns_per_client : 0;
 	s->port = -1;
+	pthread_mutex_init(&s->clients_lock, NULL);
 	if (s->listen == NULL || (cfg->tls_cert && !s->tls_cert) ||
 	    (cfg->tls_key && !s->tls_key)) {
 		kbs_http_server_free(s);
@@ -409,6 +422,119 @@ serve(kbs_http_server *srv, struct mg_connection *c, struct conn_req *cr,
 	return 0;
 }
 
+/*
+ * Per-address connection limit (http.max_conns_per_client).  A connection
+ * is counted against its client address at its first request: CivetWeb's
+ * init_connection callback runs before the address is readable, and it
+ * offers no way to drop a connection before reading a head.  So a
+ * connection over the limit is answered 429 and closed at its first
+ * request (on_request), and one that never completes a head is cut off by
+ * http.request_timeout_ms like any other.  CivetWeb runs connection_close
+ * at the end of every connection; it uncounts it there.
+ */
+struct conn_mark {
+	char addr[48];
+	int refused; /* over the limit: not counted */
+};
+
+/* The entry of addr, or NULL. */
+static struct client_conns *
+client_find(kbs_http_server *srv, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; i < srv->n_clients; i++)
+		if (strcmp(srv->clients[i].addr, addr) == 0)
+			return &srv->clients[i];
+	return NULL;
+}
+
+/* Count one more connection of addr: 1, or 0 when it holds the limit
+ * already (or there is no memory to count it).  Called with clients_lock
+ * held. */
+static int
+client_enter(kbs_http_server *srv, const char *addr)
+{
+	struct client_conns *e = client_find(srv, addr);
+
+	if (e == NULL) {
+		if (srv->n_clients == srv->cap_clients) {
+			size_t cap = srv->cap_clients ? 2 * srv->cap_clients : 64;
+			void *p = realloc(srv->clients, cap * sizeof(*e));
+			if (p == NULL)
+				return 0;
+			srv->clients = p;
+			srv->cap_clients = cap;
+		}
+		e = &srv->clients[srv->n_clients++];
+		snprintf(e->addr, sizeof(e->addr), "%s", addr);
+		e->n = 0;
+	}
+	if (e->n >= srv->max_per_client)
+		return 0;
+	e->n++;
+	return 1;
+}
+
+/* Whether connection c, from addr, may be served: counted at its first
+ * request, refused for good when that found its address at the limit. */
+static int
+client_admit(kbs_http_server *srv, struct mg_connection *c, const char *addr)
+{
+	struct conn_mark *m = mg_get_user_connection_data(c);
+
+	if (srv->max_per_client <= 0)
+		return 1;
+	if (m == NULL) {
+		if ((m = calloc(1, sizeof(*m))) == NULL)
+			return 0;
+		snprintf(m->addr, sizeof(m->addr), "%s", addr);
+		pthread_mutex_lock(&srv->clients_lock);
+		m->refused = !client_enter(srv, m->addr);
+		pthread_mutex_unlock(&srv->clients_lock);
+		mg_set_user_connection_data(c, m);
+	}
+	return !m->refused;
+}
+
+static void
+on_connection_close(const struct mg_connection *c)
+{
+	kbs_http_server *srv = mg_get_user_data(mg_get_context(c));
+	struct conn_mark *m = mg_get_user_connection_data(c);
+	struct client_conns *e;
+
+	if (m == NULL)
+		return;
+	if (srv != NULL && !m->refused) {
+		pthread_mutex_lock(&srv->clients_lock);
+		if ((e = client_find(srv, m->addr)) != NULL && --e->n <= 0)
+			*e = srv->clients[--srv->n_clients];
+		pthread_mutex_unlock(&srv->clients_lock);
+	}
+	free(m);
+}
+
+/* The answer to a request on a connection over the per-address limit. */
+static int
+refuse_connection(struct mg_connection *c)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	kbs_http_resp resp;
+	char rid[17];
+
+	memset(&resp, 0, sizeof(resp));
+	make_request_id(rid);
+	kbs_http_reply_error(&resp, 429, "HTTPFailed", "too many open "
+			     "connections from this address");
+	send_response(c, &resp, rid, 0);
+	force_close(c);
+	kbs_log_info("%s \"%s -\" 429 %zu rid=%s over http.max_conns_per_client",
+		     ri->remote_addr, ri->request_method, resp.body_len, rid);
+	kbs_http_resp_clear(&resp);
+	return 429;
+}
+
 static int
 on_request(struct mg_connection *c, void *cbdata)
 {
@@ -421,6 +547,8 @@ on_request(struct mg_connection *c, void *cbdata)
 	long long t0 = kbs_clock_mono_ms();
 	int close_after;
 
+	if (!client_admit(srv, c, ri->remote_addr))
+		return refuse_connection(c);
 	memset(&resp, 0, sizeof(resp));
 	memset(cr, 0, sizeof(*cr));
 	if (split_uri(ri, &cr->path, &cr->query) != 0) {
@@ -608,6 +736,7 @@ kbs_http_server_start(kbs_http_server *srv, kbs_errbuf *eb)
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = on_log_message;
 	cb.http_error = on_http_error;
+	cb.connection_close = on_connection_close;
 	if (tls)
 		cb.init_ssl = on_init_ssl;
 	if (tls && (rc = kbs_tls_keys_new(srv->tls_cert, srv->tls_key, &srv->tls,
@@ -709,6 +838,8 @@ kbs_http_server_free(kbs_http_server *srv)
 		return;
 	if (srv->ctx != NULL)
 		server_stop(srv);
+	free(srv->clients);
+	pthread_mutex_destroy(&srv->clients_lock);
 	free(srv->listen);
 	free(srv->tls_cert);
 	free(srv->tls_key);

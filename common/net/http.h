@@ -164,6 +164,10 @@ typedef struct {
 	long long max_body;        /* default request body limit, bytes */
 	long long request_timeout_ms;    /* to read a head, and each body read */
 	long long keep_alive_timeout_ms; /* idle time between requests */
+	/* Open connections one client address may hold; 0: no limit.  A
+	 * connection over it is answered 429 and closed at its first
+	 * request. */
+	long long max_conns_per_client;
 } kbs_http_cfg;
 
 kbs_err kbs_http_server_new(const kbs_http_cfg *cfg, kbs_http_server **out,

@@ -367,3 +367,56 @@ def test_accept_loop_backs_off_at_the_fd_limit(fleet):
             pass
         assert time.monotonic() < deadline, "no answer after the flood"
         time.sleep(0.2)
+
+
+# ---- connections per client address -----------------------------------------
+
+def _keepalive_status(s):
+    """Send GET /healthz on the open socket s and return the status of the
+    answer (None when the server closed it first)."""
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep and b"content-length: %d" % len(rest) in head.lower():
+            return int(head.split(b" ", 2)[1])
+
+
+def test_connections_per_client_address_are_limited(env):
+    """http.max_conns_per_client 4: a fifth connection from the same
+    address is answered 429 with the documented error and closed, the four
+    it holds keep being served, and once one of them closes a new
+    connection is served again."""
+    broker = env["fleet"].broker(env["issuer"], name="connlimit",
+                                 over={"http": {"max_conns_per_client": 4}})
+    port = broker.port
+    held = []
+    try:
+        for _ in range(4):
+            held.append(socket.create_connection(("127.0.0.1", port),
+                                                 timeout=10))
+            assert _keepalive_status(held[-1]) == 200
+        resp = raw_request(port, "GET", "/healthz",
+                           headers={"Connection": "keep-alive"})
+        raw_error(resp, 429, "HTTPFailed")
+        assert resp[1]["connection"] == "close"
+        # The refused connection is closed, not kept for another request.
+        data, closed = exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                                b"\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert closed and data.count(b"HTTP/1.1 429 ") == 1, data[:300]
+        assert b"HTTP/1.1 200" not in data
+        for s in held:
+            assert _keepalive_status(s) == 200
+        held.pop().close()
+        deadline = time.monotonic() + 20
+        while raw_request(port, "GET", "/healthz")[0] != 200:
+            assert time.monotonic() < deadline, "still refused after a close"
+            time.sleep(0.1)
+    finally:
+        for s in held:
+            s.close()
+    assert "over http.max_conns_per_client" in broker.log_text()
