@@ -46,6 +46,22 @@ class Ha:
     pass
 
 
+class JtiAdmin:
+    """The fleet's admin key; every headers() carries a fresh jti, as the
+    replicas here take single-use admin tokens (admin.single_use)."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def token(self, **kw):
+        return self.key.token(**kw)
+
+    def headers(self, **kw):
+        claims = dict(kw.pop("claims", None) or {})
+        claims.setdefault("jti", str(uuid.uuid4()))
+        return self.key.headers(claims=claims, **kw)
+
+
 def _start_all(servers):
     """Start servers at once (replicas migrating the schema together)."""
     errors = []
@@ -133,6 +149,7 @@ def _setup(h, base):
         "repository": {"routes": [{"pattern": "ha/local/**", "store": "fs"},
                                   {"pattern": "**", "store": "db"}]},
         "intel": {"enabled": True},
+        "admin": {"single_use": True},
         "token": {"trusted_issuers": [
             {"name": ISSUER_NAME, "iss": ISSUER_NAME,
              "jwks_url": h.issuer_front + "/.well-known/jwks.json",
@@ -148,7 +165,7 @@ def _setup(h, base):
         h.fleet.servers.append(s)
         h.brokers.append(s)
     _start_all(h.brokers)
-    h.admin = h.fleet.admin_ed
+    h.admin = JtiAdmin(h.fleet.admin_ed)
     h.guest = Guest(h.issuer_front)
     h.token = h.guest.attest()
     # The resource the load and audit steps release.
@@ -835,3 +852,17 @@ def test_admin_jti_used_once_across_issuers(ha):
                          401, "AdminAuthAccess")
     assert ha.pg.sql("SELECT count(*) FROM kbs_jti WHERE scope = 'admin'") \
         .strip() != "0"
+
+
+def test_admin_jti_used_once_across_brokers(ha):
+    """The brokers' used admin jtis are shared too (postgres.jti): an admin
+    token accepted by one broker is refused by the other."""
+    b1, b2 = ha.brokers
+    tok = ha.admin.token(claims={"jti": str(uuid.uuid4())})
+    hd = {"Authorization": "Bearer " + tok}
+    url = "/kbs/v0/policies/resource-policy/versions"
+    assert requests.get(b1.url + url, headers=hd, timeout=30).status_code \
+        == 200
+    for b in (b2, b1):
+        kbsutil.assert_error(requests.get(b.url + url, headers=hd, timeout=30),
+                             401, "AdminAuthAccess")
