@@ -16,13 +16,15 @@
  *  - the handshake bindings: report data == the 48-byte binding digest
  *    zero-padded to 64 bytes, init-data digest == SNP HOST_DATA / TDX
  *    MRCONFIGID / SGX CONFIGID (zero-padded);
- *  - caching: VEKs by chip and TCB, verified VEK chains by certificate,
- *    and fully verified DCAP platform material (PCK chain, QE report,
- *    attestation key, TCB evaluation) by its bytes, so that repeated
- *    evidence from one platform costs its report/quote signature plus
- *    parsing.  A cached verification is reused only within cache_ttl
- *    seconds of the time it was made at and inside the certificates'
- *    validity; the cache holds at most cache_max entries (LRU).
+ *  - caching: VEKs by chip and TCB, verified VEK chains by certificate
+ *    and key type, and fully verified DCAP platform material (PCK chain,
+ *    QE report, attestation key, TCB evaluation) by its bytes, so that
+ *    repeated evidence from one platform costs its report/quote
+ *    signature, the checks that depend on the report, plus parsing.  A
+ *    cached verification is reused only within cache_ttl seconds of the
+ *    time it was made at and inside the validity of the certificates
+ *    (and, for DCAP, the CRLs and collateral) it rests on; the cache
+ *    holds at most cache_max entries (LRU).
  * docs/verifier.md describes every check in order.
  */
 #ifndef KBS_VERIFIER_TEE_H
