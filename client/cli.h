@@ -1,6 +1,7 @@
 /*
- * cli.h - the parsed command line (main.c) and the commands that run on
- * it (commands.c).  Each command returns a kbs-client exit code.
+ * cli.h - the parsed command line (main.c), the commands that run on it
+ * (commands.c, policy.c, intel.c) and the steps they share (cli.c).  Each
+ * command returns a kbs-client exit code.
  */
 #ifndef KBS_CLIENT_CLI_H
 #define KBS_CLIENT_CLI_H
@@ -75,7 +76,7 @@ int client_cmd_policy(const client_cli *o);
  * is "intel"); global options before it are in o. */
 int client_cmd_intel(client_cli *o, int argc, char **argv);
 
-/* commands.c's shared steps, for policy.c: the http handle and admin
+/* cli.c: the steps the command files share: the http handle and admin
  * token (none without --admin-key; *token released with
  * kbs_strfreezero), a file or stdin ("-") of at most max bytes (release
  * with kbs_freezero(*out, *len)), and stdout or an atomic 0600 file. */

@@ -32,71 +32,13 @@ fail(kbs_err rc, const kbs_errbuf *eb)
 	return client_exit_code(rc);
 }
 
-/* Read stdin up to max bytes (KBS_ERR_TOO_LARGE beyond). */
-static kbs_err
-read_stdin(size_t max, uint8_t **out, size_t *outlen, kbs_errbuf *eb)
-{
-	uint8_t *buf = malloc(max + 1);
-	size_t len = 0;
-	ssize_t n = 1;
-
-	if (buf == NULL)
-		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	while (len <= max && n != 0) {
-		n = read(STDIN_FILENO, buf + len, max + 1 - len);
-		if (n < 0 && errno != EINTR) {
-			kbs_freezero(buf, max + 1);
-			return kbs_errf(eb, KBS_ERR_IO, "stdin: %s", strerror(errno));
-		}
-		len += n > 0 ? (size_t)n : 0;
-	}
-	if (len > max) {
-		kbs_freezero(buf, max + 1);
-		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "stdin: more than %zu "
-				"bytes", max);
-	}
-	buf[len] = 0;
-	*out = buf;
-	*outlen = len;
-	return KBS_OK;
-}
-
-/* A file, or stdin for "-".  Release with kbs_freezero(*out, *outlen):
- * bytes past *outlen + 1 were never written. */
-static kbs_err
-read_input(const char *path, size_t max, uint8_t **out, size_t *outlen,
-	   kbs_errbuf *eb)
-{
-	if (strcmp(path, "-") == 0)
-		return read_stdin(max, out, outlen, eb);
-	return kbs_fs_read(path, max, out, outlen, eb);
-}
-
-/* stdout when path is NULL or "-", else an atomic 0600 file. */
-static kbs_err
-write_output(const char *path, const uint8_t *data, size_t len, kbs_errbuf *eb)
-{
-	kbs_err rc;
-
-	if (path == NULL || strcmp(path, "-") == 0) {
-		if ((len > 0 && fwrite(data, 1, len, stdout) != len) ||
-		    fflush(stdout) != 0)
-			return kbs_errf(eb, KBS_ERR_IO, "stdout: %s", strerror(errno));
-		return KBS_OK;
-	}
-	rc = kbs_fs_write_atomic(path, data, len, 0600, eb);
-	if (rc != KBS_OK)
-		kbs_errprefix(eb, "cannot write %s", path);
-	return rc;
-}
-
 /* A text file that must not contain NUL bytes (it becomes a JSON string). */
 static kbs_err
 read_text(const char *path, size_t max, char **out, kbs_errbuf *eb)
 {
 	uint8_t *data = NULL;
 	size_t len = 0;
-	kbs_err rc = read_input(path, max, &data, &len, eb);
+	kbs_err rc = client_cli_read_input(path, max, &data, &len, eb);
 
 	if (rc != KBS_OK)
 		return rc;
@@ -248,38 +190,13 @@ client_cmd_get_resource(const client_cli *o)
 	rc = client_resource_get(h, from, o->path, o->use_cookie ? NULL : token,
 				 key, &pt, &ptlen, &eb);
 	if (rc == KBS_OK)
-		rc = write_output(o->out, pt, ptlen, &eb);
+		rc = client_cli_write_output(o->out, pt, ptlen, &eb);
 out:
 	kbs_freezero(pt, ptlen);
 	kbs_strfreezero(token);
 	client_http_free(h);
 	EVP_PKEY_free(key);
 	return rc == KBS_OK ? CLIENT_EXIT_OK : fail(rc, &eb);
-}
-
-/* The http handle and admin token every admin command starts with.
- * Without --admin-key no token is sent (admin.insecure_allow_all). */
-static kbs_err
-admin_setup(const client_cli *o, client_http **h, char **token, kbs_errbuf *eb)
-{
-	EVP_PKEY *priv = NULL;
-	kbs_err rc;
-
-	*token = NULL;
-	if (o->admin_key != NULL) {
-		if ((rc = client_key_read_pem(o->admin_key, &priv, eb)) != KBS_OK)
-			return rc;
-		rc = client_admin_token(priv, o->role, kbs_clock_now(), token, eb);
-		EVP_PKEY_free(priv);
-		if (rc != KBS_OK)
-			return rc;
-	}
-	rc = client_http_new(&o->http, h, eb);
-	if (rc != KBS_OK) {
-		kbs_strfreezero(*token);
-		*token = NULL;
-	}
-	return rc;
 }
 
 static int
@@ -296,7 +213,7 @@ static kbs_err
 resource_value(const client_cli *o, uint8_t **data, size_t *len, kbs_errbuf *eb)
 {
 	if (o->file != NULL)
-		return read_input(o->file, RESOURCE_MAX, data, len, eb);
+		return client_cli_read_input(o->file, RESOURCE_MAX, data, len, eb);
 	*len = strlen(o->value);
 	if ((*data = (uint8_t *)kbs_strndup(o->value, *len)) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
@@ -320,7 +237,7 @@ client_cmd_set_resource(const client_cli *o)
 		return client_usage_error("set-resource needs exactly one of "
 					  "--file and --value");
 	if ((rc = resource_value(o, &data, &len, &eb)) != KBS_OK ||
-	    (rc = admin_setup(o, &h, &token, &eb)) != KBS_OK)
+	    (rc = client_cli_admin_setup(o, &h, &token, &eb)) != KBS_OK)
 		goto out;
 	rc = client_admin_set_resource(h, o->url, token, o->path, data, len, &eb);
 out:
@@ -341,7 +258,7 @@ client_cmd_delete_resource(const client_cli *o)
 
 	if (usage != CLIENT_EXIT_OK)
 		return usage;
-	if ((rc = admin_setup(o, &h, &token, &eb)) == KBS_OK)
+	if ((rc = client_cli_admin_setup(o, &h, &token, &eb)) == KBS_OK)
 		rc = client_admin_delete_resource(h, o->url, token, o->path, &eb);
 	kbs_strfreezero(token);
 	client_http_free(h);
@@ -360,8 +277,9 @@ client_cmd_set_policy(const client_cli *o)
 
 	if (o->policy == NULL)
 		return client_usage_error("set-resource-policy needs --policy");
-	if ((rc = read_input(o->policy, POLICY_FILE_MAX, &policy, &len, &eb)) != KBS_OK ||
-	    (rc = admin_setup(o, &h, &token, &eb)) != KBS_OK)
+	if ((rc = client_cli_read_input(o->policy, POLICY_FILE_MAX, &policy,
+					&len, &eb)) != KBS_OK ||
+	    (rc = client_cli_admin_setup(o, &h, &token, &eb)) != KBS_OK)
 		goto out;
 	rc = client_admin_set_policy(h, o->url, token, policy, len, &eb);
 out:
@@ -381,11 +299,11 @@ client_cmd_get_policy(const client_cli *o)
 	size_t len = 0;
 	kbs_err rc;
 
-	if ((rc = admin_setup(o, &h, &token, &eb)) != KBS_OK ||
+	if ((rc = client_cli_admin_setup(o, &h, &token, &eb)) != KBS_OK ||
 	    (rc = client_admin_get_policy(h, o->url, token, &policy, &len,
 					  &eb)) != KBS_OK)
 		goto out;
-	rc = write_output(o->out, policy, len, &eb);
+	rc = client_cli_write_output(o->out, policy, len, &eb);
 out:
 	free(policy);
 	kbs_strfreezero(token);
@@ -466,25 +384,4 @@ client_cmd_audit(const client_cli *o)
 		printf("note: the chain starts at seq %llu; earlier records were "
 		       "not checked\n", r.first_seq);
 	return fflush(stdout) == 0 ? CLIENT_EXIT_OK : CLIENT_EXIT_LOCAL;
-}
-
-kbs_err
-client_cli_admin_setup(const client_cli *o, client_http **h, char **token,
-		       kbs_errbuf *eb)
-{
-	return admin_setup(o, h, token, eb);
-}
-
-kbs_err
-client_cli_read_input(const char *path, size_t max, uint8_t **out,
-		      size_t *len, kbs_errbuf *eb)
-{
-	return read_input(path, max, out, len, eb);
-}
-
-kbs_err
-client_cli_write_output(const char *path, const uint8_t *data, size_t len,
-			kbs_errbuf *eb)
-{
-	return write_output(path, data, len, eb);
 }

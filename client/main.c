@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,36 +234,6 @@ static const char main_usage[] =
 	"\n"
 	"Exit status: 0 success, 1 the server refused, 2 usage error,\n"
 	"3 network or protocol error, 4 local error (key file, decryption).\n";
-
-int
-client_exit_code(kbs_err rc)
-{
-	switch (rc) {
-	case KBS_OK:
-		return CLIENT_EXIT_OK;
-	case KBS_ERR_DENIED:
-		return CLIENT_EXIT_REFUSED;
-	case KBS_ERR_NETWORK:
-		return CLIENT_EXIT_NETWORK;
-	case KBS_ERR_CONFIG: /* a URL the one rule refuses (httpc.h) */
-		return CLIENT_EXIT_USAGE;
-	default:
-		return CLIENT_EXIT_LOCAL;
-	}
-}
-
-int
-client_usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("kbs-client: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see --help)\n", stderr);
-	return CLIENT_EXIT_USAGE;
-}
 
 static int
 parse_timeout(const char *s, long *out)
