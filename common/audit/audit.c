@@ -21,15 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "audit.h"
 #include "fsutil.h"
 #include "jcs.h"
 #include "log.h"
 #include "metrics.h"
 #include "mem.h"
-#include "x509util.h"
 
 static const char zero_hash[KBS_AUDIT_HASH_HEX] =
 	"0000000000000000000000000000000000000000000000000000000000000000";
@@ -174,25 +171,6 @@ out:
 	free(s);
 	json_decref(rec);
 	return rc;
-}
-
-void
-kbs_audit_line_hash(const char *rec, size_t len, char out[KBS_AUDIT_HASH_HEX])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-
-	/* SHA-256 of a few KiB cannot fail short of memory exhaustion; then
-	 * the chain gets a hash no record matches and verification flags it. */
-	memset(md, 0xff, sizeof(md));
-	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(c, rec, len) != 1 ||
-	    EVP_DigestUpdate(c, "\n", 1) != 1 ||
-	    EVP_DigestFinal_ex(c, md, &mdlen) != 1)
-		memset(md, 0xff, sizeof(md));
-	EVP_MD_CTX_free(c);
-	kbs_hex_encode(md, sizeof(md), out);
 }
 
 char *
