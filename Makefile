@@ -57,10 +57,14 @@ fuzz: build-fuzz
 	@KBS_FUZZ_SECONDS=$${KBS_FUZZ_SECONDS:-60} KBS_FUZZ_SEED= \
 		tests/run.sh --only fuzz $(FUZZ)
 
-# The file graph of broker/ and its loops (tests/tools/depgraph.py); fails
-# when files depend on each other, directly or round a loop.
+# The file graph of each folder and its loops (tests/tools/depgraph.py);
+# fails when files depend on each other, directly or round a loop.
 layers:
-	@/usr/bin/python3 tests/tools/depgraph.py --dir broker --check
+	@for d in broker issuer client common; do \
+		out=$$(/usr/bin/python3 tests/tools/depgraph.py --dir $$d --check) \
+			|| { echo "$$out"; exit 1; }; \
+		echo "$$out" | sed -n "s|^loops:|$$d: loops:|p"; \
+	done
 
 bench: build
 	@tests/bench/run.sh $(BUILD)
