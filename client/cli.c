@@ -1,7 +1,8 @@
 /*
  * cli.c - what every command file of kbs-client shares (cli.h): exit
- * codes, usage errors, input from a file or stdin, output to stdout or a
- * file, and the http handle and admin token of an admin command.  Apart
+ * codes, usage errors, the URL rule, input from a file or stdin, output
+ * to stdout or a file, and the http handle and admin token of an admin
+ * command.  Apart
  * from main.c and commands.c so that the command files (commands.c,
  * policy.c, intel.c) depend on it and main.c on them, never round a loop.
  */
@@ -15,6 +16,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "fsutil.h"
+#include "httpc.h"
 #include "mem.h"
 
 int
@@ -32,6 +34,19 @@ client_exit_code(kbs_err rc)
 	default:
 		return CLIENT_EXIT_LOCAL;
 	}
+}
+
+int
+client_check_url(const char *opt, const char *url, const client_http_opts *h)
+{
+	kbs_errbuf eb = {""};
+
+	if (url == NULL || kbs_httpc_url_check(url, h->allow_insecure_http, &eb) == KBS_OK)
+		return 0;
+	client_usage_error("%s: %s%s", opt, eb.msg,
+			   strncmp(url, "http://", 7) == 0 ? " (--insecure-http allows "
+			   "it, for tests)" : "");
+	return -1;
 }
 
 int

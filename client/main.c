@@ -303,19 +303,6 @@ set_opt(client_cli *o, int id, const char *arg)
 	return 0;
 }
 
-int
-client_check_url(const char *opt, const char *url, const client_http_opts *h)
-{
-	kbs_errbuf eb = {""};
-
-	if (url == NULL || kbs_httpc_url_check(url, h->allow_insecure_http, &eb) == KBS_OK)
-		return 0;
-	client_usage_error("%s: %s%s", opt, eb.msg,
-			   strncmp(url, "http://", 7) == 0 ? " (--insecure-http allows "
-			   "it, for tests)" : "");
-	return -1;
-}
-
 /* getopt_long's return value as an O_x id; -1 for an unknown option. */
 static int
 opt_id(int c)
