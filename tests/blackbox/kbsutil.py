@@ -27,7 +27,7 @@ ERR_PREFIX = "https://github.com/confidential-containers/kbs/errors/"
 BIN = {
     "kbs-issuer": BUILD / "issuer" / "kbs-issuer",
     "kbs-broker": BUILD / "broker" / "kbs-broker",
-    "kbs": BUILD / "broker" / "kbs",
+    "kbs": BUILD / "kbs" / "kbs",
     "kbs-client": BUILD / "client" / "kbs-client",
 }
 
