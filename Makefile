@@ -57,9 +57,12 @@ fuzz: build-fuzz
 	@KBS_FUZZ_SECONDS=$${KBS_FUZZ_SECONDS:-60} KBS_FUZZ_SEED= \
 		tests/run.sh --only fuzz $(FUZZ)
 
-# The file graph of each folder and its loops (tests/tools/depgraph.py);
-# fails when files depend on each other, directly or round a loop.
+# The folder layers (tests/tools/layering.py: no include or CMake link up a
+# layer, broker/ not on issuer/), then the file graph of each folder and its
+# loops (tests/tools/depgraph.py); fails when files depend on each other,
+# directly or round a loop.
 layers:
+	@/usr/bin/python3 tests/tools/layering.py
 	@for d in broker issuer client common; do \
 		out=$$(/usr/bin/python3 tests/tools/depgraph.py --dir $$d --check) \
 			|| { echo "$$out"; exit 1; }; \
