@@ -70,7 +70,8 @@ JSON
 cat >"$ST/b.json" <<JSON
 {"http":{"listen":"127.0.0.1:$BP"},"log":{"level":"warn"},
  "repository":{"dir":"$ST/res"},"policy":{"file":"policies/demo.json","state_dir":"$ST/pol"},
- "token":{"trusted_issuers":[{"name":"i","jwks_url":"http://127.0.0.1:$IP/.well-known/jwks.json"}]},
+ "token":{"trusted_issuers":[{"name":"i","jwks_url":"http://127.0.0.1:$IP/.well-known/jwks.json",
+   "allow_insecure_http":true}]},
  "admin":{"public_keys":["$ST/admin-pub.pem"]}}
 JSON
 "${SRV[@]}" "$BIN/issuer/kbs-issuer" -c "$ST/i.json" 2>"$ST/i.log" &
@@ -81,9 +82,9 @@ for _ in $(seq 100); do
 	curl -fs "http://127.0.0.1:$BP/healthz" >/dev/null && curl -fs "http://127.0.0.1:$IP/healthz" >/dev/null && break
 	sleep 0.1
 done
-"$BIN/client/kbs-client" --url "http://127.0.0.1:$BP" set-resource --admin-key "$ST/admin.pem" \
+"$BIN/client/kbs-client" --insecure-http --url "http://127.0.0.1:$BP" set-resource --admin-key "$ST/admin.pem" \
 	--path default/key/bench --value 0123456789abcdef0123456789abcdef >/dev/null
-TOKEN=$("$BIN/client/kbs-client" --url "http://127.0.0.1:$IP" attest)
+TOKEN=$("$BIN/client/kbs-client" --insecure-http --url "http://127.0.0.1:$IP" attest)
 printf '%s' "$TOKEN" >"$ST/token"
 URL="http://127.0.0.1:$BP/kbs/v0/resource/default/key/bench"
 curl -fs -H "Authorization: Bearer $TOKEN" "$URL" >"$ST/jwe"

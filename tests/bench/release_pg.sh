@@ -111,7 +111,7 @@ if [ -n "${BEFORE:-}" ]; then
 fi
 for p in $FP $BP $OP; do
 	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$p/healthz" >/dev/null && break; sleep 0.1; done
-	"$BIN/client/kbs-client" --url "http://127.0.0.1:$p" set-resource --admin-key "$ST/admin.pem" \
+	"$BIN/client/kbs-client" --insecure-http --url "http://127.0.0.1:$p" set-resource --admin-key "$ST/admin.pem" \
 		--path default/key/bench --value 0123456789abcdef0123456789abcdef
 done
 
