@@ -22,7 +22,6 @@
 
 typedef struct {
 	kbs_daemon_base base;
-	kbs_daemon_keyproc keyproc;
 	char *session_key_file;
 	kbs_cfg_strings session_old_key_files;
 	long long session_timeout;
