@@ -95,8 +95,13 @@ run_fuzz() {
 
 # run_deploy BUILD: tests/deploy/run.sh; each step counts once.
 run_deploy() {
-	local out line p f
-	out=$(tests/deploy/run.sh "$1" 2>&1 | tee /dev/stderr)
+	local out line p f log
+	# Show the stage as it runs and keep a copy to count.  Not `tee
+	# /dev/stderr`: tee opens that path anew with O_TRUNC, which empties
+	# a log file that stderr was redirected to (make test >log 2>&1).
+	log=$(mktemp) || return
+	tests/deploy/run.sh "$1" 2>&1 | tee "$log" >&2
+	out=$(cat "$log"); rm -f "$log"
 	line=$(grep -E '^deploy: [0-9]+ passed' <<<"$out" | tail -n1)
 	p=$(sed -E 's/^deploy: ([0-9]+) passed.*/\1/' <<<"$line")
 	f=$(sed -E 's/^deploy: [0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$line")
