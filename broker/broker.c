@@ -307,6 +307,33 @@ kbs_broker_audit(const kbs_broker *b)
 	return b->audit;
 }
 
+/* Every route that releases a secret records it here, so that "recorded,
+ * or not released" is written once. */
+void
+kbs_broker_audit_release(struct kbs_audit *audit, json_t *fields,
+			 const char *what, const char *id, kbs_http_resp *resp,
+			 kbs_broker_withhold_fn *withhold)
+{
+	kbs_errbuf eb = {""};
+	kbs_err rc = KBS_ERR_NOMEM;
+
+	if (audit == NULL) {
+		json_decref(fields);
+		return;
+	}
+	if (fields != NULL)
+		rc = kbs_audit_append(audit, fields, &eb);
+	json_decref(fields);
+	if (rc == KBS_OK)
+		return;
+	kbs_log_error("%s %s: audit log append failed%s: %s", what, id,
+		      resp->status == 200 ? ", release withheld" : "", eb.msg);
+	if (resp->status == 200) {
+		kbs_http_resp_clear(resp);
+		withhold(resp, rc);
+	}
+}
+
 kbs_authz *
 kbs_broker_authz(const kbs_broker *b)
 {

@@ -117,6 +117,21 @@ struct kbs_store *kbs_broker_store(const kbs_broker *b);
 /* The audit log; NULL when auditing is off. */
 struct kbs_audit *kbs_broker_audit(const kbs_broker *b);
 
+/*
+ * Record a release decision in audit before its response leaves: fields
+ * (the record, NULL if it could not be built; taken by this call) is
+ * appended.  A release that cannot be recorded does not happen: when resp
+ * is a 200 and the append failed, resp is cleared and withhold writes the
+ * error for rc (the caller's status and body; 503 for KBS_ERR_NETWORK, as
+ * a retry may succeed).  Every failure is logged as "<what> <id>: ...".
+ * audit NULL (auditing off): nothing is recorded.
+ */
+typedef void kbs_broker_withhold_fn(kbs_http_resp *resp, kbs_err rc);
+void kbs_broker_audit_release(struct kbs_audit *audit, json_t *fields,
+			      const char *what, const char *id,
+			      kbs_http_resp *resp,
+			      kbs_broker_withhold_fn *withhold);
+
 /* The admin check and the request's token (authz.h). */
 kbs_authz *kbs_broker_authz(const kbs_broker *b);
 

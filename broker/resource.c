@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
 #include "broker_int.h"
 #include "clock.h"
 #include "json.h"
@@ -347,34 +346,14 @@ audit_fields(const struct get_ctx *c, const kbs_http_req *req,
 	return f;
 }
 
-/*
- * Append the decision to the audit log.  A release that cannot be
- * recorded does not happen: the response becomes a 500, or a 503 when
- * the audit chain's database is unreachable (a retry may succeed).
- */
+/* A release that could not be recorded: 500, or 503 when the audit
+ * chain's database is unreachable (a retry may succeed). */
 static void
-audit_release(const struct get_ctx *c, const kbs_http_req *req,
-	      kbs_http_resp *resp)
+withhold(kbs_http_resp *resp, kbs_err rc)
 {
-	json_t *f;
-	kbs_errbuf eb = {""};
-	kbs_err rc = KBS_ERR_NOMEM;
-
-	if (c->b->audit == NULL)
-		return;
-	if ((f = audit_fields(c, req, resp)) != NULL)
-		rc = kbs_audit_append(c->b->audit, f, &eb);
-	json_decref(f);
-	if (rc == KBS_OK)
-		return;
-	kbs_log_error("resource %s: audit log append failed%s: %s", c->path,
-		      resp->status == 200 ? ", release withheld" : "", eb.msg);
-	if (resp->status == 200) {
-		kbs_http_resp_clear(resp);
-		kbs_http_reply_error(resp, kbs_broker_store_status(rc),
-				     "PluginInternalError",
-				     "the audit log is unavailable");
-	}
+	kbs_http_reply_error(resp, kbs_broker_store_status(rc),
+			     "PluginInternalError",
+			     "the audit log is unavailable");
 }
 
 void
@@ -394,7 +373,11 @@ kbs_broker_handle_get(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 	else {
 		if (authorise(c, req, resp) == 0)
 			release(c, resp);
-		audit_release(c, req, resp);
+		if (c->b->audit != NULL)
+			kbs_broker_audit_release(c->b->audit,
+						 audit_fields(c, req, resp),
+						 "resource", c->path, resp,
+						 withhold);
 	}
 	free(c->path);
 	kbs_strfreezero(c->token);

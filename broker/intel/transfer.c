@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
 #include "b64.h"
 #include "clock.h"
 #include "httpc.h"
@@ -417,29 +416,22 @@ audit_fields(const struct xfer *x, const kbs_http_req *req,
 	return f;
 }
 
+static void
+withhold(kbs_http_resp *resp, kbs_err rc)
+{
+	kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
+			      "The audit log is unavailable");
+}
+
 /* The nonce step decides nothing and is not recorded. */
 static void
 audit(const struct xfer *x, const kbs_http_req *req, kbs_http_resp *resp)
 {
-	kbs_errbuf eb = {""};
-	kbs_err rc = KBS_ERR_NOMEM;
-	json_t *f;
-
 	if (x->in->audit == NULL || (x->mode && strcmp(x->mode, "nonce") == 0 &&
 				    resp->status == 200))
 		return;
-	if ((f = audit_fields(x, req, resp)) != NULL)
-		rc = kbs_audit_append(x->in->audit, f, &eb);
-	json_decref(f);
-	if (rc == KBS_OK)
-		return;
-	kbs_log_error("intel transfer %s: audit log append failed%s: %s", x->id,
-		      resp->status == 200 ? ", release withheld" : "", eb.msg);
-	if (resp->status == 200) {
-		kbs_http_resp_clear(resp);
-		kbs_intel_reply_error(resp, kbs_intel_store_status(rc),
-				      "The audit log is unavailable");
-	}
+	kbs_broker_audit_release(x->in->audit, audit_fields(x, req, resp),
+				 "intel transfer", x->id, resp, withhold);
 }
 
 void
