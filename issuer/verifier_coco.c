@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "b64.h"
+#include "hex.h"
 #include "httpc.h"
 #include "jcs.h"
 #include "json.h"
@@ -213,15 +214,6 @@ kbs_relay_verify_token(kbs_relay *r, const char *token, long long now,
 	return rc;
 }
 
-int
-kbs_relay_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 kbs_err
 kbs_relay_check_init_data(const char *hex, const char *field,
 			  const uint8_t *digest, size_t digest_len, kbs_errbuf *eb)
@@ -240,8 +232,8 @@ kbs_relay_check_init_data(const char *hex, const char *field,
 		return kbs_errf(eb, KBS_ERR_VERIFY, "%s is not hex of at least "
 				"%zu bytes", field, digest_len);
 	for (i = 0; i < n / 2; i++) {
-		if ((hi = kbs_relay_hexval(hex[2 * i])) < 0 ||
-		    (lo = kbs_relay_hexval(hex[2 * i + 1])) < 0)
+		if ((hi = kbs_hexval(hex[2 * i])) < 0 ||
+		    (lo = kbs_hexval(hex[2 * i + 1])) < 0)
 			return kbs_errf(eb, KBS_ERR_VERIFY, "%s is not hex", field);
 		b = (uint8_t)(hi << 4 | lo);
 		diff |= (uint8_t)(b ^ (i < digest_len ? digest[i] : 0));
@@ -410,8 +402,8 @@ init_data_bytes(const char *s, uint8_t *out, size_t max, size_t *len)
 
 	if (n % 2 == 0 && n / 2 <= max) {
 		for (i = 0; i < n / 2; i++) {
-			if ((hi = kbs_relay_hexval(s[2 * i])) < 0 ||
-			    (lo = kbs_relay_hexval(s[2 * i + 1])) < 0)
+			if ((hi = kbs_hexval(s[2 * i])) < 0 ||
+			    (lo = kbs_hexval(s[2 * i + 1])) < 0)
 				break;
 			out[i] = (uint8_t)(hi << 4 | lo);
 		}

@@ -166,9 +166,6 @@ kbs_err kbs_relay_call(kbs_relay *r, const char *method, const char *url,
 kbs_err kbs_relay_verify_token(kbs_relay *r, const char *token, long long now,
 			       json_t **claims, kbs_errbuf *eb);
 
-/* Value of one hex digit, -1 if c is none. */
-int kbs_relay_hexval(int c);
-
 /*
  * Check that the hex string reported for the TEE's init data (field
  * names it in errors) holds digest, zero-padded.  KBS_OK when digest is

@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "hex.h"
 #include "mem.h"
 
 /* Lengths above this are never legitimate in the structures we read. */
@@ -417,18 +418,6 @@ kbs_sha256_hex(const void *data, size_t len, char out[65])
 	kbs_hex_encode(md, sizeof(md), out);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 kbs_err
 kbs_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n)
 {
@@ -438,8 +427,8 @@ kbs_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n)
 	if (hexlen != 2 * n)
 		return KBS_ERR_INVALID;
 	for (i = 0; i < n; i++) {
-		hi = hexval(hex[2 * i]);
-		lo = hexval(hex[2 * i + 1]);
+		hi = kbs_hexval(hex[2 * i]);
+		lo = kbs_hexval(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return KBS_ERR_INVALID;
 		out[i] = (uint8_t)(hi << 4 | lo);

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "hex.h"
 #include "http.h"
 #include "json.h"
 #include "mem.h"
@@ -176,18 +177,6 @@ kbs_http_resp_header(kbs_http_resp *resp, const char *name, const char *value)
 	return KBS_OK;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Percent-decode len bytes.  NUL is always refused; '/' and '\\' too when
  * in_path, so that a path segment can never grow a separator.
@@ -203,8 +192,8 @@ pct_decode(const char *in, size_t len, int in_path)
 	for (i = 0; i < len; i++) {
 		int c = (unsigned char)in[i], hi, lo;
 		if (c == '%') {
-			if (i + 2 >= len || (hi = hexval(in[i + 1])) < 0 ||
-			    (lo = hexval(in[i + 2])) < 0)
+			if (i + 2 >= len || (hi = kbs_hexval(in[i + 1])) < 0 ||
+			    (lo = kbs_hexval(in[i + 2])) < 0)
 				goto bad;
 			c = hi << 4 | lo;
 			i += 2;

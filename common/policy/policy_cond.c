@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "policy_int.h"
 
 typedef enum { C_ALL, C_ANY, C_NOT, C_LEAF } ctype;
@@ -94,15 +95,6 @@ struct ver {
 	unsigned long long c[VER_MAX];
 };
 
-static int
-hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = (char)tolower((unsigned char)ch);
-	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
 /* "0300.." as bytes: each byte one component. */
 static int
 ver_hex(const char *s, size_t len, struct ver *v)
@@ -112,7 +104,7 @@ ver_hex(const char *s, size_t len, struct ver *v)
 	if (len == 0 || len % 2 != 0 || len / 2 > VER_MAX)
 		return 0;
 	for (i = 0; i < len; i += 2) {
-		int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+		int hi = kbs_hexval(s[i]), lo = kbs_hexval(s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return 0;
 		v->c[v->n++] = (unsigned long long)(hi * 16 + lo);

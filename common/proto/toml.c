@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "toml.h"
 
 struct ptrset {
@@ -185,18 +186,6 @@ end_of_line(struct tp *t)
 
 /* ---- strings ------------------------------------------------------------- */
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static kbs_err
 put_utf8(struct tp *t, struct sbuf *b, uint32_t cp)
 {
@@ -248,7 +237,7 @@ escape(struct tp *t, struct sbuf *b)
 		return BAD(t, "unknown escape \\%c", *t->p);
 	t->p++;
 	for (i = 0; i < digits; i++) {
-		if (t->p >= t->end || (h = hexval(*t->p)) < 0)
+		if (t->p >= t->end || (h = kbs_hexval(*t->p)) < 0)
 			return BAD(t, "escape needs %d hex digits", digits);
 		cp = cp << 4 | (uint32_t)h;
 		t->p++;
@@ -447,7 +436,7 @@ digits(const char *s, size_t n, int base, char *out, size_t *outn)
 	if (n == 0 || s[0] == '_' || s[n - 1] == '_')
 		return -1;
 	for (i = 0; i < n; i++) {
-		int v = hexval(s[i]);
+		int v = kbs_hexval(s[i]);
 		if (s[i] == '_') {
 			if (s[i + 1] == '_')
 				return -1;
