@@ -5,36 +5,23 @@
  * Retry-After, a server that is down, URL rules, concurrent callers.
  */
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 
-#include "fsutil.h"
 #include "httpc.h"
+#include "httpd.h"
 #include "unit.h"
 
-static const char server_py[] =
-	"import http.server, os, sys, time, threading\n"
-	"portfile, log = sys.argv[1:3]\n"
+/* The handler of the loopback server (tests/unit/httpd.h). */
+static const char handler_py[] =
 	"seen = {}\n"
-	"lock = threading.Lock()\n"
-	"class H(http.server.BaseHTTPRequestHandler):\n"
+	"class H(Base):\n"
 	"    protocol_version = 'HTTP/1.1'\n"
-	"    def log_message(self, *a): pass\n"
-	"    def reply(self, code, body=b'', hdrs=()):\n"
-	"        self.send_response(code)\n"
-	"        for k, v in hdrs: self.send_header(k, v)\n"
-	"        self.send_header('Content-Length', str(len(body)))\n"
-	"        self.end_headers()\n"
-	"        try: self.wfile.write(body)\n"
-	"        except OSError: pass\n"
 	"    def handle_any(self, body):\n"
+	"        self.record()\n"
 	"        with lock:\n"
-	"            with open(log, 'a') as f: f.write(self.command + ' ' + self.path + '\\n')\n"
 	"            seen[self.path] = seen.get(self.path, 0) + 1\n"
 	"            n = seen[self.path]\n"
 	"        p, _, q = self.path.partition('?')\n"
@@ -66,15 +53,9 @@ static const char server_py[] =
 	"        n = int(self.headers.get('Content-Length', '0'))\n"
 	"        self.handle_any(self.rfile.read(n))\n"
 	"    do_PUT = do_POST\n"
-	"    do_DELETE = do_POST\n"
-	"s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
-	"s.daemon_threads = True\n"
-	"open(portfile + '.t', 'w').write(str(s.server_address[1]))\n"
-	"os.rename(portfile + '.t', portfile)\n"
-	"s.serve_forever()\n";
+	"    do_DELETE = do_POST\n";
 
-static char root[64], reqlog[128], base[64];
-static pid_t server = -1;
+static kbs_unit_httpd srv;
 
 static long long
 ms_now(void)
@@ -83,59 +64,6 @@ ms_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Requests the server logged whose line contains what. */
-static int
-logged(const char *what)
-{
-	uint8_t *b = NULL;
-	size_t n = 0;
-	char *p, *line;
-	int count = 0;
-
-	if (kbs_fs_read(reqlog, 1 << 20, &b, &n, NULL) != KBS_OK)
-		return 0;
-	for (line = (char *)b; (p = strchr(line, '\n')) != NULL; line = p + 1) {
-		*p = '\0';
-		count += strstr(line, what) != NULL;
-	}
-	free(b);
-	return count;
-}
-
-static void
-start_server(void)
-{
-	char portfile[160];
-	uint8_t *b = NULL;
-	size_t n = 0;
-	int i;
-
-	snprintf(portfile, sizeof(portfile), "%s/port", root);
-	unlink(portfile);
-	server = fork();
-	CU_ASSERT_FATAL(server >= 0);
-	if (server == 0) {
-		execl("/usr/bin/python3", "python3", "-c", server_py, portfile, reqlog,
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 100 && kbs_fs_read(portfile, 64, &b, &n, NULL) != KBS_OK; i++)
-		usleep(50000);
-	CU_ASSERT_FATAL(b != NULL);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%s", (char *)b);
-	free(b);
-}
-
-static void
-stop_server(void)
-{
-	if (server > 0) {
-		kill(server, SIGTERM);
-		waitpid(server, NULL, 0);
-		server = -1;
-	}
 }
 
 static kbs_httpc *
@@ -161,7 +89,7 @@ call(kbs_httpc *h, const char *method, const char *path, int idem,
 	char url[256];
 	kbs_httpc_req q;
 
-	snprintf(url, sizeof(url), "%s%s", base, path);
+	snprintf(url, sizeof(url), "%s%s", srv.base, path);
 	memset(&q, 0, sizeof(q));
 	q.method = method;
 	q.url = url;
@@ -183,7 +111,7 @@ test_body_headers_reuse(void)
 	kbs_httpc_req q;
 	char url[128];
 
-	snprintf(url, sizeof(url), "%s/echo", base);
+	snprintf(url, sizeof(url), "%s/echo", srv.base);
 	memset(&q, 0, sizeof(q));
 	q.method = "POST";
 	q.url = url;
@@ -225,7 +153,7 @@ test_size_bound(void)
 	CU_ASSERT(strstr(eb.msg, "1024") != NULL);
 	CU_ASSERT(r.body == NULL && r.status == 0);
 	/* Never retried, even when idempotent. */
-	CU_ASSERT(logged("GET /big") == 1);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "GET /big") == 1);
 	kbs_httpc_free(h);
 }
 
@@ -242,7 +170,7 @@ test_timeout_budget(void)
 	CU_ASSERT(dt >= 550 && dt < 1500);
 	CU_ASSERT(strstr(eb.msg, "timed out") != NULL);
 	/* A timeout spends the budget: no second attempt. */
-	CU_ASSERT(logged("POST /slow") == 1);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "POST /slow") == 1);
 	kbs_httpc_free(h);
 }
 
@@ -256,17 +184,17 @@ test_retry_rules(void)
 	CU_ASSERT(call(h, "POST", "/status/503", 0, &r, NULL) == KBS_OK);
 	CU_ASSERT(r.status == 503 && r.attempts == 3);
 	kbs_httpc_resp_free(&r);
-	CU_ASSERT(logged("POST /status/503") == 3);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "POST /status/503") == 3);
 	/* 500 on a POST that may have been processed: not retried. */
 	CU_ASSERT(call(h, "POST", "/status/500", 0, &r, NULL) == KBS_OK);
 	CU_ASSERT(r.status == 500 && r.attempts == 1);
 	kbs_httpc_resp_free(&r);
-	CU_ASSERT(logged("POST /status/500") == 1);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "POST /status/500") == 1);
 	/* ... retried when the caller says it is idempotent. */
 	CU_ASSERT(call(h, "GET", "/status/502", 1, &r, NULL) == KBS_OK);
 	CU_ASSERT(r.status == 502 && r.attempts == 3);
 	kbs_httpc_resp_free(&r);
-	CU_ASSERT(logged("GET /status/502") == 3);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "GET /status/502") == 3);
 	/* 4xx other than 429: final. */
 	CU_ASSERT(call(h, "GET", "/status/400", 1, &r, NULL) == KBS_OK);
 	CU_ASSERT(r.status == 400 && r.attempts == 1);
@@ -284,9 +212,9 @@ test_retry_rules(void)
 	 */
 	h = client(5000, 2, 20);
 	CU_ASSERT(call(h, "POST", "/hangup", 0, &r, NULL) == KBS_ERR_NETWORK);
-	CU_ASSERT(logged("POST /hangup") == 1);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "POST /hangup") == 1);
 	CU_ASSERT(call(h, "GET", "/hangup", 1, &r, NULL) == KBS_ERR_NETWORK);
-	CU_ASSERT(logged("GET /hangup") == 3);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "GET /hangup") == 3);
 	kbs_httpc_free(h);
 }
 
@@ -394,7 +322,7 @@ test_down(void)
 	kbs_errbuf eb = {{0}};
 	long long t0, dt;
 
-	stop_server();
+	kbs_unit_httpd_stop(&srv);
 	t0 = ms_now();
 	/* Refused connections are retried even for a POST: nothing was sent. */
 	CU_ASSERT(call(h, "POST", "/echo", 0, &r, &eb) == KBS_ERR_NETWORK);
@@ -406,7 +334,7 @@ test_down(void)
 	CU_ASSERT(dt >= 175 && dt < 2000);
 	CU_ASSERT(r.body == NULL);
 	kbs_httpc_free(h);
-	start_server();
+	kbs_unit_httpd_start(&srv);
 }
 
 static void
@@ -516,7 +444,7 @@ test_methods_meta_cookies(void)
 	memset(&q, 0, sizeof(q));
 	q.url = url;
 	q.method = "DELETE";
-	snprintf(url, sizeof(url), "%s/echo", base);
+	snprintf(url, sizeof(url), "%s/echo", srv.base);
 	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
 	CU_ASSERT(r.status == 200 && r.len == 8 && memcmp(r.body, "DELETE  ", 8) == 0);
 	CU_ASSERT(strcmp(r.content_type, "text/plain") == 0);
@@ -535,17 +463,17 @@ test_methods_meta_cookies(void)
 	q.body = NULL;
 	q.body_len = 0;
 	q.on_header = count_header;
-	snprintf(url, sizeof(url), "%s/status/429?7", base);
+	snprintf(url, sizeof(url), "%s/status/429?7", srv.base);
 	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
 	CU_ASSERT(r.status == 429 && r.retry_after_ms == 7000);
 	CU_ASSERT(header_lines >= 3);
 	kbs_httpc_resp_free(&r);
 	/* The cookie set here goes back on the next call. */
 	q.on_header = NULL;
-	snprintf(url, sizeof(url), "%s/setcookie", base);
+	snprintf(url, sizeof(url), "%s/setcookie", srv.base);
 	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
 	kbs_httpc_resp_free(&r);
-	snprintf(url, sizeof(url), "%s/cookie", base);
+	snprintf(url, sizeof(url), "%s/cookie", srv.base);
 	CU_ASSERT_FATAL(kbs_httpc_request(h, &q, &r, NULL) == KBS_OK);
 	CU_ASSERT(r.body != NULL && strcmp(r.body, "sid=abc kbs-unit") == 0);
 	kbs_httpc_resp_free(&r);
@@ -599,23 +527,15 @@ test_threads(void)
 static void
 setup(void)
 {
-	char tmpl[] = "/tmp/kbs-httpc-XXXXXX";
-
-	CU_ASSERT_FATAL(mkdtemp(tmpl) != NULL);
-	snprintf(root, sizeof(root), "%s", tmpl);
-	snprintf(reqlog, sizeof(reqlog), "%s/requests.log", root);
+	kbs_unit_httpd_init(&srv, "httpc", handler_py, NULL);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	start_server();
+	kbs_unit_httpd_start(&srv);
 }
 
 static void
 teardown(void)
 {
-	char cmd[128];
-
-	stop_server();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-	CU_ASSERT(system(cmd) == 0);
+	kbs_unit_httpd_cleanup(&srv);
 	curl_global_cleanup();
 }
 

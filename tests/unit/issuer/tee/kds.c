@@ -4,11 +4,8 @@
  * cache hit without network, PCS collateral, 429 back-off, server down,
  * oversized and malformed responses, https-only configuration.
  */
-#include <fcntl.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,25 +14,18 @@
 #include <openssl/x509.h>
 
 #include "fsutil.h"
+#include "httpd.h"
 #include "kds.h"
 #include "snp.h"
 #include "x509util.h"
 #include "unit.h"
 
-static const char server_py[] =
-	"import http.server, os, sys, time\n"
-	"root, portfile, log = sys.argv[1:4]\n"
-	"class H(http.server.BaseHTTPRequestHandler):\n"
-	"    def log_message(self, *a): pass\n"
-	"    def reply(self, code, body=b'', hdrs=()):\n"
-	"        self.send_response(code)\n"
-	"        for k, v in hdrs: self.send_header(k, v)\n"
-	"        self.send_header('Content-Length', str(len(body)))\n"
-	"        self.end_headers()\n"
-	"        try: self.wfile.write(body)\n"
-	"        except OSError: pass  # the client gave up (size bound)\n"
+/* The handler of the loopback server (tests/unit/httpd.h): ARG is the
+ * tree it serves. */
+static const char handler_py[] =
+	"class H(Base):\n"
 	"    def do_GET(self):\n"
-	"        with open(log, 'a') as f: f.write(self.path + '\\n')\n"
+	"        self.record()\n"
 	"        p = self.path.split('?', 1)[0]\n"
 	"        if p.startswith('/throttle'):\n"
 	"            return self.reply(429, b'', [('Retry-After', '1')])\n"
@@ -44,19 +34,13 @@ static const char server_py[] =
 	"        if p == '/slow':\n"
 	"            time.sleep(5)\n"
 	"            return self.reply(200, b'late')\n"
-	"        fp = os.path.join(root, p.lstrip('/'))\n"
+	"        fp = os.path.join(ARG, p.lstrip('/'))\n"
 	"        if not os.path.isfile(fp):\n"
 	"            return self.reply(404)\n"
-	"        self.reply(200, open(fp, 'rb').read())\n"
-	"s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
-	"s.daemon_threads = True\n"
-	"open(portfile + '.t', 'w').write(str(s.server_address[1]))\n"
-	"os.rename(portfile + '.t', portfile)\n"
-	"s.serve_forever()\n";
+	"        self.reply(200, open(fp, 'rb').read())\n";
 
-static char root[64];
-static char www[128], cache[128], reqlog[128], base[64];
-static pid_t server = -1;
+static kbs_unit_httpd srv;
+static char www[128], cache[128];
 
 static void
 mkdirs(const char *p)
@@ -75,54 +59,6 @@ put(const char *rel, const uint8_t *b, size_t n)
 	mkdirs(path);
 	*slash = '/';
 	CU_ASSERT_FATAL(kbs_fs_write_atomic(path, b, n, 0644, NULL) == KBS_OK);
-}
-
-static int
-log_lines(void)
-{
-	uint8_t *b = NULL;
-	size_t n = 0, i;
-	int lines = 0;
-
-	if (kbs_fs_read(reqlog, 1 << 20, &b, &n, NULL) != KBS_OK)
-		return 0;
-	for (i = 0; i < n; i++)
-		lines += b[i] == '\n';
-	free(b);
-	return lines;
-}
-
-static void
-start_server(void)
-{
-	char portfile[160];
-	uint8_t *b = NULL;
-	size_t n = 0;
-	int i;
-
-	snprintf(portfile, sizeof(portfile), "%s/port", root);
-	server = fork();
-	CU_ASSERT_FATAL(server >= 0);
-	if (server == 0) {
-		execl("/usr/bin/python3", "python3", "-c", server_py, www, portfile, reqlog,
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 100 && kbs_fs_read(portfile, 64, &b, &n, NULL) != KBS_OK; i++)
-		usleep(50000);
-	CU_ASSERT_FATAL(b != NULL);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%s", (char *)b);
-	free(b);
-}
-
-static void
-stop_server(void)
-{
-	if (server > 0) {
-		kill(server, SIGTERM);
-		waitpid(server, NULL, 0);
-		server = -1;
-	}
 }
 
 static kbs_kds *
@@ -166,7 +102,7 @@ test_vcek(void)
 	char *url = NULL, *name = NULL, path[600], *q;
 	int dlen, before;
 	struct stat st;
-	kbs_kds *k = fetcher(base, 60);
+	kbs_kds *k = fetcher(srv.base, 60);
 	kbs_errbuf eb = {{0}};
 
 	CU_ASSERT_FATAL(kbs_snp_report_parse(rb, rl, &r, NULL) == KBS_OK);
@@ -187,9 +123,9 @@ test_vcek(void)
 	snprintf(path, sizeof(path), "%s/%s", cache, name);
 	CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 	/* Cache hit: no request reaches the server. */
-	before = log_lines();
+	before = kbs_unit_httpd_logged(&srv, "");
 	CU_ASSERT(kbs_kds_vcek(k, r, &got, &n, &eb) == KBS_OK);
-	CU_ASSERT(log_lines() == before);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "") == before);
 	free(got);
 	kbs_kds_free(k);
 	sk_X509_pop_free(sk, X509_free);
@@ -234,7 +170,7 @@ test_pcs(void)
 	size_t n = 0;
 	int cl = 0, before;
 	char path[600];
-	kbs_kds *k = fetcher(base, 60);
+	kbs_kds *k = fetcher(srv.base, 60);
 	kbs_errbuf eb = {{0}};
 
 	crl = make_crl(&cl);
@@ -250,9 +186,9 @@ test_pcs(void)
 	CU_ASSERT(access(path, R_OK) == 0);
 	snprintf(path, sizeof(path), "%s/pck_platform_crl.der", cache);
 	CU_ASSERT(access(path, R_OK) == 0);
-	before = log_lines();
+	before = kbs_unit_httpd_logged(&srv, "");
 	CU_ASSERT(kbs_kds_pcs_collateral(k, 1, fmspc, 0, &eb) == KBS_OK);
-	CU_ASSERT(log_lines() == before);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "") == before);
 	/* The processor CA's CRL is missing on the server: 404. */
 	CU_ASSERT(kbs_kds_pcs_collateral(k, 0, fmspc, 1, &eb) != KBS_OK);
 	kbs_kds_free(k);
@@ -264,29 +200,29 @@ test_pcs(void)
 static void
 test_throttle(void)
 {
-	kbs_kds *k = fetcher(base, 1);
+	kbs_kds *k = fetcher(srv.base, 1);
 	kbs_errbuf eb = {{0}};
 	uint8_t *b = NULL;
 	size_t n = 0;
-	int before = log_lines();
+	int before = kbs_unit_httpd_logged(&srv, "");
 
 	CU_ASSERT(kbs_kds_get(k, KBS_KDS_AMD, "/throttle/a", NULL, 0, KBS_KDS_CERT, &b, &n, &eb) ==
 		  KBS_ERR_NETWORK);
 	CU_ASSERT(strstr(eb.msg, "429") != NULL);
-	CU_ASSERT(log_lines() == before + 1);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "") == before + 1);
 	/* Within the back-off period: refused without a request. */
 	CU_ASSERT(kbs_kds_get(k, KBS_KDS_AMD, "/throttle/a", NULL, 0, KBS_KDS_CERT, &b, &n, &eb) ==
 		  KBS_ERR_NETWORK);
 	CU_ASSERT(strstr(eb.msg, "backing off") != NULL);
-	CU_ASSERT(log_lines() == before + 1);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "") == before + 1);
 	/* Another URL is not affected. */
 	CU_ASSERT(kbs_kds_get(k, KBS_KDS_AMD, "/throttle/b", NULL, 0, KBS_KDS_CERT, &b, &n, &eb) ==
 		  KBS_ERR_NETWORK);
-	CU_ASSERT(log_lines() == before + 2);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "") == before + 2);
 	sleep(2);
 	CU_ASSERT(kbs_kds_get(k, KBS_KDS_AMD, "/throttle/a", NULL, 0, KBS_KDS_CERT, &b, &n, &eb) ==
 		  KBS_ERR_NETWORK);
-	CU_ASSERT(log_lines() == before + 3);
+	CU_ASSERT(kbs_unit_httpd_logged(&srv, "") == before + 3);
 	CU_ASSERT(b == NULL);
 	kbs_kds_free(k);
 }
@@ -295,7 +231,7 @@ static void
 test_bad_responses(void)
 {
 	static const char text[] = "not a certificate";
-	kbs_kds *k = fetcher(base, 60);
+	kbs_kds *k = fetcher(srv.base, 60);
 	kbs_errbuf eb = {{0}};
 	uint8_t *b = NULL;
 	size_t n = 0;
@@ -336,8 +272,8 @@ test_server_down(void)
 	struct timespec t0, t1;
 
 	/* The test server's port after it stopped: nothing listens. */
-	snprintf(url, sizeof(url), "%s", base);
-	stop_server();
+	snprintf(url, sizeof(url), "%s", srv.base);
+	kbs_unit_httpd_stop(&srv);
 	k = fetcher(url, 60);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CU_ASSERT(kbs_kds_get(k, KBS_KDS_PCS, "/x", NULL, 0, KBS_KDS_JSON, &b, &n, &eb) ==
@@ -374,24 +310,19 @@ test_config(void)
 static void
 test_setup(void)
 {
-	snprintf(root, sizeof(root), "/tmp/kbs-kds-XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(root) != NULL);
-	snprintf(www, sizeof(www), "%s/www", root);
-	snprintf(cache, sizeof(cache), "%s/cache", root);
-	snprintf(reqlog, sizeof(reqlog), "%s/requests.log", root);
+	/* www is filled in before the server starts: it is under srv.dir. */
+	kbs_unit_httpd_init(&srv, "kds", handler_py, www);
+	snprintf(www, sizeof(www), "%s/www", srv.dir);
+	snprintf(cache, sizeof(cache), "%s/cache", srv.dir);
 	mkdirs(www);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	start_server();
+	kbs_unit_httpd_start(&srv);
 }
 
 static void
 test_teardown(void)
 {
-	char cmd[128];
-
-	stop_server();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	CU_ASSERT(system(cmd) == 0);
+	kbs_unit_httpd_cleanup(&srv);
 }
 
 static const kbs_unit_test tests[] = {
