@@ -256,6 +256,20 @@ test_claim_rules(void)
 	char *jw = jwks_text(keys, kids), p[128], *tok;
 	kbs_trust_issuer_cfg cfg = {0};
 	kbs_trust *t = NULL;
+	/* Refused at NOW by the issuer's iss and audience rules. */
+	static const struct {
+		const char *claims;
+		kbs_err want;
+	} c[] = {
+		{"{\"exp\":1800000000,\"iss\":\"issuer-1\",\"aud\":\"other\"}",
+		 KBS_ERR_DENIED},
+		{"{\"exp\":1800000000,\"iss\":\"issuer-1\"}", KBS_ERR_DENIED},
+		{"{\"exp\":1800000000,\"iss\":\"issuer-2\",\"aud\":\"kbs\"}",
+		 KBS_ERR_DENIED},
+		{"{\"exp\":1800000000,\"iss\":\"issuer-1\",\"aud\":\"kbs\","
+		 "\"nbf\":1800000500}", KBS_ERR_EXPIRED},
+	};
+	size_t i;
 
 	write_file("jwks2.json", jw);
 	free(jw);
@@ -272,23 +286,16 @@ test_claim_rules(void)
 	CU_ASSERT(verify(t, tok, NOW + 300, NULL) == KBS_OK);
 	CU_ASSERT(verify(t, tok, NOW + 301, NULL) == KBS_ERR_EXPIRED);
 	free(tok);
-	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
-		    "{\"exp\":1800000000,\"iss\":\"issuer-1\",\"aud\":\"other\"}");
-	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_DENIED);
-	free(tok);
-	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
-		    "{\"exp\":1800000000,\"iss\":\"issuer-1\"}");
-	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_DENIED);
-	free(tok);
-	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
-		    "{\"exp\":1800000000,\"iss\":\"issuer-2\",\"aud\":\"kbs\"}");
-	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_DENIED);
-	free(tok);
-	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
-		    "{\"exp\":1800000000,\"iss\":\"issuer-1\",\"aud\":\"kbs\","
-		    "\"nbf\":1800000500}");
-	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_EXPIRED);
-	free(tok);
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		kbs_err rc;
+
+		tok = token(key_a, "ES256", "{\"kid\":\"a\"}", c[i].claims);
+		rc = verify(t, tok, NOW, NULL);
+		CU_ASSERT_EQUAL(rc, c[i].want);
+		if (rc != c[i].want) /* a table's failure names its row */
+			fprintf(stderr, "\nclaims %s: %d\n", c[i].claims, (int)rc);
+		free(tok);
+	}
 	kbs_trust_free(t);
 }
 
@@ -406,6 +413,21 @@ x5c_header(EVP_PKEY *k, X509 *const *certs, kbs_b64_variant v, const char *kid)
 	return s;
 }
 
+/* verify() at now of a token signed by sk whose header jwk is hk with
+ * certs as x5c (in alphabet v). */
+static kbs_err
+x5c_verify(kbs_trust *t, EVP_PKEY *hk, X509 *const *certs, kbs_b64_variant v,
+	   EVP_PKEY *sk, long long now, const char **who)
+{
+	char *h = x5c_header(hk, certs, v, NULL);
+	char *tok = token(sk, "ES256", h, "{\"exp\":1800000000}");
+	kbs_err rc = verify(t, tok, now, who);
+
+	free(tok);
+	free(h);
+	return rc;
+}
+
 static void
 test_x5c(void)
 {
@@ -420,6 +442,25 @@ test_x5c(void)
 				 delta + 10 * day);
 	X509 *chain[] = {leaf, inter, NULL}, *only_leaf[] = {leaf, NULL};
 	X509 *dchain[] = {direct, NULL};
+	/* Under the CA of the issuer "ca-issuer": header jwk, x5c, signer. */
+	const struct {
+		EVP_PKEY *hk;
+		X509 *const *certs;
+		kbs_b64_variant v;
+		EVP_PKEY *sk;
+		kbs_err want;
+	} c[] = {
+		/* Base64url x5c accepted too; a direct leaf under the CA too. */
+		{key_a, chain, KBS_B64_URL, key_a, KBS_OK},
+		{key_a, dchain, KBS_B64_STD, key_a, KBS_OK},
+		/* Missing intermediate: no chain. */
+		{key_a, only_leaf, KBS_B64_STD, key_a, KBS_ERR_NOT_FOUND},
+		/* Header jwk is key_b but the leaf certifies key_a. */
+		{key_b, chain, KBS_B64_STD, key_b, KBS_ERR_NOT_FOUND},
+		/* Right chain and jwk, but signed by another key. */
+		{key_a, chain, KBS_B64_STD, key_b, KBS_ERR_VERIFY},
+	};
+	size_t i;
 	kbs_trust_issuer_cfg cfg = {0};
 	kbs_trust *t = NULL, *t2 = NULL;
 	const char *who = NULL;
@@ -430,43 +471,22 @@ test_x5c(void)
 	cfg.ca_file = path_of("ca.pem", p, sizeof(p));
 	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
 
-	h = x5c_header(key_a, chain, KBS_B64_STD, NULL);
-	tok = token(key_a, "ES256", h, "{\"exp\":1800000000}");
-	CU_ASSERT(verify(t, tok, NOW, &who) == KBS_OK);
+	CU_ASSERT(x5c_verify(t, key_a, chain, KBS_B64_STD, key_a, NOW, &who) ==
+		  KBS_OK);
 	CU_ASSERT(who && strcmp(who, "ca-issuer") == 0);
 	/* Leaf expired at that time. */
-	CU_ASSERT(verify(t, tok, NOW + 20 * day, NULL) != KBS_OK);
-	free(tok);
-	free(h);
-	/* Base64url x5c accepted too; a direct leaf under the CA too. */
-	h = x5c_header(key_a, chain, KBS_B64_URL, NULL);
-	tok = token(key_a, "ES256", h, "{\"exp\":1800000000}");
-	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
-	free(tok);
-	free(h);
-	h = x5c_header(key_a, dchain, KBS_B64_STD, NULL);
-	tok = token(key_a, "ES256", h, "{\"exp\":1800000000}");
-	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_OK);
-	free(tok);
-	free(h);
-	/* Missing intermediate: no chain. */
-	h = x5c_header(key_a, only_leaf, KBS_B64_STD, NULL);
-	tok = token(key_a, "ES256", h, "{\"exp\":1800000000}");
-	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_NOT_FOUND);
-	free(tok);
-	free(h);
-	/* Header jwk is key_b but the leaf certifies key_a. */
-	h = x5c_header(key_b, chain, KBS_B64_STD, NULL);
-	tok = token(key_b, "ES256", h, "{\"exp\":1800000000}");
-	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_NOT_FOUND);
-	free(tok);
-	free(h);
-	/* Right chain and jwk, but signed by another key. */
-	h = x5c_header(key_a, chain, KBS_B64_STD, NULL);
-	tok = token(key_b, "ES256", h, "{\"exp\":1800000000}");
-	CU_ASSERT(verify(t, tok, NOW, NULL) == KBS_ERR_VERIFY);
-	free(tok);
+	CU_ASSERT(x5c_verify(t, key_a, chain, KBS_B64_STD, key_a,
+			     NOW + 20 * day, NULL) != KBS_OK);
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		kbs_err rc = x5c_verify(t, c[i].hk, c[i].certs, c[i].v, c[i].sk,
+					NOW, NULL);
+
+		CU_ASSERT_EQUAL(rc, c[i].want);
+		if (rc != c[i].want) /* a table's failure names its row */
+			fprintf(stderr, "\nx5c case %zu: %d\n", i, (int)rc);
+	}
 	/* Wrong CA. */
+	h = x5c_header(key_a, chain, KBS_B64_STD, NULL);
 	kbs_trust_new(&t2);
 	cfg.ca_file = path_of("ca2.pem", p, sizeof(p));
 	CU_ASSERT_FATAL(kbs_trust_add_issuer(t2, &cfg, NULL) == KBS_OK);

@@ -262,27 +262,31 @@ test_alg_key_mismatch(void)
 	char *ed_t = sign(ed, "EdDSA", NULL, "{}");
 	char *tok = NULL;
 	json_t *empty = json_object();
-
-	CU_ASSERT(check(es, k384) == KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(check(es, krsa) == KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(check(es, ked) == KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(check(es, k256_384) == KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(check(es, NULL) == KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(check(rs, k256) == KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(check(rs, krsa_ps) == KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(check(ps, krsa_ps) == KBS_OK);
-	CU_ASSERT(check(ps, ked) == KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(check(ed_t, krsa) == KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(check(ed_t, ked) == KBS_OK);
+	/* Which token verifies under which key (and alg pin). */
+	const struct {
+		const char *tok;
+		const kbs_jwk *key;
+		kbs_err want;
+	} v[] = {
+		{es, k384, KBS_ERR_UNSUPPORTED},   {es, krsa, KBS_ERR_UNSUPPORTED},
+		{es, ked, KBS_ERR_UNSUPPORTED},    {es, k256_384, KBS_ERR_UNSUPPORTED},
+		{es, NULL, KBS_ERR_UNSUPPORTED},   {rs, k256, KBS_ERR_UNSUPPORTED},
+		{rs, krsa_ps, KBS_ERR_UNSUPPORTED}, {ps, krsa_ps, KBS_OK},
+		{ps, ked, KBS_ERR_UNSUPPORTED},    {ed_t, krsa, KBS_ERR_UNSUPPORTED},
+		{ed_t, ked, KBS_OK},
+	};
 	/* Signing refuses a key that does not fit. */
-	CU_ASSERT(kbs_jws_sign(p256, "ES384", NULL, empty, &tok, NULL) ==
-		  KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(kbs_jws_sign(p256, "RS256", NULL, empty, &tok, NULL) ==
-		  KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(kbs_jws_sign(rsa, "HS256", NULL, empty, &tok, NULL) ==
-		  KBS_ERR_UNSUPPORTED);
-	CU_ASSERT(kbs_jws_sign(rsa, "none", NULL, empty, &tok, NULL) ==
-		  KBS_ERR_UNSUPPORTED);
+	const struct {
+		EVP_PKEY *pk;
+		const char *alg;
+	} s[] = {{p256, "ES384"}, {p256, "RS256"}, {rsa, "HS256"}, {rsa, "none"}};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		CU_ASSERT_EQUAL(check(v[i].tok, v[i].key), v[i].want);
+	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		CU_ASSERT_EQUAL(kbs_jws_sign(s[i].pk, s[i].alg, NULL, empty, &tok,
+					     NULL), KBS_ERR_UNSUPPORTED);
 	CU_ASSERT_PTR_NULL(tok);
 	json_decref(empty);
 	free(es);
@@ -489,6 +493,23 @@ test_verifier(void)
 	CU_ASSERT(kbs_jws_verifier_new(NULL, NULL, NULL) == KBS_ERR_INVALID);
 }
 
+/* check() of the signing input si with raw (len bytes) as signature. */
+static kbs_err
+check_raw_sig(const char *si, const uint8_t *raw, size_t len,
+	      const kbs_jwk *key)
+{
+	char *s64 = kbs_b64_encode(raw, len, KBS_B64_URL), *t;
+	size_t n = strlen(si) + strlen(s64) + 2;
+	kbs_err rc;
+
+	t = malloc(n);
+	snprintf(t, n, "%s.%s", si, s64);
+	rc = check(t, key);
+	free(t);
+	free(s64);
+	return rc;
+}
+
 /* ES R||S: exactly twice the coordinate length; zeros do not verify. */
 static void
 test_es_signature_lengths(void)
@@ -501,30 +522,13 @@ test_es_signature_lengths(void)
 	size_t i;
 
 	*strrchr(si, '.') = '\0';
-	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-		char *s64, *t;
-		size_t n;
-		memset(raw, 0x80, sizeof(raw));
-		s64 = kbs_b64_encode(raw, lens[i], KBS_B64_URL);
-		n = strlen(si) + strlen(s64) + 2;
-		t = malloc(n);
-		snprintf(t, n, "%s.%s", si, s64);
-		CU_ASSERT(check(t, key) == KBS_ERR_VERIFY);
-		free(t);
-		free(s64);
-	}
+	memset(raw, 0x80, sizeof(raw));
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		CU_ASSERT(check_raw_sig(si, raw, lens[i], key) == KBS_ERR_VERIFY);
 	/* Right length, R = S = 0 and R = S = all ones: still refused. */
 	for (i = 0; i < 2; i++) {
-		char *s64, *t;
-		size_t n;
 		memset(raw, i ? 0xff : 0, 64);
-		s64 = kbs_b64_encode(raw, 64, KBS_B64_URL);
-		n = strlen(si) + strlen(s64) + 2;
-		t = malloc(n);
-		snprintf(t, n, "%s.%s", si, s64);
-		CU_ASSERT(check(t, key) == KBS_ERR_VERIFY);
-		free(t);
-		free(s64);
+		CU_ASSERT(check_raw_sig(si, raw, 64, key) == KBS_ERR_VERIFY);
 	}
 	free(si);
 	free(tok);
@@ -545,29 +549,42 @@ times(const char *claims, long long now, long long leeway, int req)
 static void
 test_times(void)
 {
-	CU_ASSERT(times("{\"exp\":1000}", 1000, 0, 1) == KBS_OK);
-	CU_ASSERT(times("{\"exp\":1000}", 1001, 0, 1) == KBS_ERR_EXPIRED);
-	CU_ASSERT(times("{\"exp\":1000}", 1060, 60, 1) == KBS_OK);
-	CU_ASSERT(times("{\"exp\":1000}", 1061, 60, 1) == KBS_ERR_EXPIRED);
-	CU_ASSERT(times("{\"exp\":1000}", 1001, -5, 1) == KBS_ERR_EXPIRED);
-	CU_ASSERT(times("{}", 1000, 60, 1) == KBS_ERR_INVALID);
-	CU_ASSERT(times("{}", 1000, 60, 0) == KBS_OK);
-	CU_ASSERT(times("{\"exp\":1000.5}", 10, 60, 1) == KBS_ERR_INVALID);
-	CU_ASSERT(times("{\"exp\":\"2000\"}", 10, 60, 1) == KBS_ERR_INVALID);
-	CU_ASSERT(times("{\"exp\":2000,\"nbf\":1500}", 1000, 60, 1) ==
-		  KBS_ERR_EXPIRED);
-	CU_ASSERT(times("{\"exp\":2000,\"nbf\":1050}", 1000, 60, 1) == KBS_OK);
-	CU_ASSERT(times("{\"exp\":2000,\"nbf\":null}", 1000, 60, 1) ==
-		  KBS_ERR_INVALID);
-	CU_ASSERT(times("{\"exp\":2000,\"iat\":1100}", 1000, 60, 1) ==
-		  KBS_ERR_EXPIRED);
-	CU_ASSERT(times("{\"exp\":2000,\"iat\":900}", 1000, 60, 1) == KBS_OK);
-	/* No overflow at the edges. */
-	CU_ASSERT(times("{\"exp\":9223372036854775807}", 1000, 300, 1) == KBS_OK);
-	CU_ASSERT(times("{\"exp\":-9223372036854775807}", 1000, 300, 1) ==
-		  KBS_ERR_EXPIRED);
-	CU_ASSERT(times("{\"exp\":2000,\"nbf\":9223372036854775807}",
-			LLONG_MAX - 10, 300, 0) == KBS_ERR_EXPIRED);
+	static const struct {
+		const char *claims;
+		long long now, leeway;
+		int req;
+		kbs_err want;
+	} c[] = {
+		{"{\"exp\":1000}", 1000, 0, 1, KBS_OK},
+		{"{\"exp\":1000}", 1001, 0, 1, KBS_ERR_EXPIRED},
+		{"{\"exp\":1000}", 1060, 60, 1, KBS_OK},
+		{"{\"exp\":1000}", 1061, 60, 1, KBS_ERR_EXPIRED},
+		{"{\"exp\":1000}", 1001, -5, 1, KBS_ERR_EXPIRED},
+		{"{}", 1000, 60, 1, KBS_ERR_INVALID},
+		{"{}", 1000, 60, 0, KBS_OK},
+		{"{\"exp\":1000.5}", 10, 60, 1, KBS_ERR_INVALID},
+		{"{\"exp\":\"2000\"}", 10, 60, 1, KBS_ERR_INVALID},
+		{"{\"exp\":2000,\"nbf\":1500}", 1000, 60, 1, KBS_ERR_EXPIRED},
+		{"{\"exp\":2000,\"nbf\":1050}", 1000, 60, 1, KBS_OK},
+		{"{\"exp\":2000,\"nbf\":null}", 1000, 60, 1, KBS_ERR_INVALID},
+		{"{\"exp\":2000,\"iat\":1100}", 1000, 60, 1, KBS_ERR_EXPIRED},
+		{"{\"exp\":2000,\"iat\":900}", 1000, 60, 1, KBS_OK},
+		/* No overflow at the edges. */
+		{"{\"exp\":9223372036854775807}", 1000, 300, 1, KBS_OK},
+		{"{\"exp\":-9223372036854775807}", 1000, 300, 1, KBS_ERR_EXPIRED},
+		{"{\"exp\":2000,\"nbf\":9223372036854775807}", LLONG_MAX - 10, 300, 0,
+		 KBS_ERR_EXPIRED},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		kbs_err rc = times(c[i].claims, c[i].now, c[i].leeway, c[i].req);
+
+		CU_ASSERT_EQUAL(rc, c[i].want);
+		if (rc != c[i].want) /* a table's failure names its row */
+			fprintf(stderr, "\ntimes case %zu: %s at %lld\n", i,
+				c[i].claims, c[i].now);
+	}
 }
 
 static void
