@@ -3,6 +3,30 @@
 
 #include "issuer.h"
 
+/*
+ * How a relay (verifier.coco_as, verifier.ita) calls its service: the same
+ * options, bounds and defaults for each; p is the section with its dot, f
+ * the field prefix, who the service as named in the descriptions.
+ */
+#define RELAY_CALL_OPTS(p, f, who, whose)                                     \
+	{p "timeout_ms", KBS_CFG_INT,                                         \
+	 offsetof(kbs_issuer_cfg, f##_timeout_ms), "10000", 100, 120000, 0,   \
+	 "budget of one " who " call, retries included"},                     \
+	{p "connect_timeout_ms", KBS_CFG_INT,                                 \
+	 offsetof(kbs_issuer_cfg, f##_connect_timeout_ms), "3000", 50, 60000, 0, \
+	 "connect timeout of one attempt"},                                   \
+	{p "retries", KBS_CFG_INT, offsetof(kbs_issuer_cfg, f##_retries), "2", \
+	 0, 5, 0, "extra attempts on connect errors, 429 and 5xx"},           \
+	{p "max_inflight", KBS_CFG_INT,                                       \
+	 offsetof(kbs_issuer_cfg, f##_max_inflight), "8", 1, 1024, 0,         \
+	 "concurrent " who " calls; more fail at once with 502"},             \
+	{p "allow_insecure_http", KBS_CFG_BOOL,                               \
+	 offsetof(kbs_issuer_cfg, f##_allow_insecure_http), "false", 0, 0, 0, \
+	 "accept http:// " who " URLs (tests only)"},                         \
+	{p "tls_ca_file", KBS_CFG_STRING,                                     \
+	 offsetof(kbs_issuer_cfg, f##_tls_ca_file), NULL, 0, 0, 0,            \
+	 "PEM CA bundle for " whose " https certificate (default: system)"}
+
 const kbs_cfg_opt kbs_issuer_opts[] = {
 	KBS_DAEMON_BASE_OPTS(kbs_issuer_cfg, base, "8080"),
 	{"session.key_file", KBS_CFG_STRING,
@@ -96,23 +120,7 @@ const kbs_cfg_opt kbs_issuer_opts[] = {
 	{"verifier.coco_as.policy_ids", KBS_CFG_STRINGS,
 	 offsetof(kbs_issuer_cfg, coco_policy_ids), "default", 0, 0, 0,
 	 "AS policy ids sent with each request"},
-	{"verifier.coco_as.timeout_ms", KBS_CFG_INT,
-	 offsetof(kbs_issuer_cfg, coco_timeout_ms), "10000", 100, 120000, 0,
-	 "budget of one AS call, retries included"},
-	{"verifier.coco_as.connect_timeout_ms", KBS_CFG_INT,
-	 offsetof(kbs_issuer_cfg, coco_connect_timeout_ms), "3000", 50, 60000, 0,
-	 "connect timeout of one attempt"},
-	{"verifier.coco_as.retries", KBS_CFG_INT, offsetof(kbs_issuer_cfg, coco_retries),
-	 "2", 0, 5, 0, "extra attempts on connect errors, 429 and 5xx"},
-	{"verifier.coco_as.max_inflight", KBS_CFG_INT,
-	 offsetof(kbs_issuer_cfg, coco_max_inflight), "8", 1, 1024, 0,
-	 "concurrent AS calls; more fail at once with 502"},
-	{"verifier.coco_as.allow_insecure_http", KBS_CFG_BOOL,
-	 offsetof(kbs_issuer_cfg, coco_allow_insecure_http), "false", 0, 0, 0,
-	 "accept http:// AS URLs (tests only)"},
-	{"verifier.coco_as.tls_ca_file", KBS_CFG_STRING,
-	 offsetof(kbs_issuer_cfg, coco_tls_ca_file), NULL, 0, 0, 0,
-	 "PEM CA bundle for the AS's https certificate (default: system)"},
+	RELAY_CALL_OPTS("verifier.coco_as.", coco, "AS", "the AS's"),
 	{"verifier.ita.url", KBS_CFG_STRING, offsetof(kbs_issuer_cfg, ita_url),
 	 "https://api.trustauthority.intel.com", 0, 0, 0, "Intel Trust Authority API URL"},
 	{"verifier.ita.jwks_url", KBS_CFG_STRING, offsetof(kbs_issuer_cfg, ita_jwks_url),
@@ -131,22 +139,7 @@ const kbs_cfg_opt kbs_issuer_opts[] = {
 	{"verifier.ita.policy_must_match", KBS_CFG_BOOL,
 	 offsetof(kbs_issuer_cfg, ita_policy_must_match), "false", 0, 0, 0,
 	 "ask ITA to refuse a token when a policy does not match"},
-	{"verifier.ita.timeout_ms", KBS_CFG_INT, offsetof(kbs_issuer_cfg, ita_timeout_ms),
-	 "10000", 100, 120000, 0, "budget of one ITA call, retries included"},
-	{"verifier.ita.connect_timeout_ms", KBS_CFG_INT,
-	 offsetof(kbs_issuer_cfg, ita_connect_timeout_ms), "3000", 50, 60000, 0,
-	 "connect timeout of one attempt"},
-	{"verifier.ita.retries", KBS_CFG_INT, offsetof(kbs_issuer_cfg, ita_retries),
-	 "2", 0, 5, 0, "extra attempts on connect errors, 429 and 5xx"},
-	{"verifier.ita.max_inflight", KBS_CFG_INT,
-	 offsetof(kbs_issuer_cfg, ita_max_inflight), "8", 1, 1024, 0,
-	 "concurrent ITA calls; more fail at once with 502"},
-	{"verifier.ita.allow_insecure_http", KBS_CFG_BOOL,
-	 offsetof(kbs_issuer_cfg, ita_allow_insecure_http),
-	 "false", 0, 0, 0, "accept http:// ITA URLs (tests only)"},
-	{"verifier.ita.tls_ca_file", KBS_CFG_STRING,
-	 offsetof(kbs_issuer_cfg, ita_tls_ca_file), NULL, 0, 0, 0,
-	 "PEM CA bundle for ITA's https certificate (default: system)"},
+	RELAY_CALL_OPTS("verifier.ita.", ita, "ITA", "ITA's"),
 	{"appraisal.policy_file", KBS_CFG_STRING,
 	 offsetof(kbs_issuer_cfg, appraisal_policy_file), NULL, 0, 0, 0,
 	 "appraisal policy document (docs/policy-language.md); default: "
