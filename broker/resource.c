@@ -19,16 +19,6 @@
 #include "metrics.h"
 #include "mem.h"
 
-/* Where a tee-pubkey may sit in verified claims (spec 4.3), first hit wins. */
-static const char *const teekey_pointers[] = {
-	"/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey",
-	"/tdx/attester_runtime_data/tee-pubkey",
-	"/tdx/attester_user_data/tee-pubkey",
-	"/customized_claims/runtime_data/tee-pubkey",
-	"/tee-pubkey",
-	NULL,
-};
-
 char *
 kbs_broker_resource_path(const char *path)
 {
@@ -68,40 +58,6 @@ bad:
 	return NULL;
 }
 
-/* Parse the tee-pubkey at j; NULL if it is not a valid one. */
-static kbs_jwk *
-teekey_at(const json_t *j)
-{
-	kbs_jwk *k = NULL;
-	json_t *norm = NULL;
-
-	if (kbs_jwk_teekey_parse(j, &norm, &k, NULL) != KBS_OK)
-		return NULL;
-	json_decref(norm);
-	return k;
-}
-
-/*
- * The TEE key of verified claims: the issuer's configured
- * tee_pubkey_paths first, then the protocol's paths (spec 4.3); the first
- * path present decides, valid or not.
- */
-static kbs_jwk *
-claims_teekey(const kbs_broker *b, const json_t *claims, const char *issuer)
-{
-	const json_t *paths = kbs_trust_teekey_paths(kbs_broker_trust(b), issuer), *p;
-	json_t *j;
-	size_t i;
-
-	json_array_foreach(paths, i, p)
-		if ((j = kbs_json_pointer(claims, json_string_value(p))) != NULL)
-			return teekey_at(j);
-	for (i = 0; teekey_pointers[i] != NULL; i++)
-		if ((j = kbs_json_pointer(claims, teekey_pointers[i])) != NULL)
-			return teekey_at(j);
-	return NULL;
-}
-
 struct get_ctx {
 	kbs_broker *b;
 	char *path;
@@ -112,7 +68,7 @@ struct get_ctx {
 	kbs_policy_ref pref; /* the policy that decided: id, version, sha256 */
 	uint8_t *secret;
 	size_t secret_len;
-	kbs_jwk *teekey;
+	kbs_jwk *teekey;     /* from the token's claims (trust.h), or NULL */
 	char *jwe;
 	kbs_errbuf eb;
 };
@@ -197,8 +153,9 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 				     "no bearer token or attested session");
 		return -1;
 	}
-	rc = kbs_trust_verify(kbs_broker_trust(c->b), c->token, strlen(c->token),
-			      kbs_clock_now(), &c->claims, &c->issuer, &c->eb);
+	rc = kbs_trust_verify_teekey(kbs_broker_trust(c->b), c->token,
+				     strlen(c->token), kbs_clock_now(), &c->claims,
+				     &c->issuer, &c->teekey, &c->eb);
 	if (rc == KBS_ERR_NETWORK) {
 		/* The shared single-use cache is unreachable: the token is
 		 * neither accepted nor condemned; try again later. */
@@ -269,7 +226,7 @@ release(struct get_ctx *c, kbs_http_resp *resp)
 				     "resource store failure");
 		return;
 	}
-	if ((c->teekey = claims_teekey(c->b, c->claims, c->issuer)) == NULL) {
+	if (c->teekey == NULL) {
 		kbs_http_reply_error(resp, 401, "TokenVerifierError",
 				     "the token carries no usable tee-pubkey");
 		return;

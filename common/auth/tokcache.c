@@ -23,6 +23,7 @@ struct entry {
 	uint8_t key[32];
 	json_t *claims;   /* NULL: slot free */
 	const void *tag;
+	kbs_jwk *teekey;  /* parsed from claims, or NULL */
 	long long until;
 	size_t next;      /* next in the bucket chain, or NIL */
 };
@@ -108,6 +109,7 @@ drop(kbs_tokcache *c, size_t i)
 	if (*link == i)
 		*link = e->next;
 	json_decref(e->claims);
+	kbs_jwk_free(e->teekey);
 	memset(e, 0, sizeof(*e));
 	c->used--;
 }
@@ -125,7 +127,7 @@ find(const kbs_tokcache *c, const uint8_t key[32])
 
 int
 kbs_tokcache_get(kbs_tokcache *c, const uint8_t key[32], long long now,
-		 json_t **claims, const void **tag)
+		 json_t **claims, const void **tag, kbs_jwk **teekey)
 {
 	size_t i;
 	int hit = 0;
@@ -135,6 +137,8 @@ kbs_tokcache_get(kbs_tokcache *c, const uint8_t key[32], long long now,
 		if (c->pool[i].until > now) {
 			*claims = json_incref(c->pool[i].claims);
 			*tag = c->pool[i].tag;
+			if (teekey != NULL)
+				*teekey = kbs_jwk_ref(c->pool[i].teekey);
 			hit = 1;
 		} else
 			drop(c, i);
@@ -167,6 +171,21 @@ kbs_tokcache_put(kbs_tokcache *c, const uint8_t key[32], json_t *claims,
 	e->next = c->bucket[bucket_of(c, key)];
 	c->bucket[bucket_of(c, key)] = i;
 	c->used++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+kbs_tokcache_set_teekey(kbs_tokcache *c, const uint8_t key[32],
+			const json_t *claims, kbs_jwk *teekey)
+{
+	size_t i;
+
+	if (claims == NULL || teekey == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if ((i = find(c, key)) != NIL && c->pool[i].claims == claims &&
+	    c->pool[i].teekey == NULL)
+		c->pool[i].teekey = kbs_jwk_ref(teekey);
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -4,9 +4,10 @@
  * A client that fetches several resources presents the same token each
  * time; verifying its signature again proves nothing new.  The cache maps
  * the SHA-256 of a token to what verification produced: the verified
- * claims (shared, never modified) and an opaque tag (the issuer that
- * vouched).  The caller re-runs every time-dependent check on a hit; the
- * cache only saves the parse and the signature check.
+ * claims (shared, never modified), an opaque tag (the issuer that
+ * vouched) and, once a caller has parsed it, the TEE key those claims
+ * carry.  The caller re-runs every time-dependent check on a hit; the
+ * cache only saves the parse, the signature check and the key parse.
  *
  * An entry lives until its deadline (the caller passes the earlier of the
  * token's exp and the refresh of the key set that verified it), until the
@@ -22,6 +23,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "jwk.h"
 
 #define KBS_TOKCACHE_DEFAULT_MAX 4096
 #define KBS_TOKCACHE_LIMIT 1000000
@@ -37,11 +39,13 @@ kbs_err kbs_tokcache_new(size_t max, kbs_tokcache **out);
 
 /*
  * Look key up at time now.  On a hit (an entry whose deadline is after
- * now) returns 1 with *claims a new reference and *tag set.  On a miss
- * returns 0 and neither is written (an expired entry is dropped).
+ * now) returns 1 with *claims a new reference, *tag set and, when teekey
+ * is non-NULL, *teekey a new reference to the entry's TEE key or NULL if
+ * none was attached.  On a miss returns 0 and nothing is written (an
+ * expired entry is dropped).
  */
 int kbs_tokcache_get(kbs_tokcache *c, const uint8_t key[32], long long now,
-		     json_t **claims, const void **tag);
+		     json_t **claims, const void **tag, kbs_jwk **teekey);
 
 /*
  * Remember claims (a reference is taken; the object must never be
@@ -50,6 +54,15 @@ int kbs_tokcache_get(kbs_tokcache *c, const uint8_t key[32], long long now,
  */
 void kbs_tokcache_put(kbs_tokcache *c, const uint8_t key[32], json_t *claims,
 		      const void *tag, long long until, long long now);
+
+/*
+ * Attach teekey (a reference is taken), the TEE key parsed from claims,
+ * to key's entry, but only while that entry holds this very claims
+ * object: a key parsed from an entry that was since replaced is dropped.
+ * An entry keeps the first key attached.
+ */
+void kbs_tokcache_set_teekey(kbs_tokcache *c, const uint8_t key[32],
+			     const json_t *claims, kbs_jwk *teekey);
 
 /* Forget every entry (a key set changed). */
 void kbs_tokcache_clear(kbs_tokcache *c);

@@ -21,8 +21,10 @@
  * the issuer does not lock out a key rotation for a whole interval.
  *
  * Verified tokens are remembered in a bounded cache (tokcache.h) keyed by
- * their SHA-256, so a token presented again skips the parse and the
- * signature check; every claim check still runs on each use.  Tokens of a
+ * their SHA-256, so a token presented again skips the parse, the
+ * signature check and the parse of its TEE key (an EC point check and a
+ * key build, about a tenth of a release); every claim check still runs
+ * on each use.  Tokens of a
  * single-use issuer are never cached; an entry ends at the token's exp or
  * the refresh of the key set that verified it, whichever is first; and a
  * key set change clears the cache.
@@ -893,13 +895,74 @@ kbs_trust_adopt_replay(kbs_trust *to, const kbs_trust *from)
 	}
 }
 
-kbs_err
-kbs_trust_verify(kbs_trust *t, const char *token, size_t len, long long now,
-		 json_t **claims, const char **issuer, kbs_errbuf *eb)
+/* Where a tee-pubkey may sit in verified claims (spec 4.3), after the
+ * issuer's own tee_pubkey_paths. */
+static const char *const teekey_pointers[] = {
+	"/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey",
+	"/tdx/attester_runtime_data/tee-pubkey",
+	"/tdx/attester_user_data/tee-pubkey",
+	"/customized_claims/runtime_data/tee-pubkey",
+	"/tee-pubkey",
+	NULL,
+};
+
+/* Parse the tee-pubkey at j; NULL if it is not a valid one. */
+static kbs_jwk *
+teekey_at(const json_t *j)
+{
+	kbs_jwk *k = NULL;
+
+	if (kbs_jwk_teekey_parse(j, NULL, &k, NULL) != KBS_OK)
+		return NULL;
+	return k;
+}
+
+/* The TEE key of the claims an issuer's token presents: the first path
+ * present decides, valid or not; NULL if none is usable. */
+static kbs_jwk *
+claims_teekey(const struct issuer *is, const json_t *claims)
+{
+	const json_t *p;
+	json_t *j;
+	size_t i;
+
+	json_array_foreach(is->teekey_paths, i, p)
+		if ((j = kbs_json_pointer(claims, json_string_value(p))) != NULL)
+			return teekey_at(j);
+	for (i = 0; teekey_pointers[i] != NULL; i++)
+		if ((j = kbs_json_pointer(claims, teekey_pointers[i])) != NULL)
+			return teekey_at(j);
+	return NULL;
+}
+
+/*
+ * The TEE key of seen (the claims of the token whose cache key is key),
+ * from the cache entry when one was attached, else parsed and attached
+ * for the next use.  A key parsed from a token that was not cached is
+ * simply not remembered (kbs_tokcache_set_teekey checks the entry).
+ */
+static kbs_jwk *
+present_teekey(kbs_trust *t, const struct issuer *who, const json_t *verified,
+	       const json_t *seen, const uint8_t *key, kbs_jwk *cached)
+{
+	kbs_jwk *k;
+
+	if (cached != NULL)
+		return cached;
+	k = claims_teekey(who, seen);
+	if (key != NULL)
+		kbs_tokcache_set_teekey(t->cache, key, verified, k);
+	return k;
+}
+
+static kbs_err
+verify(kbs_trust *t, const char *token, size_t len, long long now,
+       json_t **claims, const char **issuer, kbs_jwk **teekey, kbs_errbuf *eb)
 {
 	struct vouch v = {NULL, NULL, LLONG_MAX};
 	const void *tag = NULL;
 	kbs_jws *j = NULL;
+	kbs_jwk *tk = NULL;
 	json_t *verified = NULL, *seen = NULL;
 	uint8_t key[32];
 	int keyed;
@@ -908,7 +971,8 @@ kbs_trust_verify(kbs_trust *t, const char *token, size_t len, long long now,
 	if (token == NULL || len > KBS_JWS_MAX_LEN)
 		return kbs_errf(eb, KBS_ERR_INVALID, "JWS missing or too long");
 	keyed = kbs_tokcache_key(token, len, key) == 0;
-	if (keyed && kbs_tokcache_get(t->cache, key, now, &verified, &tag))
+	if (keyed && kbs_tokcache_get(t->cache, key, now, &verified, &tag,
+				      teekey != NULL ? &tk : NULL))
 		v.who = (struct issuer *)tag;
 	else {
 		if ((rc = kbs_jws_parse(token, len, &j, eb)) != KBS_OK) {
@@ -923,15 +987,36 @@ kbs_trust_verify(kbs_trust *t, const char *token, size_t len, long long now,
 		goto out;
 	if (j != NULL && keyed)
 		remember(t, &v, key, verified, now);
+	if (teekey != NULL) {
+		*teekey = present_teekey(t, v.who, verified, seen,
+					 keyed ? key : NULL, tk);
+		tk = NULL;
+	}
 	*claims = seen;
 	if (issuer != NULL)
 		*issuer = v.who->name;
 out:
 	if (v.held != NULL)
 		url_keys_release(v.who, v.held);
+	kbs_jwk_free(tk);
 	json_decref(verified);
 	kbs_jws_free(j);
 	return rc;
+}
+
+kbs_err
+kbs_trust_verify(kbs_trust *t, const char *token, size_t len, long long now,
+		 json_t **claims, const char **issuer, kbs_errbuf *eb)
+{
+	return verify(t, token, len, now, claims, issuer, NULL, eb);
+}
+
+kbs_err
+kbs_trust_verify_teekey(kbs_trust *t, const char *token, size_t len,
+			long long now, json_t **claims, const char **issuer,
+			kbs_jwk **teekey, kbs_errbuf *eb)
+{
+	return verify(t, token, len, now, claims, issuer, teekey, eb);
 }
 
 size_t
@@ -1232,17 +1317,6 @@ kbs_trust_add_jwks(kbs_trust *t, const char *name, const json_t *jwks,
 	kbs_errprefix(eb, "issuer %s", is->name);
 	issuer_free(is);
 	return rc;
-}
-
-const json_t *
-kbs_trust_teekey_paths(const kbs_trust *t, const char *name)
-{
-	size_t i;
-
-	for (i = 0; name != NULL && i < t->n; i++)
-		if (strcmp(t->iss[i]->name, name) == 0)
-			return t->iss[i]->teekey_paths;
-	return NULL;
 }
 
 size_t

@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "jwk.h"
 
 typedef struct kbs_trust kbs_trust;
 
@@ -138,11 +139,18 @@ kbs_err kbs_trust_verify(kbs_trust *t, const char *token, size_t len,
 			 kbs_errbuf *eb);
 
 /*
- * The tee_pubkey_paths configured for the issuer called name (a borrowed
- * JSON array of pointer strings, valid for the life of t), or NULL.  The
- * broker looks there before the protocol's own paths (spec 4.3).
+ * kbs_trust_verify() plus the TEE key the claims carry: the first of the
+ * issuer's tee_pubkey_paths, then of the protocol's paths (spec 4.3), that
+ * is present in *claims decides; *teekey is a new reference to it
+ * (kbs_jwk_free()), or NULL when that member is not a valid tee-pubkey
+ * (kbs_jwk_teekey_parse()) or no path is present.  The parsed key is
+ * kept with a cached token, so a token presented again does not parse it
+ * again.  *teekey is written only on success.
  */
-const json_t *kbs_trust_teekey_paths(const kbs_trust *t, const char *name);
+kbs_err kbs_trust_verify_teekey(kbs_trust *t, const char *token, size_t len,
+				long long now, json_t **claims,
+				const char **issuer, kbs_jwk **teekey,
+				kbs_errbuf *eb);
 
 /* Verified tokens held for reuse now (tests and diagnostics). */
 size_t kbs_trust_cached(kbs_trust *t);

@@ -9,6 +9,7 @@
  * key, never from whatever the input happened to contain.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@
 typedef enum { KT_RSA, KT_EC, KT_OKP } key_type;
 
 struct kbs_jwk {
+	_Atomic int refs; /* kbs_jwk_ref(); the last kbs_jwk_free() frees */
 	EVP_PKEY *pkey;
 	key_type type;
 	const char *crv; /* static string, NULL for RSA */
@@ -83,7 +85,7 @@ curve_by_group(const char *group)
 void
 kbs_jwk_free(kbs_jwk *k)
 {
-	if (k == NULL)
+	if (k == NULL || atomic_fetch_sub(&k->refs, 1) > 1)
 		return;
 	EVP_PKEY_free(k->pkey);
 	free(k->m1);
@@ -91,6 +93,14 @@ kbs_jwk_free(kbs_jwk *k)
 	free(k->alg);
 	free(k->kid);
 	free(k);
+}
+
+kbs_jwk *
+kbs_jwk_ref(kbs_jwk *k)
+{
+	if (k != NULL)
+		atomic_fetch_add(&k->refs, 1);
+	return k;
 }
 
 /* Copy optional alg/kid into k; NULL stays NULL. */
@@ -507,6 +517,7 @@ jwk_wrap_xy(EVP_PKEY *pkey, const char *x, const char *y, const char *alg,
 		EVP_PKEY_free(pkey);
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	}
+	atomic_init(&k->refs, 1);
 	k->pkey = pkey;
 	if (x != NULL && y != NULL &&
 	    EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC)

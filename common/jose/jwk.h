@@ -70,7 +70,14 @@ const char *kbs_jwk_crv(const kbs_jwk *k);
 /* Compare public keys; 1 if equal. */
 int kbs_jwk_equal(const kbs_jwk *a, const kbs_jwk *b);
 
-/* Release; NULL is a no-op. */
+/*
+ * Another reference to k (immutable, so it may be shared between threads:
+ * the verified-token cache keeps a TEE key for reuse); returns k.  Each
+ * reference is released with kbs_jwk_free().  NULL gives NULL.
+ */
+kbs_jwk *kbs_jwk_ref(kbs_jwk *k);
+
+/* Release a reference; the last one frees the key.  NULL is a no-op. */
 void kbs_jwk_free(kbs_jwk *k);
 
 /*

@@ -24,7 +24,7 @@ put_n(kbs_tokcache *c, int n, long long until, long long now)
 	const void *tag = NULL;
 
 	key_of(n, key);
-	if (kbs_tokcache_get(c, key, now, &got, &tag))
+	if (kbs_tokcache_get(c, key, now, &got, &tag, NULL))
 		json_decref(got);
 	kbs_tokcache_put(c, key, claims, &tags[n % 4], until, now);
 	json_decref(claims);
@@ -40,7 +40,7 @@ has_n(kbs_tokcache *c, int n, long long now)
 	int hit;
 
 	key_of(n, key);
-	hit = kbs_tokcache_get(c, key, now, &claims, &tag);
+	hit = kbs_tokcache_get(c, key, now, &claims, &tag, NULL);
 	if (hit) {
 		CU_ASSERT_EQUAL(json_integer_value(json_object_get(claims, "n")), n);
 		CU_ASSERT_PTR_EQUAL(tag, &tags[n % 4]);
@@ -148,16 +148,79 @@ test_clear(void)
 	CU_ASSERT_EQUAL(kbs_tokcache_count(c), 16);
 	key_of(99, key);
 	kbs_tokcache_put(c, key, claims, &tags[0], 1000, 0);
-	CU_ASSERT(kbs_tokcache_get(c, key, 0, &got, &tag) == 1);
+	CU_ASSERT(kbs_tokcache_get(c, key, 0, &got, &tag, NULL) == 1);
 	CU_ASSERT_PTR_EQUAL(got, claims);
 	CU_ASSERT_PTR_EQUAL(tag, &tags[0]);
 	json_decref(got);
 	/* The cache holds its own reference. */
 	json_decref(claims);
-	CU_ASSERT(kbs_tokcache_get(c, key, 0, &got, &tag) == 1);
+	CU_ASSERT(kbs_tokcache_get(c, key, 0, &got, &tag, NULL) == 1);
 	CU_ASSERT(json_is_object(got));
 	json_decref(got);
 	kbs_tokcache_free(c);
+}
+
+/* A P-256 public key as a kbs_jwk. */
+static kbs_jwk *
+new_key(void)
+{
+	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	kbs_jwk *k = NULL;
+
+	CU_ASSERT_FATAL(pk != NULL);
+	CU_ASSERT_FATAL(kbs_jwk_from_pkey(pk, "ECDH-ES+A256KW", NULL, &k, NULL) ==
+			KBS_OK);
+	EVP_PKEY_free(pk);
+	return k;
+}
+
+/* A TEE key attached to an entry comes back on every hit, as another
+ * reference; only to the entry that holds the claims it came from. */
+static void
+test_teekey(void)
+{
+	kbs_tokcache *c = NULL;
+	uint8_t k1[32], k2[32];
+	json_t *a = json_object(), *b = json_object(), *got = NULL;
+	kbs_jwk *key = new_key(), *other = new_key(), *tk = (kbs_jwk *)&tk;
+	const void *tag = NULL;
+
+	CU_ASSERT_FATAL(kbs_tokcache_new(4, &c) == KBS_OK);
+	key_of(1, k1);
+	key_of(2, k2);
+	/* Nothing to attach to: no entry yet. */
+	kbs_tokcache_set_teekey(c, k1, a, key);
+	kbs_tokcache_put(c, k1, a, &tags[0], 1000, 0);
+	CU_ASSERT(kbs_tokcache_get(c, k1, 0, &got, &tag, &tk) == 1);
+	CU_ASSERT_PTR_NULL(tk); /* a hit without a key attached */
+	json_decref(got);
+	/* Not from these claims: refused. */
+	kbs_tokcache_set_teekey(c, k1, b, key);
+	CU_ASSERT(kbs_tokcache_get(c, k1, 0, &got, &tag, &tk) == 1);
+	CU_ASSERT_PTR_NULL(tk);
+	json_decref(got);
+	kbs_tokcache_set_teekey(c, k1, a, key);
+	kbs_tokcache_set_teekey(c, k1, a, other); /* the first one stays */
+	kbs_jwk_free(key);                        /* the entry holds its own */
+	CU_ASSERT(kbs_tokcache_get(c, k1, 0, &got, &tag, &tk) == 1);
+	CU_ASSERT_PTR_EQUAL(tk, key);
+	CU_ASSERT_STRING_EQUAL(kbs_jwk_crv(tk), "P-256");
+	kbs_jwk_free(tk);
+	json_decref(got);
+	/* A miss writes nothing. */
+	tk = (kbs_jwk *)&tk;
+	CU_ASSERT(kbs_tokcache_get(c, k2, 0, &got, &tag, &tk) == 0);
+	CU_ASSERT_PTR_EQUAL(tk, (kbs_jwk *)&tk);
+	/* The caller's reference outlives the entry. */
+	CU_ASSERT(kbs_tokcache_get(c, k1, 0, &got, &tag, &tk) == 1);
+	json_decref(got);
+	kbs_tokcache_clear(c);
+	CU_ASSERT_STRING_EQUAL(kbs_jwk_crv(tk), "P-256");
+	kbs_jwk_free(tk);
+	kbs_tokcache_free(c);
+	kbs_jwk_free(other);
+	json_decref(a);
+	json_decref(b);
 }
 
 struct worker {
@@ -206,6 +269,7 @@ static const kbs_unit_test tests[] = {
 	{"expiry", test_expiry},
 	{"eviction_bound", test_eviction_bound},
 	{"clear", test_clear},
+	{"teekey", test_teekey},
 	{"threads", test_threads},
 	{NULL, NULL},
 };

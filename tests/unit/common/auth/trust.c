@@ -1429,6 +1429,136 @@ test_cache(void)
 	kbs_trust_free(t);
 }
 
+/* k's public key as a tee-pubkey JSON text (EC, ECDH-ES+A256KW). */
+static char *
+teekey_text(EVP_PKEY *k)
+{
+	kbs_jwk *j = NULL;
+	json_t *o;
+	char *s;
+
+	CU_ASSERT_FATAL(kbs_jwk_from_pkey(k, "ECDH-ES+A256KW", NULL, &j, NULL) ==
+			KBS_OK);
+	o = kbs_jwk_to_json(j);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	kbs_jwk_free(j);
+	return s;
+}
+
+/* kbs_trust_verify_teekey: *teekey (or NULL) on success, else rc. */
+static kbs_err
+verify_tk(kbs_trust *t, const char *tok, long long now, kbs_jwk **teekey)
+{
+	json_t *claims = NULL;
+	kbs_errbuf eb = {{0}};
+	kbs_jwk *k = (kbs_jwk *)&k;
+	kbs_err rc = kbs_trust_verify_teekey(t, tok, strlen(tok), now, &claims,
+					     NULL, &k, &eb);
+
+	if (rc == KBS_OK)
+		*teekey = k;
+	else
+		CU_ASSERT_PTR_EQUAL(k, (kbs_jwk *)&k); /* not written */
+	json_decref(claims);
+	return rc;
+}
+
+/* 1 if k is the public key of pk. */
+static int
+same_key(const kbs_jwk *k, EVP_PKEY *pk)
+{
+	return k != NULL && EVP_PKEY_eq(kbs_jwk_pkey(k), pk) == 1;
+}
+
+/* The TEE key comes with the claims: the issuer's own paths first, then
+ * the protocol's; kept with a cached token, parsed again for one that is
+ * not cached; a present but invalid key gives none. */
+static void
+test_cache_teekey(void)
+{
+	char p[128], *tok, *tok2, *ka = teekey_text(key_a), *kb = teekey_text(key_b);
+	char claims[1024];
+	kbs_trust_issuer_cfg cfg = file_issuer("teekeys", key_a, "a", p, sizeof(p));
+	kbs_trust *t = NULL;
+	json_t *paths = jparse("[\"/custom/k\"]");
+	kbs_jwk *k1 = NULL, *k2 = NULL;
+
+	kbs_trust_new(&t);
+	cfg.tee_pubkey_paths = paths;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	/* Protocol path only. */
+	snprintf(claims, sizeof(claims), "{\"exp\":1800000100,"
+		 "\"tdx\":{\"attester_runtime_data\":{\"tee-pubkey\":%s}}}", kb);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}", claims);
+	CU_ASSERT(verify_tk(t, tok, NOW, &k1) == KBS_OK);
+	CU_ASSERT(same_key(k1, key_b));
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 1);
+	/* A hit returns the key kept in the entry, not a new parse. */
+	CU_ASSERT(verify_tk(t, tok, NOW + 1, &k2) == KBS_OK);
+	CU_ASSERT_PTR_EQUAL(k1, k2);
+	kbs_jwk_free(k2);
+	/* kbs_trust_verify on the same entry leaves it be. */
+	CU_ASSERT(verify(t, tok, NOW + 2, NULL) == KBS_OK);
+	CU_ASSERT(verify_tk(t, tok, NOW + 3, &k2) == KBS_OK);
+	CU_ASSERT_PTR_EQUAL(k1, k2);
+	kbs_jwk_free(k2);
+	/* Claim checks still run on a hit: past exp + leeway, no key. */
+	k2 = NULL;
+	CU_ASSERT(verify_tk(t, tok, NOW + 161, &k2) == KBS_ERR_EXPIRED);
+	CU_ASSERT_PTR_NULL(k2);
+	kbs_jwk_free(k1);
+	free(tok);
+	/* The issuer's path comes first, even when /tee-pubkey is there. */
+	snprintf(claims, sizeof(claims), "{\"exp\":1800000100,"
+		 "\"custom\":{\"k\":%s},\"tee-pubkey\":%s}", ka, kb);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}", claims);
+	CU_ASSERT(verify_tk(t, tok, NOW, &k1) == KBS_OK);
+	CU_ASSERT(same_key(k1, key_a));
+	kbs_jwk_free(k1);
+	CU_ASSERT(verify_tk(t, tok, NOW, &k1) == KBS_OK);
+	CU_ASSERT(same_key(k1, key_a));
+	kbs_jwk_free(k1);
+	free(tok);
+	/* The first path present decides: an invalid key there is none, the
+	 * valid one further down is not taken; nor on a hit. */
+	snprintf(claims, sizeof(claims), "{\"exp\":1800000100,"
+		 "\"custom\":{\"k\":{\"kty\":\"EC\",\"crv\":\"P-256\"}},"
+		 "\"tee-pubkey\":%s}", kb);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}", claims);
+	k1 = (kbs_jwk *)&k1;
+	CU_ASSERT(verify_tk(t, tok, NOW, &k1) == KBS_OK);
+	CU_ASSERT_PTR_NULL(k1);
+	k1 = (kbs_jwk *)&k1;
+	CU_ASSERT(verify_tk(t, tok, NOW, &k1) == KBS_OK);
+	CU_ASSERT_PTR_NULL(k1);
+	/* No key anywhere. */
+	tok2 = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800000100}");
+	k1 = (kbs_jwk *)&k1;
+	CU_ASSERT(verify_tk(t, tok2, NOW, &k1) == KBS_OK);
+	CU_ASSERT_PTR_NULL(k1);
+	free(tok2);
+	free(tok);
+	kbs_trust_free(t);
+	/* A single-use issuer: never cached, the key parsed on the one use. */
+	kbs_trust_new(&t);
+	cfg.single_use = 1;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	snprintf(claims, sizeof(claims), "{\"exp\":1800000100,\"jti\":\"j1\","
+		 "\"tee-pubkey\":%s}", kb);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}", claims);
+	CU_ASSERT(verify_tk(t, tok, NOW, &k1) == KBS_OK);
+	CU_ASSERT(same_key(k1, key_b));
+	kbs_jwk_free(k1);
+	CU_ASSERT_EQUAL(kbs_trust_cached(t), 0);
+	CU_ASSERT(verify_tk(t, tok, NOW, &k1) == KBS_ERR_DENIED);
+	free(tok);
+	kbs_trust_free(t);
+	json_decref(paths);
+	free(ka);
+	free(kb);
+}
+
 /* Single-use tokens never enter the cache, so replay stays refused. */
 static void
 test_cache_single_use_bypass(void)
@@ -1687,6 +1817,7 @@ static const kbs_unit_test tests[] = {
 	{"rules_from_json", test_rules_from_json},
 	{"cache", test_cache},
 	{"cache_single_use_bypass", test_cache_single_use_bypass},
+	{"cache_teekey", test_cache_teekey},
 	{"cache_cleared_on_rotation", test_cache_cleared_on_rotation},
 	{"fetch_backoff", test_fetch_backoff},
 	{"fetch_outside_lock", test_fetch_outside_lock},
