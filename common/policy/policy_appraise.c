@@ -181,7 +181,8 @@ tier_rank(const char *tier)
 	return 3;
 }
 
-/* First rule of one claim that holds; *value stays 0 when none does. */
+/* First rule of one claim that holds; *value stays 0 when none does.
+ * Each rule tried goes into tried, unless tried is NULL (no trace). */
 static pol_tri
 tv_eval(const struct pol_tv_claim *c, const json_t *claims, const json_t *ctx,
 	json_t *tried, int *value, const char **rule)
@@ -189,17 +190,22 @@ tv_eval(const struct pol_tv_claim *c, const json_t *claims, const json_t *ctx,
 	size_t i;
 
 	for (i = 0; i < c->n; i++) {
-		struct pol_eval ev = {claims, ctx, json_array(), NULL, 0};
-		pol_tri r = ev.leaves ? pol_cond_eval(c->r[i].when, &ev) :
-					POL_ERROR;
-		json_t *t = json_pack("{s:s, s:o, s:o}", "rule", c->r[i].id,
+		struct pol_eval ev = {claims, ctx, NULL, NULL, 0};
+		pol_tri r;
+		json_t *t;
+
+		if (tried != NULL && (ev.leaves = json_array()) == NULL)
+			return POL_ERROR;
+		r = pol_cond_eval(c->r[i].when, &ev);
+		if (tried != NULL) {
+			t = json_pack("{s:s, s:o, s:o}", "rule", c->r[i].id,
 				      "result", r == POL_ERROR ?
 				      json_string("error") :
 				      json_boolean(r == POL_TRUE),
 				      "conditions", ev.leaves);
-
-		if (t == NULL || json_array_append_new(tried, t) != 0)
-			return POL_ERROR;
+			if (t == NULL || json_array_append_new(tried, t) != 0)
+				return POL_ERROR;
+		}
 		if (r != POL_FALSE) {
 			*value = c->r[i].value;
 			*rule = c->r[i].id;
@@ -209,7 +215,20 @@ tv_eval(const struct pol_tv_claim *c, const json_t *claims, const json_t *ctx,
 	return POL_FALSE;
 }
 
-/* Evaluate every claim into vec and trace; the name of the bad claim. */
+/* One claim's trace entry into tvtrace. */
+static int
+tv_record(json_t *tvtrace, size_t i, int value, const char *rule,
+	  json_t *tried)
+{
+	json_t *t = json_pack("{s:i, s:s?, s:o}", "value", value, "rule", rule,
+			      "tried", tried);
+
+	return t == NULL || json_object_set_new(tvtrace, pol_tv_names[i], t) != 0;
+}
+
+/* Evaluate every claim into vec and, unless it is NULL, tvtrace (an
+ * appraisal nobody asked the trace of records nothing); the name of the
+ * bad claim. */
 static kbs_err
 tv_all(const kbs_policy *p, const json_t *claims, const json_t *ctx,
        json_t *vec, json_t *tvtrace, int *worst, kbs_errbuf *eb)
@@ -217,21 +236,25 @@ tv_all(const kbs_policy *p, const json_t *claims, const json_t *ctx,
 	size_t i;
 
 	for (i = 0; i < POL_TV_CLAIMS; i++) {
-		json_t *tried = json_array(), *t;
+		json_t *tried = tvtrace != NULL ? json_array() : NULL;
 		const char *rule = NULL;
 		int value = 0;
-		pol_tri r = tried ? tv_eval(&p->tv[i], claims, ctx, tried,
-					    &value, &rule) : POL_ERROR;
+		pol_tri r = tried != NULL || tvtrace == NULL
+				    ? tv_eval(&p->tv[i], claims, ctx, tried,
+					      &value, &rule)
+				    : POL_ERROR;
 
-		t = json_pack("{s:i, s:s?, s:o}", "value", value, "rule", rule,
-			      "tried", tried);
-		if (r == POL_ERROR || t == NULL ||
-		    json_object_set_new(tvtrace, pol_tv_names[i], t) != 0 ||
+		if (r == POL_ERROR ||
+		    (tvtrace != NULL && tv_record(tvtrace, i, value, rule,
+						  tried)) ||
 		    json_object_set_new(vec, pol_tv_names[i],
-					json_integer(value)) != 0)
+					json_integer(value)) != 0) {
+			if (tvtrace == NULL || r == POL_ERROR)
+				json_decref(tried);
 			return kbs_errf(eb, KBS_ERR_TOO_LARGE, "appraisal: "
 					"could not evaluate \"%s\"",
 					pol_tv_names[i]);
+		}
 		if (tier_rank(kbs_policy_ar4si_tier(value)) > *worst)
 			*worst = tier_rank(kbs_policy_ar4si_tier(value));
 	}
@@ -246,7 +269,7 @@ kbs_policy_appraise_traced(const kbs_policy *p, const json_t *tee_claims,
 	static const char *const status[] = {
 		"none", "affirming", "warning", "contraindicated"
 	};
-	json_t *ctx = NULL, *vec = json_object(), *tvt = json_object();
+	json_t *ctx = NULL, *vec = json_object(), *tvt = NULL;
 	json_t *ear = NULL, *trace = NULL;
 	int worst = 0;
 	kbs_err rc = KBS_ERR_INVALID;
@@ -258,7 +281,8 @@ kbs_policy_appraise_traced(const kbs_policy *p, const json_t *tee_claims,
 		goto out;
 	}
 	ctx = json_pack("{s:s}", "tee", tee ? tee : "");
-	if (ctx == NULL || vec == NULL || tvt == NULL) {
+	if (ctx == NULL || vec == NULL ||
+	    (trace_out != NULL && (tvt = json_object()) == NULL)) {
 		rc = kbs_errf(eb, KBS_ERR_NOMEM, "appraisal: out of memory");
 		goto out;
 	}
@@ -268,10 +292,12 @@ kbs_policy_appraise_traced(const kbs_policy *p, const json_t *tee_claims,
 	ear = json_pack("{s:s, s:O, s:s}", "ear.status", status[worst],
 			"ear.trustworthiness-vector", vec,
 			"ear.appraisal-policy-id", p->id);
-	trace = json_pack("{s:s, s:s, s:s, s:s, s:O}", "policy", p->id,
-			  "kind", "appraisal", "tee", tee ? tee : "",
-			  "ear.status", status[worst], "trust_vector", tvt);
-	if (ear == NULL || trace == NULL) {
+	if (trace_out != NULL)
+		trace = json_pack("{s:s, s:s, s:s, s:s, s:O}", "policy", p->id,
+				  "kind", "appraisal", "tee", tee ? tee : "",
+				  "ear.status", status[worst], "trust_vector",
+				  tvt);
+	if (ear == NULL || (trace_out != NULL && trace == NULL)) {
 		rc = kbs_errf(eb, KBS_ERR_NOMEM, "appraisal: out of memory");
 		goto out;
 	}

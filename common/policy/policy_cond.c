@@ -426,53 +426,77 @@ slot_trace(json_t *seen, const struct pol_slot *s, int r, const char *note)
 	return json_array_append_new(seen, o);
 }
 
-/* Apply the operator to every slot and fold with the quantifier. */
+/* Apply the operator to every slot and fold with the quantifier; the
+ * slots go into the leaf's trace entry e unless e is NULL. */
 static pol_tri
 leaf_fold(const struct pol_cond *c, const struct pol_slots *sl, json_t *e)
 {
-	json_t *seen = json_array();
+	json_t *seen = NULL;
 	size_t i, ntrue = 0;
 
-	if (seen == NULL || json_object_set_new(e, "seen", seen) != 0)
+	if (e != NULL && ((seen = json_array()) == NULL ||
+			  json_object_set_new(e, "seen", seen) != 0))
 		return POL_ERROR;
 	for (i = 0; i < sl->n; i++) {
 		const char *note;
 		int r = op_apply(c, sl->v[i].value, &note);
 
 		ntrue += r;
-		if (i < TRACE_SLOTS && slot_trace(seen, &sl->v[i], r, note))
+		if (seen != NULL && i < TRACE_SLOTS &&
+		    slot_trace(seen, &sl->v[i], r, note))
 			return POL_ERROR;
 	}
-	json_object_set_new(e, "matches", json_integer((json_int_t)sl->n));
-	if (sl->n == 0)
-		json_object_set_new(e, "note", json_string("no match"));
+	if (e != NULL) {
+		json_object_set_new(e, "matches", json_integer((json_int_t)sl->n));
+		if (sl->n == 0)
+			json_object_set_new(e, "note", json_string("no match"));
+	}
 	if (c->any)
 		return ntrue > 0 ? POL_TRUE : POL_FALSE;
 	return sl->n > 0 && ntrue == sl->n ? POL_TRUE : POL_FALSE;
 }
 
+/* Set a note on a leaf's trace entry, if one is being recorded. */
+static void
+leaf_note(json_t *e, json_t *note)
+{
+	if (e != NULL)
+		json_object_set_new(e, "note", note);
+	else
+		json_decref(note);
+}
+
+/*
+ * One leaf.  Without a trace (ev->leaves NULL) nothing is recorded and no
+ * entry can be blamed; the result is the same, since recording only adds
+ * to the entry (its own allocation failures are errors either way).
+ */
 static pol_tri
 eval_leaf(const struct pol_cond *c, struct pol_eval *ev)
 {
 	struct pol_slots sl = {0};
-	json_t *e = leaf_entry(c);
+	json_t *e = NULL;
 	pol_tri r = POL_ERROR;
 
-	if (e == NULL || json_array_append_new(ev->leaves, e) != 0)
+	if (ev->leaves != NULL &&
+	    ((e = leaf_entry(c)) == NULL ||
+	     json_array_append_new(ev->leaves, e) != 0))
 		return POL_ERROR; /* append steals e even on failure */
 	ev->blame = e;
 	ev->blame_neg = 0;
 	if (pol_ptr_resolve(&c->ptr, c->on_ctx ? ev->ctx : ev->claims,
 			    &sl) != KBS_OK)
-		json_object_set_new(e, "note", json_string("out of memory"));
+		leaf_note(e, e ? json_string("out of memory") : NULL);
 	else if (sl.overflow)
-		json_object_set_new(e, "note", json_sprintf(
-			"more than %d matches", KBS_POLICY_MAX_MATCHES));
+		leaf_note(e, e ? json_sprintf("more than %d matches",
+					      KBS_POLICY_MAX_MATCHES) : NULL);
 	else
 		r = leaf_fold(c, &sl, e);
 	pol_slots_clear(&sl);
-	json_object_set_new(e, "result", r == POL_ERROR ?
-			    json_string("error") : json_boolean(r == POL_TRUE));
+	if (e != NULL)
+		json_object_set_new(e, "result", r == POL_ERROR ?
+				    json_string("error") :
+				    json_boolean(r == POL_TRUE));
 	return r;
 }
 

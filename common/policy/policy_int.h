@@ -123,12 +123,14 @@ void pol_cond_free(struct pol_cond *c);
 struct pol_eval {
 	const json_t *claims;
 	const json_t *ctx;     /* request context document */
-	json_t *leaves;        /* trace entries of evaluated leaves */
+	json_t *leaves;        /* trace entries of evaluated leaves; NULL:
+				* record nothing (and blame stays NULL) */
 	const json_t *blame;   /* trace entry that decided a non-true result */
 	int blame_neg;         /* blame sits under an odd number of "not" */
 };
 
-/* Evaluate c (NULL is true); appends leaf entries to ev->leaves. */
+/* Evaluate c (NULL is true); appends leaf entries to ev->leaves unless it
+ * is NULL.  The result does not depend on recording. */
 pol_tri pol_cond_eval(const struct pol_cond *c, struct pol_eval *ev);
 
 /*

@@ -29,15 +29,26 @@ out:
 	return p;
 }
 
-/* ear.status of claims (JSON text) under p for tee; NULL on error. */
+/*
+ * ear.status of claims (JSON text) under p for tee; NULL on error.  The
+ * untraced appraisal (which records nothing) must come to the same EAR as
+ * the traced one.
+ */
 static json_t *
 appraise(const kbs_policy *p, const char *claims_text, const char *tee)
 {
 	json_t *claims = json_loads(claims_text, 0, NULL), *ear = NULL;
+	json_t *ear2 = NULL, *trace = NULL;
 	kbs_errbuf eb = {{0}};
 
 	if (claims == NULL || kbs_policy_appraise(p, claims, tee, &ear, &eb) != KBS_OK)
 		fprintf(stderr, "appraise: %s\n", eb.msg);
+	CU_ASSERT(kbs_policy_appraise_traced(p, claims, tee, &ear2, &trace,
+					     &eb) == KBS_OK);
+	CU_ASSERT(json_equal(ear, ear2));
+	CU_ASSERT(json_is_object(json_object_get(trace, "trust_vector")));
+	json_decref(ear2);
+	json_decref(trace);
 	json_decref(claims);
 	return ear;
 }
