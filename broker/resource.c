@@ -176,6 +176,8 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 	pc.query = query;
 	pc.issuer = c->issuer;
 	pc.now = kbs_clock_now();
+	/* An allow's trace is only ever logged at debug (log_decision). */
+	pc.untraced_allow = !kbs_log_enabled(KBS_LOG_DEBUG);
 	rc = kbs_policystore_eval(c->b->policy, c->claims, &pc, &c->decision,
 				  &c->pref, &c->eb);
 	json_decref(query);

@@ -490,27 +490,36 @@ tri_name(pol_tri t, int deny)
 	return t == POL_TRUE ? "allow" : "deny";
 }
 
+/* One rule into v; its trace entry goes into rules unless that is NULL
+ * (then nothing is recorded, and a reason names no condition). */
 static kbs_err
 rule_eval(const struct pol_rule *r, const json_t *claims, const json_t *ctx,
 	  json_t *rules, struct verdict *v)
 {
-	struct pol_eval ev = {claims, ctx, json_array(), NULL, 0};
+	struct pol_eval ev = {claims, ctx, NULL, NULL, 0};
 	const struct pol_pattern *pat = rule_applies(r, json_string_value(
 		json_object_get(json_object_get(ctx, "resource"), "path")));
-	json_t *e = json_pack("{s:s, s:s, s:b}", "id", r->id, "effect",
-			      r->deny ? "deny" : "allow", "applies", pat != NULL);
+	json_t *e = NULL;
 	pol_tri res;
 	kbs_err rc = KBS_ERR_NOMEM;
 
-	if (ev.leaves == NULL || e == NULL || json_array_append(rules, e))
+	if (rules != NULL &&
+	    ((ev.leaves = json_array()) == NULL ||
+	     (e = json_pack("{s:s, s:s, s:b}", "id", r->id, "effect",
+			    r->deny ? "deny" : "allow", "applies",
+			    pat != NULL)) == NULL ||
+	     json_array_append(rules, e)))
 		goto out;
 	rc = KBS_OK;
 	if (pat == NULL)
 		goto out;
 	res = pol_cond_eval(r->when, &ev);
-	json_object_set_new(e, "pattern", json_string(pat->text));
-	json_object_set_new(e, "result", json_string(tri_name(res, r->deny)));
-	json_object_set(e, "conditions", ev.leaves);
+	if (e != NULL) {
+		json_object_set_new(e, "pattern", json_string(pat->text));
+		json_object_set_new(e, "result",
+				    json_string(tri_name(res, r->deny)));
+		json_object_set(e, "conditions", ev.leaves);
+	}
 	rc = verdict_add(v, r, res, &ev);
 out:
 	json_decref(e);
@@ -518,6 +527,7 @@ out:
 	return rc;
 }
 
+/* The decision of v, with trace (completed here) unless it is NULL. */
 static kbs_err
 verdict_decide(struct verdict *v, json_t *trace, const char *path,
 	       kbs_policy_decision **out)
@@ -532,37 +542,74 @@ verdict_decide(struct verdict *v, json_t *trace, const char *path,
 					  path);
 	if (r == NULL && v->allow != NULL)
 		r = v->allow;
-	json_object_set_new(trace, "decision", json_string(allowed ? "allow" :
-							     "deny"));
-	json_object_set_new(trace, "rule", r ? json_string(r->id) :
-			    json_null());
-	json_object_set_new(trace, "reason", json_string(why ? why : v->why));
+	if (trace != NULL) {
+		json_object_set_new(trace, "decision", json_string(
+			allowed ? "allow" : "deny"));
+		json_object_set_new(trace, "rule", r ? json_string(r->id) :
+				    json_null());
+		json_object_set_new(trace, "reason",
+				    json_string(why ? why : v->why));
+	}
 	*out = pol_decision_new(allowed, r ? r->id : NULL, why ? why : v->why,
 				json_incref(trace));
 	free(why);
 	return *out ? KBS_OK : KBS_ERR_NOMEM;
 }
 
+/* Walk every rule into v, recording into rules unless it is NULL. */
+static kbs_err
+rules_eval(const kbs_policy *p, const json_t *claims, const json_t *cdoc,
+	   json_t *rules, struct verdict *v)
+{
+	size_t i;
+	kbs_err rc;
+
+	for (i = 0; i < p->nrules; i++)
+		if ((rc = rule_eval(&p->rules[i], claims, cdoc, rules, v)) !=
+		    KBS_OK)
+			return rc;
+	return KBS_OK;
+}
+
+/*
+ * With ctx->untraced_allow the rules are first walked without recording:
+ * an allow is decided there (a release pays for no trace); anything else
+ * is walked again with the trace, whose verdict is the one returned, so a
+ * denial keeps its trace and its reason (which names the blamed
+ * condition).  Evaluation is deterministic, so both walks agree.
+ */
 static kbs_err
 resource_eval(const kbs_policy *p, const json_t *claims,
 	      const kbs_policy_ctx *ctx, kbs_policy_decision **out,
 	      kbs_errbuf *eb)
 {
 	struct verdict v = {0};
-	json_t *cdoc = ctx_doc(ctx), *rules = json_array(), *trace = NULL;
+	json_t *cdoc = ctx_doc(ctx), *rules = NULL, *trace = NULL;
 	const char *path = ctx->resource_path ? ctx->resource_path : "";
 	kbs_policy_decision *d = NULL;
-	size_t i;
 	kbs_err rc = KBS_ERR_NOMEM;
 
-	if (cdoc == NULL || rules == NULL)
+	if (cdoc == NULL)
 		goto out;
-	trace = json_pack("{s:s, s:s, s:s, s:O}", "policy", p->id, "kind",
-			  "resource", "resource", path, "rules", rules);
-	for (i = 0; trace != NULL && i < p->nrules; i++)
-		if (rule_eval(&p->rules[i], claims, cdoc, rules, &v) != KBS_OK)
+	if (ctx->untraced_allow) {
+		if (rules_eval(p, claims, cdoc, NULL, &v) != KBS_OK)
 			goto out;
-	if (trace == NULL || verdict_decide(&v, trace, path, &d) != KBS_OK)
+		if (v.deny == NULL && v.fail == NULL && v.allow != NULL) {
+			if (verdict_decide(&v, NULL, path, &d) != KBS_OK)
+				goto out;
+			*out = d;
+			rc = KBS_OK;
+			goto out;
+		}
+		free(v.why);
+		memset(&v, 0, sizeof(v));
+	}
+	if ((rules = json_array()) == NULL ||
+	    (trace = json_pack("{s:s, s:s, s:s, s:O}", "policy", p->id, "kind",
+			       "resource", "resource", path, "rules",
+			       rules)) == NULL ||
+	    rules_eval(p, claims, cdoc, rules, &v) != KBS_OK ||
+	    verdict_decide(&v, trace, path, &d) != KBS_OK)
 		goto out;
 	*out = d;
 	rc = KBS_OK;

@@ -88,6 +88,13 @@ typedef struct {
 	const json_t *query;       /* object of string query params, or NULL */
 	const char *issuer;        /* name of the trusted issuer that vouched, or NULL */
 	long long now;             /* unix seconds */
+	/*
+	 * 1: an allow of a resource policy may come without a trace
+	 * (kbs_policy_decision_trace() NULL), which saves recording every
+	 * condition; a denial always has its trace and reason.  0 (what a
+	 * zeroed ctx gives): every decision has a trace.
+	 */
+	int untraced_allow;
 } kbs_policy_ctx;
 
 typedef struct kbs_policy_decision kbs_policy_decision; /* opaque */

@@ -18,7 +18,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kbs_policy_decision *d = NULL;
 	kbs_errbuf eb;
 	json_t *claims, *ear = NULL;
-	kbs_policy_ctx ctx = {"default/key/1", NULL, "issuer", 1760000000};
+	kbs_policy_ctx ctx = {"default/key/1", NULL, "issuer", 1760000000, 0};
 
 	if (kbs_policy_parse((const char *)data, size, &p, &eb) != KBS_OK)
 		return 0;

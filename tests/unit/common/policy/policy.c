@@ -55,7 +55,7 @@ static kbs_policy_decision *
 decide(const kbs_policy *p, const char *claims_text, const char *path)
 {
 	json_t *claims = json_loads(claims_text, 0, NULL);
-	kbs_policy_ctx ctx = {path, NULL, "issuer-a", 1760000000};
+	kbs_policy_ctx ctx = {path, NULL, "issuer-a", 1760000000, 0};
 	kbs_policy_decision *d = NULL;
 
 	if (p == NULL || claims == NULL ||
@@ -483,7 +483,7 @@ test_eval_misuse(void)
 	kbs_policy *p = load_file("policies/default.json");
 	kbs_policy *ap = load_text("{\"version\":1,\"kind\":\"appraisal\",\"trust_vector\":{}}");
 	json_t *claims = json_object(), *arr = json_array();
-	kbs_policy_ctx ctx = {"a/b/c", NULL, NULL, 0};
+	kbs_policy_ctx ctx = {"a/b/c", NULL, NULL, 0, 0};
 	kbs_policy_decision *d = (kbs_policy_decision *)&d;
 	kbs_errbuf eb;
 

@@ -26,10 +26,10 @@ run(const char *cond, const char *claims_text, const char *path)
 {
 	char doc[4096];
 	kbs_policy *p = NULL;
-	kbs_policy_decision *d = NULL;
+	kbs_policy_decision *d = NULL, *lean = NULL;
 	json_t *claims = json_loads(claims_text, 0, NULL);
 	json_t *query = json_pack("{s:s}", "mode", "full");
-	kbs_policy_ctx ctx = {path, query, "trusted-issuer", 1760000000};
+	kbs_policy_ctx ctx = {path, query, "trusted-issuer", 1760000000, 0};
 	kbs_errbuf eb = {{0}};
 	int r = -1;
 
@@ -40,7 +40,18 @@ run(const char *cond, const char *claims_text, const char *path)
 		goto out;
 	if (kbs_policy_eval(p, claims, &ctx, &d, &eb) == KBS_OK)
 		r = kbs_policy_decision_allowed(d);
+	/* Without recording (untraced_allow) the decision is the same, and
+	 * only an allow comes without its trace. */
+	ctx.untraced_allow = 1;
+	if (r >= 0 && kbs_policy_eval(p, claims, &ctx, &lean, &eb) == KBS_OK) {
+		CU_ASSERT_EQUAL(kbs_policy_decision_allowed(lean), r);
+		CU_ASSERT_STRING_EQUAL(kbs_policy_decision_reason(lean),
+				       kbs_policy_decision_reason(d));
+		CU_ASSERT((kbs_policy_decision_trace(lean) == NULL) == (r == 1));
+	} else if (r >= 0)
+		CU_FAIL("untraced evaluation failed");
 out:
+	kbs_policy_decision_free(lean);
 	if (r < 0)
 		fprintf(stderr, "run(%s): %s\n", cond, eb.msg);
 	kbs_policy_decision_free(d);
@@ -64,7 +75,7 @@ note_is(const char *cond, const char *want)
 	kbs_policy *p = NULL;
 	kbs_policy_decision *d = NULL;
 	json_t *claims = json_loads(claims_json, 0, NULL);
-	kbs_policy_ctx ctx = {"a/b/c", NULL, NULL, 0};
+	kbs_policy_ctx ctx = {"a/b/c", NULL, NULL, 0, 0};
 	const json_t *leaf, *slot;
 	const char *note;
 	int ok = 0;
@@ -320,7 +331,7 @@ pat(const char *pattern, const char *path)
 	kbs_policy *p = NULL;
 	kbs_policy_decision *d = NULL;
 	json_t *claims = json_object();
-	kbs_policy_ctx ctx = {path, NULL, NULL, 0};
+	kbs_policy_ctx ctx = {path, NULL, NULL, 0, 0};
 	int r = -1;
 
 	snprintf(doc, sizeof(doc), "{\"version\":1,\"rules\":[{\"id\":\"r\","

@@ -40,7 +40,7 @@ run_resource(const kbs_policy *p, const json_t *c, json_t *claims)
 	kbs_policy_ctx ctx = {
 		json_string_value(json_object_get(c, "resource")),
 		json_object_get(c, "query"),
-		json_string_value(json_object_get(c, "issuer")), 1760426200
+		json_string_value(json_object_get(c, "issuer")), 1760426200, 0
 	};
 	kbs_policy_decision *d = NULL;
 	kbs_errbuf eb = {{0}};
@@ -59,6 +59,16 @@ run_resource(const kbs_policy *p, const json_t *c, json_t *claims)
 			kbs_policy_decision_allowed(d) ? "allow" : "deny",
 			kbs_policy_decision_rule(d) ? kbs_policy_decision_rule(d) : "-",
 			kbs_policy_decision_reason(d));
+	kbs_policy_decision_free(d);
+	/* The same without recording, as the broker evaluates a release. */
+	d = NULL;
+	ctx.untraced_allow = 1;
+	if (kbs_policy_eval(p, claims, &ctx, &d, &eb) != KBS_OK ||
+	    kbs_policy_decision_allowed(d) != (strcmp(expect ? expect : "", "allow") == 0) ||
+	    !same_rule(kbs_policy_decision_rule(d), json_object_get(c, "rule"))) {
+		fprintf(stderr, "  untraced: %s\n", kbs_policy_decision_reason(d));
+		ok = 0;
+	}
 	kbs_policy_decision_free(d);
 	return ok;
 }

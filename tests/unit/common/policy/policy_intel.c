@@ -75,7 +75,7 @@ ev(const char *policy, json_t *claims, const char *want_rule)
 {
 	kbs_policy *p = NULL;
 	kbs_policy_decision *d = NULL;
-	kbs_policy_ctx ctx = {"keys/key/1", NULL, NULL, 0};
+	kbs_policy_ctx ctx = {"keys/key/1", NULL, NULL, 0, 0};
 	kbs_errbuf eb = {{0}};
 	int r = -1;
 
@@ -196,7 +196,7 @@ test_trace(void)
 {
 	kbs_policy *p = NULL;
 	kbs_policy_decision *d = NULL;
-	kbs_policy_ctx ctx = {"k", NULL, NULL, 0};
+	kbs_policy_ctx ctx = {"k", NULL, NULL, 0, 0};
 	json_t *claims = sgx_claims("{\"sgx_isvsvn\":3}");
 	const json_t *checks, *last;
 
