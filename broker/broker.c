@@ -259,6 +259,12 @@ kbs_broker_new(const kbs_broker_cfg *cfg, int create_files, kbs_broker **out,
 		goto fail;
 	if (create_files && (rc = load_store(b, eb)) != KBS_OK)
 		goto fail;
+	/* Really starting: fetch the issuers' key sets now rather than on
+	 * the first tokens, which a cold broker refused while it fetched. */
+	if (create_files && (rc = kbs_trust_prefetch(b->trust, 0)) != KBS_OK) {
+		kbs_errf(eb, rc, "cannot start fetching the issuers' key sets");
+		goto fail;
+	}
 	*out = b;
 	return KBS_OK;
 fail:
@@ -362,6 +368,9 @@ kbs_broker_reload(kbs_broker *b, const kbs_broker_cfg *cfg, kbs_errbuf *eb)
 		goto out;
 	/* Single-use ids seen before the reload stay seen. */
 	kbs_trust_adopt_replay(t, b->trust);
+	/* The new issuers' key sets before the swap, so releases never meet
+	 * a set not fetched yet (each fetch bounded by fetch_timeout_ms). */
+	kbs_trust_prefetch(t, 1);
 	if (b->pg != NULL && b->cfg->pg_jti &&
 	    (rc = kbs_trust_share_replay(t, b->pg, eb)) != KBS_OK)
 		goto out;

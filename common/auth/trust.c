@@ -11,9 +11,11 @@
  *
  * Fetching: the mutex is never held across the network.  One fetch per
  * issuer is in flight at a time, done by the request that found it due
- * (the set is older than cache_ttl, or a kid is unknown); every other
- * request goes on with the current set meanwhile, and one whose kid is
- * not in it is refused at once rather than queued behind a slow issuer.
+ * (the set is older than cache_ttl, or a kid is unknown) or, for the
+ * first set, by kbs_trust_prefetch() at start; every other request goes
+ * on with the current set meanwhile, and one whose kid is not in it is
+ * refused at once rather than queued behind a slow issuer.  Only while an
+ * issuer has no set at all do requests wait for its fetch in flight.
  * After a successful fetch the next unknown-kid fetch waits
  * refetch_interval (random kids must not make the broker hammer the
  * issuer); after a failed one the last good set stays in use and the
@@ -47,6 +49,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "b64.h"
+#include "clock.h"
 #include "fsutil.h"
 #include "httpc.h"
 #include "json.h"
@@ -92,6 +95,7 @@ struct issuer {
 	long long wait;        /* seconds after last_try before the next */
 	int tried;
 	int fetching;          /* a fetch is in flight (outside mu) */
+	pthread_cond_t fetched_cv; /* signalled when a fetch ends */
 	int failures;          /* consecutive failed fetches */
 	json_t *claims_map;    /* validated [{"from","to"}], or NULL */
 	json_t *teekey_paths;  /* validated [ptr, ...], or NULL */
@@ -105,6 +109,8 @@ struct kbs_trust {
 	struct issuer **iss;
 	size_t n;
 	kbs_tokcache *cache;
+	pthread_t prefetch;    /* kbs_trust_prefetch()'s thread, when started */
+	int prefetching;       /* joined by kbs_trust_free() */
 };
 
 static void
@@ -261,6 +267,7 @@ fetch_unlocked(struct issuer *is, long long now)
 		kbs_log_warn("trust: issuer %s: %s", is->name, eb.msg);
 	pthread_mutex_lock(&is->mu);
 	is->fetching = 0;
+	pthread_cond_broadcast(&is->fetched_cv);
 	if (rc != KBS_OK) {
 		is->failures++;
 		is->wait = is->failures > 4 ? BACKOFF_MAX
@@ -285,6 +292,11 @@ url_keys(struct issuer *is, const char *kid, long long now)
 	keyset *ks = NULL;
 
 	pthread_mutex_lock(&is->mu);
+	/* Cold (no set yet, the first fetch in flight, as at start): wait for
+	 * that fetch rather than refuse the token for want of a set; once a
+	 * set is there, requests go on with it while another is fetched. */
+	while (is->fetched == NULL && is->fetching)
+		pthread_cond_wait(&is->fetched_cv, &is->mu);
 	if (fetch_due(is, kid, now)) {
 		is->fetching = 1;
 		is->tried = 1;
@@ -1057,6 +1069,7 @@ issuer_free(struct issuer *is)
 	if (!is->replay_borrowed)
 		kbs_replay_free(is->replay);
 	pthread_mutex_destroy(&is->mu);
+	pthread_cond_destroy(&is->fetched_cv);
 	free(is);
 }
 
@@ -1067,6 +1080,9 @@ kbs_trust_free(kbs_trust *t)
 
 	if (t == NULL)
 		return;
+	/* A fetch in flight ends within its issuer's fetch_timeout_ms. */
+	if (t->prefetching)
+		pthread_join(t->prefetch, NULL);
 	for (i = 0; i < t->n; i++)
 		issuer_free(t->iss[i]);
 	free(t->iss);
@@ -1094,6 +1110,7 @@ issuer_new(const char *name, const char *audience, long long leeway)
 	if (is == NULL)
 		return NULL;
 	pthread_mutex_init(&is->mu, NULL);
+	pthread_cond_init(&is->fetched_cv, NULL);
 	is->leeway = clamp(leeway, 0, LEEWAY_MAX);
 	is->refetch = DEF_REFETCH;
 	is->wait = DEF_REFETCH;
@@ -1110,9 +1127,15 @@ issuer_new(const char *name, const char *audience, long long leeway)
 static kbs_err
 append(kbs_trust *t, struct issuer *is)
 {
-	struct issuer **n = realloc(t->iss, (t->n + 1) * sizeof(*n));
+	struct issuer **n;
 
-	if (n == NULL)
+	/* The prefetch thread walks t->iss: it ends before the list moves
+	 * (kbs mode adds its in-process issuer after the start). */
+	if (t->prefetching) {
+		pthread_join(t->prefetch, NULL);
+		t->prefetching = 0;
+	}
+	if ((n = realloc(t->iss, (t->n + 1) * sizeof(*n))) == NULL)
 		return KBS_ERR_NOMEM;
 	t->iss = n;
 	is->cache = t->cache;
@@ -1319,6 +1342,55 @@ kbs_trust_add_jwks(kbs_trust *t, const char *name, const json_t *jwks,
 	return rc;
 }
 
+/*
+ * The first fetch of a URL issuer's key set: only while it has none and
+ * the fetch is due (none in flight, the back-off over).  Called with
+ * is->mu; returns with it.
+ */
+static void
+first_fetch(struct issuer *is, long long now)
+{
+	if (is->url == NULL || is->fetched != NULL || !fetch_due(is, "", now))
+		return;
+	is->fetching = 1;
+	is->tried = 1;
+	is->last_try = now;
+	fetch_unlocked(is, now);
+}
+
+static void *
+prefetch_main(void *arg)
+{
+	kbs_trust *t = arg;
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		pthread_mutex_lock(&t->iss[i]->mu);
+		first_fetch(t->iss[i], kbs_clock_now());
+		pthread_mutex_unlock(&t->iss[i]->mu);
+	}
+	return NULL;
+}
+
+kbs_err
+kbs_trust_prefetch(kbs_trust *t, int wait)
+{
+	size_t i;
+
+	for (i = 0; i < t->n && t->iss[i]->url == NULL; i++)
+		;
+	if (i == t->n || t->prefetching)
+		return KBS_OK;
+	if (wait) {
+		prefetch_main(t);
+		return KBS_OK;
+	}
+	if (pthread_create(&t->prefetch, NULL, prefetch_main, t) != 0)
+		return KBS_ERR_NOMEM;
+	t->prefetching = 1;
+	return KBS_OK;
+}
+
 size_t
 kbs_trust_ready(kbs_trust *t, long long now)
 {
@@ -1333,12 +1405,7 @@ kbs_trust_ready(kbs_trust *t, long long now)
 			/* Only a set never fetched is fetched here; a stale one
 			 * still verifies (the last good set keeps serving). */
 			pthread_mutex_lock(&is->mu);
-			if (is->fetched == NULL && fetch_due(is, "", now)) {
-				is->fetching = 1;
-				is->tried = 1;
-				is->last_try = now;
-				fetch_unlocked(is, now);
-			}
+			first_fetch(is, now);
 			ok = is->fetched != NULL && is->fetched->n > 0;
 			pthread_mutex_unlock(&is->mu);
 		}

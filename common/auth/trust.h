@@ -85,8 +85,8 @@ kbs_err kbs_trust_new(kbs_trust **out);
 /*
  * Add an issuer.  At least one of jwks_file, jwks_url, ca_file must be
  * set.  A JWKS file is read now (error if unreadable); a URL is fetched
- * lazily.  Strings and JSON are copied.  KBS_ERR_CONFIG (with eb naming
- * the member) for a jwks_url kbs_httpc_url_check() refuses (http://
+ * by kbs_trust_prefetch() or on the first token.  Strings and JSON are
+ * copied.  KBS_ERR_CONFIG (with eb naming the member) for a jwks_url kbs_httpc_url_check() refuses (http://
  * without allow_insecure_http among them), an unreadable tls_ca_file, a
  * bad claims_map, tee_pubkey_paths, negative max_age or replay_cache_size
  * out of 1..KBS_REPLAY_LIMIT.
@@ -174,6 +174,19 @@ kbs_err kbs_trust_share_replay(kbs_trust *t, struct kbs_pg *pg,
  * after it.  The new issuer's own cache size is then not used.
  */
 void kbs_trust_adopt_replay(kbs_trust *to, const kbs_trust *from);
+
+/*
+ * Fetch the key set of every JWKS URL issuer that has none yet, so that
+ * the first tokens find their keys (a token that meets an issuer without
+ * a set waits for the fetch in flight; later ones are never held up by a
+ * refetch).  wait 0: on a thread of its own, started
+ * here and joined by kbs_trust_free(); wait 1: in the caller, each fetch
+ * bounded by its issuer's fetch_timeout_ms.  A failed fetch is retried
+ * as usual (on the next request or readiness check, after the back-off).
+ * An issuer added later first waits for that thread.  KBS_OK also when
+ * there is no URL issuer; KBS_ERR_NOMEM when no thread could be started.
+ */
+kbs_err kbs_trust_prefetch(kbs_trust *t, int wait);
 
 /*
  * How many issuers have keys to verify with now (a JWKS file or
