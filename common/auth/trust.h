@@ -86,8 +86,9 @@ kbs_err kbs_trust_new(kbs_trust **out);
  * Add an issuer.  At least one of jwks_file, jwks_url, ca_file must be
  * set.  A JWKS file is read now (error if unreadable); a URL is fetched
  * by kbs_trust_prefetch() or on the first token.  Strings and JSON are
- * copied.  KBS_ERR_CONFIG (with eb naming the member) for a jwks_url kbs_httpc_url_check() refuses (http://
- * without allow_insecure_http among them), an unreadable tls_ca_file, a
+ * copied.  KBS_ERR_CONFIG (with eb naming the member) for a jwks_url
+ * kbs_httpc_url_check() refuses (http:// without allow_insecure_http
+ * among them), an unreadable tls_ca_file, a
  * bad claims_map, tee_pubkey_paths, negative max_age or replay_cache_size
  * out of 1..KBS_REPLAY_LIMIT.
  */
