@@ -402,25 +402,30 @@ kbs_kmip_resp_uid(const uint8_t *buf, size_t len, kbs_kmip_op op, char **uid,
 	return rc;
 }
 
-/* The Key Block of a Get answer's object, NULL if none we understand. */
+/* The Key Block of a Get answer's object, NULL if none we understand;
+ * *type says which object held it. */
 static const kbs_ttlv *
-get_key_block(const kbs_ttlv *pl)
+get_key_block(const kbs_ttlv *pl, kbs_kmip_objtype *type)
 {
 	const kbs_ttlv *obj = kbs_ttlv_find(pl, KBS_KMIP_TAG_SYMMETRIC_KEY);
 
-	if (obj == NULL)
+	*type = KBS_KMIP_OBJ_SYMMETRIC_KEY;
+	if (obj == NULL) {
 		obj = kbs_ttlv_find(pl, KBS_KMIP_TAG_SECRET_DATA);
+		*type = KBS_KMIP_OBJ_SECRET_DATA;
+	}
 	return kbs_ttlv_find(obj, KBS_KMIP_TAG_KEY_BLOCK);
 }
 
 kbs_err
-kbs_kmip_resp_get(const uint8_t *buf, size_t len, uint8_t **out,
-		  size_t *olen, kbs_errbuf *eb)
+kbs_kmip_resp_get_obj(const uint8_t *buf, size_t len, kbs_kmip_object *o,
+		      kbs_errbuf *eb)
 {
 	const kbs_ttlv *pl, *kb, *mat;
 	kbs_ttlv *msg = NULL;
+	kbs_kmip_objtype type = KBS_KMIP_OBJ_SECRET_DATA;
 	const uint8_t *p;
-	uint32_t fmt = 0;
+	uint32_t fmt = 0, alg = 0;
 	size_t n;
 	kbs_err rc;
 
@@ -428,11 +433,12 @@ kbs_kmip_resp_get(const uint8_t *buf, size_t len, uint8_t **out,
 				      eb)) != KBS_OK)
 		return rc;
 	rc = KBS_ERR_NETWORK;
-	if ((kb = get_key_block(pl)) == NULL) {
+	if ((kb = get_key_block(pl, &type)) == NULL) {
 		kbs_errf(eb, rc, "KMIP Get: no symmetric key or secret data");
 		goto out;
 	}
 	kbs_ttlv_get_enum(kbs_ttlv_find(kb, KBS_KMIP_TAG_KEY_FORMAT_TYPE), &fmt);
+	kbs_ttlv_get_enum(kbs_ttlv_find(kb, KBS_KMIP_TAG_CRYPTO_ALGORITHM), &alg);
 	mat = kbs_ttlv_find(kbs_ttlv_find(kb, KBS_KMIP_TAG_KEY_VALUE),
 			    KBS_KMIP_TAG_KEY_MATERIAL);
 	if ((fmt != KMIP_FORMAT_RAW && fmt != KMIP_FORMAT_OPAQUE) ||
@@ -442,17 +448,33 @@ kbs_kmip_resp_get(const uint8_t *buf, size_t len, uint8_t **out,
 		goto out;
 	}
 	kbs_ttlv_get_bytes(mat, &p, &n);
-	if ((*out = kbs_malloc(n)) == NULL) {
+	if ((o->data = kbs_malloc(n)) == NULL) {
 		rc = kbs_errf(eb, KBS_ERR_NOMEM, "kmip: key");
 		goto out;
 	}
 	if (n > 0)
-		memcpy(*out, p, n);
-	*olen = n;
+		memcpy(o->data, p, n);
+	o->len = n;
+	o->type = type;
+	o->algorithm = alg;
 	rc = KBS_OK;
 out:
 	kbs_ttlv_free(msg);
 	return rc;
+}
+
+kbs_err
+kbs_kmip_resp_get(const uint8_t *buf, size_t len, uint8_t **out,
+		  size_t *olen, kbs_errbuf *eb)
+{
+	kbs_kmip_object o = {KBS_KMIP_OBJ_SECRET_DATA, 0, NULL, 0};
+	kbs_err rc;
+
+	if ((rc = kbs_kmip_resp_get_obj(buf, len, &o, eb)) != KBS_OK)
+		return rc;
+	*out = o.data;
+	*olen = o.len;
+	return KBS_OK;
 }
 
 void
@@ -574,8 +596,8 @@ kbs_kmip_register(kbs_kmip_client *c, kbs_kmip_objtype type,
 }
 
 kbs_err
-kbs_kmip_get(kbs_kmip_client *c, const char *uid, uint8_t **out, size_t *len,
-	     kbs_errbuf *eb)
+kbs_kmip_get_obj(kbs_kmip_client *c, const char *uid, kbs_kmip_object *o,
+		 kbs_errbuf *eb)
 {
 	uint8_t *req = NULL, *resp = NULL;
 	size_t qlen = 0, rlen = 0;
@@ -585,9 +607,23 @@ kbs_kmip_get(kbs_kmip_client *c, const char *uid, uint8_t **out, size_t *len,
 	    (rc = call(c, KBS_KMIP_OP_GET, req, qlen, &resp, &rlen, eb)) !=
 		    KBS_OK)
 		return rc;
-	rc = kbs_kmip_resp_get(resp, rlen, out, len, eb);
+	rc = kbs_kmip_resp_get_obj(resp, rlen, o, eb);
 	kbs_freezero(resp, rlen);
 	return rc;
+}
+
+kbs_err
+kbs_kmip_get(kbs_kmip_client *c, const char *uid, uint8_t **out, size_t *len,
+	     kbs_errbuf *eb)
+{
+	kbs_kmip_object o = {KBS_KMIP_OBJ_SECRET_DATA, 0, NULL, 0};
+	kbs_err rc;
+
+	if ((rc = kbs_kmip_get_obj(c, uid, &o, eb)) != KBS_OK)
+		return rc;
+	*out = o.data;
+	*len = o.len;
+	return KBS_OK;
 }
 
 kbs_err

@@ -146,6 +146,22 @@ kbs_err kbs_kmip_resp_uid(const uint8_t *buf, size_t len, kbs_kmip_op op,
 kbs_err kbs_kmip_resp_get(const uint8_t *buf, size_t len, uint8_t **out,
 			  size_t *olen, kbs_errbuf *eb);
 
+/* What a Get answered: the object's kind and, for a key, its
+ * Cryptographic Algorithm (0 when the server sent none), so that a caller
+ * needing a particular key can refuse anything else. */
+#define KBS_KMIP_ALG_AES 0x03
+typedef struct kbs_kmip_object {
+	kbs_kmip_objtype type;
+	uint32_t algorithm;
+	uint8_t *data; /* malloc'd; release with kbs_freezero(data, len) */
+	size_t len;
+} kbs_kmip_object;
+
+/* kbs_kmip_resp_get() with the object's type and algorithm; *o is
+ * written only on success. */
+kbs_err kbs_kmip_resp_get_obj(const uint8_t *buf, size_t len,
+			      kbs_kmip_object *o, kbs_errbuf *eb);
+
 /*
  * Locate answer: *uids is a malloc'd array of *n malloc'd strings (may be
  * n == 0); free with kbs_kmip_uids_free().
@@ -193,6 +209,18 @@ kbs_err kbs_kmip_client_roundtrip(kbs_kmip_client *c, const uint8_t *req,
 				  size_t reqlen, uint8_t **resp,
 				  size_t *resplen, kbs_errbuf *eb);
 
+/*
+ * Fill *cfg from a JSON object's members "host", "port", "server_name",
+ * "ca_file", "cert_file", "key_file", "timeout_ms", "pool_size" (strings
+ * borrowed from obj).  Any other member is refused unless named in extra
+ * (NULL-terminated, may be NULL).  what names the object in errors.
+ * KBS_ERR_CONFIG; *cfg written only on success.  No file is read here.
+ */
+struct json_t;
+kbs_err kbs_kmip_conn_from_json(const struct json_t *obj,
+				const char *const *extra, const char *what,
+				kbs_kmip_conn_config *cfg, kbs_errbuf *eb);
+
 /* Close the pooled connections and free c.  NULL is a no-op. */
 void kbs_kmip_client_free(kbs_kmip_client *c);
 
@@ -204,6 +232,9 @@ kbs_err kbs_kmip_create_aes256(kbs_kmip_client *c, const char *name,
 kbs_err kbs_kmip_register(kbs_kmip_client *c, kbs_kmip_objtype type,
 			  const char *name, const uint8_t *data, size_t len,
 			  char **uid, kbs_errbuf *eb);
+/* See kbs_kmip_resp_get_obj() for *o. */
+kbs_err kbs_kmip_get_obj(kbs_kmip_client *c, const char *uid,
+			 kbs_kmip_object *o, kbs_errbuf *eb);
 /* *out malloc'd; release with kbs_freezero(*out, *len). */
 kbs_err kbs_kmip_get(kbs_kmip_client *c, const char *uid, uint8_t **out,
 		     size_t *len, kbs_errbuf *eb);

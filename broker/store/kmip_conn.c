@@ -35,6 +35,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -569,4 +570,108 @@ kbs_kmip_client_free(kbs_kmip_client *c)
 	free(c->server_name);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+/* ---- configuration from JSON ------------------------------------------ */
+
+static const char *const conn_keys[] = {
+	"host", "port", "server_name", "ca_file", "cert_file", "key_file",
+	"timeout_ms", "pool_size", NULL,
+};
+
+static int
+key_in(const char *key, const char *const *list)
+{
+	size_t i;
+
+	for (i = 0; list != NULL && list[i] != NULL; i++)
+		if (strcmp(key, list[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Only known members, so that a misspelt option is not ignored. */
+static kbs_err
+json_known_keys(const json_t *obj, const char *const *extra,
+		const char *what, kbs_errbuf *eb)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)obj, key, v) {
+		if (!key_in(key, conn_keys) && !key_in(key, extra))
+			return kbs_errf(eb, KBS_ERR_CONFIG,
+					"%s: unknown option %s", what, key);
+		(void)v;
+	}
+	return KBS_OK;
+}
+
+/* Optional integer member in [lo, hi]; *out untouched when absent. */
+static kbs_err
+json_range(const json_t *obj, const char *key, long long lo, long long hi,
+	   const char *what, long long *out, kbs_errbuf *eb)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL)
+		return KBS_OK;
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "%s: %s must be an integer "
+				"in [%lld, %lld]", what, key, lo, hi);
+	*out = json_integer_value(v);
+	return KBS_OK;
+}
+
+static kbs_err
+json_strings(const json_t *obj, kbs_kmip_conn_config *cfg, const char *what,
+	     kbs_errbuf *eb)
+{
+	static const char *const names[] = {"host", "server_name", "ca_file",
+					    "cert_file", "key_file"};
+	const char **dst[] = {&cfg->host, &cfg->server_name, &cfg->ca_file,
+			      &cfg->cert_file, &cfg->key_file};
+	json_t *v;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if ((v = json_object_get(obj, names[i])) == NULL)
+			continue;
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "%s: %s must be a "
+					"non-empty string", what, names[i]);
+		*dst[i] = json_string_value(v);
+	}
+	return KBS_OK;
+}
+
+kbs_err
+kbs_kmip_conn_from_json(const struct json_t *obj, const char *const *extra,
+			const char *what, kbs_kmip_conn_config *out,
+			kbs_errbuf *eb)
+{
+	kbs_kmip_conn_config cfg;
+	long long port = KMIP_DEFAULT_PORT, timeout = KMIP_DEFAULT_TIMEOUT_MS;
+	long long pool = KMIP_DEFAULT_POOL;
+	kbs_err rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (!json_is_object(obj))
+		return kbs_errf(eb, KBS_ERR_CONFIG, "%s: options must be an "
+				"object", what);
+	if ((rc = json_known_keys(obj, extra, what, eb)) != KBS_OK ||
+	    (rc = json_strings(obj, &cfg, what, eb)) != KBS_OK ||
+	    (rc = json_range(obj, "port", 1, 65535, what, &port, eb)) !=
+		    KBS_OK ||
+	    (rc = json_range(obj, "timeout_ms", 1, 600000, what, &timeout,
+			     eb)) != KBS_OK ||
+	    (rc = json_range(obj, "pool_size", 1, KMIP_MAX_POOL, what, &pool,
+			     eb)) != KBS_OK)
+		return rc;
+	cfg.port = (unsigned)port;
+	cfg.timeout_ms = (int)timeout;
+	cfg.pool_size = (unsigned)pool;
+	*out = cfg;
+	return KBS_OK;
 }

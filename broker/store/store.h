@@ -99,20 +99,21 @@ kbs_err kbs_store_kmip_generate(kbs_store *s, const char *path,
 /*
  * PostgreSQL backend (store_pg.c, pg.h): resource rows in the shared
  * database, each sealed with AES-256-GCM under its own data key (the path
- * as associated data), the data key sealed under the key-encryption key
- * kek_id read from kek_file (32 raw bytes or 64 hex digits, mode 0600 or
- * 0640).  old_ids/old_files (nold, at most 7) are retired KEKs still
- * accepted for reading.  pg is borrowed and must outlive the store.  A
+ * as associated data), the data key sealed under a key-encryption key
+ * (kek.h).  keks[0] is the current KEK, keks[1..n-1] retired ones still
+ * accepted for reading (n at most KBS_KEK_MAX); they are copied (the
+ * caller wipes its own).  pg is borrowed and must outlive the store.  A
  * database that is down gives KBS_ERR_NETWORK.
  */
 struct kbs_pg;
-kbs_err kbs_store_pg_new(struct kbs_pg *pg, const char *kek_id,
-			 const char *kek_file, const char *const *old_ids,
-			 const char *const *old_files, size_t nold,
-			 kbs_store **out, kbs_errbuf *eb);
+struct kbs_kek;
+kbs_err kbs_store_pg_new(struct kbs_pg *pg, const struct kbs_kek *keks,
+			 size_t n, kbs_store **out, kbs_errbuf *eb);
 
-/* The same from {"type": "postgres", "kek_id", "kek_file", "old_keks":
- * {"<id>": "<file>"}} (old_keks optional). */
+/* The same from {"type": "postgres", "kek_id", "kek_file" |
+ * "kek_kmip_uid", "old_keks", "kmip"} (kek.h: kbs_kek_config_from_json);
+ * the KEKs are loaded now (files read, KMIP Get), every failure
+ * KBS_ERR_CONFIG. */
 kbs_err kbs_store_pg_from_json(struct kbs_pg *pg, const struct json_t *obj,
 			       kbs_store **out, kbs_errbuf *eb);
 

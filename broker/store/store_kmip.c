@@ -245,90 +245,17 @@ kbs_store_kmip_generate(kbs_store *s, const char *path, kbs_errbuf *eb)
 
 /* ---- configuration ----------------------------------------------------- */
 
-static const char *const kmip_keys[] = {
-	"type", "host", "port", "server_name", "ca_file", "cert_file",
-	"key_file", "timeout_ms", "pool_size", NULL,
-};
-
-/* Only known members, so that a misspelt option is not ignored. */
-static kbs_err
-json_known_keys(const json_t *obj, kbs_errbuf *eb)
-{
-	const char *key;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach((json_t *)obj, key, v) {
-		for (i = 0; kmip_keys[i] != NULL; i++)
-			if (strcmp(key, kmip_keys[i]) == 0)
-				break;
-		if (kmip_keys[i] == NULL)
-			return kbs_errf(eb, KBS_ERR_CONFIG,
-					"kmip store: unknown option %s", key);
-		(void)v;
-	}
-	return KBS_OK;
-}
-
-/* Optional integer member in [lo, hi]; *out untouched when absent. */
-static kbs_err
-json_range(const json_t *obj, const char *key, long long lo, long long hi,
-	   long long *out, kbs_errbuf *eb)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (v == NULL)
-		return KBS_OK;
-	if (!json_is_integer(v) || json_integer_value(v) < lo ||
-	    json_integer_value(v) > hi)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "kmip store: %s must be an "
-				"integer in [%lld, %lld]", key, lo, hi);
-	*out = json_integer_value(v);
-	return KBS_OK;
-}
-
-static kbs_err
-json_strings(const json_t *obj, kbs_kmip_conn_config *cfg, kbs_errbuf *eb)
-{
-	static const char *const names[] = {"host", "server_name", "ca_file",
-					    "cert_file", "key_file"};
-	const char **dst[] = {&cfg->host, &cfg->server_name, &cfg->ca_file,
-			      &cfg->cert_file, &cfg->key_file};
-	json_t *v;
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if ((v = json_object_get(obj, names[i])) == NULL)
-			continue;
-		if (!json_is_string(v) || json_string_length(v) == 0)
-			return kbs_errf(eb, KBS_ERR_CONFIG, "kmip store: %s "
-					"must be a non-empty string", names[i]);
-		*dst[i] = json_string_value(v);
-	}
-	return KBS_OK;
-}
+static const char *const kmip_store_keys[] = {"type", NULL};
 
 kbs_err
 kbs_store_kmip_from_json(const struct json_t *obj, kbs_store **out,
 			 kbs_errbuf *eb)
 {
 	kbs_kmip_conn_config cfg;
-	long long port = 5696, timeout = 5000, pool = 4;
 	kbs_err rc;
 
-	memset(&cfg, 0, sizeof(cfg));
-	if (!json_is_object(obj))
-		return kbs_errf(eb, KBS_ERR_CONFIG,
-				"kmip store: options must be an object");
-	if ((rc = json_known_keys(obj, eb)) != KBS_OK ||
-	    (rc = json_strings(obj, &cfg, eb)) != KBS_OK ||
-	    (rc = json_range(obj, "port", 1, 65535, &port, eb)) != KBS_OK ||
-	    (rc = json_range(obj, "timeout_ms", 1, 600000, &timeout, eb)) !=
-		    KBS_OK ||
-	    (rc = json_range(obj, "pool_size", 1, 64, &pool, eb)) != KBS_OK)
+	if ((rc = kbs_kmip_conn_from_json(obj, kmip_store_keys, "kmip store",
+					  &cfg, eb)) != KBS_OK)
 		return rc;
-	cfg.port = (unsigned)port;
-	cfg.timeout_ms = (int)timeout;
-	cfg.pool_size = (unsigned)pool;
 	return kbs_store_kmip_new(&cfg, out, eb);
 }

@@ -8,6 +8,9 @@
  * the kek_id as associated data.  The KEK never enters the database: a
  * dump of kbs_resource is ciphertext, random IVs and tags.
  *
+ * The KEKs come from files or a KMIP server (kek.c); this file only uses
+ * their bytes.
+ *
  * Rotation: the current KEK seals every write; retired KEKs ("old_keks")
  * still open rows that name them, and kbs_store_pg_rewrap() re-seals such
  * rows' DEKs under the current KEK (the resource ciphertext is untouched),
@@ -16,26 +19,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "aead.h"
-#include "fsutil.h"
+#include "kek.h"
 #include "log.h"
 #include "mem.h"
 #include "pg.h"
 #include "store.h"
-#include "x509util.h"
 
-#define KEK_LEN KBS_AEAD_AES256GCM_KEY_LEN
+#define KEK_LEN KBS_KEK_LEN
 #define IV_LEN 12
 #define TAG_LEN KBS_AEAD_AES256GCM_TAG_LEN
 #define WRAPPED_LEN (IV_LEN + KEK_LEN + TAG_LEN)
-#define MAX_KEKS 8
-#define KEK_ID_MAX 64
+#define MAX_KEKS KBS_KEK_MAX
 #define REWRAP_BATCH 100
 #define STORE_PATH_MAX (3 * 128 + 2) /* three segments (store.c) */
 
@@ -43,15 +43,14 @@
 #define AAD_RES "kbs-c resource v1"
 #define AAD_DEK "kbs-c dek v1"
 
-struct kek {
-	char id[KEK_ID_MAX + 1];
-	uint8_t key[KEK_LEN];
-};
+#if KBS_KEK_LEN != KBS_AEAD_AES256GCM_KEY_LEN
+#error "a KEK is an AES-256-GCM key"
+#endif
 
 typedef struct {
 	struct kbs_store base; /* first: the dispatchers cast to it */
 	kbs_pg *pg;            /* borrowed: the broker owns the pool */
-	struct kek kek[MAX_KEKS]; /* [0] is current */
+	kbs_kek kek[MAX_KEKS]; /* [0] is current */
 	size_t nkek;
 } store_pg;
 
@@ -77,7 +76,7 @@ aad_of(const char *prefix, const char *a, const char *b, size_t *len)
 	return p;
 }
 
-static const struct kek *
+static const kbs_kek *
 kek_find(const store_pg *s, const char *id, size_t idlen)
 {
 	size_t i;
@@ -91,7 +90,7 @@ kek_find(const store_pg *s, const char *id, size_t idlen)
 
 /* Seal dek under k for path: out = iv || ct || tag. */
 static kbs_err
-dek_wrap(const struct kek *k, const char *path, const uint8_t dek[KEK_LEN],
+dek_wrap(const kbs_kek *k, const char *path, const uint8_t dek[KEK_LEN],
 	 uint8_t out[WRAPPED_LEN], kbs_errbuf *eb)
 {
 	uint8_t *aad;
@@ -111,7 +110,7 @@ dek_wrap(const struct kek *k, const char *path, const uint8_t dek[KEK_LEN],
 }
 
 static kbs_err
-dek_unwrap(const struct kek *k, const char *path, const uint8_t *w,
+dek_unwrap(const kbs_kek *k, const char *path, const uint8_t *w,
 	   size_t wlen, uint8_t dek[KEK_LEN], kbs_errbuf *eb)
 {
 	uint8_t *aad;
@@ -140,7 +139,7 @@ open_row(const store_pg *s, const char *path, const PGresult *r,
 	 uint8_t **out, size_t *len, kbs_errbuf *eb)
 {
 	uint8_t dek[KEK_LEN], *aad = NULL, *pt = NULL;
-	const struct kek *k;
+	const kbs_kek *k;
 	size_t alen = 0, ctlen = (size_t)PQgetlength(r, 0, 3);
 	kbs_err rc;
 
@@ -322,7 +321,7 @@ static const struct kbs_store_ops pg_ops = {
 
 /* Re-seal one row's DEK from old to the current KEK, if unchanged since. */
 static kbs_err
-rewrap_row(store_pg *s, const struct kek *old, const char *path,
+rewrap_row(store_pg *s, const kbs_kek *old, const char *path,
 	   const uint8_t *ow, size_t owlen, kbs_errbuf *eb)
 {
 	uint8_t dek[KEK_LEN], w[WRAPPED_LEN];
@@ -350,7 +349,7 @@ out:
 /* Rows of one retired KEK; *n counts rows re-sealed.  A row that does not
  * open is skipped (logged), or it would be fetched again forever. */
 static kbs_err
-rewrap_kek(store_pg *s, const struct kek *old, size_t *n, kbs_errbuf *eb)
+rewrap_kek(store_pg *s, const kbs_kek *old, size_t *n, kbs_errbuf *eb)
 {
 	char lim[16], after[STORE_PATH_MAX + 1] = "";
 	const char *pv[3] = {old->id, lim, after};
@@ -406,123 +405,66 @@ kbs_store_pg_rewrap(kbs_store *st, size_t *count, kbs_errbuf *eb)
 
 /* ---- construction ------------------------------------------------------ */
 
-/* 32 raw bytes, or 64 hex digits with an optional newline. */
-static kbs_err
-kek_decode(const uint8_t *b, size_t n, uint8_t key[KEK_LEN])
-{
-	if (n == KEK_LEN) {
-		memcpy(key, b, KEK_LEN);
-		return KBS_OK;
-	}
-	if (n == 2 * KEK_LEN + 1 && b[n - 1] == '\n')
-		n--;
-	if (n != 2 * KEK_LEN ||
-	    kbs_hex_decode((const char *)b, n, key, KEK_LEN) != KBS_OK)
-		return KBS_ERR_INVALID;
-	return KBS_OK;
-}
-
-/* Load a KEK file: owner-only or owner+group read (0600 / 0640). */
-static kbs_err
-kek_load(const char *id, const char *file, struct kek *k, kbs_errbuf *eb)
-{
-	uint8_t *buf = NULL;
-	size_t n = 0, il = id ? strlen(id) : 0, i;
-	struct stat st;
-	kbs_err rc;
-
-	if (il == 0 || il > KEK_ID_MAX)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "kek id must be 1..%d "
-				"characters", KEK_ID_MAX);
-	for (i = 0; i < il; i++)
-		if (!((id[i] >= 'a' && id[i] <= 'z') ||
-		      (id[i] >= 'A' && id[i] <= 'Z') ||
-		      (id[i] >= '0' && id[i] <= '9') || id[i] == '-' ||
-		      id[i] == '_' || id[i] == '.'))
-			return kbs_errf(eb, KBS_ERR_CONFIG, "kek id %s: only "
-					"[A-Za-z0-9._-]", id);
-	if (file == NULL || stat(file, &st) != 0)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "kek %s: no file", id);
-	if ((st.st_mode & 0037) != 0)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "kek file %s is mode %03o: "
-				"must be 0600 or 0640", file,
-				(unsigned)(st.st_mode & 0777));
-	if ((rc = kbs_fs_read(file, 4096, &buf, &n, eb)) != KBS_OK)
-		return rc;
-	rc = kek_decode(buf, n, k->key);
-	kbs_freezero(buf, n);
-	if (rc != KBS_OK)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "kek file %s: need 32 bytes "
-				"or 64 hex digits", file);
-	snprintf(k->id, sizeof(k->id), "%s", id);
-	return KBS_OK;
-}
-
 kbs_err
-kbs_store_pg_new(struct kbs_pg *pg, const char *kek_id, const char *kek_file,
-		 const char *const *old_ids, const char *const *old_files,
-		 size_t nold, kbs_store **out, kbs_errbuf *eb)
+kbs_store_pg_new(struct kbs_pg *pg, const kbs_kek *keks, size_t n,
+		 kbs_store **out, kbs_errbuf *eb)
 {
 	store_pg *s;
 	size_t i, j;
-	kbs_err rc;
 
 	if (pg == NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store needs "
 				"postgres.url");
-	if (nold + 1 > MAX_KEKS)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "at most %d old keks",
-				MAX_KEKS - 1);
+	if (keks == NULL || n == 0 || n > MAX_KEKS)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store needs 1..%d "
+				"key-encryption keys", MAX_KEKS);
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			if (strcmp(keks[i].id, keks[j].id) == 0)
+				return kbs_errf(eb, KBS_ERR_CONFIG, "kek id %s "
+						"used twice", keks[i].id);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	s->base.ops = &pg_ops;
 	s->pg = pg;
-	rc = kek_load(kek_id, kek_file, &s->kek[0], eb);
-	for (i = 0; i < nold && rc == KBS_OK; i++)
-		rc = kek_load(old_ids[i], old_files[i], &s->kek[++s->nkek], eb);
-	s->nkek++;
-	for (i = 0; i < s->nkek && rc == KBS_OK; i++)
-		for (j = i + 1; j < s->nkek; j++)
-			if (strcmp(s->kek[i].id, s->kek[j].id) == 0)
-				rc = kbs_errf(eb, KBS_ERR_CONFIG, "kek id %s "
-					      "used twice", s->kek[i].id);
-	if (rc != KBS_OK) {
-		pg_free(&s->base);
-		return rc;
-	}
+	memcpy(s->kek, keks, n * sizeof(*keks));
+	s->nkek = n;
 	*out = &s->base;
 	return KBS_OK;
 }
+
+static const char *const pg_store_keys[] = {
+	"type", "kek_id", "kek_file", "kek_kmip_uid", "old_keks", "kmip", NULL,
+};
 
 kbs_err
 kbs_store_pg_from_json(struct kbs_pg *pg, const json_t *obj, kbs_store **out,
 		       kbs_errbuf *eb)
 {
-	const char *ids[MAX_KEKS], *files[MAX_KEKS], *k;
-	json_t *old = json_object_get(obj, "old_keks"), *v;
-	size_t n = 0, want;
-	kbs_store *st = NULL;
+	kbs_kek_config kc;
+	kbs_kek keks[MAX_KEKS];
+	const char *k;
+	json_t *v;
+	size_t i;
 	kbs_err rc;
 
-	if (old != NULL && !json_is_object(old))
-		return kbs_errf(eb, KBS_ERR_CONFIG, "old_keks must be an object "
-				"{\"<kek id>\": \"<file>\"}");
-	want = 2 + (old != NULL) + (json_object_get(obj, "type") != NULL);
-	if (json_object_size(obj) != want)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store takes "
-				"\"kek_id\", \"kek_file\" and \"old_keks\" only");
-	json_object_foreach(old, k, v) {
-		if (!json_is_string(v) || n + 1 >= MAX_KEKS)
-			return kbs_errf(eb, KBS_ERR_CONFIG, "old_keks: a file "
-					"name per id, at most %d", MAX_KEKS - 1);
-		ids[n] = k;
-		files[n++] = json_string_value(v);
+	json_object_foreach((json_t *)obj, k, v) {
+		for (i = 0; pg_store_keys[i] != NULL; i++)
+			if (strcmp(k, pg_store_keys[i]) == 0)
+				break;
+		if (pg_store_keys[i] == NULL)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store "
+					"takes \"kek_id\", \"kek_file\" or "
+					"\"kek_kmip_uid\", \"old_keks\" and "
+					"\"kmip\" only (not %s)", k);
 	}
-	rc = kbs_store_pg_new(pg, json_string_value(json_object_get(obj, "kek_id")),
-			      json_string_value(json_object_get(obj, "kek_file")),
-			      ids, files, n, &st, eb);
-	if (rc != KBS_OK)
+	if (pg == NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store needs "
+				"postgres.url");
+	if ((rc = kbs_kek_config_from_json(obj, &kc, eb)) != KBS_OK ||
+	    (rc = kbs_kek_load_all(&kc, keks, eb)) != KBS_OK)
 		return rc;
-	*out = st;
-	return KBS_OK;
+	rc = kbs_store_pg_new(pg, keks, kc.n, out, eb);
+	OPENSSL_cleanse(keks, sizeof(keks));
+	return rc;
 }

@@ -245,6 +245,7 @@ test_symmetric_and_create_requests(void)
 static void
 test_get_response(void)
 {
+	kbs_kmip_object obj;
 	uint8_t *in, *out = NULL;
 	size_t n, olen = 0;
 
@@ -253,6 +254,15 @@ test_get_response(void)
 			      KBS_OK);
 	CU_ASSERT(olen == 14 && memcmp(out, "secret-bytes\0\1", 14) == 0);
 	kbs_freezero(out, olen);
+	/* The typed form tells Secret Data (no algorithm) from a key, so
+	 * that a KEK identifier naming the wrong object is caught. */
+	CU_ASSERT_EQUAL_FATAL(kbs_kmip_resp_get_obj(in, n, &obj, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(obj.type, KBS_KMIP_OBJ_SECRET_DATA);
+	CU_ASSERT_EQUAL(obj.algorithm, 0);
+	CU_ASSERT(obj.len == 14 && memcmp(obj.data, "secret-bytes", 12) == 0);
+	kbs_freezero(obj.data, obj.len);
+	CU_ASSERT_EQUAL(kbs_kmip_resp_get_obj(in, n - 8, &obj, NULL),
+			KBS_ERR_NETWORK);
 	/* Every truncation is refused, as a network (server) failure. */
 	for (olen = 0; olen < n; olen += 7) {
 		out = NULL;

@@ -1,7 +1,7 @@
 /*
- * store_pg.c - tests of common/store_pg.c and common/pg.c that need no
- * database: key-encryption-key files (mode, length, encoding, ids), the
- * store's JSON options, the router refusing a postgres store without a
+ * store_pg.c - tests of broker/store/store_pg.c and common/db/pg.c that
+ * need no database: stores from loaded key-encryption keys (kek.c has its
+ * own tests), the store's JSON options, the router refusing a postgres store without a
  * database, pool settings, and an unreachable database being
  * KBS_ERR_NETWORK (the 503 kind).  Reads and writes of rows, the
  * associated-data binding and re-wrapping run against a real PostgreSQL
@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "kek.h"
 #include "pg.h"
 #include "store.h"
 #include "unit.h"
@@ -45,71 +46,47 @@ kek(const char *name, const void *data, size_t len, mode_t mode)
 	return p;
 }
 
-static kbs_err
-open_one(const char *id, const char *file)
+/* Stores from loaded keys: ids distinct, at least one, at most 8. */
+static void
+test_keys(void)
 {
+	kbs_kek k[KBS_KEK_MAX + 1];
 	kbs_store *s = NULL;
 	kbs_errbuf eb = {""};
-	kbs_err rc = kbs_store_pg_new(FAKE_PG, id, file, NULL, NULL, 0, &s, &eb);
-
-	if (rc == KBS_OK) {
-		CU_ASSERT_PTR_NOT_NULL(s);
-		CU_ASSERT_STRING_EQUAL(kbs_store_router_find(s, "postgres")
-					       ->ops->name, "postgres");
-	}
-	kbs_store_free(s);
-	return rc;
-}
-
-static void
-test_kek_files(void)
-{
-	uint8_t raw[64]; /* 33 bytes are written for "long" */
-	char hex[66];
 	size_t i;
 
-	memset(raw, 0x5a, sizeof(raw));
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02X", (unsigned)(i * 7));
-	hex[64] = '\n';
-	CU_ASSERT_EQUAL(open_one("k1", kek("raw", raw, 32, 0600)), KBS_OK);
-	CU_ASSERT_EQUAL(open_one("k1", kek("grp", raw, 32, 0640)), KBS_OK);
-	CU_ASSERT_EQUAL(open_one("k1", kek("hex", hex, 65, 0600)), KBS_OK);
-	CU_ASSERT_EQUAL(open_one("k1", kek("hex2", hex, 64, 0400)), KBS_OK);
-	/* Readable by others, writable by the group: refused. */
-	CU_ASSERT_EQUAL(open_one("k1", kek("world", raw, 32, 0644)),
+	memset(k, 0, sizeof(k));
+	for (i = 0; i <= KBS_KEK_MAX; i++) {
+		snprintf(k[i].id, sizeof(k[i].id), "k%zu", i);
+		k[i].key[0] = (uint8_t)i;
+	}
+	CU_ASSERT_EQUAL_FATAL(kbs_store_pg_new(FAKE_PG, k, 2, &s, &eb), KBS_OK);
+	CU_ASSERT_STRING_EQUAL(kbs_store_router_find(s, "postgres")->ops->name,
+			       "postgres");
+	kbs_store_free(s);
+	s = NULL;
+	CU_ASSERT_EQUAL(kbs_store_pg_new(FAKE_PG, k, 0, &s, &eb),
 			KBS_ERR_CONFIG);
-	CU_ASSERT_EQUAL(open_one("k1", kek("gw", raw, 32, 0660)),
+	CU_ASSERT_EQUAL(kbs_store_pg_new(FAKE_PG, k, KBS_KEK_MAX + 1, &s, &eb),
 			KBS_ERR_CONFIG);
-	/* Wrong lengths and encodings. */
-	CU_ASSERT_EQUAL(open_one("k1", kek("short", raw, 31, 0600)),
+	snprintf(k[1].id, sizeof(k[1].id), "k0");
+	CU_ASSERT_EQUAL(kbs_store_pg_new(FAKE_PG, k, 2, &s, &eb),
 			KBS_ERR_CONFIG);
-	CU_ASSERT_EQUAL(open_one("k1", kek("long", raw, 33, 0600)),
-			KBS_ERR_CONFIG);
-	hex[3] = 'g';
-	CU_ASSERT_EQUAL(open_one("k1", kek("badhex", hex, 64, 0600)),
-			KBS_ERR_CONFIG);
-	CU_ASSERT_EQUAL(open_one("k1", "/nonexistent/kek"), KBS_ERR_CONFIG);
-	/* Ids: [A-Za-z0-9._-], 1..64. */
-	CU_ASSERT_EQUAL(open_one("", kek("raw", raw, 32, 0600)), KBS_ERR_CONFIG);
-	CU_ASSERT_EQUAL(open_one("k 1", kek("raw", raw, 32, 0600)),
-			KBS_ERR_CONFIG);
-	CU_ASSERT_EQUAL(open_one("k'1", kek("raw", raw, 32, 0600)),
-			KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "used twice"));
+	CU_ASSERT_PTR_NULL(s);
 }
 
 static void
 test_needs_a_database(void)
 {
 	uint8_t raw[32] = {1};
+	kbs_kek k = {"k1", {1}};
 	kbs_store *s = NULL, *fs = NULL, *r = NULL;
 	json_t *stores;
 	kbs_errbuf eb = {""};
 	char fsdir[128];
 
-	CU_ASSERT_EQUAL(kbs_store_pg_new(NULL, "k1", kek("raw", raw, 32, 0600),
-					 NULL, NULL, 0, &s, &eb),
-			KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(kbs_store_pg_new(NULL, &k, 1, &s, &eb), KBS_ERR_CONFIG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "postgres.url"));
 	/* Through the router's configuration: the same refusal. */
 	snprintf(fsdir, sizeof(fsdir), "%s/fs", dir);
@@ -165,6 +142,12 @@ test_json_options(void)
 		 "\"old_keks\": [\"%s\"]}", kb, ka);
 	CU_ASSERT_EQUAL(from_json(doc), KBS_ERR_CONFIG);
 	CU_ASSERT_EQUAL(from_json("{\"kek_id\": \"k1\"}"), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(from_json("{\"kek_id\": \"k1\", \"kek_kmip_uid\": "
+				  "\"3\"}"), KBS_ERR_CONFIG);
+	/* A KEK file that is world-readable: the store is not made. */
+	snprintf(doc, sizeof(doc), "{\"kek_id\": \"k1\", \"kek_file\": \"%s\"}",
+		 kek("w", a, 32, 0644));
+	CU_ASSERT_EQUAL(from_json(doc), KBS_ERR_CONFIG);
 }
 
 static void
@@ -204,7 +187,7 @@ cleanup(void)
 }
 
 static const kbs_unit_test tests[] = {
-	{"kek_files", test_kek_files},
+	{"keys", test_keys},
 	{"needs_a_database", test_needs_a_database},
 	{"json_options", test_json_options},
 	{"pool_settings", test_pool_settings},

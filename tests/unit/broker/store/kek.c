@@ -1,0 +1,232 @@
+/*
+ * kek.c - tests of broker/store/kek.c without a KMIP server: KEK files
+ * (mode, length, encoding), ids, the options (file or KMIP identifier,
+ * old_keks in both forms, "kmip" required exactly when a KEK is in KMIP)
+ * and a KMIP server that cannot be reached at start being a
+ * configuration error.  Loading from a real PyKMIP server runs in
+ * tests/blackbox/test_ha_kmip.py.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "kek.h"
+#include "unit.h"
+
+static char dir[64];
+
+static const char *
+kek(const char *name, const void *data, size_t len, mode_t mode)
+{
+	static char path[4][160];
+	static int next;
+	char *p = path[next++ % 4];
+	FILE *f;
+
+	if (dir[0] == '\0') {
+		snprintf(dir, sizeof(dir), "/tmp/kbs-kek-XXXXXX");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	}
+	snprintf(p, 160, "%s/%s", dir, name);
+	f = fopen(p, "wb");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fwrite(data, 1, len, f);
+	fclose(f);
+	chmod(p, mode);
+	return p;
+}
+
+/* Load one file KEK under id. */
+static kbs_err
+load_one(const char *id, const char *file)
+{
+	kbs_kek_config c;
+	kbs_kek out[KBS_KEK_MAX];
+	kbs_errbuf eb = {""};
+	kbs_err rc;
+
+	memset(&c, 0, sizeof(c));
+	c.src[0].id = id;
+	c.src[0].kind = KBS_KEK_FILE;
+	c.src[0].ref = file;
+	c.n = 1;
+	memset(out, 0x77, sizeof(out));
+	rc = kbs_kek_load_all(&c, out, &eb);
+	if (rc == KBS_OK) {
+		CU_ASSERT_STRING_EQUAL(out[0].id, id);
+	} else { /* wiped on failure */
+		CU_ASSERT_EQUAL(out[0].key[0], 0);
+	}
+	return rc;
+}
+
+static void
+test_files(void)
+{
+	uint8_t raw[64]; /* 33 bytes are written for "long" */
+	char hex[66];
+	kbs_kek_config c;
+	kbs_kek out[KBS_KEK_MAX];
+	size_t i;
+
+	memset(raw, 0x5a, sizeof(raw));
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02X", (unsigned)(i * 7));
+	hex[64] = '\n';
+	CU_ASSERT_EQUAL(load_one("k1", kek("raw", raw, 32, 0600)), KBS_OK);
+	CU_ASSERT_EQUAL(load_one("k1", kek("grp", raw, 32, 0640)), KBS_OK);
+	CU_ASSERT_EQUAL(load_one("k1", kek("hex", hex, 65, 0600)), KBS_OK);
+	CU_ASSERT_EQUAL(load_one("k1", kek("hex2", hex, 64, 0400)), KBS_OK);
+	/* The bytes: hex decoded. */
+	memset(&c, 0, sizeof(c));
+	c.src[0].id = "h";
+	c.src[0].kind = KBS_KEK_FILE;
+	c.src[0].ref = kek("hex3", hex, 64, 0600);
+	c.n = 1;
+	CU_ASSERT_EQUAL_FATAL(kbs_kek_load_all(&c, out, NULL), KBS_OK);
+	CU_ASSERT(out[0].key[0] == 0 && out[0].key[1] == 7 &&
+		  out[0].key[31] == (uint8_t)(31 * 7));
+	/* Readable by others, writable by the group: refused. */
+	CU_ASSERT_EQUAL(load_one("k1", kek("world", raw, 32, 0644)),
+			KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(load_one("k1", kek("gw", raw, 32, 0660)),
+			KBS_ERR_CONFIG);
+	/* Wrong lengths and encodings. */
+	CU_ASSERT_EQUAL(load_one("k1", kek("short", raw, 31, 0600)),
+			KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(load_one("k1", kek("long", raw, 33, 0600)),
+			KBS_ERR_CONFIG);
+	hex[3] = 'g';
+	CU_ASSERT_EQUAL(load_one("k1", kek("badhex", hex, 64, 0600)),
+			KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(load_one("k1", "/nonexistent/kek"), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(kbs_kek_load_all(NULL, out, NULL), KBS_ERR_CONFIG);
+}
+
+/* The strings of a parsed config are borrowed: the document lives until
+ * the next parse (or cleanup). */
+static json_t *held;
+
+static kbs_err
+parse(const char *text, kbs_kek_config *c, kbs_errbuf *eb)
+{
+	json_decref(held);
+	held = json_loads(text, 0, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(held);
+	return kbs_kek_config_from_json(held, c, eb);
+}
+
+#define KMIP_OPTS "\"kmip\": {\"host\": \"127.0.0.1\", \"port\": 1, " \
+	"\"ca_file\": \"/nonexistent/ca\", \"cert_file\": \"/nonexistent/c\", " \
+	"\"key_file\": \"/nonexistent/k\", \"timeout_ms\": 500}"
+
+static void
+test_options(void)
+{
+	kbs_kek_config c;
+	kbs_errbuf eb = {""};
+
+	CU_ASSERT_EQUAL_FATAL(parse("{\"kek_id\": \"k2\", \"kek_kmip_uid\": "
+				    "\"42\", \"old_keks\": {\"k1\": \"/f1\", "
+				    "\"k0\": {\"file\": \"/f0\"}, \"km\": "
+				    "{\"kmip_uid\": \"7\"}}, " KMIP_OPTS "}",
+				    &c, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(c.n, 4);
+	CU_ASSERT(c.src[0].kind == KBS_KEK_KMIP &&
+		  strcmp(c.src[0].ref, "42") == 0 &&
+		  strcmp(c.src[0].id, "k2") == 0);
+	CU_ASSERT(c.src[1].kind == KBS_KEK_FILE &&
+		  strcmp(c.src[1].ref, "/f1") == 0);
+	CU_ASSERT(c.src[2].kind == KBS_KEK_FILE &&
+		  strcmp(c.src[2].ref, "/f0") == 0);
+	CU_ASSERT(c.src[3].kind == KBS_KEK_KMIP &&
+		  strcmp(c.src[3].ref, "7") == 0);
+	CU_ASSERT(c.has_kmip && c.kmip.port == 1 && c.kmip.timeout_ms == 500);
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_file\": \"/f\"}",
+			      &c, &eb), KBS_OK);
+	CU_ASSERT(c.n == 1 && !c.has_kmip);
+	/* Both sources, or neither. */
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_file\": \"/f\", "
+			      "\"kek_kmip_uid\": \"1\", " KMIP_OPTS "}", &c, &eb),
+			KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "exactly one"));
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\"}", &c, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_kmip_uid\": \"\", "
+			      KMIP_OPTS "}", &c, &eb), KBS_ERR_CONFIG);
+	/* A KMIP KEK without the server, or the server without a KMIP KEK. */
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_kmip_uid\": \"1\"}",
+			      &c, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "needs \"kmip\""));
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_file\": \"/f\", "
+			      KMIP_OPTS "}", &c, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_kmip_uid\": \"1\", "
+			      "\"kmip\": {\"host\": \"h\", \"bogus\": 1}}", &c,
+			      &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "unknown option bogus"));
+	/* old_keks: bad shapes, ids twice, bad ids. */
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_file\": \"/f\", "
+			      "\"old_keks\": {\"k0\": {\"file\": \"/a\", "
+			      "\"kmip_uid\": \"2\"}}}", &c, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_file\": \"/f\", "
+			      "\"old_keks\": {\"k0\": 5}}", &c, &eb),
+			KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_file\": \"/f\", "
+			      "\"old_keks\": [\"/a\"]}", &c, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_file\": \"/f\", "
+			      "\"old_keks\": {\"k1\": \"/a\"}}", &c, &eb),
+			KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "used twice"));
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k 1\", \"kek_file\": \"/f\"}", &c,
+			      &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"\", \"kek_file\": \"/f\"}", &c,
+			      &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k'1\", \"kek_file\": \"/f\"}", &c,
+			      &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(parse("{\"kek_id\": \"k1\", \"kek_file\": \"/f\", "
+			      "\"old_keks\": {\"a\": \"1\", \"b\": \"1\", \"c\": "
+			      "\"1\", \"d\": \"1\", \"e\": \"1\", \"f\": \"1\", "
+			      "\"g\": \"1\", \"h\": \"1\"}}", &c, &eb),
+			KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(parse("[1]", &c, &eb), KBS_ERR_CONFIG);
+}
+
+/* KMIP unusable at start: a configuration error naming the KEK. */
+static void
+test_kmip_unusable(void)
+{
+	kbs_kek_config c;
+	kbs_kek out[KBS_KEK_MAX];
+	kbs_errbuf eb = {""};
+
+	CU_ASSERT_EQUAL_FATAL(parse("{\"kek_id\": \"k9\", \"kek_kmip_uid\": "
+				    "\"1\", " KMIP_OPTS "}", &c, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_kek_load_all(&c, out, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "kek k9"));
+}
+
+static void
+cleanup(void)
+{
+	char cmd[128];
+
+	json_decref(held);
+	held = NULL;
+	if (dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		CU_ASSERT_EQUAL(system(cmd), 0);
+	}
+}
+
+static const kbs_unit_test tests[] = {
+	{"files", test_files},
+	{"options", test_options},
+	{"kmip_unusable", test_kmip_unusable},
+	{"cleanup", cleanup},
+	{NULL, NULL},
+};
+
+KBS_UNIT_MAIN("kek", tests)
