@@ -866,3 +866,70 @@ def test_admin_jti_used_once_across_brokers(ha):
     for b in (b2, b1):
         kbsutil.assert_error(requests.get(b.url + url, headers=hd, timeout=30),
                              401, "AdminAuthAccess")
+
+
+def _attests(url):
+    g = Guest(url)
+    return g.auth().status_code == 200 and \
+        g.post_attest(g.attest_body()).status_code == 200
+
+
+def test_issuer_database_down_is_503(ha, tmp_path):
+    """The issuers with their appraisal state in PostgreSQL, the database
+    stopped: an attestation (whose shared appraisal policy cannot be
+    re-read) and admin policy and reference-value calls answer 503 with the
+    documented JSON error, never 500 and never a token; once the database
+    is back the same processes serve them again."""
+    # A third issuer whose admin API takes reusable tokens, so that the
+    # appraisal store itself (not the used-jti check) is what fails.
+    c1 = ha.issuers[0].config
+    (ha.fleet.base / "issuer3" / "state").mkdir(parents=True)
+    cfg = ha.fleet.issuer_config("issuer3", {
+        "session": {"key_file": c1["session"]["key_file"]},
+        "token": {"signing_key": c1["token"]["signing_key"]},
+        "postgres": {"url_file": c1["postgres"]["url_file"],
+                     "connect_timeout": 2, "statement_timeout_ms": 3000},
+        "admin": {"public_keys": [str(ha.fleet.admin_ed.pub_path)]}})
+    i3 = Server("kbs-issuer", cfg, tmp_path / "issuer3", name="issuer3")
+    ha.fleet.servers.append(i3)
+    i3.start()
+    i1 = ha.issuers[0]
+    pids = [i1.proc.pid, i3.proc.pid]
+    pol = {"type": "rego", "policy_id": "default_cpu",
+           "policy": kbsutil.b64u(json.dumps(
+               kbsutil.load_policy("appraisal-default.json")))}
+    ref = sample_reference("sample_launch_digests", "abcde")
+    assert issuer_admin(ha, i3, "/kbs/v0/attestation-policy", pol) \
+        .status_code == 200
+    ha.pg.stop()
+    try:
+        time.sleep(0.3)  # past the 250 ms a re-read may be skipped
+        for i in (i1, i3):
+            g = Guest(i.url)
+            assert g.auth().status_code == 200   # /auth needs no database
+            t0 = time.monotonic()
+            r = g.post_attest(g.attest_body())
+            kbsutil.assert_error(r, 503, "AttestationError")
+            assert "token" not in r.json()
+            assert time.monotonic() - t0 < 30
+        # Admin writes and reads: the appraisal store is down (i3), or
+        # the used-jti check before it (i1, admin.single_use).
+        kbsutil.assert_error(issuer_admin(ha, i3, "/kbs/v0/attestation-policy",
+                                          pol), 503, "PolicyEngineError")
+        kbsutil.assert_error(issuer_admin(ha, i3, "/kbs/v0/reference-value",
+                                          ref), 503, "PolicyEngineError")
+        kbsutil.assert_error(issuer_admin(ha, i3,
+                                          "/kbs/v0/attestation-policy"),
+                             503, "PolicyEngineError")
+        kbsutil.assert_error(issuer_admin(ha, i1, "/kbs/v0/attestation-policy",
+                                          pol), 503, "AdminAuthAccess")
+    finally:
+        ha.pg.start()
+    # Back without a restart: attestation, then admin writes on both.
+    for i in (i1, i3):
+        assert _until(lambda: _attests(i.url), 30.0) is not None, i.name
+        assert issuer_admin(ha, i, "/kbs/v0/attestation-policy", pol) \
+            .status_code == 200
+        assert issuer_admin(ha, i, "/kbs/v0/reference-value", ref) \
+            .status_code == 200
+    assert [i1.proc.pid, i3.proc.pid] == pids
