@@ -10,7 +10,8 @@
 # the broker's repository.  Then the PostgreSQL profile (compose.pg.yaml,
 # Debian's PostgreSQL image from deploy/compose/postgres): a resource set
 # through the broker lands in the database, sealed (not in a dump, not on
-# the broker's disk), and a guest gets it.  Skips (exit 77, reason printed) only where
+# the broker's disk), the issuer keeps an appraisal policy set through its
+# admin API and the admin token's jti there, and a guest gets the resource.  Skips (exit 77, reason printed) only where
 # podman cannot run.
 #   tests/deploy/compose.sh BUILD
 set -uo pipefail
@@ -148,6 +149,27 @@ down
 KMIP=; PG=1
 export KBS_PG_IMAGE=${KBS_TEST_PG_IMAGE:-localhost/kbs-c-postgres:test}
 export KBS_BROKER_CONFIG=$ROOT/deploy/compose/broker-pg.json KBS_KEK=$W/kek
+# The profile's issuer config with the sample TEE accepted (trials only).
+/usr/bin/python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); c["verifier"] = {"allow_sample": True}
+json.dump(c, open(sys.argv[2], "w"))' "$ROOT/deploy/compose/issuer-pg.json" "$W/issuer-pg.json"
+chmod 644 "$W/issuer-pg.json"
+export KBS_ISSUER_CONFIG=$W/issuer-pg.json
+# An admin token (EdDSA, with a jti: the issuer takes single-use tokens).
+admin_token() {
+	/usr/bin/python3 - "$W/admin.pem" <<'PY'
+import base64, json, sys, time, uuid
+from cryptography.hazmat.primitives import serialization
+k = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None)
+b = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+now = int(time.time())
+h = b(json.dumps({"alg": "EdDSA", "typ": "JWT"}).encode())
+c = b(json.dumps({"iss": "compose-admin", "sub": "admin", "role": "admin",
+                  "iat": now, "exp": now + 300,
+                  "jti": str(uuid.uuid4())}).encode())
+print(h + "." + c + "." + b(k.sign((h + "." + c).encode())))
+PY
+}
 FILES=(-f "$ROOT/deploy/compose/compose.yaml" -f "$ROOT/deploy/compose/compose.pg.yaml")
 openssl rand -out "$W/kek" 32
 chown 10001 "$W/kek" && chmod 600 "$W/kek"
@@ -168,10 +190,28 @@ else
 	else
 		"$CLIENT" --insecure-http --timeout 20 --url "$BROKER" set-resource-policy --admin-key "$W/admin.pem" \
 			--policy policies/demo.json >/dev/null 2>&1 || bad "pg profile: set-resource-policy"
+		psql() { podman exec "${PROJECT}_postgres_1" psql -X -At -h /tmp -U kbs -d postgres -c "$1" 2>/dev/null; }
+		# The issuer on the database too: an appraisal policy set through
+		# its admin API is a row of kbs_appraisal_doc, its admin jti a row
+		# of kbs_jti, and the same token again is refused.
+		/usr/bin/python3 -c 'import base64, sys
+d = open(sys.argv[1], "rb").read()
+print("{\"type\": \"rego\", \"policy_id\": \"default_cpu\", \"policy\": \"%s\"}"
+      % base64.urlsafe_b64encode(d).rstrip(b"=").decode())' policies/appraisal-default.json >"$W/apol.json"
+		tok=$(admin_token)
+		code=$(curl -s -o "$W/apol.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $tok" \
+			-H "Content-Type: application/json" --data @"$W/apol.json" "$ISSUER/kbs/v0/attestation-policy")
+		[ "$code" = 200 ] || { cat "$W/apol.out"; logs; bad "pg profile: issuer attestation-policy set ($code)"; }
+		[ "$(psql "SELECT count(*) FROM kbs_appraisal_doc")" -ge 1 ] 2>/dev/null ||
+			bad "pg profile: the issuer's appraisal policy is not in the database"
+		[ "$(psql "SELECT count(*) FROM kbs_jti WHERE scope = 'admin'")" -ge 1 ] 2>/dev/null ||
+			bad "pg profile: the issuer's admin jti is not in the database"
+		code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $tok" \
+			-H "Content-Type: application/json" --data @"$W/apol.json" "$ISSUER/kbs/v0/attestation-policy")
+		[ "$code" = 401 ] || bad "pg profile: a used issuer admin token was accepted again ($code)"
 		got=$("$CLIENT" --insecure-http --timeout 20 get-resource --issuer "$ISSUER" --broker "$BROKER" \
 			--path default/key/pgdeploy 2>"$W/pget.err")
 		[ "$got" = "$SECRET" ] || { cat "$W/pget.err"; logs; bad "pg profile: guest flow"; }
-		psql() { podman exec "${PROJECT}_postgres_1" psql -X -At -h /tmp -U kbs -d postgres -c "$1" 2>/dev/null; }
 		[ "$(psql "SELECT count(*) FROM kbs_resource WHERE path = 'default/key/pgdeploy'")" = 1 ] ||
 			bad "pg profile: the resource is not in the database"
 		[ "$(psql "SELECT count(*) FROM kbs_audit")" -ge 1 ] 2>/dev/null ||
@@ -183,7 +223,7 @@ else
 			test -e /s/broker/resources/default/key/pgdeploy; then
 			bad "pg profile: the resource landed in the broker's filesystem repository"
 		fi
-		[ "$fail" -eq 0 ] && echo "compose: pg profile: resource sealed in PostgreSQL, guest flow ok ($(( $(date +%s) - t0 )) s)"
+		[ "$fail" -eq 0 ] && echo "compose: pg profile: resource sealed in PostgreSQL, issuer appraisal state and admin jti in PostgreSQL, guest flow ok ($(( $(date +%s) - t0 )) s)"
 	fi
 fi
 
