@@ -42,7 +42,7 @@ down() {
 	for c in $(podman ps -a --format '{{.Names}}' | grep "^${PROJECT}_"); do
 		timeout 60 podman rm -f -t 1 "$c" >/dev/null 2>&1
 	done
-	for v in issuer-state broker-state kmip-state kmip-client db-data db-client; do
+	for v in issuer-state broker-state kmip-state kmip-client db-data db-client pgk8s-data; do
 		timeout 60 podman volume rm -f "${PROJECT}_$v" >/dev/null 2>&1
 	done
 	timeout 60 podman network rm -f "${PROJECT}_default" >/dev/null 2>&1
@@ -227,5 +227,47 @@ print("{\"type\": \"rego\", \"policy_id\": \"default_cpu\", \"policy\": \"%s\"}"
 	fi
 fi
 
-[ "$fail" -eq 0 ] && echo "compose: up, health checks, guest flow, kmip and pg profiles ok"
+down
+
+# The Kubernetes example database (deploy/k8s/overlays/ha-postgres) is this
+# image run with the password and TLS files of KBS_DB_EXAMPLE=1
+# make-secrets.sh, laid out as kubelet would (root-owned, group 10002,
+# 0440): it must start, speak TLS that verifies for the URL's host name
+# with the CA kbs-db holds, take the URL's password, and refuse plaintext.
+if [ "$fail" -eq 0 ]; then
+	KBS_DB_EXAMPLE=1 deploy/k8s/make-secrets.sh "$W/k8s" >/dev/null 2>&1 || bad "k8s example db: make-secrets.sh"
+	mkdir -p "$W/pgs"
+	/usr/bin/python3 -c 'import base64, sys, yaml
+for s in yaml.safe_load_all(open(sys.argv[1])):
+    for k, v in s["data"].items():
+        if s["metadata"]["name"] in ("kbs-postgres", "kbs-db"):
+            open(sys.argv[2] + "/" + k, "wb").write(base64.b64decode(v))' "$W/k8s/secrets.yaml" "$W/pgs"
+	chown -R 0:10002 "$W/pgs" && chmod 0440 "$W"/pgs/* && chmod 0755 "$W/pgs"
+	pgport=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	podman run -d --name "${PROJECT}_pgk8s" --user 10002:10002 --read-only --tmpfs /tmp --tmpfs /run/postgresql \
+		--cap-drop ALL -v "${PROJECT}_pgk8s-data:/var/lib/kbs-db" -v "$W/pgs:/etc/kbs-postgres:ro" \
+		-e KBS_PG_PASSWORD_FILE=/etc/kbs-postgres/password -e KBS_PG_TLS_DIR=/etc/kbs-postgres \
+		-p "127.0.0.1:$pgport:5432" "$KBS_PG_IMAGE" >/dev/null 2>"$W/pgk8s.err" || { cat "$W/pgk8s.err"; bad "k8s example db: podman run"; }
+	ok=0
+	for _ in $(seq 1 60); do
+		podman exec "${PROJECT}_pgk8s" /usr/lib/postgresql/15/bin/pg_isready -q -h /tmp -U kbs -d postgres 2>/dev/null && { ok=1; break; }
+		sleep 1
+	done
+	url=$(head -n1 "$W/pgs/url")
+	url=${url/@kbs-postgres.kbs-c.svc:5432/@kbs-postgres.kbs-c.svc:$pgport}
+	url=${url/sslrootcert=\/etc\/kbs-c\/db\/ca.pem/sslrootcert=$W\/pgs\/ca.pem}
+	if [ $ok != 1 ]; then
+		podman logs "${PROJECT}_pgk8s" 2>&1 | tail -n 15; bad "k8s example db: did not start"
+	elif [ "$(command psql -X -At "$url&hostaddr=127.0.0.1" -c 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()' 2>"$W/psql.err")" != t ]; then
+		cat "$W/psql.err"; bad "k8s example db: no verified TLS login with the kbs-db URL"
+	elif command psql -X -At "postgresql://kbs:$(cat "$W/pgs/password")@127.0.0.1:$pgport/postgres?sslmode=disable" -c 'SELECT 1' >/dev/null 2>&1; then
+		bad "k8s example db: a plaintext login was accepted"
+	else
+		echo "compose: k8s example database: TLS (verify-full) with the kbs-db URL, plaintext refused"
+	fi
+	timeout 60 podman rm -f -t 1 "${PROJECT}_pgk8s" >/dev/null 2>&1
+	timeout 60 podman volume rm -f "${PROJECT}_pgk8s-data" >/dev/null 2>&1
+fi
+
+[ "$fail" -eq 0 ] && echo "compose: up, health checks, guest flow, kmip and pg profiles, k8s example database ok"
 [ "$fail" -eq 0 ]

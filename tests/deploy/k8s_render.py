@@ -11,11 +11,15 @@
   every state directory it writes is on a writable volume (else the daemon
   cannot start on a read-only root filesystem);
 - per overlay: passport has issuer and broker, background-check one `kbs`,
-  ha several replicas and PodDisruptionBudgets, resources-akv a
+  ha several replicas and PodDisruptionBudgets, ha-postgres the same with
+  an example PostgreSQL StatefulSet (Service, volume claim, TLS and password
+  from a Secret, the same pod hardening), resources-akv a
   SecretProviderClass mounted read-only under the repository through the
   CSI driver, resources-secret a Secret volume mounted the same way;
 - deploy/k8s/make-secrets.sh makes the Secrets, with the keys, the
-  Deployments mount.
+  Deployments and StatefulSets mount; with KBS_DB_EXAMPLE=1 the kbs-db URL
+  names the example server (verify-full, its CA in kbs-db, the password of
+  kbs-postgres) and the server certificate verifies for that name.
 
 Prints one line per overlay and `k8s: N passed, M failed`.
 """
@@ -30,7 +34,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 K8S = os.path.join(ROOT, "deploy", "k8s")
-EXPECTED = {"passport", "background-check", "resources-secret", "resources-akv", "ha"}
+EXPECTED = {"passport", "background-check", "resources-secret", "resources-akv", "ha", "ha-postgres"}
 
 
 def render(overlay):
@@ -147,6 +151,51 @@ def mounted_under_repo(dep, kind, errs):
     return found
 
 
+def check_postgres(objs, errs):
+    """The example PostgreSQL: a StatefulSet with its Service, a volume
+    claim for the data, hardened like the daemons, password and TLS files
+    from a read-only Secret mount."""
+    sts = {o["metadata"]["name"]: o for o in objs if o["kind"] == "StatefulSet"}
+    svcs = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Service"}
+    pg = sts.get("kbs-postgres")
+    if pg is None:
+        errs.append("no StatefulSet kbs-postgres")
+        return
+    if pg["spec"].get("serviceName") != "kbs-postgres" or "kbs-postgres" not in svcs:
+        errs.append("kbs-postgres: no Service of that name")
+    elif [p.get("port") for p in svcs["kbs-postgres"]["spec"]["ports"]] != [5432]:
+        errs.append("kbs-postgres: the Service does not expose 5432")
+    pod = pg["spec"]["template"]["spec"]
+    psc = pod.get("securityContext", {})
+    if psc.get("runAsNonRoot") is not True or not psc.get("runAsUser") or \
+            psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        errs.append("kbs-postgres: pod not non-root with RuntimeDefault seccomp")
+    claims = {c["metadata"]["name"] for c in pg["spec"].get("volumeClaimTemplates", [])}
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    for c in pod["containers"]:
+        sc = c.get("securityContext", {})
+        if sc.get("allowPrivilegeEscalation") is not False or sc.get("readOnlyRootFilesystem") is not True \
+                or sc.get("capabilities", {}).get("drop") != ["ALL"]:
+            errs.append("kbs-postgres: container not hardened (no escalation, read-only root, drop ALL)")
+        if not c.get("readinessProbe") or not c.get("livenessProbe"):
+            errs.append("kbs-postgres: no readiness and liveness probes")
+        res = c.get("resources", {})
+        if not all({"cpu", "memory"} <= set(res.get(k, {})) for k in ("requests", "limits")):
+            errs.append("kbs-postgres: no cpu and memory requests and limits")
+        mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+        data = mounts.get("/var/lib/kbs-db")
+        if data is None or data["name"] not in claims:
+            errs.append("kbs-postgres: /var/lib/kbs-db is not on its volume claim")
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        pw = env.get("KBS_PG_PASSWORD_FILE", "")
+        sec = [m for p, m in mounts.items() if under(pw, p)]
+        if not sec or vols.get(sec[-1]["name"], {}).get("secret", {}).get("secretName") != "kbs-postgres" \
+                or not sec[-1].get("readOnly"):
+            errs.append("kbs-postgres: the password file is not on a read-only mount of Secret kbs-postgres")
+        if not env.get("KBS_PG_TLS_DIR"):
+            errs.append("kbs-postgres: no TLS (KBS_PG_TLS_DIR)")
+
+
 def check_overlay(name, objs):
     errs = []
     deps = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Deployment"}
@@ -160,7 +209,9 @@ def check_overlay(name, objs):
     want = {"background-check": {"kbs"}}.get(name, {"kbs-issuer", "kbs-broker"})
     if set(deps) != want:
         errs.append(f"Deployments {sorted(deps)}, expected {sorted(want)}")
-    if name == "ha":
+    if name == "ha-postgres":
+        check_postgres(objs, errs)
+    if name in ("ha", "ha-postgres"):
         for n, d in deps.items():
             if d["spec"].get("replicas", 1) < 2:
                 errs.append(f"{n}: {d['spec'].get('replicas', 1)} replica(s) in the HA overlay")
@@ -207,26 +258,71 @@ def check_overlay(name, objs):
     return errs
 
 
+def make_secrets(d, example):
+    env = dict(os.environ, KBS_DB_EXAMPLE="1" if example else "")
+    r = subprocess.run([os.path.join(K8S, "make-secrets.sh"), d], capture_output=True,
+                       text=True, timeout=60, env=env)
+    if r.returncode != 0:
+        raise AssertionError(f"make-secrets.sh failed: {r.stderr.strip()}")
+    return {s["metadata"]["name"]: s for s in yaml.safe_load_all(open(os.path.join(d, "secrets.yaml")))}
+
+
+def check_example_db(errs):
+    """KBS_DB_EXAMPLE=1: the kbs-db URL names the example server, with
+    verify-full and its CA; the server's certificate verifies for that name."""
+    from urllib.parse import parse_qs, urlparse
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            made = make_secrets(d, True)
+        except AssertionError as e:
+            errs.append(str(e))
+            return
+        data = {n: {k: base64.b64decode(v) for k, v in s.get("data", {}).items()} for n, s in made.items()}
+        if set(data.get("kbs-db", {})) != {"url", "kek", "ca.pem"} or \
+                set(data.get("kbs-postgres", {})) != {"password", "server.crt", "server.key"}:
+            errs.append("make-secrets.sh (example db): kbs-db / kbs-postgres keys: "
+                        f"{sorted(data.get('kbs-db', {}))} / {sorted(data.get('kbs-postgres', {}))}")
+            return
+        u = urlparse(data["kbs-db"]["url"].decode().strip())
+        q = parse_qs(u.query)
+        if u.hostname != "kbs-postgres.kbs-c.svc" or u.port != 5432 or u.username != "kbs":
+            errs.append(f"example db: the URL names {u.username}@{u.hostname}:{u.port}")
+        if u.password != data["kbs-postgres"]["password"].decode():
+            errs.append("example db: the URL's password is not the server's")
+        if q.get("sslmode") != ["verify-full"] or q.get("sslrootcert") != ["/etc/kbs-c/db/ca.pem"]:
+            errs.append(f"example db: not verify-full with the CA mounted from kbs-db ({u.query[:80]})")
+        for n in ("ca.pem", "server.crt"):
+            with open(os.path.join(d, n), "wb") as f:
+                f.write(data["kbs-db"]["ca.pem"] if n == "ca.pem" else data["kbs-postgres"]["server.crt"])
+        r = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(d, "ca.pem"), "-verify_hostname",
+                            u.hostname or "", "-purpose", "sslserver", os.path.join(d, "server.crt")],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            errs.append(f"example db: the server certificate does not verify: {r.stdout}{r.stderr}")
+
+
 def check_make_secrets(all_objs):
     """make-secrets.sh provides every Secret key a Deployment's config reads."""
     errs = []
     with tempfile.TemporaryDirectory() as d:
-        r = subprocess.run([os.path.join(K8S, "make-secrets.sh"), d], capture_output=True,
-                           text=True, timeout=60)
-        if r.returncode != 0:
-            return [f"make-secrets.sh failed: {r.stderr.strip()}"]
-        made = {s["metadata"]["name"]: s for s in yaml.safe_load_all(open(os.path.join(d, "secrets.yaml")))}
+        try:
+            made = make_secrets(d, False)
+        except AssertionError as e:
+            return [str(e)]
         if oct(os.stat(os.path.join(d, "secrets.yaml")).st_mode & 0o777) != "0o600":
             errs.append("secrets.yaml is not 0600")
+    check_example_db(errs)
+    with tempfile.TemporaryDirectory() as d:
+        names = set(made) | set(make_secrets(d, True))
     if len(base64.b64decode(made.get("kbs-issuer-keys", {}).get("data", {}).get("session.key", ""))) != 32:
         errs.append("kbs-issuer-keys/session.key is not 32 bytes")
     for objs in all_objs:
-        for dep in (o for o in objs if o["kind"] == "Deployment"):
+        for dep in (o for o in objs if o["kind"] in ("Deployment", "StatefulSet")):
             for v in dep["spec"]["template"]["spec"].get("volumes", []):
                 sn = v.get("secret", {}).get("secretName")
                 if sn in ("kbs-resources",) or sn is None:
                     continue  # the operator's own resources
-                if sn not in made:
+                if sn not in names:
                     errs.append(f"{dep['metadata']['name']}: Secret {sn} is not made by make-secrets.sh")
     if len(base64.b64decode(made.get("kbs-db", {}).get("data", {}).get("kek", ""))) != 32:
         errs.append("kbs-db/kek is not 32 bytes")
