@@ -13,7 +13,9 @@
 # holds while other work shares the cores): the brokers and PostgreSQL run
 # on core 0, wrk on core 1; fs counts its broker's CPU time, pg its broker's
 # plus every PostgreSQL process's.  pg_stat_statements then counts the
-# statements and round trips per release (the profile of the pg path).
+# statements and round trips per release with each one's mean execution
+# time in the server, and the WAL records and flushes per release (the
+# profile of the pg path).
 # PG_OPTS adds server settings, e.g. PG_OPTS="-c synchronous_commit=off";
 # BEFORE=BUILD2 adds a third broker, "pg0": the pg one built from another
 # tree (e.g. the commit before a change), on its own database, measured in
@@ -175,6 +177,7 @@ for n in "${NAMES[@]}"; do run "$n" "${PORT[$n]}" "${PIDS[$n]}" 1; done
 declare -A RATES=() CPUS=() BCPUS=()
 total=0
 psql_ 'SELECT pg_stat_statements_reset()' >/dev/null
+psql_ "SELECT pg_stat_reset_shared('wal')" >/dev/null
 for _ in $(seq "$RUNS"); do
 	for n in "${NAMES[@]}"; do
 		bp=${BPIDOF[$n]}
@@ -207,5 +210,10 @@ for n in "${NAMES[@]}"; do
 done
 echo "  jti rows in PostgreSQL: $(psql_ 'SELECT count(*) FROM kbs_jti')"
 echo "== statements per pg release (pg_stat_statements over the $total pg requests; round trips = statements)"
-psql_ "SELECT to_char(calls::numeric / $total, 'FM990.00') || '  ' || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+psql_ "SELECT to_char(calls::numeric / $total, 'FM990.00') || '  ' || to_char(mean_exec_time * 1000, 'FM99990') || ' us  ' ||
+	left(regexp_replace(query, '\s+', ' ', 'g'), 80)
 	FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'postgres') AND calls > $total / 100 ORDER BY calls DESC" | sed 's/^/  /'
+# WAL flushes per release (the commit of each jti insert; concurrent
+# commits share a flush: group commit).  pg0 writes WAL too when present.
+echo "  WAL: $(psql_ "SELECT to_char(wal_records::numeric / $total, 'FM990.00') || ' records, ' ||
+	to_char(wal_sync::numeric / $total, 'FM990.00') || ' flushes (fdatasync) per pg release' FROM pg_stat_wal")"
