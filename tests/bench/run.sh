@@ -12,7 +12,7 @@ SECS=${SECS:-0.5}; RUNS=${RUNS:-5}
 VECTORS=${KBS_TESTVECTORS:-$PWD/tests/vectors}
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 PIN=(); command -v taskset >/dev/null && PIN=(taskset -c 0)
-BENCHES=(verify release release_pg)
+BENCHES=(verify release release_pg pg_one_trip)
 . tests/bench/kbs_build.sh
 
 # Compile a bench program against the built static libraries.
@@ -40,6 +40,10 @@ bench_release() {
 
 bench_release_pg() {
 	tests/bench/release_pg.sh "$BUILD" "${RELEASE_SECS:-5}"
+}
+
+bench_pg_one_trip() {
+	RUNS=${PG_TRIP_RUNS:-3} tests/bench/pg_one_trip.sh "${RELEASE_SECS:-5}"
 }
 
 [ -f "$BUILD/common/base/libkbs_base.a" ] || { echo "build $BUILD first (cmake --build $BUILD)" >&2; exit 2; }
