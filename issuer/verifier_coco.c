@@ -22,6 +22,7 @@
 #include "mem.h"
 #include "trust.h"
 #include "verifier_relay.h"
+#include "x509util.h"
 
 #define SNIPPET_MAX 120
 #define RELAY_JSON_MAX (1024 * 1024)
@@ -397,20 +398,12 @@ static int
 init_data_bytes(const char *s, uint8_t *out, size_t max, size_t *len)
 {
 	uint8_t *b = NULL;
-	size_t i, n = strlen(s);
-	int hi, lo;
+	size_t n = strlen(s);
 
-	if (n % 2 == 0 && n / 2 <= max) {
-		for (i = 0; i < n / 2; i++) {
-			if ((hi = kbs_hexval(s[2 * i])) < 0 ||
-			    (lo = kbs_hexval(s[2 * i + 1])) < 0)
-				break;
-			out[i] = (uint8_t)(hi << 4 | lo);
-		}
-		if (i == n / 2) {
-			*len = n / 2;
-			return 0;
-		}
+	if (n % 2 == 0 && n / 2 <= max &&
+	    kbs_hex_decode(s, n, out, n / 2) == KBS_OK) {
+		*len = n / 2;
+		return 0;
 	}
 	if (kbs_b64_decode(s, n, KBS_B64_STD, &b, &n) != KBS_OK)
 		return -1;
