@@ -2,10 +2,8 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 #include "jwk.h"
 #include "jws.h"
 #include "signer.h"
+#include "httpd.h"
 #include "trust.h"
 #include "unit.h"
 
@@ -611,7 +610,7 @@ test_signer_interop(void)
 	self_signed_interop(kp);
 }
 
-/* ---- JWKS URL tests against a python http.server on 127.0.0.1 ---- */
+/* ---- JWKS URL tests against a loopback server (tests/unit/httpd.h) ---- */
 
 static int
 free_port(void)
@@ -629,64 +628,35 @@ free_port(void)
 	return port;
 }
 
-static int
-port_open(int port)
-{
-	struct sockaddr_in a = {0};
-	int s = socket(AF_INET, SOCK_STREAM, 0), ok;
+/* The JWKS server: the files of ARG (the test directory), 404 for any
+ * other path; while ARG/stall exists every answer takes 3 s. */
+static const char files_py[] =
+	"class H(Base):\n"
+	"    def do_GET(self):\n"
+	"        self.record()\n"
+	"        if os.path.exists(os.path.join(ARG, 'stall')): time.sleep(3)\n"
+	"        fp = os.path.join(ARG, self.path.lstrip('/'))\n"
+	"        if not os.path.isfile(fp):\n"
+	"            return self.reply(404)\n"
+	"        self.reply(200, open(fp, 'rb').read())\n";
 
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(s);
-	return ok;
-}
-
-static pid_t
-start_server(int port, const char *root, const char *log)
-{
-	char ps[16];
-	pid_t pid;
-	int i;
-
-	snprintf(ps, sizeof(ps), "%d", port);
-	if ((pid = fork()) == 0) {
-		if (freopen(log, "w", stderr) == NULL ||
-		    freopen("/dev/null", "w", stdout) == NULL)
-			_exit(126);
-		execl("/usr/bin/python3", "python3", "-m", "http.server", ps, "--bind",
-		      "127.0.0.1", "--directory", root, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 100 && !port_open(port); i++)
-		usleep(50000);
-	return pid;
-}
+static kbs_unit_httpd srv;
 
 static void
-stop_server(pid_t pid)
+start_server(void)
 {
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
+	kbs_unit_httpd_init(&srv, "trust", files_py, dir);
+	kbs_unit_httpd_start(&srv);
 }
 
 /* Number of GETs of name the server has logged. */
 static int
-gets_of(const char *log, const char *name)
+gets_of(const char *name)
 {
-	char line[512], pat[128];
-	FILE *f = fopen(log, "r");
-	int n = 0;
+	char what[128];
 
-	snprintf(pat, sizeof(pat), "GET /%s ", name);
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strstr(line, pat) != NULL)
-			n++;
-	fclose(f);
-	return n;
+	snprintf(what, sizeof(what), "GET /%s", name);
+	return kbs_unit_httpd_logged(&srv, what);
 }
 
 static double
@@ -703,11 +673,9 @@ test_jwks_url(void)
 {
 	EVP_PKEY *k1[] = {key_a, NULL}, *k2[] = {key_a, key_b, NULL};
 	const char *kid1[] = {"a", NULL}, *kid2[] = {"a", "b", NULL};
-	char *jw = jwks_text(k1, kid1), url[128], log[128], *ta, *tb;
-	int port = free_port();
+	char *jw = jwks_text(k1, kid1), url[128], *ta, *tb;
 	kbs_trust_issuer_cfg cfg = {0};
 	kbs_trust *t = NULL;
-	pid_t pid;
 
 	if (access("/usr/bin/python3", X_OK) != 0) {
 		CU_FAIL("/usr/bin/python3 needed for the JWKS URL test");
@@ -716,10 +684,8 @@ test_jwks_url(void)
 	}
 	write_file("url.json", jw);
 	free(jw);
-	path_of("http.log", log, sizeof(log));
-	pid = start_server(port, dir, log);
-	CU_ASSERT_FATAL(port_open(port));
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/url.json", port);
+	start_server();
+	snprintf(url, sizeof(url), "%s/url.json", srv.base);
 	kbs_trust_new(&t);
 	cfg.name = "url-issuer";
 	cfg.jwks_url = url;
@@ -728,34 +694,34 @@ test_jwks_url(void)
 	cfg.cache_ttl = 300;
 	cfg.fetch_timeout_ms = 3000;
 	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
-	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 0); /* lazy */
+	CU_ASSERT_EQUAL(gets_of("url.json"), 0); /* lazy */
 
 	ta = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
 	tb = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800001000}");
 	CU_ASSERT(verify(t, ta, NOW, NULL) == KBS_OK);
-	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 1);
+	CU_ASSERT_EQUAL(gets_of("url.json"), 1);
 	CU_ASSERT(verify(t, ta, NOW + 10, NULL) == KBS_OK); /* cached */
-	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 1);
+	CU_ASSERT_EQUAL(gets_of("url.json"), 1);
 	/* Unknown kid: one refetch, then rate-limited. */
 	CU_ASSERT(verify(t, tb, NOW + 40, NULL) == KBS_ERR_NOT_FOUND);
-	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 2);
+	CU_ASSERT_EQUAL(gets_of("url.json"), 2);
 	CU_ASSERT(verify(t, tb, NOW + 41, NULL) == KBS_ERR_NOT_FOUND);
 	CU_ASSERT(verify(t, tb, NOW + 69, NULL) == KBS_ERR_NOT_FOUND);
-	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 2);
+	CU_ASSERT_EQUAL(gets_of("url.json"), 2);
 	/* The issuer rotates in key b; after the interval it is found. */
 	jw = jwks_text(k2, kid2);
 	write_file("url.json", jw);
 	free(jw);
 	CU_ASSERT(verify(t, tb, NOW + 70, NULL) == KBS_OK);
-	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 3);
+	CU_ASSERT_EQUAL(gets_of("url.json"), 3);
 	CU_ASSERT(verify(t, ta, NOW + 71, NULL) == KBS_OK);
-	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 3);
+	CU_ASSERT_EQUAL(gets_of("url.json"), 3);
 	/* TTL: a fresh fetch once the set is older than cache_ttl. */
 	CU_ASSERT(verify(t, ta, NOW + 370, NULL) == KBS_OK);
-	CU_ASSERT_EQUAL(gets_of(log, "url.json"), 4);
+	CU_ASSERT_EQUAL(gets_of("url.json"), 4);
 
 	/* Server down: stale keys keep working, new kids fail fast. */
-	stop_server(pid);
+	kbs_unit_httpd_cleanup(&srv);
 	{
 		double t0 = mono();
 		CU_ASSERT(verify(t, ta, NOW + 700, NULL) == KBS_OK);
@@ -771,13 +737,12 @@ test_jwks_url_failures(void)
 {
 	EVP_PKEY *k1[] = {key_a, NULL};
 	const char *kid1[] = {"a", NULL};
-	char url[128], log[128], *ta, *big, *jw = jwks_text(k1, kid1);
+	char url[128], *ta, *big, *jw = jwks_text(k1, kid1);
 	kbs_trust_issuer_cfg cfg = {0};
 	kbs_trust *t = NULL;
 	struct sockaddr_in a = {0};
 	socklen_t l = sizeof(a);
 	int port = free_port(), ls;
-	pid_t pid;
 	double t0;
 
 	ta = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
@@ -820,24 +785,22 @@ test_jwks_url_failures(void)
 	write_file("big.json", big);
 	write_file("text.json", "hello");
 	free(big);
-	port = free_port();
-	path_of("http2.log", log, sizeof(log));
-	pid = start_server(port, dir, log);
+	start_server();
 	{
 		static const char *const names[] = {"big.json", "text.json", "missing.json"};
 		size_t i;
 		for (i = 0; i < 3; i++) {
-			snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", port, names[i]);
+			snprintf(url, sizeof(url), "%s/%s", srv.base, names[i]);
 			kbs_trust_new(&t);
 			cfg.name = names[i];
 			cfg.fetch_timeout_ms = 3000;
 			kbs_trust_add_issuer(t, &cfg, NULL);
 			CU_ASSERT(verify(t, ta, NOW, NULL) == KBS_ERR_NOT_FOUND);
-			CU_ASSERT_EQUAL(gets_of(log, names[i]), 1);
+			CU_ASSERT_EQUAL(gets_of(names[i]), 1);
 			kbs_trust_free(t);
 		}
 	}
-	stop_server(pid);
+	kbs_unit_httpd_cleanup(&srv);
 	free(ta);
 	free(jw);
 }
@@ -1582,13 +1545,13 @@ test_cache_single_use_bypass(void)
 }
 
 static kbs_trust *
-url_trust(const char *name, int port, const char *file)
+url_trust(const char *name, const char *file)
 {
 	kbs_trust_issuer_cfg cfg = {0};
 	kbs_trust *t = NULL;
 	char url[128];
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", port, file);
+	snprintf(url, sizeof(url), "%s/%s", srv.base, file);
 	kbs_trust_new(&t);
 	cfg.name = name;
 	cfg.jwks_url = url;
@@ -1618,17 +1581,13 @@ test_cache_cleared_on_rotation(void)
 	EVP_PKEY *kb[] = {key_b, NULL};
 	const char *ida[] = {"a", NULL}, *idab[] = {"a", "b", NULL};
 	const char *idb[] = {"b", NULL};
-	char log[128], *ta, *tb, *tc;
-	int port = free_port();
+	char *ta, *tb, *tc;
 	kbs_trust *t;
 	json_t *c1, *c2;
-	pid_t pid;
 
 	write_jwks("rot.json", ka, ida);
-	path_of("rot.log", log, sizeof(log));
-	pid = start_server(port, dir, log);
-	CU_ASSERT_FATAL(port_open(port));
-	t = url_trust("rot", port, "rot.json");
+	start_server();
+	t = url_trust("rot", "rot.json");
 	ta = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
 	tb = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800001000}");
 	tc = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800001001}");
@@ -1637,7 +1596,7 @@ test_cache_cleared_on_rotation(void)
 	/* Rotation: b joins.  tb's unknown kid fetches the new set. */
 	write_jwks("rot.json", kab, idab);
 	CU_ASSERT(verify(t, tb, NOW + 40, NULL) == KBS_OK);
-	CU_ASSERT_EQUAL(gets_of(log, "rot.json"), 2);
+	CU_ASSERT_EQUAL(gets_of("rot.json"), 2);
 	CU_ASSERT_EQUAL(kbs_trust_cached(t), 1); /* only tb: ta's went */
 	c2 = verify_keep(t, ta, NOW + 41);        /* a stayed: accepted */
 	CU_ASSERT(c2 != NULL && c2 != c1);
@@ -1648,12 +1607,12 @@ test_cache_cleared_on_rotation(void)
 	write_jwks("rot.json", kb, idb);
 	CU_ASSERT(verify(t, ta, NOW + 42, NULL) == KBS_OK); /* set not yet due */
 	CU_ASSERT(verify(t, tc, NOW + 80, NULL) == KBS_OK); /* new kid? no: b */
-	CU_ASSERT_EQUAL(gets_of(log, "rot.json"), 2);
+	CU_ASSERT_EQUAL(gets_of("rot.json"), 2);
 	CU_ASSERT(verify(t, ta, NOW + 350, NULL) == KBS_ERR_NOT_FOUND); /* ttl */
-	CU_ASSERT_EQUAL(gets_of(log, "rot.json"), 3);
+	CU_ASSERT_EQUAL(gets_of("rot.json"), 3);
 	CU_ASSERT(verify(t, tb, NOW + 351, NULL) == KBS_OK);
 	CU_ASSERT(verify(t, ta, NOW + 352, NULL) == KBS_ERR_NOT_FOUND);
-	stop_server(pid);
+	kbs_unit_httpd_cleanup(&srv);
 	free(ta);
 	free(tb);
 	free(tc);
@@ -1673,53 +1632,34 @@ test_fetch_backoff(void)
 		{0, 1}, {0, 1}, {1, 2}, {2, 2}, {3, 3}, {6, 3}, {7, 4},
 		{14, 4}, {15, 5}, {22, 5}, {23, 6},
 	};
-	char log[128], *ta, *tb;
-	int port = free_port();
+	char *ta, *tb;
 	kbs_trust *t;
 	size_t i;
-	pid_t pid;
 
-	path_of("bo.log", log, sizeof(log));
-	pid = start_server(port, dir, log);
-	CU_ASSERT_FATAL(port_open(port));
-	t = url_trust("bo", port, "bo.json"); /* 404 until written */
+	start_server();
+	t = url_trust("bo", "bo.json"); /* 404 until written */
 	ta = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
 	tb = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800001000}");
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		CU_ASSERT(verify(t, ta, NOW + steps[i].at, NULL) == KBS_ERR_NOT_FOUND);
-		CU_ASSERT_EQUAL(gets_of(log, "bo.json"), steps[i].gets);
+		CU_ASSERT_EQUAL(gets_of("bo.json"), steps[i].gets);
 	}
 	/* The issuer is back: picked up at the next retry, 8 s later. */
 	write_jwks("bo.json", ka, ida);
 	CU_ASSERT(verify(t, ta, NOW + 30, NULL) == KBS_ERR_NOT_FOUND);
 	CU_ASSERT(verify(t, ta, NOW + 31, NULL) == KBS_OK);
-	CU_ASSERT_EQUAL(gets_of(log, "bo.json"), 7);
+	CU_ASSERT_EQUAL(gets_of("bo.json"), 7);
 	/* After a success, unknown kids wait refetch_interval again. */
 	CU_ASSERT(verify(t, tb, NOW + 32, NULL) == KBS_ERR_NOT_FOUND);
 	CU_ASSERT(verify(t, tb, NOW + 60, NULL) == KBS_ERR_NOT_FOUND);
-	CU_ASSERT_EQUAL(gets_of(log, "bo.json"), 7);
+	CU_ASSERT_EQUAL(gets_of("bo.json"), 7);
 	CU_ASSERT(verify(t, tb, NOW + 61, NULL) == KBS_ERR_NOT_FOUND);
-	CU_ASSERT_EQUAL(gets_of(log, "bo.json"), 8);
-	stop_server(pid);
+	CU_ASSERT_EQUAL(gets_of("bo.json"), 8);
+	kbs_unit_httpd_cleanup(&srv);
 	free(ta);
 	free(tb);
 	kbs_trust_free(t);
 }
-
-/* A JWKS server that stalls while the file "stall" exists. */
-static const char stall_server[] =
-	"import os,sys,time,http.server\n"
-	"d=sys.argv[2]\n"
-	"class H(http.server.BaseHTTPRequestHandler):\n"
-	"  def do_GET(s):\n"
-	"    sys.stderr.write('GET %s \\n'%s.path);sys.stderr.flush()\n"
-	"    if os.path.exists(d+'/stall'): time.sleep(3)\n"
-	"    b=open(d+'/st.json','rb').read()\n"
-	"    s.send_response(200);s.send_header('Content-Length',str(len(b)))\n"
-	"    s.end_headers();s.wfile.write(b)\n"
-	"  def log_message(s,*a): pass\n"
-	"http.server.ThreadingHTTPServer(('127.0.0.1',int(sys.argv[1])),H)"
-	".serve_forever()\n";
 
 struct slow_arg {
 	kbs_trust *t;
@@ -1746,28 +1686,16 @@ test_fetch_outside_lock(void)
 {
 	EVP_PKEY *ka[] = {key_a, NULL};
 	const char *ida[] = {"a", NULL};
-	char log[128], script[128], ps[16], *ta, *tb, *tb2;
+	char *ta, *tb, *tb2;
 	struct slow_arg sa = {0};
-	int port = free_port(), i;
+	int i;
 	kbs_trust *t;
 	pthread_t th;
-	pid_t pid;
 	double t0;
 
 	write_jwks("st.json", ka, ida);
-	path_of("st.py", script, sizeof(script));
-	write_file("st.py", stall_server);
-	path_of("st.log", log, sizeof(log));
-	snprintf(ps, sizeof(ps), "%d", port);
-	if ((pid = fork()) == 0) {
-		if (freopen(log, "w", stderr) == NULL)
-			_exit(126);
-		execl("/usr/bin/python3", "python3", script, ps, dir, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 100 && !port_open(port); i++)
-		usleep(50000);
-	t = url_trust("st", port, "st.json");
+	start_server(); /* it stalls while the file "stall" exists */
+	t = url_trust("st", "st.json");
 	ta = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800001000}");
 	tb = token(key_b, "ES256", "{\"kid\":\"b\"}", "{\"exp\":1800001000}");
 	tb2 = token(key_b, "ES256", "{\"kid\":\"b2\"}", "{\"exp\":1800001000}");
@@ -1776,9 +1704,9 @@ test_fetch_outside_lock(void)
 	sa.t = t;
 	sa.tok = tb;
 	CU_ASSERT_FATAL(pthread_create(&th, NULL, slow_verify, &sa) == 0);
-	for (i = 0; i < 100 && gets_of(log, "st.json") < 2; i++)
+	for (i = 0; i < 100 && gets_of("st.json") < 2; i++)
 		usleep(20000);
-	CU_ASSERT_EQUAL(gets_of(log, "st.json"), 2); /* the fetch is stalled */
+	CU_ASSERT_EQUAL(gets_of("st.json"), 2); /* the fetch is stalled */
 	t0 = mono();
 	for (i = 0; i < 20; i++) /* each a fresh token: no cache help */
 		CU_ASSERT(verify(t, ta, NOW + 40 + i, NULL) == KBS_OK);
@@ -1786,12 +1714,12 @@ test_fetch_outside_lock(void)
 	CU_ASSERT(mono() - t0 < 2.0); /* the stall is 3 s */
 	pthread_join(th, NULL);
 	CU_ASSERT(sa.rc == KBS_ERR_NOT_FOUND);
-	CU_ASSERT_EQUAL(gets_of(log, "st.json"), 2);
+	CU_ASSERT_EQUAL(gets_of("st.json"), 2);
 	{
 		char sp[128];
 		unlink(path_of("stall", sp, sizeof(sp)));
 	}
-	stop_server(pid);
+	kbs_unit_httpd_cleanup(&srv);
 	free(ta);
 	free(tb);
 	free(tb2);
