@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include <CUnit/Basic.h>
+#include <jansson.h>
 
+#include "b64.h"
 #include "fsutil.h"
 
 typedef struct {
@@ -63,6 +65,25 @@ kbs_unit_src(const char *rel, char *buf, size_t len)
 
 	snprintf(buf, len, "%s/%s", root ? root : ".", rel);
 	return buf;
+}
+
+/*
+ * {"quote": "<std base64 of the vector rel>", "cc_eventlog": null}, the
+ * evidence TDX/SGX attesters send, as compact JSON (free()).
+ */
+static inline char *
+kbs_unit_quote_evidence(const char *rel)
+{
+	size_t len;
+	uint8_t *b = kbs_unit_vector_read(rel, &len);
+	char *b64 = b ? kbs_b64_encode(b, len, KBS_B64_STD) : NULL, *out;
+	json_t *doc = json_pack("{s:s, s:n}", "quote", b64 ? b64 : "", "cc_eventlog");
+
+	out = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	free(b64);
+	free(b);
+	return out;
 }
 
 static inline int

@@ -849,22 +849,6 @@ verify_once(const char *tee, const uint8_t *ev, size_t len, const struct once *o
 	return rc;
 }
 
-/* {"quote": "<b64>", "cc_eventlog": null} as the TDX/SGX attesters send. */
-static char *
-quote_text(const char *rel)
-{
-	size_t len;
-	uint8_t *b = kbs_unit_vector_read(rel, &len);
-	char *b64 = b ? kbs_b64_encode(b, len, KBS_B64_STD) : NULL, *out;
-	json_t *doc = json_pack("{s:s, s:n}", "quote", b64 ? b64 : "", "cc_eventlog");
-
-	out = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	free(b64);
-	free(b);
-	return out;
-}
-
 static json_t *
 byte_json(const uint8_t *p, size_t n)
 {
@@ -1000,7 +984,7 @@ assert_subset(const json_t *want, const json_t *got, const char *skip)
 static void
 test_tdx_claims_reference(void)
 {
-	char path[512], *ev = quote_text("tdx/tdx_quote_4.dat");
+	char path[512], *ev = kbs_unit_quote_evidence("tdx/tdx_quote_4.dat");
 	json_t *want, *claims = NULL;
 	struct once o;
 	kbs_errbuf eb = {{0}};
@@ -1023,7 +1007,7 @@ test_tdx_claims_reference(void)
 static void
 test_tdx6_with_collateral(void)
 {
-	char dir[512], *ev = quote_text("tdx/tdx_quote_6.dat");
+	char dir[512], *ev = kbs_unit_quote_evidence("tdx/tdx_quote_6.dat");
 	json_t *claims = NULL;
 	struct once o;
 	kbs_errbuf eb;
@@ -1049,7 +1033,7 @@ test_tdx6_with_collateral(void)
 static void
 test_sgx_claims(void)
 {
-	char *ev = quote_text("sgx/occlum_quote.dat");
+	char *ev = kbs_unit_quote_evidence("sgx/occlum_quote.dat");
 	json_t *claims = NULL, *h, *b;
 	struct once o;
 	kbs_errbuf eb;
@@ -1116,7 +1100,7 @@ test_raw_and_base64(void)
 static void
 test_bindings(void)
 {
-	char *ev = quote_text("tdx/tdx_quote_6.dat");
+	char *ev = kbs_unit_quote_evidence("tdx/tdx_quote_6.dat");
 	uint8_t rd[64], init[48];
 	json_t *claims = NULL;
 	struct once o;

@@ -19,22 +19,6 @@
 #include "x509util.h"
 #include "unit.h"
 
-/* {"quote": "<b64>", "cc_eventlog": null} as the TDX/SGX attesters send. */
-static char *
-quote_evidence(const char *rel)
-{
-	size_t len;
-	uint8_t *b = kbs_unit_vector_read(rel, &len);
-	char *b64 = b ? kbs_b64_encode(b, len, KBS_B64_STD) : NULL, *out;
-	json_t *doc = json_pack("{s:s, s:n}", "quote", b64 ? b64 : "", "cc_eventlog");
-
-	out = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	free(b64);
-	free(b);
-	return out;
-}
-
 /* test-report.bin with its signing-key selector set to key. */
 static uint8_t *
 report_with_key(unsigned key, size_t *len)
@@ -213,8 +197,8 @@ quote_of_str(const char *ev, int tdx, kbs_errbuf *eb)
 static void
 test_evidence_dcap_quote(void)
 {
-	char *tdx = quote_evidence("tdx/tdx_quote_4.dat");
-	char *sgx = quote_evidence("sgx/occlum_quote.dat");
+	char *tdx = kbs_unit_quote_evidence("tdx/tdx_quote_4.dat");
+	char *sgx = kbs_unit_quote_evidence("sgx/occlum_quote.dat");
 	size_t n = (KBS_DCAP_QUOTE_MAX / 3 + 8) * 4;
 	char *big = malloc(n + 32), *nl = malloc(strlen(tdx) + 4);
 	kbs_errbuf eb = {{0}};
