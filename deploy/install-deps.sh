@@ -5,7 +5,7 @@
 set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config libssl-dev \
-libjansson-dev libcivetweb-dev libcurl4-openssl-dev libcunit1-dev libpq-dev"
+libjansson-dev libcivetweb-dev libcurl4-openssl-dev libcunit1-dev libpq-dev libseccomp-dev"
 TEST_PKGS="python3 python3-jwcrypto python3-cryptography python3-pytest \
 python3-requests python3-pykmip clang libclang-rt-14-dev openssl curl \
 postgresql nginx-light"
@@ -16,7 +16,8 @@ DEPLOY_PKGS="podman runc mmdebstrap podman-compose uidmap slirp4netns systemd \
 python3-yaml golang-github-containernetworking-plugin-dnsname"
 # What the programs need at run time (the container image's runtime stage);
 # curl for health checks, ca-certificates for KDS/PCS/ITA over https.
-RUNTIME_PKGS="libssl3 libjansson4 libcivetweb1 libcurl4 libpq5 ca-certificates curl"
+RUNTIME_PKGS="libssl3 libjansson4 libcivetweb1 libcurl4 libpq5 libseccomp2 \
+ca-certificates curl"
 
 case "${1:-}" in
 --test)

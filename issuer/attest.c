@@ -397,12 +397,18 @@ static void
 reply_token(struct attest_ctx *c, kbs_http_resp *resp)
 {
 	char *cookie = NULL;
-	kbs_err rc;
+	kbs_err rc = hold_session(c);
 
-	if ((rc = hold_session(c)) != KBS_OK ||
-	    (rc = kbs_session_seal(c->is->sealer, &c->s, &cookie, &c->eb)) !=
-		    KBS_OK ||
-	    (rc = kbs_session_set_cookie(resp, cookie, c->s.exp)) != KBS_OK) {
+	if (rc == KBS_OK)
+		rc = kbs_session_seal(c->is->sealer, &c->s, &cookie, &c->eb);
+	if (rc == KBS_OK)
+		rc = kbs_session_set_cookie(resp, cookie, c->s.exp);
+	if (rc == KBS_ERR_UNAVAILABLE) {
+		kbs_http_reply_error(resp, 503, "AttestationError", ATTEST_FAIL
+				     KBS_KEYPROC_DOWN);
+		goto out;
+	}
+	if (rc != KBS_OK) {
 		kbs_log_error("attest: cannot keep the session: %s", c->eb.msg);
 		/* A shared session store that is down: the guest's fault it
 		 * is not, and attesting again later will work. */
@@ -430,6 +436,8 @@ fail_status(kbs_err rc)
 {
 	if (rc == KBS_ERR_NETWORK)
 		return 502;
+	if (rc == KBS_ERR_UNAVAILABLE)
+		return 503;
 	if (rc == KBS_ERR_NOMEM || rc == KBS_ERR_CRYPTO || rc == KBS_ERR_INTERNAL)
 		return 500;
 	return 401;
@@ -442,7 +450,8 @@ attest(struct attest_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 
 	rc = kbs_session_open(c->is->sealer, req, kbs_clock_now(), &c->s, &c->eb);
 	if (rc != KBS_OK) {
-		kbs_http_reply_error(resp, 401, "AttestationError",
+		kbs_http_reply_error(resp, rc == KBS_ERR_UNAVAILABLE ? 503 : 401,
+				     "AttestationError",
 				     ATTEST_FAIL "%s", c->eb.msg);
 		return;
 	}

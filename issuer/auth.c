@@ -22,6 +22,7 @@ kbs_issuer_handle_auth(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 	uint8_t nonce[KBS_PROTO_NONCE_LEN];
 	char *nonce_b64 = NULL, *cookie = NULL;
 	kbs_errbuf eb = {""};
+	kbs_err rc;
 
 	memset(&s, 0, sizeof(s));
 	if (kbs_proto_parse_auth((const char *)req->body, req->body_len, &auth,
@@ -41,8 +42,13 @@ kbs_issuer_handle_auth(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 	memcpy(s.tee, auth.tee, sizeof(s.tee));
 	memcpy(s.nonce, nonce_b64, strlen(nonce_b64) + 1);
 	s.exp = kbs_clock_now() + is->cfg->session_timeout;
-	if (kbs_session_seal(is->sealer, &s, &cookie, &eb) != KBS_OK ||
-	    kbs_session_set_cookie(resp, cookie, s.exp) != KBS_OK)
+	if ((rc = kbs_session_seal(is->sealer, &s, &cookie, &eb)) ==
+	    KBS_ERR_UNAVAILABLE) {
+		kbs_http_reply_error(resp, 503, "AttestationError", AUTH_FAIL
+				     KBS_KEYPROC_DOWN);
+		goto out;
+	}
+	if (rc != KBS_OK || kbs_session_set_cookie(resp, cookie, s.exp) != KBS_OK)
 		goto fail;
 	kbs_http_reply_json(resp, 200, json_pack("{s:s, s:s}", "nonce", nonce_b64,
 						 "extra-params", ""));

@@ -29,6 +29,7 @@
 
 const kbs_cfg_opt kbs_issuer_opts[] = {
 	KBS_DAEMON_BASE_OPTS(kbs_issuer_cfg, base, "8080"),
+	KBS_DAEMON_KEYPROC_OPTS(kbs_issuer_cfg, keyproc),
 	{"session.key_file", KBS_CFG_STRING,
 	 offsetof(kbs_issuer_cfg, session_key_file),
 	 "/var/lib/kbs-c/issuer/session.key", 0, 0, 0,

@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "fsutil.h"
+#include "keyserver.h"
 #include "issuer_int.h"
 #include "log.h"
 #include "mem.h"
@@ -35,6 +36,11 @@ load_session_keys(kbs_issuer *is, int create, kbs_errbuf *eb)
 	kbs_err rc;
 	size_t i;
 
+	if (is->kp != NULL) {
+		if ((rc = kbs_sealer_new_remote(is->kp, &is->sealer)) != KBS_OK)
+			return kbs_errf(eb, rc, "out of memory");
+		return KBS_OK;
+	}
 	if ((rc = kbs_sealer_new(&is->sealer)) != KBS_OK)
 		return kbs_errf(eb, rc, "out of memory");
 	if (create && (rc = ensure_parent(cfg->session_key_file, eb)) != KBS_OK)
@@ -96,8 +102,47 @@ load_signer(kbs_issuer *is, int create, kbs_errbuf *eb)
 	sc.self_cert_path = cert;
 	sc.self_cert_cn = cfg->token_iss;
 	sc.self_cert_days = cfg->token_self_signed_days;
-	rc = kbs_signer_new(&sc, &is->signer, eb);
+	rc = is->kp != NULL ? kbs_signer_new_remote(&sc, is->kp, 0, &is->signer, eb)
+			    : kbs_signer_new(&sc, &is->signer, eb);
 	free(cert);
+	return rc;
+}
+
+/*
+ * Fork the key process that loads (or creates) the token signing key and
+ * the session keys; the HTTP process then holds only their public parts.
+ */
+static kbs_err
+start_keyproc(kbs_issuer *is, kbs_errbuf *eb)
+{
+	const kbs_issuer_cfg *cfg = is->cfg;
+	const char **seal = NULL;
+	kbs_keyserver_cfg kc;
+	size_t i, n = 1 + cfg->session_old_key_files.n;
+	kbs_err rc;
+
+	if ((rc = ensure_parent(cfg->session_key_file, eb)) != KBS_OK ||
+	    (rc = ensure_parent(cfg->token_signing_key, eb)) != KBS_OK)
+		return rc;
+	if ((seal = calloc(n, sizeof(*seal))) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	seal[0] = cfg->session_key_file;
+	for (i = 1; i < n; i++)
+		seal[i] = cfg->session_old_key_files.v[i - 1];
+	memset(&kc, 0, sizeof(kc));
+	kc.signer_key = cfg->token_signing_key;
+	kc.signer_alg = cfg->token_alg;
+	kc.cert_cn = cfg->token_iss;
+	kc.cert_days = cfg->token_self_signed_days;
+	kc.seal_files = seal;
+	kc.n_seal = n;
+	kc.name = "issuer";
+	kc.user = cfg->keyproc.user;
+	kc.group = cfg->keyproc.group;
+	kc.channels = (int)cfg->keyproc.channels;
+	kc.timeout_ms = cfg->keyproc.timeout_ms;
+	rc = kbs_keyserver_start(&kc, &is->kp, eb);
+	free(seal);
 	return rc;
 }
 
@@ -190,6 +235,10 @@ kbs_issuer_ready(kbs_issuer *is, char *why, size_t n)
 		snprintf(why, n, "issuer keys or appraisal policy not loaded");
 		return 0;
 	}
+	if (is->kp != NULL && !kbs_keyproc_up(is->kp)) {
+		snprintf(why, n, "key process restarting");
+		return 0;
+	}
 	return 1;
 }
 
@@ -258,6 +307,8 @@ kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	is->cfg = cfg;
 	pthread_rwlock_init(&is->appraisal_lock, NULL);
 	if ((rc = check_config(cfg, eb)) != KBS_OK ||
+	    (create_files && !cfg->keyproc.in_process &&
+	     (rc = start_keyproc(is, eb)) != KBS_OK) ||
 	    (rc = load_session_keys(is, create_files, eb)) != KBS_OK ||
 	    (rc = load_signer(is, create_files, eb)) != KBS_OK ||
 	    (rc = kbs_admin_auth_new(&cfg->admin, &is->admin, eb)) != KBS_OK ||
@@ -368,6 +419,7 @@ kbs_issuer_free(kbs_issuer *is)
 		return;
 	kbs_signer_free(is->signer);
 	kbs_sealer_free(is->sealer);
+	kbs_keyproc_free(is->kp);
 	kbs_verifier_free(is->sample);
 	kbs_verifier_free(is->sample_device);
 	kbs_sessions_free(is->sessions);

@@ -22,6 +22,7 @@
 
 typedef struct {
 	kbs_daemon_base base;
+	kbs_daemon_keyproc keyproc;
 	char *session_key_file;
 	kbs_cfg_strings session_old_key_files;
 	long long session_timeout;

@@ -9,6 +9,7 @@
 
 #include "issuer.h"
 #include "clock.h"
+#include "keyproc.h"
 #include "policy.h"
 #include "proto.h"
 #include "sessions.h"
@@ -27,6 +28,7 @@ struct kbs_issuer {
 	const kbs_issuer_cfg *cfg;
 	kbs_signer *signer;
 	kbs_sealer *sealer;
+	kbs_keyproc *kp;           /* holds the keys of both; NULL: in process */
 	kbs_verifier *sample;
 	kbs_verifier *sample_device;
 	kbs_sessions *sessions;    /* attested sessions (kbs); NULL: issuer */

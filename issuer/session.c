@@ -80,6 +80,8 @@ kbs_session_open(const kbs_sealer *sealer, const kbs_http_req *req,
 		goto out;
 	}
 	rc = kbs_unseal(sealer, SESSION_AAD, cookie, strlen(cookie), &pt, &ptlen, eb);
+	if (rc == KBS_ERR_UNAVAILABLE)
+		goto out; /* the key process, not the cookie: 503 */
 	if (rc != KBS_OK) {
 		kbs_errprefix(eb, "invalid session cookie");
 		rc = KBS_ERR_VERIFY;

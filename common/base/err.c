@@ -22,6 +22,7 @@ static const char *const names[KBS_ERR__COUNT] = {
 	[KBS_ERR_CONFIG] = "invalid configuration",
 	[KBS_ERR_INTERNAL] = "internal error",
 	[KBS_ERR_READONLY] = "read-only store",
+	[KBS_ERR_UNAVAILABLE] = "temporarily unavailable",
 };
 
 const char *

@@ -28,6 +28,7 @@ typedef enum {
 	KBS_ERR_CONFIG,      /* configuration is invalid */
 	KBS_ERR_INTERNAL,    /* a bug: an invariant did not hold */
 	KBS_ERR_READONLY,    /* the store or file system is read-only */
+	KBS_ERR_UNAVAILABLE, /* the key process is down or busy: retry (503) */
 	KBS_ERR__COUNT
 } kbs_err;
 

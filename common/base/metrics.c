@@ -549,6 +549,7 @@ kbs_metrics_reason(kbs_err e)
 	case KBS_ERR_NOT_FOUND: return "unknown_key";
 	case KBS_ERR_NETWORK: return "network";
 	case KBS_ERR_READONLY: return "read_only";
+	case KBS_ERR_UNAVAILABLE: return "unavailable";
 	default: return "internal";
 	}
 }

@@ -73,6 +73,30 @@ typedef struct {
 	 "0", 0, (long long)1 << 40, 0,                                        \
 	 "rotate the log at this size (0: never); the chain continues"}
 
+/* The key process options (keyproc.h, docs/config.md); embed one. */
+typedef struct {
+	int in_process;
+	char *user;
+	char *group;
+	long long channels;
+	long long timeout_ms;
+} kbs_daemon_keyproc;
+
+#define KBS_DAEMON_KEYPROC_OPTS(type, m)                                      \
+	{"keyproc.in_process", KBS_CFG_BOOL, offsetof(type, m.in_process),      \
+	 "false", 0, 0, 0, "for measurement only: keep the private keys in "  \
+	 "the HTTP process instead of a key process (docs/threat-model.md)"}, \
+	{"keyproc.user", KBS_CFG_STRING, offsetof(type, m.user), "nobody", 0,  \
+	 0, 0, "user the key process runs as when started as root"},         \
+	{"keyproc.group", KBS_CFG_STRING, offsetof(type, m.group), "nogroup",  \
+	 0, 0, 0, "group the key process runs as when started as root"},     \
+	{"keyproc.channels", KBS_CFG_INT, offsetof(type, m.channels), "8", 1,  \
+	 64, 0, "socketpairs to the key process (requests in parallel)"},     \
+	{"keyproc.timeout_ms", KBS_CFG_INT, offsetof(type, m.timeout_ms),      \
+	 "5000", 100, 600000, 0, "wait this long for a free channel and for " \
+	 "an answer; then 503, and a key process that did not answer is "     \
+	 "restarted"}
+
 struct kbs_audit;
 
 /*

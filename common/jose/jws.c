@@ -587,8 +587,110 @@ join3(const char *a, const char *b, const char *c)
 }
 
 kbs_err
+kbs_jws_digest(const char *alg, const uint8_t *in, size_t len,
+	       uint8_t out[EVP_MAX_MD_SIZE], size_t *outlen)
+{
+	const struct alg_info *a = alg_lookup(alg);
+	unsigned int n = 0;
+
+	if (a == NULL || alg_md(a) == NULL)
+		return KBS_ERR_UNSUPPORTED;
+	if (EVP_Digest(in, len, out, &n, alg_md(a), NULL) != 1)
+		return KBS_ERR_CRYPTO;
+	*outlen = n;
+	return KBS_OK;
+}
+
+/* ES: the DER signature in *buf (n bytes) becomes R||S. */
+static kbs_err
+es_raw(const struct alg_info *a, uint8_t **buf, size_t *n)
+{
+	uint8_t *raw = malloc(2 * a->coord);
+
+	if (raw == NULL || !ecdsa_der_to_raw(*buf, *n, a->coord, raw)) {
+		free(raw);
+		return KBS_ERR_CRYPTO;
+	}
+	free(*buf);
+	*buf = raw;
+	*n = 2 * a->coord;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_jws_sign_digest(EVP_PKEY *priv, const char *alg, const uint8_t *dg,
+		    size_t dglen, uint8_t **sig, size_t *siglen)
+{
+	const struct alg_info *a = alg_lookup(alg);
+	EVP_PKEY_CTX *pctx = NULL;
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	kbs_err rc = KBS_ERR_UNSUPPORTED;
+
+	if (a == NULL || priv == NULL || alg_md(a) == NULL ||
+	    !key_fits(NULL, priv, a))
+		return rc;
+	if (dglen != (size_t)EVP_MD_get_size(alg_md(a)))
+		return KBS_ERR_INVALID;
+	rc = KBS_ERR_CRYPTO;
+	if ((pctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL)) == NULL ||
+	    EVP_PKEY_sign_init(pctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(pctx, alg_md(a)) <= 0 ||
+	    (a->family == F_RS &&
+	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) ||
+	    (a->family == F_PS && !pss_params(pctx, a)) ||
+	    EVP_PKEY_sign(pctx, NULL, &n, dg, dglen) != 1 ||
+	    (buf = malloc(n)) == NULL ||
+	    EVP_PKEY_sign(pctx, buf, &n, dg, dglen) != 1 ||
+	    (a->family == F_ES && es_raw(a, &buf, &n) != KBS_OK))
+		goto out;
+	*sig = buf;
+	*siglen = n;
+	buf = NULL;
+	rc = KBS_OK;
+out:
+	free(buf);
+	EVP_PKEY_CTX_free(pctx);
+	ERR_clear_error();
+	return rc;
+}
+
+/* The kbs_jws_sign_fn of a key held here. */
+struct local_key {
+	EVP_PKEY *priv;
+	const struct alg_info *a;
+};
+
+static kbs_err
+sign_local(void *arg, const uint8_t *in, size_t len, uint8_t **sig,
+	   size_t *siglen, kbs_errbuf *eb)
+{
+	const struct local_key *k = arg;
+	kbs_err rc = sign_bytes(k->priv, k->a, (const char *)in, len, sig,
+				siglen);
+
+	if (rc != KBS_OK)
+		kbs_errf(eb, rc, "%s signing failed", k->a->name);
+	return rc;
+}
+
+kbs_err
 kbs_jws_sign(EVP_PKEY *priv, const char *alg, const json_t *extra_header,
 	     const json_t *claims, char **out, kbs_errbuf *eb)
+{
+	struct local_key k = {priv, alg_lookup(alg)};
+
+	if (k.a == NULL || priv == NULL || !key_fits(NULL, priv, k.a))
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
+				"cannot sign %s with this key", alg ? alg : "?");
+	return kbs_jws_sign_with(sign_local, &k, alg, extra_header, claims, out,
+				 eb);
+}
+
+kbs_err
+kbs_jws_sign_with(kbs_jws_sign_fn fn, void *arg, const char *alg,
+		  const json_t *extra_header, const json_t *claims, char **out,
+		  kbs_errbuf *eb)
 {
 	const struct alg_info *a = alg_lookup(alg);
 	char *h64 = NULL, *p64 = NULL, *s64 = NULL, *si = NULL, *tok = NULL;
@@ -597,9 +699,9 @@ kbs_jws_sign(EVP_PKEY *priv, const char *alg, const json_t *extra_header,
 	json_t *hdr = NULL;
 	kbs_err rc = KBS_ERR_INVALID;
 
-	if (a == NULL || priv == NULL || !key_fits(NULL, priv, a))
-		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
-				"cannot sign %s with this key", alg ? alg : "?");
+	if (a == NULL)
+		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "cannot sign %s",
+				alg ? alg : "?");
 	if (!json_is_object(claims))
 		return kbs_errf(eb, rc, "claims are not an object");
 	if ((rc = make_header(a->name, extra_header, &hdr, eb)) != KBS_OK)
@@ -608,10 +710,9 @@ kbs_jws_sign(EVP_PKEY *priv, const char *alg, const json_t *extra_header,
 	if ((h64 = b64_json(hdr)) == NULL || (p64 = b64_json(claims)) == NULL ||
 	    (si = join3(h64, p64, NULL)) == NULL)
 		goto out;
-	if ((rc = sign_bytes(priv, a, si, strlen(si), &sig, &siglen)) != KBS_OK) {
-		kbs_errf(eb, rc, "%s signing failed", a->name);
+	if ((rc = fn(arg, (const uint8_t *)si, strlen(si), &sig, &siglen,
+		     eb)) != KBS_OK)
 		goto out;
-	}
 	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	if ((s64 = kbs_b64_encode(sig, siglen, KBS_B64_URL)) == NULL ||
 	    (tok = join3(h64, p64, s64)) == NULL)

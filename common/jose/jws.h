@@ -16,6 +16,7 @@
 #define KBS_JWS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -85,6 +86,36 @@ void kbs_jws_free(kbs_jws *j);
 kbs_err kbs_jws_sign(EVP_PKEY *priv, const char *alg,
 		     const json_t *extra_header, const json_t *claims,
 		     char **out, kbs_errbuf *eb);
+
+/*
+ * The digest alg signs (SHA-256/384/512) of the len bytes of in, into out
+ * (*outlen bytes).  KBS_ERR_UNSUPPORTED for EdDSA, which signs no digest.
+ */
+kbs_err kbs_jws_digest(const char *alg, const uint8_t *in, size_t len,
+		       uint8_t out[EVP_MAX_MD_SIZE], size_t *outlen);
+
+/*
+ * Sign a digest made by kbs_jws_digest with priv using alg; *sig
+ * (malloc'd, *siglen bytes) is the JWS-form signature (R||S for ECDSA),
+ * the same kbs_jws_sign makes of the input.  What a key process answers
+ * a signing request with: a digest has a fixed size whatever the token's.
+ * KBS_ERR_INVALID for a digest of the wrong length.
+ */
+kbs_err kbs_jws_sign_digest(EVP_PKEY *priv, const char *alg, const uint8_t *dg,
+			    size_t dglen, uint8_t **sig, size_t *siglen);
+
+/* Signs a JWS signing input somewhere else (a key process); as above. */
+typedef kbs_err (*kbs_jws_sign_fn)(void *arg, const uint8_t *in, size_t len,
+				   uint8_t **sig, size_t *siglen,
+				   kbs_errbuf *eb);
+
+/*
+ * kbs_jws_sign with the signature made by fn(arg, ...) instead of a key
+ * held here; its errors are passed through unchanged.
+ */
+kbs_err kbs_jws_sign_with(kbs_jws_sign_fn fn, void *arg, const char *alg,
+			  const json_t *extra_header, const json_t *claims,
+			  char **out, kbs_errbuf *eb);
 
 /*
  * Check the time claims of a verified payload at time now: "exp" must be

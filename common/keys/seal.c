@@ -20,6 +20,7 @@
 #include "aead.h"
 #include "b64.h"
 #include "fsutil.h"
+#include "keyproc.h"
 #include "mem.h"
 #include "seal.h"
 
@@ -40,6 +41,7 @@ typedef struct {
 struct kbs_sealer {
 	seal_key keys[SEAL_MAX_KEYS];
 	size_t nkeys;
+	kbs_keyproc *kp; /* borrowed; set: the keys are there, not here */
 };
 
 kbs_err
@@ -51,6 +53,21 @@ kbs_sealer_new(kbs_sealer **out)
 		return KBS_ERR_INTERNAL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return KBS_ERR_NOMEM;
+	*out = s;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_sealer_new_remote(kbs_keyproc *kp, kbs_sealer **out)
+{
+	kbs_sealer *s;
+	kbs_err rc;
+
+	if (kp == NULL)
+		return KBS_ERR_INTERNAL;
+	if ((rc = kbs_sealer_new(&s)) != KBS_OK)
+		return rc;
+	s->kp = kp;
 	*out = s;
 	return KBS_OK;
 }
@@ -160,34 +177,72 @@ seal_max_plaintext(void)
 }
 
 kbs_err
-kbs_seal(const kbs_sealer *s, const char *aad, const uint8_t *pt,
-	 size_t ptlen, char **out, kbs_errbuf *eb)
+kbs_seal_raw(const kbs_sealer *s, const uint8_t *aad, size_t aadlen,
+	     const uint8_t *pt, size_t ptlen, uint8_t **out, size_t *outlen)
 {
-	kbs_err rc = KBS_ERR_CRYPTO;
-	uint8_t *raw = NULL;
 	size_t rawlen = SEAL_OVERHEAD + ptlen;
-	char *enc;
+	uint8_t *raw;
 
-	if (s == NULL || aad == NULL || out == NULL || (pt == NULL && ptlen))
-		return kbs_errf(eb, KBS_ERR_INTERNAL, "seal: missing argument");
 	if (s->nkeys == 0)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "seal: no key loaded");
+		return KBS_ERR_CONFIG;
 	if (ptlen > seal_max_plaintext())
-		return kbs_errf(eb, KBS_ERR_TOO_LARGE,
-				"seal: value longer than %zu bytes",
-				seal_max_plaintext());
+		return KBS_ERR_TOO_LARGE;
 	if ((raw = malloc(rawlen)) == NULL)
-		return kbs_errf(eb, KBS_ERR_NOMEM, "seal");
+		return KBS_ERR_NOMEM;
 	raw[0] = SEAL_VERSION;
 	memcpy(raw + 1, s->keys[0].id, SEAL_ID_LEN);
 	if (RAND_bytes(raw + 1 + SEAL_ID_LEN, SEAL_IV_LEN) != 1 ||
 	    kbs_aead_aes256gcm_seal(s->keys[0].key, raw + 1 + SEAL_ID_LEN,
-				    SEAL_IV_LEN, (const uint8_t *)aad,
-				    strlen(aad), pt, ptlen, raw + SEAL_HDR_LEN,
+				    SEAL_IV_LEN, aad, aadlen, pt, ptlen,
+				    raw + SEAL_HDR_LEN,
 				    raw + SEAL_HDR_LEN + ptlen) != KBS_OK) {
-		kbs_errf(eb, rc, "seal: AES-GCM failed");
-		goto out;
+		free(raw);
+		return KBS_ERR_CRYPTO;
 	}
+	*out = raw;
+	*outlen = rawlen;
+	return KBS_OK;
+}
+
+/* Seal where the keys are: here, or in the key process. */
+static kbs_err
+seal_any(const kbs_sealer *s, const char *aad, const uint8_t *pt,
+	 size_t ptlen, uint8_t **raw, size_t *rawlen, kbs_errbuf *eb)
+{
+	kbs_keyproc_req req = {KBS_KEYPROC_SEAL, 0, 0, NULL, 0, NULL, 0};
+
+	if (s->kp == NULL)
+		return kbs_seal_raw(s, (const uint8_t *)aad, strlen(aad), pt,
+				    ptlen, raw, rawlen);
+	req.a = (const uint8_t *)aad;
+	req.alen = strlen(aad);
+	req.b = pt;
+	req.blen = ptlen;
+	return kbs_keyproc_call(s->kp, &req, raw, rawlen, eb);
+}
+
+kbs_err
+kbs_seal(const kbs_sealer *s, const char *aad, const uint8_t *pt,
+	 size_t ptlen, char **out, kbs_errbuf *eb)
+{
+	kbs_err rc;
+	uint8_t *raw = NULL;
+	size_t rawlen = 0;
+	char *enc;
+
+	if (s == NULL || aad == NULL || out == NULL || (pt == NULL && ptlen))
+		return kbs_errf(eb, KBS_ERR_INTERNAL, "seal: missing argument");
+	if (ptlen > seal_max_plaintext())
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE,
+				"seal: value longer than %zu bytes",
+				seal_max_plaintext());
+	rc = seal_any(s, aad, pt, ptlen, &raw, &rawlen, eb);
+	if (rc == KBS_ERR_CONFIG)
+		return kbs_errf(eb, rc, "seal: no key loaded");
+	if (rc == KBS_ERR_UNAVAILABLE)
+		return rc;
+	if (rc != KBS_OK)
+		return kbs_errf(eb, rc, "seal: AES-GCM failed");
 	if ((enc = kbs_b64_encode(raw, rawlen, KBS_B64_URL)) == NULL) {
 		rc = kbs_errf(eb, KBS_ERR_NOMEM, "seal");
 		goto out;
@@ -222,12 +277,69 @@ seal_decode(const char *in, size_t len, uint8_t **raw, size_t *rawlen,
 }
 
 kbs_err
+kbs_unseal_raw(const kbs_sealer *s, const uint8_t *aad, size_t aadlen,
+	       const uint8_t *raw, size_t rawlen, uint8_t **pt, size_t *ptlen)
+{
+	uint8_t *plain;
+	size_t ctlen;
+	const seal_key *k;
+
+	if (rawlen < SEAL_OVERHEAD || raw[0] != SEAL_VERSION)
+		return KBS_ERR_INVALID;
+	if ((k = seal_find(s, raw + 1)) == NULL)
+		return KBS_ERR_NOT_FOUND;
+	ctlen = rawlen - SEAL_OVERHEAD;
+	if ((plain = kbs_malloc(ctlen + 1)) == NULL)
+		return KBS_ERR_NOMEM;
+	if (kbs_aead_aes256gcm_open(k->key, raw + 1 + SEAL_ID_LEN, SEAL_IV_LEN,
+				    aad, aadlen, raw + SEAL_HDR_LEN, ctlen,
+				    raw + SEAL_HDR_LEN + ctlen, plain) != KBS_OK) {
+		kbs_freezero(plain, ctlen + 1);
+		return KBS_ERR_VERIFY;
+	}
+	plain[ctlen] = '\0'; /* convenience for text values, not counted */
+	*pt = plain;
+	*ptlen = ctlen;
+	return KBS_OK;
+}
+
+/* Open where the keys are; a remote plaintext gets its NUL here. */
+static kbs_err
+unseal_any(const kbs_sealer *s, const char *aad, const uint8_t *raw,
+	   size_t rawlen, uint8_t **pt, size_t *ptlen, kbs_errbuf *eb)
+{
+	kbs_keyproc_req req = {KBS_KEYPROC_OPEN, 0, 0, NULL, 0, NULL, 0};
+	uint8_t *p = NULL, *q;
+	size_t n = 0;
+	kbs_err rc;
+
+	if (s->kp == NULL)
+		return kbs_unseal_raw(s, (const uint8_t *)aad, strlen(aad), raw,
+				      rawlen, pt, ptlen);
+	req.a = (const uint8_t *)aad;
+	req.alen = strlen(aad);
+	req.b = raw;
+	req.blen = rawlen;
+	if ((rc = kbs_keyproc_call(s->kp, &req, &p, &n, eb)) != KBS_OK)
+		return rc;
+	if ((q = kbs_malloc(n + 1)) == NULL) {
+		kbs_freezero(p, n);
+		return KBS_ERR_NOMEM;
+	}
+	memcpy(q, p, n);
+	q[n] = '\0';
+	kbs_freezero(p, n);
+	*pt = q;
+	*ptlen = n;
+	return KBS_OK;
+}
+
+kbs_err
 kbs_unseal(const kbs_sealer *s, const char *aad, const char *in, size_t len,
 	   uint8_t **pt, size_t *ptlen, kbs_errbuf *eb)
 {
-	uint8_t *raw = NULL, *plain = NULL;
-	size_t rawlen = 0, ctlen = 0;
-	const seal_key *k;
+	uint8_t *raw = NULL;
+	size_t rawlen = 0;
 	kbs_err rc;
 
 	if (s == NULL || aad == NULL || in == NULL || pt == NULL ||
@@ -235,29 +347,13 @@ kbs_unseal(const kbs_sealer *s, const char *aad, const char *in, size_t len,
 		return kbs_errf(eb, KBS_ERR_INTERNAL, "unseal: missing argument");
 	if ((rc = seal_decode(in, len, &raw, &rawlen, eb)) != KBS_OK)
 		return rc;
-	if ((k = seal_find(s, raw + 1)) == NULL) {
-		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "sealed value: unknown key");
-		goto out;
-	}
-	ctlen = rawlen - SEAL_OVERHEAD;
-	if ((plain = kbs_malloc(ctlen + 1)) == NULL) {
-		rc = kbs_errf(eb, KBS_ERR_NOMEM, "unseal");
-		goto out;
-	}
-	if (kbs_aead_aes256gcm_open(k->key, raw + 1 + SEAL_ID_LEN, SEAL_IV_LEN,
-				    (const uint8_t *)aad, strlen(aad),
-				    raw + SEAL_HDR_LEN, ctlen,
-				    raw + SEAL_HDR_LEN + ctlen, plain) != KBS_OK) {
-		rc = kbs_errf(eb, KBS_ERR_VERIFY, "sealed value: tag mismatch");
-		goto out;
-	}
-	plain[ctlen] = '\0'; /* convenience for text values, not counted */
-	*pt = plain;
-	*ptlen = ctlen;
-	plain = NULL;
-	rc = KBS_OK;
-out:
-	kbs_freezero(plain, ctlen + 1);
+	rc = unseal_any(s, aad, raw, rawlen, pt, ptlen, eb);
+	if (rc == KBS_ERR_NOT_FOUND)
+		kbs_errf(eb, rc, "sealed value: unknown key");
+	else if (rc == KBS_ERR_VERIFY)
+		kbs_errf(eb, rc, "sealed value: tag mismatch");
+	else if (rc == KBS_ERR_NOMEM)
+		kbs_errf(eb, rc, "unseal");
 	free(raw);
 	return rc;
 }

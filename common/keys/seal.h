@@ -54,6 +54,27 @@ kbs_err kbs_seal(const kbs_sealer *s, const char *aad, const uint8_t *pt,
 kbs_err kbs_unseal(const kbs_sealer *s, const char *aad, const char *in,
 		   size_t len, uint8_t **pt, size_t *ptlen, kbs_errbuf *eb);
 
+/*
+ * A sealer whose keys stay in a key process (keyproc.h), which loaded
+ * them; kbs_seal and kbs_unseal ask it (KBS_ERR_UNAVAILABLE while it is
+ * down).  kp is borrowed and must outlive the sealer.
+ */
+struct kbs_keyproc;
+kbs_err kbs_sealer_new_remote(struct kbs_keyproc *kp, kbs_sealer **out);
+
+/*
+ * The key process's side, on the raw (not base64url) sealed form, with
+ * the aad as bytes: seal under the first key; open (KBS_ERR_INVALID,
+ * KBS_ERR_NOT_FOUND, KBS_ERR_VERIFY as kbs_unseal).  Outputs malloc'd;
+ * the plaintext is followed by a NUL not counted in *ptlen.
+ */
+kbs_err kbs_seal_raw(const kbs_sealer *s, const uint8_t *aad, size_t aadlen,
+		     const uint8_t *pt, size_t ptlen, uint8_t **out,
+		     size_t *outlen);
+kbs_err kbs_unseal_raw(const kbs_sealer *s, const uint8_t *aad, size_t aadlen,
+		       const uint8_t *raw, size_t rawlen, uint8_t **pt,
+		       size_t *ptlen);
+
 /* Wipes keys and frees; NULL is a no-op. */
 void kbs_sealer_free(kbs_sealer *s);
 

@@ -31,6 +31,7 @@
 #include "fsutil.h"
 #include "jwk.h"
 #include "jws.h"
+#include "keyproc.h"
 #include "log.h"
 #include "mem.h"
 #include "signer.h"
@@ -53,7 +54,10 @@ struct header_state {
 };
 
 struct kbs_signer {
-	EVP_PKEY *priv;
+	EVP_PKEY *priv;  /* NULL when a key process holds the key */
+	EVP_PKEY *pub;   /* the public half (priv itself when held here) */
+	kbs_keyproc *kp; /* borrowed: the key process holding the key */
+	uint8_t slot;    /* its signing key slot there */
 	char alg[8];
 	char *kid;
 	struct header_state *h; /* mutable through a const signer */
@@ -65,6 +69,8 @@ kbs_signer_free(kbs_signer *s)
 {
 	if (s == NULL)
 		return;
+	if (s->pub != s->priv)
+		EVP_PKEY_free(s->pub);
 	EVP_PKEY_free(s->priv); /* OpenSSL clears private components */
 	free(s->kid);
 	if (s->h != NULL) {
@@ -330,6 +336,35 @@ out:
 	return x;
 }
 
+/* A new self-signed certificate for s's key, made where the key is. */
+static X509 *
+new_cert(const kbs_signer *s, long long now)
+{
+	kbs_keyproc_req req = {KBS_KEYPROC_CERT, 0, 0, NULL, 0, NULL, 0};
+	const unsigned char *p;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	X509 *x = NULL;
+
+	if (s->priv != NULL)
+		return make_self_cert(s->priv, s->alg, s->h->self_cn, now,
+				      s->h->self_days);
+	req.slot = s->slot;
+	req.now = (uint64_t)now;
+	if (kbs_keyproc_call(s->kp, &req, &der, &len, NULL) != KBS_OK)
+		return NULL;
+	p = der;
+	x = d2i_X509(NULL, &p, (long)len);
+	if (x != NULL && (p != der + len ||
+			  EVP_PKEY_eq(X509_get0_pubkey(x), s->pub) != 1)) {
+		X509_free(x);
+		x = NULL;
+	}
+	free(der);
+	ERR_clear_error();
+	return x;
+}
+
 /* The certificate in path if it is for priv and not due for renewal. */
 static X509 *
 load_self_cert(const char *path, EVP_PKEY *priv, long long now, long long days)
@@ -362,10 +397,10 @@ load_self_cert(const char *path, EVP_PKEY *priv, long long now, long long days)
  * *x5c is a new one-element array; h->renew_at is updated.
  */
 static kbs_err
-self_cert(struct header_state *h, EVP_PKEY *priv, const char *alg,
-	  long long now, json_t **x5c, kbs_errbuf *eb)
+self_cert(const kbs_signer *s, long long now, json_t **x5c, kbs_errbuf *eb)
 {
-	X509 *x = load_self_cert(h->self_path, priv, now, h->self_days), *y;
+	struct header_state *h = s->h;
+	X509 *x = load_self_cert(h->self_path, s->pub, now, h->self_days), *y;
 	BIO *bio = NULL;
 	char *pem = NULL, *b64 = NULL;
 	kbs_errbuf web = {""};
@@ -375,8 +410,7 @@ self_cert(struct header_state *h, EVP_PKEY *priv, const char *alg,
 			      "certificate for the signing key");
 
 	if (x == NULL) {
-		if ((x = make_self_cert(priv, alg, h->self_cn, now,
-					h->self_days)) == NULL ||
+		if ((x = new_cert(s, now)) == NULL ||
 		    (bio = BIO_new(BIO_s_mem())) == NULL ||
 		    PEM_write_bio_X509(bio, x) != 1 ||
 		    (n = BIO_get_mem_data(bio, &pem)) <= 0)
@@ -393,7 +427,7 @@ self_cert(struct header_state *h, EVP_PKEY *priv, const char *alg,
 		      kbs_fs_write_new(h->self_path, (const uint8_t *)pem,
 				       (size_t)n, 0644, &web);
 		if (wrc == KBS_ERR_EXISTS &&
-		    (y = load_self_cert(h->self_path, priv, now,
+		    (y = load_self_cert(h->self_path, s->pub, now,
 					h->self_days)) != NULL) {
 			X509_free(x);
 			x = y;
@@ -508,7 +542,7 @@ build_header(const kbs_signer *s, json_t *x5c, json_t **out, kbs_errbuf *eb)
 	json_t *jwk = NULL, *hdr = NULL;
 	kbs_err rc;
 
-	if ((rc = kbs_jwk_from_pkey(s->priv, s->alg, NULL, &k, eb)) != KBS_OK)
+	if ((rc = kbs_jwk_from_pkey(s->pub, s->alg, NULL, &k, eb)) != KBS_OK)
 		return rc;
 	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	if ((jwk = kbs_jwk_to_json(k)) == NULL ||
@@ -545,8 +579,7 @@ header_init(kbs_signer *s, const kbs_signer_cfg *cfg, json_t *x5c,
 		    (s->h->self_cn = strdup(cfg->self_cert_cn ? cfg->self_cert_cn
 							     : "kbs-issuer")) == NULL)
 			return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-		if ((rc = self_cert(s->h, s->priv, s->alg, kbs_clock_now(), &own,
-				    eb)) != KBS_OK)
+		if ((rc = self_cert(s, kbs_clock_now(), &own, eb)) != KBS_OK)
 			return rc;
 		x5c = own;
 	}
@@ -570,7 +603,7 @@ current_header(const kbs_signer *s)
 
 	pthread_mutex_lock(&h->mu);
 	if (h->self_path != NULL && now >= h->renew_at) {
-		if (self_cert(h, s->priv, s->alg, now, &x5c, &eb) != KBS_OK ||
+		if (self_cert(s, now, &x5c, &eb) != KBS_OK ||
 		    build_header(s, x5c, &hdr, &eb) != KBS_OK) {
 			kbs_log_warn("token certificate renewal: %s", eb.msg);
 		} else {
@@ -584,13 +617,12 @@ current_header(const kbs_signer *s)
 	return out;
 }
 
-kbs_err
-kbs_signer_new(const kbs_signer_cfg *cfg, kbs_signer **out, kbs_errbuf *eb)
+/* A signer for alg with no key yet. */
+static kbs_err
+signer_alloc(const kbs_signer_cfg *cfg, kbs_signer **out, kbs_errbuf *eb)
 {
 	const char *alg = cfg->alg ? cfg->alg : "ES256";
-	kbs_signer *s = NULL;
-	json_t *x5c = NULL, *keys;
-	kbs_err rc;
+	kbs_signer *s;
 
 	if (strcmp(alg, "ES256") != 0 && strcmp(alg, "ES384") != 0 &&
 	    strcmp(alg, "RS256") != 0)
@@ -600,36 +632,167 @@ kbs_signer_new(const kbs_signer_cfg *cfg, kbs_signer **out, kbs_errbuf *eb)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	memcpy(s->alg, alg, strlen(alg) + 1);
-	rc = load_key(cfg->key_path, alg, &s->priv, eb);
-	if (rc == KBS_ERR_NOT_FOUND)
-		rc = create_key(cfg->key_path, alg, &s->priv, eb);
-	if (rc != KBS_OK)
-		goto out;
+	*out = s;
+	return KBS_OK;
+}
+
+/* Everything public of s (s->pub set): chain, JWKS, kid, header. */
+static kbs_err
+signer_publish(kbs_signer *s, const kbs_signer_cfg *cfg, kbs_errbuf *eb)
+{
+	json_t *x5c = NULL, *keys;
+	kbs_err rc;
+
 	if (cfg->cert_path != NULL &&
-	    (rc = load_x5c(cfg->cert_path, s->priv, &x5c, eb)) != KBS_OK)
+	    (rc = load_x5c(cfg->cert_path, s->pub, &x5c, eb)) != KBS_OK)
 		goto out;
 	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	if ((s->jwks = json_object()) == NULL || (keys = json_array()) == NULL ||
 	    json_object_set_new(s->jwks, "keys", keys) != 0)
 		goto out;
-	if ((rc = jwks_entry(s->priv, alg, keys, &s->kid, eb)) != KBS_OK ||
-	    (rc = add_extra(cfg, keys, eb)) != KBS_OK ||
-	    (rc = header_init(s, cfg, x5c, eb)) != KBS_OK)
+	rc = jwks_entry(s->pub, s->alg, keys, &s->kid, eb);
+	if (rc == KBS_OK && (rc = add_extra(cfg, keys, eb)) == KBS_OK)
+		rc = header_init(s, cfg, x5c, eb);
+out:
+	json_decref(x5c);
+	return rc;
+}
+
+kbs_err
+kbs_signer_new(const kbs_signer_cfg *cfg, kbs_signer **out, kbs_errbuf *eb)
+{
+	kbs_signer *s = NULL;
+	kbs_err rc;
+
+	if ((rc = signer_alloc(cfg, &s, eb)) != KBS_OK)
+		return rc;
+	rc = load_key(cfg->key_path, s->alg, &s->priv, eb);
+	if (rc == KBS_ERR_NOT_FOUND)
+		rc = create_key(cfg->key_path, s->alg, &s->priv, eb);
+	if (rc != KBS_OK)
+		goto out;
+	s->pub = s->priv;
+	if ((rc = signer_publish(s, cfg, eb)) != KBS_OK)
 		goto out;
 	*out = s;
 	s = NULL;
 out:
-	json_decref(x5c);
 	kbs_signer_free(s);
 	return rc;
 }
+
+kbs_err
+kbs_signer_new_remote(const kbs_signer_cfg *cfg, kbs_keyproc *kp,
+		      unsigned slot, kbs_signer **out, kbs_errbuf *eb)
+{
+	kbs_keyproc_req req = {KBS_KEYPROC_PUB, 0, 0, NULL, 0, NULL, 0};
+	const unsigned char *p;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	kbs_signer *s = NULL;
+	kbs_err rc;
+
+	if (kp == NULL || slot > 255)
+		return kbs_errf(eb, KBS_ERR_INTERNAL, "no key process");
+	if ((rc = signer_alloc(cfg, &s, eb)) != KBS_OK)
+		return rc;
+	s->kp = kp;
+	s->slot = (uint8_t)slot;
+	req.slot = s->slot;
+	if ((rc = kbs_keyproc_call(kp, &req, &der, &len, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "signer public key");
+		goto out;
+	}
+	p = der;
+	rc = kbs_errf(eb, KBS_ERR_INTERNAL, "the key process sent no public "
+		      "key for %s", s->alg);
+	if ((s->pub = d2i_PUBKEY(NULL, &p, (long)len)) == NULL ||
+	    p != der + len || !key_fits_alg(s->pub, s->alg))
+		goto out;
+	if ((rc = signer_publish(s, cfg, eb)) != KBS_OK)
+		goto out;
+	*out = s;
+	s = NULL;
+out:
+	free(der);
+	ERR_clear_error();
+	kbs_signer_free(s);
+	return rc;
+}
+
+kbs_err
+kbs_signer_sign_digest(const kbs_signer *s, const uint8_t *dg, size_t len,
+		       uint8_t **sig, size_t *siglen)
+{
+	if (s->priv == NULL)
+		return KBS_ERR_INTERNAL;
+	return kbs_jws_sign_digest(s->priv, s->alg, dg, len, sig, siglen);
+}
+
+kbs_err
+kbs_signer_public_der(const kbs_signer *s, uint8_t **der, size_t *len)
+{
+	unsigned char *d = NULL;
+	int n = i2d_PUBKEY(s->pub, &d);
+
+	if (n <= 0)
+		return KBS_ERR_CRYPTO;
+	*der = d;
+	*len = (size_t)n;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_signer_cert_der(const kbs_signer *s, const char *cn, long long now,
+		    long long days, uint8_t **der, size_t *len)
+{
+	X509 *x;
+	unsigned char *d = NULL;
+	int n;
+
+	if (s->priv == NULL)
+		return KBS_ERR_INTERNAL;
+	if ((x = make_self_cert(s->priv, s->alg, cn, now, days)) == NULL)
+		return KBS_ERR_CRYPTO;
+	n = i2d_X509(x, &d);
+	X509_free(x);
+	if (n <= 0)
+		return KBS_ERR_CRYPTO;
+	*der = d;
+	*len = (size_t)n;
+	return KBS_OK;
+}
+
+/* kbs_jws_sign_fn of a key in a key process. */
+static kbs_err
+sign_remote(void *arg, const uint8_t *in, size_t len, uint8_t **sig,
+	    size_t *siglen, kbs_errbuf *eb)
+{
+	const kbs_signer *s = arg;
+	kbs_keyproc_req req = {KBS_KEYPROC_SIGN, 0, 0, NULL, 0, NULL, 0};
+	uint8_t dg[EVP_MAX_MD_SIZE];
+	size_t dglen = 0;
+	kbs_err rc;
+
+	/* The digest crosses, not the token: its size is fixed. */
+	if ((rc = kbs_jws_digest(s->alg, in, len, dg, &dglen)) != KBS_OK)
+		return kbs_errf(eb, rc, "%s digest failed", s->alg);
+	req.slot = s->slot;
+	req.a = dg;
+	req.alen = dglen;
+	return kbs_keyproc_call(s->kp, &req, sig, siglen, eb);
+}
+
 
 kbs_err
 kbs_signer_sign(const kbs_signer *s, const json_t *claims, char **out,
 		kbs_errbuf *eb)
 {
 	json_t *hdr = current_header(s);
-	kbs_err rc = kbs_jws_sign(s->priv, s->alg, hdr, claims, out, eb);
+	kbs_err rc = s->priv != NULL ?
+		     kbs_jws_sign(s->priv, s->alg, hdr, claims, out, eb) :
+		     kbs_jws_sign_with(sign_remote, (void *)s, s->alg, hdr,
+				       claims, out, eb);
 
 	json_decref(hdr);
 	return rc;

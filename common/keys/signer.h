@@ -9,11 +9,15 @@
 #ifndef KBS_SIGNER_H
 #define KBS_SIGNER_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "err.h"
 
 typedef struct kbs_signer kbs_signer;
+struct kbs_keyproc;
 
 typedef struct {
 	const char *key_path;  /* PEM private key; created (0600) if missing */
@@ -42,6 +46,30 @@ typedef struct {
  */
 kbs_err kbs_signer_new(const kbs_signer_cfg *cfg, kbs_signer **out,
 		       kbs_errbuf *eb);
+
+/*
+ * The same signer whose private key stays in a key process (keyproc.h):
+ * its public key comes from the key process's signing slot, which must
+ * hold a key of cfg->alg (cfg->key_path is only a name here); every
+ * signature, and every self-signed certificate, is made there.  kp is
+ * borrowed and must outlive the signer.  Signing fails with
+ * KBS_ERR_UNAVAILABLE while the key process is down.
+ */
+kbs_err kbs_signer_new_remote(const kbs_signer_cfg *cfg, struct kbs_keyproc *kp,
+			      unsigned slot, kbs_signer **out, kbs_errbuf *eb);
+
+/*
+ * For the key process, with a signer made by kbs_signer_new (they fail
+ * with KBS_ERR_INTERNAL on a remote one): the JWS-form signature of a
+ * digest of a signing input (kbs_jws_digest); the SPKI DER of the public key; a DER self-signed
+ * certificate for the key (subject CN cn, valid days from now).  The
+ * outputs are malloc'd (DER ones with OPENSSL_malloc: OPENSSL_free).
+ */
+kbs_err kbs_signer_sign_digest(const kbs_signer *s, const uint8_t *dg,
+			       size_t len, uint8_t **sig, size_t *siglen);
+kbs_err kbs_signer_public_der(const kbs_signer *s, uint8_t **der, size_t *len);
+kbs_err kbs_signer_cert_der(const kbs_signer *s, const char *cn, long long now,
+			    long long days, uint8_t **der, size_t *len);
 
 /*
  * Sign claims as a JWT whose header is

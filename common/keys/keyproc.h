@@ -1,0 +1,97 @@
+/*
+ * keyproc.h - a small process of its own that holds private keys and
+ * answers "sign / seal / open / wrap / unwrap these bytes" over
+ * socketpairs (OpenBSD acme-client's keyproc, relayd's ca.c, h2o's
+ * neverbleed), so that a memory bug in the HTTP process, which parses
+ * every hostile input, cannot read the keys.
+ *
+ * The HTTP process forks the key process once its configuration is
+ * parsed; the child loads the keys (cfg->load), becomes non-dumpable,
+ * takes its own uid/gid when started as root, closes every descriptor but
+ * its socketpairs, sets no_new_privs and a seccomp allow-list, and then
+ * only answers length-checked requests (keyproc_proto.h).  Anything
+ * malformed makes it exit.  A supervisor thread restarts a key process
+ * that died; requests meanwhile fail with KBS_ERR_UNAVAILABLE (503).
+ *
+ * Worker threads share a bounded pool of channels (one socketpair each,
+ * one request at a time on each); a request that finds none free within
+ * the timeout, or whose answer does not come within it, fails with
+ * KBS_ERR_UNAVAILABLE, and a key process that does not answer in time is
+ * killed and restarted.
+ */
+#ifndef KBS_KEYPROC_H
+#define KBS_KEYPROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "keyproc_proto.h"
+
+typedef struct kbs_keyproc kbs_keyproc;
+
+/* The detail of a 503 while the key process is down (docs/api.md). */
+#define KBS_KEYPROC_DOWN "the key process is restarting; retry"
+
+typedef struct {
+	const char *name;  /* program name, for log lines ("kbs-issuer") */
+	/* The key process's user and group when started as root (resolved
+	 * before the fork); NULL: "nobody" and "nogroup". */
+	const char *user;
+	const char *group;
+	int channels;          /* socketpairs, 1..64 (default 8) */
+	long long timeout_ms;  /* per request (default 5000) */
+	/*
+	 * In the child, before the sandbox: load the keys into *state.  On
+	 * failure the detail in eb is sent to the parent, whose
+	 * kbs_keyproc_start fails with it.  Runs again at every restart, so
+	 * arg must stay valid as long as the kbs_keyproc.
+	 */
+	kbs_err (*load)(void *arg, void **state, kbs_errbuf *eb);
+	/*
+	 * In the child: answer req, writing at most cap payload bytes to out
+	 * and their count to *outlen.  A kbs_err other than KBS_OK is sent as
+	 * the status (no payload).  Return -1 (not a kbs_err) from
+	 * handle_invalid() below to make the key process exit instead: an
+	 * unknown slot or a request this key process never serves.
+	 */
+	int (*handle)(void *state, const kbs_keyproc_req *req, uint8_t *out,
+		      size_t cap, size_t *outlen);
+	void *arg;
+	void (*free_arg)(void *arg); /* called by kbs_keyproc_free; may be NULL */
+} kbs_keyproc_cfg;
+
+/* What handle returns to make the key process exit. */
+#define KBS_KEYPROC_EXIT (-1)
+
+/*
+ * Resolve the user, fork the key process and wait (up to 60 s: it may
+ * generate a key) until it has loaded its keys.  On success *out owns
+ * the process and cfg->arg; on failure cfg->arg is left to the caller
+ * and eb says why (the child's own detail when its load failed).
+ */
+kbs_err kbs_keyproc_start(const kbs_keyproc_cfg *cfg, kbs_keyproc **out,
+			  kbs_errbuf *eb);
+
+/*
+ * Send req and wait for the answer.  On KBS_OK *payload (malloc'd; the
+ * caller wipes it with kbs_freezero when it is secret) holds *plen
+ * bytes.  Otherwise the key process's status (KBS_ERR_VERIFY, ...), or
+ * KBS_ERR_UNAVAILABLE when it is down, restarting, busy past the timeout
+ * or answered garbage, or KBS_ERR_TOO_LARGE when req does not fit a
+ * record.  Thread-safe.
+ */
+kbs_err kbs_keyproc_call(kbs_keyproc *kp, const kbs_keyproc_req *req,
+			 uint8_t **payload, size_t *plen, kbs_errbuf *eb);
+
+/* The key process's pid now (0 while it is being restarted). */
+pid_t kbs_keyproc_pid(kbs_keyproc *kp);
+
+/* 1 when a key process is running and has loaded its keys. */
+int kbs_keyproc_up(kbs_keyproc *kp);
+
+/* Stop the key process, free arg (cfg->free_arg); NULL is a no-op. */
+void kbs_keyproc_free(kbs_keyproc *kp);
+
+#endif
