@@ -215,7 +215,10 @@ child_main(const kbs_keyproc *kp, const int *fds, int n)
 	if (keep_only_channels(fds, n) != 0)
 		_exit(1);
 	rc = kp->cfg.load(kp->cfg.arg, &state, &eb);
-	if (rc == KBS_OK && drop_privileges(kp) != 0)
+	/* A uid change resets the dumpable flag (to fs.suid_dumpable). */
+	if (rc == KBS_OK && (drop_privileges(kp) != 0 ||
+			     prctl(PR_SET_DUMPABLE, 0) != 0 ||
+			     kbs_keyproc_not_dumpable() != 1))
 		rc = kbs_errf(&eb, KBS_ERR_CONFIG, "key process: cannot become "
 			      "%s:%s", kp->user, kp->group);
 	if (rc == KBS_OK && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||

@@ -7,13 +7,15 @@
  * (docs/architecture.md, "The key process"): the socket calls on the
  * descriptors it already holds, memory (OpenSSL and glibc's allocator),
  * the clock, getrandom (OpenSSL's seed source), getpid (OpenSSL's fork
- * check), futex (OpenSSL's locks), and exit.  What strace showed after
+ * check), futex (OpenSSL's locks), restart_syscall (a poll interrupted by
+ * SIGSTOP/SIGCONT or a tracer), and exit.  What strace showed after
  * the filter was loaded, signing, sealing and opening: brk, futex,
  * getpid, poll, recvfrom, sendto; the rest of the list is what glibc
  * and OpenSSL may also call on those paths (mmap for large blocks,
  * without PROT_EXEC; getrandom at a reseed; write for the last words on
- * stderr).  No open, no socket, no connect, no execve, no ptrace, no
- * mprotect: a call outside the list kills the process
+ * stderr; mprotect, without PROT_EXEC, for a thread arena).  No open,
+ * no socket, no connect, no execve, no ptrace, nothing executable: a
+ * call outside the list kills the process
  * (SCMP_ACT_KILL_PROCESS), and the supervisor starts a new one.
  *
  * Sanitizer builds (KBS_SANITIZE) keep the same list plus the few calls
@@ -34,7 +36,7 @@ static const int allowed[] = {
 	SCMP_SYS(poll),
 	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
 	SCMP_SYS(futex), SCMP_SYS(getrandom), SCMP_SYS(clock_gettime),
-	SCMP_SYS(getpid), SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(getpid), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall),
 	SCMP_SYS(exit), SCMP_SYS(exit_group),
 #ifdef KBS_SANITIZE_BUILD
 	/* The ASan/UBSan runtime: its allocator and its reports. */
@@ -42,7 +44,7 @@ static const int allowed[] = {
 	SCMP_SYS(openat), SCMP_SYS(close), SCMP_SYS(newfstatat),
 	SCMP_SYS(fstat), SCMP_SYS(readlink), SCMP_SYS(prctl),
 	SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(tgkill),
-	SCMP_SYS(getppid), SCMP_SYS(mprotect),
+	SCMP_SYS(getppid),
 #endif
 };
 
@@ -55,9 +57,16 @@ kbs_keyproc_sandbox(kbs_errbuf *eb)
 
 	for (i = 0; r == 0 && i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
-	/* Memory for malloc, never executable: no code can be brought in. */
+	/*
+	 * Memory for malloc, never executable: no code can be brought in.
+	 * mprotect is how glibc grows a thread's arena, and a key process
+	 * restarted by the supervisor thread allocates from that thread's.
+	 */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	if (r == 0)
 		r = seccomp_load(ctx);
