@@ -44,25 +44,35 @@ def status(pid):
     return out
 
 
+CHUNK = 1 << 20
+# Mappings bigger than this are reservations (ASan's shadow memory spans
+# terabytes); a process's heap and stacks are far smaller.
+MAX_MAPPING = 1 << 32
+
+
 def memory_holds(pid, needles):
     """Which of needles appear anywhere in pid's readable memory."""
     found = set()
+    overlap = max(len(f) for forms in needles.values() for f in forms)
     with open("/proc/%d/maps" % pid) as maps, \
             open("/proc/%d/mem" % pid, "rb", 0) as mem:
         for line in maps:
             fields = line.split()
             lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            if "r" not in fields[1] or (len(fields) > 5 and
-                                        fields[5] == "[vvar]"):
+            if "r" not in fields[1] or hi - lo > MAX_MAPPING or (
+                    len(fields) > 5 and fields[5] == "[vvar]"):
                 continue
-            try:
-                mem.seek(lo)
-                data = mem.read(hi - lo)
-            except (OSError, ValueError, OverflowError):
-                continue
-            for name, forms in needles.items():
-                if any(f in data for f in forms):
-                    found.add(name)
+            tail = b""
+            for at in range(lo, hi, CHUNK):
+                try:
+                    mem.seek(at)
+                    data = tail + mem.read(min(CHUNK, hi - at))
+                except (OSError, ValueError, OverflowError):
+                    break
+                for name, forms in needles.items():
+                    if any(f in data for f in forms):
+                        found.add(name)
+                tail = data[-overlap:]
     return found
 
 
