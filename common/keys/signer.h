@@ -1,10 +1,11 @@
 /*
  * signer.h - the token signing key, held in one place.
  *
- * This is the only module that holds the issuer's private key.  Keeping
- * the interface to "sign these claims" and "show your public keys" lets it
- * move into a small separate key-holding process later (relayd's ca.c,
- * h2o's neverbleed) without touching the handlers.
+ * The interface is "sign these claims" and "show your public keys", so
+ * the same kbs_signer works with the private key here (kbs_signer_new:
+ * the key process itself, --check-config, keyproc.in_process) or in a
+ * key process (kbs_signer_new_remote, keyproc.h; relayd's ca.c, h2o's
+ * neverbleed) without the handlers knowing which.
  */
 #ifndef KBS_SIGNER_H
 #define KBS_SIGNER_H
