@@ -1,4 +1,4 @@
-/* libFuzzer driver: the key process's request parser (common/keyproc_proto.c). */
+/* libFuzzer driver: the key process's request parser (common/keys/keyproc_proto.c). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

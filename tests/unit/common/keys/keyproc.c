@@ -1,5 +1,5 @@
 /*
- * Tests for common/keyproc.c: a real key process (fork), its sandbox as
+ * Tests for common/keys/keyproc.c: a real key process (fork), its sandbox as
  * /proc shows it, answers over the channel pool, and its restart after
  * kill -9, a hang, a request for no key it holds and a forbidden call.
  */

@@ -1,4 +1,4 @@
-/* Tests for common/keyproc_proto.c: the key process's request parser. */
+/* Tests for common/keys/keyproc_proto.c: the key process's request parser. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
