@@ -202,14 +202,18 @@ serve(const kbs_keyproc *kp, void *state, int n)
 
 /* The child after fork(): never returns. */
 static void
-child_main(const kbs_keyproc *kp, const int *fds, int n)
+child_main(const kbs_keyproc *kp, const int *fds, int n, pid_t parent)
 {
 	kbs_errbuf eb = {""};
 	void *state = NULL;
 	kbs_err rc;
 
-	/* Die with the HTTP process, and stay out of core dumps and ptrace. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1 ||
+	/*
+	 * Die with the HTTP process, and stay out of core dumps and ptrace.
+	 * The parent may have died before PDEATHSIG was set: compare with
+	 * its pid, not with 1 (in a container the daemon itself is pid 1).
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent ||
 	    prctl(PR_SET_DUMPABLE, 0) != 0 || kbs_keyproc_not_dumpable() != 1)
 		_exit(1);
 	if (keep_only_channels(fds, n) != 0)
@@ -294,7 +298,7 @@ spawn(const kbs_keyproc *kp, pid_t *pid, int *mine, kbs_errbuf *eb)
 	int theirs[MAX_CHANNELS], sv[2], i, r;
 	uint8_t hello[1 + KBS_ERRBUF_LEN + 1];
 	ssize_t n;
-	pid_t p;
+	pid_t p, parent = getpid();
 	kbs_err rc = kbs_errf(eb, KBS_ERR_INTERNAL, "key process: socketpair: %s",
 			      "failed");
 
@@ -313,7 +317,7 @@ spawn(const kbs_keyproc *kp, pid_t *pid, int *mine, kbs_errbuf *eb)
 	}
 	if (p == 0) {
 		close_fds(mine, kp->nch);
-		child_main(kp, theirs, kp->nch);
+		child_main(kp, theirs, kp->nch, parent);
 	}
 	close_fds(theirs, kp->nch);
 	r = wait_readable(mine[0], START_TIMEOUT_MS);
