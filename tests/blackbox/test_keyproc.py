@@ -211,3 +211,47 @@ def test_kbs_and_sighup_keep_working(fleet):
         time.sleep(0.05)
     assert keyproc_pid(k) == pid
     Guest(k.url).attest()
+
+
+def test_daemon_as_pid_1_starts_its_key_process(fleet, tmp_path):
+    """In a container the daemon is pid 1 of its namespace.  The key
+    process must still start (it once took getppid() == 1 for "my parent
+    died" and exited, so kbs never came up in podman)."""
+    import json
+    import shutil
+    import subprocess
+    from kbsutil import BIN, free_port
+    if shutil.which("unshare") is None:
+        pytest.skip("needs util-linux unshare")
+    port = free_port()
+    cfg = fleet.issuer_config("kp-pid1")
+    cfg["http"] = {"listen": "127.0.0.1:%d" % port}
+    (fleet.base / "kp-pid1" / "state").mkdir(parents=True)
+    path = tmp_path / "issuer.json"
+    path.write_text(json.dumps(cfg))
+    log = tmp_path / "issuer.log"
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(
+            ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+             str(BIN["kbs-issuer"]), "--config", str(path)],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+    try:
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        assert "key process started" in log.read_text()
+        token = Guest(url).attest()
+        assert token.count(".") == 2
+    finally:
+        # unshare waits on its child; --kill-child takes the issuer (pid 1
+        # of the namespace, so its key process too) down with it.
+        proc.kill()
+        proc.wait(timeout=10)
