@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "issuer.h"
+#include "keyserver.h"
 #include "verifier_tee.h"
 
 static kbs_issuer_cfg cfg;
@@ -60,5 +61,7 @@ main(int argc, char **argv)
 		.cfg_size = sizeof(cfg),
 	};
 
+	/* An executed key process: it never reaches the daemon (keyproc.h). */
+	kbs_keyproc_child_main(argc, argv, &kbs_keyserver);
 	return kbs_daemon_main(&d, argc, argv);
 }

@@ -18,6 +18,7 @@
 #include "broker.h"
 #include "intel.h"
 #include "issuer.h"
+#include "keyserver.h"
 
 typedef struct {
 	kbs_daemon_base base;
@@ -193,7 +194,7 @@ fail:
 int
 main(int argc, char **argv)
 {
-	kbs_cfg_opt *opts = build_opts();
+	kbs_cfg_opt *opts;
 	kbs_daemon d = {
 		.prog = "kbs",
 		.summary = "Key Broker Service in background-check mode: issuer "
@@ -209,7 +210,9 @@ main(int argc, char **argv)
 	int status;
 	size_t i;
 
-	if (opts == NULL) {
+	/* An executed key process: it never reaches the daemon (keyproc.h). */
+	kbs_keyproc_child_main(argc, argv, &kbs_keyserver);
+	if ((opts = build_opts()) == NULL) {
 		fprintf(stderr, "kbs: out of memory\n");
 		return 1;
 	}

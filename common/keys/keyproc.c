@@ -1,12 +1,13 @@
 /*
- * keyproc.c - the key process: its start, sandbox, service loop, and the
- * HTTP process's channels to it and restart of it (keyproc.h).
+ * keyproc.c - the key process: its start (fork + exec of this binary), its
+ * setup, sandbox and service loop after the exec, and the HTTP process's
+ * channels to it and restart of it (keyproc.h).
  *
- * The child is forked, not executed afresh: it needs only what the
- * parsed configuration already says.  A restart forks from a process
- * whose other threads may hold locks (OpenSSL's); kbs_log is lock-free
- * and glibc resets malloc and stdio locks in the child, and a child that
- * hangs anyway is killed when its hello does not come, and forked again.
+ * The child of the fork only moves its channels to descriptors 3.., sets
+ * its parent-death signal and executes /proc/self/exe: the HTTP process
+ * has many threads (CivetWeb's, the sanitizers'), any of which may hold a
+ * lock (malloc's, OpenSSL's) at the fork, and a forked copy that takes
+ * one waits forever.  Everything else happens in the fresh process.
  */
 /* setresuid/setresgid */
 #define _GNU_SOURCE
@@ -22,12 +23,14 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "keyproc.h"
 #include "keyproc_int.h"
@@ -41,30 +44,34 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
+extern char **environ;
+
 struct chan {
 	int fd;   /* -1 while down */
 	int busy;
 };
 
 struct kbs_keyproc {
-	kbs_keyproc_cfg cfg;
+	long long timeout_ms;
 	char *name, *user, *group;
-	uid_t uid;
-	gid_t gid;
-	int drop;      /* started as root: take uid/gid */
+	char *argv[3];     /* of the exec: name, KBS_KEYPROC_ARG */
+	int exe;           /* this binary (/proc/self/exe), close-on-exec */
+	uint8_t *setup;    /* the setup record every new key process gets */
+	size_t setup_len;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct chan ch[MAX_CHANNELS];
 	int nch;
-	pid_t pid;     /* 0 when none (reaped) */
-	int up;        /* answering */
-	unsigned gen;  /* bumped at every death */
+	pid_t pid;      /* 0 when none (reaped) */
+	pid_t starting; /* a key process not yet ready (0: none) */
+	int up;         /* answering */
+	unsigned gen;   /* bumped at every death */
 	int stopping;
 	int sup_started;
 	pthread_t sup;
 };
 
-/* ---- the child ----------------------------------------------------------- */
+/* ---- the key process, after the exec ------------------------------------- */
 
 /* Close every descriptor from lo up; close_range where the kernel has it. */
 static void
@@ -81,41 +88,43 @@ close_from(int lo)
 }
 
 /*
- * Move the n channel fds to CHILD_FD0.. and close every other fd but
- * stderr (the log); stdin and stdout become /dev/null.  0 or -1.
+ * The n channels are descriptors CHILD_FD0.. and sockets; close every
+ * other fd but stderr (the log: descriptors the HTTP process inherited
+ * without close-on-exec crossed the exec too); stdin and stdout become
+ * /dev/null.  0 or -1.
  */
 static int
-keep_only_channels(const int *fds, int n)
+keep_only_channels(int n)
 {
-	int tmp[MAX_CHANNELS], i, null;
+	struct stat st;
+	int i, null;
 
-	/* Above every target first, so no dup2 overwrites a channel. */
 	for (i = 0; i < n; i++)
-		if ((tmp[i] = fcntl(fds[i], F_DUPFD, CHILD_FD0 + MAX_CHANNELS)) < 0)
-			return -1;
-	for (i = 0; i < n; i++)
-		if (dup2(tmp[i], CHILD_FD0 + i) < 0)
+		if (fstat(CHILD_FD0 + i, &st) != 0 || !S_ISSOCK(st.st_mode))
 			return -1;
 	close_from(CHILD_FD0 + n);
 	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0 ||
 	    dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0)
 		return -1;
-	close(null);
+	if (null > STDERR_FILENO)
+		close(null);
 	return 0;
 }
 
-/* Take the configured uid/gid and no supplementary groups. */
+/* Take the uid/gid of the setup and no supplementary groups. */
 static int
-drop_privileges(const kbs_keyproc *kp)
+drop_privileges(const kbs_keyproc_setup *s)
 {
-	if (!kp->drop)
+	uid_t uid = (uid_t)s->uid;
+	gid_t gid = (gid_t)s->gid;
+
+	if (!s->drop)
 		return 0;
-	if (setgroups(0, NULL) != 0 ||
-	    setresgid(kp->gid, kp->gid, kp->gid) != 0 ||
-	    setresuid(kp->uid, kp->uid, kp->uid) != 0)
+	if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 ||
+	    setresuid(uid, uid, uid) != 0)
 		return -1;
 	/* Make sure there is no way back. */
-	if (setuid(0) == 0 && kp->uid != 0)
+	if (setuid(0) == 0 && uid != 0)
 		return -1;
 	return 0;
 }
@@ -144,7 +153,7 @@ die(const char *why)
 
 /* Answer one record from fd; returns only if the loop goes on. */
 static void
-serve_one(const kbs_keyproc *kp, void *state, int fd, uint8_t *in,
+serve_one(const kbs_keyproc_server *srv, void *state, int fd, uint8_t *in,
 	  uint8_t *out)
 {
 	kbs_keyproc_req req;
@@ -158,8 +167,8 @@ serve_one(const kbs_keyproc *kp, void *state, int fd, uint8_t *in,
 		die("key process: channel read failed, exiting\n");
 	if (kbs_keyproc_parse_req(in, (size_t)n, &req) != KBS_OK)
 		die("key process: malformed or oversize request, exiting\n");
-	st = kp->cfg.handle(state, &req, out + 1, KBS_KEYPROC_MAX_MSG - 1,
-			    &outlen);
+	st = srv->handle(state, &req, out + 1, KBS_KEYPROC_MAX_MSG - 1,
+			 &outlen);
 	if (st == KBS_KEYPROC_EXIT || st < 0 || st >= KBS_ERR__COUNT ||
 	    outlen > KBS_KEYPROC_MAX_MSG - 1)
 		die("key process: request for no key it holds, exiting\n");
@@ -172,7 +181,7 @@ serve_one(const kbs_keyproc *kp, void *state, int fd, uint8_t *in,
 }
 
 static void
-serve(const kbs_keyproc *kp, void *state, int n)
+serve(const kbs_keyproc_server *srv, void *state, int n)
 {
 	struct pollfd pfd[MAX_CHANNELS];
 	uint8_t *in = malloc(KBS_KEYPROC_MAX_MSG + 1);
@@ -195,45 +204,132 @@ serve(const kbs_keyproc *kp, void *state, int n)
 			if (pfd[i].revents & (POLLERR | POLLNVAL))
 				die("key process: channel error\n");
 			if (pfd[i].revents & (POLLIN | POLLHUP))
-				serve_one(kp, state, pfd[i].fd, in, out);
+				serve_one(srv, state, pfd[i].fd, in, out);
 		}
 	}
 }
 
-/* The child after fork(): never returns. */
+/* Read and check the setup record from channel 0 into *s (into rec). */
 static void
-child_main(const kbs_keyproc *kp, const int *fds, int n, pid_t parent)
+read_setup(uint8_t *rec, kbs_keyproc_setup *s)
 {
+	ssize_t n = recv(CHILD_FD0, rec, KBS_KEYPROC_MAX_MSG + 1, MSG_TRUNC);
+
+	if (n <= 0 || kbs_keyproc_parse_setup(rec, (size_t)n, MAX_CHANNELS,
+					      s) != KBS_OK)
+		die("key process: no valid setup record on its channel, "
+		    "exiting\n");
+}
+
+/*
+ * What the libraries set up on first use, done before the sandbox (a
+ * fresh process has nothing initialised, a forked one had): the time zone
+ * (glibc opens /etc/localtime; OpenSSL's certificate times), both
+ * OpenSSL random generators (seeded by getrandom, but created lazily).
+ */
+static kbs_err
+warm_up(kbs_errbuf *eb)
+{
+	unsigned char b[1];
+
+	tzset();
+	if (RAND_bytes(b, sizeof(b)) != 1 || RAND_priv_bytes(b, sizeof(b)) != 1)
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "key process: no randomness");
+	OPENSSL_cleanse(b, sizeof(b));
+	return KBS_OK;
+}
+
+/* The key process after the exec: never returns. */
+static void
+child_run(const kbs_keyproc_server *srv)
+{
+	uint8_t *rec = malloc(KBS_KEYPROC_MAX_MSG + 1);
 	kbs_errbuf eb = {""};
+	kbs_keyproc_setup s;
 	void *state = NULL;
+	sigset_t none;
 	kbs_err rc;
 
+	/* The daemon blocks SIGTERM & co. in every thread; exec kept that. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (rec == NULL)
+		die("key process: out of memory\n");
+	read_setup(rec, &s);
 	/*
 	 * Die with the HTTP process, and stay out of core dumps and ptrace.
-	 * The parent may have died before PDEATHSIG was set: compare with
-	 * its pid, not with 1 (in a container the daemon itself is pid 1).
+	 * The exec cleared the parent-death signal if the binary carries file
+	 * capabilities, so set it again, then check that the parent is still
+	 * the pid that forked us (if it died first, we were reparented):
+	 * compare with that pid, not with 1, since in a container the daemon
+	 * itself is pid 1.
 	 */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent ||
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+	    getppid() != (pid_t)s.parent ||
 	    prctl(PR_SET_DUMPABLE, 0) != 0 || kbs_keyproc_not_dumpable() != 1)
 		_exit(1);
-	if (keep_only_channels(fds, n) != 0)
-		_exit(1);
-	rc = kp->cfg.load(kp->cfg.arg, &state, &eb);
+	if (keep_only_channels(s.channels) != 0)
+		die("key process: its channels are not descriptors 3.., "
+		    "exiting\n");
+	rc = srv->load(s.config, s.config_len, &state, &eb);
+	if (rc == KBS_OK)
+		rc = warm_up(&eb);
 	/* A uid change resets the dumpable flag (to fs.suid_dumpable). */
-	if (rc == KBS_OK && (drop_privileges(kp) != 0 ||
+	if (rc == KBS_OK && (drop_privileges(&s) != 0 ||
 			     prctl(PR_SET_DUMPABLE, 0) != 0 ||
 			     kbs_keyproc_not_dumpable() != 1))
-		rc = kbs_errf(&eb, KBS_ERR_CONFIG, "key process: cannot become "
-			      "%s:%s", kp->user, kp->group);
+		rc = kbs_errf(&eb, KBS_ERR_CONFIG, "key process: cannot take "
+			      "uid %u gid %u", (unsigned)s.uid, (unsigned)s.gid);
 	if (rc == KBS_OK && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
 			     kbs_keyproc_sandbox(&eb) != KBS_OK))
 		rc = kbs_errf(&eb, KBS_ERR_INTERNAL, "key process: %s",
 			      eb.msg[0] ? eb.msg : "no_new_privs refused");
+	free(rec); /* s.config pointed into it: not needed any more */
 	send_hello(CHILD_FD0, rc, eb.msg);
 	if (rc != KBS_OK)
 		_exit(1);
-	serve(kp, state, n);
+	serve(srv, state, s.channels);
 	_exit(0);
+}
+
+void
+kbs_keyproc_child_main(int argc, char **argv, const kbs_keyproc_server *srv)
+{
+	if (argc != 2 || argv[1] == NULL || strcmp(argv[1], KBS_KEYPROC_ARG) != 0)
+		return;
+	child_run(srv);
+}
+
+/* ---- between the fork and the exec --------------------------------------- */
+
+/*
+ * In the forked child: system calls only (no malloc, no lock, no stdio,
+ * nothing that may wait for another thread of the parent).  The n
+ * channels go to CHILD_FD0.. without close-on-exec (dup2 clears it), the
+ * parent-death signal is set and checked against the pid that forked us,
+ * and the binary is executed afresh; every other descriptor of the
+ * parent that is close-on-exec goes with the exec, the rest is closed
+ * after it (keep_only_channels).
+ */
+static void
+exec_child(const int *fds, int n, int exe, pid_t parent, char *const *argv)
+{
+	int tmp[MAX_CHANNELS], x, i;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(1);
+	/* Above every target first, so no dup2 overwrites one we still need. */
+	if ((x = fcntl(exe, F_DUPFD_CLOEXEC, CHILD_FD0 + MAX_CHANNELS)) < 0)
+		_exit(1);
+	for (i = 0; i < n; i++)
+		if ((tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC,
+				    CHILD_FD0 + MAX_CHANNELS)) < 0)
+			_exit(1);
+	for (i = 0; i < n; i++)
+		if (dup2(tmp[i], CHILD_FD0 + i) < 0)
+			_exit(1);
+	fexecve(x, argv, environ);
+	_exit(127);
 }
 
 /* ---- the parent ---------------------------------------------------------- */
@@ -289,16 +385,46 @@ reap_now(pid_t pid)
 }
 
 /*
- * Fork a key process with fresh channels and wait for its hello; on
+ * Note the key process being started, so that kbs_keyproc_free can kill
+ * it instead of waiting for its hello (0: none any more).
+ */
+static void
+set_starting(kbs_keyproc *kp, pid_t pid)
+{
+	pthread_mutex_lock(&kp->mu);
+	kp->starting = pid;
+	if (pid > 0 && kp->stopping)
+		kill(pid, SIGKILL);
+	pthread_mutex_unlock(&kp->mu);
+}
+
+/* Its hello: KBS_OK, or why it did not load its keys (eb). */
+static kbs_err
+await_hello(int fd, kbs_errbuf *eb)
+{
+	uint8_t hello[1 + KBS_ERRBUF_LEN + 1];
+	int r = wait_readable(fd, START_TIMEOUT_MS);
+	ssize_t n = r == 1 ? recv(fd, hello, sizeof(hello) - 1, 0) : -1;
+
+	if (n <= 0 || hello[0] >= KBS_ERR__COUNT)
+		return kbs_errf(eb, KBS_ERR_INTERNAL, "key process %s before it "
+				"loaded its keys", r == 0 ? "hung" : "died");
+	if (hello[0] != KBS_OK) {
+		hello[n] = '\0';
+		return kbs_errf(eb, (kbs_err)hello[0], "%s", (char *)hello + 1);
+	}
+	return KBS_OK;
+}
+
+/*
+ * Start a key process with fresh channels and wait for its hello; on
  * success *pid and mine[] (the parent's ends) are set.
  */
 static kbs_err
-spawn(const kbs_keyproc *kp, pid_t *pid, int *mine, kbs_errbuf *eb)
+spawn(kbs_keyproc *kp, pid_t *pid, int *mine, kbs_errbuf *eb)
 {
-	int theirs[MAX_CHANNELS], sv[2], i, r;
-	uint8_t hello[1 + KBS_ERRBUF_LEN + 1];
-	ssize_t n;
-	pid_t p, parent = getpid();
+	int theirs[MAX_CHANNELS], sv[2], i;
+	pid_t p, self = getpid();
 	kbs_err rc = kbs_errf(eb, KBS_ERR_INTERNAL, "key process: socketpair: %s",
 			      "failed");
 
@@ -315,23 +441,19 @@ spawn(const kbs_keyproc *kp, pid_t *pid, int *mine, kbs_errbuf *eb)
 			      strerror(errno));
 		goto fail;
 	}
-	if (p == 0) {
-		close_fds(mine, kp->nch);
-		child_main(kp, theirs, kp->nch, parent);
-	}
+	if (p == 0)
+		exec_child(theirs, kp->nch, kp->exe, self, kp->argv);
 	close_fds(theirs, kp->nch);
-	r = wait_readable(mine[0], START_TIMEOUT_MS);
-	n = r == 1 ? recv(mine[0], hello, sizeof(hello) - 1, 0) : -1;
-	if (n <= 0 || hello[0] >= KBS_ERR__COUNT) {
+	set_starting(kp, p);
+	if (send(mine[0], kp->setup, kp->setup_len, MSG_NOSIGNAL) !=
+	    (ssize_t)kp->setup_len)
+		rc = kbs_errf(eb, KBS_ERR_INTERNAL, "key process died before it "
+			      "loaded its keys");
+	else
+		rc = await_hello(mine[0], eb);
+	set_starting(kp, 0);
+	if (rc != KBS_OK) {
 		reap_now(p);
-		rc = kbs_errf(eb, KBS_ERR_INTERNAL, "key process %s before it "
-			      "loaded its keys", r == 0 ? "hung" : "died");
-		goto fail;
-	}
-	if (hello[0] != KBS_OK) {
-		hello[n] = '\0';
-		reap_now(p);
-		rc = kbs_errf(eb, (kbs_err)hello[0], "%s", (char *)hello + 1);
 		goto fail;
 	}
 	*pid = p;
@@ -386,13 +508,36 @@ retire(kbs_keyproc *kp)
 	return st;
 }
 
-static void
-sleep_ms(long long ms)
+/* The deadline ms from now, for pthread_cond_timedwait (CLOCK_REALTIME). */
+static struct timespec
+deadline(long long ms)
 {
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+	struct timespec dl;
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += (time_t)(ms / 1000);
+	dl.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	return dl;
+}
+
+/* Sleep ms, or less when kbs_keyproc_free stops us: 1 when stopping. */
+static int
+pause_unless_stopping(kbs_keyproc *kp, long long ms)
+{
+	struct timespec dl = deadline(ms);
+	int stopping;
+
+	pthread_mutex_lock(&kp->mu);
+	while (!kp->stopping &&
+	       pthread_cond_timedwait(&kp->cv, &kp->mu, &dl) != ETIMEDOUT)
 		;
+	stopping = kp->stopping;
+	pthread_mutex_unlock(&kp->mu);
+	return stopping;
 }
 
 /* Start a new key process after one died, until one runs or we stop. */
@@ -405,17 +550,14 @@ restart(kbs_keyproc *kp)
 	pid_t pid;
 
 	for (;;) {
-		pthread_mutex_lock(&kp->mu);
-		if (kp->stopping) {
-			pthread_mutex_unlock(&kp->mu);
+		if (pause_unless_stopping(kp, 0))
 			return;
-		}
-		pthread_mutex_unlock(&kp->mu);
 		if (spawn(kp, &pid, fds, &eb) == KBS_OK)
 			break;
 		kbs_log_error("%s: key process restart failed: %s (again in "
 			      "%lld ms)", kp->name, eb.msg, backoff);
-		sleep_ms(backoff);
+		if (pause_unless_stopping(kp, backoff))
+			return;
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 	}
 	pthread_mutex_lock(&kp->mu);
@@ -472,25 +614,55 @@ supervise(void *arg)
 	}
 }
 
-/* Resolve user and group now: NSS has no business in the child. */
+/*
+ * The setup record (user and group resolved now, by name: NSS has no
+ * business in the key process).
+ */
 static kbs_err
-resolve_ids(kbs_keyproc *kp, kbs_errbuf *eb)
+make_setup(kbs_keyproc *kp, const kbs_keyproc_cfg *cfg, kbs_errbuf *eb)
 {
+	kbs_keyproc_setup s;
 	struct passwd *pw;
 	struct group *gr;
 
-	if (geteuid() != 0)
-		return KBS_OK;
-	if ((pw = getpwnam(kp->user)) == NULL)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "keyproc.user %s: no such "
-				"user", kp->user);
-	if ((gr = getgrnam(kp->group)) == NULL)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "keyproc.group %s: no such "
-				"group", kp->group);
-	kp->uid = pw->pw_uid;
-	kp->gid = gr->gr_gid;
-	kp->drop = 1;
+	memset(&s, 0, sizeof(s));
+	s.parent = (uint32_t)getpid();
+	s.channels = (uint8_t)kp->nch;
+	s.config = cfg->config;
+	s.config_len = cfg->config_len;
+	if (geteuid() == 0) {
+		if ((pw = getpwnam(kp->user)) == NULL)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "keyproc.user %s: no "
+					"such user", kp->user);
+		if ((gr = getgrnam(kp->group)) == NULL)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "keyproc.group %s: no "
+					"such group", kp->group);
+		s.uid = (uint32_t)pw->pw_uid;
+		s.gid = (uint32_t)gr->gr_gid;
+		s.drop = 1;
+	}
+	if (kbs_keyproc_encode_setup(&s, &kp->setup, &kp->setup_len) != KBS_OK)
+		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "key process "
+				"configuration too large");
 	return KBS_OK;
+}
+
+/* Name, argv and binary of the key process. */
+static kbs_err
+prepare(kbs_keyproc *kp, const kbs_keyproc_cfg *cfg, kbs_errbuf *eb)
+{
+	if ((kp->name = strdup(cfg->name ? cfg->name : "kbs")) == NULL ||
+	    (kp->user = strdup(cfg->user ? cfg->user : "nobody")) == NULL ||
+	    (kp->group = strdup(cfg->group ? cfg->group : "nogroup")) == NULL ||
+	    (kp->argv[0] = strdup(kp->name)) == NULL ||
+	    (kp->argv[1] = strdup(KBS_KEYPROC_ARG)) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	/* Opened now: the path may be replaced (an upgrade) or /proc
+	 * unmounted later; the descriptor keeps this very binary. */
+	if ((kp->exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) < 0)
+		return kbs_errf(eb, KBS_ERR_INTERNAL, "key process: cannot open "
+				"/proc/self/exe: %s", strerror(errno));
+	return make_setup(kp, cfg, eb);
 }
 
 kbs_err
@@ -504,21 +676,16 @@ kbs_keyproc_start(const kbs_keyproc_cfg *cfg, kbs_keyproc **out,
 
 	if (kp == NULL)
 		return rc;
-	kp->cfg = *cfg;
+	kp->exe = -1;
 	kp->nch = cfg->channels > 0 ? cfg->channels : 8;
 	if (kp->nch > MAX_CHANNELS)
 		kp->nch = MAX_CHANNELS;
-	if (kp->cfg.timeout_ms <= 0)
-		kp->cfg.timeout_ms = 5000;
+	kp->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
 	for (i = 0; i < MAX_CHANNELS; i++)
 		kp->ch[i].fd = -1;
 	pthread_mutex_init(&kp->mu, NULL);
 	pthread_cond_init(&kp->cv, NULL);
-	if ((kp->name = strdup(cfg->name ? cfg->name : "kbs")) == NULL ||
-	    (kp->user = strdup(cfg->user ? cfg->user : "nobody")) == NULL ||
-	    (kp->group = strdup(cfg->group ? cfg->group : "nogroup")) == NULL)
-		goto out;
-	if ((rc = resolve_ids(kp, eb)) != KBS_OK ||
+	if ((rc = prepare(kp, cfg, eb)) != KBS_OK ||
 	    (rc = spawn(kp, &pid, fds, eb)) != KBS_OK)
 		goto out;
 	install(kp, pid, fds);
@@ -530,11 +697,10 @@ kbs_keyproc_start(const kbs_keyproc_cfg *cfg, kbs_keyproc **out,
 	kp->sup_started = 1;
 	kbs_log_info("%s: key process started (pid %d, %d channels%s)",
 		     kp->name, (int)pid, kp->nch,
-		     kp->drop ? ", own uid" : "");
+		     geteuid() == 0 ? ", own uid" : "");
 	*out = kp;
 	return KBS_OK;
 out:
-	kp->cfg.free_arg = NULL; /* arg stays the caller's */
 	kbs_keyproc_free(kp);
 	return rc;
 }
@@ -543,16 +709,9 @@ out:
 static int
 acquire(kbs_keyproc *kp, unsigned *gen)
 {
-	struct timespec dl;
+	struct timespec dl = deadline(kp->timeout_ms);
 	int i;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += (time_t)(kp->cfg.timeout_ms / 1000);
-	dl.tv_nsec += (long)(kp->cfg.timeout_ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&kp->mu);
 	for (;;) {
 		if (!kp->up)
@@ -598,7 +757,7 @@ exchange(kbs_keyproc *kp, int fd, const uint8_t *req, size_t len,
 	ssize_t n;
 
 	if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len ||
-	    wait_readable(fd, kp->cfg.timeout_ms) != 1)
+	    wait_readable(fd, kp->timeout_ms) != 1)
 		return -1;
 	n = recv(fd, buf, KBS_KEYPROC_MAX_MSG + 1, MSG_TRUNC | MSG_DONTWAIT);
 	return n > KBS_KEYPROC_MAX_MSG ? -1 : n;
@@ -674,8 +833,12 @@ kbs_keyproc_free(kbs_keyproc *kp)
 		return;
 	pthread_mutex_lock(&kp->mu);
 	kp->stopping = 1;
+	/* Also one still starting: its hello is not waited for. */
 	if (kp->pid > 0)
 		kill(kp->pid, SIGKILL);
+	if (kp->starting > 0)
+		kill(kp->starting, SIGKILL);
+	pthread_cond_broadcast(&kp->cv);
 	pthread_mutex_unlock(&kp->mu);
 	if (kp->sup_started)
 		pthread_join(kp->sup, NULL);
@@ -685,10 +848,13 @@ kbs_keyproc_free(kbs_keyproc *kp)
 	for (i = 0; i < MAX_CHANNELS; i++)
 		if (kp->ch[i].fd >= 0)
 			close(kp->ch[i].fd);
-	if (kp->cfg.free_arg != NULL)
-		kp->cfg.free_arg(kp->cfg.arg);
+	if (kp->exe >= 0)
+		close(kp->exe);
 	pthread_mutex_destroy(&kp->mu);
 	pthread_cond_destroy(&kp->cv);
+	free(kp->setup);
+	free(kp->argv[0]);
+	free(kp->argv[1]);
 	free(kp->name);
 	free(kp->user);
 	free(kp->group);

@@ -5,13 +5,21 @@
  * neverbleed), so that a memory bug in the HTTP process, which parses
  * every hostile input, cannot read the keys.
  *
- * The HTTP process forks the key process once its configuration is
- * parsed; the child loads the keys (cfg->load), becomes non-dumpable,
- * takes its own uid/gid when started as root, closes every descriptor but
- * its socketpairs, sets no_new_privs and a seccomp allow-list, and then
- * only answers length-checked requests (keyproc_proto.h).  Anything
- * malformed makes it exit.  A supervisor thread restarts a key process
- * that died; requests meanwhile fail with KBS_ERR_UNAVAILABLE (503).
+ * The HTTP process starts the key process once its configuration is
+ * parsed, and again whenever it dies: it forks and at once executes its
+ * own binary (/proc/self/exe, opened at start) with argv[1] ==
+ * KBS_KEYPROC_ARG, so that nothing runs in a forked copy of a
+ * multithreaded process but exec (a fork of CivetWeb's threads may
+ * inherit a lock another thread held: the allocator's, OpenSSL's).  The
+ * new process's main() hands over to kbs_keyproc_child_main(), which
+ * reads what to be from its first record on channel 0 (keyproc_proto.h,
+ * "Setup": file paths, never key bytes), loads the keys (srv->load),
+ * becomes non-dumpable, takes its own uid/gid when started as root,
+ * closes every descriptor but its socketpairs, sets no_new_privs and a
+ * seccomp allow-list, and then only answers length-checked requests.
+ * Anything malformed makes it exit.  A supervisor thread restarts a key
+ * process that died; requests meanwhile fail with KBS_ERR_UNAVAILABLE
+ * (503).
  *
  * Worker threads share a bounded pool of channels (one socketpair each,
  * one request at a time on each); a request that finds none free within
@@ -34,6 +42,42 @@ typedef struct kbs_keyproc kbs_keyproc;
 /* The detail of a 503 while the key process is down (docs/api.md). */
 #define KBS_KEYPROC_DOWN "the key process is restarting; retry"
 
+/* What a key process runs: in the child, after the exec. */
+typedef struct {
+	/*
+	 * Before the sandbox: load the keys config names (the bytes the
+	 * parent's kbs_keyproc_cfg.config held) into *state.  On failure the
+	 * detail in eb is sent to the parent, whose kbs_keyproc_start fails
+	 * with it.
+	 */
+	kbs_err (*load)(const uint8_t *config, size_t len, void **state,
+			kbs_errbuf *eb);
+	/*
+	 * Sandboxed: answer req, writing at most cap payload bytes to out
+	 * and their count to *outlen.  A kbs_err other than KBS_OK is sent as
+	 * the status (no payload).  Return KBS_KEYPROC_EXIT (not a kbs_err)
+	 * to make the key process exit instead: an unknown slot or a request
+	 * this key process never serves.
+	 */
+	int (*handle)(void *state, const kbs_keyproc_req *req, uint8_t *out,
+		      size_t cap, size_t *outlen);
+} kbs_keyproc_server;
+
+/* What handle returns to make the key process exit. */
+#define KBS_KEYPROC_EXIT (-1)
+
+/* argv[1] of an executed key process. */
+#define KBS_KEYPROC_ARG "--key-process"
+
+/*
+ * The first call in main() of every program that starts a key process:
+ * when argv is a key process's (exactly two arguments, argv[1] ==
+ * KBS_KEYPROC_ARG), run it with srv and exit; otherwise return at once.
+ * The channels are descriptors 3.. (the setup record says how many).
+ */
+void kbs_keyproc_child_main(int argc, char **argv,
+			    const kbs_keyproc_server *srv);
+
 typedef struct {
 	const char *name;  /* program name, for log lines ("kbs-issuer") */
 	/* The key process's user and group when started as root (resolved
@@ -43,33 +87,22 @@ typedef struct {
 	int channels;          /* socketpairs, 1..64 (default 8) */
 	long long timeout_ms;  /* per request (default 5000) */
 	/*
-	 * In the child, before the sandbox: load the keys into *state.  On
-	 * failure the detail in eb is sent to the parent, whose
-	 * kbs_keyproc_start fails with it.  Runs again at every restart, so
-	 * arg must stay valid as long as the kbs_keyproc.
+	 * What the child's load() gets (copied; sent at every start over the
+	 * socketpair): which key files, which options.  Not secret: key
+	 * bytes never leave the key process.  At most about 64 KiB.
 	 */
-	kbs_err (*load)(void *arg, void **state, kbs_errbuf *eb);
-	/*
-	 * In the child: answer req, writing at most cap payload bytes to out
-	 * and their count to *outlen.  A kbs_err other than KBS_OK is sent as
-	 * the status (no payload).  Return -1 (not a kbs_err) from
-	 * handle_invalid() below to make the key process exit instead: an
-	 * unknown slot or a request this key process never serves.
-	 */
-	int (*handle)(void *state, const kbs_keyproc_req *req, uint8_t *out,
-		      size_t cap, size_t *outlen);
-	void *arg;
-	void (*free_arg)(void *arg); /* called by kbs_keyproc_free; may be NULL */
+	const uint8_t *config;
+	size_t config_len;
 } kbs_keyproc_cfg;
 
-/* What handle returns to make the key process exit. */
-#define KBS_KEYPROC_EXIT (-1)
-
 /*
- * Resolve the user, fork the key process and wait (up to 60 s: it may
- * generate a key) until it has loaded its keys.  On success *out owns
- * the process and cfg->arg; on failure cfg->arg is left to the caller
- * and eb says why (the child's own detail when its load failed).
+ * Resolve the user, start the key process (fork + exec of this binary,
+ * whose main() must call kbs_keyproc_child_main) and wait (up to 60 s:
+ * it may generate a key) until it has loaded its keys; eb says why not
+ * (the child's own detail when its load failed).  Call it from a thread
+ * that lives as long as *out (the main thread): the first key process's
+ * parent-death signal follows the thread that forked it.  *out is the
+ * caller's (kbs_keyproc_free).
  */
 kbs_err kbs_keyproc_start(const kbs_keyproc_cfg *cfg, kbs_keyproc **out,
 			  kbs_errbuf *eb);
@@ -91,7 +124,10 @@ pid_t kbs_keyproc_pid(kbs_keyproc *kp);
 /* 1 when a key process is running and has loaded its keys. */
 int kbs_keyproc_up(kbs_keyproc *kp);
 
-/* Stop the key process, free arg (cfg->free_arg); NULL is a no-op. */
+/*
+ * Stop the key process (also one being started or restarted: this never
+ * waits for a start to finish) and free kp; NULL is a no-op.
+ */
 void kbs_keyproc_free(kbs_keyproc *kp);
 
 #endif

@@ -43,6 +43,18 @@ rd_u64(struct rd *r, uint64_t *v)
 	return 0;
 }
 
+static int
+rd_u32(struct rd *r, uint32_t *v)
+{
+	if (r->left < 4)
+		return -1;
+	*v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 |
+	     (uint32_t)r->p[2] << 8 | r->p[3];
+	r->p += 4;
+	r->left -= 4;
+	return 0;
+}
+
 /* len (4) | bytes: the length is checked against what is left. */
 static int
 rd_bytes(struct rd *r, const uint8_t **b, size_t *n)
@@ -132,12 +144,18 @@ wr_u64(struct wr *w, uint64_t v)
 }
 
 static void
+wr_u32(struct wr *w, uint32_t v)
+{
+	wr_u8(w, (uint8_t)(v >> 24));
+	wr_u8(w, (uint8_t)(v >> 16));
+	wr_u8(w, (uint8_t)(v >> 8));
+	wr_u8(w, (uint8_t)v);
+}
+
+static void
 wr_bytes(struct wr *w, const uint8_t *b, size_t n)
 {
-	wr_u8(w, (uint8_t)(n >> 24));
-	wr_u8(w, (uint8_t)(n >> 16));
-	wr_u8(w, (uint8_t)(n >> 8));
-	wr_u8(w, (uint8_t)n);
+	wr_u32(w, (uint32_t)n);
 	if (w->buf != NULL && n > 0)
 		memcpy(w->buf + w->n, b, n);
 	w->n += n;
@@ -207,5 +225,60 @@ kbs_keyproc_parse_reply(const uint8_t *msg, size_t len, kbs_err *status,
 	*status = (kbs_err)msg[0];
 	*payload = msg + 1;
 	*plen = len - 1;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_keyproc_parse_setup(const uint8_t *msg, size_t len, unsigned max_channels,
+			kbs_keyproc_setup *out)
+{
+	struct rd r = {msg, len};
+	kbs_keyproc_setup s;
+	uint8_t version;
+
+	if (len > KBS_KEYPROC_MAX_MSG) /* before any byte is read */
+		return KBS_ERR_TOO_LARGE;
+	memset(&s, 0, sizeof(s));
+	if (msg == NULL || rd_u8(&r, &version) != 0 ||
+	    version != KBS_KEYPROC_SETUP_VERSION || rd_u32(&r, &s.parent) != 0 ||
+	    rd_u32(&r, &s.uid) != 0 || rd_u32(&r, &s.gid) != 0 ||
+	    rd_u8(&r, &s.drop) != 0 || rd_u8(&r, &s.channels) != 0 ||
+	    rd_bytes(&r, &s.config, &s.config_len) != 0 || r.left != 0)
+		return KBS_ERR_INVALID;
+	if (s.drop > 1 || s.channels == 0 || s.channels > max_channels)
+		return KBS_ERR_INVALID;
+	*out = s;
+	return KBS_OK;
+}
+
+static void
+write_setup(struct wr *w, const kbs_keyproc_setup *s)
+{
+	wr_u8(w, KBS_KEYPROC_SETUP_VERSION);
+	wr_u32(w, s->parent);
+	wr_u32(w, s->uid);
+	wr_u32(w, s->gid);
+	wr_u8(w, s->drop);
+	wr_u8(w, s->channels);
+	wr_bytes(w, s->config, s->config_len);
+}
+
+kbs_err
+kbs_keyproc_encode_setup(const kbs_keyproc_setup *s, uint8_t **out,
+			 size_t *len)
+{
+	struct wr w = {NULL, 0};
+
+	if (s->config_len > KBS_KEYPROC_MAX_MSG)
+		return KBS_ERR_TOO_LARGE;
+	write_setup(&w, s);
+	if (w.n > KBS_KEYPROC_MAX_MSG)
+		return KBS_ERR_TOO_LARGE;
+	if ((w.buf = malloc(w.n)) == NULL)
+		return KBS_ERR_NOMEM;
+	w.n = 0;
+	write_setup(&w, s);
+	*out = w.buf;
+	*len = w.n;
 	return KBS_OK;
 }

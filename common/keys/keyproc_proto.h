@@ -22,6 +22,14 @@
  *
  * A request the parser refuses makes the key process exit: a well-behaved
  * HTTP process never sends one, so it is a sign of a compromised one.
+ *
+ * Setup (the first record on channel 0, before the key process's hello;
+ * the key process is a fresh exec of the daemon's binary and learns here
+ * what to be, rather than from argv or the environment):
+ *   version (1) = 1 | parent pid (4) | uid (4) | gid (4) | drop (1) |
+ *   channels (1) | bytes config
+ * config is what the key server's load() reads (file paths, options;
+ * never key bytes).  Refused like a request: anything else and it exits.
  */
 #ifndef KBS_KEYPROC_PROTO_H
 #define KBS_KEYPROC_PROTO_H
@@ -73,6 +81,32 @@ kbs_err kbs_keyproc_parse_req(const uint8_t *msg, size_t len,
  */
 kbs_err kbs_keyproc_encode_req(const kbs_keyproc_req *r, uint8_t **out,
 			       size_t *len);
+
+/* The setup record; config points into the parsed record. */
+typedef struct {
+	uint32_t parent; /* the pid that forked it (parent-death check) */
+	uint32_t uid, gid;
+	uint8_t drop;    /* 1: take uid/gid (started as root) */
+	uint8_t channels;
+	const uint8_t *config;
+	size_t config_len;
+} kbs_keyproc_setup;
+
+#define KBS_KEYPROC_SETUP_VERSION 1
+
+/*
+ * Parse a setup record.  KBS_ERR_TOO_LARGE over KBS_KEYPROC_MAX_MSG,
+ * KBS_ERR_INVALID for another version, drop not 0 or 1, channels
+ * outside 1..max_channels, a config longer than what is left or trailing
+ * bytes.  *out is written only on success.
+ */
+kbs_err kbs_keyproc_parse_setup(const uint8_t *msg, size_t len,
+				unsigned max_channels,
+				kbs_keyproc_setup *out);
+
+/* Encode s into a malloc'd record; KBS_ERR_TOO_LARGE if it would not fit. */
+kbs_err kbs_keyproc_encode_setup(const kbs_keyproc_setup *s, uint8_t **out,
+				 size_t *len);
 
 /*
  * Parse a reply record: *status is the key process's kbs_err, *payload

@@ -8,14 +8,16 @@
  * descriptors it already holds, memory (OpenSSL and glibc's allocator),
  * the clock, getrandom (OpenSSL's seed source), getpid (OpenSSL's fork
  * check), futex (OpenSSL's locks), restart_syscall (a poll interrupted by
- * SIGSTOP/SIGCONT or a tracer), and exit.  What strace showed after
- * the filter was loaded, signing, sealing and opening: brk, futex,
- * getpid, poll, recvfrom, sendto; the rest of the list is what glibc
- * and OpenSSL may also call on those paths (mmap for large blocks,
- * without PROT_EXEC; getrandom at a reseed; write for the last words on
- * stderr; mprotect, without PROT_EXEC, for a thread arena).  No open,
- * no socket, no connect, no execve, no ptrace, nothing executable: a
- * call outside the list kills the process
+ * SIGSTOP/SIGCONT or a tracer), and exit.  What strace showed after the
+ * filter was loaded, signing, sealing and opening in the executed key
+ * process (2026-12-07): futex, getpid, poll, recvfrom, sendto, and mmap
+ * under ASan; the rest of the list is what glibc and OpenSSL may also
+ * call on those paths (brk and mmap, without PROT_EXEC, for the heap;
+ * getrandom at a reseed; write for the last words on stderr).  The
+ * process is single-threaded (a fresh exec, not a fork of a threaded
+ * one), so glibc never grows a thread arena and mprotect is not needed.
+ * No open, no socket, no connect, no execve, no ptrace, nothing
+ * executable: a call outside the list kills the process
  * (SCMP_ACT_KILL_PROCESS), and the supervisor starts a new one.
  *
  * Sanitizer builds (KBS_SANITIZE) keep the same list plus the few calls
@@ -56,16 +58,9 @@ kbs_keyproc_sandbox(kbs_errbuf *eb)
 
 	for (i = 0; r == 0 && i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
-	/*
-	 * Memory for malloc, never executable: no code can be brought in.
-	 * mprotect is how glibc grows a thread's arena, and a key process
-	 * restarted by the supervisor thread allocates from that thread's.
-	 */
+	/* Memory for malloc, never executable: no code can be brought in. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	if (r == 0)
 		r = seccomp_load(ctx);

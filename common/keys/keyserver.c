@@ -1,19 +1,21 @@
 /*
  * keyserver.c - the keys of a kbs-c key process and its answers
- * (keyserver.h).  Everything here but kbs_keyserver_start runs in the
- * child: load() before the sandbox, handle() after it.
+ * (keyserver.h).  The HTTP process runs cfg_encode and
+ * kbs_keyserver_start; the key process (after its exec) the rest: load()
+ * before the sandbox, handle() after it.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
+#include "json.h"
 #include "keyserver.h"
 #include "mem.h"
 #include "seal.h"
 #include "signer.h"
 
-/* The copied configuration: arg of the key process, kept for restarts. */
+/* The configuration the key process read from its setup record. */
 struct ks_cfg {
 	char *signer_key, *signer_alg, *cert_cn;
 	long long cert_days;
@@ -23,73 +25,113 @@ struct ks_cfg {
 
 /* What the child holds. */
 struct ks_keys {
-	const struct ks_cfg *cfg;
+	struct ks_cfg cfg;
 	kbs_signer *signer;
 	kbs_sealer *sealer;
 };
 
-static void
-cfg_free(void *arg)
-{
-	struct ks_cfg *c = arg;
-	size_t i;
+/* At most this many session key files (one seals, the rest open). */
+#define MAX_SEAL 64
 
-	if (c == NULL)
-		return;
-	free(c->signer_key);
-	free(c->signer_alg);
-	free(c->cert_cn);
-	for (i = 0; i < c->n_seal; i++)
-		free(c->seal_files[i]);
-	free(c->seal_files);
-	free(c);
-}
+/* ---- in the HTTP process: the configuration as JSON ---------------------- */
 
-/* strdup of an optional string: 0, or -1 when out of memory. */
 static int
-dup_opt(char **dst, const char *src)
+set_opt(json_t *o, const char *k, const char *v)
 {
-	*dst = NULL;
-	return src != NULL && (*dst = strdup(src)) == NULL ? -1 : 0;
+	return v == NULL ? 0 : json_object_set_new(o, k, json_string(v));
 }
 
-static struct ks_cfg *
-cfg_copy(const kbs_keyserver_cfg *in)
+/* cfg as the key process's configuration (JSON text, malloc'd). */
+static char *
+cfg_encode(const kbs_keyserver_cfg *in)
 {
-	struct ks_cfg *c = calloc(1, sizeof(*c));
+	json_t *o = json_object(), *seal = json_array();
+	char *text = NULL;
 	size_t i;
 
-	if (c == NULL)
-		return NULL;
-	c->cert_days = in->cert_days;
-	if (dup_opt(&c->signer_key, in->signer_key) != 0 ||
-	    dup_opt(&c->signer_alg, in->signer_alg) != 0 ||
-	    dup_opt(&c->cert_cn, in->cert_cn ? in->cert_cn : "kbs-issuer") != 0 ||
-	    (in->n_seal > 0 &&
-	     (c->seal_files = calloc(in->n_seal, sizeof(char *))) == NULL))
-		goto fail;
-	for (i = 0; i < in->n_seal; i++, c->n_seal++)
-		if ((c->seal_files[i] = strdup(in->seal_files[i])) == NULL)
-			goto fail;
-	return c;
-fail:
-	cfg_free(c);
-	return NULL;
+	if (o == NULL || seal == NULL ||
+	    set_opt(o, "signer_key", in->signer_key) != 0 ||
+	    set_opt(o, "signer_alg", in->signer_alg) != 0 ||
+	    set_opt(o, "cert_cn", in->cert_cn ? in->cert_cn : "kbs-issuer") != 0 ||
+	    json_object_set_new(o, "cert_days", json_integer(in->cert_days)) != 0)
+		goto out;
+	for (i = 0; i < in->n_seal; i++)
+		if (json_array_append_new(seal, json_string(in->seal_files[i])) != 0)
+			goto out;
+	if (json_object_set(o, "seal_files", seal) == 0)
+		text = kbs_json_dumps(o);
+out:
+	json_decref(seal);
+	json_decref(o);
+	return text;
 }
 
-/* In the child, before the sandbox: read (or create) every key. */
-static kbs_err
-load(void *arg, void **state, kbs_errbuf *eb)
+/* ---- in the key process --------------------------------------------------- */
+
+/* A string member, copied; absent is NULL unless required.  0 or -1. */
+static int
+get_str(const json_t *o, const char *k, int required, char **out)
 {
-	const struct ks_cfg *c = arg;
+	const json_t *v = json_object_get(o, k);
+	const char *s = kbs_json_cstr(v);
+
+	*out = NULL;
+	if (v == NULL)
+		return required ? -1 : 0;
+	if (s == NULL || (*out = strdup(s)) == NULL)
+		return -1;
+	return 0;
+}
+
+static kbs_err
+cfg_parse(const uint8_t *text, size_t len, struct ks_cfg *c, kbs_errbuf *eb)
+{
+	json_t *o = kbs_json_parse_object((const char *)text, len, 4, eb);
+	const json_t *seal, *v;
+	json_int_t days = 0;
+	kbs_err rc = KBS_ERR_INVALID;
+	size_t i;
+
+	if (o == NULL)
+		return KBS_ERR_INVALID;
+	seal = json_object_get(o, "seal_files");
+	if (get_str(o, "signer_key", 0, &c->signer_key) != 0 ||
+	    get_str(o, "signer_alg", 0, &c->signer_alg) != 0 ||
+	    get_str(o, "cert_cn", 1, &c->cert_cn) != 0 ||
+	    kbs_json_int(o, "cert_days", &days) != KBS_OK ||
+	    !json_is_array(seal) || json_array_size(seal) > MAX_SEAL ||
+	    (json_array_size(seal) > 0 &&
+	     (c->seal_files = calloc(json_array_size(seal), sizeof(char *))) == NULL))
+		goto out;
+	c->cert_days = (long long)days;
+	json_array_foreach(seal, i, v) {
+		if (kbs_json_cstr(v) == NULL ||
+		    (c->seal_files[i] = strdup(kbs_json_cstr(v))) == NULL)
+			goto out;
+		c->n_seal++;
+	}
+	rc = KBS_OK;
+out:
+	json_decref(o);
+	return rc == KBS_OK ? rc : kbs_errf(eb, rc, "key process: bad "
+					    "configuration record");
+}
+
+/* Before the sandbox: read (or create) every key. */
+static kbs_err
+load(const uint8_t *config, size_t len, void **state, kbs_errbuf *eb)
+{
 	struct ks_keys *k = calloc(1, sizeof(*k));
+	struct ks_cfg *c;
 	kbs_signer_cfg sc;
 	kbs_err rc = KBS_ERR_NOMEM;
 	size_t i;
 
 	if (k == NULL)
 		return kbs_errf(eb, rc, "out of memory");
-	k->cfg = c;
+	c = &k->cfg;
+	if ((rc = cfg_parse(config, len, c, eb)) != KBS_OK)
+		return rc;
 	memset(&sc, 0, sizeof(sc));
 	sc.key_path = c->signer_key;
 	sc.alg = c->signer_alg;
@@ -102,7 +144,7 @@ load(void *arg, void **state, kbs_errbuf *eb)
 		if ((rc = kbs_sealer_add_key_file(k->sealer, c->seal_files[i],
 						  eb)) != KBS_OK)
 			return rc;
-	/* Never freed: the child holds its keys until it exits. */
+	/* Never freed: the key process holds its keys until it exits. */
 	*state = k;
 	return KBS_OK;
 }
@@ -151,8 +193,8 @@ handle_sign(struct ks_keys *k, const kbs_keyproc_req *req, uint8_t *out,
 	default: /* KBS_KEYPROC_CERT */
 		if (req->now > (uint64_t)1 << 40)
 			return KBS_ERR_INVALID;
-		rc = kbs_signer_cert_der(k->signer, k->cfg->cert_cn,
-					 (long long)req->now, k->cfg->cert_days,
+		rc = kbs_signer_cert_der(k->signer, k->cfg.cert_cn,
+					 (long long)req->now, k->cfg.cert_days,
 					 &b, &n);
 		return rc != KBS_OK ? (int)rc : put(out, cap, outlen, b, n, 0, 1);
 	}
@@ -207,15 +249,17 @@ handle(void *state, const kbs_keyproc_req *req, uint8_t *out, size_t cap,
 	}
 }
 
+const kbs_keyproc_server kbs_keyserver = {load, handle};
+
 kbs_err
 kbs_keyserver_start(const kbs_keyserver_cfg *cfg, kbs_keyproc **out,
 		    kbs_errbuf *eb)
 {
-	struct ks_cfg *c = cfg_copy(cfg);
+	char *text = cfg_encode(cfg);
 	kbs_keyproc_cfg kc;
 	kbs_err rc;
 
-	if (c == NULL)
+	if (text == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	memset(&kc, 0, sizeof(kc));
 	kc.name = cfg->name;
@@ -223,11 +267,9 @@ kbs_keyserver_start(const kbs_keyserver_cfg *cfg, kbs_keyproc **out,
 	kc.group = cfg->group;
 	kc.channels = cfg->channels;
 	kc.timeout_ms = cfg->timeout_ms;
-	kc.load = load;
-	kc.handle = handle;
-	kc.arg = c;
-	kc.free_arg = cfg_free;
-	if ((rc = kbs_keyproc_start(&kc, out, eb)) != KBS_OK)
-		cfg_free(c);
+	kc.config = (const uint8_t *)text;
+	kc.config_len = strlen(text);
+	rc = kbs_keyproc_start(&kc, out, eb);
+	free(text);
 	return rc;
 }

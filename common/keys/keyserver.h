@@ -2,7 +2,9 @@
  * keyserver.h - what a kbs-c key process holds and how it answers
  * (keyproc.h runs the process; this is its content): the token signing
  * key in slot 0 and the session seal keys, loaded from the files the
- * configuration names, in the child only.
+ * configuration names, in the key process only.  The HTTP process sends
+ * it that configuration (paths and options, as JSON) in the setup record;
+ * key bytes never cross.
  */
 #ifndef KBS_KEYSERVER_H
 #define KBS_KEYSERVER_H
@@ -31,8 +33,15 @@ typedef struct {
 } kbs_keyserver_cfg;
 
 /*
- * Copy cfg and start a key process holding what it names
- * (kbs_keyproc_start).  *out is the caller's (kbs_keyproc_free).
+ * The key process's content: every program that starts one calls
+ * kbs_keyproc_child_main(argc, argv, &kbs_keyserver) first in main().
+ */
+extern const kbs_keyproc_server kbs_keyserver;
+
+/*
+ * Start a key process holding what it names
+ * (kbs_keyproc_start): cfg is encoded and sent to it, not kept.  *out is
+ * the caller's (kbs_keyproc_free).
  */
 kbs_err kbs_keyserver_start(const kbs_keyserver_cfg *cfg, kbs_keyproc **out,
 			    kbs_errbuf *eb);

@@ -136,6 +136,7 @@ class Server:
         self.logs = []          # logs of earlier runs (restarts)
         self.problems = []
         self.preexec_fn = None  # run in the child before exec (limits)
+        self.pass_fds = ()      # descriptors the process inherits
 
     @property
     def url(self):
@@ -165,7 +166,8 @@ class Server:
             self.proc = subprocess.Popen(
                 argv + ["--config", str(cfg)],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                cwd=str(self.workdir), preexec_fn=self.preexec_fn)
+                cwd=str(self.workdir), preexec_fn=self.preexec_fn,
+                pass_fds=self.pass_fds)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

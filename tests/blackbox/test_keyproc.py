@@ -1,7 +1,8 @@
 """The key process (docs/architecture.md "The key process"): the issuer's
-token signing key and session key live in a forked child, not in the HTTP
-process; it is sandboxed, and when it dies or hangs requests get 503
-(never 500 or a crash) until it is restarted.
+token signing key and session key live in a child process (the daemon's
+binary, forked and executed afresh), not in the HTTP process; it is
+sandboxed, and when it dies or hangs requests get 503 (never 500 or a
+crash) until it is restarted.
 
 The memory scans read /proc/PID/mem of both processes (root: the tests
 run as root) for the private EC scalar d and the raw session key."""
@@ -16,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 import guest
 from guest import Guest
-from kbsutil import assert_error
+from kbsutil import Server, assert_error
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="reads /proc/PID/mem of other users")
@@ -120,8 +121,27 @@ def test_in_process_switch_keeps_keys_in_the_http_process(fleet):
 
 
 def test_key_process_is_sandboxed(fleet):
-    issuer = fleet.issuer("kp-sandbox")
+    # A descriptor the daemon inherited without close-on-exec (from a
+    # careless supervisor): the HTTP process has it, the key process not.
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    (fleet.base / "kp-sandbox" / "state").mkdir(parents=True)
+    issuer = Server("kbs-issuer", fleet.issuer_config("kp-sandbox"),
+                    fleet.base / "kp-sandbox", name="kp-sandbox")
+    issuer.pass_fds = (w,)
+    fleet.servers.append(issuer)
+    try:
+        issuer.start()
+    finally:
+        os.close(w)
+        os.close(r)
+    assert os.path.exists("/proc/%d/fd/%d" % (issuer.proc.pid, w))
     pid = keyproc_pid(issuer)
+    # It is this binary, executed afresh, and argv says no more than that.
+    assert os.readlink("/proc/%d/exe" % pid) == os.readlink(
+        "/proc/%d/exe" % issuer.proc.pid)
+    cmdline = Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")
+    assert cmdline == [b"issuer", b"--key-process", b""], cmdline
     st = status(pid)
     assert st["Seccomp"] == "2"
     assert st["NoNewPrivs"] == "1"
@@ -170,6 +190,30 @@ def test_kill_9_gives_503_or_success_then_restart(fleet):
     g = Guest(issuer.url)
     guest.verify_token(g.attest(), jwks)
     assert "killed by signal 9; restarting" in issuer.log_text()
+
+
+def test_sigterm_while_the_key_process_cannot_restart(fleet):
+    """The key files became unreadable, so every restart fails (and backs
+    off): /readyz says so, requests get 503, and SIGTERM still stops the
+    daemon at once, with status 0."""
+    issuer = fleet.issuer("kp-norestart")
+    key = Path(issuer.config["token"]["signing_key"])
+    key.write_text("not a key\n")
+    old = keyproc_pid(issuer)
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while issuer.log_text().count("key process restart failed") < 2:
+        assert time.monotonic() < deadline, issuer.log_text()
+        time.sleep(0.05)
+    r = requests.get(issuer.url + "/readyz")
+    assert r.status_code == 503 and "key process" in r.json()["reason"]
+    body = assert_error(Guest(issuer.url).auth(), 503, "AttestationError")
+    assert "key process" in body["detail"]
+    t0 = time.monotonic()
+    issuer.terminate()
+    assert issuer.proc.wait(timeout=30) == 0
+    assert time.monotonic() - t0 < 5, time.monotonic() - t0
+    assert issuer.stop() == []
 
 
 def test_hung_key_process_gives_503_and_is_replaced(fleet):

@@ -1,4 +1,7 @@
-/* libFuzzer driver: the key process's request parser (common/keys/keyproc_proto.c). */
+/*
+ * libFuzzer driver: the key process's request, reply and setup parsers
+ * (common/keys/keyproc_proto.c).
+ */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,8 +20,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kbs_err st;
 	const uint8_t *p;
 	size_t n;
+	kbs_keyproc_setup s;
 
 	(void)kbs_keyproc_parse_reply(data, size, &st, &p, &n);
+	if (kbs_keyproc_parse_setup(data, size, 64, &s) == KBS_OK) {
+		/* The config lies inside, and the record re-encodes to itself. */
+		if ((s.config_len && (s.config < data ||
+				      s.config + s.config_len > data + size)) ||
+		    s.channels == 0 || s.channels > 64 || s.drop > 1)
+			abort();
+		if (kbs_keyproc_encode_setup(&s, &msg, &len) != KBS_OK ||
+		    len != size || memcmp(msg, data, size) != 0)
+			abort();
+		free(msg);
+		msg = NULL;
+	}
 	if (kbs_keyproc_parse_req(data, size, &q) != KBS_OK)
 		return 0;
 	/* Fields lie inside the record, and what parses re-encodes to it. */

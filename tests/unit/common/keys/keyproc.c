@@ -1,7 +1,9 @@
 /*
- * Tests for common/keys/keyproc.c: a real key process (fork), its sandbox as
- * /proc shows it, answers over the channel pool, and its restart after
- * kill -9, a hang, a request for no key it holds and a forbidden call.
+ * Tests for common/keys/keyproc.c: a real key process (fork + exec of this
+ * test program, whose main() hands over to kbs_keyproc_child_main), its
+ * sandbox as /proc shows it, answers over the channel pool, and its
+ * restart after kill -9, a hang, a request for no key it holds and a
+ * forbidden call.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,14 +20,25 @@
 #include "mem.h"
 #include "unit.h"
 
-static int load_fails;
-
+/*
+ * In the key process: configuration "fail" makes the load fail;
+ * "hang:PATH" makes it hang while the file PATH exists (a key process
+ * that never says hello).
+ */
 static kbs_err
-t_load(void *arg, void **state, kbs_errbuf *eb)
+t_load(const uint8_t *config, size_t len, void **state, kbs_errbuf *eb)
 {
-	if (load_fails)
+	char path[256];
+
+	if (len == 4 && memcmp(config, "fail", 4) == 0)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "test key file is bad");
-	*state = arg;
+	if (len > 5 && len - 5 < sizeof(path) && memcmp(config, "hang:", 5) == 0) {
+		memcpy(path, config + 5, len - 5);
+		path[len - 5] = '\0';
+		while (access(path, F_OK) == 0)
+			sleep(1);
+	}
+	*state = NULL;
 	return KBS_OK;
 }
 
@@ -66,7 +79,7 @@ t_handle(void *state, const kbs_keyproc_req *req, uint8_t *out, size_t cap,
 }
 
 static kbs_keyproc *
-start(int channels, long long timeout_ms)
+start_with(int channels, long long timeout_ms, const char *config)
 {
 	kbs_keyproc_cfg c;
 	kbs_keyproc *kp = NULL;
@@ -76,13 +89,18 @@ start(int channels, long long timeout_ms)
 	c.name = "unit";
 	c.channels = channels;
 	c.timeout_ms = timeout_ms;
-	c.load = t_load;
-	c.handle = t_handle;
-	c.arg = "state";
+	c.config = (const uint8_t *)config;
+	c.config_len = strlen(config);
 	CU_ASSERT_EQUAL(kbs_keyproc_start(&c, &kp, &eb), KBS_OK);
 	if (kp == NULL)
 		fprintf(stderr, "keyproc start: %s\n", eb.msg);
 	return kp;
+}
+
+static kbs_keyproc *
+start(int channels, long long timeout_ms)
+{
+	return start_with(channels, timeout_ms, "keys");
 }
 
 static kbs_err
@@ -265,11 +283,9 @@ test_load_failure_reported(void)
 	kbs_errbuf eb = {""};
 
 	memset(&c, 0, sizeof(c));
-	c.load = t_load;
-	c.handle = t_handle;
-	load_fails = 1;
+	c.config = (const uint8_t *)"fail";
+	c.config_len = 4;
 	CU_ASSERT_EQUAL(kbs_keyproc_start(&c, &kp, &eb), KBS_ERR_CONFIG);
-	load_fails = 0;
 	CU_ASSERT_PTR_NULL(kp);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "test key file is bad"));
 	if (geteuid() == 0) {
@@ -277,6 +293,92 @@ test_load_failure_reported(void)
 		CU_ASSERT_EQUAL(kbs_keyproc_start(&c, &kp, &eb), KBS_ERR_CONFIG);
 		CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "no-such-user-kbs"));
 	}
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A child of this process other than old (from /proc), or 0. */
+static pid_t
+other_child(pid_t old)
+{
+	char path[300], buf[512], *p, *end;
+	struct dirent *d;
+	DIR *dir;
+	FILE *f;
+	long v;
+	pid_t found = 0;
+
+	if ((dir = opendir("/proc/self/task")) == NULL)
+		return 0;
+	while (found == 0 && (d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children",
+			 d->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) != NULL)
+			for (p = buf; found == 0 && *p != '\0'; p = end) {
+				v = strtol(p, &end, 10);
+				if (end == p)
+					break;
+				if (v > 0 && (pid_t)v != old)
+					found = (pid_t)v;
+			}
+		fclose(f);
+	}
+	closedir(dir);
+	return found;
+}
+
+/*
+ * A key process that never says hello (its load hangs) does not hold up
+ * kbs_keyproc_free (the daemon's SIGTERM): it is killed, not awaited for
+ * the 60 s a start may take.
+ */
+static void
+test_free_does_not_wait_for_a_hung_start(void)
+{
+	char flag[] = "/tmp/kbs-unit-keyproc-hang-XXXXXX", config[64];
+	kbs_keyproc *kp;
+	pid_t old, hung = 0;
+	long long t0;
+	int fd, i;
+
+	fd = mkstemp(flag);
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	unlink(flag);
+	snprintf(config, sizeof(config), "hang:%s", flag);
+	kp = start_with(1, 5000, config);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(kp);
+	old = kbs_keyproc_pid(kp);
+	fd = open(flag, O_CREAT | O_WRONLY, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	CU_ASSERT(kill(old, SIGKILL) == 0);
+	/* The replacement appears, and hangs in its load. */
+	for (i = 0; i < 300 && hung == 0; i++) {
+		usleep(20000);
+		hung = other_child(old);
+	}
+	CU_ASSERT_FATAL(hung != 0);
+	usleep(300000);
+	CU_ASSERT_EQUAL(kbs_keyproc_pid(kp), 0);
+	CU_ASSERT(!kbs_keyproc_up(kp));
+	t0 = mono_ms();
+	kbs_keyproc_free(kp);
+	CU_ASSERT(mono_ms() - t0 < 3000);
+	/* Killed and reaped, not left behind. */
+	CU_ASSERT(kill(hung, 0) != 0);
+	unlink(flag);
 }
 
 #define THREADS 12
@@ -328,8 +430,18 @@ static const kbs_unit_test tests[] = {
 	{"exit on unknown slot; seccomp kill", test_exit_on_unknown_slot_and_forbidden_call},
 	{"a hung key process times out and is replaced", test_hang_times_out},
 	{"load failure and unknown user reported", test_load_failure_reported},
+	{"free does not wait for a key process that hangs at start",
+	 test_free_does_not_wait_for_a_hung_start},
 	{"12 threads over 2 channels", test_many_threads_few_channels},
 	{NULL, NULL},
 };
 
-KBS_UNIT_MAIN("keyproc", tests)
+static const kbs_keyproc_server t_server = {t_load, t_handle};
+
+int
+main(int argc, char **argv)
+{
+	/* The key processes the tests start are this program, executed. */
+	kbs_keyproc_child_main(argc, argv, &t_server);
+	return kbs_unit_run("keyproc", tests);
+}

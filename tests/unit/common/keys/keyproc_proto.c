@@ -2,6 +2,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "keyproc_proto.h"
 #include "unit.h"
@@ -166,11 +168,144 @@ test_reply(void)
 			KBS_ERR_INVALID);
 }
 
+/*
+ * A first field that claims more bytes than the record holds, followed by
+ * a second field: refused, and nothing past the record is read.  The
+ * record ends where an inaccessible page begins, so a parser that took
+ * the claimed length and went on to the second field's length would
+ * fault (in any build, not only under ASan): the length check is what
+ * keeps the cursor inside the record.
+ */
+static void
+test_fields_stay_inside_record(void)
+{
+	static const uint8_t recs[][8] = {
+		/* SEAL: aad claims 1000 bytes, 3 follow; pt never reached. */
+		{KBS_KEYPROC_SEAL, 0, 0, 0x03, 0xe8, 'a', 'b', 'c'},
+		/* WRAP slot 1: aad claims 4 bytes, 2 follow. */
+		{KBS_KEYPROC_WRAP, 1, 0, 0, 0, 4, 'a', 'b'},
+		/* OPEN: aad claims 0xffffffff bytes. */
+		{KBS_KEYPROC_OPEN, 0xff, 0xff, 0xff, 0xff, 'a', 'b', 'c'},
+	};
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *map, *at;
+	kbs_keyproc_req q;
+	kbs_keyproc_setup s;
+	size_t i;
+
+	map = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(map != MAP_FAILED);
+	CU_ASSERT_FATAL(mprotect(map + pg, (size_t)pg, PROT_NONE) == 0);
+	at = map + pg - 8;
+	for (i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+		memcpy(at, recs[i], 8);
+		CU_ASSERT_EQUAL(kbs_keyproc_parse_req(at, 8, &q), KBS_ERR_INVALID);
+	}
+	/* The setup record's config field, the last one: same bound. */
+	memset(map + pg - 24, 0, 24);
+	at = map + pg - 24;
+	at[0] = KBS_KEYPROC_SETUP_VERSION;
+	at[13] = 0;  /* drop */
+	at[14] = 2;  /* channels */
+	at[15] = 0;
+	at[16] = 0;
+	at[17] = 0;
+	at[18] = 6;  /* config: 6 bytes claimed, 5 follow */
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(at, 24, 64, &s), KBS_ERR_INVALID);
+	at[18] = 5;
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(at, 24, 64, &s), KBS_OK);
+	munmap(map, (size_t)pg * 2);
+}
+
+/* Encode s, parse it back, compare; then one byte less and more. */
+static void
+setup_roundtrip(const kbs_keyproc_setup *s)
+{
+	kbs_keyproc_setup t;
+	uint8_t *msg = NULL, *longer;
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL_FATAL(kbs_keyproc_encode_setup(s, &msg, &len), KBS_OK);
+	CU_ASSERT_EQUAL(len, 19 + s->config_len);
+	memset(&t, 0, sizeof(t));
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(msg, len, 64, &t), KBS_OK);
+	CU_ASSERT(t.parent == s->parent && t.uid == s->uid && t.gid == s->gid &&
+		  t.drop == s->drop && t.channels == s->channels);
+	CU_ASSERT(t.config_len == s->config_len &&
+		  (s->config_len == 0 ||
+		   memcmp(t.config, s->config, s->config_len) == 0));
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(msg, len - 1, 64, &t),
+			KBS_ERR_INVALID);
+	longer = calloc(1, len + 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(longer);
+	memcpy(longer, msg, len);
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(longer, len + 1, 64, &t),
+			KBS_ERR_INVALID);
+	free(longer);
+	free(msg);
+}
+
+static void
+test_setup(void)
+{
+	static const uint8_t cfg[] = "{\"seal_files\":[]}";
+	kbs_keyproc_setup s, t;
+	uint8_t *msg = NULL, *big;
+	size_t len = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.parent = 1; /* a daemon that is pid 1 (a container) */
+	s.uid = 65534;
+	s.gid = 65534;
+	s.drop = 1;
+	s.channels = 8;
+	s.config = cfg;
+	s.config_len = sizeof(cfg) - 1;
+	setup_roundtrip(&s);
+	s.drop = 0;
+	s.config_len = 0;
+	s.channels = 64;
+	setup_roundtrip(&s);
+	/* Refused: another version, drop 2, no channel, more than the max. */
+	s.config_len = sizeof(cfg) - 1;
+	CU_ASSERT_EQUAL_FATAL(kbs_keyproc_encode_setup(&s, &msg, &len), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(msg, len, 63, &t), KBS_ERR_INVALID);
+	msg[14] = 0;
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(msg, len, 64, &t), KBS_ERR_INVALID);
+	msg[14] = 1;
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(msg, len, 64, &t), KBS_OK);
+	msg[13] = 2;
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(msg, len, 64, &t), KBS_ERR_INVALID);
+	msg[13] = 0;
+	msg[0] = KBS_KEYPROC_SETUP_VERSION + 1;
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(msg, len, 64, &t), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(NULL, 0, 64, &t), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(msg, 0, 64, &t), KBS_ERR_INVALID);
+	free(msg);
+	/* Oversize: refused by length; the encoder will not make one. */
+	big = calloc(1, KBS_KEYPROC_MAX_MSG + 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_setup(big, KBS_KEYPROC_MAX_MSG + 1, 64,
+						&t), KBS_ERR_TOO_LARGE);
+	s.config = big;
+	s.config_len = KBS_KEYPROC_MAX_MSG - 18;
+	CU_ASSERT_EQUAL(kbs_keyproc_encode_setup(&s, &msg, &len), KBS_ERR_TOO_LARGE);
+	s.config_len = KBS_KEYPROC_MAX_MSG - 19;
+	CU_ASSERT_EQUAL(kbs_keyproc_encode_setup(&s, &msg, &len), KBS_OK);
+	CU_ASSERT_EQUAL(len, KBS_KEYPROC_MAX_MSG);
+	free(msg);
+	free(big);
+}
+
 static const kbs_unit_test tests[] = {
 	{"encode/parse round trip of every op", test_roundtrip},
 	{"exact lengths, trailing bytes, overlong fields", test_exact_bytes},
 	{"unknown ops and oversize records", test_bad_ops_and_sizes},
 	{"replies", test_reply},
+	{"an overlong first field: nothing past the record is read",
+	 test_fields_stay_inside_record},
+	{"setup record: round trip, bounds, refusals", test_setup},
 	{NULL, NULL},
 };
 
