@@ -138,6 +138,7 @@ load_store(kbs_broker *b, kbs_errbuf *eb)
 {
 	const kbs_broker_cfg *cfg = b->cfg;
 	kbs_store *fs = NULL;
+	kbs_keyproc_cfg kp;
 	kbs_err rc;
 
 	kbs_store *pgs;
@@ -149,9 +150,18 @@ load_store(kbs_broker *b, kbs_errbuf *eb)
 		b->store = fs;
 		return KBS_OK;
 	}
+	/* A postgres store's KEKs go into a key process (kekserver.h). */
+	memset(&kp, 0, sizeof(kp));
+	kp.name = "broker";
+	kp.user = cfg->keyproc.user;
+	kp.group = cfg->keyproc.group;
+	kp.channels = (int)cfg->keyproc.channels;
+	kp.timeout_ms = cfg->keyproc.timeout_ms;
 	/* The router takes fs, also on failure. */
 	if ((rc = kbs_store_router_from_json_pg(fs, cfg->stores,
 						cfg->repository_routes, b->pg,
+						cfg->keyproc.in_process ? NULL
+									: &kp,
 						&b->store, eb)) != KBS_OK)
 		return rc;
 	/* Rows still sealed under a retired KEK move to the current one
@@ -456,5 +466,6 @@ kbs_broker_store_status(kbs_err rc)
 {
 	if (rc == KBS_ERR_READONLY)
 		return 409;
-	return rc == KBS_ERR_NETWORK ? 503 : 500;
+	/* The database, or the key process holding its KEKs, is down. */
+	return rc == KBS_ERR_NETWORK || rc == KBS_ERR_UNAVAILABLE ? 503 : 500;
 }

@@ -47,6 +47,7 @@ typedef struct {
 	int pg_policies;            /* policy store in the database */
 	int pg_audit;               /* audit chain in the database */
 	int pg_intel;               /* Intel key metadata and policies there */
+	kbs_daemon_keyproc keyproc; /* a postgres store's KEKs (kekserver.h) */
 } kbs_broker_cfg;
 
 extern const kbs_cfg_opt kbs_broker_opts[];

@@ -6,6 +6,7 @@
 const kbs_cfg_opt kbs_broker_opts[] = {
 	KBS_DAEMON_BASE_OPTS(kbs_broker_cfg, base, "8081"),
 	KBS_DAEMON_AUDIT_OPTS(kbs_broker_cfg, audit),
+	KBS_DAEMON_KEYPROC_OPTS(kbs_broker_cfg, keyproc),
 	{"repository.dir", KBS_CFG_STRING,
 	 offsetof(kbs_broker_cfg, repository_dir),
 	 "/var/lib/kbs-c/broker/resources", 0, 0, 0,

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "broker.h"
+#include "kekserver.h"
 #include "intel.h"
 
 static kbs_broker_cfg cfg;
@@ -77,6 +78,11 @@ main(int argc, char **argv)
 		.reload = reload,
 		.cfg_size = sizeof(cfg),
 	};
+	static const kbs_keyproc_server *const keyservers[] = {
+		&kbs_kekserver, NULL,
+	};
 
+	/* An executed key process: it never reaches the daemon (keyproc.h). */
+	kbs_keyproc_child_main(argc, argv, keyservers);
 	return kbs_daemon_main(&d, argc, argv);
 }

@@ -61,7 +61,11 @@ main(int argc, char **argv)
 		.cfg_size = sizeof(cfg),
 	};
 
+	static const kbs_keyproc_server *const keyservers[] = {
+		&kbs_keyserver, NULL,
+	};
+
 	/* An executed key process: it never reaches the daemon (keyproc.h). */
-	kbs_keyproc_child_main(argc, argv, &kbs_keyserver);
+	kbs_keyproc_child_main(argc, argv, keyservers);
 	return kbs_daemon_main(&d, argc, argv);
 }

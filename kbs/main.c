@@ -18,6 +18,7 @@
 #include "broker.h"
 #include "intel.h"
 #include "issuer.h"
+#include "kekserver.h"
 #include "keyserver.h"
 
 typedef struct {
@@ -210,8 +211,13 @@ main(int argc, char **argv)
 	int status;
 	size_t i;
 
-	/* An executed key process: it never reaches the daemon (keyproc.h). */
-	kbs_keyproc_child_main(argc, argv, &kbs_keyserver);
+	static const kbs_keyproc_server *const keyservers[] = {
+		&kbs_keyserver, &kbs_kekserver, NULL,
+	};
+
+	/* An executed key process (the issuer's keys, or a postgres store's
+	 * KEKs): it never reaches the daemon (keyproc.h). */
+	kbs_keyproc_child_main(argc, argv, keyservers);
 	if ((opts = build_opts()) == NULL) {
 		fprintf(stderr, "kbs: out of memory\n");
 		return 1;

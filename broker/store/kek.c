@@ -8,12 +8,15 @@
  * memory and the KMIP server is not needed again until the next start.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
+#include "aead.h"
 #include "fsutil.h"
 #include "kek.h"
 #include "mem.h"
@@ -258,5 +261,76 @@ kbs_kek_load_all(const kbs_kek_config *cfg, kbs_kek *out, kbs_errbuf *eb)
 	kbs_kmip_client_free(kc);
 	if (rc != KBS_OK)
 		OPENSSL_cleanse(out, cfg->n * sizeof(*out));
+	return rc;
+}
+
+/* ---- sealing data keys ------------------------------------------------- */
+
+#define IV_LEN 12
+/* Domain separation of the associated data (as store_pg.c always had). */
+#define AAD_DEK "kbs-c dek v1"
+
+/* AAD_DEK NUL path NUL id (unambiguous: none holds a NUL); NULL for a
+ * path that is none or no memory. */
+static uint8_t *
+dek_aad(const kbs_kek *k, const char *path, size_t pathlen, size_t *len)
+{
+	size_t pl = sizeof(AAD_DEK), il = strlen(k->id);
+	uint8_t *p;
+
+	if (pathlen == 0 || pathlen > KBS_KEK_PATH_MAX ||
+	    memchr(path, '\0', pathlen) != NULL ||
+	    (p = malloc(pl + pathlen + 1 + il)) == NULL)
+		return NULL;
+	memcpy(p, AAD_DEK, pl);
+	memcpy(p + pl, path, pathlen);
+	p[pl + pathlen] = '\0';
+	memcpy(p + pl + pathlen + 1, k->id, il);
+	*len = pl + pathlen + 1 + il;
+	return p;
+}
+
+kbs_err
+kbs_kek_wrap(const kbs_kek *k, const char *path, size_t pathlen,
+	     const uint8_t dek[KBS_KEK_LEN], uint8_t out[KBS_KEK_WRAPPED_LEN],
+	     kbs_errbuf *eb)
+{
+	uint8_t *aad;
+	size_t alen = 0;
+	kbs_err rc;
+
+	if ((aad = dek_aad(k, path, pathlen, &alen)) == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "kek: bad resource path");
+	if (RAND_bytes(out, IV_LEN) != 1)
+		rc = kbs_errf(eb, KBS_ERR_CRYPTO, "no randomness");
+	else
+		rc = kbs_aead_aes256gcm_seal(k->key, out, IV_LEN, aad, alen, dek,
+					     KBS_KEK_LEN, out + IV_LEN,
+					     out + IV_LEN + KBS_KEK_LEN);
+	free(aad);
+	return rc;
+}
+
+kbs_err
+kbs_kek_unwrap(const kbs_kek *k, const char *path, size_t pathlen,
+	       const uint8_t *w, size_t wlen, uint8_t dek[KBS_KEK_LEN],
+	       kbs_errbuf *eb)
+{
+	uint8_t *aad, tmp[KBS_KEK_LEN];
+	size_t alen = 0;
+	kbs_err rc;
+
+	if ((aad = dek_aad(k, path, pathlen, &alen)) == NULL)
+		return kbs_errf(eb, KBS_ERR_INVALID, "kek: bad resource path");
+	if (wlen != KBS_KEK_WRAPPED_LEN)
+		rc = kbs_errf(eb, KBS_ERR_VERIFY, "bad wrapped key");
+	else
+		rc = kbs_aead_aes256gcm_open(k->key, w, IV_LEN, aad, alen,
+					     w + IV_LEN, KBS_KEK_LEN,
+					     w + IV_LEN + KBS_KEK_LEN, tmp);
+	free(aad);
+	if (rc == KBS_OK)
+		memcpy(dek, tmp, KBS_KEK_LEN);
+	OPENSSL_cleanse(tmp, sizeof(tmp));
 	return rc;
 }

@@ -27,6 +27,10 @@
 #define KBS_KEK_LEN 32      /* AES-256 */
 #define KBS_KEK_ID_MAX 64   /* the id rows name: [A-Za-z0-9._-]{1,64} */
 #define KBS_KEK_MAX 8       /* the current KEK and up to 7 retired ones */
+/* A data key sealed under a KEK: iv (12) || ct (32) || tag (16). */
+#define KBS_KEK_WRAPPED_LEN (12 + KBS_KEK_LEN + 16)
+/* The longest path a KEK seals a data key for (store paths are shorter). */
+#define KBS_KEK_PATH_MAX 1024
 
 typedef enum {
 	KBS_KEK_FILE = 1, /* ref is a file name */
@@ -86,5 +90,27 @@ kbs_err kbs_kek_config_from_json(const struct json_t *obj, kbs_kek_config *cfg,
  */
 kbs_err kbs_kek_load_all(const kbs_kek_config *cfg, kbs_kek *out,
 			 kbs_errbuf *eb);
+
+/*
+ * Seal the data key dek for a resource path (pathlen bytes, no NUL, at
+ * most KBS_KEK_PATH_MAX) under k: AES-256-GCM with "kbs-c dek v1" NUL
+ * path NUL k->id as associated data, a random IV, out = iv || ct || tag.
+ * The associated data is built here, not by the caller, so a KEK seals
+ * and opens nothing but data keys bound to a path and to itself (a key
+ * process answering with it is no general AES-GCM oracle).
+ * KBS_ERR_INVALID for a bad path.
+ */
+kbs_err kbs_kek_wrap(const kbs_kek *k, const char *path, size_t pathlen,
+		     const uint8_t dek[KBS_KEK_LEN],
+		     uint8_t out[KBS_KEK_WRAPPED_LEN], kbs_errbuf *eb);
+
+/*
+ * Open w (wlen bytes) for path under k into dek (written only on
+ * success).  KBS_ERR_VERIFY when it does not open (another length,
+ * altered, another path or KEK), KBS_ERR_INVALID for a bad path.
+ */
+kbs_err kbs_kek_unwrap(const kbs_kek *k, const char *path, size_t pathlen,
+		       const uint8_t *w, size_t wlen, uint8_t dek[KBS_KEK_LEN],
+		       kbs_errbuf *eb);
 
 #endif

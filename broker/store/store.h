@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "keyproc.h"
 
 /* Resources above this size are refused on write. */
 #define KBS_STORE_MAX_RESOURCE (1024 * 1024)
@@ -110,12 +111,24 @@ struct kbs_kek;
 kbs_err kbs_store_pg_new(struct kbs_pg *pg, const struct kbs_kek *keks,
 			 size_t n, kbs_store **out, kbs_errbuf *eb);
 
-/* The same from {"type": "postgres", "kek_id", "kek_file" |
+/*
+ * The same from {"type": "postgres", "kek_id", "kek_file" |
  * "kek_kmip_uid", "old_keks", "kmip"} (kek.h: kbs_kek_config_from_json);
  * the KEKs are loaded now (files read, KMIP Get), every failure
- * KBS_ERR_CONFIG. */
+ * KBS_ERR_CONFIG.  kp NULL: loaded into this process; otherwise into a
+ * key process started with kp's options (kekserver.h), which the store
+ * owns and asks to seal and open data keys (KBS_ERR_UNAVAILABLE, and a
+ * failing kbs_store_ping, while it restarts).
+ */
 kbs_err kbs_store_pg_from_json(struct kbs_pg *pg, const struct json_t *obj,
-			       kbs_store **out, kbs_errbuf *eb);
+			       const kbs_keyproc_cfg *kp, kbs_store **out,
+			       kbs_errbuf *eb);
+
+/* A postgres store on a ring of KEKs (kekring.h), which it takes (also
+ * on failure). */
+struct kbs_kekring;
+kbs_err kbs_store_pg_new_ring(struct kbs_pg *pg, struct kbs_kekring *keks,
+			      kbs_store **out, kbs_errbuf *eb);
 
 /*
  * Re-seal the data keys of rows under a retired KEK with the current one
@@ -156,12 +169,14 @@ kbs_err kbs_store_router_from_json(kbs_store *fallback,
 				   kbs_store **out, kbs_errbuf *eb);
 
 /* The same, with the database pool {"type": "postgres"} stores use (pg
- * may be NULL: such stores are then a configuration error). */
+ * may be NULL: such stores are then a configuration error) and where
+ * their KEKs go (kp: kbs_store_pg_from_json). */
 kbs_err kbs_store_router_from_json_pg(kbs_store *fallback,
 				      const struct json_t *stores,
 				      const struct json_t *routes,
-				      struct kbs_pg *pg, kbs_store **out,
-				      kbs_errbuf *eb);
+				      struct kbs_pg *pg,
+				      const kbs_keyproc_cfg *kp,
+				      kbs_store **out, kbs_errbuf *eb);
 
 /* The first store of the router (or s itself) with ops name, or NULL. */
 kbs_store *kbs_store_router_find(kbs_store *s, const char *ops_name);

@@ -8,8 +8,10 @@
  * the kek_id as associated data.  The KEK never enters the database: a
  * dump of kbs_resource is ciphertext, random IVs and tags.
  *
- * The KEKs come from files or a KMIP server (kek.c); this file only uses
- * their bytes.
+ * The KEKs come from files or a KMIP server (kek.c) and are held by a
+ * kbs_kekring (kekring.c): in this process, or in a key process
+ * (kekserver.c) that seals and opens the data keys, so that the broker's
+ * HTTP process never holds a KEK byte, only each data key while it uses it.
  *
  * Rotation: the current KEK seals every write; retired KEKs ("old_keks")
  * still open rows that name them, and kbs_store_pg_rewrap() re-seals such
@@ -26,6 +28,8 @@
 
 #include "aead.h"
 #include "kek.h"
+#include "kekring.h"
+#include "kekserver.h"
 #include "log.h"
 #include "mem.h"
 #include "pg.h"
@@ -50,8 +54,7 @@
 typedef struct {
 	struct kbs_store base; /* first: the dispatchers cast to it */
 	kbs_pg *pg;            /* borrowed: the broker owns the pool */
-	kbs_kek kek[MAX_KEKS]; /* [0] is current */
-	size_t nkek;
+	kbs_kekring *keks;     /* slot 0 is current; here or in a key process */
 } store_pg;
 
 static const struct kbs_store_ops pg_ops;
@@ -76,58 +79,25 @@ aad_of(const char *prefix, const char *a, const char *b, size_t *len)
 	return p;
 }
 
-static const kbs_kek *
-kek_find(const store_pg *s, const char *id, size_t idlen)
-{
-	size_t i;
-
-	for (i = 0; i < s->nkek; i++)
-		if (strlen(s->kek[i].id) == idlen &&
-		    memcmp(s->kek[i].id, id, idlen) == 0)
-			return &s->kek[i];
-	return NULL;
-}
-
-/* Seal dek under k for path: out = iv || ct || tag. */
+/* Seal dek for path under the current KEK (slot 0). */
 static kbs_err
-dek_wrap(const kbs_kek *k, const char *path, const uint8_t dek[KEK_LEN],
+dek_wrap(const store_pg *s, const char *path, const uint8_t dek[KEK_LEN],
 	 uint8_t out[WRAPPED_LEN], kbs_errbuf *eb)
 {
-	uint8_t *aad;
-	size_t alen = 0;
-	kbs_err rc;
-
-	if ((aad = aad_of(AAD_DEK, path, k->id, &alen)) == NULL)
-		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	if (RAND_bytes(out, IV_LEN) != 1)
-		rc = kbs_errf(eb, KBS_ERR_CRYPTO, "no randomness");
-	else
-		rc = kbs_aead_aes256gcm_seal(k->key, out, IV_LEN, aad, alen, dek,
-					     KEK_LEN, out + IV_LEN,
-					     out + IV_LEN + KEK_LEN);
-	free(aad);
-	return rc;
+	return kbs_kekring_wrap(s->keks, 0, path, dek, out, eb);
 }
 
 static kbs_err
-dek_unwrap(const kbs_kek *k, const char *path, const uint8_t *w,
-	   size_t wlen, uint8_t dek[KEK_LEN], kbs_errbuf *eb)
+dek_unwrap(const store_pg *s, size_t slot, const char *path,
+	   const uint8_t *w, size_t wlen, uint8_t dek[KEK_LEN],
+	   kbs_errbuf *eb)
 {
-	uint8_t *aad;
-	size_t alen = 0;
-	kbs_err rc;
+	kbs_err rc = kbs_kekring_unwrap(s->keks, slot, path, w, wlen, dek, eb);
 
-	if (wlen != WRAPPED_LEN)
-		return kbs_errf(eb, KBS_ERR_VERIFY, "resource %s: bad wrapped "
-				"key", path);
-	if ((aad = aad_of(AAD_DEK, path, k->id, &alen)) == NULL)
-		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	rc = kbs_aead_aes256gcm_open(k->key, w, IV_LEN, aad, alen, w + IV_LEN,
-				     KEK_LEN, w + IV_LEN + KEK_LEN, dek);
-	free(aad);
 	if (rc == KBS_ERR_VERIFY)
 		kbs_errf(eb, rc, "resource %s: its data key does not open "
-			 "under key %s (row altered or moved?)", path, k->id);
+			 "under key %s (row altered or moved?)", path,
+			 kbs_kekring_id(s->keks, slot));
 	return rc;
 }
 
@@ -139,18 +109,20 @@ open_row(const store_pg *s, const char *path, const PGresult *r,
 	 uint8_t **out, size_t *len, kbs_errbuf *eb)
 {
 	uint8_t dek[KEK_LEN], *aad = NULL, *pt = NULL;
-	const kbs_kek *k;
 	size_t alen = 0, ctlen = (size_t)PQgetlength(r, 0, 3);
 	kbs_err rc;
+	int k;
 
-	k = kek_find(s, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
-	if (k == NULL)
+	k = kbs_kekring_find(s->keks, PQgetvalue(r, 0, 0),
+			     (size_t)PQgetlength(r, 0, 0));
+	if (k < 0)
 		return kbs_errf(eb, KBS_ERR_CRYPTO, "resource %s: sealed under "
 				"a key-encryption key this broker does not "
 				"hold (%.64s)", path, PQgetvalue(r, 0, 0));
 	if (PQgetlength(r, 0, 2) != IV_LEN || PQgetlength(r, 0, 4) != TAG_LEN)
 		return kbs_errf(eb, KBS_ERR_VERIFY, "resource %s: bad row", path);
-	if ((rc = dek_unwrap(k, path, (const uint8_t *)PQgetvalue(r, 0, 1),
+	if ((rc = dek_unwrap(s, (size_t)k, path,
+			     (const uint8_t *)PQgetvalue(r, 0, 1),
 			     (size_t)PQgetlength(r, 0, 1), dek, eb)) != KBS_OK)
 		goto out;
 	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
@@ -228,7 +200,7 @@ seal_row(const store_pg *s, const char *path, const uint8_t *data,
 	if ((rc = kbs_aead_aes256gcm_seal(dek, o->iv, IV_LEN, aad, alen, data,
 					  len, o->ct, o->tag)) != KBS_OK)
 		goto out;
-	rc = dek_wrap(&s->kek[0], path, dek, o->wrapped, eb);
+	rc = dek_wrap(s, path, dek, o->wrapped, eb);
 out:
 	OPENSSL_cleanse(dek, sizeof(dek));
 	free(aad);
@@ -254,7 +226,7 @@ pg_put(kbs_store *st, const char *path, const uint8_t *data, size_t len,
 	if ((rc = seal_row(s, path, data, len, &o, eb)) != KBS_OK)
 		goto out;
 	pv[0] = path;
-	pv[1] = s->kek[0].id;
+	pv[1] = kbs_kekring_id(s->keks, 0);
 	pv[2] = (const char *)o.wrapped;
 	pl[2] = WRAPPED_LEN;
 	pv[3] = (const char *)o.iv;
@@ -305,8 +277,17 @@ pg_free(kbs_store *st)
 
 	if (s == NULL)
 		return;
-	OPENSSL_cleanse(s->kek, sizeof(s->kek));
+	kbs_kekring_free(s->keks);
 	free(s);
+}
+
+/* Ready unless the KEKs are in a key process that is restarting. */
+static kbs_err
+pg_ping(kbs_store *st, kbs_errbuf *eb)
+{
+	store_pg *s = (store_pg *)st;
+
+	return kbs_kekring_up(s->keks, eb) ? KBS_OK : KBS_ERR_UNAVAILABLE;
 }
 
 static const struct kbs_store_ops pg_ops = {
@@ -315,13 +296,14 @@ static const struct kbs_store_ops pg_ops = {
 	.put = pg_put,
 	.del = pg_del,
 	.free = pg_free,
+	.ping = pg_ping,
 };
 
 /* ---- rotation ---------------------------------------------------------- */
 
 /* Re-seal one row's DEK from old to the current KEK, if unchanged since. */
 static kbs_err
-rewrap_row(store_pg *s, const kbs_kek *old, const char *path,
+rewrap_row(store_pg *s, size_t old, const char *path,
 	   const uint8_t *ow, size_t owlen, kbs_errbuf *eb)
 {
 	uint8_t dek[KEK_LEN], w[WRAPPED_LEN];
@@ -330,10 +312,10 @@ rewrap_row(store_pg *s, const kbs_kek *old, const char *path,
 	kbs_pg_params par = {4, pv, pl, pf};
 	kbs_err rc;
 
-	if ((rc = dek_unwrap(old, path, ow, owlen, dek, eb)) != KBS_OK ||
-	    (rc = dek_wrap(&s->kek[0], path, dek, w, eb)) != KBS_OK)
+	if ((rc = dek_unwrap(s, old, path, ow, owlen, dek, eb)) != KBS_OK ||
+	    (rc = dek_wrap(s, path, dek, w, eb)) != KBS_OK)
 		goto out;
-	pv[0] = s->kek[0].id;
+	pv[0] = kbs_kekring_id(s->keks, 0);
 	pv[1] = (const char *)w;
 	pv[2] = path;
 	pv[3] = (const char *)ow;
@@ -349,10 +331,10 @@ out:
 /* Rows of one retired KEK; *n counts rows re-sealed.  A row that does not
  * open is skipped (logged), or it would be fetched again forever. */
 static kbs_err
-rewrap_kek(store_pg *s, const kbs_kek *old, size_t *n, kbs_errbuf *eb)
+rewrap_kek(store_pg *s, size_t old, size_t *n, kbs_errbuf *eb)
 {
 	char lim[16], after[STORE_PATH_MAX + 1] = "";
-	const char *pv[3] = {old->id, lim, after};
+	const char *pv[3] = {kbs_kekring_id(s->keks, old), lim, after};
 	kbs_pg_params par = {3, pv, NULL, NULL};
 	PGresult *r = NULL;
 	kbs_errbuf rb;
@@ -396,8 +378,8 @@ kbs_store_pg_rewrap(kbs_store *st, size_t *count, kbs_errbuf *eb)
 
 	if (s == NULL || s->base.ops != &pg_ops)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED, "not a postgres store");
-	for (i = 1; i < s->nkek && rc == KBS_OK; i++)
-		rc = rewrap_kek(s, &s->kek[i], &n, eb);
+	for (i = 1; i < kbs_kekring_count(s->keks) && rc == KBS_OK; i++)
+		rc = rewrap_kek(s, i, &n, eb);
 	if (count != NULL)
 		*count = n;
 	return rc;
@@ -406,31 +388,40 @@ kbs_store_pg_rewrap(kbs_store *st, size_t *count, kbs_errbuf *eb)
 /* ---- construction ------------------------------------------------------ */
 
 kbs_err
+kbs_store_pg_new_ring(struct kbs_pg *pg, kbs_kekring *keks, kbs_store **out,
+		      kbs_errbuf *eb)
+{
+	store_pg *s;
+
+	if (pg == NULL || keks == NULL) {
+		kbs_kekring_free(keks);
+		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store needs "
+				"postgres.url");
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		kbs_kekring_free(keks);
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	}
+	s->base.ops = &pg_ops;
+	s->pg = pg;
+	s->keks = keks;
+	*out = &s->base;
+	return KBS_OK;
+}
+
+kbs_err
 kbs_store_pg_new(struct kbs_pg *pg, const kbs_kek *keks, size_t n,
 		 kbs_store **out, kbs_errbuf *eb)
 {
-	store_pg *s;
-	size_t i, j;
+	kbs_kekring *r = NULL;
+	kbs_err rc;
 
 	if (pg == NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store needs "
 				"postgres.url");
-	if (keks == NULL || n == 0 || n > MAX_KEKS)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store needs 1..%d "
-				"key-encryption keys", MAX_KEKS);
-	for (i = 0; i < n; i++)
-		for (j = i + 1; j < n; j++)
-			if (strcmp(keks[i].id, keks[j].id) == 0)
-				return kbs_errf(eb, KBS_ERR_CONFIG, "kek id %s "
-						"used twice", keks[i].id);
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	s->base.ops = &pg_ops;
-	s->pg = pg;
-	memcpy(s->kek, keks, n * sizeof(*keks));
-	s->nkek = n;
-	*out = &s->base;
-	return KBS_OK;
+	if ((rc = kbs_kekring_local(keks, n, &r, eb)) != KBS_OK)
+		return rc;
+	return kbs_store_pg_new_ring(pg, r, out, eb);
 }
 
 static const char *const pg_store_keys[] = {
@@ -438,11 +429,13 @@ static const char *const pg_store_keys[] = {
 };
 
 kbs_err
-kbs_store_pg_from_json(struct kbs_pg *pg, const json_t *obj, kbs_store **out,
+kbs_store_pg_from_json(struct kbs_pg *pg, const json_t *obj,
+		       const kbs_keyproc_cfg *kp, kbs_store **out,
 		       kbs_errbuf *eb)
 {
 	kbs_kek_config kc;
 	kbs_kek keks[MAX_KEKS];
+	kbs_kekring *ring = NULL;
 	const char *k;
 	json_t *v;
 	size_t i;
@@ -461,6 +454,12 @@ kbs_store_pg_from_json(struct kbs_pg *pg, const json_t *obj, kbs_store **out,
 	if (pg == NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store needs "
 				"postgres.url");
+	/* The KEKs loaded in a key process: this one holds only their ids. */
+	if (kp != NULL) {
+		if ((rc = kbs_kekserver_start(obj, kp, &ring, eb)) != KBS_OK)
+			return rc;
+		return kbs_store_pg_new_ring(pg, ring, out, eb);
+	}
 	if ((rc = kbs_kek_config_from_json(obj, &kc, eb)) != KBS_OK ||
 	    (rc = kbs_kek_load_all(&kc, keks, eb)) != KBS_OK)
 		return rc;

@@ -289,7 +289,7 @@ kbs_store_router_pick(const kbs_store *router, const char *path)
 /* One member of "stores": {"type": "kmip", ...} or {"type": "fs", "dir"}. */
 static kbs_err
 store_from_json(const char *name, const json_t *obj, struct kbs_pg *pg,
-		kbs_store **out, kbs_errbuf *eb)
+		const kbs_keyproc_cfg *kp, kbs_store **out, kbs_errbuf *eb)
 {
 	const char *type = json_string_value(json_object_get(obj, "type"));
 	const char *dir = json_string_value(json_object_get(obj, "dir"));
@@ -301,7 +301,7 @@ store_from_json(const char *name, const json_t *obj, struct kbs_pg *pg,
 	if (strcmp(type, "kmip") == 0)
 		rc = kbs_store_kmip_from_json(obj, out, eb);
 	else if (strcmp(type, "postgres") == 0)
-		rc = kbs_store_pg_from_json(pg, obj, out, eb);
+		rc = kbs_store_pg_from_json(pg, obj, kp, out, eb);
 	else if (strcmp(type, "fs") == 0 && dir != NULL &&
 		 json_object_size(obj) == 2)
 		rc = kbs_store_fs_new(dir, out, eb);
@@ -316,7 +316,7 @@ store_from_json(const char *name, const json_t *obj, struct kbs_pg *pg,
 
 static kbs_err
 stores_from_json(kbs_store *r, const json_t *stores, struct kbs_pg *pg,
-		 kbs_errbuf *eb)
+		 const kbs_keyproc_cfg *kp, kbs_errbuf *eb)
 {
 	const char *name;
 	kbs_store *st;
@@ -328,7 +328,7 @@ stores_from_json(kbs_store *r, const json_t *stores, struct kbs_pg *pg,
 	if (!json_is_object(stores))
 		return kbs_errf(eb, KBS_ERR_CONFIG, "stores must be an object");
 	json_object_foreach((json_t *)stores, name, v) {
-		if ((rc = store_from_json(name, v, pg, &st, eb)) != KBS_OK ||
+		if ((rc = store_from_json(name, v, pg, kp, &st, eb)) != KBS_OK ||
 		    (rc = kbs_store_router_add_store(r, name, st, eb)) !=
 			    KBS_OK)
 			return rc;
@@ -366,7 +366,7 @@ kbs_store_router_from_json(kbs_store *fallback, const struct json_t *stores,
 			   kbs_errbuf *eb)
 {
 	return kbs_store_router_from_json_pg(fallback, stores, routes, NULL,
-					     out, eb);
+					     NULL, out, eb);
 }
 
 kbs_store *
@@ -388,7 +388,8 @@ kbs_store_router_find(kbs_store *s, const char *ops_name)
 kbs_err
 kbs_store_router_from_json_pg(kbs_store *fallback, const struct json_t *stores,
 			      const struct json_t *routes, struct kbs_pg *pg,
-			      kbs_store **out, kbs_errbuf *eb)
+			      const kbs_keyproc_cfg *kp, kbs_store **out,
+			      kbs_errbuf *eb)
 {
 	kbs_store *r = NULL;
 	kbs_err rc;
@@ -399,7 +400,7 @@ kbs_store_router_from_json_pg(kbs_store *fallback, const struct json_t *stores,
 	}
 	if ((rc = kbs_store_router_new(fallback, &r, eb)) != KBS_OK)
 		return rc;
-	if ((rc = stores_from_json(r, stores, pg, eb)) != KBS_OK ||
+	if ((rc = stores_from_json(r, stores, pg, kp, eb)) != KBS_OK ||
 	    (rc = routes_from_json(r, routes, eb)) != KBS_OK) {
 		kbs_store_free(r);
 		return rc;

@@ -54,7 +54,7 @@ struct chan {
 struct kbs_keyproc {
 	long long timeout_ms;
 	char *name, *user, *group;
-	char *argv[3];     /* of the exec: name, KBS_KEYPROC_ARG */
+	char *argv[4];     /* of the exec: name, KBS_KEYPROC_ARG, server */
 	int exe;           /* this binary (/proc/self/exe), close-on-exec */
 	uint8_t *setup;    /* the setup record every new key process gets */
 	size_t setup_len;
@@ -293,11 +293,17 @@ child_run(const kbs_keyproc_server *srv)
 }
 
 void
-kbs_keyproc_child_main(int argc, char **argv, const kbs_keyproc_server *srv)
+kbs_keyproc_child_main(int argc, char **argv,
+		       const kbs_keyproc_server *const *servers)
 {
-	if (argc != 2 || argv[1] == NULL || strcmp(argv[1], KBS_KEYPROC_ARG) != 0)
+	size_t i;
+
+	if (argc != 3 || argv[1] == NULL || strcmp(argv[1], KBS_KEYPROC_ARG) != 0)
 		return;
-	child_run(srv);
+	for (i = 0; servers[i] != NULL; i++)
+		if (strcmp(servers[i]->name, argv[2]) == 0)
+			child_run(servers[i]);
+	die("key process: this program has no such key server\n");
 }
 
 /* ---- between the fork and the exec --------------------------------------- */
@@ -655,7 +661,8 @@ prepare(kbs_keyproc *kp, const kbs_keyproc_cfg *cfg, kbs_errbuf *eb)
 	    (kp->user = strdup(cfg->user ? cfg->user : "nobody")) == NULL ||
 	    (kp->group = strdup(cfg->group ? cfg->group : "nogroup")) == NULL ||
 	    (kp->argv[0] = strdup(kp->name)) == NULL ||
-	    (kp->argv[1] = strdup(KBS_KEYPROC_ARG)) == NULL)
+	    (kp->argv[1] = strdup(KBS_KEYPROC_ARG)) == NULL ||
+	    (kp->argv[2] = strdup(cfg->server ? cfg->server : "")) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	/* Opened now: the path may be replaced (an upgrade) or /proc
 	 * unmounted later; the descriptor keeps this very binary. */
@@ -855,6 +862,7 @@ kbs_keyproc_free(kbs_keyproc *kp)
 	free(kp->setup);
 	free(kp->argv[0]);
 	free(kp->argv[1]);
+	free(kp->argv[2]);
 	free(kp->name);
 	free(kp->user);
 	free(kp->group);

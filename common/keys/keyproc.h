@@ -8,7 +8,7 @@
  * The HTTP process starts the key process once its configuration is
  * parsed, and again whenever it dies: it forks and at once executes its
  * own binary (/proc/self/exe, opened at start) with argv[1] ==
- * KBS_KEYPROC_ARG, so that nothing runs in a forked copy of a
+ * KBS_KEYPROC_ARG and argv[2] the name of its server, so that nothing runs in a forked copy of a
  * multithreaded process but exec (a fork of CivetWeb's threads may
  * inherit a lock another thread held: the allocator's, OpenSSL's).  The
  * new process's main() hands over to kbs_keyproc_child_main(), which
@@ -44,6 +44,7 @@ typedef struct kbs_keyproc kbs_keyproc;
 
 /* What a key process runs: in the child, after the exec. */
 typedef struct {
+	const char *name; /* argv[2]: which server ("keys", "kek") */
 	/*
 	 * Before the sandbox: load the keys config names (the bytes the
 	 * parent's kbs_keyproc_cfg.config held) into *state.  On failure the
@@ -71,15 +72,18 @@ typedef struct {
 
 /*
  * The first call in main() of every program that starts a key process:
- * when argv is a key process's (exactly two arguments, argv[1] ==
- * KBS_KEYPROC_ARG), run it with srv and exit; otherwise return at once.
- * The channels are descriptors 3.. (the setup record says how many).
+ * when argv is a key process's (exactly three arguments, argv[1] ==
+ * KBS_KEYPROC_ARG), run the server of servers (NULL-terminated) named by
+ * argv[2] and exit (status 1 if none has that name); otherwise return at
+ * once.  The channels are descriptors 3.. (the setup record says how
+ * many).
  */
 void kbs_keyproc_child_main(int argc, char **argv,
-			    const kbs_keyproc_server *srv);
+			    const kbs_keyproc_server *const *servers);
 
 typedef struct {
 	const char *name;  /* program name, for log lines ("kbs-issuer") */
+	const char *server; /* the kbs_keyproc_server to run, by name */
 	/* The key process's user and group when started as root (resolved
 	 * before the fork); NULL: "nobody" and "nogroup". */
 	const char *user;

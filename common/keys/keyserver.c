@@ -249,7 +249,7 @@ handle(void *state, const kbs_keyproc_req *req, uint8_t *out, size_t cap,
 	}
 }
 
-const kbs_keyproc_server kbs_keyserver = {load, handle};
+const kbs_keyproc_server kbs_keyserver = {"keys", load, handle};
 
 kbs_err
 kbs_keyserver_start(const kbs_keyserver_cfg *cfg, kbs_keyproc **out,
@@ -263,6 +263,7 @@ kbs_keyserver_start(const kbs_keyserver_cfg *cfg, kbs_keyproc **out,
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	memset(&kc, 0, sizeof(kc));
 	kc.name = cfg->name;
+	kc.server = kbs_keyserver.name;
 	kc.user = cfg->user;
 	kc.group = cfg->group;
 	kc.channels = cfg->channels;

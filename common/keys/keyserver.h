@@ -33,8 +33,9 @@ typedef struct {
 } kbs_keyserver_cfg;
 
 /*
- * The key process's content: every program that starts one calls
- * kbs_keyproc_child_main(argc, argv, &kbs_keyserver) first in main().
+ * The key process's content (name "keys"): every program that starts one
+ * lists it in the servers it gives kbs_keyproc_child_main() first in
+ * main().
  */
 extern const kbs_keyproc_server kbs_keyserver;
 

@@ -141,7 +141,7 @@ def test_key_process_is_sandboxed(fleet):
     assert os.readlink("/proc/%d/exe" % pid) == os.readlink(
         "/proc/%d/exe" % issuer.proc.pid)
     cmdline = Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")
-    assert cmdline == [b"issuer", b"--key-process", b""], cmdline
+    assert cmdline == [b"issuer", b"--key-process", b"keys", b""], cmdline
     st = status(pid)
     assert st["Seccomp"] == "2"
     assert st["NoNewPrivs"] == "1"

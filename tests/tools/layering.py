@@ -36,7 +36,7 @@ ALLOWED = {
     "common/daemon": ["common/net", "common/audit"],
     # Families one program alone uses, in that program's folder.
     "issuer/tee": ["common/net"],
-    "broker/store": ["common/db"],
+    "broker/store": ["common/db", "common/keys"],
     # Programs.
     "issuer": ["issuer/tee", "common/keys", "common/auth", "common/daemon",
                "common/proto", "common/policy"],

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "kek.h"
+#include "kekring.h"
 #include "unit.h"
 
 static char dir[64];
@@ -221,10 +223,101 @@ cleanup(void)
 	}
 }
 
+/*
+ * Data keys sealed under a KEK: they open only for the same path and the
+ * same KEK (its id is bound too), never with another length, and a path
+ * that is none is refused before anything is sealed.
+ */
+static void
+test_wrap_unwrap(void)
+{
+	kbs_kek a, b;
+	uint8_t dek[KBS_KEK_LEN], w[KBS_KEK_WRAPPED_LEN], w2[KBS_KEK_WRAPPED_LEN];
+	uint8_t got[KBS_KEK_LEN];
+	char longp[KBS_KEK_PATH_MAX + 2];
+
+	memset(&a, 0, sizeof(a));
+	memset(dek, 0x5a, sizeof(dek));
+	memset(a.key, 0x11, sizeof(a.key));
+	snprintf(a.id, sizeof(a.id), "k1");
+	b = a;
+	snprintf(b.id, sizeof(b.id), "k2"); /* same bytes, another id */
+	CU_ASSERT_EQUAL_FATAL(kbs_kek_wrap(&a, "x/y/z", 5, dek, w, NULL), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_kek_unwrap(&a, "x/y/z", 5, w, sizeof(w), got, NULL),
+			KBS_OK);
+	CU_ASSERT(memcmp(got, dek, sizeof(dek)) == 0);
+	/* Fresh IV each time. */
+	CU_ASSERT_EQUAL(kbs_kek_wrap(&a, "x/y/z", 5, dek, w2, NULL), KBS_OK);
+	CU_ASSERT(memcmp(w, w2, sizeof(w)) != 0);
+	memset(got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(kbs_kek_unwrap(&a, "x/y/q", 5, w, sizeof(w), got, NULL),
+			KBS_ERR_VERIFY);
+	CU_ASSERT_EQUAL(kbs_kek_unwrap(&a, "x/y/z/", 6, w, sizeof(w), got, NULL),
+			KBS_ERR_VERIFY);
+	CU_ASSERT_EQUAL(kbs_kek_unwrap(&b, "x/y/z", 5, w, sizeof(w), got, NULL),
+			KBS_ERR_VERIFY);
+	CU_ASSERT_EQUAL(kbs_kek_unwrap(&a, "x/y/z", 5, w, sizeof(w) - 1, got,
+				       NULL), KBS_ERR_VERIFY);
+	w[20] ^= 1;
+	CU_ASSERT_EQUAL(kbs_kek_unwrap(&a, "x/y/z", 5, w, sizeof(w), got, NULL),
+			KBS_ERR_VERIFY);
+	/* dek untouched by every failure. */
+	CU_ASSERT(got[0] == 0 && got[KBS_KEK_LEN - 1] == 0);
+	/* Paths that are none: empty, a NUL inside, too long. */
+	CU_ASSERT_EQUAL(kbs_kek_wrap(&a, "", 0, dek, w, NULL), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(kbs_kek_wrap(&a, "x\0y", 3, dek, w, NULL),
+			KBS_ERR_INVALID);
+	memset(longp, 'p', sizeof(longp));
+	CU_ASSERT_EQUAL(kbs_kek_wrap(&a, longp, KBS_KEK_PATH_MAX, dek, w, NULL),
+			KBS_OK);
+	CU_ASSERT_EQUAL(kbs_kek_wrap(&a, longp, KBS_KEK_PATH_MAX + 1, dek, w,
+				     NULL), KBS_ERR_INVALID);
+	OPENSSL_cleanse(&a, sizeof(a));
+	OPENSSL_cleanse(&b, sizeof(b));
+}
+
+/* A local ring: slots by id, the current KEK first, ids unique. */
+static void
+test_ring_local(void)
+{
+	kbs_kek k[2];
+	kbs_kekring *r = NULL;
+	uint8_t dek[KBS_KEK_LEN], w[KBS_KEK_WRAPPED_LEN], got[KBS_KEK_LEN];
+	kbs_errbuf eb = {""};
+
+	memset(k, 0, sizeof(k));
+	memset(dek, 7, sizeof(dek));
+	snprintf(k[0].id, sizeof(k[0].id), "new");
+	snprintf(k[1].id, sizeof(k[1].id), "old");
+	k[1].key[0] = 1;
+	CU_ASSERT_EQUAL_FATAL(kbs_kekring_local(k, 2, &r, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_kekring_count(r), 2);
+	CU_ASSERT_STRING_EQUAL(kbs_kekring_id(r, 0), "new");
+	CU_ASSERT_PTR_NULL(kbs_kekring_id(r, 2));
+	CU_ASSERT_EQUAL(kbs_kekring_find(r, "old", 3), 1);
+	CU_ASSERT_EQUAL(kbs_kekring_find(r, "ol", 2), -1);
+	CU_ASSERT(kbs_kekring_up(r, &eb));
+	CU_ASSERT_EQUAL(kbs_kekring_wrap(r, 1, "a/b/c", dek, w, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_kekring_unwrap(r, 1, "a/b/c", w, sizeof(w), got, &eb),
+			KBS_OK);
+	CU_ASSERT(memcmp(got, dek, sizeof(dek)) == 0);
+	CU_ASSERT_EQUAL(kbs_kekring_unwrap(r, 0, "a/b/c", w, sizeof(w), got, &eb),
+			KBS_ERR_VERIFY);
+	CU_ASSERT_EQUAL(kbs_kekring_wrap(r, 2, "a/b/c", dek, w, &eb),
+			KBS_ERR_INTERNAL);
+	kbs_kekring_free(r);
+	snprintf(k[1].id, sizeof(k[1].id), "new");
+	CU_ASSERT_EQUAL(kbs_kekring_local(k, 2, &r, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(kbs_kekring_local(k, 0, &r, &eb), KBS_ERR_CONFIG);
+	kbs_kekring_free(NULL);
+}
+
 static const kbs_unit_test tests[] = {
 	{"files", test_files},
 	{"options", test_options},
 	{"kmip_unusable", test_kmip_unusable},
+	{"wrap and unwrap bind path and KEK id", test_wrap_unwrap},
+	{"a local ring of KEKs", test_ring_local},
 	{"cleanup", cleanup},
 	{NULL, NULL},
 };

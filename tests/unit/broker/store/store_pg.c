@@ -112,7 +112,7 @@ from_json(const char *text)
 	kbs_err rc;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
-	rc = kbs_store_pg_from_json(FAKE_PG, o, &s, NULL);
+	rc = kbs_store_pg_from_json(FAKE_PG, o, NULL, &s, NULL);
 	json_decref(o);
 	kbs_store_free(s);
 	return rc;

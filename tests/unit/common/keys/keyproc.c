@@ -87,6 +87,7 @@ start_with(int channels, long long timeout_ms, const char *config)
 
 	memset(&c, 0, sizeof(c));
 	c.name = "unit";
+	c.server = "test";
 	c.channels = channels;
 	c.timeout_ms = timeout_ms;
 	c.config = (const uint8_t *)config;
@@ -283,6 +284,7 @@ test_load_failure_reported(void)
 	kbs_errbuf eb = {""};
 
 	memset(&c, 0, sizeof(c));
+	c.server = "test";
 	c.config = (const uint8_t *)"fail";
 	c.config_len = 4;
 	CU_ASSERT_EQUAL(kbs_keyproc_start(&c, &kp, &eb), KBS_ERR_CONFIG);
@@ -436,12 +438,13 @@ static const kbs_unit_test tests[] = {
 	{NULL, NULL},
 };
 
-static const kbs_keyproc_server t_server = {t_load, t_handle};
+static const kbs_keyproc_server t_server = {"test", t_load, t_handle};
+static const kbs_keyproc_server *const t_servers[] = {&t_server, NULL};
 
 int
 main(int argc, char **argv)
 {
 	/* The key processes the tests start are this program, executed. */
-	kbs_keyproc_child_main(argc, argv, &t_server);
+	kbs_keyproc_child_main(argc, argv, t_servers);
 	return kbs_unit_run("keyproc", tests);
 }
