@@ -1,5 +1,8 @@
 /* daemon.c - command line, config, server life cycle, signals. */
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -327,6 +330,24 @@ out:
 	free(cfg);
 }
 
+/*
+ * glibc gives each thread that meets a locked arena an arena of its own,
+ * up to eight per core.  With a CivetWeb worker per connection, memory
+ * freed in one worker's arena is not reused by the others: over a million
+ * fresh-token releases the broker's RSS grew by 24 MB and did not level
+ * off, while the heap in use stayed under 5 MB (docs/benchmarks.md).  Two
+ * arenas keep it flat; the release path is bound by its crypto, not by
+ * malloc.  MALLOC_ARENA_MAX in the environment still wins.
+ */
+static void
+limit_malloc_arenas(void)
+{
+#ifdef __GLIBC__
+	if (getenv("MALLOC_ARENA_MAX") == NULL)
+		mallopt(M_ARENA_MAX, 2);
+#endif
+}
+
 static int
 serve(const kbs_daemon *d, const struct args *a)
 {
@@ -338,6 +359,7 @@ serve(const kbs_daemon *d, const struct args *a)
 	sigset_t set;
 	int sig = 0, status = 1;
 
+	limit_malloc_arenas();
 	memset(&hc, 0, sizeof(hc));
 	hc.listen = d->base->listen;
 	hc.tls_cert = d->base->tls_cert;
