@@ -115,8 +115,11 @@ kbs_authz_request_token(const kbs_authz *az, const kbs_http_req *req,
 	    (rc = az->cookie_fn(az->cookie_arg, req, &tok, NULL)) == KBS_OK)
 		return tok;
 	bearer = kbs_http_bearer(req);
+	/* The session store unreachable, or the key process that opens
+	 * the cookie restarting: the guest's session may be fine (503). */
 	if (store_down != NULL)
-		*store_down = bearer == NULL && rc == KBS_ERR_NETWORK;
+		*store_down = bearer == NULL && (rc == KBS_ERR_NETWORK ||
+						 rc == KBS_ERR_UNAVAILABLE);
 	return bearer ? strdup(bearer) : NULL;
 }
 

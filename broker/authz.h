@@ -71,7 +71,8 @@ void kbs_authz_accept_cookies(kbs_authz *az, kbs_authz_cookie_fn fn,
  * malloc'd (the caller wipes it: kbs_strfreezero), or NULL when it has
  * neither; then *store_down (may be NULL) tells whether a cookie's
  * session could not be looked up because the shared session store is
- * unreachable (answer 503, not 401).
+ * unreachable or the key process that opens cookies is restarting
+ * (answer 503, not 401).
  */
 char *kbs_authz_request_token(const kbs_authz *az, const kbs_http_req *req,
 			      int *store_down);

@@ -144,8 +144,8 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 						    &store_down)) == NULL &&
 	    store_down) {
 		kbs_http_reply_error(resp, 503, "TokenNotFound",
-				     "the attested session store is unavailable, "
-				     "retry");
+				     "the attested session store or the key "
+				     "process is unavailable, retry");
 		return -1;
 	}
 	if (c->token == NULL) {
