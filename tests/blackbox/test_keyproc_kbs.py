@@ -20,7 +20,7 @@ import kbsutil
 import pgutil
 from guest import Guest
 from test_keyproc import children, memory_holds, secret_forms
-from test_keyproc_kek import kek_file
+from test_keyproc_kek import kek_file, pg  # noqa: F401 (the fixture)
 
 pytestmark = [
     pytest.mark.skipif(pgutil.available() is not None,
@@ -31,14 +31,6 @@ pytestmark = [
 
 # How long a killed key process may keep the resource away.
 RECOVERY_S = 5
-
-
-@pytest.fixture(scope="module")
-def pg():
-    p = pgutil.Postgres()
-    p.start()
-    yield p
-    p.destroy()
 
 
 def pg_kbs(fleet, pg, tmp_path, kek, name="kbs-pg", keyproc=None):
@@ -77,6 +69,18 @@ def put(fleet, k, path):
     return value
 
 
+def attested(fleet, pg, tmp_path, path, keyproc=None):
+    """kbs with a postgres store holding path; a guest attested to it.
+    (kbs, KEK file, guest, its token, the stored value)"""
+    kek = kek_file(tmp_path)
+    k = pg_kbs(fleet, pg, tmp_path, kek, keyproc=keyproc)
+    value = put(fleet, k, path)
+    g = Guest(k.url)
+    token = g.attest()  # signed and sealed by "keys"
+    assert g.fetch(k.url, path, token=token) == value
+    return k, kek, g, token, value
+
+
 def issuer_view(k):
     """secret_forms() reads the issuer's options at the top level."""
     class View:
@@ -108,10 +112,7 @@ def test_two_key_processes_and_a_guest_fetches_from_postgres(fleet, pg,
 
 def test_http_process_holds_neither_kek_nor_signing_key(fleet, pg,
                                                         tmp_path):
-    kek = kek_file(tmp_path)
-    k = pg_kbs(fleet, pg, tmp_path, kek)
-    g = Guest(k.url)
-    token = g.attest()  # signed and sealed by "keys"
+    k, kek, g, token, _ = attested(fleet, pg, tmp_path, "kp/scan/x")
     for i in range(3):  # sealed (WRAP) and opened (UNWRAP) by "kek"
         value = put(fleet, k, "kp/scan/%d" % i)
         assert g.fetch(k.url, "kp/scan/%d" % i, token=token) == value
@@ -130,11 +131,8 @@ def test_in_process_kek_is_found_by_the_same_scan(fleet, pg, tmp_path):
     """broker.keyproc.in_process (measurement only): no "kek" key process,
     and the scan then finds the KEK in the HTTP process (so the scan
     above can fail); the issuer's keys stay in "keys"."""
-    kek = kek_file(tmp_path)
-    k = pg_kbs(fleet, pg, tmp_path, kek, keyproc={"in_process": True})
-    value = put(fleet, k, "kp/inproc/0")
-    g = Guest(k.url)
-    assert g.fetch(k.url, "kp/inproc/0", token=g.attest()) == value
+    k, kek, _, _, _ = attested(fleet, pg, tmp_path, "kp/inproc/0",
+                               keyproc={"in_process": True})
     assert set(key_processes(k)) == {"keys"}
     needles = dict(secret_forms(issuer_view(k)))
     needles["kek"] = [kek.read_bytes()]
@@ -162,18 +160,26 @@ def wait_new(k, name, old):
         time.sleep(0.02)
 
 
-def test_kill_9_of_the_kek_process(fleet, pg, tmp_path):
-    kek = kek_file(tmp_path)
-    k = pg_kbs(fleet, pg, tmp_path, kek)
-    value = put(fleet, k, "kp/kill/0")
-    g = Guest(k.url)
-    token = g.attest()
-    assert g.fetch(k.url, "kp/kill/0", token=token) == value
+def kill_9(k, name, probe):
+    """kill -9 the key process name and call probe() (asserting 503 or
+    success, never 500) until it returns True (served), within
+    RECOVERY_S; the new key process replaces only the killed one."""
     old = key_processes(k)
-    os.kill(old["kek"], signal.SIGKILL)
+    os.kill(old[name], signal.SIGKILL)
     t0 = time.monotonic()
-    served = False
-    while not served:
+    while not probe():
+        assert time.monotonic() - t0 < RECOVERY_S, k.log_text()
+    new = wait_new(k, name, old[name])
+    assert key_processes(k) == dict(old, **{name: new})
+    assert "killed by signal 9; restarting" in k.log_text()
+    assert k.proc.poll() is None
+    assert requests.get(k.url + "/readyz").status_code == 200
+
+
+def test_kill_9_of_the_kek_process(fleet, pg, tmp_path):
+    k, _, g, token, value = attested(fleet, pg, tmp_path, "kp/kill/0")
+
+    def probe():
         r = g.get_resource(k.url, "kp/kill/0", token=token)
         served = served_or_503(r, value, "PluginInternalError")
         if served:
@@ -187,26 +193,14 @@ def test_kill_9_of_the_kek_process(fleet, pg, tmp_path):
         assert w.status_code in (200, 503), w.text
         if w.status_code == 503:
             kbsutil.assert_error(w, 503, "PluginInternalError")
-        assert time.monotonic() - t0 < RECOVERY_S, k.log_text()
-    new = wait_new(k, "kek", old["kek"])
-    # The other key process was left alone.
-    assert key_processes(k) == {"keys": old["keys"], "kek": new}
-    assert "killed by signal 9; restarting" in k.log_text()
-    assert k.proc.poll() is None
-    assert requests.get(k.url + "/readyz").status_code == 200
+        return served
+    kill_9(k, "kek", probe)
 
 
 def test_kill_9_of_the_keys_process(fleet, pg, tmp_path):
-    kek = kek_file(tmp_path)
-    k = pg_kbs(fleet, pg, tmp_path, kek)
-    value = put(fleet, k, "kp/killkeys/0")
-    g = Guest(k.url)
-    token = g.attest()
-    old = key_processes(k)
-    os.kill(old["keys"], signal.SIGKILL)
-    t0 = time.monotonic()
-    served = False
-    while not served:
+    k, _, g, token, value = attested(fleet, pg, tmp_path, "kp/killkeys/0")
+
+    def probe():
         # A new handshake needs "keys" (the session cookie is sealed).
         r = Guest(k.url).auth()
         if r.status_code != 200:
@@ -221,12 +215,9 @@ def test_kill_9_of_the_keys_process(fleet, pg, tmp_path):
         served = served_or_503(r, value, "TokenNotFound")
         if not served:
             assert "key process" in r.json()["detail"]
-        assert time.monotonic() - t0 < RECOVERY_S, k.log_text()
-    new = wait_new(k, "keys", old["keys"])
-    assert key_processes(k) == {"keys": new, "kek": old["kek"]}
+        return served
+    kill_9(k, "keys", probe)
     # A whole new guest attests and fetches with its cookie.
     g2 = Guest(k.url)
     g2.attest()
     assert g2.fetch(k.url, "kp/killkeys/0", use_cookie=True) == value
-    assert "killed by signal 9; restarting" in k.log_text()
-    assert k.proc.poll() is None
