@@ -1,6 +1,5 @@
 /* Tests for the versioned policy store (broker/policystore.c). */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +9,7 @@
 
 #include "broker_int.h"
 #include "fsutil.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 #define ALLOW "{\"version\": 1, \"id\": \"allow\", \"rules\": [{\"id\": \"all\", " \
@@ -20,25 +20,13 @@
 #define BROKEN "{\"version\": 1,\n \"rules\": [{\"id\": \"x\", \"effect\": " \
 	"\"allow\", \"resources\": \"**\", \"wehn\": {}}]}"
 
-static char dir[64];
+static const char *dir;
 static char file[128];
-
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
 
 static void
 fresh_dir(void)
 {
-	if (dir[0] != '\0')
-		nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-	snprintf(dir, sizeof(dir), "/tmp/kbs-pstore-XXXXXX");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	dir = kbs_unit_mkdtemp();
 	snprintf(file, sizeof(file), "%s/policies.json", dir);
 }
 
@@ -420,8 +408,6 @@ test_legacy_state_file(void)
 	CU_ASSERT_EQUAL(decide(s, "a/key/1", &ref), 1);
 	CU_ASSERT_EQUAL(ref.version, 1);
 	kbs_policystore_free(s);
-	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-	dir[0] = '\0';
 }
 
 static const kbs_unit_test tests[] = {

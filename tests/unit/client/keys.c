@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "client.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 static void
@@ -77,12 +78,11 @@ test_unsuitable_tee_keys(void)
 static void
 test_pem_roundtrip(void)
 {
-	char dir[] = "/tmp/kbs-client-keys.XXXXXX", path[64];
+	char path[128];
 	EVP_PKEY *k = NULL, *back = NULL;
 	struct stat st;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/tee.pem", dir);
+	snprintf(path, sizeof(path), "%s/tee.pem", kbs_unit_tmpdir());
 	CU_ASSERT_EQUAL_FATAL(client_key_generate(CLIENT_KEY_EC, &k, NULL), KBS_OK);
 	CU_ASSERT_EQUAL_FATAL(client_key_write_pem(k, path, NULL), KBS_OK);
 	CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
@@ -91,40 +91,28 @@ test_pem_roundtrip(void)
 	CU_ASSERT_EQUAL(EVP_PKEY_eq(k, back), 1);
 	EVP_PKEY_free(back);
 	EVP_PKEY_free(k);
-	unlink(path);
-	rmdir(dir);
-}
-
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	fputs(text, f);
-	fclose(f);
 }
 
 static void
 test_pem_refusals(void)
 {
-	char dir[] = "/tmp/kbs-client-keys.XXXXXX", path[64];
+	static const char junk[] =
+		"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+	const char *path =
+		kbs_unit_tmpfile("junk.pem", junk, strlen(junk), 0600);
+	char nodir[128];
 	EVP_PKEY *k = NULL;
 	kbs_errbuf eb = {""};
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/junk.pem", dir);
-	write_file(path, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
 	CU_ASSERT_EQUAL(client_key_read_pem(path, &k, &eb), KBS_ERR_INVALID);
 	CU_ASSERT_PTR_NULL(k);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, path));
 	unlink(path);
 	CU_ASSERT_EQUAL(client_key_read_pem(path, &k, NULL), KBS_ERR_NOT_FOUND);
-	snprintf(path, sizeof(path), "%s/no/such/dir/k.pem", dir);
+	snprintf(nodir, sizeof(nodir), "%s/no/such/dir/k.pem", kbs_unit_tmpdir());
 	CU_ASSERT_EQUAL_FATAL(client_key_generate(CLIENT_KEY_EC, &k, NULL), KBS_OK);
-	CU_ASSERT_NOT_EQUAL(client_key_write_pem(k, path, NULL), KBS_OK);
+	CU_ASSERT_NOT_EQUAL(client_key_write_pem(k, nodir, NULL), KBS_OK);
 	EVP_PKEY_free(k);
-	rmdir(dir);
 }
 
 static const kbs_unit_test tests[] = {

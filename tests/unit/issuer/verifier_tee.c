@@ -20,6 +20,7 @@
 #include "snp.h"
 #include "verifier_tee.h"
 #include "x509util.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 #define REF_NOW 1795392000LL  /* 2026-11-23, the vectors' reference date */
@@ -460,14 +461,14 @@ test_cache_ttl_and_bound(void)
 static void
 test_vek_sources(void)
 {
-	char tmpl[] = "/tmp/kbs-vt-XXXXXX", path[600];
+	const char *tmpl = kbs_unit_mkdtemp();
+	char path[600];
 	uint8_t rd[64], *r, *c;
 	size_t rl = 0, cl = 0;
 	char *rb;
 	json_t *ev;
 	kbs_verifier *none, *dir;
 
-	CU_ASSERT_FATAL(mkdtemp(tmpl) != NULL);
 	r = kbs_unit_vector_read("snp/test-report.bin", &rl);
 	c = kbs_unit_vector_read("snp/test-vcek.der", &cl);
 	snprintf(path, sizeof(path), "%s/vcek.der", tmpl);
@@ -481,7 +482,6 @@ test_vek_sources(void)
 	expect_ok(dir, "snp", ev, rd, 0);
 	unlink(path); /* now only the in-memory VEK cache has it */
 	expect_ok(dir, "snp", ev, rd, 0);
-	rmdir(tmpl);
 	kbs_verifier_free(none);
 	kbs_verifier_free(dir);
 	json_decref(ev);
@@ -686,7 +686,8 @@ static void
 test_dcap_collateral_refusals(void)
 {
 	static const uint8_t junk[] = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n";
-	char dir[512], tmp[] = "/tmp/kbs-vt-crl-XXXXXX", path[600];
+	char dir[512], path[600];
+	const char *tmp;
 	uint8_t rd[64];
 	json_t *q4 = quote_evidence("tdx/tdx_quote_4.dat", 1, rd);
 	json_t *sgx = quote_evidence("sgx/occlum_quote.dat", 0, rd);
@@ -700,13 +701,11 @@ test_dcap_collateral_refusals(void)
 	expect_fail(vt, "tdx", q4, rd, NULL, 0, 0, KBS_ERR_VERIFY, "FMSPC does not match");
 	expect_fail(vs, "sgx", sgx, rd, NULL, 0, 0, KBS_ERR_VERIFY, "does not apply to a SGX");
 	/* A PCK CRL of the issuing (Platform) CA that does not parse. */
-	CU_ASSERT_FATAL(mkdtemp(tmp) != NULL);
+	tmp = kbs_unit_mkdtemp();
 	snprintf(path, sizeof(path), "%s/pck_platform_crl.pem", tmp);
 	CU_ASSERT_FATAL(kbs_fs_write_atomic(path, junk, sizeof(junk) - 1, 0600, NULL) == KBS_OK);
 	vc = new_verifier("tdx", COLL_NOW, tmp, 0, 0);
 	expect_fail(vc, "tdx", q6, rd, NULL, 0, 0, KBS_ERR_INVALID, "PCK CRL: malformed");
-	unlink(path);
-	rmdir(tmp);
 	kbs_verifier_free(vt);
 	kbs_verifier_free(vs);
 	kbs_verifier_free(vc);
@@ -1182,7 +1181,7 @@ static void
 test_snp_milan_claims_and_sources(void)
 {
 	char *ev = snp_text("snp/test-report.bin", "snp/test-vcek.der", 0, 0);
-	char cert[512], dir[] = "/tmp/kbs-tee-snp-XXXXXX", path[600];
+	char cert[512], path[600];
 	json_t *claims = NULL;
 	struct once o;
 	kbs_errbuf eb = {{0}};
@@ -1208,9 +1207,8 @@ test_snp_milan_claims_and_sources(void)
 	o.cert_path = kbs_unit_vector("snp/vcek-genoa.pem", cert, sizeof(cert));
 	CU_ASSERT_EQUAL(verify_once("snp", b, len, &o, &claims, &eb), KBS_ERR_VERIFY);
 	o.cert_path = NULL;
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	o.collateral_dir = dir;
-	snprintf(path, sizeof(path), "%s/vcek.der", dir);
+	o.collateral_dir = kbs_unit_mkdtemp();
+	snprintf(path, sizeof(path), "%s/vcek.der", o.collateral_dir);
 	f = fopen(path, "wb");
 	{
 		size_t clen;
@@ -1223,7 +1221,6 @@ test_snp_milan_claims_and_sources(void)
 	CU_ASSERT_EQUAL(verify_once("snp", b, len, &o, &claims, &eb), KBS_OK);
 	json_decref(claims);
 	unlink(path);
-	rmdir(dir);
 	/* Truncated and padded raw reports. */
 	CU_ASSERT_EQUAL(verify_once("snp", b, len - 1, &o, &claims, &eb), KBS_ERR_INVALID);
 	free(b);

@@ -12,6 +12,7 @@
 
 #include "fsutil.h"
 #include "intel_int.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 #define K1 "7b5f0e2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -142,17 +143,15 @@ test_admin_reworded(void)
 	kbs_authz_free(in.authz);
 }
 
-static char tmpdir[] = "/tmp/kbs-unit-intel-XXXXXX";
 static kbs_intel docs;
 
 static void
 open_docs(void)
 {
-	CU_ASSERT_FATAL(mkdtemp(tmpdir) != NULL);
 	memset(&docs, 0, sizeof(docs));
 	pthread_mutex_init(&docs.lock, NULL);
-	docs.keys_dir = kbs_fs_path(tmpdir, "keys");
-	docs.pol_dir = kbs_fs_path(tmpdir, "key-transfer-policies");
+	docs.keys_dir = kbs_fs_path(kbs_unit_tmpdir(), "keys");
+	docs.pol_dir = kbs_fs_path(kbs_unit_tmpdir(), "key-transfer-policies");
 	CU_ASSERT_FATAL(docs.keys_dir != NULL && docs.pol_dir != NULL);
 	CU_ASSERT_EQUAL_FATAL(kbs_fs_mkdirs(docs.keys_dir, 0700, NULL), KBS_OK);
 	CU_ASSERT_EQUAL_FATAL(kbs_fs_mkdirs(docs.pol_dir, 0700, NULL), KBS_OK);
@@ -217,11 +216,6 @@ test_documents(void)
 	/* The lock without a database is the mutex alone. */
 	CU_ASSERT_EQUAL(kbs_intel_lock_take(&docs, NULL), KBS_OK);
 	kbs_intel_unlock(&docs);
-	kbs_intel_doc_remove(&docs, KBS_INTEL_KEY, K2, NULL);
-	kbs_intel_doc_remove(&docs, KBS_INTEL_POLICY, P1, NULL);
-	rmdir(docs.keys_dir);
-	rmdir(docs.pol_dir);
-	rmdir(tmpdir);
 	free(docs.keys_dir);
 	free(docs.pol_dir);
 	pthread_mutex_destroy(&docs.lock);

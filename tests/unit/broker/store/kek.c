@@ -17,30 +17,8 @@
 
 #include "kek.h"
 #include "kekring.h"
+#include "tmpfile.h"
 #include "unit.h"
-
-static char dir[64];
-
-static const char *
-kek(const char *name, const void *data, size_t len, mode_t mode)
-{
-	static char path[4][160];
-	static int next;
-	char *p = path[next++ % 4];
-	FILE *f;
-
-	if (dir[0] == '\0') {
-		snprintf(dir, sizeof(dir), "/tmp/kbs-kek-XXXXXX");
-		CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	}
-	snprintf(p, 160, "%s/%s", dir, name);
-	f = fopen(p, "wb");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	fwrite(data, 1, len, f);
-	fclose(f);
-	chmod(p, mode);
-	return p;
-}
 
 /* Load one file KEK under id. */
 static kbs_err
@@ -66,6 +44,13 @@ load_one(const char *id, const char *file)
 	return rc;
 }
 
+/* load_one of a KEK file with these bytes and permission bits. */
+static kbs_err
+load_file(const char *name, const void *data, size_t len, mode_t mode)
+{
+	return load_one("k1", kbs_unit_tmpfile(name, data, len, mode));
+}
+
 static void
 test_files(void)
 {
@@ -79,32 +64,27 @@ test_files(void)
 	for (i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02X", (unsigned)(i * 7));
 	hex[64] = '\n';
-	CU_ASSERT_EQUAL(load_one("k1", kek("raw", raw, 32, 0600)), KBS_OK);
-	CU_ASSERT_EQUAL(load_one("k1", kek("grp", raw, 32, 0640)), KBS_OK);
-	CU_ASSERT_EQUAL(load_one("k1", kek("hex", hex, 65, 0600)), KBS_OK);
-	CU_ASSERT_EQUAL(load_one("k1", kek("hex2", hex, 64, 0400)), KBS_OK);
+	CU_ASSERT_EQUAL(load_file("raw", raw, 32, 0600), KBS_OK);
+	CU_ASSERT_EQUAL(load_file("grp", raw, 32, 0640), KBS_OK);
+	CU_ASSERT_EQUAL(load_file("hex", hex, 65, 0600), KBS_OK);
+	CU_ASSERT_EQUAL(load_file("hex2", hex, 64, 0400), KBS_OK);
 	/* The bytes: hex decoded. */
 	memset(&c, 0, sizeof(c));
 	c.src[0].id = "h";
 	c.src[0].kind = KBS_KEK_FILE;
-	c.src[0].ref = kek("hex3", hex, 64, 0600);
+	c.src[0].ref = kbs_unit_tmpfile("hex3", hex, 64, 0600);
 	c.n = 1;
 	CU_ASSERT_EQUAL_FATAL(kbs_kek_load_all(&c, out, NULL), KBS_OK);
 	CU_ASSERT(out[0].key[0] == 0 && out[0].key[1] == 7 &&
 		  out[0].key[31] == (uint8_t)(31 * 7));
 	/* Readable by others, writable by the group: refused. */
-	CU_ASSERT_EQUAL(load_one("k1", kek("world", raw, 32, 0644)),
-			KBS_ERR_CONFIG);
-	CU_ASSERT_EQUAL(load_one("k1", kek("gw", raw, 32, 0660)),
-			KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(load_file("world", raw, 32, 0644), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(load_file("gw", raw, 32, 0660), KBS_ERR_CONFIG);
 	/* Wrong lengths and encodings. */
-	CU_ASSERT_EQUAL(load_one("k1", kek("short", raw, 31, 0600)),
-			KBS_ERR_CONFIG);
-	CU_ASSERT_EQUAL(load_one("k1", kek("long", raw, 33, 0600)),
-			KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(load_file("short", raw, 31, 0600), KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(load_file("long", raw, 33, 0600), KBS_ERR_CONFIG);
 	hex[3] = 'g';
-	CU_ASSERT_EQUAL(load_one("k1", kek("badhex", hex, 64, 0600)),
-			KBS_ERR_CONFIG);
+	CU_ASSERT_EQUAL(load_file("badhex", hex, 64, 0600), KBS_ERR_CONFIG);
 	CU_ASSERT_EQUAL(load_one("k1", "/nonexistent/kek"), KBS_ERR_CONFIG);
 	CU_ASSERT_EQUAL(kbs_kek_load_all(NULL, out, NULL), KBS_ERR_CONFIG);
 }
@@ -213,14 +193,8 @@ test_kmip_unusable(void)
 static void
 cleanup(void)
 {
-	char cmd[128];
-
 	json_decref(held);
 	held = NULL;
-	if (dir[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		CU_ASSERT_EQUAL(system(cmd), 0);
-	}
 }
 
 /*

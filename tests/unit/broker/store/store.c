@@ -7,6 +7,7 @@
 
 #include "mem.h"
 #include "store.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 static void
@@ -83,7 +84,8 @@ test_path_nul_and_length(void)
 	CU_ASSERT_EQUAL(kbs_store_path_valid(path), 0);
 }
 
-static char root[300], parent[256];
+static char root[300];
+static const char *parent;
 
 /* parent = fresh temp dir; root = parent/store (created by the backend). */
 static kbs_store *
@@ -92,8 +94,7 @@ new_store(void)
 	kbs_store *s = NULL;
 	kbs_errbuf eb;
 
-	snprintf(parent, sizeof(parent), "/tmp/kbs-store-XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(parent) != NULL);
+	parent = kbs_unit_mkdtemp();
 	snprintf(root, sizeof(root), "%s/store/", parent);
 	CU_ASSERT_EQUAL_FATAL(kbs_store_fs_new(root, &s, &eb), KBS_OK);
 	return s;

@@ -19,7 +19,6 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -39,6 +38,7 @@
 #include "kmip.h"
 #include "mem.h"
 #include "store.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -46,7 +46,7 @@
 
 static struct {
 	pid_t pid;
-	char dir[64];
+	const char *dir; /* under the program's temp directory (tmpfile.h) */
 	char other[80]; /* a second, unrelated CA and client */
 	unsigned port;
 	kbs_store *store;
@@ -150,28 +150,13 @@ srv_kill(void)
 	}
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* Stop the server and remove its directory (keys, database). */
+/* Stop the server; its directory goes with the program's temp directory,
+ * whose removal was registered before this (atexit runs in reverse). */
 static void
 cleanup(void)
 {
-	char out[96];
-
 	/* No OpenSSL here: at exit, its own cleanup may already have run. */
 	srv_kill();
-	if (srv.dir[0] != '\0') {
-		nftw(srv.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-		snprintf(out, sizeof(out), "%s.out", srv.dir);
-		unlink(out);
-	}
 }
 
 static void
@@ -212,8 +197,7 @@ need_server(void)
 
 	if (srv.store != NULL)
 		return;
-	snprintf(srv.dir, sizeof(srv.dir), "/tmp/kbs-kmip-XXXXXX");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(srv.dir));
+	srv.dir = kbs_unit_mkdtemp();
 	snprintf(srv.other, sizeof(srv.other), "%s/other", srv.dir);
 	srv.port = free_port();
 	atexit(cleanup);

@@ -18,33 +18,12 @@
 #include "kek.h"
 #include "pg.h"
 #include "store.h"
+#include "tmpfile.h"
 #include "unit.h"
 
-static char dir[64];
 /* Never dereferenced while building a store: the pool is only borrowed. */
 static int not_a_pool;
 #define FAKE_PG ((struct kbs_pg *)&not_a_pool)
-
-static const char *
-kek(const char *name, const void *data, size_t len, mode_t mode)
-{
-	static char path[4][160];
-	static int next;
-	char *p = path[next++ % 4];
-	FILE *f;
-
-	if (dir[0] == '\0') {
-		snprintf(dir, sizeof(dir), "/tmp/kbs-storepg-XXXXXX");
-		CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	}
-	snprintf(p, 160, "%s/%s", dir, name);
-	f = fopen(p, "wb");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	fwrite(data, 1, len, f);
-	fclose(f);
-	chmod(p, mode);
-	return p;
-}
 
 /* Stores from loaded keys: ids distinct, at least one, at most 8. */
 static void
@@ -89,10 +68,11 @@ test_needs_a_database(void)
 	CU_ASSERT_EQUAL(kbs_store_pg_new(NULL, &k, 1, &s, &eb), KBS_ERR_CONFIG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "postgres.url"));
 	/* Through the router's configuration: the same refusal. */
-	snprintf(fsdir, sizeof(fsdir), "%s/fs", dir);
+	snprintf(fsdir, sizeof(fsdir), "%s/fs", kbs_unit_tmpdir());
 	CU_ASSERT_EQUAL_FATAL(kbs_store_fs_new(fsdir, &fs, NULL), KBS_OK);
 	stores = json_pack("{s:{s:s, s:s, s:s}}", "db", "type", "postgres",
-			   "kek_id", "k1", "kek_file", kek("raw", raw, 32, 0600));
+			   "kek_id", "k1", "kek_file",
+			   kbs_unit_tmpfile("raw", raw, 32, 0600));
 	CU_ASSERT_EQUAL(kbs_store_router_from_json(fs, stores, NULL, &r, &eb),
 			KBS_ERR_CONFIG);
 	CU_ASSERT_PTR_NULL(r);
@@ -123,7 +103,8 @@ test_json_options(void)
 {
 	uint8_t a[32] = {1}, b[32] = {2};
 	char doc[1024];
-	const char *ka = kek("a", a, 32, 0600), *kb = kek("b", b, 32, 0600);
+	const char *ka = kbs_unit_tmpfile("a", a, 32, 0600);
+	const char *kb = kbs_unit_tmpfile("b", b, 32, 0600);
 
 	snprintf(doc, sizeof(doc), "{\"type\": \"postgres\", \"kek_id\": \"k2\", "
 		 "\"kek_file\": \"%s\", \"old_keks\": {\"k1\": \"%s\"}}", kb, ka);
@@ -146,7 +127,7 @@ test_json_options(void)
 				  "\"3\"}"), KBS_ERR_CONFIG);
 	/* A KEK file that is world-readable: the store is not made. */
 	snprintf(doc, sizeof(doc), "{\"kek_id\": \"k1\", \"kek_file\": \"%s\"}",
-		 kek("w", a, 32, 0644));
+		 kbs_unit_tmpfile("w", a, 32, 0644));
 	CU_ASSERT_EQUAL(from_json(doc), KBS_ERR_CONFIG);
 }
 
@@ -175,23 +156,11 @@ test_pool_settings(void)
 	kbs_pg_close(NULL);
 }
 
-static void
-cleanup(void)
-{
-	char cmd[128];
-
-	if (dir[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		CU_ASSERT_EQUAL(system(cmd), 0);
-	}
-}
-
 static const kbs_unit_test tests[] = {
 	{"keys", test_keys},
 	{"needs_a_database", test_needs_a_database},
 	{"json_options", test_json_options},
 	{"pool_settings", test_pool_settings},
-	{"cleanup", cleanup},
 	{NULL, NULL},
 };
 

@@ -11,9 +11,10 @@
 
 #include "audit.h"
 #include "fsutil.h"
+#include "tmpfile.h"
 #include "unit.h"
 
-static char tmpdir[256];
+static const char *tmpdir;
 static char logpath[512];
 
 static const char zeros[] =
@@ -24,8 +25,7 @@ static const char zeros[] =
 static void
 setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kbs-audit-XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(tmpdir) != NULL);
+	tmpdir = kbs_unit_mkdtemp();
 	snprintf(logpath, sizeof(logpath), "%s/logs/audit.log", tmpdir);
 }
 

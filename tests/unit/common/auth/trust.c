@@ -21,11 +21,12 @@
 #include "signer.h"
 #include "httpd.h"
 #include "trust.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 #define NOW 1800000000LL
 
-static char dir[64];
+static const char *dir;
 static EVP_PKEY *key_a, *key_b, *ca_key, *ca2_key;
 static X509 *ca_cert, *ca2_cert;
 
@@ -160,9 +161,7 @@ setup(void)
 	long day = 86400;
 	long long delta = NOW - (long long)time(NULL);
 
-	snprintf(dir, sizeof(dir), "/tmp/kbs-trust-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return -1;
+	dir = kbs_unit_tmpdir();
 	key_a = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	key_b = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -1325,16 +1324,12 @@ test_three_issuers(void)
 static void
 test_cleanup(void)
 {
-	char cmd[128];
-
 	EVP_PKEY_free(key_a);
 	EVP_PKEY_free(key_b);
 	EVP_PKEY_free(ca_key);
 	EVP_PKEY_free(ca2_key);
 	X509_free(ca_cert);
 	X509_free(ca2_cert);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	CU_ASSERT(system(cmd) == 0);
 }
 
 static void

@@ -9,16 +9,16 @@
 
 #include "fsutil.h"
 #include "mem.h"
+#include "tmpfile.h"
 #include "unit.h"
 
-static char tmpdir[256];
+static const char *tmpdir;
 
 /* A fresh private directory per test. */
 static const char *
 mk_tmpdir(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kbs-fsutil-XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(tmpdir) != NULL);
+	tmpdir = kbs_unit_mkdtemp();
 	return tmpdir;
 }
 

@@ -20,6 +20,7 @@
 #include "jwe.h"
 #include "jwk.h"
 #include "mem.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 #define PY "/usr/bin/python3"
@@ -791,28 +792,13 @@ static const char py_encrypt[] =
 	"print(json.dumps(dict(zip(['protected', 'encrypted_key', 'iv',\n"
 	"                           'ciphertext', 'tag'], p))))\n";
 
-static char idir[64];
-
-static void
-write_file(const char *name, const void *data, size_t len)
-{
-	char p[128];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", idir, name);
-	f = fopen(p, "wb");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	CU_ASSERT_EQUAL(fwrite(data, 1, len, f), len);
-	fclose(f);
-}
-
 static void
 write_key(const char *name, EVP_PKEY *k, int priv)
 {
 	char p[128];
 	FILE *f;
 
-	snprintf(p, sizeof(p), "%s/%s", idir, name);
+	snprintf(p, sizeof(p), "%s/%s", kbs_unit_tmpdir(), name);
 	f = fopen(p, "wb");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
 	if (priv) {
@@ -823,7 +809,8 @@ write_key(const char *name, EVP_PKEY *k, int priv)
 	fclose(f);
 }
 
-/* Run a python script from idir; returns its stdout (malloc'd) or NULL. */
+/* Run a python script from the temp directory; its stdout (malloc'd) or
+ * NULL. */
 static char *
 run_py(const char *script, const char *args, size_t *outlen)
 {
@@ -832,7 +819,8 @@ run_py(const char *script, const char *args, size_t *outlen)
 	size_t n = 0, r;
 	FILE *f;
 
-	snprintf(cmd, sizeof(cmd), "cd %s && " PY " %s %s", idir, script, args);
+	snprintf(cmd, sizeof(cmd), "cd %s && " PY " %s %s", kbs_unit_tmpdir(),
+		 script, args);
 	f = popen(cmd, "r");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
 	while ((r = fread(buf + n, 1, 65535 - n, f)) > 0)
@@ -857,15 +845,12 @@ test_interop_jwcrypto(void)
 		{&p256, "ECDH-ES+A256KW"}, {&p384, "ECDH-ES+A256KW"},
 		{&p521, "ECDH-ES+A256KW"},
 	};
-	char cmd[128];
 	size_t i, n;
 
 	keys_init();
-	snprintf(idir, sizeof(idir), "/tmp/kbs-jwe-XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(idir) != NULL);
-	write_file("dec.py", py_decrypt, strlen(py_decrypt));
-	write_file("enc.py", py_encrypt, strlen(py_encrypt));
-	write_file("pt.bin", msg, sizeof(msg));
+	kbs_unit_tmpfile("dec.py", py_decrypt, strlen(py_decrypt), 0600);
+	kbs_unit_tmpfile("enc.py", py_encrypt, strlen(py_encrypt), 0600);
+	kbs_unit_tmpfile("pt.bin", msg, sizeof(msg), 0600);
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		char *j = encrypt_for(*t[i].k, t[i].alg, msg, sizeof(msg), 1,
 				      KBS_OK), *out, args[64];
@@ -873,7 +858,7 @@ test_interop_jwcrypto(void)
 		/* C encrypts, jwcrypto decrypts. */
 		write_key("priv.pem", *t[i].k, 1);
 		write_key("pub.pem", *t[i].k, 0);
-		write_file("c.jwe", j, strlen(j));
+		kbs_unit_tmpfile("c.jwe", j, strlen(j), 0600);
 		out = run_py("dec.py", "priv.pem c.jwe", &n);
 		CU_ASSERT_PTR_NOT_NULL(out);
 		if (out != NULL)
@@ -889,8 +874,6 @@ test_interop_jwcrypto(void)
 		CU_ASSERT_EQUAL(decrypt_is(*t[i].k, out, msg, sizeof(msg)), KBS_OK);
 		free(out);
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", idir);
-	CU_ASSERT(system(cmd) == 0);
 }
 
 /* jwcrypto's own flattened form carries epk in "header": refused. */
@@ -905,22 +888,18 @@ test_unprotected_header_refused(void)
 		" 'enc': 'A256GCM'}))\n"
 		"e.add_recipient(k)\n"
 		"print(e.serialize())\n";
-	char cmd[128], *out;
+	char *out;
 	size_t n;
 
 	keys_init();
-	snprintf(idir, sizeof(idir), "/tmp/kbs-jwe-XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(idir) != NULL);
 	write_key("pub.pem", p256, 0);
-	write_file("flat.py", py, strlen(py));
+	kbs_unit_tmpfile("flat.py", py, strlen(py), 0600);
 	out = run_py("flat.py", "", &n);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
 	CU_ASSERT(strstr(out, "\"header\"") != NULL);
 	CU_ASSERT_EQUAL(decrypt_is(p256, out, (const uint8_t *)"x", 1),
 			KBS_ERR_UNSUPPORTED);
 	free(out);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", idir);
-	CU_ASSERT(system(cmd) == 0);
 }
 
 static void

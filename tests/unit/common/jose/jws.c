@@ -8,6 +8,7 @@
 #include "b64.h"
 #include "json.h"
 #include "jws.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 struct kspec {
@@ -656,7 +657,8 @@ test_jwcrypto_verifies_ours(void)
 	    "t=jws.JWS();t.deserialize(open(sys.argv[2]).read())\n"
 	    "t.verify(k,alg=sys.argv[3])\n"
 	    "assert json.loads(t.payload)['sub']=='kbs-c'\n";
-	char dir[] = "/tmp/kbs-jws-XXXXXX", cmd[512], pk[128], pt[128], ps[128];
+	char cmd[512], pk[128];
+	const char *ps, *pt;
 	size_t i;
 
 	if (access("/usr/bin/python3", X_OK) != 0 ||
@@ -664,24 +666,15 @@ test_jwcrypto_verifies_ours(void)
 		fprintf(stderr, "jwcrypto not available, interop skipped\n");
 		return;
 	}
-	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
-	snprintf(pk, sizeof(pk), "%s/k", dir);
-	snprintf(pt, sizeof(pt), "%s/t", dir);
-	snprintf(ps, sizeof(ps), "%s/v.py", dir);
-	{
-		FILE *f = fopen(ps, "w");
-		fputs(script, f);
-		fclose(f);
-	}
+	ps = kbs_unit_tmpfile("v.py", script, strlen(script), 0600);
+	snprintf(pk, sizeof(pk), "%s/k", kbs_unit_tmpdir());
 	for (i = 0; i < NSPECS; i++) {
 		EVP_PKEY *key = gen(&specs[i]);
 		kbs_jwk *k = jwk_of(key, NULL);
 		char *tok = sign(key, specs[i].alg, NULL, "{\"sub\":\"kbs-c\"}");
 		json_t *kj = kbs_jwk_to_json(k);
-		FILE *f = fopen(pt, "w");
 
-		fputs(tok, f);
-		fclose(f);
+		pt = kbs_unit_tmpfile("t", tok, strlen(tok), 0600);
 		json_dump_file(kj, pk, 0);
 		snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %s %s %s", ps, pk, pt,
 			 specs[i].alg);
@@ -691,10 +684,6 @@ test_jwcrypto_verifies_ours(void)
 		kbs_jwk_free(k);
 		EVP_PKEY_free(key);
 	}
-	unlink(pk);
-	unlink(pt);
-	unlink(ps);
-	rmdir(dir);
 }
 
 static void

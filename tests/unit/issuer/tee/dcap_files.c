@@ -12,6 +12,7 @@
 #include "dcap_verify.h"
 #include "fsutil.h"
 #include "x509util.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 #define BEFORE_NEXT 1761955200LL /* 2025-11-01, the TDX collateral still current */
@@ -46,15 +47,6 @@ put_vector(const char *dir, const char *name, const char *rel)
 	CU_ASSERT_FATAL(b != NULL);
 	put(dir, name, b, n);
 	free(b);
-}
-
-static void
-rm(const char *dir, const char *name)
-{
-	char path[600];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	unlink(path);
 }
 
 static void
@@ -124,12 +116,11 @@ test_names(void)
 	static const uint8_t junk[] = "not collateral";
 	kbs_dcap_quote *q6 = load_quote("tdx/tdx_quote_6.dat");
 	const uint8_t fmspc[6] = {0x00, 0xa0, 0x6d, 0x08, 0x00, 0x00};
-	char dir[] = "/tmp/kbs-dcap-files-XXXXXX";
+	const char *dir = kbs_unit_mkdtemp();
 	kbs_dcap_collateral c;
 	kbs_dcap_verified v;
 	kbs_errbuf eb = {{0}};
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
 	CU_ASSERT_FALSE(kbs_dcap_files_have_tcb_info(dir, 1, fmspc));
 	CU_ASSERT_EQUAL_FATAL(kbs_dcap_files_read(dir, q6, 0, &c, &eb), KBS_OK);
 	CU_ASSERT(c.tcb_info == NULL && c.qe_identity == NULL && c.pck_crl == NULL);
@@ -158,14 +149,6 @@ test_names(void)
 	CU_ASSERT_EQUAL(kbs_dcap_verify(q6, BEFORE_NEXT, &c, &v, &eb), KBS_ERR_INVALID);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "PCK CRL: malformed"));
 	kbs_dcap_files_free(&c);
-	rm(dir, "pck_platform_crl.pem");
-	rm(dir, "pck_processor_crl.der");
-	rm(dir, "root_ca_crl.pem");
-	rm(dir, "tdx_qeidentity.json");
-	rm(dir, "qeIdentity.json");
-	rm(dir, "tcbInfo.json");
-	rm(dir, "tdx_tcbinfo_00a06d080000.json");
-	rmdir(dir);
 	kbs_dcap_quote_free(q6);
 }
 
@@ -174,19 +157,17 @@ static void
 test_refused(void)
 {
 	kbs_dcap_quote *q6 = load_quote("tdx/tdx_quote_6.dat");
-	char dir[] = "/tmp/kbs-dcap-files-XXXXXX", *big, *longdir;
+	const char *dir = kbs_unit_mkdtemp();
+	char *big, *longdir;
 	kbs_dcap_collateral c;
 	kbs_errbuf eb = {{0}};
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
 	big = calloc(1, KBS_DCAP_FILE_MAX + 1);
 	CU_ASSERT_FATAL(big != NULL);
 	put(dir, "enclaveIdentity.json", big, KBS_DCAP_FILE_MAX + 1);
 	memset(&c, 0xff, sizeof(c));
 	CU_ASSERT_EQUAL(kbs_dcap_files_read(dir, q6, 0, &c, &eb), KBS_ERR_TOO_LARGE);
 	CU_ASSERT(c.tcb_info == NULL && c.qe_identity == NULL && c.tcb_info_len == 0);
-	rm(dir, "enclaveIdentity.json");
-	rmdir(dir);
 	longdir = malloc(5000);
 	CU_ASSERT_FATAL(longdir != NULL);
 	memset(longdir, 'd', 4999);

@@ -17,6 +17,7 @@
 #include "snp_verify.h"
 #include "tee_verify.h"
 #include "x509util.h"
+#include "tmpfile.h"
 #include "unit.h"
 
 /* test-report.bin with its signing-key selector set to key. */
@@ -261,7 +262,8 @@ ark_then_vcek_pem(X509 **vcek, size_t *len)
 static void
 test_vek_bytes_and_file(void)
 {
-	char tmpl[] = "/tmp/kbs-tv-vek-XXXXXX", path[600];
+	char path[600];
+	const char *tmpl;
 	kbs_errbuf eb = {{0}};
 	X509 *vcek = NULL, *got = NULL;
 	size_t len;
@@ -285,7 +287,7 @@ test_vek_bytes_and_file(void)
 						       &got, &eb), KBS_OK);
 	CU_ASSERT_PTR_NULL(got);
 	/* Files: missing is NOT_FOUND; bad content names the file. */
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(tmpl));
+	tmpl = kbs_unit_mkdtemp();
 	snprintf(path, sizeof(path), "%s/none.pem", tmpl);
 	CU_ASSERT_EQUAL(kbs_tee_snp_vek_from_file(path, KBS_SNP_KEY_VCEK, &got, &eb),
 			KBS_ERR_NOT_FOUND);
@@ -294,8 +296,6 @@ test_vek_bytes_and_file(void)
 	CU_ASSERT_NOT_EQUAL(kbs_tee_snp_vek_from_file(path, KBS_SNP_KEY_VCEK, &got, &eb), KBS_OK);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, path));
 	CU_ASSERT_PTR_NULL(got);
-	unlink(path);
-	rmdir(tmpl);
 	X509_free(vcek);
 	free(pem);
 }
@@ -358,7 +358,8 @@ test_vek_from_chain(void)
 static void
 test_vek_from_dir_and_missing(void)
 {
-	char tmpl[] = "/tmp/kbs-tv-dir-XXXXXX", path[600], *name = NULL, *longdir;
+	char path[600], *name = NULL, *longdir;
+	const char *tmpl;
 	kbs_snp_report *r = NULL, *vlek = parsed_report(1), *v2 = parsed_report(0);
 	size_t clen;
 	uint8_t *c = kbs_unit_vector_read("snp/test-vcek.der", &clen);
@@ -374,7 +375,7 @@ test_vek_from_dir_and_missing(void)
 		CU_ASSERT_FATAL(kbs_snp_report_parse(rb, rlen, &r, NULL) == KBS_OK);
 		free(rb);
 	}
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(tmpl));
+	tmpl = kbs_unit_mkdtemp();
 	CU_ASSERT_EQUAL(kbs_tee_snp_vek_from_dir(NULL, r, both, &got, &eb), KBS_ERR_NOT_FOUND);
 	CU_ASSERT_EQUAL(kbs_tee_snp_vek_from_dir(tmpl, r, both, &got, &eb), KBS_ERR_NOT_FOUND);
 	/* vcek.pem is a generic name: not tried with NAMED alone. */
@@ -410,10 +411,6 @@ test_vek_from_dir_and_missing(void)
 	CU_ASSERT_EQUAL(kbs_tee_snp_vek_supplied(r, none, path, &got, &eb), KBS_OK);
 	X509_free(got);
 	got = NULL;
-	unlink(path);
-	snprintf(path + strlen(tmpl), sizeof(path) - strlen(tmpl), "/%s", name);
-	unlink(path);
-	rmdir(tmpl);
 	longdir = malloc(5000);
 	memset(longdir, 'd', 4999);
 	longdir[4999] = '\0';
