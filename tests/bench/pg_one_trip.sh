@@ -14,28 +14,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-5}; RUNS=${RUNS:-3}
-PGBIN=/usr/lib/postgresql/15/bin
+. tests/bench/lib.sh
 [ -x "$PGBIN/pgbench" ] || { echo "pg_one_trip: no PostgreSQL 15 server"; exit 0; }
-TCK=$(getconf CLK_TCK)
 # PostgreSQL's CPU seconds so far: the postmaster's own and its reaped
 # children's (pgbench's backends exit with their connections) plus the
 # live children's (checkpointer, WAL writer ...).
 pgcpu() { { awk '{print $14 + $15 + $16 + $17}' "/proc/$PGPID/stat"
 	for p in $(pgrep -P "$PGPID"); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done; } |
 	awk -v t="$TCK" '{s += $1} END {printf "%.2f", s / t}'; }
-PGD=$(mktemp -d /tmp/kbs-pgtrip-XXXXXX)
-cleanup() {
-	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGD/data" -m immediate stop >/dev/null 2>&1 || true
-	rm -rf "$PGD"
-}
+PGDIR=$(mktemp -d /tmp/kbs-pgtrip-XXXXXX)
+cleanup() { pg_stop; rm -rf "$PGDIR"; }
 trap cleanup EXIT
-chown postgres:postgres "$PGD"; chmod 700 "$PGD"
-PGP=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-runuser -u postgres -- "$PGBIN/initdb" -D "$PGD/data" -U kbs --auth=trust >/dev/null
-taskset -c 0 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGD/data" -w -l "$PGD/log" \
-	-o "-c listen_addresses=127.0.0.1 -p $PGP -k $PGD ${PG_OPTS:-}" start >/dev/null
-PGPID=$(head -1 "$PGD/data/postmaster.pid")
-psql_() { runuser -u postgres -- psql -X -q -At -h "$PGD" -p "$PGP" -U kbs -d postgres -c "$1"; }
+pg_start "$PGDIR" ${PG_OPTS:-}
 psql_ "CREATE TABLE kbs_resource (path text PRIMARY KEY, kek_id text NOT NULL,
 	wrapped_dek bytea NOT NULL, iv bytea NOT NULL, ct bytea NOT NULL, tag bytea NOT NULL,
 	updated timestamptz NOT NULL DEFAULT now());
@@ -67,18 +57,17 @@ for _ in $(seq "$RUNS"); do
 	for v in two one; do
 		mk "$v"
 		c0=$(pgcpu)
-		out=$(taskset -c 1 runuser -u postgres -- "$PGBIN/pgbench" -n -M prepared -c 8 -j 2 -T "$SECS" \
+		out=$("${LD[@]}" runuser -u postgres -- "$PGBIN/pgbench" -n -M prepared -c 8 -j 2 -T "$SECS" \
 			-h "$PGD" -p "$PGP" -U kbs -f "$PGD/$v.sql" postgres 2>&1) || { echo "$out" | head -12; exit 1; }
 		sleep 0.5 # the backends' exit
 		c1=$(pgcpu)
 		tx=$(awk '/number of transactions actually processed/ {split($NF, a, "/"); print a[1]}' <<<"$out")
 		tps=$(awk '/^tps/ {print $3; exit}' <<<"$out")
-		cps=$(awk -v n="$tx" -v a="$c0" -v b="$c1" 'BEGIN {printf "%.0f", (b > a ? n / (b - a) : 0)}')
+		cps=$(per_cpu "$tx" "$c0" "$c1")
 		TPS[$v]+="$tps "; CPS[$v]+="$cps "
 		echo "  $v: $tps tx/s, $cps tx per CPU-s of PostgreSQL"
 	done
 done
-med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 t2=$(med ${TPS[two]}); t1=$(med ${TPS[one]}); c2=$(med ${CPS[two]}); c1=$(med ${CPS[one]})
-echo "  median two: $t2 tx/s, $c2 tx/CPU-s; one: $t1 tx/s, $c1 tx/CPU-s; one/two: $(awk -v a="$t1" -v b="$t2" 'BEGIN {printf "%.2f", a / b}')x wall, $(awk -v a="$c1" -v b="$c2" 'BEGIN {printf "%.2f", a / b}')x per CPU-s"
+echo "  median two: $t2 tx/s, $c2 tx/CPU-s; one: $t1 tx/s, $c1 tx/CPU-s; one/two: $(ratio "$t1" "$t2")x wall, $(ratio "$c1" "$c2")x per CPU-s"
 echo "  jti rows: $(psql_ 'SELECT count(*) FROM kbs_jti')"

@@ -30,48 +30,13 @@ BIN=$PWD/$BUILD
 for t in wrk nginx openssl taskset curl; do
 	command -v "$t" >/dev/null || { echo "release bench needs $t" >&2; exit 2; }
 done
-SRV=(taskset -c 0); LD=(taskset -c 1)
-[ "$(nproc)" -ge 2 ] || LD=(taskset -c 0)
+. tests/bench/lib.sh
 
 ST=$(mktemp -d)
-cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$ST"; }
+cleanup() { stop_jobs; rm -rf "$ST"; }
 trap cleanup EXIT
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
-TCK=$(getconf CLK_TCK)
-cpu() { awk -v t="$TCK" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
-# cpu_tree PID: CPU seconds of PID and its running children (the issuer's
-# key process works for it: its signatures are part of a handshake's cost).
-cpu_tree() {
-	local p s=0 kids
-	kids=$(cat /proc/"$1"/task/*/children 2>/dev/null || true)
-	for p in "$1" $kids; do
-		[ -r "/proc/$p/stat" ] && s=$(awk -v a="$s" -v b="$(cpu "$p")" 'BEGIN {print a + b}')
-	done
-	echo "$s"
-}
-# wrk_rate PID ARGS...: "req/s req/CPU-s" of one wrk run on the load core
-# against the server process PID.
-wrk_rate() {
-	local pid=$1 c0 c1; shift
-	c0=$(cpu "$pid")
-	"${LD[@]}" wrk "$@" >"$ST/wrk.out"
-	c1=$(cpu "$pid")
-	bad "$ST/wrk.out" >>"$ST/bad.$pid"
-	awk -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN {print b - a}')" '
-		/requests in/ {n = $1} /Requests\/sec/ {r = $2}
-		END {printf "%s %.0f\n", r, (c > 0 ? n / c : 0)}' "$ST/wrk.out"
-}
-# bad WRK_OUTPUT: the responses wrk saw that were not 2xx/3xx plus its
-# socket errors (the broker logs access lines at info, the bench runs it
-# at warn, so its log cannot count them).
-bad() {
-	awk '/Non-2xx or 3xx responses:/ {n += $NF}
-	     /Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10}
-	     END {print n + 0}' "$1"
-}
-# runs N CMD...: medians of N runs of CMD (each prints "rate per-cpu").
+
+# runs N CMD...: medians of N runs of CMD (each prints "rate per-cpu ...").
 runs() {
 	local n=$1; shift
 	for _ in $(seq "$n"); do "$@"; done >"$ST/runs"
@@ -79,35 +44,24 @@ runs() {
 }
 
 IP=$(port); BP=$(port); NP=$(port); IP2=$(port)
-openssl genpkey -algorithm ed25519 -out "$ST/admin.pem" 2>/dev/null
-openssl pkey -in "$ST/admin.pem" -pubout -out "$ST/admin-pub.pem"
-cat >"$ST/i.json" <<JSON
-{"http":{"listen":"127.0.0.1:$IP"},"log":{"level":"warn"},
- "session":{"key_file":"$ST/s.key"},"token":{"signing_key":"$ST/t.pem","lifetime":7200},
- "verifier":{"allow_sample":true}}
-JSON
-cat >"$ST/b.json" <<JSON
-{"http":{"listen":"127.0.0.1:$BP"},"log":{"level":"warn"},
- "repository":{"dir":"$ST/res"},"policy":{"file":"policies/demo.json","state_dir":"$ST/pol"},
- "token":{"trusted_issuers":[{"name":"i","jwks_url":"http://127.0.0.1:$IP/.well-known/jwks.json",
-   "allow_insecure_http":true}]},
- "admin":{"public_keys":["$ST/admin-pub.pem"]}}
-JSON
+admin_key
+issuer_json "$IP" >"$ST/i.json"
+broker_json "$BP" "$IP" b >"$ST/b.json"
 # The same issuer with its keys in the HTTP process (keyproc.in_process,
 # a switch for this measurement only): the cost of the key process.
 sed -e "s/:$IP\"/:$IP2\"/" -e 's/"verifier"/"keyproc":{"in_process":true},"verifier"/' \
 	"$ST/i.json" >"$ST/i2.json"
+# One at a time: the first issuer makes the keys the second reads, the
+# broker fetches the issuer's JWKS as it starts.
 "${SRV[@]}" "$BIN/issuer/kbs-issuer" -c "$ST/i.json" 2>"$ST/i.log" &
 IPID=$!
+wait_up "$IP"
 "${SRV[@]}" "$BIN/issuer/kbs-issuer" -c "$ST/i2.json" 2>"$ST/i2.log" &
 I2PID=$!
+wait_up "$IP2"
 "${SRV[@]}" "$BIN/broker/kbs-broker" -c "$ST/b.json" 2>"$ST/b.log" &
 BPID=$!
-for _ in $(seq 100); do
-	curl -fs "http://127.0.0.1:$BP/healthz" >/dev/null && curl -fs "http://127.0.0.1:$IP/healthz" >/dev/null &&
-		curl -fs "http://127.0.0.1:$IP2/healthz" >/dev/null && break
-	sleep 0.1
-done
+wait_up "$BP"
 "$BIN/client/kbs-client" --insecure-http --url "http://127.0.0.1:$BP" set-resource --admin-key "$ST/admin.pem" \
 	--path default/key/bench --value 0123456789abcdef0123456789abcdef >/dev/null
 TOKEN=$("$BIN/client/kbs-client" --insecure-http --url "http://127.0.0.1:$IP" attest)
@@ -115,10 +69,7 @@ printf '%s' "$TOKEN" >"$ST/token"
 URL="http://127.0.0.1:$BP/kbs/v0/resource/default/key/bench"
 curl -fs -H "Authorization: Bearer $TOKEN" "$URL" >"$ST/jwe"
 
-. tests/bench/kbs_build.sh
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(kbs_incs common client) -o "$ST/loadgen" \
-	tests/bench/loadgen.c $(kbs_libs "$BIN" client common) \
-	$(pkg-config --libs jansson libcurl openssl) -lpthread
+build_loadgen "$BIN"
 "$ST/loadgen" mint "$ST/token" "$ST/t.pem" "$FRESH_TOKENS" "$ST/tokens"
 
 echo "== ceilings (servers on core 0, load on core 1; $(nproc) cpus, shared machine)"
@@ -148,11 +99,10 @@ NGX
 "${SRV[@]}" nginx -p "$ST/ngx" -c "$ST/ngx/nginx.conf" 2>"$ST/ngx/start.log" &
 NPID=$!
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$NP/" >/dev/null && break; sleep 0.1; done
-read -r NGINX NGINX_CPU < <(runs "$RUNS" wrk_rate "$NPID" -t1 -c8 -d"${SECS}s" "http://127.0.0.1:$NP/")
-NGINX256=$("${LD[@]}" wrk -t1 -c256 -d"${SECS}s" --latency "http://127.0.0.1:$NP/" |
-	awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {r=$2} END {print r, p50, p99}')
+read -r NGINX NGINX_CPU < <(runs "$RUNS" wrk_run "$NPID" -t1 -c8 -d"${SECS}s" "http://127.0.0.1:$NP/")
+read -r N256 _ N256_50 N256_99 _ < <(wrk_run "$NPID" -t1 -c256 -d"${SECS}s" --latency "http://127.0.0.1:$NP/")
 printf '  nginx, static %s-byte JSON body, wrk -t1 -c8: %s req/s, %s req/CPU-s (256 conns: %s req/s, p50 %s, p99 %s)\n' \
-	"${#BODY}" "$NGINX" "$NGINX_CPU" $NGINX256
+	"${#BODY}" "$NGINX" "$NGINX_CPU" "$N256" "$N256_50" "$N256_99"
 # ceil NGINX_RATE: the three ceilings for that HTTP rate.
 ceil() {
 	awk -v c="$CRYPTO" -v e="$ECDH" -v k="$KEYGEN" -v s="$ES_SIGN" -v n="$1" \
@@ -166,16 +116,14 @@ printf '  handshake ceiling (ES256 sign + 2 HTTP requests): %s/s, %s/CPU-s\n' "$
 kill "$NPID" 2>/dev/null || true
 
 echo "== kbs-broker releases (wrk -t1 -c8, ${SECS}s x $RUNS, median)"
-fresh_run() { TOKENS=$ST/tokens START=$RANDOM wrk_rate "$BPID" -t1 -c8 -d"${SECS}s" -s tests/bench/tokens.lua "$URL"; }
+fresh_run() { TOKENS=$ST/tokens START=$RANDOM wrk_run "$BPID" -t1 -c8 -d"${SECS}s" -s tests/bench/tokens.lua "$URL"; }
 read -r FRESH FRESH_CPU < <(runs "$RUNS" fresh_run)
-read -r REP REP_CPU < <(runs "$RUNS" wrk_rate "$BPID" -t1 -c8 -d"${SECS}s" -H "Authorization: Bearer $TOKEN" "$URL")
+read -r REP REP_CPU < <(runs "$RUNS" wrk_run "$BPID" -t1 -c8 -d"${SECS}s" -H "Authorization: Bearer $TOKEN" "$URL")
 printf '  fresh token per request: %s/s = %sx ceiling; %s/CPU-s = %sx ceiling per CPU-s (goal >= 0.8)\n' \
 	"$FRESH" "$(ratio "$FRESH" "$CEIL")" "$FRESH_CPU" "$(ratio "$FRESH_CPU" "$CEILC")"
 printf '  one token repeated:      %s/s = %sx ceiling; %s/CPU-s = %sx ceiling per CPU-s (goal >= 0.8)\n' \
 	"$REP" "$(ratio "$REP" "$CEIL_REP")" "$REP_CPU" "$(ratio "$REP_CPU" "$CEILC_REP")"
-"${LD[@]}" wrk -t1 -c256 -d"${SECS}s" --latency -H "Authorization: Bearer $TOKEN" "$URL" >"$ST/wrk256.out"
-bad "$ST/wrk256.out" >>"$ST/bad.$BPID"
-read -r R256 P50 P99 < <(awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {r=$2} END {print r, p50, p99}' "$ST/wrk256.out")
+read -r R256 _ P50 P99 _ < <(wrk_run "$BPID" -t1 -c256 -d"${SECS}s" --latency -H "Authorization: Bearer $TOKEN" "$URL")
 printf '  256 keep-alive conns, repeated token: %s/s, p50 %s, p99 %s (goal p99 < 5ms)\n' "$R256" "$P50" "$P99"
 printf '  non-2xx responses and socket errors seen by wrk in these broker runs: %s\n' \
 	"$(awk '{n += $1} END {print n + 0}' "$ST/bad.$BPID")"
@@ -184,18 +132,9 @@ echo "== slowloris: 300 sockets trickling headers, then 5 releases on new connec
 "${LD[@]}" /usr/bin/python3 tests/bench/slowloris.py 127.0.0.1 "$BP" 300 "$TOKEN"
 
 echo "== kbs-issuer handshakes (auth + attest, loadgen, 8 keep-alive connections, ${SECS}s x $RUNS)"
-# hs_run PID PORT: one loadgen run; CPU of the issuer and its key process.
-hs_run() {
-	local c0 c1
-	c0=$(cpu_tree "$1")
-	"${LD[@]}" "$ST/loadgen" handshakes "http://127.0.0.1:$2" 8 "$SECS" >"$ST/hs1"
-	c1=$(cpu_tree "$1")
-	awk -v s="$SECS" -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN {print b - a}')" \
-		'{printf "%s %s %s %s %.0f\n", $1, $2, $3, $4, (c > 0 ? $1 * s / c : 0)}' "$ST/hs1"
-}
 # hs_report LABEL PID PORT: RUNS runs, medians.
 hs_report() {
-	for _ in $(seq "$RUNS"); do hs_run "$2" "$3"; done >"$ST/hs"
+	for _ in $(seq "$RUNS"); do hs_run "$2" "$3" "$SECS"; done >"$ST/hs"
 	HS=$(awk '{print $1}' "$ST/hs" | median); HS50=$(awk '{print $2}' "$ST/hs" | median)
 	HS99=$(awk '{print $3}' "$ST/hs" | median); HSF=$(awk '{s+=$4} END {print s}' "$ST/hs")
 	HSC=$(awk '{print $5}' "$ST/hs" | median)

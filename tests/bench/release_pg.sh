@@ -26,39 +26,22 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}; SECS=${2:-5}; RUNS=${RUNS:-3}
 BIN=$PWD/$BUILD
-PGBIN=/usr/lib/postgresql/15/bin
+. tests/bench/lib.sh
 [ -x "$PGBIN/initdb" ] || { echo "release_pg: no PostgreSQL 15 server (deploy/install-deps.sh --test)"; exit 0; }
 command -v wrk >/dev/null || { echo "release_pg: no wrk"; exit 0; }
-SRV=(taskset -c 0); LD=(taskset -c 1)
-[ "$(nproc)" -ge 2 ] || LD=(taskset -c 0)
-TCK=$(getconf CLK_TCK)
-# cpu PID...: user + system seconds of those processes so far.
-cpu() { local p; for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
-	awk -v t="$TCK" '{s += $14 + $15} END {printf "%.2f", s / t}'; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-ST=$(mktemp -d); PGD=$(mktemp -d /tmp/kbs-pgbench-XXXXXX)
-cleanup() {
-	kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true
-	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGD/data" -m immediate stop >/dev/null 2>&1 || true
-	rm -rf "$ST" "$PGD"
-}
+ST=$(mktemp -d); PGDIR=$(mktemp -d /tmp/kbs-pgbench-XXXXXX)
+cleanup() { stop_jobs; pg_stop; rm -rf "$ST" "$PGDIR"; }
 trap cleanup EXIT
-chown postgres:postgres "$PGD"; chmod 700 "$PGD"
-PGP=$(free_port); FP=$(free_port); BP=$(free_port)
-runuser -u postgres -- "$PGBIN/initdb" -D "$PGD/data" -U kbs --auth=trust >/dev/null
-"${SRV[@]}" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGD/data" -w -l "$PGD/log" \
-	-o "-c listen_addresses=127.0.0.1 -p $PGP -k $PGD -c shared_preload_libraries=pg_stat_statements ${PG_OPTS:-}" start >/dev/null
+pg_start "$PGDIR" -c shared_preload_libraries=pg_stat_statements ${PG_OPTS:-}
+FP=$(port); BP=$(port)
 URL="postgresql://kbs@127.0.0.1:$PGP/postgres"
-PGPID=$(head -1 "$PGD/data/postmaster.pid")
-psql_() { runuser -u postgres -- psql -X -At -h "$PGD" -p "$PGP" -U kbs -d postgres -c "$1"; }
 psql_ 'CREATE EXTENSION pg_stat_statements' >/dev/null
 # The postmaster and its children (backends, WAL writer, checkpointer ...).
 pg_pids() { echo "$PGPID"; pgrep -P "$PGPID" || true; }
 
 # The single-use issuer's key, its JWKS, the tokens, the admin key, a KEK.
-openssl genpkey -algorithm ed25519 -out "$ST/admin.pem" 2>/dev/null
-openssl pkey -in "$ST/admin.pem" -pubout -out "$ST/admin-pub.pem"
+admin_key
 head -c 32 /dev/urandom >"$ST/kek"; chmod 600 "$ST/kek"
 NTOK=${NTOK:-80000}
 /usr/bin/python3 - "$ST" "$NTOK" <<'PY'
@@ -104,7 +87,7 @@ FPID=$!
 BPID=$!
 OP=; OPID=
 if [ -n "${BEFORE:-}" ]; then
-	OP=$(free_port)
+	OP=$(port)
 	psql_ 'CREATE DATABASE before' >/dev/null
 	sed -e "s/127.0.0.1:$BP/127.0.0.1:$OP/" -e "s|/postgres\"|/before\"|" \
 		-e "s|$ST/res2|$ST/res3|" -e "s|$ST/pol2|$ST/pol3|" "$ST/pg.json" >"$ST/pg0.json"
@@ -112,7 +95,7 @@ if [ -n "${BEFORE:-}" ]; then
 	OPID=$!
 fi
 for p in $FP $BP $OP; do
-	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$p/healthz" >/dev/null && break; sleep 0.1; done
+	wait_up "$p"
 	"$BIN/client/kbs-client" --insecure-http --url "http://127.0.0.1:$p" set-resource --admin-key "$ST/admin.pem" \
 		--path default/key/bench --value 0123456789abcdef0123456789abcdef
 done
@@ -160,14 +143,13 @@ run() {
 	last=$(awk '/^LAST/ {print $2}' <<<"$out")
 	OFF[$name]=$((last + 2))
 	[ "${OFF[$name]}" -lt "$NTOK" ] || echo "  (ran out of tokens: raise NTOK)" >&2
-	awk -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN {print b - a}')" '
+	awk -v c0="$c0" -v c1="$c1" '
 		/requests in/ {n = $1} /Requests\/sec/ {r = $2} /Non-2xx/ {bad = $NF}
-		END {printf "%s %.0f %d %d\n", r, (c > 0 ? n / c : 0), bad, n}' <<<"$out" >"$ST/wrk.result"
+		END {printf "%s %.0f %d %d\n", r, (c1 > c0 ? n / (c1 - c0) : 0), bad, n}' <<<"$out" >"$ST/wrk.result"
 }
 echo "== release, filesystem vs PostgreSQL (single-use tokens, wrk -t2 -c8 on core 1, servers on core 0, ${SECS}s x $RUNS)"
 fs_pids() { echo "$FPID"; }
-# A broker's children: the key process holding its KEKs works for it.
-kids() { cat /proc/"$1"/task/*/children 2>/dev/null || true; }
+# A broker's children (kids): the key process holding its KEKs works for it.
 pg_all() { echo "$BPID"; kids "$BPID"; pg_pids; }
 pg0_all() { echo "$OPID"; kids "$OPID"; pg_pids; }
 declare -A PORT=([fs]=$FP [pg]=$BP [pg0]=$OP) PIDS=([fs]=fs_pids [pg]=pg_all [pg0]=pg0_all) \
@@ -192,7 +174,7 @@ for _ in $(seq "$RUNS"); do
 		run "$n" "${PORT[$n]}" "${PIDS[$n]}"; read -r r c bad k <"$ST/wrk.result"
 		[ -z "${PERF:-}" ] || [ "$n" != pg ] || wait $(jobs -p | grep -v -x -e "$FPID" -e "$BPID" -e "${OPID:-x}") 2>/dev/null || true
 		b1=$(cpu "$bp")
-		cb=$(awk -v n="$k" -v a="$b0" -v b="$b1" 'BEGIN {printf "%.0f", (b > a ? n / (b - a) : 0)}')
+		cb=$(per_cpu "$k" "$b0" "$b1")
 		RATES[$n]+="$r "; CPUS[$n]+="$c "; BCPUS[$n]+="$cb "
 		[ "$n" != pg ] || total=$((total + k))
 		if [ "$n" = fs ]; then
@@ -202,8 +184,6 @@ for _ in $(seq "$RUNS"); do
 		fi
 	done
 done
-med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 mf=$(med ${RATES[fs]}); mfc=$(med ${CPUS[fs]})
 for n in "${NAMES[@]}"; do
 	[ "$n" != fs ] || continue
