@@ -10,12 +10,12 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "clock.h"
 #include "mem.h"
 #include "pg.h"
 #include "sessions.h"
+#include "x509util.h"
 
 #define CLEANUP_EVERY_MS 60000
 
@@ -24,22 +24,6 @@ typedef struct {
 	kbs_pg *pg;
 	_Atomic long long last_cleanup_ms;
 } sessions_pg;
-
-/* Hex SHA-256 of the id: the row key. */
-static int
-id_hash(const char *id, char out[65])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-	size_t i;
-
-	if (EVP_Digest(id, strlen(id), md, &n, EVP_sha256(), NULL) != 1 ||
-	    n != 32)
-		return 0;
-	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	return 1;
-}
 
 static void
 cleanup(sessions_pg *s, long long now)
@@ -68,7 +52,8 @@ pg_put(kbs_sessions *st, const char *id, const char *token, long long exp,
 
 	if (strlen(token) > KBS_SESSIONS_TOKEN_MAX)
 		return kbs_errf(eb, KBS_ERR_TOO_LARGE, "token too large");
-	if (!id_hash(id, h))
+	/* The hex SHA-256 of the id is the row key. */
+	if (kbs_sha256_hex(id, strlen(id), h) != KBS_OK)
 		return kbs_errf(eb, KBS_ERR_CRYPTO, "SHA-256 failed");
 	snprintf(e, sizeof(e), "%lld", exp);
 	cleanup(s, now);
@@ -89,7 +74,7 @@ pg_get(kbs_sessions *st, const char *id, long long now, char **token,
 	PGresult *r = NULL;
 	kbs_err rc;
 
-	if (!id_hash(id, h))
+	if (kbs_sha256_hex(id, strlen(id), h) != KBS_OK)
 		return kbs_errf(eb, KBS_ERR_CRYPTO, "SHA-256 failed");
 	snprintf(n, sizeof(n), "%lld", now);
 	rc = kbs_pg_exec(s->pg, "SELECT token FROM kbs_session WHERE id_hash = "

@@ -406,16 +406,20 @@ kbs_hex_encode(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-void
+kbs_err
 kbs_sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[32];
+	kbs_err rc = KBS_OK;
 
-	/* SHA-256 over memory does not fail short of a broken library; then
-	 * the all-zero digest names nothing real. */
-	if (EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) != 1)
+	/* SHA-256 over memory fails only without memory or with a broken
+	 * library; then the all-zero digest names nothing real. */
+	if (EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) != 1) {
 		memset(md, 0, sizeof(md));
+		rc = KBS_ERR_CRYPTO;
+	}
 	kbs_hex_encode(md, sizeof(md), out);
+	return rc;
 }
 
 kbs_err

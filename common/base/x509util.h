@@ -114,8 +114,15 @@ int kbs_pkey_is_ec_group(EVP_PKEY *key, const char *group_sn);
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void kbs_hex_encode(const uint8_t *in, size_t n, char *out);
 
-/* Lower-case hex SHA-256 of len bytes of data into out (65 bytes). */
-void kbs_sha256_hex(const void *data, size_t len, char out[65]);
+/*
+ * Lower-case hex SHA-256 of len bytes of data into out (65 bytes).
+ * KBS_ERR_CRYPTO when the library fails (EVP_Digest allocates: out of
+ * memory); out is then the hex of 32 zero bytes, which names nothing real,
+ * for the callers that only label or compare with it.  A caller that keys
+ * rows by the digest (kbs/sessions_pg.c) checks the return: under the zero
+ * digest every id would name the same row.
+ */
+kbs_err kbs_sha256_hex(const void *data, size_t len, char out[65]);
 
 /* Hex (either case) of exactly 2n characters into out[n]. */
 kbs_err kbs_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n);

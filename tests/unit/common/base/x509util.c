@@ -98,10 +98,25 @@ test_load_pem_bundle(void)
 	free(pem);
 }
 
+/* The hex SHA-256 (FIPS 180-2 "abc" and the empty input), KBS_OK. */
+static void
+test_sha256_hex(void)
+{
+	char out[65];
+
+	CU_ASSERT_EQUAL(kbs_sha256_hex("abc", 3, out), KBS_OK);
+	CU_ASSERT_STRING_EQUAL(out, "ba7816bf8f01cfea414140de5dae2223"
+			       "b00361a396177a9cb410ff61f20015ad");
+	CU_ASSERT_EQUAL(kbs_sha256_hex("", 0, out), KBS_OK);
+	CU_ASSERT_STRING_EQUAL(out, "e3b0c44298fc1c149afbf4c8996fb924"
+			       "27ae41e4649b934ca495991b7852b855");
+}
+
 static const kbs_unit_test tests[] = {
 	{"load one DER certificate", test_load_der},
 	{"failed loads leave no OpenSSL errors", test_der_error_queue},
 	{"load a PEM bundle, bounded", test_load_pem_bundle},
+	{"hex SHA-256", test_sha256_hex},
 	{NULL, NULL},
 };
 
