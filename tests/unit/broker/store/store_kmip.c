@@ -1,8 +1,8 @@
 /*
  * store_kmip.c - the KMIP resource store against a real KMIP server.
  *
- * The server is Debian's PyKMIP, started here with
- * tests/unit/common/fixtures/kmip_server.py (certificates generated at
+ * The server is Debian's PyKMIP, started here with the compose file's
+ * deploy/compose/kmip/kmip-server.py --dir (certificates generated at
  * test time, 127.0.0.1, a free port, TLS 1.2 with client certificates).
  * It is a hard dependency of this test (deploy/install-deps.sh --test
  * installs python3-pykmip): a missing server fails the test rather than
@@ -83,8 +83,7 @@ free_port(void)
 static const char *
 fixture(char *buf, size_t len)
 {
-	return kbs_unit_src("tests/unit/common/fixtures/kmip_server.py", buf,
-			    len);
+	return kbs_unit_src("deploy/compose/kmip/kmip-server.py", buf, len);
 }
 
 /* Run the fixture; port 0 means --gen-only (wait for it). */
