@@ -178,6 +178,22 @@ load_store(kbs_broker *b, kbs_errbuf *eb)
 }
 
 /*
+ * --check-config: the stores and routes as load_store() would take them,
+ * with neither the database nor a KMIP server contacted and nothing
+ * created; KEK files are read and wiped (kbs_kek_check_all).
+ */
+static kbs_err
+check_store(kbs_broker *b, kbs_errbuf *eb)
+{
+	const kbs_broker_cfg *cfg = b->cfg;
+
+	return kbs_store_router_check_json(cfg->stores, cfg->repository_routes,
+					   cfg->pg_url != NULL ||
+						   cfg->pg_url_file != NULL,
+					   eb);
+}
+
+/*
  * The shared database, when configured: the pool (schema migrated under
  * an advisory lock), then the single-use caches moved into it.
  */
@@ -260,14 +276,16 @@ kbs_broker_new(const kbs_broker_cfg *cfg, int create_files, kbs_broker **out,
 	if (b == NULL)
 		return kbs_errf(eb, rc, "out of memory");
 	b->cfg = cfg;
-	/* The database only when really starting: --check-config needs none. */
+	/* The database only when really starting: --check-config needs none
+	 * (and checks the stores' options and key files offline). */
 	if ((rc = load_trust(b, eb)) != KBS_OK ||
 	    (rc = load_admin(b, eb)) != KBS_OK ||
 	    (create_files && (rc = load_pg(b, eb)) != KBS_OK) ||
 	    (rc = load_policy(b, create_files, eb)) != KBS_OK ||
 	    (rc = load_audit(b, create_files, eb)) != KBS_OK)
 		goto fail;
-	if (create_files && (rc = load_store(b, eb)) != KBS_OK)
+	if ((rc = create_files ? load_store(b, eb) : check_store(b, eb)) !=
+	    KBS_OK)
 		goto fail;
 	/* Really starting: fetch the issuers' key sets now rather than on
 	 * the first tokens, which a cold broker refused while it fetched. */

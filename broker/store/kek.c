@@ -165,7 +165,8 @@ kek_decode(const uint8_t *b, size_t n, uint8_t key[KBS_KEK_LEN])
 	return KBS_OK;
 }
 
-/* A KEK file: owner-only or owner+group read (0600 / 0640). */
+/* A KEK file: a private key file's mode (kbs_fs_key_mode_ok: 0600,
+ * 0640 or stricter). */
 static kbs_err
 load_file(const kbs_kek_source *s, uint8_t key[KBS_KEK_LEN], kbs_errbuf *eb)
 {
@@ -177,9 +178,9 @@ load_file(const kbs_kek_source *s, uint8_t key[KBS_KEK_LEN], kbs_errbuf *eb)
 	if (stat(s->ref, &st) != 0)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "kek %s: no file %s", s->id,
 				s->ref);
-	if ((st.st_mode & 0037) != 0)
+	if (!kbs_fs_key_mode_ok(st.st_mode))
 		return kbs_errf(eb, KBS_ERR_CONFIG, "kek file %s is mode %03o: "
-				"must be 0600 or 0640", s->ref,
+				"must be 0600 or 0640 (or stricter)", s->ref,
 				(unsigned)(st.st_mode & 0777));
 	if (kbs_fs_read(s->ref, KEK_FILE_MAX, &buf, &n, eb) != KBS_OK) {
 		kbs_errprefix(eb, "kek %s", s->id);
@@ -247,6 +248,17 @@ load_one(kbs_kmip_client **kc, const kbs_kek_config *cfg,
 	return rc;
 }
 
+/* Name the option KEK i of cfg came from, so an error points at it. */
+static void
+source_prefix(const kbs_kek_config *cfg, size_t i, kbs_errbuf *eb)
+{
+	if (i > 0)
+		kbs_errprefix(eb, "old_keks.%s", cfg->src[i].id);
+	else
+		kbs_errprefix(eb, cfg->src[0].kind == KBS_KEK_FILE ?
+					  "kek_file" : "kek_kmip_uid");
+}
+
 kbs_err
 kbs_kek_load_all(const kbs_kek_config *cfg, kbs_kek *out, kbs_errbuf *eb)
 {
@@ -257,10 +269,38 @@ kbs_kek_load_all(const kbs_kek_config *cfg, kbs_kek *out, kbs_errbuf *eb)
 	if (cfg == NULL || cfg->n == 0 || cfg->n > KBS_KEK_MAX)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "no key-encryption key");
 	for (i = 0; i < cfg->n && rc == KBS_OK; i++)
-		rc = load_one(&kc, cfg, &cfg->src[i], &out[i], eb);
+		if ((rc = load_one(&kc, cfg, &cfg->src[i], &out[i], eb)) !=
+		    KBS_OK)
+			source_prefix(cfg, i, eb);
 	kbs_kmip_client_free(kc);
 	if (rc != KBS_OK)
 		OPENSSL_cleanse(out, cfg->n * sizeof(*out));
+	return rc;
+}
+
+kbs_err
+kbs_kek_check_all(const kbs_kek_config *cfg, kbs_errbuf *eb)
+{
+	kbs_kmip_client *kc = NULL;
+	uint8_t key[KBS_KEK_LEN];
+	size_t i;
+	kbs_err rc = KBS_OK;
+
+	if (cfg == NULL || cfg->n == 0 || cfg->n > KBS_KEK_MAX)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "no key-encryption key");
+	/* The client loads its CA, certificate and key files; it connects
+	 * only on its first request, which is never sent. */
+	if (cfg->has_kmip &&
+	    kbs_kmip_client_new(&cfg->kmip, &kc, eb) != KBS_OK) {
+		kbs_errprefix(eb, "kmip (kek)");
+		return KBS_ERR_CONFIG;
+	}
+	kbs_kmip_client_free(kc);
+	for (i = 0; i < cfg->n && rc == KBS_OK; i++)
+		if (cfg->src[i].kind == KBS_KEK_FILE &&
+		    (rc = load_file(&cfg->src[i], key, eb)) != KBS_OK)
+			source_prefix(cfg, i, eb);
+	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
 }
 

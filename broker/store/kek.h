@@ -11,7 +11,8 @@
  * Loading is split in two so that it can run in another process (a key
  * process that loads its keys and then seals itself off):
  *   kbs_kek_config_from_json()  parses the store's options (no I/O);
- *   kbs_kek_load_all()          reads every KEK (files, KMIP Get).
+ *   kbs_kek_load_all()          reads every KEK (files, KMIP Get);
+ *   kbs_kek_check_all()         --check-config: the files, no KMIP Get.
  * The KEK's bytes never leave the process that loads them except into
  * the caller's buffer; nothing here logs key material.
  */
@@ -90,6 +91,17 @@ kbs_err kbs_kek_config_from_json(const struct json_t *obj, kbs_kek_config *cfg,
  */
 kbs_err kbs_kek_load_all(const kbs_kek_config *cfg, kbs_kek *out,
 			 kbs_errbuf *eb);
+
+/*
+ * What --check-config can know of cfg's KEKs without contacting anyone:
+ * each file source is read and checked as kbs_kek_load_all() would
+ * (exists, readable, mode, 32 bytes or 64 hex digits) and its bytes are
+ * wiped at once; with KMIP sources the connection options are checked
+ * and the CA, client certificate and key files loaded, but the server is
+ * not contacted (whether it holds the keys is known only at start).
+ * KBS_ERR_CONFIG naming the option (kek_file, old_keks.<id>, kmip).
+ */
+kbs_err kbs_kek_check_all(const kbs_kek_config *cfg, kbs_errbuf *eb);
 
 /*
  * Seal the data key dek for a resource path (pathlen bytes, no NUL, at

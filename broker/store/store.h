@@ -89,6 +89,10 @@ struct json_t;
 kbs_err kbs_store_kmip_from_json(const struct json_t *obj, kbs_store **out,
 				 kbs_errbuf *eb);
 
+/* --check-config: the options of kbs_store_kmip_from_json() and its CA,
+ * certificate and key files, without contacting the server. */
+kbs_err kbs_store_kmip_check_json(const struct json_t *obj, kbs_errbuf *eb);
+
 /*
  * Create a new AES-256 key inside the KMIP server under path (the key
  * never exists outside it until a Get).  KBS_ERR_EXISTS if path exists,
@@ -123,6 +127,15 @@ kbs_err kbs_store_pg_new(struct kbs_pg *pg, const struct kbs_kek *keks,
 kbs_err kbs_store_pg_from_json(struct kbs_pg *pg, const struct json_t *obj,
 			       const kbs_keyproc_cfg *kp, kbs_store **out,
 			       kbs_errbuf *eb);
+
+/*
+ * --check-config: the options of kbs_store_pg_from_json() and its KEKs
+ * as far as known without the database or the KMIP server
+ * (kbs_kek_check_all: files read and wiped); have_pg says whether
+ * postgres.url (or url_file) is set.  KBS_ERR_CONFIG naming the option.
+ */
+kbs_err kbs_store_pg_check_json(const struct json_t *obj, int have_pg,
+				kbs_errbuf *eb);
 
 /* A postgres store on a ring of KEKs (kekring.h), which it takes (also
  * on failure). */
@@ -177,6 +190,17 @@ kbs_err kbs_store_router_from_json_pg(kbs_store *fallback,
 				      struct kbs_pg *pg,
 				      const kbs_keyproc_cfg *kp,
 				      kbs_store **out, kbs_errbuf *eb);
+
+/*
+ * --check-config: what kbs_store_router_from_json_pg() would refuse of
+ * stores and routes, found without making a store: no directory is
+ * created and neither the database nor a KMIP server is contacted
+ * (kbs_store_pg_check_json, kbs_store_kmip_check_json); have_pg says
+ * whether postgres.url is set.  KBS_ERR_CONFIG naming the store.
+ */
+kbs_err kbs_store_router_check_json(const struct json_t *stores,
+				    const struct json_t *routes, int have_pg,
+				    kbs_errbuf *eb);
 
 /* The first store of the router (or s itself) with ops name, or NULL. */
 kbs_store *kbs_store_router_find(kbs_store *s, const char *ops_name);

@@ -259,3 +259,20 @@ kbs_store_kmip_from_json(const struct json_t *obj, kbs_store **out,
 		return rc;
 	return kbs_store_kmip_new(&cfg, out, eb);
 }
+
+kbs_err
+kbs_store_kmip_check_json(const struct json_t *obj, kbs_errbuf *eb)
+{
+	kbs_kmip_conn_config cfg;
+	kbs_kmip_client *c = NULL;
+	kbs_err rc;
+
+	/* A client connects on its first request only: this one loads the
+	 * TLS files and is freed unused. */
+	if ((rc = kbs_kmip_conn_from_json(obj, kmip_store_keys, "kmip store",
+					  &cfg, eb)) != KBS_OK ||
+	    (rc = kbs_kmip_client_new(&cfg, &c, eb)) != KBS_OK)
+		return rc;
+	kbs_kmip_client_free(c);
+	return KBS_OK;
+}

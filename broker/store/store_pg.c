@@ -428,18 +428,13 @@ static const char *const pg_store_keys[] = {
 	"type", "kek_id", "kek_file", "kek_kmip_uid", "old_keks", "kmip", NULL,
 };
 
-kbs_err
-kbs_store_pg_from_json(struct kbs_pg *pg, const json_t *obj,
-		       const kbs_keyproc_cfg *kp, kbs_store **out,
-		       kbs_errbuf *eb)
+/* The members of obj a postgres store takes, and a database for it. */
+static kbs_err
+pg_options_check(const json_t *obj, int have_pg, kbs_errbuf *eb)
 {
-	kbs_kek_config kc;
-	kbs_kek keks[MAX_KEKS];
-	kbs_kekring *ring = NULL;
 	const char *k;
 	json_t *v;
 	size_t i;
-	kbs_err rc;
 
 	json_object_foreach((json_t *)obj, k, v) {
 		for (i = 0; pg_store_keys[i] != NULL; i++)
@@ -451,9 +446,36 @@ kbs_store_pg_from_json(struct kbs_pg *pg, const json_t *obj,
 					"\"kek_kmip_uid\", \"old_keks\" and "
 					"\"kmip\" only (not %s)", k);
 	}
-	if (pg == NULL)
+	if (!have_pg)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "a postgres store needs "
 				"postgres.url");
+	return KBS_OK;
+}
+
+kbs_err
+kbs_store_pg_check_json(const json_t *obj, int have_pg, kbs_errbuf *eb)
+{
+	kbs_kek_config kc;
+	kbs_err rc;
+
+	if ((rc = pg_options_check(obj, have_pg, eb)) != KBS_OK ||
+	    (rc = kbs_kek_config_from_json(obj, &kc, eb)) != KBS_OK)
+		return rc;
+	return kbs_kek_check_all(&kc, eb);
+}
+
+kbs_err
+kbs_store_pg_from_json(struct kbs_pg *pg, const json_t *obj,
+		       const kbs_keyproc_cfg *kp, kbs_store **out,
+		       kbs_errbuf *eb)
+{
+	kbs_kek_config kc;
+	kbs_kek keks[MAX_KEKS];
+	kbs_kekring *ring = NULL;
+	kbs_err rc;
+
+	if ((rc = pg_options_check(obj, pg != NULL, eb)) != KBS_OK)
+		return rc;
 	/* The KEKs loaded in a key process: this one holds only their ids. */
 	if (kp != NULL) {
 		if ((rc = kbs_kekserver_start(obj, kp, &ring, eb)) != KBS_OK)

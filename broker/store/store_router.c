@@ -286,10 +286,58 @@ kbs_store_router_pick(const kbs_store *router, const char *path)
 
 /* ---- configuration ----------------------------------------------------- */
 
+/*
+ * How the stores are made: with the database pool pg (may be NULL) and
+ * their KEKs where kp says (kbs_store_pg_from_json); or, with check, only
+ * validated (have_pg: postgres.url is set), each then standing in as
+ * the placeholder so that the routes are checked as they would be.
+ */
+struct build {
+	struct kbs_pg *pg;
+	const kbs_keyproc_cfg *kp;
+	int check;
+	int have_pg;
+};
+
+static const struct kbs_store_ops checked_ops = {.name = "checked"};
+/* Stands in for every checked store; no ops->free, so routers leave it. */
+static kbs_store checked = {&checked_ops};
+
+static kbs_err
+kmip_from_json(const json_t *obj, const struct build *bd, kbs_store **out,
+	       kbs_errbuf *eb)
+{
+	if (!bd->check)
+		return kbs_store_kmip_from_json(obj, out, eb);
+	*out = &checked;
+	return kbs_store_kmip_check_json(obj, eb);
+}
+
+static kbs_err
+pg_from_json(const json_t *obj, const struct build *bd, kbs_store **out,
+	     kbs_errbuf *eb)
+{
+	if (!bd->check)
+		return kbs_store_pg_from_json(bd->pg, obj, bd->kp, out, eb);
+	*out = &checked;
+	return kbs_store_pg_check_json(obj, bd->have_pg, eb);
+}
+
+/* The fs store creates its directory: checked, it is only named. */
+static kbs_err
+fs_from_json(const char *dir, const struct build *bd, kbs_store **out,
+	     kbs_errbuf *eb)
+{
+	if (!bd->check)
+		return kbs_store_fs_new(dir, out, eb);
+	*out = &checked;
+	return KBS_OK;
+}
+
 /* One member of "stores": {"type": "kmip", ...} or {"type": "fs", "dir"}. */
 static kbs_err
-store_from_json(const char *name, const json_t *obj, struct kbs_pg *pg,
-		const kbs_keyproc_cfg *kp, kbs_store **out, kbs_errbuf *eb)
+store_from_json(const char *name, const json_t *obj, const struct build *bd,
+		kbs_store **out, kbs_errbuf *eb)
 {
 	const char *type = json_string_value(json_object_get(obj, "type"));
 	const char *dir = json_string_value(json_object_get(obj, "dir"));
@@ -299,12 +347,12 @@ store_from_json(const char *name, const json_t *obj, struct kbs_pg *pg,
 		return kbs_errf(eb, KBS_ERR_CONFIG, "store %s: needs a type",
 				name);
 	if (strcmp(type, "kmip") == 0)
-		rc = kbs_store_kmip_from_json(obj, out, eb);
+		rc = kmip_from_json(obj, bd, out, eb);
 	else if (strcmp(type, "postgres") == 0)
-		rc = kbs_store_pg_from_json(pg, obj, kp, out, eb);
+		rc = pg_from_json(obj, bd, out, eb);
 	else if (strcmp(type, "fs") == 0 && dir != NULL &&
 		 json_object_size(obj) == 2)
-		rc = kbs_store_fs_new(dir, out, eb);
+		rc = fs_from_json(dir, bd, out, eb);
 	else
 		return kbs_errf(eb, KBS_ERR_CONFIG, "store %s: type must be "
 				"\"kmip\", \"postgres\" or \"fs\" (with only "
@@ -315,8 +363,8 @@ store_from_json(const char *name, const json_t *obj, struct kbs_pg *pg,
 }
 
 static kbs_err
-stores_from_json(kbs_store *r, const json_t *stores, struct kbs_pg *pg,
-		 const kbs_keyproc_cfg *kp, kbs_errbuf *eb)
+stores_from_json(kbs_store *r, const json_t *stores, const struct build *bd,
+		 kbs_errbuf *eb)
 {
 	const char *name;
 	kbs_store *st;
@@ -328,7 +376,7 @@ stores_from_json(kbs_store *r, const json_t *stores, struct kbs_pg *pg,
 	if (!json_is_object(stores))
 		return kbs_errf(eb, KBS_ERR_CONFIG, "stores must be an object");
 	json_object_foreach((json_t *)stores, name, v) {
-		if ((rc = store_from_json(name, v, pg, kp, &st, eb)) != KBS_OK ||
+		if ((rc = store_from_json(name, v, bd, &st, eb)) != KBS_OK ||
 		    (rc = kbs_store_router_add_store(r, name, st, eb)) !=
 			    KBS_OK)
 			return rc;
@@ -385,26 +433,51 @@ kbs_store_router_find(kbs_store *s, const char *ops_name)
 	return NULL;
 }
 
-kbs_err
-kbs_store_router_from_json_pg(kbs_store *fallback, const struct json_t *stores,
-			      const struct json_t *routes, struct kbs_pg *pg,
-			      const kbs_keyproc_cfg *kp, kbs_store **out,
-			      kbs_errbuf *eb)
+/* The router of fallback, stores and routes as bd says; takes fallback. */
+static kbs_err
+router_build(kbs_store *fallback, const json_t *stores, const json_t *routes,
+	     const struct build *bd, kbs_store **out, kbs_errbuf *eb)
 {
 	kbs_store *r = NULL;
 	kbs_err rc;
 
-	if (out == NULL) {
-		kbs_store_free(fallback);
-		return kbs_errf(eb, KBS_ERR_INTERNAL, "router: no output");
-	}
 	if ((rc = kbs_store_router_new(fallback, &r, eb)) != KBS_OK)
 		return rc;
-	if ((rc = stores_from_json(r, stores, pg, kp, eb)) != KBS_OK ||
+	if ((rc = stores_from_json(r, stores, bd, eb)) != KBS_OK ||
 	    (rc = routes_from_json(r, routes, eb)) != KBS_OK) {
 		kbs_store_free(r);
 		return rc;
 	}
 	*out = r;
 	return KBS_OK;
+}
+
+kbs_err
+kbs_store_router_from_json_pg(kbs_store *fallback, const struct json_t *stores,
+			      const struct json_t *routes, struct kbs_pg *pg,
+			      const kbs_keyproc_cfg *kp, kbs_store **out,
+			      kbs_errbuf *eb)
+{
+	struct build bd = {pg, kp, 0, pg != NULL};
+
+	if (out == NULL) {
+		kbs_store_free(fallback);
+		return kbs_errf(eb, KBS_ERR_INTERNAL, "router: no output");
+	}
+	return router_build(fallback, stores, routes, &bd, out, eb);
+}
+
+kbs_err
+kbs_store_router_check_json(const struct json_t *stores,
+			    const struct json_t *routes, int have_pg,
+			    kbs_errbuf *eb)
+{
+	struct build bd = {NULL, NULL, 1, have_pg};
+	kbs_store *r = NULL;
+	kbs_err rc;
+
+	if ((rc = router_build(&checked, stores, routes, &bd, &r, eb)) ==
+	    KBS_OK)
+		kbs_store_free(r);
+	return rc;
 }
