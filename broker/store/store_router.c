@@ -262,7 +262,8 @@ kbs_store_router_add_route(kbs_store *router, const char *pattern,
 				"%.64s", pattern ? pattern : "(null)");
 	if (store_name == NULL || (st = find_store(r, store_name)) == NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "router: route %s names "
-				"an unknown store", pattern);
+				"an unknown store %.64s", pattern,
+				store_name ? store_name : "(none)");
 	if (r->nroutes == ROUTER_MAX_ROUTES)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "router: more than %d "
 				"routes", ROUTER_MAX_ROUTES);
@@ -344,7 +345,7 @@ store_from_json(const char *name, const json_t *obj, const struct build *bd,
 	kbs_err rc;
 
 	if (!json_is_object(obj) || type == NULL)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "store %s: needs a type",
+		return kbs_errf(eb, KBS_ERR_CONFIG, "stores.%s: needs a type",
 				name);
 	if (strcmp(type, "kmip") == 0)
 		rc = kmip_from_json(obj, bd, out, eb);
@@ -354,11 +355,11 @@ store_from_json(const char *name, const json_t *obj, const struct build *bd,
 		 json_object_size(obj) == 2)
 		rc = fs_from_json(dir, bd, out, eb);
 	else
-		return kbs_errf(eb, KBS_ERR_CONFIG, "store %s: type must be "
+		return kbs_errf(eb, KBS_ERR_CONFIG, "stores.%s: type must be "
 				"\"kmip\", \"postgres\" or \"fs\" (with only "
 				"\"dir\")", name);
 	if (rc != KBS_OK)
-		kbs_errprefix(eb, "store %s", name);
+		kbs_errprefix(eb, "stores.%s", name);
 	return rc;
 }
 
