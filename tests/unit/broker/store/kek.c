@@ -190,6 +190,41 @@ test_kmip_unusable(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "kek k9"));
 }
 
+/*
+ * --check-config's offline check: the files as load_all reads them, the
+ * option at fault named; KMIP's files are loaded but no Get is sent.
+ */
+static void
+test_check_all(void)
+{
+	uint8_t raw[32];
+	kbs_kek_config c;
+	kbs_errbuf eb = {""};
+
+	memset(raw, 0x3c, sizeof(raw));
+	memset(&c, 0, sizeof(c));
+	c.src[0] = (kbs_kek_source){"k1", KBS_KEK_FILE,
+				    kek("c1", raw, 32, 0600)};
+	c.src[1] = (kbs_kek_source){"k0", KBS_KEK_FILE,
+				    kek("c0", raw, 32, 0440)};
+	c.n = 2;
+	CU_ASSERT_EQUAL(kbs_kek_check_all(&c, &eb), KBS_OK);
+	c.src[1].ref = kek("c0open", raw, 32, 0604);
+	CU_ASSERT_EQUAL(kbs_kek_check_all(&c, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "old_keks.k0"));
+	c.src[0].ref = kek("c1short", raw, 16, 0600);
+	CU_ASSERT_EQUAL(kbs_kek_check_all(&c, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "kek_file"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "need 32 bytes"));
+	CU_ASSERT_EQUAL(kbs_kek_check_all(NULL, &eb), KBS_ERR_CONFIG);
+	/* KMIP: its TLS files are missing, and that is all it can tell. */
+	CU_ASSERT_EQUAL_FATAL(parse("{\"kek_id\": \"k9\", \"kek_kmip_uid\": "
+				    "\"1\", " KMIP_OPTS "}", &c, &eb), KBS_OK);
+	CU_ASSERT_EQUAL(kbs_kek_check_all(&c, &eb), KBS_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "kmip (kek)"));
+	CU_ASSERT_PTR_NULL(strstr(eb.msg, "KMIP Get"));
+}
+
 static void
 cleanup(void)
 {
@@ -290,6 +325,7 @@ static const kbs_unit_test tests[] = {
 	{"files", test_files},
 	{"options", test_options},
 	{"kmip_unusable", test_kmip_unusable},
+	{"check_all: offline, the option named", test_check_all},
 	{"wrap and unwrap bind path and KEK id", test_wrap_unwrap},
 	{"a local ring of KEKs", test_ring_local},
 	{"cleanup", cleanup},
