@@ -284,9 +284,10 @@ def assert_error(r, status, variant):
 
 
 def raw_request(port, method, target, headers=None, body=b"",
-                declared_length=None, timeout=10):
+                declared_length=None, timeout=10, source=None):
     """Send one HTTP/1.1 request exactly as given (no path normalisation,
-    no encoding) and return (status, headers dict, body bytes)."""
+    no encoding) and return (status, headers dict, body bytes).  source:
+    the local address to connect from (another loopback address)."""
     hdrs = {"Host": "127.0.0.1:%d" % port, "Connection": "close"}
     if headers:
         hdrs.update(headers)
@@ -296,7 +297,8 @@ def raw_request(port, method, target, headers=None, body=b"",
         hdrs["Content-Length"] = str(len(body))
     head = "%s %s HTTP/1.1\r\n" % (method, target)
     head += "".join("%s: %s\r\n" % kv for kv in hdrs.items()) + "\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                  source_address=source and (source, 0)) as s:
         s.sendall(head.encode("latin-1"))
         try:
             if body:
