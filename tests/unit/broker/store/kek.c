@@ -204,15 +204,15 @@ test_check_all(void)
 	memset(raw, 0x3c, sizeof(raw));
 	memset(&c, 0, sizeof(c));
 	c.src[0] = (kbs_kek_source){"k1", KBS_KEK_FILE,
-				    kek("c1", raw, 32, 0600)};
+				    kbs_unit_tmpfile("c1", raw, 32, 0600)};
 	c.src[1] = (kbs_kek_source){"k0", KBS_KEK_FILE,
-				    kek("c0", raw, 32, 0440)};
+				    kbs_unit_tmpfile("c0", raw, 32, 0440)};
 	c.n = 2;
 	CU_ASSERT_EQUAL(kbs_kek_check_all(&c, &eb), KBS_OK);
-	c.src[1].ref = kek("c0open", raw, 32, 0604);
+	c.src[1].ref = kbs_unit_tmpfile("c0open", raw, 32, 0604);
 	CU_ASSERT_EQUAL(kbs_kek_check_all(&c, &eb), KBS_ERR_CONFIG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "old_keks.k0"));
-	c.src[0].ref = kek("c1short", raw, 16, 0600);
+	c.src[0].ref = kbs_unit_tmpfile("c1short", raw, 16, 0600);
 	CU_ASSERT_EQUAL(kbs_kek_check_all(&c, &eb), KBS_ERR_CONFIG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "kek_file"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "need 32 bytes"));
