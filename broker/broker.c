@@ -150,7 +150,8 @@ load_store(kbs_broker *b, kbs_errbuf *eb)
 		b->store = fs;
 		return KBS_OK;
 	}
-	/* A postgres store's KEKs go into a key process (kekserver.h). */
+	/* A postgres store's KEKs and a kmip store's client key go into
+	 * key processes (kekserver.h, tlsserver.h). */
 	memset(&kp, 0, sizeof(kp));
 	kp.name = "broker";
 	kp.user = cfg->keyproc.user;

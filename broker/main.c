@@ -4,6 +4,7 @@
 #include "broker.h"
 #include "kekserver.h"
 #include "intel.h"
+#include "tlsserver.h"
 
 static kbs_broker_cfg cfg;
 
@@ -72,6 +73,7 @@ main(int argc, char **argv)
 		.opts = kbs_broker_opts,
 		.cfg = &cfg,
 		.base = &cfg.base,
+		.keyproc = &cfg.keyproc,
 		.start = start,
 		.stop = stop,
 		.ready = ready,
@@ -79,7 +81,7 @@ main(int argc, char **argv)
 		.cfg_size = sizeof(cfg),
 	};
 	static const kbs_keyproc_server *const keyservers[] = {
-		&kbs_kekserver, NULL,
+		&kbs_kekserver, &kbs_tlsserver, NULL,
 	};
 
 	/* An executed key process: it never reaches the daemon (keyproc.h). */

@@ -4,6 +4,7 @@
 
 #include "issuer.h"
 #include "keyserver.h"
+#include "tlsserver.h"
 #include "verifier_tee.h"
 
 static kbs_issuer_cfg cfg;
@@ -53,6 +54,7 @@ main(int argc, char **argv)
 		.opts = kbs_issuer_opts,
 		.cfg = &cfg,
 		.base = &cfg.base,
+		.keyproc = &cfg.keyproc,
 		.start = start,
 		.stop = stop,
 		.command = kbs_issuer_command,
@@ -62,7 +64,7 @@ main(int argc, char **argv)
 	};
 
 	static const kbs_keyproc_server *const keyservers[] = {
-		&kbs_keyserver, NULL,
+		&kbs_keyserver, &kbs_tlsserver, NULL,
 	};
 
 	/* An executed key process: it never reaches the daemon (keyproc.h). */

@@ -20,6 +20,7 @@
 #include "issuer.h"
 #include "kekserver.h"
 #include "keyserver.h"
+#include "tlsserver.h"
 
 typedef struct {
 	kbs_daemon_base base;
@@ -202,6 +203,7 @@ main(int argc, char **argv)
 			   "and broker in one process.",
 		.cfg = &cfg,
 		.base = &cfg.base,
+		.keyproc = &cfg.issuer.keyproc,
 		.start = start,
 		.stop = stop,
 		.ready = ready,
@@ -212,7 +214,7 @@ main(int argc, char **argv)
 	size_t i;
 
 	static const kbs_keyproc_server *const keyservers[] = {
-		&kbs_keyserver, &kbs_kekserver, NULL,
+		&kbs_keyserver, &kbs_kekserver, &kbs_tlsserver, NULL,
 	};
 
 	/* An executed key process (the issuer's keys, or a postgres store's

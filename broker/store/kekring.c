@@ -112,7 +112,7 @@ remote(const kbs_kekring *r, kbs_keyproc_op op, size_t slot, const char *path,
        kbs_errbuf *eb)
 {
 	kbs_keyproc_req req = {op, (uint8_t)slot, 0, (const uint8_t *)path,
-			       strlen(path), b, blen};
+			       strlen(path), b, blen, 0};
 	uint8_t *p = NULL;
 	size_t n = 0;
 	kbs_err rc;

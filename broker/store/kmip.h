@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "keyproc.h"
 #include "ttlv.h"
 
 /* Tags (KMIP 1.x section 9.1.3.1) used here. */
@@ -183,6 +184,10 @@ typedef struct kbs_kmip_conn_config {
 				    default 5000 */
 	unsigned pool_size;      /* idle connections kept; default 4 */
 	size_t max_response;     /* default 2 MiB + 64 KiB */
+	/* Where key_file goes: a key process started with these options
+	 * (tlsserver.h), so that this process never reads it; NULL: read
+	 * here (keyproc.in_process, inside a key process, tests). */
+	const kbs_keyproc_cfg *keyproc;
 } kbs_kmip_conn_config;
 
 typedef struct kbs_kmip_client kbs_kmip_client;

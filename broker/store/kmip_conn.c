@@ -38,12 +38,14 @@
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "clock.h"
 #include "fsutil.h"
 #include "kmip.h"
 #include "mem.h"
+#include "tlsserver.h"
 
 #define KMIP_DEFAULT_PORT 5696
 #define KMIP_DEFAULT_TIMEOUT_MS 5000
@@ -458,6 +460,47 @@ kbs_kmip_client_roundtrip(kbs_kmip_client *c, const uint8_t *req,
 
 /* ---- client ------------------------------------------------------------ */
 
+/*
+ * The client key into ctx, which holds its certificate: in a key process
+ * when cfg says so (tlsserver.h; the key's public half must be the
+ * certificate's), else read here.
+ */
+static kbs_err
+use_key(SSL_CTX *ctx, const kbs_kmip_conn_config *cfg, kbs_errbuf *eb)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(SSL_CTX_get0_certificate(ctx));
+	unsigned char *spki = NULL;
+	EVP_PKEY *pk = NULL;
+	int n, ok;
+	kbs_err rc;
+
+	if (kbs_fs_check_key_file(cfg->key_file, eb) != KBS_OK) {
+		kbs_errprefix(eb, "kmip");
+		return KBS_ERR_CONFIG;
+	}
+	if (cfg->keyproc == NULL) {
+		ok = SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file,
+						 SSL_FILETYPE_PEM);
+		return ok == 1 ? KBS_OK : kbs_errf(eb, KBS_ERR_CONFIG, "kmip: "
+						   "cannot load client key %s",
+						   cfg->key_file);
+	}
+	if (pub == NULL || (n = i2d_PUBKEY(pub, &spki)) <= 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "kmip: no public key in "
+				"the client certificate");
+	rc = kbs_tlsserver_key(cfg->key_file, spki, (size_t)n, cfg->keyproc,
+			       &pk, eb);
+	OPENSSL_free(spki);
+	if (rc != KBS_OK) {
+		kbs_errprefix(eb, "kmip client key");
+		return rc;
+	}
+	ok = SSL_CTX_use_PrivateKey(ctx, pk);
+	EVP_PKEY_free(pk); /* ctx holds its own reference */
+	return ok == 1 ? KBS_OK : kbs_errf(eb, KBS_ERR_CONFIG, "kmip: cannot "
+					   "use client key %s", cfg->key_file);
+}
+
 static kbs_err
 ctx_load(SSL_CTX *ctx, const kbs_kmip_conn_config *cfg, kbs_errbuf *eb)
 {
@@ -470,13 +513,9 @@ ctx_load(SSL_CTX *ctx, const kbs_kmip_conn_config *cfg, kbs_errbuf *eb)
 	else if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1)
 		kbs_errf(eb, rc, "kmip: cannot load client certificate %s",
 			 cfg->cert_file);
-	else if (kbs_fs_check_key_file(cfg->key_file, eb) != KBS_OK)
-		kbs_errprefix(eb, "kmip");
-	else if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file,
-					     SSL_FILETYPE_PEM) != 1)
-		kbs_errf(eb, rc, "kmip: cannot load client key %s",
-			 cfg->key_file);
-	else if (SSL_CTX_check_private_key(ctx) != 1)
+	else if ((rc = use_key(ctx, cfg, eb)) != KBS_OK)
+		;
+	else if ((rc = KBS_ERR_CONFIG, SSL_CTX_check_private_key(ctx) != 1))
 		kbs_errf(eb, rc, "kmip: client key does not match certificate");
 	else
 		rc = KBS_OK;

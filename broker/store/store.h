@@ -83,10 +83,13 @@ kbs_err kbs_store_kmip_new(const struct kbs_kmip_conn_config *cfg,
 /*
  * The same from a JSON object {"type": "kmip", "host", "port",
  * "server_name", "ca_file", "cert_file", "key_file", "timeout_ms",
- * "pool_size"} (unknown members refused: KBS_ERR_CONFIG).
+ * "pool_size"} (unknown members refused: KBS_ERR_CONFIG).  With kp the
+ * client key goes into a key process started with those options
+ * (tlsserver.h); NULL: read here.
  */
 struct json_t;
-kbs_err kbs_store_kmip_from_json(const struct json_t *obj, kbs_store **out,
+kbs_err kbs_store_kmip_from_json(const struct json_t *obj,
+				 const kbs_keyproc_cfg *kp, kbs_store **out,
 				 kbs_errbuf *eb);
 
 /* --check-config: the options of kbs_store_kmip_from_json() and its CA,

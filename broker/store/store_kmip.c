@@ -248,8 +248,8 @@ kbs_store_kmip_generate(kbs_store *s, const char *path, kbs_errbuf *eb)
 static const char *const kmip_store_keys[] = {"type", NULL};
 
 kbs_err
-kbs_store_kmip_from_json(const struct json_t *obj, kbs_store **out,
-			 kbs_errbuf *eb)
+kbs_store_kmip_from_json(const struct json_t *obj, const kbs_keyproc_cfg *kp,
+			 kbs_store **out, kbs_errbuf *eb)
 {
 	kbs_kmip_conn_config cfg;
 	kbs_err rc;
@@ -257,6 +257,7 @@ kbs_store_kmip_from_json(const struct json_t *obj, kbs_store **out,
 	if ((rc = kbs_kmip_conn_from_json(obj, kmip_store_keys, "kmip store",
 					  &cfg, eb)) != KBS_OK)
 		return rc;
+	cfg.keyproc = kp;
 	return kbs_store_kmip_new(&cfg, out, eb);
 }
 

@@ -289,7 +289,8 @@ kbs_store_router_pick(const kbs_store *router, const char *path)
 
 /*
  * How the stores are made: with the database pool pg (may be NULL) and
- * their KEKs where kp says (kbs_store_pg_from_json); or, with check, only
+ * their KEKs and KMIP client keys where kp says (kbs_store_pg_from_json,
+ * kbs_store_kmip_from_json); or, with check, only
  * validated (have_pg: postgres.url is set), each then standing in as
  * the placeholder so that the routes are checked as they would be.
  */
@@ -309,7 +310,7 @@ kmip_from_json(const json_t *obj, const struct build *bd, kbs_store **out,
 	       kbs_errbuf *eb)
 {
 	if (!bd->check)
-		return kbs_store_kmip_from_json(obj, out, eb);
+		return kbs_store_kmip_from_json(obj, bd->kp, out, eb);
 	*out = &checked;
 	return kbs_store_kmip_check_json(obj, eb);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "audit.h"
 #include "daemon.h"
@@ -17,6 +18,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "tlsserver.h"
 
 kbs_err
 kbs_daemon_audit_open(const kbs_daemon_audit *o, const char *component,
@@ -348,11 +350,47 @@ limit_malloc_arenas(void)
 #endif
 }
 
+/*
+ * The HTTPS key, in a key process of its own (tlsserver.h); a reload
+ * starts a new one for the new key (the main thread: keyproc.h).
+ */
+static kbs_err
+tls_key_in_keyproc(void *arg, const char *path, const uint8_t *spki,
+		   size_t spki_len, void **pkey, kbs_errbuf *eb)
+{
+	const kbs_keyproc_cfg *kc = arg;
+	EVP_PKEY *pk = NULL;
+	kbs_err rc = kbs_tlsserver_key(path, spki, spki_len, kc, &pk, eb);
+
+	if (rc == KBS_OK)
+		*pkey = pk;
+	return rc;
+}
+
+/* Where the HTTPS key goes: kc, for a key process, unless in_process. */
+static void
+tls_key_loader(const kbs_daemon *d, kbs_keyproc_cfg *kc, kbs_http_cfg *hc)
+{
+	const kbs_daemon_keyproc *o = d->keyproc;
+
+	if (o == NULL || o->in_process || hc->tls_cert == NULL)
+		return;
+	memset(kc, 0, sizeof(*kc));
+	kc->name = d->prog;
+	kc->user = o->user;
+	kc->group = o->group;
+	kc->channels = (int)o->channels;
+	kc->timeout_ms = o->timeout_ms;
+	hc->tls_key_load = tls_key_in_keyproc;
+	hc->tls_key_arg = kc;
+}
+
 static int
 serve(const kbs_daemon *d, const struct args *a)
 {
 	kbs_http_server *srv = NULL;
 	struct readiness ready = {d, NULL};
+	kbs_keyproc_cfg kc;
 	kbs_http_cfg hc;
 	void *state = NULL;
 	kbs_errbuf eb = {""};
@@ -369,6 +407,7 @@ serve(const kbs_daemon *d, const struct args *a)
 	hc.request_timeout_ms = d->base->request_timeout_ms;
 	hc.keep_alive_timeout_ms = d->base->keep_alive_timeout_ms;
 	hc.max_conns_per_client = d->base->max_conns_per_client;
+	tls_key_loader(d, &kc, &hc);
 	block_signals(&set);
 	if (kbs_http_server_new(&hc, &srv, &eb) != KBS_OK ||
 	    d->start(d->cfg, srv, &state, &eb) != KBS_OK ||

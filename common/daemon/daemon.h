@@ -116,6 +116,12 @@ typedef struct {
 	void *cfg;            /* the binary's config struct */
 	kbs_daemon_base *base;/* points into cfg */
 	/*
+	 * The key process options (points into cfg), or NULL.  Unless
+	 * keyproc.in_process, http.tls_key then lives in a key process of
+	 * its own (tlsserver.h) and this process never reads it.
+	 */
+	const kbs_daemon_keyproc *keyproc;
+	/*
 	 * Build the service from cfg and register its routes on srv.  With
 	 * srv NULL (--check-config) only validate: load keys and files but
 	 * create nothing.  *state is passed to stop().

@@ -84,7 +84,11 @@ parse_fields(struct rd *r, kbs_keyproc_req *q)
 	case KBS_KEYPROC_PUB:
 		return rd_u8(r, &q->slot);
 	case KBS_KEYPROC_SIGN:
+	case KBS_KEYPROC_TLS_SIGN:
 		return rd_u8(r, &q->slot) || rd_bytes(r, &q->a, &q->alen) ? -1 : 0;
+	case KBS_KEYPROC_RSA_PRIV:
+		return rd_u8(r, &q->slot) || rd_u8(r, &q->pad) ||
+		       rd_bytes(r, &q->a, &q->alen) ? -1 : 0;
 	case KBS_KEYPROC_CERT:
 		return rd_u8(r, &q->slot) || rd_u64(r, &q->now) ? -1 : 0;
 	case KBS_KEYPROC_SEAL:
@@ -170,7 +174,13 @@ write_req(struct wr *w, const kbs_keyproc_req *r)
 		wr_u8(w, r->slot);
 		break;
 	case KBS_KEYPROC_SIGN:
+	case KBS_KEYPROC_TLS_SIGN:
 		wr_u8(w, r->slot);
+		wr_bytes(w, r->a, r->alen);
+		break;
+	case KBS_KEYPROC_RSA_PRIV:
+		wr_u8(w, r->slot);
+		wr_u8(w, r->pad);
 		wr_bytes(w, r->a, r->alen);
 		break;
 	case KBS_KEYPROC_CERT:

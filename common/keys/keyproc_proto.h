@@ -16,6 +16,9 @@
  *   OPEN   bytes aad | bytes sealed  -> plaintext
  *   WRAP   slot (1) | bytes aad | bytes dek     -> wrapped dek
  *   UNWRAP slot (1) | bytes aad | bytes wrapped -> dek
+ *   TLS_SIGN slot (1) | bytes digest -> DER ECDSA signature (a TLS key)
+ *   RSA_PRIV slot (1) | pad (1) | bytes in -> RSA private operation of a
+ *                                  TLS key on in, pad an RSA_*_PADDING
  * where "bytes" is len (4, big-endian) | len bytes.
  *
  * Reply:    status (1, a kbs_err) | payload (empty unless status is 0)
@@ -51,6 +54,8 @@ typedef enum {
 	KBS_KEYPROC_OPEN,
 	KBS_KEYPROC_WRAP,
 	KBS_KEYPROC_UNWRAP,
+	KBS_KEYPROC_TLS_SIGN,
+	KBS_KEYPROC_RSA_PRIV,
 	KBS_KEYPROC__OPS
 } kbs_keyproc_op;
 
@@ -63,6 +68,7 @@ typedef struct {
 	size_t alen;
 	const uint8_t *b; /* pt, sealed, dek, wrapped */
 	size_t blen;
+	uint8_t pad;      /* RSA_PRIV: the padding mode (RSA_*_PADDING) */
 } kbs_keyproc_req;
 
 /*

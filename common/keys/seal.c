@@ -209,7 +209,7 @@ static kbs_err
 seal_any(const kbs_sealer *s, const char *aad, const uint8_t *pt,
 	 size_t ptlen, uint8_t **raw, size_t *rawlen, kbs_errbuf *eb)
 {
-	kbs_keyproc_req req = {KBS_KEYPROC_SEAL, 0, 0, NULL, 0, NULL, 0};
+	kbs_keyproc_req req = {KBS_KEYPROC_SEAL, 0, 0, NULL, 0, NULL, 0, 0};
 
 	if (s->kp == NULL)
 		return kbs_seal_raw(s, (const uint8_t *)aad, strlen(aad), pt,
@@ -308,7 +308,7 @@ static kbs_err
 unseal_any(const kbs_sealer *s, const char *aad, const uint8_t *raw,
 	   size_t rawlen, uint8_t **pt, size_t *ptlen, kbs_errbuf *eb)
 {
-	kbs_keyproc_req req = {KBS_KEYPROC_OPEN, 0, 0, NULL, 0, NULL, 0};
+	kbs_keyproc_req req = {KBS_KEYPROC_OPEN, 0, 0, NULL, 0, NULL, 0, 0};
 	uint8_t *p = NULL, *q;
 	size_t n = 0;
 	kbs_err rc;

@@ -340,7 +340,7 @@ out:
 static X509 *
 new_cert(const kbs_signer *s, long long now)
 {
-	kbs_keyproc_req req = {KBS_KEYPROC_CERT, 0, 0, NULL, 0, NULL, 0};
+	kbs_keyproc_req req = {KBS_KEYPROC_CERT, 0, 0, NULL, 0, NULL, 0, 0};
 	const unsigned char *p;
 	uint8_t *der = NULL;
 	size_t len = 0;
@@ -685,7 +685,7 @@ kbs_err
 kbs_signer_new_remote(const kbs_signer_cfg *cfg, kbs_keyproc *kp,
 		      unsigned slot, kbs_signer **out, kbs_errbuf *eb)
 {
-	kbs_keyproc_req req = {KBS_KEYPROC_PUB, 0, 0, NULL, 0, NULL, 0};
+	kbs_keyproc_req req = {KBS_KEYPROC_PUB, 0, 0, NULL, 0, NULL, 0, 0};
 	const unsigned char *p;
 	uint8_t *der = NULL;
 	size_t len = 0;
@@ -769,7 +769,7 @@ sign_remote(void *arg, const uint8_t *in, size_t len, uint8_t **sig,
 	    size_t *siglen, kbs_errbuf *eb)
 {
 	const kbs_signer *s = arg;
-	kbs_keyproc_req req = {KBS_KEYPROC_SIGN, 0, 0, NULL, 0, NULL, 0};
+	kbs_keyproc_req req = {KBS_KEYPROC_SIGN, 0, 0, NULL, 0, NULL, 0, 0};
 	uint8_t dg[EVP_MAX_MD_SIZE];
 	size_t dglen = 0;
 	kbs_err rc;

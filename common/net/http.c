@@ -64,6 +64,8 @@ struct kbs_http_server {
 	long long keep_alive_timeout_ms;
 	int port;
 	kbs_tls_keys *tls; /* the chain and key new connections get (SIGHUP) */
+	kbs_tls_key_loader tls_key_load;
+	void *tls_key_arg;
 	long long max_per_client; /* 0: no per-address limit */
 	pthread_mutex_t clients_lock;
 	struct client_conns *clients; /* addresses with open connections */
@@ -87,6 +89,8 @@ kbs_http_server_new(const kbs_http_cfg *cfg, kbs_http_server **out,
 	s->listen = strdup(cfg->listen ? cfg->listen : "127.0.0.1:8080");
 	s->tls_cert = cfg->tls_cert ? strdup(cfg->tls_cert) : NULL;
 	s->tls_key = cfg->tls_key ? strdup(cfg->tls_key) : NULL;
+	s->tls_key_load = cfg->tls_key_load;
+	s->tls_key_arg = cfg->tls_key_arg;
 	s->threads = cfg->threads > 0 ? cfg->threads : 512;
 	s->max_body = cfg->max_body > 0 ? cfg->max_body : 65536;
 	s->request_timeout_ms = cfg->request_timeout_ms > 0
@@ -621,19 +625,20 @@ on_http_error(struct mg_connection *c, int status, const char *msg)
 	return 0;
 }
 
-/* CivetWeb hands us its SSL_CTX: load our chain and key, TLS 1.2+. */
+/*
+ * CivetWeb hands us its SSL_CTX: TLS 1.2+, no static RSA key exchange (no
+ * forward secrecy, and an RSA key in a key process only signs), and each
+ * connection gets the chain and key in force (tls_keys.h).
+ */
 static int
 on_init_ssl(void *ssl_ctx, void *user_data)
 {
 	kbs_http_server *srv = user_data;
 	SSL_CTX *ctx = ssl_ctx;
 
-	if (SSL_CTX_use_certificate_chain_file(ctx, srv->tls_cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, srv->tls_key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1 ||
-	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-		kbs_log_error("TLS: cannot load certificate %s / key %s",
-			      srv->tls_cert, srv->tls_key);
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, "DEFAULT:!kRSA") != 1) {
+		kbs_log_error("TLS: cannot configure the server context");
 		return -1;
 	}
 	kbs_tls_keys_attach(srv->tls, ctx);
@@ -739,8 +744,9 @@ kbs_http_server_start(kbs_http_server *srv, kbs_errbuf *eb)
 	cb.connection_close = on_connection_close;
 	if (tls)
 		cb.init_ssl = on_init_ssl;
-	if (tls && (rc = kbs_tls_keys_new(srv->tls_cert, srv->tls_key, &srv->tls,
-					  eb)) != KBS_OK)
+	if (tls && (rc = kbs_tls_keys_new(srv->tls_cert, srv->tls_key,
+					  srv->tls_key_load, srv->tls_key_arg,
+					  &srv->tls, eb)) != KBS_OK)
 		return rc;
 	memset(&init, 0, sizeof(init));
 	init.callbacks = &cb;

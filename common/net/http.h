@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "tls_keys.h"
 
 #define KBS_HTTP_MAX_RESP_HEADERS 8
 
@@ -160,6 +161,10 @@ typedef struct {
 	const char *listen;        /* "HOST:PORT"; port 0 picks a free one */
 	const char *tls_cert;      /* PEM certificate chain, or NULL for HTTP */
 	const char *tls_key;       /* PEM private key, or NULL */
+	/* How tls_key becomes the key (tls_keys.h: a key process); NULL:
+	 * read here. */
+	kbs_tls_key_loader tls_key_load;
+	void *tls_key_arg;
 	long long threads;         /* worker threads (each holds one connection) */
 	long long max_body;        /* default request body limit, bytes */
 	long long request_timeout_ms;    /* to read a head, and each body read */

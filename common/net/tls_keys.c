@@ -3,7 +3,9 @@
 #include <stdlib.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "fsutil.h"
 #include "tls_keys.h"
@@ -11,33 +13,68 @@
 struct kbs_tls_keys {
 	pthread_mutex_t mu;
 	SSL_CTX *cur; /* holds the chain and key in force; guarded by mu */
+	kbs_tls_key_loader load; /* NULL: read the key file here */
+	void *arg;
 };
+
+/* The private key path through load, for the public key of ctx's leaf. */
+static kbs_err
+load_key(const kbs_tls_keys *k, SSL_CTX *ctx, const char *path,
+	 EVP_PKEY **out, kbs_errbuf *eb)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(SSL_CTX_get0_certificate(ctx));
+	unsigned char *spki = NULL;
+	void *pk = NULL;
+	int n;
+	kbs_err rc;
+
+	if (k->load == NULL) {
+		if ((rc = kbs_fs_check_key_file(path, eb)) != KBS_OK)
+			return rc;
+		if (SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "TLS: cannot load "
+					"private key %s", path);
+		*out = NULL; /* already in ctx */
+		return KBS_OK;
+	}
+	if (pub == NULL || (n = i2d_PUBKEY(pub, &spki)) <= 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "TLS: no public key in "
+				"the certificate");
+	rc = k->load(k->arg, path, spki, (size_t)n, &pk, eb);
+	OPENSSL_free(spki);
+	if (rc == KBS_OK)
+		*out = pk;
+	return rc;
+}
 
 /* A context holding cert's chain and key's key, checked to match. */
 static kbs_err
-load_pair(const char *cert, const char *key, SSL_CTX **out, kbs_errbuf *eb)
+load_pair(const kbs_tls_keys *k, const char *cert, const char *key,
+	  SSL_CTX **out, kbs_errbuf *eb)
 {
 	SSL_CTX *ctx = NULL;
-	kbs_err rc;
+	EVP_PKEY *pk = NULL;
+	kbs_err rc = KBS_ERR_CONFIG;
 
 	if (cert == NULL || key == NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "TLS needs a certificate "
 				"and a key file");
-	if ((rc = kbs_fs_check_key_file(key, eb)) != KBS_OK)
-		return rc;
-	rc = KBS_ERR_CONFIG;
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
-		kbs_errf(eb, KBS_ERR_NOMEM, "TLS: out of memory");
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "TLS: out of memory");
 	else if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
 		kbs_errf(eb, rc, "TLS: cannot load certificate chain %s", cert);
-	else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-		kbs_errf(eb, rc, "TLS: cannot load private key %s", key);
+	else if ((rc = load_key(k, ctx, key, &pk, eb)) != KBS_OK)
+		;
+	else if ((rc = KBS_ERR_CONFIG, pk != NULL &&
+		  SSL_CTX_use_PrivateKey(ctx, pk) != 1))
+		kbs_errf(eb, rc, "TLS: cannot use private key %s", key);
 	else if (SSL_CTX_check_private_key(ctx) != 1)
 		kbs_errf(eb, rc, "TLS: key %s does not match certificate %s",
 			 key, cert);
 	else
 		rc = KBS_OK;
 	ERR_clear_error();
+	EVP_PKEY_free(pk); /* ctx holds its own reference */
 	if (rc != KBS_OK) {
 		SSL_CTX_free(ctx);
 		return rc;
@@ -47,15 +84,17 @@ load_pair(const char *cert, const char *key, SSL_CTX **out, kbs_errbuf *eb)
 }
 
 kbs_err
-kbs_tls_keys_new(const char *cert, const char *key, kbs_tls_keys **out,
-		 kbs_errbuf *eb)
+kbs_tls_keys_new(const char *cert, const char *key, kbs_tls_key_loader load,
+		 void *arg, kbs_tls_keys **out, kbs_errbuf *eb)
 {
 	kbs_tls_keys *k = calloc(1, sizeof(*k));
 	kbs_err rc;
 
 	if (k == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	if ((rc = load_pair(cert, key, &k->cur, eb)) != KBS_OK) {
+	k->load = load;
+	k->arg = arg;
+	if ((rc = load_pair(k, cert, key, &k->cur, eb)) != KBS_OK) {
 		free(k);
 		return rc;
 	}
@@ -73,7 +112,7 @@ kbs_tls_keys_reload(kbs_tls_keys *k, const char *cert, const char *key,
 
 	if (k == NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "TLS is not on");
-	if ((rc = load_pair(cert, key, &ctx, eb)) != KBS_OK)
+	if ((rc = load_pair(k, cert, key, &ctx, eb)) != KBS_OK)
 		return rc;
 	pthread_mutex_lock(&k->mu);
 	old = k->cur;
@@ -86,6 +125,8 @@ kbs_tls_keys_reload(kbs_tls_keys *k, const char *cert, const char *key,
 /*
  * OpenSSL's certificate callback, per handshake: give the connection the
  * current chain and key.  SSL_use_cert_and_key takes its own references.
+ * CivetWeb's context itself holds no key: a key replaced by a reload (and
+ * its key process) goes with the last connection that uses it.
  */
 static int
 cert_cb(SSL *ssl, void *arg)

@@ -203,3 +203,30 @@ def test_kmip_server_disappears(fleet, kmip):
     # The server comes back (same port, same database): so does KMIP.
     kmip.start()
     assert g.fetch(broker.url, "kmip/app/durable", token=token) == value
+
+
+@pytest.mark.skipif(os.geteuid() != 0,
+                    reason="reads /proc/PID/mem of other users")
+@pytest.mark.parametrize("in_process", [False, True])
+def test_kmip_client_key_is_in_a_key_process(fleet, kmip, in_process):
+    """The client key of mutual TLS to the KMIP server lives in a key
+    process (tlsserver.c): after a round trip, which signed a handshake,
+    the broker's HTTP process holds none of its private scalar.  With
+    keyproc.in_process the same scan finds it there."""
+    from test_keyproc import memory_holds
+    from test_keyproc_tls import private_numbers, tls_keyprocs
+    issuer = fleet.issuer()
+    over = kbsutil.deep_merge(kmip_over(kmip),
+                              {"keyproc": {"in_process": in_process}})
+    broker = fleet.broker(issuer, over=over)
+    value = b"kmip-held secret for the scan 41f0"
+    assert put(fleet, broker, "kmip/app/scan", value).status_code == 200
+    assert kmip.value("kmip/app/scan") == value
+    needles = private_numbers(kmip.path("client.key"))
+    if in_process:
+        assert tls_keyprocs(broker) == []
+        assert memory_holds(broker.proc.pid, needles) == set(needles)
+        return
+    (kp,) = tls_keyprocs(broker)
+    assert memory_holds(kp, needles) == set(needles)
+    assert memory_holds(broker.proc.pid, needles) == set()

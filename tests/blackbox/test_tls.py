@@ -8,7 +8,7 @@ import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 import ipaddress
 
@@ -16,8 +16,9 @@ import kbsutil
 from guest import Guest
 
 
-def make_pki(d):
-    """A CA and a server certificate for 127.0.0.1, as PEM files."""
+def make_pki(d, kind="ec"):
+    """A CA and a server certificate for 127.0.0.1 whose key is kind
+    ("ec": P-256, "rsa": 2048 bits), as PEM files."""
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bb test CA")])
@@ -27,7 +28,8 @@ def make_pki(d):
           .not_valid_after(now + datetime.timedelta(days=1))
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
           .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = (ec.generate_private_key(ec.SECP256R1()) if kind == "ec"
+           else rsa.generate_private_key(65537, 2048))
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
                                                         "127.0.0.1")]))

@@ -33,7 +33,7 @@ ALLOWED = {
     "common/proto": ["common/jose"],
     "common/keys": ["common/jose"],
     "common/auth": ["common/jose", "common/db", "common/net"],
-    "common/daemon": ["common/net", "common/audit"],
+    "common/daemon": ["common/net", "common/audit", "common/keys"],
     # Families one program alone uses, in that program's folder.
     "issuer/tee": ["common/net"],
     "broker/store": ["common/db", "common/keys"],

@@ -361,18 +361,18 @@ test_config_errors(void)
 	stores = stores_json();
 	kmip = json_object_get(stores, "kmip");
 	json_object_set_new(kmip, "pool", json_integer(3));
-	CU_ASSERT_EQUAL(kbs_store_kmip_from_json(kmip, &s, &eb),
+	CU_ASSERT_EQUAL(kbs_store_kmip_from_json(kmip, NULL, &s, &eb),
 			KBS_ERR_CONFIG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "unknown option pool"));
 	json_object_del(kmip, "pool");
 	json_object_set_new(kmip, "key_file", json_string("/nonexistent.key"));
-	CU_ASSERT_EQUAL(kbs_store_kmip_from_json(kmip, &s, &eb),
+	CU_ASSERT_EQUAL(kbs_store_kmip_from_json(kmip, NULL, &s, &eb),
 			KBS_ERR_CONFIG);
 	json_object_del(kmip, "key_file");
-	CU_ASSERT_EQUAL(kbs_store_kmip_from_json(kmip, &s, &eb),
+	CU_ASSERT_EQUAL(kbs_store_kmip_from_json(kmip, NULL, &s, &eb),
 			KBS_ERR_CONFIG);
 	json_object_set_new(kmip, "port", json_integer(70000));
-	CU_ASSERT_EQUAL(kbs_store_kmip_from_json(kmip, &s, &eb),
+	CU_ASSERT_EQUAL(kbs_store_kmip_from_json(kmip, NULL, &s, &eb),
 			KBS_ERR_CONFIG);
 	CU_ASSERT_PTR_NULL(s);
 	json_decref(stores);

@@ -28,6 +28,7 @@ roundtrip(const kbs_keyproc_req *r)
 					memcmp(q.a, r->a, r->alen) == 0));
 	CU_ASSERT(q.blen == r->blen && (r->blen == 0 ||
 					memcmp(q.b, r->b, r->blen) == 0));
+	CU_ASSERT_EQUAL(q.pad, r->pad);
 	/* One byte less, one byte more: refused. */
 	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(msg, len - 1, &q),
 			KBS_ERR_INVALID);
@@ -69,6 +70,17 @@ test_roundtrip(void)
 	roundtrip(&r);
 	r.op = KBS_KEYPROC_UNWRAP;
 	roundtrip(&r);
+	r.b = NULL;
+	r.blen = 0;
+	r.op = KBS_KEYPROC_TLS_SIGN;
+	r.slot = 0;
+	roundtrip(&r);
+	r.op = KBS_KEYPROC_RSA_PRIV;
+	r.pad = 3;
+	roundtrip(&r);
+	r.pad = 0;
+	r.b = pt;
+	r.blen = sizeof(pt);
 	/* Empty fields are fine. */
 	r.op = KBS_KEYPROC_SEAL;
 	r.slot = 0;
@@ -97,6 +109,36 @@ test_exact_bytes(void)
 			KBS_ERR_INVALID);
 	/* Truncated length prefix. */
 	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(m, 4, &q), KBS_ERR_INVALID);
+}
+
+/* The TLS key ops: slot, (padding,) one field, exactly. */
+static void
+test_tls_ops(void)
+{
+	/* RSA_PRIV slot 0 pad 3, a 2-byte block. */
+	uint8_t m[] = {KBS_KEYPROC_RSA_PRIV, 0, 3, 0, 0, 0, 2, 'a', 'b', 'x'};
+	uint8_t t[] = {KBS_KEYPROC_TLS_SIGN, 0, 0, 0, 0, 1, 'd'};
+	kbs_keyproc_req q;
+
+	memset(&q, 0, sizeof(q));
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(m, sizeof(m) - 1, &q), KBS_OK);
+	CU_ASSERT(q.op == KBS_KEYPROC_RSA_PRIV && q.slot == 0 && q.pad == 3 &&
+		  q.alen == 2 && memcmp(q.a, "ab", 2) == 0);
+	/* A trailing byte; the block longer than what is left; no pad. */
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(m, sizeof(m), &q), KBS_ERR_INVALID);
+	m[6] = 3;
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(m, sizeof(m) - 1, &q),
+			KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(m, 2, &q), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(m, 3, &q), KBS_ERR_INVALID);
+	/* TLS_SIGN: exact; one byte short of its length prefix; no slot. */
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(t, sizeof(t), &q), KBS_OK);
+	CU_ASSERT(q.op == KBS_KEYPROC_TLS_SIGN && q.alen == 1 && q.a[0] == 'd');
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(t, 5, &q), KBS_ERR_INVALID);
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(t, 1, &q), KBS_ERR_INVALID);
+	t[5] = 2;
+	CU_ASSERT_EQUAL(kbs_keyproc_parse_req(t, sizeof(t), &q),
+			KBS_ERR_INVALID);
 }
 
 static void
@@ -186,6 +228,8 @@ test_fields_stay_inside_record(void)
 		{KBS_KEYPROC_WRAP, 1, 0, 0, 0, 4, 'a', 'b'},
 		/* OPEN: aad claims 0xffffffff bytes. */
 		{KBS_KEYPROC_OPEN, 0xff, 0xff, 0xff, 0xff, 'a', 'b', 'c'},
+		/* RSA_PRIV slot 0 pad 3: the block claims 256 bytes. */
+		{KBS_KEYPROC_RSA_PRIV, 0, 3, 0, 0, 1, 0, 'a'},
 	};
 	long pg = sysconf(_SC_PAGESIZE);
 	uint8_t *map, *at;
@@ -301,6 +345,7 @@ test_setup(void)
 static const kbs_unit_test tests[] = {
 	{"encode/parse round trip of every op", test_roundtrip},
 	{"exact lengths, trailing bytes, overlong fields", test_exact_bytes},
+	{"TLS_SIGN and RSA_PRIV: exact lengths", test_tls_ops},
 	{"unknown ops and oversize records", test_bad_ops_and_sizes},
 	{"replies", test_reply},
 	{"an overlong first field: nothing past the record is read",
