@@ -91,7 +91,6 @@ kbs_err
 kbs_kekserver_start(const json_t *obj, const kbs_keyproc_cfg *opts,
 		    kbs_kekring **out, kbs_errbuf *eb)
 {
-	kbs_keyproc_cfg kc = *opts;
 	kbs_kek_config cfg;
 	kbs_keyproc *kp = NULL;
 	char *text = NULL;
@@ -102,10 +101,7 @@ kbs_kekserver_start(const json_t *obj, const kbs_keyproc_cfg *opts,
 		return rc;
 	if ((text = kbs_json_dumps(obj)) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	kc.server = kbs_kekserver.name;
-	kc.config = (const uint8_t *)text;
-	kc.config_len = strlen(text);
-	rc = kbs_keyproc_start(&kc, &kp, eb);
+	rc = kbs_keyproc_start_server(opts, kbs_kekserver.name, text, &kp, eb);
 	free(text);
 	if (rc != KBS_OK)
 		return rc;

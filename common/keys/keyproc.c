@@ -712,6 +712,19 @@ out:
 	return rc;
 }
 
+kbs_err
+kbs_keyproc_start_server(const kbs_keyproc_cfg *opts, const char *server,
+			 const char *config, kbs_keyproc **out,
+			 kbs_errbuf *eb)
+{
+	kbs_keyproc_cfg kc = *opts;
+
+	kc.server = server;
+	kc.config = (const uint8_t *)config;
+	kc.config_len = strlen(config);
+	return kbs_keyproc_start(&kc, out, eb);
+}
+
 /* A free channel, marked busy; -1 when down or none frees in time. */
 static int
 acquire(kbs_keyproc *kp, unsigned *gen)

@@ -112,6 +112,16 @@ kbs_err kbs_keyproc_start(const kbs_keyproc_cfg *cfg, kbs_keyproc **out,
 			  kbs_errbuf *eb);
 
 /*
+ * kbs_keyproc_start with opts (name, user, group, channels, timeout)
+ * running server with the configuration text config (a NUL-terminated
+ * string, typically JSON; not kept): how each key server starts its
+ * process.
+ */
+kbs_err kbs_keyproc_start_server(const kbs_keyproc_cfg *opts,
+				 const char *server, const char *config,
+				 kbs_keyproc **out, kbs_errbuf *eb);
+
+/*
  * Send req and wait for the answer.  On KBS_OK *payload (malloc'd; the
  * caller wipes it with kbs_freezero when it is secret) holds *plen
  * bytes.  Otherwise the key process's status (KBS_ERR_VERIFY, ...), or

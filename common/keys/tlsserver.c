@@ -218,7 +218,6 @@ kbs_err
 kbs_tlsserver_key(const char *path, const uint8_t *spki, size_t spki_len,
 		  const kbs_keyproc_cfg *opts, EVP_PKEY **out, kbs_errbuf *eb)
 {
-	kbs_keyproc_cfg kc;
 	kbs_keyproc *kp = NULL;
 	char *text;
 	kbs_err rc;
@@ -227,11 +226,7 @@ kbs_tlsserver_key(const char *path, const uint8_t *spki, size_t spki_len,
 		return load_checked(path, spki, spki_len, out, eb);
 	if ((text = config_text(path, spki, spki_len)) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	kc = *opts;
-	kc.server = kbs_tlsserver.name;
-	kc.config = (const uint8_t *)text;
-	kc.config_len = strlen(text);
-	rc = kbs_keyproc_start(&kc, &kp, eb);
+	rc = kbs_keyproc_start_server(opts, kbs_tlsserver.name, text, &kp, eb);
 	free(text);
 	if (rc != KBS_OK)
 		return rc;
