@@ -230,3 +230,37 @@ def test_kmip_client_key_is_in_a_key_process(fleet, kmip, in_process):
     (kp,) = tls_keyprocs(broker)
     assert memory_holds(kp, needles) == set(needles)
     assert memory_holds(broker.proc.pid, needles) == set()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reads /proc of other users")
+def test_kill_9_of_the_kmip_client_key_process(fleet, kmip):
+    """kill -9 of the key process holding the KMIP client key: the broker
+    stays up, requests fail cleanly or succeed (pooled connections need no
+    new handshake), and once the key process is restarted new connections
+    to the KMIP server work again."""
+    from test_keyproc_tls import tls_keyprocs
+    issuer = fleet.issuer()
+    broker = broker_with_kmip(fleet, issuer, kmip)
+    assert put(fleet, broker, "kmip/app/k9", b"before 9c1e").status_code == 200
+    (old,) = tls_keyprocs(broker)
+    os.kill(old, signal.SIGKILL)
+    for i in range(3):
+        r = put(fleet, broker, "kmip/app/k9", b"during 9c1e %d" % i)
+        assert r.status_code in (200, 500, 502, 503), r.text
+    deadline = time.monotonic() + 15
+    while True:
+        kids = tls_keyprocs(broker)
+        if kids and kids[0] != old:
+            break
+        assert time.monotonic() < deadline, "no new key process"
+        time.sleep(0.1)
+    assert broker.proc.poll() is None
+    # A new connection: the idle ones are dropped when the server goes.
+    kmip.kill()
+    kmip.start()
+    deadline = time.monotonic() + 15
+    while put(fleet, broker, "kmip/app/k9", b"after 9c1e").status_code != 200:
+        assert time.monotonic() < deadline, "no KMIP round trip after restart"
+        time.sleep(0.2)
+    assert kmip.value("kmip/app/k9") == b"after 9c1e"
+    assert "killed by signal 9; restarting" in broker.log_text()
