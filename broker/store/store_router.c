@@ -305,14 +305,22 @@ static const struct kbs_store_ops checked_ops = {.name = "checked"};
 /* Stands in for every checked store; no ops->free, so routers leave it. */
 static kbs_store checked = {&checked_ops};
 
+/* A check's answer rc; on success the placeholder is the store. */
+static kbs_err
+checked_as(kbs_err rc, kbs_store **out)
+{
+	if (rc == KBS_OK)
+		*out = &checked;
+	return rc;
+}
+
 static kbs_err
 kmip_from_json(const json_t *obj, const struct build *bd, kbs_store **out,
 	       kbs_errbuf *eb)
 {
 	if (!bd->check)
 		return kbs_store_kmip_from_json(obj, bd->kp, out, eb);
-	*out = &checked;
-	return kbs_store_kmip_check_json(obj, eb);
+	return checked_as(kbs_store_kmip_check_json(obj, eb), out);
 }
 
 static kbs_err
@@ -321,8 +329,7 @@ pg_from_json(const json_t *obj, const struct build *bd, kbs_store **out,
 {
 	if (!bd->check)
 		return kbs_store_pg_from_json(bd->pg, obj, bd->kp, out, eb);
-	*out = &checked;
-	return kbs_store_pg_check_json(obj, bd->have_pg, eb);
+	return checked_as(kbs_store_pg_check_json(obj, bd->have_pg, eb), out);
 }
 
 /* The fs store creates its directory: checked, it is only named. */
@@ -332,8 +339,7 @@ fs_from_json(const char *dir, const struct build *bd, kbs_store **out,
 {
 	if (!bd->check)
 		return kbs_store_fs_new(dir, out, eb);
-	*out = &checked;
-	return KBS_OK;
+	return checked_as(KBS_OK, out);
 }
 
 /* One member of "stores": {"type": "kmip", ...} or {"type": "fs", "dir"}. */
