@@ -195,6 +195,57 @@ check_store(kbs_broker *b, kbs_errbuf *eb)
 }
 
 /*
+ * The shared database's settings from cfg, the URL read from
+ * postgres.url_file if so configured: *url is malloc'd (wipe it), NULL
+ * with KBS_OK when no database is configured.  Connects to nothing, so
+ * --check-config runs it too.
+ */
+static kbs_err
+pg_settings(const kbs_broker_cfg *cfg, kbs_pg_cfg *pc, char **url,
+	    kbs_errbuf *eb)
+{
+	kbs_err rc;
+
+	*url = NULL;
+	if (cfg->pg_url == NULL && cfg->pg_url_file == NULL) {
+		if (cfg->pg_audit)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "postgres.audit "
+					"needs postgres.url");
+		return KBS_OK;
+	}
+	if (cfg->pg_audit && cfg->audit.path != NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "postgres.audit and "
+				"audit.path: choose one audit log");
+	if ((rc = kbs_pg_url_resolve(cfg->pg_url, cfg->pg_url_file, url,
+				     eb)) != KBS_OK)
+		return rc;
+	memset(pc, 0, sizeof(*pc));
+	pc->url = *url;
+	pc->application = "kbs-broker";
+	pc->pool_size = (int)cfg->pg_pool_size;
+	pc->connect_timeout_s = (int)cfg->pg_connect_timeout;
+	pc->statement_timeout_ms = (int)cfg->pg_statement_timeout_ms;
+	pc->retries = (int)cfg->pg_retries;
+	return KBS_OK;
+}
+
+/* --check-config: the database settings, without connecting. */
+static kbs_err
+check_pg(const kbs_broker_cfg *cfg, kbs_errbuf *eb)
+{
+	kbs_pg_cfg pc;
+	char *url = NULL;
+	kbs_err rc;
+
+	if ((rc = pg_settings(cfg, &pc, &url, eb)) == KBS_OK && url != NULL)
+		rc = kbs_pg_cfg_check(&pc, eb);
+	kbs_strfreezero(url);
+	if (rc != KBS_OK)
+		kbs_errprefix(eb, "postgres");
+	return rc;
+}
+
+/*
  * The shared database, when configured: the pool (schema migrated under
  * an advisory lock), then the single-use caches moved into it.
  */
@@ -206,25 +257,8 @@ load_pg(kbs_broker *b, kbs_errbuf *eb)
 	char *url = NULL;
 	kbs_err rc;
 
-	if (cfg->pg_url == NULL && cfg->pg_url_file == NULL) {
-		if (cfg->pg_audit)
-			return kbs_errf(eb, KBS_ERR_CONFIG, "postgres.audit "
-					"needs postgres.url");
-		return KBS_OK;
-	}
-	if (cfg->pg_audit && cfg->audit.path != NULL)
-		return kbs_errf(eb, KBS_ERR_CONFIG, "postgres.audit and "
-				"audit.path: choose one audit log");
-	if ((rc = kbs_pg_url_resolve(cfg->pg_url, cfg->pg_url_file, &url,
-				     eb)) != KBS_OK)
+	if ((rc = pg_settings(cfg, &pc, &url, eb)) != KBS_OK || url == NULL)
 		return rc;
-	memset(&pc, 0, sizeof(pc));
-	pc.url = url;
-	pc.application = "kbs-broker";
-	pc.pool_size = (int)cfg->pg_pool_size;
-	pc.connect_timeout_s = (int)cfg->pg_connect_timeout;
-	pc.statement_timeout_ms = (int)cfg->pg_statement_timeout_ms;
-	pc.retries = (int)cfg->pg_retries;
 	rc = kbs_pg_open(&pc, &b->pg, eb);
 	kbs_strfreezero(url);
 	if (rc != KBS_OK) {
@@ -281,7 +315,8 @@ kbs_broker_new(const kbs_broker_cfg *cfg, int create_files, kbs_broker **out,
 	 * (and checks the stores' options and key files offline). */
 	if ((rc = load_trust(b, eb)) != KBS_OK ||
 	    (rc = load_admin(b, eb)) != KBS_OK ||
-	    (create_files && (rc = load_pg(b, eb)) != KBS_OK) ||
+	    (rc = create_files ? load_pg(b, eb) : check_pg(cfg, eb)) !=
+		    KBS_OK ||
 	    (rc = load_policy(b, create_files, eb)) != KBS_OK ||
 	    (rc = load_audit(b, create_files, eb)) != KBS_OK)
 		goto fail;

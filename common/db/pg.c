@@ -568,15 +568,18 @@ kbs_pg_url_resolve(const char *url, const char *url_file, char **out,
 	return *out ? KBS_OK : kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 }
 
-static int
-cfg_ok(const kbs_pg_cfg *cfg)
+kbs_err
+kbs_pg_cfg_check(const kbs_pg_cfg *cfg, kbs_errbuf *eb)
 {
-	return cfg->url != NULL && cfg->url[0] != '\0' &&
-	       cfg->pool_size >= 1 && cfg->pool_size <= 256 &&
-	       cfg->connect_timeout_s >= 1 && cfg->connect_timeout_s <= 600 &&
-	       cfg->statement_timeout_ms >= 1 &&
-	       cfg->statement_timeout_ms <= 600000 && cfg->retries >= 0 &&
-	       cfg->retries <= 10;
+	if (cfg != NULL && cfg->url != NULL && cfg->url[0] != '\0' &&
+	    cfg->pool_size >= 1 && cfg->pool_size <= 256 &&
+	    cfg->connect_timeout_s >= 1 && cfg->connect_timeout_s <= 600 &&
+	    cfg->statement_timeout_ms >= 1 &&
+	    cfg->statement_timeout_ms <= 600000 && cfg->retries >= 0 &&
+	    cfg->retries <= 10)
+		return KBS_OK;
+	return kbs_errf(eb, KBS_ERR_CONFIG, "database: bad settings "
+			"(url, pool_size, timeouts or retries)");
 }
 
 kbs_err
@@ -586,9 +589,8 @@ kbs_pg_open(const kbs_pg_cfg *cfg, kbs_pg **out, kbs_errbuf *eb)
 	struct link *c = NULL;
 	kbs_err rc;
 
-	if (cfg == NULL || !cfg_ok(cfg))
-		return kbs_errf(eb, KBS_ERR_CONFIG, "database: bad settings "
-				"(url, pool_size, timeouts or retries)");
+	if ((rc = kbs_pg_cfg_check(cfg, eb)) != KBS_OK)
+		return rc;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&p->mu, NULL);

@@ -60,6 +60,13 @@ typedef struct kbs_pg kbs_pg;
 kbs_err kbs_pg_open(const kbs_pg_cfg *cfg, kbs_pg **out, kbs_errbuf *eb);
 
 /*
+ * The checks kbs_pg_open makes of cfg before it connects (a URL, the pool
+ * size, timeouts and retries in range): KBS_ERR_CONFIG when one fails.
+ * For --check-config, which never connects.
+ */
+kbs_err kbs_pg_cfg_check(const kbs_pg_cfg *cfg, kbs_errbuf *eb);
+
+/*
  * The database URL of a daemon's config: url itself, or the first line of
  * url_file (so the password stays out of the config); both set is
  * KBS_ERR_CONFIG.  *out is malloc'd (wipe it: kbs_strfreezero).

@@ -176,3 +176,71 @@ def test_bad_store_configs_are_refused(tmp_path, listener, prog):
         for w in words:
             assert w in err, (name, w, err)
     assert not listener.accepted()
+
+
+def issuer_doc(tmp_path, pg):
+    return {"session": {"key_file": str(tmp_path / "session.key")},
+            "token": {"signing_key": str(tmp_path / "token-key.pem")},
+            "appraisal": {"state_dir": str(tmp_path / "appraisal")},
+            "postgres": pg}
+
+
+def db_cases(tmp_path, port):
+    """(name, postgres section, other top-level keys, words the message
+    must hold) for the database settings themselves."""
+    url = "postgresql://kbs:pw@127.0.0.1:%d/kbs" % port
+    return [
+        ("url_file missing", {"url_file": str(tmp_path / "nourl")}, {},
+         ["postgres", str(tmp_path / "nourl")]),
+        ("url and url_file", {"url": url, "url_file": str(tmp_path / "u")},
+         {}, ["postgres", "not both"]),
+        ("empty url", {"url": ""}, {}, ["postgres", "bad settings"]),
+    ]
+
+
+@pytest.mark.parametrize("prog", ["kbs-broker", "kbs", "kbs-issuer"])
+def test_database_settings_are_checked_without_connecting(tmp_path,
+                                                          listener, prog):
+    """postgres.url_file is read (and wiped), the settings kbs_pg_open
+    would refuse are refused, the broker's audit choice is checked; no
+    connection is made, good or bad."""
+    (tmp_path / "u").write_text("postgresql://kbs:pw@127.0.0.1:%d/kbs\n"
+                                % listener.port)
+    (tmp_path / "u").chmod(0o600)
+    cases = db_cases(tmp_path, listener.port)
+    if prog != "kbs-issuer":
+        cases += [
+            ("audit in the database and in a file",
+             {"url_file": str(tmp_path / "u"), "audit": True},
+             {"audit": {"path": str(tmp_path / "audit.log")}},
+             ["postgres", "choose one audit log"]),
+            ("audit in the database without one",
+             {"audit": True}, {}, ["postgres.audit needs postgres.url"]),
+        ]
+    good = {"url_file": str(tmp_path / "u")}
+    for name, pg, extra, words in cases + [("good", good, {}, None)]:
+        if prog == "kbs-issuer":
+            doc = issuer_doc(tmp_path, pg)
+            cfg = tmp_path / "c.json"
+            cfg.write_text(json.dumps(doc))
+            cp = run_cli(prog, ["--check-config", "--config", cfg])
+            out, err = check_cli(cp)
+            rc = cp.returncode
+        else:
+            doc = broker_doc(tmp_path, listener.port,
+                             {"files": {"type": "fs",
+                                        "dir": str(tmp_path / "fs")}},
+                             [{"pattern": "*/files/*", "store": "files"}],
+                             pg=False)
+            doc["postgres"] = pg
+            doc.update(extra)
+            rc, out, err = check(tmp_path, prog, doc)
+        if words is None:
+            assert rc == 0, (name, err)
+            assert "configuration OK" in out
+            continue
+        assert rc != 0, (name, out)
+        assert "configuration OK" not in out, name
+        for w in words:
+            assert w in err, (name, w, err)
+    assert not listener.accepted()
