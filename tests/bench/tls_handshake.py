@@ -93,7 +93,11 @@ def tree_cpu(pid):
     """CPU seconds of pid and its children (the key processes)."""
     pids = [pid]
     for task in Path("/proc/%d/task" % pid).iterdir():
-        pids += [int(x) for x in (task / "children").read_text().split()]
+        try:
+            pids += [int(x) for x in
+                     (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # that thread ended after the listing
     total = 0
     for p in pids:
         try:
