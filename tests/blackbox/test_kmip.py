@@ -1,7 +1,7 @@
 """kbs-broker with the "kmip" repository in a real KMIP server.
 
 The KMIP server is Debian's PyKMIP (python3-pykmip), started per test on
-127.0.0.1 by tests/unit/common/fixtures/kmip_server.py with a CA, server
+127.0.0.1 by deploy/compose/kmip/kmip-server.py with a CA, server
 and client certificates generated at test time, TLS 1.2 and mandatory
 client certificates.  The broker routes kmip/** to it and everything else
 to its filesystem repository:
@@ -31,7 +31,7 @@ from kbsutil import assert_error
 from guest import Guest
 from kbsutil import SRC, ServerError, free_port
 
-FIXTURE = SRC / "tests" / "unit" / "common" / "fixtures" / "kmip_server.py"
+FIXTURE = SRC / "deploy" / "compose" / "kmip" / "kmip-server.py"
 PYTHON = "/usr/bin/python3"
 START_WAIT = 60.0
 

@@ -2,7 +2,7 @@
 """A KMIP server on Debian's PyKMIP: the compose file's optional one, for
 trials and integration (a production broker talks to an HSM or a KMS with a
 KMIP front end instead; docs/kmip.md), and the one the KMIP store tests
-start (tests/unit/common/fixtures/kmip_server.py is a link to this file).
+start (tests/unit/broker/store/store_kmip.c, tests/blackbox/test_kmip.py).
 
     kmip-server.py                                the container
     kmip-server.py --dir DIR --port PORT [--gen-only]    a test
