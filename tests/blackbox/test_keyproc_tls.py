@@ -219,3 +219,40 @@ def test_sighup_new_pair_gets_a_new_key_process(fleet, monkeypatch):
         time.sleep(0.1)
     assert tls_keyprocs(issuer) == new
     assert memory_holds(issuer.proc.pid, private_numbers(two["key"])) == set()
+
+
+def test_key_file_replaced_without_reload_is_refused(fleet, monkeypatch):
+    """The key file replaced under a running daemon (a renewal without
+    SIGHUP), then the key process dies: the restarted one refuses the new
+    key, which no longer matches the certificate being served, so every
+    handshake fails rather than being signed by the wrong key; the daemon
+    stays up, and SIGHUP once the certificate is there too serves the
+    new pair."""
+    one = make_pki(fleet.base / "pki-swap1", "ec")
+    two = make_pki(fleet.base / "pki-swap2", "ec")
+    live = fleet.base / "live-swap"
+    live.mkdir()
+    for f in ("cert", "key"):
+        shutil.copy(one[f], live / f)
+    os.chmod(live / "key", 0o600)
+    issuer = tls_server(fleet, monkeypatch, "tlskp-swap",
+                        {"cert": live / "cert", "key": live / "key",
+                         "ca": one["ca"]})
+    handshake(issuer.port, one["ca"], ssl.TLSVersion.TLSv1_3)
+    shutil.copy(two["key"], live / "key")
+    (old,) = tls_keyprocs(issuer)
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while "does not match its certificate" not in issuer.log_text():
+        assert time.monotonic() < deadline, issuer.log_text()[-2000:]
+        time.sleep(0.1)
+    for _ in range(5):
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            handshake(issuer.port, one["ca"], ssl.TLSVersion.TLSv1_3)
+    assert issuer.proc.poll() is None
+    shutil.copy(two["cert"], live / "cert")
+    hup(issuer, "configuration reloaded")
+    der, line = handshake(issuer.port, two["ca"], ssl.TLSVersion.TLSv1_3)
+    assert line == b"HTTP/1.1 200 OK"
+    assert der == x509.load_pem_x509_certificate(
+        two["cert"].read_bytes()).public_bytes(serialization.Encoding.DER)
