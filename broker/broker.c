@@ -189,43 +189,21 @@ check_store(kbs_broker *b, kbs_errbuf *eb)
 	const kbs_broker_cfg *cfg = b->cfg;
 
 	return kbs_store_router_check_json(cfg->stores, cfg->repository_routes,
-					   cfg->pg_url != NULL ||
-						   cfg->pg_url_file != NULL,
+					   cfg->pg.url != NULL ||
+						   cfg->pg.url_file != NULL,
 					   eb);
 }
 
-/*
- * The shared database's settings from cfg, the URL read from
- * postgres.url_file if so configured: *url is malloc'd (wipe it), NULL
- * with KBS_OK when no database is configured.  Connects to nothing, so
- * --check-config runs it too.
- */
+/* The broker's own options beside postgres.*: where the audit log goes. */
 static kbs_err
-pg_settings(const kbs_broker_cfg *cfg, kbs_pg_cfg *pc, char **url,
-	    kbs_errbuf *eb)
+pg_audit_ok(const kbs_broker_cfg *cfg, kbs_errbuf *eb)
 {
-	kbs_err rc;
-
-	*url = NULL;
-	if (cfg->pg_url == NULL && cfg->pg_url_file == NULL) {
-		if (cfg->pg_audit)
-			return kbs_errf(eb, KBS_ERR_CONFIG, "postgres.audit "
-					"needs postgres.url");
-		return KBS_OK;
-	}
+	if (cfg->pg_audit && cfg->pg.url == NULL && cfg->pg.url_file == NULL)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "postgres.audit needs "
+				"postgres.url");
 	if (cfg->pg_audit && cfg->audit.path != NULL)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "postgres.audit and "
 				"audit.path: choose one audit log");
-	if ((rc = kbs_pg_url_resolve(cfg->pg_url, cfg->pg_url_file, url,
-				     eb)) != KBS_OK)
-		return rc;
-	memset(pc, 0, sizeof(*pc));
-	pc->url = *url;
-	pc->application = "kbs-broker";
-	pc->pool_size = (int)cfg->pg_pool_size;
-	pc->connect_timeout_s = (int)cfg->pg_connect_timeout;
-	pc->statement_timeout_ms = (int)cfg->pg_statement_timeout_ms;
-	pc->retries = (int)cfg->pg_retries;
 	return KBS_OK;
 }
 
@@ -233,16 +211,11 @@ pg_settings(const kbs_broker_cfg *cfg, kbs_pg_cfg *pc, char **url,
 static kbs_err
 check_pg(const kbs_broker_cfg *cfg, kbs_errbuf *eb)
 {
-	kbs_pg_cfg pc;
-	char *url = NULL;
 	kbs_err rc;
 
-	if ((rc = pg_settings(cfg, &pc, &url, eb)) == KBS_OK && url != NULL)
-		rc = kbs_pg_cfg_check(&pc, eb);
-	kbs_strfreezero(url);
-	if (rc != KBS_OK)
-		kbs_errprefix(eb, "postgres");
-	return rc;
+	if ((rc = pg_audit_ok(cfg, eb)) != KBS_OK)
+		return rc;
+	return kbs_pg_check_opts(&cfg->pg, eb);
 }
 
 /*
@@ -257,7 +230,10 @@ load_pg(kbs_broker *b, kbs_errbuf *eb)
 	char *url = NULL;
 	kbs_err rc;
 
-	if ((rc = pg_settings(cfg, &pc, &url, eb)) != KBS_OK || url == NULL)
+	if ((rc = pg_audit_ok(cfg, eb)) != KBS_OK ||
+	    (rc = kbs_pg_settings(&cfg->pg, "kbs-broker", &pc, &url, eb)) !=
+		    KBS_OK ||
+	    url == NULL)
 		return rc;
 	rc = kbs_pg_open(&pc, &b->pg, eb);
 	kbs_strfreezero(url);

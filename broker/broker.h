@@ -13,6 +13,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
+#include "pg.h"
 
 typedef struct {
 	kbs_daemon_base base;
@@ -37,12 +38,7 @@ typedef struct {
 	char *intel_ita_ca_file;
 	int intel_ita_allow_insecure_http;   /* tests only */
 	long long intel_timeout_ms;
-	char *pg_url;               /* secret: may hold a password */
-	char *pg_url_file;
-	long long pg_pool_size;
-	long long pg_connect_timeout;
-	long long pg_statement_timeout_ms;
-	long long pg_retries;
+	kbs_pg_opts pg;             /* postgres.*: the shared database */
 	int pg_jti;                 /* single-use ids shared in the database */
 	int pg_policies;            /* policy store in the database */
 	int pg_audit;               /* audit chain in the database */

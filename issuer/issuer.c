@@ -256,50 +256,6 @@ kbs_issuer_share_pg(kbs_issuer *is, struct kbs_pg *pg, kbs_errbuf *eb)
 	return KBS_OK;
 }
 
-/*
- * postgres.url: the database settings from cfg, the URL read from
- * postgres.url_file if so configured: *url is malloc'd (wipe it), NULL
- * with KBS_OK when no database is configured.  Connects to nothing, so
- * --check-config runs it too.
- */
-static kbs_err
-pg_settings(const kbs_issuer_cfg *cfg, kbs_pg_cfg *pc, char **url,
-	    kbs_errbuf *eb)
-{
-	kbs_err rc;
-
-	*url = NULL;
-	if (cfg->pg_url == NULL && cfg->pg_url_file == NULL)
-		return KBS_OK;
-	if ((rc = kbs_pg_url_resolve(cfg->pg_url, cfg->pg_url_file, url,
-				     eb)) != KBS_OK)
-		return rc;
-	memset(pc, 0, sizeof(*pc));
-	pc->url = *url;
-	pc->application = "kbs-issuer";
-	pc->pool_size = (int)cfg->pg_pool_size;
-	pc->connect_timeout_s = (int)cfg->pg_connect_timeout;
-	pc->statement_timeout_ms = (int)cfg->pg_statement_timeout_ms;
-	pc->retries = (int)cfg->pg_retries;
-	return KBS_OK;
-}
-
-/* --check-config: the database settings, without connecting. */
-static kbs_err
-check_pg(const kbs_issuer_cfg *cfg, kbs_errbuf *eb)
-{
-	kbs_pg_cfg pc;
-	char *url = NULL;
-	kbs_err rc;
-
-	if ((rc = pg_settings(cfg, &pc, &url, eb)) == KBS_OK && url != NULL)
-		rc = kbs_pg_cfg_check(&pc, eb);
-	kbs_strfreezero(url);
-	if (rc != KBS_OK)
-		kbs_errprefix(eb, "postgres");
-	return rc;
-}
-
 /* The shared database, when configured (kbs_issuer_share_pg). */
 static kbs_err
 load_pg(kbs_issuer *is, kbs_errbuf *eb)
@@ -309,8 +265,8 @@ load_pg(kbs_issuer *is, kbs_errbuf *eb)
 	char *url = NULL;
 	kbs_err rc;
 
-	if ((rc = pg_settings(is->cfg, &pc, &url, eb)) != KBS_OK ||
-	    url == NULL)
+	if ((rc = kbs_pg_settings(&is->cfg->pg, "kbs-issuer", &pc, &url,
+				  eb)) != KBS_OK || url == NULL)
 		return rc;
 	rc = kbs_pg_open(&pc, &pg, eb);
 	kbs_strfreezero(url);
@@ -348,7 +304,8 @@ kbs_issuer_new(const kbs_issuer_cfg *cfg, int create_files, kbs_issuer **out,
 	    (rc = kbs_astore_open(cfg->appraisal_state_dir,
 				  cfg->appraisal_max_versions, create_files,
 				  &is->astore, eb)) != KBS_OK ||
-	    (rc = create_files ? load_pg(is, eb) : check_pg(cfg, eb)) !=
+	    (rc = create_files ? load_pg(is, eb)
+				  : kbs_pg_check_opts(&cfg->pg, eb)) !=
 		    KBS_OK ||
 	    (rc = load_appraisal(is, eb)) != KBS_OK ||
 	    (rc = kbs_daemon_audit_open(&cfg->audit, "issuer", !create_files,

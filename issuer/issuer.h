@@ -15,6 +15,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
+#include "pg.h"
 #include "seal.h"
 #include "sessions.h"
 #include "signer.h"
@@ -80,12 +81,7 @@ typedef struct {
 	char *appraisal_policy_id;
 	long long appraisal_max_versions;
 	kbs_admin_cfg admin;
-	char *pg_url;               /* secret: may hold a password */
-	char *pg_url_file;
-	long long pg_pool_size;
-	long long pg_connect_timeout;
-	long long pg_statement_timeout_ms;
-	long long pg_retries;
+	kbs_pg_opts pg;             /* postgres.*: the shared database */
 } kbs_issuer_cfg;
 
 /* The option table of kbs-issuer (docs/config.md lists the same). */

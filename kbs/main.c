@@ -169,7 +169,7 @@ start(void *c, kbs_http_server *srv, void **state, kbs_errbuf *eb)
 	/* Appraisal policies and reference values with the broker's
 	 * database too, unless issuer.postgres names one of its own. */
 	if (srv != NULL && kbs_broker_pg(bg->b) != NULL &&
-	    bc->issuer.pg_url == NULL && bc->issuer.pg_url_file == NULL &&
+	    bc->issuer.pg.url == NULL && bc->issuer.pg.url_file == NULL &&
 	    (rc = kbs_issuer_share_pg(bg->is, kbs_broker_pg(bg->b), eb)) !=
 		    KBS_OK)
 		goto fail;

@@ -569,6 +569,43 @@ kbs_pg_url_resolve(const char *url, const char *url_file, char **out,
 }
 
 kbs_err
+kbs_pg_settings(const kbs_pg_opts *o, const char *application,
+		kbs_pg_cfg *pc, char **url, kbs_errbuf *eb)
+{
+	kbs_err rc;
+
+	*url = NULL;
+	if (o->url == NULL && o->url_file == NULL)
+		return KBS_OK;
+	if ((rc = kbs_pg_url_resolve(o->url, o->url_file, url, eb)) != KBS_OK)
+		return rc;
+	memset(pc, 0, sizeof(*pc));
+	pc->url = *url;
+	pc->application = application;
+	pc->pool_size = (int)o->pool_size;
+	pc->connect_timeout_s = (int)o->connect_timeout;
+	pc->statement_timeout_ms = (int)o->statement_timeout_ms;
+	pc->retries = (int)o->retries;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_pg_check_opts(const kbs_pg_opts *o, kbs_errbuf *eb)
+{
+	kbs_pg_cfg pc;
+	char *url = NULL;
+	kbs_err rc;
+
+	if ((rc = kbs_pg_settings(o, "check", &pc, &url, eb)) == KBS_OK &&
+	    url != NULL)
+		rc = kbs_pg_cfg_check(&pc, eb);
+	kbs_strfreezero(url);
+	if (rc != KBS_OK)
+		kbs_errprefix(eb, "postgres");
+	return rc;
+}
+
+kbs_err
 kbs_pg_cfg_check(const kbs_pg_cfg *cfg, kbs_errbuf *eb)
 {
 	if (cfg != NULL && cfg->url != NULL && cfg->url[0] != '\0' &&

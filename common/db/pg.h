@@ -59,6 +59,31 @@ typedef struct kbs_pg kbs_pg;
  */
 kbs_err kbs_pg_open(const kbs_pg_cfg *cfg, kbs_pg **out, kbs_errbuf *eb);
 
+/* A daemon's postgres.* options as its configuration file gives them. */
+typedef struct {
+	char *url; /* secret: may hold a password */
+	char *url_file;
+	long long pool_size;
+	long long connect_timeout;      /* seconds */
+	long long statement_timeout_ms;
+	long long retries;
+} kbs_pg_opts;
+
+/*
+ * o as kbs_pg_open takes it, the URL read from o->url_file if so
+ * configured: *url (malloc'd; wipe it with kbs_strfreezero) is what
+ * pc->url points at.  *url stays NULL, with KBS_OK, when o names no
+ * database.  Connects to nothing.
+ */
+kbs_err kbs_pg_settings(const kbs_pg_opts *o, const char *application,
+			kbs_pg_cfg *pc, char **url, kbs_errbuf *eb);
+
+/*
+ * --check-config: kbs_pg_settings and kbs_pg_cfg_check of o, the URL
+ * wiped at once; errors prefixed "postgres".  Connects to nothing.
+ */
+kbs_err kbs_pg_check_opts(const kbs_pg_opts *o, kbs_errbuf *eb);
+
 /*
  * The checks kbs_pg_open makes of cfg before it connects (a URL, the pool
  * size, timeouts and retries in range): KBS_ERR_CONFIG when one fails.

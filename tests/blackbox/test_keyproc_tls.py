@@ -178,23 +178,30 @@ def hup(server, line):
         time.sleep(0.05)
 
 
+def live_server(fleet, monkeypatch, name, pki, over=None):
+    """A server on copies of pki's pair in a directory of its own, which
+    a test can replace under it; the server and that directory."""
+    live = fleet.base / ("live-" + name)
+    live.mkdir()
+    for f in ("cert", "key"):
+        shutil.copy(pki[f], live / f)
+    os.chmod(live / "key", 0o600)
+    server = tls_server(fleet, monkeypatch, name,
+                        {"cert": live / "cert", "key": live / "key",
+                         "ca": pki["ca"]}, over)
+    return server, live
+
+
 def test_sighup_new_pair_gets_a_new_key_process(fleet, monkeypatch):
     """EC to RSA: new connections get the new certificate, signed by a new
     key process; a connection opened before keeps working on the old key,
     whose key process stops once that connection is gone."""
     one = make_pki(fleet.base / "pki-hup1", "ec")
     two = make_pki(fleet.base / "pki-hup2", "rsa")
-    live = fleet.base / "live-hup"
-    live.mkdir()
-    for f in ("cert", "key"):
-        shutil.copy(one[f], live / f)
-    os.chmod(live / "key", 0o600)
     # A long keep-alive: the held connection must outlive the reload on a
     # busy machine.
-    issuer = tls_server(fleet, monkeypatch, "tlskp-hup",
-                        {"cert": live / "cert", "key": live / "key",
-                         "ca": one["ca"]},
-                        {"http": {"keep_alive_timeout_ms": 60000}})
+    issuer, live = live_server(fleet, monkeypatch, "tlskp-hup", one,
+                               {"http": {"keep_alive_timeout_ms": 60000}})
     (old,) = tls_keyprocs(issuer)
     held = requests.Session()
     held.verify = str(one["ca"])
@@ -230,14 +237,7 @@ def test_key_file_replaced_without_reload_is_refused(fleet, monkeypatch):
     new pair."""
     one = make_pki(fleet.base / "pki-swap1", "ec")
     two = make_pki(fleet.base / "pki-swap2", "ec")
-    live = fleet.base / "live-swap"
-    live.mkdir()
-    for f in ("cert", "key"):
-        shutil.copy(one[f], live / f)
-    os.chmod(live / "key", 0o600)
-    issuer = tls_server(fleet, monkeypatch, "tlskp-swap",
-                        {"cert": live / "cert", "key": live / "key",
-                         "ca": one["ca"]})
+    issuer, live = live_server(fleet, monkeypatch, "tlskp-swap", one)
     handshake(issuer.port, one["ca"], ssl.TLSVersion.TLSv1_3)
     shutil.copy(two["key"], live / "key")
     (old,) = tls_keyprocs(issuer)
