@@ -12,7 +12,7 @@ SECS=${SECS:-0.5}; RUNS=${RUNS:-5}
 VECTORS=${KBS_TESTVECTORS:-$PWD/tests/vectors}
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 PIN=(); command -v taskset >/dev/null && PIN=(taskset -c 0)
-BENCHES=(verify release release_pg pg_one_trip)
+BENCHES=(verify release release_pg pg_one_trip tls_handshake)
 . tests/bench/kbs_build.sh
 
 # Compile a bench program against the built static libraries.
@@ -44,6 +44,11 @@ bench_release_pg() {
 
 bench_pg_one_trip() {
 	RUNS=${PG_TRIP_RUNS:-3} tests/bench/pg_one_trip.sh "${RELEASE_SECS:-5}"
+}
+
+# The HTTPS key in its key process against in process, full handshakes.
+bench_tls_handshake() {
+	/usr/bin/python3 tests/bench/tls_handshake.py "$BUILD" "${RELEASE_SECS:-5}" "${TLS_RUNS:-3}"
 }
 
 [ -f "$BUILD/common/base/libkbs_base.a" ] || { echo "build $BUILD first (cmake --build $BUILD)" >&2; exit 2; }
