@@ -430,7 +430,8 @@ class Load:
             self.statuses[r.status_code] = \
                 self.statuses.get(r.status_code, 0) + 1
             if r.status_code != 200:
-                self.failures.append((what, r.status_code, r.text[:200]))
+                self.failures.append((what, r.status_code, r.text[:200],
+                                      r.headers.get("X-Upstream", "")))
 
     def release_loop(self):
         s = requests.Session()
@@ -492,16 +493,19 @@ def _audited(h, rids):
 
 def test_kill_broker_under_load(ha):
     victim = ha.brokers[1]
-    with Load(ha, "kill") as load:
-        time.sleep(5)
-        victim.proc.kill()          # SIGKILL: no clean shutdown
-        victim.proc.wait()
-        time.sleep(15)
+    try:
+        with Load(ha, "kill") as load:
+            time.sleep(5)
+            victim.proc.kill()          # SIGKILL: no clean shutdown
+            victim.proc.wait()
+            time.sleep(15)
+    finally:
+        # Back for the next steps, whatever this one found.
+        victim.proc = None
+        victim.start()
     assert not load.failures, load.failures[:5]
     assert load.statuses.get(200, 0) > 20, load.statuses
     assert len(load.acked) > 5
-    victim.proc = None
-    victim.start()                   # back for the next steps
     _check_acked(ha, load.acked)
     assert _audited(ha, load.released) == []
     assert _verify(ha).returncode == 0
@@ -528,7 +532,7 @@ def test_database_down_and_back_under_load(ha):
     assert set(load.statuses) <= {200, 503}, load.failures[:5]
     assert load.statuses.get(503, 0) > 0, load.statuses
     assert down.get(200, 0) > 0
-    for what, status, text in load.failures:
+    for what, status, text, _ in load.failures:
         body = json.loads(text) if text.startswith("{") else {}
         assert status == 503 and body.get("type", "").startswith(
             kbsutil.ERR_PREFIX), (what, status, text)
