@@ -15,9 +15,9 @@
 #include "fsutil.h"
 #include "jwk.h"
 #include "mem.h"
+#include "pemkey.h"
 
 /* A PEM private key is a few KiB; anything bigger is not one. */
-#define KEY_FILE_MAX (64 * 1024)
 #define TEE_RSA_BITS 3072
 
 kbs_err
@@ -91,42 +91,19 @@ out:
 	return rc;
 }
 
-/* Never prompt on the terminal for a passphrase: encrypted keys are
- * refused instead. */
-static int
-no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
 kbs_err
 client_key_read_pem(const char *path, EVP_PKEY **out, kbs_errbuf *eb)
 {
 	uint8_t *pem = NULL;
 	size_t len = 0;
-	BIO *bio = NULL;
-	EVP_PKEY *k = NULL;
 	kbs_err rc;
 
-	if ((rc = kbs_fs_read(path, KEY_FILE_MAX, &pem, &len, eb)) != KBS_OK)
-		goto out;
-	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
-		goto out;
-	k = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-	if (k == NULL) {
+	if ((rc = kbs_fs_read(path, KBS_PEMKEY_FILE_MAX, &pem, &len, eb)) !=
+	    KBS_OK)
+		return rc;
+	if ((*out = kbs_pemkey_parse(pem, len)) == NULL)
 		rc = kbs_errf(eb, KBS_ERR_INVALID, "%s: not a PEM private key "
 			      "(encrypted keys are not supported)", path);
-		goto out;
-	}
-	*out = k;
-	rc = KBS_OK;
-out:
-	BIO_free(bio);
 	kbs_freezero(pem, len);
 	return rc;
 }

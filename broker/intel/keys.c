@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include <openssl/ec.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -23,6 +22,7 @@
 #include "json.h"
 #include "log.h"
 #include "mem.h"
+#include "pemkey.h"
 
 #define BODY_DEPTH 4
 
@@ -103,7 +103,6 @@ import_pem(const kbs_intel_keyreq *k, const uint8_t *pem, size_t plen,
 	   uint8_t **out, size_t *len, kbs_errbuf *eb)
 {
 	static const char hdr[] = "-----BEGIN PRIVATE KEY-----";
-	BIO *bio = NULL;
 	EVP_PKEY *pk = NULL;
 	kbs_err rc = KBS_ERR_INVALID;
 
@@ -112,8 +111,7 @@ import_pem(const kbs_intel_keyreq *k, const uint8_t *pem, size_t plen,
 			      "\"PRIVATE KEY\" (PKCS#8)");
 		goto out;
 	}
-	if ((bio = BIO_new_mem_buf(pem, (int)plen)) == NULL ||
-	    (pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
+	if ((pk = kbs_pemkey_parse(pem, plen)) == NULL) {
 		rc = kbs_errf(eb, rc, "key_data: PEM private key does not parse");
 		goto out;
 	}
@@ -121,7 +119,6 @@ import_pem(const kbs_intel_keyreq *k, const uint8_t *pem, size_t plen,
 		rc = pkcs8_der(pk, out, len, eb);
 out:
 	EVP_PKEY_free(pk);
-	BIO_free(bio);
 	return rc;
 }
 

@@ -34,9 +34,9 @@
 #include "keyproc.h"
 #include "log.h"
 #include "mem.h"
+#include "pemkey.h"
 #include "signer.h"
 
-#define KEY_MAX_LEN (64 * 1024)
 #define CERT_MAX_LEN (256 * 1024)
 #define CHAIN_MAX 10
 #define DAY 86400LL
@@ -84,21 +84,6 @@ kbs_signer_free(kbs_signer *s)
 	free(s);
 }
 
-/*
- * Read the key file through one descriptor, so the mode that is checked
- * is the mode of the file that is read (kbs_fs_key_mode_ok: owner, and
- * group read at most).
- */
-static kbs_err
-read_key_file(const char *path, uint8_t **out, size_t *len, kbs_errbuf *eb)
-{
-	kbs_err rc = kbs_fs_read_key(path, KEY_MAX_LEN, out, len, eb);
-
-	if (rc != KBS_OK)
-		kbs_errprefix(eb, "signer key");
-	return rc;
-}
-
 /* 1 if pkey is the key type alg is generated as (or at least fits). */
 static int
 key_fits_alg(EVP_PKEY *pkey, const char *alg)
@@ -120,33 +105,20 @@ key_fits_alg(EVP_PKEY *pkey, const char *alg)
 static kbs_err
 load_key(const char *path, const char *alg, EVP_PKEY **out, kbs_errbuf *eb)
 {
-	uint8_t *pem = NULL;
-	size_t len = 0;
-	BIO *bio = NULL;
 	EVP_PKEY *pkey = NULL;
 	kbs_err rc;
 
-	if ((rc = read_key_file(path, &pem, &len, eb)) != KBS_OK)
+	if ((rc = kbs_pemkey_read_file(path, &pkey, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "signer key");
 		return rc;
-	rc = kbs_errf(eb, KBS_ERR_CONFIG, "signer key %s: no PEM private key",
-		      path);
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
-	    (pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL)
-		goto out;
+	}
 	if (!key_fits_alg(pkey, alg)) {
-		rc = kbs_errf(eb, KBS_ERR_CONFIG,
-			      "signer key %s does not fit alg %s", path, alg);
-		goto out;
+		EVP_PKEY_free(pkey);
+		return kbs_errf(eb, KBS_ERR_CONFIG,
+				"signer key %s does not fit alg %s", path, alg);
 	}
 	*out = pkey;
-	pkey = NULL;
-	rc = KBS_OK;
-out:
-	EVP_PKEY_free(pkey);
-	BIO_free(bio);
-	kbs_freezero(pem, len);
-	ERR_clear_error();
-	return rc;
+	return KBS_OK;
 }
 
 static EVP_PKEY *

@@ -15,46 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "fsutil.h"
 #include "keyproc.h"
 #include "log.h"
 #include "mem.h"
 #include "tlskey.h"
-
-/* A TLS key file is a few KiB; refuse anything much larger. */
-#define KEY_FILE_MAX (64 * 1024)
-
-kbs_err
-kbs_tlskey_read(const char *path, EVP_PKEY **out, kbs_errbuf *eb)
-{
-	uint8_t *pem = NULL;
-	size_t len = 0;
-	BIO *bio = NULL;
-	EVP_PKEY *pk = NULL;
-	kbs_err rc;
-
-	if ((rc = kbs_fs_read_key(path, KEY_FILE_MAX, &pem, &len, eb)) != KBS_OK)
-		return rc;
-	rc = kbs_errf(eb, KBS_ERR_CONFIG, "TLS: cannot load private key %s",
-		      path);
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) != NULL &&
-	    (pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) != NULL) {
-		*out = pk;
-		rc = KBS_OK;
-	}
-	ERR_clear_error();
-	BIO_free(bio);
-	kbs_freezero(pem, len);
-	return rc;
-}
 
 /* ---- the remote key ------------------------------------------------------ */
 

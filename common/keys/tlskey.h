@@ -24,14 +24,6 @@ struct evp_pkey_st;
 struct kbs_keyproc;
 
 /*
- * Read the PEM private key file path (kbs_fs_read_key: its mode checked)
- * into *out, here; the file's bytes are wiped.  *out is the caller's
- * (EVP_PKEY_free).
- */
-kbs_err kbs_tlskey_read(const char *path, struct evp_pkey_st **out,
-			kbs_errbuf *eb);
-
-/*
  * The key in slot 0 of key process kp as an EVP_PKEY whose private
  * operations kp performs.  kp is owned by the key from then on (also on
  * failure): it is stopped when the last reference to *out goes, so a

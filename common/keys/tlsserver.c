@@ -16,6 +16,7 @@
 #include "b64.h"
 #include "json.h"
 #include "mem.h"
+#include "pemkey.h"
 #include "tlskey.h"
 #include "tlsserver.h"
 
@@ -46,8 +47,10 @@ load_checked(const char *path, const uint8_t *spki, size_t n, EVP_PKEY **out,
 	int type;
 	kbs_err rc;
 
-	if ((rc = kbs_tlskey_read(path, &pk, eb)) != KBS_OK)
+	if ((rc = kbs_pemkey_read_file(path, &pk, eb)) != KBS_OK) {
+		kbs_errprefix(eb, "TLS");
 		return rc;
+	}
 	type = EVP_PKEY_get_base_id(pk);
 	if (type != EVP_PKEY_EC && type != EVP_PKEY_RSA)
 		rc = kbs_errf(eb, KBS_ERR_CONFIG, "TLS: key %s: a key process "

@@ -3,11 +3,10 @@
 #include <stdlib.h>
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "fsutil.h"
+#include "pemkey.h"
 #include "tls_keys.h"
 
 struct kbs_tls_keys {
@@ -29,13 +28,11 @@ load_key(const kbs_tls_keys *k, SSL_CTX *ctx, const char *path,
 	kbs_err rc;
 
 	if (k->load == NULL) {
-		if ((rc = kbs_fs_check_key_file(path, eb)) != KBS_OK)
-			return rc;
-		if (SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1)
-			return kbs_errf(eb, KBS_ERR_CONFIG, "TLS: cannot load "
-					"private key %s", path);
-		*out = NULL; /* already in ctx */
-		return KBS_OK;
+		/* Read through one descriptor (the mode checked is the file
+		 * read) and never to a passphrase prompt. */
+		if ((rc = kbs_pemkey_read_file(path, out, eb)) != KBS_OK)
+			kbs_errprefix(eb, "TLS");
+		return rc;
 	}
 	if (pub == NULL || (n = i2d_PUBKEY(pub, &spki)) <= 0)
 		return kbs_errf(eb, KBS_ERR_CONFIG, "TLS: no public key in "
