@@ -45,6 +45,7 @@
 #include "fsutil.h"
 #include "kmip.h"
 #include "mem.h"
+#include "pemkey.h"
 #include "tlsserver.h"
 
 #define KMIP_DEFAULT_PORT 5696
@@ -479,18 +480,15 @@ use_key(SSL_CTX *ctx, const kbs_kmip_conn_config *cfg, kbs_errbuf *eb)
 		return KBS_ERR_CONFIG;
 	}
 	if (cfg->keyproc == NULL) {
-		ok = SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file,
-						 SSL_FILETYPE_PEM);
-		return ok == 1 ? KBS_OK : kbs_errf(eb, KBS_ERR_CONFIG, "kmip: "
-						   "cannot load client key %s",
-						   cfg->key_file);
-	}
-	if (pub == NULL || (n = i2d_PUBKEY(pub, &spki)) <= 0)
+		rc = kbs_pemkey_read_file(cfg->key_file, &pk, eb);
+	} else if (pub == NULL || (n = i2d_PUBKEY(pub, &spki)) <= 0) {
 		return kbs_errf(eb, KBS_ERR_CONFIG, "kmip: no public key in "
 				"the client certificate");
-	rc = kbs_tlsserver_key(cfg->key_file, spki, (size_t)n, cfg->keyproc,
-			       &pk, eb);
-	OPENSSL_free(spki);
+	} else {
+		rc = kbs_tlsserver_key(cfg->key_file, spki, (size_t)n,
+				       cfg->keyproc, &pk, eb);
+		OPENSSL_free(spki);
+	}
 	if (rc != KBS_OK) {
 		kbs_errprefix(eb, "kmip client key");
 		return rc;
