@@ -141,6 +141,28 @@ def test_key_files_group_readable_accepted_world_readable_refused(fleet):
     os.chmod(state / "session.key", 0o600)
 
 
+def test_encrypted_key_file_refused_without_a_prompt(fleet):
+    """A token key under a passphrase: the issuer refuses it at start with
+    a line naming the file (nothing asks for the passphrase), and starts
+    again once the plain key is back."""
+    issuer = fleet.issuer()
+    issuer.stop()
+    key = issuer.workdir / "state" / "token-key.pem"
+    plain = key.read_bytes()
+    key.write_bytes(subprocess.run(
+        ["openssl", "pkey", "-aes256", "-passout", "pass:pw"], input=plain,
+        check=True, capture_output=True).stdout)
+    assert b"ENCRYPTED PRIVATE KEY" in key.read_bytes()
+    with pytest.raises(kbsutil.ServerError) as e:
+        issuer.start()
+    assert ("token-key.pem holds no PEM private key (encrypted keys are "
+            "not supported)") in str(e.value)
+    issuer.proc = None
+    key.write_bytes(plain)
+    issuer.start()
+    assert requests.get(issuer.url + "/healthz").status_code == 200
+
+
 def test_leftover_of_a_crashed_write_is_wiped(fleet):
     """A write killed between create and rename leaves ".<tag>.XXXXXX"
     with the whole value: the broker is killed with SIGKILL, and at
