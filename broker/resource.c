@@ -69,6 +69,7 @@ struct get_ctx {
 	uint8_t *secret;
 	size_t secret_len;
 	kbs_jwk *teekey;     /* from the token's claims (trust.h), or NULL */
+	kbs_trust_jti *jti;  /* a single-use token's, spent only by release() */
 	char *jwe;
 	kbs_errbuf eb;
 };
@@ -131,6 +132,23 @@ deny(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp,
 		 c->pref.sha256);
 }
 
+/* The token refused (rc: kbs_trust_verify_unspent's or the spend's). */
+static void
+token_refused(struct get_ctx *c, kbs_http_resp *resp, kbs_err rc)
+{
+	if (rc == KBS_ERR_NETWORK) {
+		/* The shared single-use cache is unreachable: the token is
+		 * neither accepted nor condemned; try again later. */
+		kbs_log_error("resource %s: %s", c->path, c->eb.msg);
+		kbs_http_reply_error(resp, 503, "TokenVerifierError",
+				     "single-use check unavailable, retry");
+		return;
+	}
+	kbs_metrics_token_failure(rc);
+	kbs_http_reply_error(resp, 401, "TokenVerifierError",
+			     "token rejected: %s", c->eb.msg);
+}
+
 /* Token then policy; 0 to go on, else the response is written. */
 static int
 authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
@@ -153,21 +171,14 @@ authorise(struct get_ctx *c, const kbs_http_req *req, kbs_http_resp *resp)
 				     "no bearer token or attested session");
 		return -1;
 	}
-	rc = kbs_trust_verify_teekey(kbs_broker_trust(c->b), c->token,
-				     strlen(c->token), kbs_clock_now(), &c->claims,
-				     &c->issuer, &c->teekey, &c->eb);
-	if (rc == KBS_ERR_NETWORK) {
-		/* The shared single-use cache is unreachable: the token is
-		 * neither accepted nor condemned; try again later. */
-		kbs_log_error("resource %s: %s", c->path, c->eb.msg);
-		kbs_http_reply_error(resp, 503, "TokenVerifierError",
-				     "single-use check unavailable, retry");
-		return -1;
-	}
+	/* A single-use token's jti is spent by release(), after the policy
+	 * allowed: a denied request leaves it unspent (docs/api.md). */
+	rc = kbs_trust_verify_unspent(kbs_broker_trust(c->b), c->token,
+				      strlen(c->token), kbs_clock_now(),
+				      &c->claims, &c->issuer, &c->teekey,
+				      &c->jti, &c->eb);
 	if (rc != KBS_OK) {
-		kbs_metrics_token_failure(rc);
-		kbs_http_reply_error(resp, 401, "TokenVerifierError",
-				     "token rejected: %s", c->eb.msg);
+		token_refused(c, resp, rc);
 		return -1;
 	}
 	query = kbs_http_query_json(req->query);
@@ -208,12 +219,53 @@ count_release(const char *path)
 	kbs_metrics_release(repo, type);
 }
 
+/* kbs_store_jti's spend: the jti through its issuer's cache. */
+static kbs_err
+spend_jti(void *jti, kbs_errbuf *eb)
+{
+	return kbs_trust_jti_spend(jti, eb);
+}
+
+/*
+ * The secret, read by a store that spends a single-use token's jti first
+ * (in the same statement when the store and the jti are in one database).
+ */
+static kbs_err
+read_spending(struct get_ctx *c, int *spend_failed)
+{
+	kbs_store_jti sj;
+	kbs_err rc;
+
+	*spend_failed = 0;
+	if (c->jti == NULL)
+		return kbs_store_get(c->b->store, c->path, &c->secret,
+				     &c->secret_len, &c->eb);
+	memset(&sj, 0, sizeof(sj));
+	sj.pg = kbs_trust_jti_db(c->jti, &sj.scope, sj.digest, &sj.expires_at,
+				 &sj.now);
+	sj.spend = spend_jti;
+	sj.arg = c->jti;
+	rc = kbs_store_get_spend(c->b->store, c->path, &sj, &c->secret,
+				 &c->secret_len, &c->eb);
+	/* The store's statement found the jti used: say so as the spend
+	 * through the issuer's cache would have. */
+	if (sj.failed && rc == KBS_ERR_DENIED)
+		kbs_trust_jti_used(c->jti, &c->eb);
+	*spend_failed = sj.failed;
+	return rc;
+}
+
 static void
 release(struct get_ctx *c, kbs_http_resp *resp)
 {
 	kbs_err rc;
+	int spend_failed;
 
-	rc = kbs_store_get(c->b->store, c->path, &c->secret, &c->secret_len, &c->eb);
+	rc = read_spending(c, &spend_failed);
+	if (spend_failed) {
+		token_refused(c, resp, rc);
+		return;
+	}
 	if (rc == KBS_ERR_NOT_FOUND) {
 		kbs_http_reply_error(resp, 404, "ResourceNotFound",
 				     "no resource %s", c->path);
@@ -344,6 +396,7 @@ kbs_broker_handle_get(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 	kbs_policy_decision_free(c->decision);
 	kbs_freezero(c->secret, c->secret_len);
 	kbs_jwk_free(c->teekey);
+	kbs_trust_jti_free(c->jti);
 	free(c->jwe);
 	free(c);
 }

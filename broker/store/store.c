@@ -79,6 +79,38 @@ kbs_store_get(kbs_store *s, const char *path, uint8_t **out, size_t *len,
 }
 
 kbs_err
+kbs_store_spend_then_get(kbs_store *s, const char *path, kbs_store_jti *jti,
+			 uint8_t **out, size_t *len, kbs_errbuf *eb)
+{
+	kbs_err rc;
+
+	/* Spent before the secret is read, and so before it can leave. */
+	if ((rc = jti->spend(jti->arg, eb)) != KBS_OK) {
+		jti->failed = 1;
+		return rc;
+	}
+	return s->ops->get(s, path, out, len, eb);
+}
+
+kbs_err
+kbs_store_get_spend(kbs_store *s, const char *path, kbs_store_jti *jti,
+		    uint8_t **out, size_t *len, kbs_errbuf *eb)
+{
+	kbs_err rc = store_check(s, path, eb);
+
+	if (rc != KBS_OK)
+		return rc;
+	if (out == NULL || len == NULL)
+		return kbs_errf(eb, KBS_ERR_INTERNAL, "no output");
+	if (jti == NULL)
+		return s->ops->get(s, path, out, len, eb);
+	jti->failed = 0;
+	if (s->ops->get_spend != NULL)
+		return s->ops->get_spend(s, path, jti, out, len, eb);
+	return kbs_store_spend_then_get(s, path, jti, out, len, eb);
+}
+
+kbs_err
 kbs_store_put(kbs_store *s, const char *path, const uint8_t *data,
 	      size_t len, kbs_errbuf *eb)
 {

@@ -24,6 +24,26 @@
 
 typedef struct kbs_store kbs_store;
 
+/*
+ * A single-use token's id to spend with a read (kbs_store_get_spend).
+ * pg non-NULL: the id is kept in that database's kbs_jti (replay_pg.c),
+ * scope, digest, expires_at and now are what kbs_replay_pg_use() would
+ * insert, and a store on the same database spends it in the statement
+ * that reads.  Every other store calls spend(arg) first, then reads.
+ */
+struct kbs_pg;
+typedef struct {
+	struct kbs_pg *pg;
+	const char *scope;
+	unsigned char digest[32];
+	long long expires_at;
+	long long now;
+	kbs_err (*spend)(void *arg, kbs_errbuf *eb);
+	void *arg;
+	int failed; /* written by kbs_store_get_spend: 1 if its error is the
+		     * spend's (KBS_ERR_DENIED: used before), 0 the read's */
+} kbs_store_jti;
+
 struct kbs_store_ops {
 	const char *name;
 	/* *out is malloc'd; release with kbs_freezero(*out, *len). */
@@ -36,6 +56,11 @@ struct kbs_store_ops {
 	/* Optional: KBS_OK when the store answers now (readiness); NULL
 	 * for a store that can only tell by a network round trip. */
 	kbs_err (*ping)(kbs_store *s, kbs_errbuf *eb);
+	/* Optional: kbs_store_get_spend() (jti non-NULL, path checked), for
+	 * a store that can spend jti in the statement that reads; NULL:
+	 * kbs_store_spend_then_get(). */
+	kbs_err (*get_spend)(kbs_store *s, const char *path, kbs_store_jti *jti,
+			     uint8_t **out, size_t *len, kbs_errbuf *eb);
 };
 
 /* Every backend embeds this as its first member. */
@@ -57,6 +82,25 @@ kbs_err kbs_store_put(kbs_store *s, const char *path, const uint8_t *data,
 		      size_t len, kbs_errbuf *eb);
 kbs_err kbs_store_del(kbs_store *s, const char *path, kbs_errbuf *eb);
 void kbs_store_free(kbs_store *s);
+
+/*
+ * kbs_store_get() for a release with a single-use token: the secret comes
+ * back only if jti was spent first (jti NULL: nothing to spend, a plain
+ * get).  A postgres store on jti->pg does both in one statement and
+ * spends nothing when path does not exist (KBS_ERR_NOT_FOUND); any other
+ * store, or another database, calls jti->spend and then reads, so there a
+ * missing resource has spent the id.  On an error jti->failed says whose
+ * it is: the spend's (KBS_ERR_DENIED for an id used before, eb the
+ * store's words) or the read's.
+ */
+kbs_err kbs_store_get_spend(kbs_store *s, const char *path, kbs_store_jti *jti,
+			    uint8_t **out, size_t *len, kbs_errbuf *eb);
+
+/* What kbs_store_get_spend() does for a store without get_spend, for a
+ * backend's get_spend that cannot spend jti itself (another database). */
+kbs_err kbs_store_spend_then_get(kbs_store *s, const char *path,
+				 kbs_store_jti *jti, uint8_t **out, size_t *len,
+				 kbs_errbuf *eb);
 
 /* Whether s (every store behind a router) answers now, for /readyz:
  * KBS_OK, or the first failure with eb naming it. */

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pg.h"
+#include "replay.h"
 #include "store.h"
 
 #define KEK_LEN KBS_KEK_LEN
@@ -173,6 +174,98 @@ pg_get(kbs_store *st, const char *path, uint8_t **out, size_t *len,
 	return rc;
 }
 
+/* ---- get with a single-use id (kbs_store_get_spend) --------------------- */
+
+/*
+ * The id's insert - kbs_replay_pg_use()'s, with the same rule: a row not
+ * yet expired is a replay, an expired one is taken over - and the read, in
+ * one statement, so one round trip and one commit.  The insert runs only
+ * if the resource exists (a missing one spends nothing) and the row comes
+ * back only if the insert took; with synchronous_commit the reply comes
+ * after the commit is on disk, so the id is spent before the secret can
+ * leave.
+ */
+#define SPEND_GET_SQL \
+	"WITH r AS (SELECT kek_id, wrapped_dek, iv, ct, tag FROM kbs_resource " \
+	"WHERE path = $6), j AS (INSERT INTO kbs_jti (scope, digest, claim, " \
+	"expires_at) SELECT $1::text, $2::bytea, $3::bytea, $4::bigint WHERE " \
+	"EXISTS (SELECT 1 FROM r) ON CONFLICT (scope, digest) DO UPDATE SET " \
+	"claim = EXCLUDED.claim, expires_at = EXCLUDED.expires_at WHERE " \
+	"kbs_jti.expires_at < $5::bigint RETURNING 1) SELECT r.* FROM r, j"
+
+/* After SPEND_GET_SQL found nothing: the row and the claim its id holds. */
+#define SPENT_BY_SQL \
+	"SELECT r.kek_id, r.wrapped_dek, r.iv, r.ct, r.tag, j.claim FROM " \
+	"kbs_resource r LEFT JOIN kbs_jti j ON j.scope = $1 AND j.digest = $2 " \
+	"WHERE r.path = $3"
+
+/*
+ * SPEND_GET_SQL returned no row: the resource is missing, the id was used
+ * before, or our own insert took and its reply was lost, so that
+ * kbs_pg_exec() ran the statement again, which then met our row.  The
+ * claim (random per call) tells the last from a replay.
+ */
+static kbs_err
+spent_by(store_pg *s, const char *path, kbs_store_jti *jti,
+	 const uint8_t claim[KBS_REPLAY_CLAIM_LEN], uint8_t **out, size_t *len,
+	 kbs_errbuf *eb)
+{
+	const char *pv[3] = {jti->scope, (const char *)jti->digest, path};
+	int pl[3] = {0, 32, 0}, pf[3] = {0, 1, 0};
+	kbs_pg_params par = {3, pv, pl, pf};
+	PGresult *r = NULL;
+	kbs_err rc;
+
+	if ((rc = kbs_pg_exec(s->pg, SPENT_BY_SQL, &par, 1, &r, eb)) != KBS_OK)
+		return rc;
+	/* No id row: the resource appeared after the statement, which
+	 * therefore spent nothing. */
+	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 5))
+		rc = kbs_errf(eb, KBS_ERR_NOT_FOUND, "resource %s not found",
+			      path);
+	else if (PQgetlength(r, 0, 5) != KBS_REPLAY_CLAIM_LEN ||
+		 CRYPTO_memcmp(PQgetvalue(r, 0, 5), claim,
+			       KBS_REPLAY_CLAIM_LEN) != 0) {
+		jti->failed = 1;
+		rc = kbs_errf(eb, KBS_ERR_DENIED, "already used");
+	} else
+		rc = open_row(s, path, r, out, len, eb);
+	PQclear(r);
+	return rc;
+}
+
+static kbs_err
+pg_get_spend(kbs_store *st, const char *path, kbs_store_jti *jti,
+	     uint8_t **out, size_t *len, kbs_errbuf *eb)
+{
+	store_pg *s = (store_pg *)st;
+	uint8_t claim[KBS_REPLAY_CLAIM_LEN];
+	char exp[32], now[32];
+	const char *pv[6] = {jti->scope, (const char *)jti->digest,
+			     (const char *)claim, exp, now, path};
+	int pl[6] = {0, 32, KBS_REPLAY_CLAIM_LEN, 0, 0, 0};
+	int pf[6] = {0, 1, 1, 0, 0, 0};
+	kbs_pg_params par = {6, pv, pl, pf};
+	PGresult *r = NULL;
+	kbs_err rc;
+
+	if (jti->pg != s->pg)
+		return kbs_store_spend_then_get(st, path, jti, out, len, eb);
+	if (RAND_bytes(claim, sizeof(claim)) != 1)
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "no randomness");
+	snprintf(exp, sizeof(exp), "%lld", jti->expires_at);
+	snprintf(now, sizeof(now), "%lld", jti->now);
+	kbs_replay_pg_cleanup(s->pg, jti->now);
+	if ((rc = kbs_pg_exec(s->pg, SPEND_GET_SQL, &par, 1, &r, eb)) != KBS_OK)
+		return rc;
+	if (PQntuples(r) == 1)
+		rc = open_row(s, path, r, out, len, eb);
+	else
+		rc = spent_by(s, path, jti, claim, out, len, eb);
+	PQclear(r);
+	return rc;
+}
+
 /* ---- put / del --------------------------------------------------------- */
 
 struct sealed {
@@ -297,6 +390,7 @@ static const struct kbs_store_ops pg_ops = {
 	.del = pg_del,
 	.free = pg_free,
 	.ping = pg_ping,
+	.get_spend = pg_get_spend,
 };
 
 /* ---- rotation ---------------------------------------------------------- */

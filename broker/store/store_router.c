@@ -137,6 +137,14 @@ router_get(kbs_store *s, const char *path, uint8_t **out, size_t *len,
 }
 
 static kbs_err
+router_get_spend(kbs_store *s, const char *path, kbs_store_jti *jti,
+		 uint8_t **out, size_t *len, kbs_errbuf *eb)
+{
+	return kbs_store_get_spend(pick((store_router *)s, path), path, jti, out,
+				   len, eb);
+}
+
+static kbs_err
 router_put(kbs_store *s, const char *path, const uint8_t *data, size_t len,
 	   kbs_errbuf *eb)
 {
@@ -188,6 +196,7 @@ static const struct kbs_store_ops router_ops = {
 	.del = router_del,
 	.free = router_free,
 	.ping = router_ping,
+	.get_spend = router_get_spend,
 };
 
 kbs_err

@@ -37,7 +37,9 @@
  * After the issuer is found, its own rules run in a fixed order: time and
  * iss/aud claims, max_age, the claim mapping (on a copy), and last the
  * single-use check, so that a token refused for any other reason does not
- * consume its jti.
+ * consume its jti.  kbs_trust_verify_unspent() stops short of spending it:
+ * the broker's release spends it after its resource policy allowed, in
+ * the statement that reads the resource when both are in one database.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -45,6 +47,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
@@ -102,7 +105,16 @@ struct issuer {
 	long long max_age;     /* 0: no limit */
 	kbs_replay *replay;    /* non-NULL iff single_use */
 	int replay_borrowed;   /* replay belongs to an older trust (reload) */
+	struct kbs_pg *jti_pg; /* where replay keeps its ids, when shared */
 	int partial_chain;     /* a non-self-signed CA-file cert may anchor */
+};
+
+/* A single-use token's jti, checked and not yet spent (trust.h). */
+struct kbs_trust_jti {
+	const struct issuer *is; /* the trust (old ones too) outlives requests */
+	char jti[KBS_TRUST_JTI_MAX + 1];
+	long long until;         /* remembered while now <= until */
+	long long now;           /* the time the token was verified at */
 };
 
 struct kbs_trust {
@@ -788,38 +800,80 @@ present(const struct issuer *is, const json_t *orig, json_t **out,
 }
 
 /*
- * single_use: remember the jti until the token could no longer be
- * accepted anyway: exp + leeway, or iat + max_age if that comes first.
+ * single_use: the jti, and until when it is remembered: when the token
+ * could no longer be accepted anyway, exp + leeway, or iat + max_age if
+ * that comes first.
  */
 static kbs_err
-consume(const struct issuer *is, const json_t *claims, long long now,
-	kbs_errbuf *eb)
+jti_of(const struct issuer *is, const json_t *claims, const char **jti,
+       long long *until, kbs_errbuf *eb)
 {
-	const char *jti = kbs_json_str(claims, "jti");
+	const char *id = kbs_json_str(claims, "jti");
 	json_int_t exp = 0, iat = 0;
-	long long until;
-	kbs_errbuf rb = {{0}};
-	kbs_err rc;
+	long long u;
 
-	if (is->replay == NULL)
-		return KBS_OK;
-	if (jti == NULL || jti[0] == '\0' || strlen(jti) > KBS_TRUST_JTI_MAX)
+	if (id == NULL || id[0] == '\0' || strlen(id) > KBS_TRUST_JTI_MAX)
 		return kbs_errf(eb, KBS_ERR_INVALID, "issuer %s is single-use: the "
 				"token needs a jti string of 1..%d bytes",
 				is->name, KBS_TRUST_JTI_MAX);
 	if (kbs_json_int(claims, "exp", &exp) != KBS_OK)
 		return kbs_errf(eb, KBS_ERR_INVALID, "token without integer exp");
-	until = (long long)exp + is->leeway;
+	u = (long long)exp + is->leeway;
 	if (is->max_age > 0 && kbs_json_int(claims, "iat", &iat) == KBS_OK &&
-	    (long long)iat + is->max_age < until)
-		until = (long long)iat + is->max_age;
-	rc = kbs_replay_use(is->replay, jti, strlen(jti), until, now, &rb);
+	    (long long)iat + is->max_age < u)
+		u = (long long)iat + is->max_age;
+	*jti = id;
+	*until = u;
+	return KBS_OK;
+}
+
+/* The error of a spend that failed with rc (why: the store's words). */
+static kbs_err
+spend_error(const struct issuer *is, kbs_err rc, const char *why,
+	    kbs_errbuf *eb)
+{
 	if (rc == KBS_ERR_DENIED)
 		return kbs_errf(eb, rc, "single-use token of issuer %s was already "
 				"used (its jti was seen before)", is->name);
-	if (rc != KBS_OK)
-		return kbs_errf(eb, rc, "issuer %s single-use check: %s", is->name,
-				rb.msg);
+	return kbs_errf(eb, rc, "issuer %s single-use check: %s", is->name, why);
+}
+
+/* Record jti as used (the single-use check proper). */
+static kbs_err
+spend(const struct issuer *is, const char *jti, long long until,
+      long long now, kbs_errbuf *eb)
+{
+	kbs_errbuf rb = {{0}};
+	kbs_err rc;
+
+	rc = kbs_replay_use(is->replay, jti, strlen(jti), until, now, &rb);
+	return rc == KBS_OK ? KBS_OK : spend_error(is, rc, rb.msg, eb);
+}
+
+/* A token of a single-use issuer whose every other check passed: its jti
+ * spent now, or (defer) handed back unspent in *defer. */
+static kbs_err
+consume(const struct issuer *is, const json_t *claims, long long now,
+	kbs_trust_jti **defer, kbs_errbuf *eb)
+{
+	const char *jti = NULL;
+	long long until = 0;
+	kbs_trust_jti *j;
+	kbs_err rc;
+
+	if (is->replay == NULL)
+		return KBS_OK;
+	if ((rc = jti_of(is, claims, &jti, &until, eb)) != KBS_OK)
+		return rc;
+	if (defer == NULL)
+		return spend(is, jti, until, now, eb);
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	j->is = is;
+	memcpy(j->jti, jti, strlen(jti) + 1);
+	j->until = until;
+	j->now = now;
+	*defer = j;
 	return KBS_OK;
 }
 
@@ -827,7 +881,7 @@ consume(const struct issuer *is, const json_t *claims, long long now,
  * gives; *claims gets what the policy sees.  Also on a cache hit. */
 static kbs_err
 issuer_rules(const struct issuer *who, const json_t *verified, long long now,
-	     json_t **claims, kbs_errbuf *eb)
+	     json_t **claims, kbs_trust_jti **defer, kbs_errbuf *eb)
 {
 	json_t *seen = NULL;
 	kbs_err rc;
@@ -835,7 +889,7 @@ issuer_rules(const struct issuer *who, const json_t *verified, long long now,
 	if ((rc = check_claims(who, verified, now, eb)) != KBS_OK ||
 	    (rc = check_age(who, verified, now, eb)) != KBS_OK ||
 	    (rc = present(who, verified, &seen, eb)) != KBS_OK ||
-	    (rc = consume(who, verified, now, eb)) != KBS_OK) {
+	    (rc = consume(who, verified, now, defer, eb)) != KBS_OK) {
 		json_decref(seen);
 		return rc;
 	}
@@ -878,11 +932,16 @@ kbs_trust_share_replay(kbs_trust *t, struct kbs_pg *pg, kbs_errbuf *eb)
 	size_t i;
 	kbs_err rc;
 
-	for (i = 0; i < t->n; i++)
-		if (t->iss[i]->replay != NULL && !t->iss[i]->replay_borrowed &&
+	for (i = 0; i < t->n; i++) {
+		if (t->iss[i]->replay == NULL)
+			continue;
+		/* A borrowed cache was shared by the trust it came from. */
+		if (!t->iss[i]->replay_borrowed &&
 		    (rc = kbs_replay_share_pg(t->iss[i]->replay, t->iss[i]->name,
 					      pg, eb)) != KBS_OK)
 			return rc;
+		t->iss[i]->jti_pg = pg;
+	}
 	return KBS_OK;
 }
 
@@ -969,8 +1028,10 @@ present_teekey(kbs_trust *t, const struct issuer *who, const json_t *verified,
 
 static kbs_err
 verify(kbs_trust *t, const char *token, size_t len, long long now,
-       json_t **claims, const char **issuer, kbs_jwk **teekey, kbs_errbuf *eb)
+       json_t **claims, const char **issuer, kbs_jwk **teekey,
+       kbs_trust_jti **defer, kbs_errbuf *eb)
 {
+	kbs_trust_jti *unspent = NULL;
 	struct vouch v = {NULL, NULL, LLONG_MAX};
 	const void *tag = NULL;
 	kbs_jws *j = NULL;
@@ -995,7 +1056,8 @@ verify(kbs_trust *t, const char *token, size_t len, long long now,
 			goto out;
 		verified = json_incref((json_t *)kbs_jws_claims(j));
 	}
-	if ((rc = issuer_rules(v.who, verified, now, &seen, eb)) != KBS_OK)
+	if ((rc = issuer_rules(v.who, verified, now, &seen,
+			       defer != NULL ? &unspent : NULL, eb)) != KBS_OK)
 		goto out;
 	if (j != NULL && keyed)
 		remember(t, &v, key, verified, now);
@@ -1007,7 +1069,11 @@ verify(kbs_trust *t, const char *token, size_t len, long long now,
 	*claims = seen;
 	if (issuer != NULL)
 		*issuer = v.who->name;
+	if (defer != NULL)
+		*defer = unspent;
+	unspent = NULL;
 out:
+	kbs_trust_jti_free(unspent);
 	if (v.held != NULL)
 		url_keys_release(v.who, v.held);
 	kbs_jwk_free(tk);
@@ -1020,7 +1086,7 @@ kbs_err
 kbs_trust_verify(kbs_trust *t, const char *token, size_t len, long long now,
 		 json_t **claims, const char **issuer, kbs_errbuf *eb)
 {
-	return verify(t, token, len, now, claims, issuer, NULL, eb);
+	return verify(t, token, len, now, claims, issuer, NULL, NULL, eb);
 }
 
 kbs_err
@@ -1028,7 +1094,51 @@ kbs_trust_verify_teekey(kbs_trust *t, const char *token, size_t len,
 			long long now, json_t **claims, const char **issuer,
 			kbs_jwk **teekey, kbs_errbuf *eb)
 {
-	return verify(t, token, len, now, claims, issuer, teekey, eb);
+	return verify(t, token, len, now, claims, issuer, teekey, NULL, eb);
+}
+
+kbs_err
+kbs_trust_verify_unspent(kbs_trust *t, const char *token, size_t len,
+			 long long now, json_t **claims, const char **issuer,
+			 kbs_jwk **teekey, kbs_trust_jti **jti, kbs_errbuf *eb)
+{
+	return verify(t, token, len, now, claims, issuer, teekey, jti, eb);
+}
+
+kbs_err
+kbs_trust_jti_spend(const kbs_trust_jti *j, kbs_errbuf *eb)
+{
+	return spend(j->is, j->jti, j->until, j->now, eb);
+}
+
+struct kbs_pg *
+kbs_trust_jti_db(const kbs_trust_jti *j, const char **scope,
+		 unsigned char digest[32], long long *expires_at,
+		 long long *now)
+{
+	unsigned int n = 0;
+
+	/* Keyed as replay.c keys a shared id: SHA-256 of the id, unsalted. */
+	if (j->is->jti_pg == NULL ||
+	    EVP_Digest(j->jti, strlen(j->jti), digest, &n, EVP_sha256(),
+		       NULL) != 1 || n != 32)
+		return NULL;
+	*scope = j->is->name;
+	*expires_at = j->until;
+	*now = j->now;
+	return j->is->jti_pg;
+}
+
+kbs_err
+kbs_trust_jti_used(const kbs_trust_jti *j, kbs_errbuf *eb)
+{
+	return spend_error(j->is, KBS_ERR_DENIED, "", eb);
+}
+
+void
+kbs_trust_jti_free(kbs_trust_jti *j)
+{
+	free(j);
 }
 
 size_t

@@ -153,6 +153,54 @@ kbs_err kbs_trust_verify_teekey(kbs_trust *t, const char *token, size_t len,
 				const char **issuer, kbs_jwk **teekey,
 				kbs_errbuf *eb);
 
+/*
+ * A single-use token's jti whose token passed every check but is not yet
+ * spent (kbs_trust_verify_unspent).  It borrows from the trust that made
+ * it (a broker keeps replaced trusts until exit).
+ */
+typedef struct kbs_trust_jti kbs_trust_jti;
+
+/*
+ * kbs_trust_verify_teekey() except that a single-use issuer's jti is
+ * checked (present, 1..KBS_TRUST_JTI_MAX bytes, exp) but not spent:
+ * *jti (written on success) is it, or NULL for a token of an issuer
+ * without single_use.  The caller must spend it - kbs_trust_jti_spend(),
+ * or its own statement on the database kbs_trust_jti_db() names - before
+ * it acts on the token, and free it (kbs_trust_jti_free).  The broker's
+ * release does, after its resource policy allowed (docs/api.md).
+ */
+kbs_err kbs_trust_verify_unspent(kbs_trust *t, const char *token, size_t len,
+				 long long now, json_t **claims,
+				 const char **issuer, kbs_jwk **teekey,
+				 kbs_trust_jti **jti, kbs_errbuf *eb);
+
+/*
+ * Spend j as kbs_trust_verify() would have, at the time the token was
+ * verified: KBS_OK, or its errors (KBS_ERR_DENIED: used before,
+ * KBS_ERR_TOO_LARGE, KBS_ERR_NETWORK ...), eb naming the issuer.
+ */
+kbs_err kbs_trust_jti_spend(const kbs_trust_jti *j, kbs_errbuf *eb);
+
+/*
+ * The database j's issuer keeps its used ids in (kbs_trust_share_replay),
+ * or NULL when they are kept in memory: then *scope, *digest, *expires_at
+ * and *now are what kbs_replay_pg_use() would insert into kbs_jti (scope:
+ * the issuer's name, borrowed; digest: SHA-256 of the jti) and the time
+ * the token was verified at.  For a caller spending j in a statement of
+ * its own, which must then follow kbs_replay_pg_use()'s rules.
+ */
+struct kbs_pg;
+struct kbs_pg *kbs_trust_jti_db(const kbs_trust_jti *j, const char **scope,
+				unsigned char digest[32],
+				long long *expires_at, long long *now);
+
+/* KBS_ERR_DENIED with kbs_trust_jti_spend()'s words for an id used
+ * before, for a spend made elsewhere that found it used. */
+kbs_err kbs_trust_jti_used(const kbs_trust_jti *j, kbs_errbuf *eb);
+
+/* NULL is a no-op. */
+void kbs_trust_jti_free(kbs_trust_jti *j);
+
 /* Verified tokens held for reuse now (tests and diagnostics). */
 size_t kbs_trust_cached(kbs_trust *t);
 

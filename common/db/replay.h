@@ -82,6 +82,16 @@ kbs_err kbs_replay_pg_use(struct kbs_pg *pg, const char *scope,
 void kbs_replay_free(kbs_replay *r);
 
 /*
+ * For a caller that spends an id in a statement of its own (the broker's
+ * release: store_pg.c), with kbs_replay_pg_use()'s rules: the random
+ * claim it stores with the id is this long, and this deletes expired ids
+ * as kbs_replay_pg_use() does (at most once a minute per process; errors
+ * ignored).
+ */
+#define KBS_REPLAY_CLAIM_LEN 16
+void kbs_replay_pg_cleanup(struct kbs_pg *pg, long long now);
+
+/*
  * A store of used ids as its users see it: "use this id, remembered until
  * expires_at", with kbs_replay_use()'s results.  Today the in-process
  * cache above backs it; a store shared by replicas (PostgreSQL) can back

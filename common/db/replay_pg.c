@@ -97,3 +97,12 @@ kbs_replay_pg_use(kbs_pg *pg, const char *scope, const unsigned char digest[32],
 		return rc;
 	return ours ? KBS_OK : kbs_errf(eb, KBS_ERR_DENIED, "already used");
 }
+
+/* A combined statement (replay.h) stores claims of the same length. */
+_Static_assert(CLAIM_LEN == KBS_REPLAY_CLAIM_LEN, "one claim length");
+
+void
+kbs_replay_pg_cleanup(kbs_pg *pg, long long now)
+{
+	cleanup(pg, now);
+}
