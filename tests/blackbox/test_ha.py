@@ -304,6 +304,59 @@ def test_single_use_once_across_brokers(ha):
     assert sorted(out) == [200, 401, 401, 401]
 
 
+def test_single_use_fs_route_once_across_brokers(ha):
+    """A resource on each broker's disk (ha/local/**) with the jti in the
+    database: the jti is spent on its own before the read, once across
+    brokers, and a jti spent by a database release (one statement) is
+    spent for it too (both key the id alike)."""
+    b1, b2 = ha.brokers
+    g = Guest(ha.issuer_front)
+    tok = su_token(ha, g)
+    assert g.fetch(b1.url, "ha/local/k", token=tok) == b"local-disk-secret"
+    for b in (b2, b1):
+        r = g.get_resource(b.url, "ha/local/k", token=tok)
+        kbsutil.assert_error(r, 401, "TokenVerifierError")
+        assert "already used" in r.json()["detail"]
+    assert put(ha, b1.url, "ha/su/2", b"single-use-secret").status_code == 200
+    tok = su_token(ha, g)
+    assert g.fetch(b2.url, "ha/su/2", token=tok) == b"single-use-secret"
+    kbsutil.assert_error(g.get_resource(b1.url, "ha/local/k", token=tok),
+                         401, "TokenVerifierError")
+
+
+def test_single_use_spent_only_when_released(ha):
+    """The jti is spent after the resource policy allowed, in the statement
+    that reads the resource: a denied request (403) and one for a missing
+    resource (404) leave the token unspent; the next allowed request with
+    it releases once, across brokers."""
+    b1, b2 = ha.brokers
+    assert put(ha, b1.url, "ha/su/3", b"single-use-secret").status_code == 200
+    doc = json.loads(json.dumps(ALLOW))
+    doc["rules"].append({"id": "no-su-deny", "effect": "deny",
+                         "resources": "ha/su-deny/**"})
+    _set_policy(ha, doc)
+    try:
+        for b in ha.brokers:
+            assert _until(lambda: ha.guest.get_resource(
+                b.url, "ha/su-deny/k", token=ha.token).status_code == 403,
+                5.0) is not None, b.name
+        g = Guest(ha.issuer_front)
+        tok = su_token(ha, g)
+        for b in ha.brokers:
+            kbsutil.assert_error(g.get_resource(b.url, "ha/su-deny/k",
+                                                token=tok), 403, "PolicyDeny")
+            kbsutil.assert_error(g.get_resource(b.url, "ha/su/missing",
+                                                token=tok),
+                                 404, "ResourceNotFound")
+        assert g.fetch(b2.url, "ha/su/3", token=tok) == b"single-use-secret"
+        for b in ha.brokers:
+            r = g.get_resource(b.url, "ha/su/3", token=tok)
+            kbsutil.assert_error(r, 401, "TokenVerifierError")
+            assert "already used" in r.json()["detail"]
+    finally:
+        _set_policy(ha, ALLOW)
+
+
 # ---- 2. a policy change reaches both brokers within 1 s ---------------------
 
 def _set_policy(h, doc):

@@ -447,6 +447,23 @@ def test_single_use_refused_token_is_not_consumed(env):
     assert fetch(env, "strict", "ita", ok, g) == SECRETS["ita"]
 
 
+def test_single_use_denied_request_is_not_consumed(env):
+    """The jti is spent after the resource policy allowed (docs/api.md):
+    a request the policy denies leaves the token unspent, the next allowed
+    one releases once.  Here the jti is in memory and the resource on
+    disk: spent, then read, so a missing resource has spent it."""
+    g = Guest("http://127.0.0.1:1")
+    token = env["ita"].token(g)
+    denied(env, "strict", "ours", token, g)
+    assert fetch(env, "strict", "ita", token, g) == SECRETS["ita"]
+    refused(env, "strict", "ita", token, g)
+    token = env["ita"].token(g)
+    assert_error(g.get_resource(env["strict"].url, "ita/key/missing",
+                                token=token), 404, "ResourceNotFound")
+    body = refused(env, "strict", "ita", token, g)
+    assert "already used" in body["detail"]
+
+
 def test_max_age(env):
     g = Guest("http://127.0.0.1:1")
     old = env["ita"].token(g, iat=forge.now() - 120)   # exp still ahead
