@@ -146,9 +146,67 @@ test_bad_config(void)
 	}
 }
 
+/* A spend that counts its calls and answers rc. */
+struct spend_rec {
+	int calls;
+	kbs_err rc;
+};
+
+static kbs_err
+spend_rec(void *arg, kbs_errbuf *eb)
+{
+	struct spend_rec *s = arg;
+
+	s->calls++;
+	return s->rc == KBS_OK ? KBS_OK : kbs_errf(eb, s->rc, "already used");
+}
+
+/* kbs_store_get_spend through a router to filesystem stores (no database
+ * for the jti): spent first, then read; a failed spend reads nothing. */
+static void
+test_get_spend(void)
+{
+	kbs_errbuf eb = {{0}};
+	kbs_store *r = router("[{\"pattern\": \"s/**\", \"store\": \"b\"}]",
+			      KBS_OK, &eb);
+	struct spend_rec rec = {0, KBS_OK};
+	kbs_store_jti j;
+	uint8_t *out = NULL;
+	size_t len = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	memset(&j, 0, sizeof(j));
+	j.spend = spend_rec;
+	j.arg = &rec;
+	CU_ASSERT_EQUAL(kbs_store_put(r, "s/k/1", (const uint8_t *)"v", 1, &eb),
+			KBS_OK);
+	CU_ASSERT_EQUAL(kbs_store_get_spend(r, "s/k/1", &j, &out, &len, &eb),
+			KBS_OK);
+	CU_ASSERT(len == 1 && out[0] == 'v' && rec.calls == 1 && !j.failed);
+	kbs_freezero(out, len);
+	out = NULL;
+	/* Spent before the read, so also for a resource that is missing. */
+	CU_ASSERT_EQUAL(kbs_store_get_spend(r, "s/k/2", &j, &out, &len, &eb),
+			KBS_ERR_NOT_FOUND);
+	CU_ASSERT(rec.calls == 2 && !j.failed && out == NULL);
+	rec.rc = KBS_ERR_DENIED;
+	CU_ASSERT_EQUAL(kbs_store_get_spend(r, "s/k/1", &j, &out, &len, &eb),
+			KBS_ERR_DENIED);
+	CU_ASSERT(rec.calls == 3 && j.failed && out == NULL);
+	/* Nothing to spend: a plain get; a bad path spends nothing. */
+	CU_ASSERT_EQUAL(kbs_store_get_spend(r, "s/k/1", NULL, &out, &len, &eb),
+			KBS_OK);
+	kbs_freezero(out, len);
+	CU_ASSERT_EQUAL(kbs_store_get_spend(r, "s/../1", &j, &out, &len, &eb),
+			KBS_ERR_INVALID);
+	CU_ASSERT(rec.calls == 3);
+	kbs_store_free(r);
+}
+
 static const kbs_unit_test tests[] = {
 	{"routing", test_routing},
 	{"bad_config", test_bad_config},
+	{"get_spend", test_get_spend},
 	{NULL, NULL},
 };
 

@@ -957,6 +957,72 @@ test_single_use(void)
 	kbs_trust_free(t);
 }
 
+/* kbs_trust_verify_unspent: every check but the spend, which comes after. */
+static kbs_err
+verify_unspent(kbs_trust *t, const char *tok, long long now,
+	       kbs_trust_jti **jti)
+{
+	json_t *claims = NULL;
+	kbs_jwk *tk = NULL;
+	kbs_err rc = kbs_trust_verify_unspent(t, tok, strlen(tok), now, &claims,
+					      NULL, &tk, jti, NULL);
+
+	json_decref(claims);
+	kbs_jwk_free(tk);
+	return rc;
+}
+
+static void
+test_single_use_unspent(void)
+{
+	char p[128], p2[128], msg[KBS_ERRBUF_LEN], *tok, *plain, *nojti;
+	kbs_trust_issuer_cfg cfg = file_issuer("later", key_a, "a", p, sizeof(p));
+	kbs_trust_issuer_cfg cfg2 = file_issuer("many", key_b, "b", p2,
+						sizeof(p2));
+	kbs_trust_jti *j = NULL, *j2 = NULL;
+	kbs_errbuf eb = {{0}};
+	unsigned char d[32];
+	const char *scope = NULL;
+	long long exp = 0, now = 0;
+	kbs_trust *t = NULL;
+
+	kbs_trust_new(&t);
+	cfg.single_use = 1;
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg2, NULL) == KBS_OK);
+	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
+		    "{\"exp\":1800000100,\"jti\":\"u1\"}");
+	/* Verified twice, spent by neither: both hand back the jti. */
+	CU_ASSERT_FATAL(verify_unspent(t, tok, NOW, &j) == KBS_OK && j != NULL);
+	CU_ASSERT_FATAL(verify_unspent(t, tok, NOW, &j2) == KBS_OK && j2 != NULL);
+	/* Kept in memory: no database to spend it in. */
+	CU_ASSERT(kbs_trust_jti_db(j, &scope, d, &exp, &now) == NULL);
+	CU_ASSERT(kbs_trust_jti_spend(j, NULL) == KBS_OK);
+	CU_ASSERT(kbs_trust_jti_spend(j2, &eb) == KBS_ERR_DENIED);
+	CU_ASSERT(strstr(eb.msg, "already used") != NULL &&
+		  strstr(eb.msg, "later") != NULL);
+	CU_ASSERT(kbs_trust_jti_used(j, &eb) == KBS_ERR_DENIED);
+	CU_ASSERT(strstr(eb.msg, "already used") != NULL);
+	kbs_trust_jti_free(j);
+	kbs_trust_jti_free(j2);
+	/* Spent now: kbs_trust_verify refuses it as a replay. */
+	CU_ASSERT(verify_msg(t, tok, NOW, msg, sizeof(msg)) == KBS_ERR_DENIED);
+	free(tok);
+	/* The jti is still checked at verification. */
+	j = NULL;
+	nojti = token(key_a, "ES256", "{\"kid\":\"a\"}", "{\"exp\":1800000100}");
+	CU_ASSERT(verify_unspent(t, nojti, NOW, &j) == KBS_ERR_INVALID && j == NULL);
+	free(nojti);
+	/* An issuer without single_use has nothing to spend. */
+	j = (kbs_trust_jti *)t; /* written on success */
+	plain = token(key_b, "ES256", "{\"kid\":\"b\"}",
+		      "{\"exp\":1800000100,\"jti\":\"u1\"}");
+	CU_ASSERT(verify_unspent(t, plain, NOW, &j) == KBS_OK && j == NULL);
+	free(plain);
+	kbs_trust_jti_free(NULL);
+	kbs_trust_free(t);
+}
+
 /* A full replay cache refuses; max_age shortens how long ids are kept. */
 static void
 test_single_use_bound(void)
@@ -1761,6 +1827,7 @@ static const kbs_unit_test tests[] = {
 	{"max_age", test_max_age},
 	{"single_use", test_single_use},
 	{"single_use_bound", test_single_use_bound},
+	{"single_use_unspent", test_single_use_unspent},
 	{"claims_map", test_claims_map},
 	{"rule_config_refusals", test_rule_config_refusals},
 	{"three_issuers", test_three_issuers},
