@@ -12,7 +12,9 @@
 # per wall-clock second and per CPU-second (as release.sh: the figure that
 # holds while other work shares the cores): the brokers and PostgreSQL run
 # on core 0, wrk on core 1; fs counts its broker's CPU time, pg its broker's
-# plus every PostgreSQL process's.  pg_stat_statements then counts the
+# plus every PostgreSQL process's, and the medians split a pg request's
+# CPU into microseconds of the broker, of its key process (the KEKs that
+# open each row's data key) and of PostgreSQL.  pg_stat_statements then counts the
 # statements and round trips per release with each one's mean execution
 # time in the server, and the WAL records and flushes per release (the
 # profile of the pg path).
@@ -158,14 +160,16 @@ NAMES=(fs pg); [ -z "$OP" ] || NAMES+=(pg0)
 OFF[pg0]=0
 # Warm-up, not counted: the pg brokers' pools fill, the caches settle.
 for n in "${NAMES[@]}"; do run "$n" "${PORT[$n]}" "${PIDS[$n]}" 1; done
-declare -A RATES=() CPUS=() BCPUS=()
+declare -A RATES=() CPUS=() BCPUS=() UB=() UK=() UP=()
+# per_req N C0 C1: microseconds of CPU per request between two readings.
+per_req() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN {printf "%.0f", (n > 0 ? (b - a) * 1e6 / n : 0)}'; }
 total=0
 psql_ 'SELECT pg_stat_statements_reset()' >/dev/null
 psql_ "SELECT pg_stat_reset_shared('wal')" >/dev/null
 for _ in $(seq "$RUNS"); do
 	for n in "${NAMES[@]}"; do
 		bp=${BPIDOF[$n]}
-		b0=$(cpu "$bp")
+		b0=$(cpu "$bp"); kp0=$(cpu $(kids "$bp")); pp0=$(cpu $(pg_pids))
 		if [ -n "${PERF:-}" ] && [ "$n" = pg ]; then
 			mkdir -p "$PERF"
 			perf record -q -g -o "$PERF/broker.data" -p "$bp" -- sleep "$SECS" 2>/dev/null &
@@ -173,9 +177,11 @@ for _ in $(seq "$RUNS"); do
 		fi
 		run "$n" "${PORT[$n]}" "${PIDS[$n]}"; read -r r c bad k <"$ST/wrk.result"
 		[ -z "${PERF:-}" ] || [ "$n" != pg ] || wait $(jobs -p | grep -v -x -e "$FPID" -e "$BPID" -e "${OPID:-x}") 2>/dev/null || true
-		b1=$(cpu "$bp")
+		b1=$(cpu "$bp"); kp1=$(cpu $(kids "$bp")); pp1=$(cpu $(pg_pids))
 		cb=$(per_cpu "$k" "$b0" "$b1")
 		RATES[$n]+="$r "; CPUS[$n]+="$c "; BCPUS[$n]+="$cb "
+		UB[$n]+="$(per_req "$k" "$b0" "$b1") "; UK[$n]+="$(per_req "$k" "$kp0" "$kp1") "
+		UP[$n]+="$(per_req "$k" "$pp0" "$pp1") "
 		[ "$n" != pg ] || total=$((total + k))
 		if [ "$n" = fs ]; then
 			echo "  fs run: $r req/s, $c req/CPU-s (broker) (non-2xx: $bad)"
@@ -189,6 +195,7 @@ for n in "${NAMES[@]}"; do
 	[ "$n" != fs ] || continue
 	mp=$(med ${RATES[$n]}); mpc=$(med ${CPUS[$n]}); mpb=$(med ${BCPUS[$n]})
 	echo "  median $n/fs: $mp/$mf req/s = $(ratio "$mp" "$mf")x (goal >= 0.7); per CPU-s: $mpc (broker + PostgreSQL)/$mfc = $(ratio "$mpc" "$mfc")x, $mpb (broker alone)/$mfc = $(ratio "$mpb" "$mfc")x"
+	echo "  median $n CPU per request: $(med ${UB[$n]}) us broker, $(med ${UK[$n]}) us its key process, $(med ${UP[$n]}) us PostgreSQL (fs: $(med ${UB[fs]}) us broker)"
 done
 echo "  jti rows in PostgreSQL: $(psql_ 'SELECT count(*) FROM kbs_jti')"
 echo "== statements per pg release (pg_stat_statements over the $total pg requests; round trips = statements)"
