@@ -972,24 +972,35 @@ verify_unspent(kbs_trust *t, const char *tok, long long now,
 	return rc;
 }
 
+/* Issuers "later" (key_a, single use) and "many" (key_b). */
+static kbs_trust *
+later_and_many(void)
+{
+	char p[2][128];
+	kbs_trust_issuer_cfg cfg[2] = {
+		file_issuer("later", key_a, "a", p[0], sizeof(p[0])),
+		file_issuer("many", key_b, "b", p[1], sizeof(p[1])),
+	};
+	kbs_trust *t = NULL;
+
+	cfg[0].single_use = 1;
+	CU_ASSERT_FATAL(kbs_trust_new(&t) == KBS_OK);
+	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg[0], NULL) == KBS_OK &&
+			kbs_trust_add_issuer(t, &cfg[1], NULL) == KBS_OK);
+	return t;
+}
+
 static void
 test_single_use_unspent(void)
 {
-	char p[128], p2[128], msg[KBS_ERRBUF_LEN], *tok, *plain, *nojti;
-	kbs_trust_issuer_cfg cfg = file_issuer("later", key_a, "a", p, sizeof(p));
-	kbs_trust_issuer_cfg cfg2 = file_issuer("many", key_b, "b", p2,
-						sizeof(p2));
+	char msg[KBS_ERRBUF_LEN], *tok, *plain, *nojti;
 	kbs_trust_jti *j = NULL, *j2 = NULL;
 	kbs_errbuf eb = {{0}};
 	unsigned char d[32];
 	const char *scope = NULL;
 	long long exp = 0, now = 0;
-	kbs_trust *t = NULL;
+	kbs_trust *t = later_and_many();
 
-	kbs_trust_new(&t);
-	cfg.single_use = 1;
-	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
-	CU_ASSERT_FATAL(kbs_trust_add_issuer(t, &cfg2, NULL) == KBS_OK);
 	tok = token(key_a, "ES256", "{\"kid\":\"a\"}",
 		    "{\"exp\":1800000100,\"jti\":\"u1\"}");
 	/* Verified twice, spent by neither: both hand back the jti. */
