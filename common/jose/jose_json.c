@@ -14,12 +14,11 @@
 #include <string.h>
 
 #include "jose_json.h"
-#include "json.h"
 
 struct rd {
 	const unsigned char *p, *end;
 	size_t depth, max_depth;
-	int nomem;
+	int nomem, deep;
 };
 
 static json_t *value(struct rd *r);
@@ -423,8 +422,12 @@ value(struct rd *r)
 	switch (*r->p) {
 	case '{':
 	case '[':
-		if (r->depth >= r->max_depth)
+		/* Refused before it is built: the same limit, so the same
+		 * refusals, as kbs_json_parse's count of the brackets. */
+		if (r->depth >= r->max_depth) {
+			r->deep = 1;
 			return NULL;
+		}
 		r->depth++;
 		v = *r->p == '{' ? object(r) : array(r);
 		r->depth--;
@@ -447,17 +450,11 @@ kbs_jose_json_object(const char *buf, size_t len, size_t max_depth,
 		     kbs_errbuf *eb)
 {
 	struct rd r = {(const unsigned char *)buf,
-		       (const unsigned char *)buf + len, 0, max_depth, 0};
+		       (const unsigned char *)buf + len, 0, max_depth, 0, 0};
 	json_t *v;
 
 	if (buf == NULL) {
 		kbs_errf(eb, KBS_ERR_INVALID, "no JSON input");
-		return NULL;
-	}
-	/* The same count, and so the same refusals, as kbs_json_parse. */
-	if (kbs_json_depth_exceeded(buf, len, max_depth) != (size_t)-1) {
-		kbs_errf(eb, KBS_ERR_TOO_LARGE, "JSON nested deeper than %zu",
-			 max_depth);
 		return NULL;
 	}
 	ws(&r);
@@ -475,6 +472,9 @@ kbs_jose_json_object(const char *buf, size_t len, size_t max_depth,
 	}
 	if (r.nomem)
 		kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	else if (r.deep)
+		kbs_errf(eb, KBS_ERR_TOO_LARGE, "JSON nested deeper than %zu",
+			 max_depth);
 	else
 		kbs_errf(eb, KBS_ERR_INVALID, "JSON: invalid at byte %zu",
 			 (size_t)(r.p - (const unsigned char *)buf));
