@@ -245,6 +245,20 @@ test_ec_refusals(void)
 	free(y);
 	json_decref(j);
 
+	/* (5, y) is on P-256; (5 + p, y) is the same point modulo p, so only
+	 * the range check on x refuses it.  (0, 0) is on no curve here. */
+	CU_ASSERT(parse_str("{\"kty\":\"EC\",\"crv\":\"P-256\","
+			    "\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAU\","
+			    "\"y\":\"RZJDuapYGAb-kTvOmYF63hHKUDxk2aPFM0FcCDJI-8w\"}") == KBS_OK);
+	CU_ASSERT(parse_str("{\"kty\":\"EC\",\"crv\":\"P-256\","
+			    "\"x\":\"_____wAAAAEAAAAAAAAAAAAAAAEAAAAAAAAAAAAAAAQ\","
+			    "\"y\":\"RZJDuapYGAb-kTvOmYF63hHKUDxk2aPFM0FcCDJI-8w\"}") ==
+		  KBS_ERR_INVALID);
+	CU_ASSERT(parse_str("{\"kty\":\"EC\",\"crv\":\"P-256\","
+			    "\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+			    "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}") ==
+		  KBS_ERR_INVALID);
+
 	/* Unsupported or missing curves. */
 	CU_ASSERT(parse_str("{\"kty\":\"EC\",\"crv\":\"P-192\",\"x\":\"AA\",\"y\":\"AA\"}") ==
 		  KBS_ERR_UNSUPPORTED);
