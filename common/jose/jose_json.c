@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "jose_json.h"
 
 struct rd {
@@ -31,18 +32,6 @@ ws(struct rd *r)
 		r->p++;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Four hex digits at p (at least 4 bytes before end); -1 if not. */
 static long
 hex4(const unsigned char *p, const unsigned char *end)
@@ -53,7 +42,7 @@ hex4(const unsigned char *p, const unsigned char *end)
 	if (end - p < 4)
 		return -1;
 	for (i = 0; i < 4; i++) {
-		if ((h = hexval(p[i])) < 0)
+		if ((h = kbs_hexval(p[i])) < 0)
 			return -1;
 		v = v * 16 + h;
 	}
@@ -312,6 +301,30 @@ literal(struct rd *r, const char *word, json_t *v)
 	return v;
 }
 
+/* Past the opening bracket; 1 if close follows at once (taken). */
+static int
+opened_empty(struct rd *r, unsigned char close)
+{
+	r->p++;
+	ws(r);
+	if (r->p < r->end && *r->p == close) {
+		r->p++;
+		return 1;
+	}
+	return 0;
+}
+
+/* After a member or an element: 1 at ",", 0 at close (either taken),
+ * -1 at anything else. */
+static int
+after_item(struct rd *r, unsigned char close)
+{
+	ws(r);
+	if (r->p < r->end && (*r->p == ',' || *r->p == close))
+		return *r->p++ == ',';
+	return -1;
+}
+
 static json_t *
 object(struct rd *r)
 {
@@ -319,16 +332,14 @@ object(struct rd *r)
 	const char *raw = NULL;
 	char *dec = NULL, small[128], *key;
 	size_t len;
+	int more;
 
 	if (o == NULL)
 		goto nomem;
-	r->p++;
-	ws(r);
-	if (r->p < r->end && *r->p == '}') {
-		r->p++;
+	if (opened_empty(r, '}'))
 		return o;
-	}
-	for (;;) {
+	do {
+		ws(r);
 		if (r->p >= r->end || *r->p != '"' || !string(r, &raw, &dec, &len))
 			goto bad;
 		key = dec;
@@ -354,18 +365,10 @@ object(struct rd *r)
 			goto nomem;
 		free(dec);
 		dec = NULL;
-		ws(r);
-		if (r->p < r->end && *r->p == ',') {
-			r->p++;
-			ws(r);
-			continue;
-		}
-		if (r->p < r->end && *r->p == '}') {
-			r->p++;
-			return o;
-		}
-		goto bad;
-	}
+	} while ((more = after_item(r, '}')) == 1);
+	if (more == 0)
+		return o;
+	goto bad;
 nomem:
 	r->nomem = 1;
 bad:
@@ -378,35 +381,25 @@ static json_t *
 array(struct rd *r)
 {
 	json_t *a = json_array(), *v;
+	int more;
 
 	if (a == NULL) {
 		r->nomem = 1;
 		return NULL;
 	}
-	r->p++;
-	ws(r);
-	if (r->p < r->end && *r->p == ']') {
-		r->p++;
+	if (opened_empty(r, ']'))
 		return a;
-	}
-	for (;;) {
+	do {
 		if ((v = value(r)) == NULL)
-			break;
+			goto bad;
 		if (json_array_append_new(a, v) != 0) {
 			r->nomem = 1;
-			break;
+			goto bad;
 		}
-		ws(r);
-		if (r->p < r->end && *r->p == ',') {
-			r->p++;
-			continue;
-		}
-		if (r->p < r->end && *r->p == ']') {
-			r->p++;
-			return a;
-		}
-		break;
-	}
+	} while ((more = after_item(r, ']')) == 1);
+	if (more == 0)
+		return a;
+bad:
 	json_decref(a);
 	return NULL;
 }
