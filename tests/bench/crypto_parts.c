@@ -36,6 +36,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "bench_rate.h"
 #include "jwe.h"
 #include "jwk.h"
 #include "jws.h"
@@ -271,17 +272,18 @@ setup(void)
 /* ---- the steps ------------------------------------------------------------ */
 
 #define STEP static __attribute__((noinline)) int
+#define UNUSED __attribute__((unused))
 
 /* kbs_jws_verifier_verify on a parsed token: what the broker runs. */
 STEP
-step_kbs_verify(void)
+step_kbs_verify(void *arg UNUSED)
 {
 	return kbs_jws_verifier_verify(fx.ver, fx.jws, NULL) != KBS_OK;
 }
 
 /* kbs_jws_parse + kbs_jws_verifier_verify: the token from its bytes. */
 STEP
-step_kbs_parse_verify(void)
+step_kbs_parse_verify(void *arg UNUSED)
 {
 	kbs_jws *j = NULL;
 	int bad = kbs_jws_parse(fx.token, fx.token_len, &j, NULL) != KBS_OK ||
@@ -293,7 +295,7 @@ step_kbs_parse_verify(void)
 
 /* kbs_jws_parse alone. */
 STEP
-step_kbs_parse(void)
+step_kbs_parse(void *arg UNUSED)
 {
 	kbs_jws *j = NULL;
 	int bad = kbs_jws_parse(fx.token, fx.token_len, &j, NULL) != KBS_OK;
@@ -316,26 +318,26 @@ digest_verify(EVP_PKEY *pkey)
 }
 
 STEP
-step_evp_verify_jwkkey(void)
+step_evp_verify_jwkkey(void *arg UNUSED)
 {
 	return digest_verify(kbs_jwk_pkey(fx.issuer_jwk));
 }
 
 STEP
-step_evp_verify_pemkey(void)
+step_evp_verify_pemkey(void *arg UNUSED)
 {
 	return digest_verify(fx.issuer_pem);
 }
 
 STEP
-step_evp_verify_fromdata(void)
+step_evp_verify_fromdata(void *arg UNUSED)
 {
 	return digest_verify(fx.issuer_pub_kg);
 }
 
 /* EVP_PKEY_verify of the digest, context made per call. */
 STEP
-step_evp_pkey_verify(void)
+step_evp_pkey_verify(void *arg UNUSED)
 {
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, kbs_jwk_pkey(fx.issuer_jwk), NULL);
 	int bad = c == NULL || EVP_PKEY_verify_init(c) != 1 ||
@@ -348,7 +350,7 @@ step_evp_pkey_verify(void)
 /* What `openssl speed ecdsap256` times: ECDSA_verify on an EC_KEY made
  * from the NID, the digest given. */
 STEP
-step_legacy_ecdsa_verify(void)
+step_legacy_ecdsa_verify(void *arg UNUSED)
 {
 	return ECDSA_verify(0, fx.dg, 32, fx.der, (int)fx.der_len, fx.issuer_ec) != 1;
 }
@@ -356,7 +358,7 @@ step_legacy_ecdsa_verify(void)
 /* SHA-256 of the signing input (part of every verification above but
  * the legacy one). */
 STEP
-step_sha256_si(void)
+step_sha256_si(void *arg UNUSED)
 {
 	uint8_t d[32];
 
@@ -365,7 +367,7 @@ step_sha256_si(void)
 
 /* The whole wrap as the broker runs it: kbs_jwe_encrypt of 32 bytes. */
 STEP
-step_kbs_jwe_encrypt(void)
+step_kbs_jwe_encrypt(void *arg UNUSED)
 {
 	static const uint8_t secret[32] = "0123456789abcdef0123456789abcdef";
 	char *out = NULL;
@@ -377,7 +379,7 @@ step_kbs_jwe_encrypt(void)
 
 /* The ephemeral key as jwe.c makes it: the parameters-only template. */
 STEP
-step_keygen_template(void)
+step_keygen_template(void *arg UNUSED)
 {
 	EVP_PKEY *params = kbs_jwk_ec_params("prime256v1"), *k = NULL;
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL);
@@ -390,7 +392,7 @@ step_keygen_template(void)
 
 /* The same with the keygen context kept (only EVP_PKEY_keygen per key). */
 STEP
-step_keygen_ctx_kept(void)
+step_keygen_ctx_kept(void *arg UNUSED)
 {
 	EVP_PKEY *k = NULL;
 	int bad = EVP_PKEY_keygen(fx.kg_tmpl, &k) != 1;
@@ -400,7 +402,7 @@ step_keygen_ctx_kept(void)
 }
 
 STEP
-step_keygen_q(void)
+step_keygen_q(void *arg UNUSED)
 {
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 
@@ -410,7 +412,7 @@ step_keygen_q(void)
 
 /* Legacy key generation on a group from the NID (no EVP_PKEY). */
 STEP
-step_legacy_keygen(void)
+step_legacy_keygen(void *arg UNUSED)
 {
 	EC_KEY *e = EC_KEY_new();
 	int bad = e == NULL || EC_KEY_set_group(e, fx.grp) != 1 ||
@@ -423,7 +425,7 @@ step_legacy_keygen(void)
 /* ECDH as jwe_ecdh_kek runs it, without the KDF: a context from the
  * ephemeral key, the peer set unvalidated (a kbs_jwk was checked). */
 STEP
-step_ecdh_jwe_way(void)
+step_ecdh_jwe_way(void *arg UNUSED)
 {
 	uint8_t z[66];
 	size_t zlen = sizeof(z);
@@ -439,7 +441,7 @@ step_ecdh_jwe_way(void)
 /* What `openssl speed ecdhp256` times: EVP_PKEY_derive on a prepared
  * context. */
 STEP
-step_ecdh_ctx_kept(void)
+step_ecdh_ctx_kept(void *arg UNUSED)
 {
 	uint8_t z[66];
 	size_t zlen = sizeof(z);
@@ -448,7 +450,7 @@ step_ecdh_ctx_kept(void)
 }
 
 STEP
-step_legacy_ecdh(void)
+step_legacy_ecdh(void *arg UNUSED)
 {
 	uint8_t z[32];
 
@@ -458,7 +460,7 @@ step_legacy_ecdh(void)
 
 /* The epk's point out of the ephemeral key (jwe_epk_json's export). */
 STEP
-step_epk_export(void)
+step_epk_export(void *arg UNUSED)
 {
 	uint8_t pt[65];
 	size_t n = 0;
@@ -469,7 +471,7 @@ step_epk_export(void)
 
 /* The tee-pubkey parse a fresh token costs (point check included). */
 STEP
-step_teekey_parse(void)
+step_teekey_parse(void *arg UNUSED)
 {
 	kbs_jwk *k = NULL;
 	int bad = kbs_jwk_teekey_parse(fx.teejson, NULL, &k, NULL) != KBS_OK;
@@ -480,7 +482,7 @@ step_teekey_parse(void)
 
 static const struct step {
 	const char *name;
-	int (*fn)(void);
+	int (*fn)(void *);
 	const char *what;
 } steps[] = {
 	{"kbs_verify", step_kbs_verify, "kbs_jws_verifier_verify, token parsed (the broker's check)"},
@@ -506,45 +508,6 @@ static const struct step {
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
 
 /* ---- timing --------------------------------------------------------------- */
-
-static double
-cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Median over runs of fn's rate per CPU-second, secs of CPU each. */
-static double
-rate(int (*fn)(void), double secs, int runs)
-{
-	double r[32], t0, el;
-	long n;
-	int i;
-
-	for (i = 0; i < runs && i < 32; i++) {
-		n = 0;
-		t0 = cpu_s();
-		do {
-			if (fn() != 0)
-				die("a step");
-			n++;
-		} while ((el = cpu_s() - t0) < secs);
-		r[i] = (double)n / el;
-	}
-	qsort(r, (size_t)i, sizeof(r[0]), cmp_double);
-	return r[i / 2];
-}
 
 static const struct step *
 find(const char *name)
@@ -574,7 +537,8 @@ main(int argc, char **argv)
 		double secs = argc > 2 ? strtod(argv[2], NULL) : 0.5;
 		int runs = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 5;
 		for (i = 0; i < NSTEPS; i++) {
-			double r = rate(steps[i].fn, secs, runs);
+			double r = bench_rate(steps[i].fn, NULL,
+					      CLOCK_PROCESS_CPUTIME_ID, secs, runs);
 			printf("  %-20s %9.0f /CPU-s %8.1f us  %s\n", steps[i].name, r,
 			       1e6 / r, steps[i].what);
 			fflush(stdout);
@@ -584,7 +548,7 @@ main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "count") == 0 &&
 	    (s = find(argv[2])) != NULL && (n = strtol(argv[3], NULL, 10)) > 0) {
 		while (n-- > 0)
-			if (s->fn() != 0)
+			if (s->fn(NULL) != 0)
 				die(s->name);
 		return 0;
 	}

@@ -12,7 +12,7 @@ SECS=${SECS:-0.5}; RUNS=${RUNS:-5}
 VECTORS=${KBS_TESTVECTORS:-$PWD/tests/vectors}
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 PIN=(); command -v taskset >/dev/null && PIN=(taskset -c 0)
-BENCHES=(verify release release_pg pg_one_trip tls_handshake)
+BENCHES=(verify crypto release release_pg pg_one_trip tls_handshake)
 . tests/bench/kbs_build.sh
 
 # Compile a bench program against the built static libraries.
@@ -31,6 +31,20 @@ bench_verify() {
 		echo; echo "== openssl speed -seconds 1 ecdsap384 ecdsap256 rsa4096"
 		"${PIN[@]}" openssl speed -seconds 1 ecdsap384 ecdsap256 rsa4096 2>/dev/null |
 			grep -E "^ *(sign|rsa|[0-9]+ bits)|ecdsa \(nistp" || true
+	fi
+}
+
+# A fresh-token release's crypto as kbs-c does it, next to the calls
+# `openssl speed` times, per CPU-second, and `openssl speed` in the same
+# run (docs/benchmarks.md, issue 11).
+bench_crypto() {
+	compile crypto_parts tests/bench/crypto_parts.c
+	echo "== a release's crypto, in process, per CPU-second (pinned: ${PIN[*]:-no}; median of $RUNS x ${SECS}s)"
+	"${PIN[@]}" "$OUT/crypto_parts" time "$SECS" "$RUNS"
+	if command -v openssl >/dev/null; then
+		echo "== openssl speed -seconds 2 ecdsap256 ecdhp256 (per CPU-second)"
+		"${PIN[@]}" openssl speed -seconds 2 ecdsap256 ecdhp256 2>/dev/null |
+			grep -E "^ +(sign|op) |nistp256" || true
 	fi
 }
 

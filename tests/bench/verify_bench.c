@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
+#include "bench_rate.h"
 #include "clock.h"
 #include "fsutil.h"
 #include "verifier_tee.h"
@@ -30,45 +31,11 @@
 static double secs = 0.5;
 static int runs = 5;
 
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Median over runs of ops/s of fn(arg) repeated for secs each. */
 static double
 measure(int (*fn)(void *), void *arg)
 {
-	double r[32], t0, el;
-	long n;
-	int i;
-
-	for (i = 0; i < runs && i < 32; i++) {
-		n = 0;
-		t0 = mono();
-		do {
-			if (fn(arg) != 0) {
-				fprintf(stderr, "benchmark step failed\n");
-				exit(1);
-			}
-			n++;
-		} while ((el = mono() - t0) < secs);
-		r[i] = (double)n / el;
-	}
-	qsort(r, (size_t)i, sizeof(r[0]), cmp_double);
-	return r[i / 2];
+	return bench_rate(fn, arg, CLOCK_MONOTONIC, secs, runs);
 }
 
 /* ---- raw signatures ------------------------------------------------------ */
