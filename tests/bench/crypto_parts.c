@@ -422,17 +422,25 @@ step_legacy_keygen(void *arg UNUSED)
 	return bad;
 }
 
+/* One derive on c into a buffer thrown away; 1 if it failed. */
+static int
+derive(EVP_PKEY_CTX *c)
+{
+	uint8_t z[66];
+	size_t zlen = sizeof(z);
+
+	return EVP_PKEY_derive(c, z, &zlen) != 1;
+}
+
 /* ECDH as jwe_ecdh_kek runs it, without the KDF: a context from the
  * ephemeral key, the peer set unvalidated (a kbs_jwk was checked). */
 STEP
 step_ecdh_jwe_way(void *arg UNUSED)
 {
-	uint8_t z[66];
-	size_t zlen = sizeof(z);
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, fx.eph, NULL);
 	int bad = c == NULL || EVP_PKEY_derive_init(c) != 1 ||
 		  EVP_PKEY_derive_set_peer_ex(c, kbs_jwk_pkey(fx.tee), 0) != 1 ||
-		  EVP_PKEY_derive(c, z, &zlen) != 1;
+		  derive(c);
 
 	EVP_PKEY_CTX_free(c);
 	return bad;
@@ -443,10 +451,7 @@ step_ecdh_jwe_way(void *arg UNUSED)
 STEP
 step_ecdh_ctx_kept(void *arg UNUSED)
 {
-	uint8_t z[66];
-	size_t zlen = sizeof(z);
-
-	return EVP_PKEY_derive(fx.derive, z, &zlen) != 1;
+	return derive(fx.derive);
 }
 
 STEP
