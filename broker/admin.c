@@ -37,8 +37,8 @@ admin_path(const kbs_http_req *req, kbs_http_resp *resp)
 	return path;
 }
 
-void
-kbs_broker_handle_put(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+static void
+run_put(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	kbs_broker *b = arg;
 	kbs_errbuf eb = {""};
@@ -67,9 +67,8 @@ kbs_broker_handle_put(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 	free(path);
 }
 
-void
-kbs_broker_handle_delete(void *arg, const kbs_http_req *req,
-			 kbs_http_resp *resp)
+static void
+run_delete(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	kbs_broker *b = arg;
 	kbs_errbuf eb = {""};
@@ -210,9 +209,8 @@ policy_get(kbs_broker *b, const char *id, long long version,
 	free(b64);
 }
 
-void
-kbs_broker_handle_policy_set(void *arg, const kbs_http_req *req,
-			     kbs_http_resp *resp)
+static void
+run_policy_set(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	kbs_broker *b = arg;
 
@@ -220,9 +218,8 @@ kbs_broker_handle_policy_set(void *arg, const kbs_http_req *req,
 		policy_set(b, KBS_POLICY_DEFAULT_ID, req, resp, 0);
 }
 
-void
-kbs_broker_handle_policy_get(void *arg, const kbs_http_req *req,
-			     kbs_http_resp *resp)
+static void
+run_policy_get(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	kbs_broker *b = arg;
 
@@ -348,9 +345,8 @@ policy_item(kbs_broker *b, const char *rest, const kbs_http_req *req,
 	free(id);
 }
 
-void
-kbs_broker_handle_policies(void *arg, const kbs_http_req *req,
-			   kbs_http_resp *resp)
+static void
+run_policies(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	kbs_broker *b = arg;
 	const char *rest = req->path + strlen(POLICIES_PATH);
@@ -449,9 +445,8 @@ binding_delete(kbs_broker *b, const kbs_http_req *req, kbs_http_resp *resp)
 	json_decref(q);
 }
 
-void
-kbs_broker_handle_bindings(void *arg, const kbs_http_req *req,
-			   kbs_http_resp *resp)
+static void
+run_bindings(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	kbs_broker *b = arg;
 	kbs_errbuf eb = {""};
@@ -555,9 +550,8 @@ eval_inline(const struct eval_req *e, const kbs_policy_ctx *pc,
 	return rc;
 }
 
-void
-kbs_broker_handle_evaluate(void *arg, const kbs_http_req *req,
-			   kbs_http_resp *resp)
+static void
+run_evaluate(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	kbs_broker *b = arg;
 	struct eval_req e = {0};
@@ -592,4 +586,60 @@ out:
 	kbs_policy_decision_free(d);
 	free(e.text);
 	json_decref(e.doc);
+}
+
+/* ---- entry points ---- */
+
+/*
+ * Every admin route runs its handler through kbs_admin_auth_run(), so that
+ * a single-use admin token is the idempotency key of its request
+ * (admin_auth.h).
+ */
+
+void
+kbs_broker_handle_put(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	kbs_admin_auth_run(run_put, arg, req, resp);
+}
+
+void
+kbs_broker_handle_delete(void *arg, const kbs_http_req *req,
+			 kbs_http_resp *resp)
+{
+	kbs_admin_auth_run(run_delete, arg, req, resp);
+}
+
+void
+kbs_broker_handle_policy_set(void *arg, const kbs_http_req *req,
+			     kbs_http_resp *resp)
+{
+	kbs_admin_auth_run(run_policy_set, arg, req, resp);
+}
+
+void
+kbs_broker_handle_policy_get(void *arg, const kbs_http_req *req,
+			     kbs_http_resp *resp)
+{
+	kbs_admin_auth_run(run_policy_get, arg, req, resp);
+}
+
+void
+kbs_broker_handle_policies(void *arg, const kbs_http_req *req,
+			   kbs_http_resp *resp)
+{
+	kbs_admin_auth_run(run_policies, arg, req, resp);
+}
+
+void
+kbs_broker_handle_bindings(void *arg, const kbs_http_req *req,
+			   kbs_http_resp *resp)
+{
+	kbs_admin_auth_run(run_bindings, arg, req, resp);
+}
+
+void
+kbs_broker_handle_evaluate(void *arg, const kbs_http_req *req,
+			   kbs_http_resp *resp)
+{
+	kbs_admin_auth_run(run_evaluate, arg, req, resp);
 }

@@ -80,9 +80,10 @@ kbs_authz_admin(kbs_authz *az, const kbs_http_req *req, kbs_http_resp *resp)
 	char *role = NULL;
 	int rc;
 
-	if (kbs_admin_auth_check(az->admin, req, kbs_clock_now(), &role,
-				 resp) != 0)
-		return -1;
+	/* -1 refused, 1 answered with a recorded outcome: both written. */
+	if ((rc = kbs_admin_auth_check(az->admin, req, kbs_clock_now(), &role,
+				       resp)) != 0)
+		return rc;
 	/* insecure_allow_all: no token, so no role to check either. */
 	rc = az->cfg->insecure_allow_all ? 0 : role_check(az, req, role, resp);
 	free(role);

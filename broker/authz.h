@@ -44,8 +44,10 @@ kbs_err kbs_authz_new(const kbs_admin_cfg *ac, const json_t *roles,
  * may proceed; otherwise the AdminAuthAccess error (401 no or bad token,
  * 503 its shared single-use check unreachable, 401 no role claim, 403
  * role does not grant the call) has been written
- * to resp and -1 returned.  With admin.insecure_allow_all every call
- * passes and no role is checked.
+ * to resp and -1 returned; 1 when resp holds the recorded outcome of the
+ * same request under its single-use token (kbs_admin_auth_check): run
+ * nothing.  With admin.insecure_allow_all every call passes and no role
+ * is checked.
  */
 int kbs_authz_admin(kbs_authz *az, const kbs_http_req *req,
 		    kbs_http_resp *resp);

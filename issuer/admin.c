@@ -133,9 +133,9 @@ out:
 	json_decref(doc);
 }
 
-void
-kbs_issuer_handle_attestation_policy(void *arg, const kbs_http_req *req,
-				     kbs_http_resp *resp)
+static void
+run_attestation_policy(void *arg, const kbs_http_req *req,
+		       kbs_http_resp *resp)
 {
 	kbs_issuer *is = arg;
 	char id[KBS_POLICY_MAX_ID + 1], sha[65];
@@ -275,9 +275,8 @@ rv_get(kbs_issuer *is, const char *name, kbs_http_resp *resp)
 	json_decref(o);
 }
 
-void
-kbs_issuer_handle_reference_value(void *arg, const kbs_http_req *req,
-				  kbs_http_resp *resp)
+static void
+run_reference_value(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	kbs_issuer *is = arg;
 	const char *rest = req->path + strlen(RV_PREFIX);
@@ -305,4 +304,20 @@ kbs_issuer_handle_reference_value(void *arg, const kbs_http_req *req,
 	else
 		rv_get(is, name, resp);
 	free(name);
+}
+
+/* Through kbs_admin_auth_run(): a single-use admin token is the
+ * idempotency key of its request (admin_auth.h). */
+void
+kbs_issuer_handle_attestation_policy(void *arg, const kbs_http_req *req,
+				     kbs_http_resp *resp)
+{
+	kbs_admin_auth_run(run_attestation_policy, arg, req, resp);
+}
+
+void
+kbs_issuer_handle_reference_value(void *arg, const kbs_http_req *req,
+				  kbs_http_resp *resp)
+{
+	kbs_admin_auth_run(run_reference_value, arg, req, resp);
 }

@@ -146,7 +146,8 @@ void kbs_intel_reply_error(kbs_http_resp *resp, int status, const char *fmt,
 /*
  * The broker's admin check (authz.h: same token, roles with the request
  * path), its refusal re-worded in Intel's error body.  0 if authorised,
- * else the response is written.
+ * else the response is written: -1 refused, 1 the recorded outcome of the
+ * same request under its single-use token (kept as it is).
  */
 int kbs_intel_admin(kbs_intel *in, const kbs_http_req *req,
 		    kbs_http_resp *resp);

@@ -160,10 +160,11 @@ kbs_intel_admin(kbs_intel *in, const kbs_http_req *req, kbs_http_resp *resp)
 	static const char prefix[] = "AdminAuthAccess: ";
 	char note[sizeof(resp->note)];
 	const char *why = note;
-	int status;
+	int status, rc;
 
-	if (kbs_authz_admin(in->authz, req, resp) == 0)
-		return 0;
+	/* 1: the recorded outcome of the same request, kept as it is. */
+	if ((rc = kbs_authz_admin(in->authz, req, resp)) >= 0)
+		return rc;
 	status = resp->status;
 	memcpy(note, resp->note, sizeof(note));
 	note[sizeof(note) - 1] = '\0';

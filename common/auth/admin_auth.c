@@ -1,6 +1,9 @@
 /* admin_auth.c - admin bearer tokens (see admin_auth.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "admin_auth.h"
 #include "fsutil.h"
@@ -20,6 +23,21 @@ struct kbs_admin_auth {
 	size_t n;
 	kbs_jti_store jti; /* .use set iff single_use */
 };
+
+/*
+ * The admin call of the request this thread runs (kbs_admin_auth_run()).
+ * Thread-local because a handler has the signature kbs_http_handler, which
+ * carries no per-request context, and runs to its end on the thread that
+ * called kbs_admin_auth_run(): the slot is that request's alone.
+ */
+struct admin_call {
+	const kbs_http_req *req;
+	kbs_admin_auth *a; /* set when a jti was used for req */
+	char jti[JTI_MAX + 1];
+	unsigned char fp[KBS_REPLAY_FP_LEN];
+};
+
+static _Thread_local struct admin_call *current_call;
 
 static kbs_err
 load_key(kbs_admin_auth *a, const char *path, kbs_errbuf *eb)
@@ -172,12 +190,56 @@ claims_check(const kbs_admin_auth *a, const json_t *claims, long long now,
 	return KBS_OK;
 }
 
-/* With admin.single_use: the jti is new; it is now used. */
+/* One part of a fingerprint: its length (all ones: absent), its bytes. */
+static int
+fp_part(EVP_MD_CTX *c, const void *p, size_t len, int present)
+{
+	uint64_t v = present ? (uint64_t)len : UINT64_MAX;
+	unsigned char n[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		n[i] = (unsigned char)(v >> (56 - 8 * i));
+	return EVP_DigestUpdate(c, n, sizeof(n)) == 1 &&
+	       (len == 0 || EVP_DigestUpdate(c, p, len) == 1);
+}
+
+/*
+ * SHA-256 over method, raw path, query and body of req, each with its
+ * length, so that no two requests share one.  The token is left out: the
+ * jti already binds it.  1 on success.
+ */
+static int
+fingerprint(const kbs_http_req *req, unsigned char fp[KBS_REPLAY_FP_LEN])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned int n = 0;
+	int ok;
+
+	ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	     fp_part(c, req->method, strlen(req->method), 1) &&
+	     fp_part(c, req->path, strlen(req->path), 1) &&
+	     fp_part(c, req->query, req->query ? strlen(req->query) : 0,
+		     req->query != NULL) &&
+	     fp_part(c, req->body, req->body ? req->body_len : 0, 1) &&
+	     EVP_DigestFinal_ex(c, fp, &n) == 1 && n == KBS_REPLAY_FP_LEN;
+	EVP_MD_CTX_free(c);
+	return ok;
+}
+
+/*
+ * With admin.single_use: the jti is now used, for req when req runs under
+ * kbs_admin_auth_run() (its outcome is recorded there), else for no
+ * request (strictly once).  KBS_OK: go on; KBS_ERR_EXISTS: req was
+ * answered *status before (replay.h, kbs_replay_use_request).
+ */
 static kbs_err
-use_once(kbs_admin_auth *a, const json_t *claims, long long now,
-	 kbs_errbuf *eb)
+use_once(kbs_admin_auth *a, const json_t *claims, const kbs_http_req *req,
+	 long long now, int *status, kbs_errbuf *eb)
 {
 	const char *jti = kbs_json_str(claims, "jti");
+	struct admin_call *call = current_call;
+	unsigned char fp[KBS_REPLAY_FP_LEN];
 	json_int_t exp = 0;
 	kbs_err rc;
 
@@ -185,18 +247,28 @@ use_once(kbs_admin_auth *a, const json_t *claims, long long now,
 		return kbs_errf(eb, KBS_ERR_INVALID, "admin.single_use: the "
 				"token needs a jti (a string of 1..%d bytes)",
 				JTI_MAX);
+	if (req == NULL || call == NULL || call->req != req)
+		call = NULL;
+	if (call != NULL && !fingerprint(req, fp))
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "SHA-256 failed");
 	kbs_json_int(claims, "exp", &exp); /* present: checked before */
-	rc = a->jti.use(a->jti.impl, jti, strlen(jti), (long long)exp + LEEWAY,
-			now, eb);
+	rc = a->jti.use(a->jti.impl, jti, strlen(jti), call ? fp : NULL,
+			(long long)exp + LEEWAY, now, status, eb);
 	if (rc == KBS_ERR_DENIED)
 		return kbs_errf(eb, rc, "single-use admin token was already "
 				"used (admin.single_use)");
+	if (rc == KBS_OK && call != NULL) {
+		call->a = a;
+		memcpy(call->jti, jti, strlen(jti) + 1);
+		memcpy(call->fp, fp, sizeof(fp));
+	}
 	return rc;
 }
 
-kbs_err
-kbs_admin_auth_verify(kbs_admin_auth *a, const char *token, long long now,
-		      char **role, kbs_errbuf *eb)
+/* kbs_admin_auth_verify() for req (may be NULL), *status as use_once(). */
+static kbs_err
+verify(kbs_admin_auth *a, const char *token, const kbs_http_req *req,
+       long long now, char **role, int *status, kbs_errbuf *eb)
 {
 	kbs_jws *j = NULL;
 	const char *r;
@@ -214,7 +286,8 @@ kbs_admin_auth_verify(kbs_admin_auth *a, const char *token, long long now,
 	}
 	if ((rc = claims_check(a, kbs_jws_claims(j), now, eb)) != KBS_OK ||
 	    (a->jti.use != NULL &&
-	     (rc = use_once(a, kbs_jws_claims(j), now, eb)) != KBS_OK))
+	     (rc = use_once(a, kbs_jws_claims(j), req, now, status, eb)) !=
+		     KBS_OK))
 		goto out;
 	r = kbs_json_str(kbs_jws_claims(j), "role");
 	*role = NULL;
@@ -225,6 +298,26 @@ out:
 	return rc;
 }
 
+kbs_err
+kbs_admin_auth_verify(kbs_admin_auth *a, const char *token, long long now,
+		      char **role, kbs_errbuf *eb)
+{
+	int status = 0;
+
+	return verify(a, token, NULL, now, role, &status, eb);
+}
+
+/* The recorded outcome of the same request again: its status, no body. */
+static int
+reply_replayed(kbs_http_resp *resp, int status)
+{
+	kbs_http_reply_bytes(resp, status, NULL, NULL, 0);
+	kbs_http_resp_header(resp, "Idempotent-Replayed", "true");
+	kbs_http_resp_note(resp, "single-use admin token: the same request "
+			   "again, answered %d before; not run again", status);
+	return 1;
+}
+
 int
 kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,
 		     long long now, char **role, kbs_http_resp *resp)
@@ -232,6 +325,7 @@ kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,
 	const char *token = kbs_http_bearer(req);
 	kbs_errbuf eb = {""};
 	kbs_err rc;
+	int status = 0;
 
 	*role = NULL;
 	if (a->cfg->insecure_allow_all) {
@@ -250,7 +344,9 @@ kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,
 				     "admin bearer token required");
 		return -1;
 	}
-	rc = kbs_admin_auth_verify(a, token, now, role, &eb);
+	rc = verify(a, token, req, now, role, &status, &eb);
+	if (rc == KBS_ERR_EXISTS)
+		return reply_replayed(resp, status);
 	if (rc == KBS_ERR_NETWORK) {
 		/* The shared single-use cache is unreachable: the token is
 		 * neither accepted nor spent. */
@@ -264,6 +360,30 @@ kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,
 		return -1;
 	}
 	return 0;
+}
+
+void
+kbs_admin_auth_run(kbs_http_handler h, void *arg, const kbs_http_req *req,
+		   kbs_http_resp *resp)
+{
+	struct admin_call call, *outer = current_call;
+	kbs_errbuf eb = {""};
+	kbs_admin_auth *a;
+
+	memset(&call, 0, sizeof(call));
+	call.req = req;
+	current_call = &call;
+	h(arg, req, resp);
+	current_call = outer;
+	/* A 5xx is no outcome (the store or database failed): the same
+	 * request may be sent again and run. */
+	if ((a = call.a) == NULL || resp->status < 100 || resp->status >= 500)
+		return;
+	if (a->jti.finish(a->jti.impl, call.jti, strlen(call.jti), call.fp,
+			  resp->status, &eb) != KBS_OK)
+		kbs_log_warn("single-use admin token: the outcome of %s %s was "
+			     "not recorded (%s); the same request would run "
+			     "again", req->method, req->path, eb.msg);
 }
 
 void

@@ -5,6 +5,13 @@
  * configured aud/iss, and optionally single use (jti required and
  * remembered).  kbs-broker and kbs-issuer share it; the broker adds its
  * role table on top (broker/authz.c, roles.c).
+ *
+ * Under single use the jti is also the idempotency key of the request it
+ * came with, when that request runs under kbs_admin_auth_run(): the same
+ * request sent again with the same token (a load balancer's retry after a
+ * replica died) is run if it has no outcome yet, and answered with its
+ * recorded status, unrun, if it has one; any other request with that
+ * token is refused (docs/api.md, "Single-use admin tokens").
  */
 #ifndef KBS_ADMIN_AUTH_H
 #define KBS_ADMIN_AUTH_H
@@ -75,7 +82,10 @@ kbs_err kbs_admin_auth_share_pg(kbs_admin_auth *a, struct kbs_pg *pg,
  * Check the bearer token of req at time now.  0 if it passes (then *role
  * is its role claim, malloc'd, or NULL when it has none); otherwise the
  * 401 AdminAuthAccess error has been written to resp and -1 returned.
- * The single-use check's database unreachable: 503 (retry later).
+ * The single-use check's database unreachable: 503 (retry later).  Under
+ * kbs_admin_auth_run(), req already answered with this single-use token:
+ * its recorded status (no body, Idempotent-Replayed: true) has been
+ * written to resp and 1 returned; the caller runs nothing.
  * With admin.insecure_allow_all every call passes with *role NULL.
  */
 int kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,
@@ -85,10 +95,21 @@ int kbs_admin_auth_check(kbs_admin_auth *a, const kbs_http_req *req,
  * The token checks alone (no HTTP): KBS_OK and *role as above, or an
  * error whose eb says which check failed and, for a lifetime refusal,
  * which option to change.  A single-use token is consumed only when every
- * other check passed.
+ * other check passed, and for no request: strictly once.
  */
 kbs_err kbs_admin_auth_verify(kbs_admin_auth *a, const char *token,
 			      long long now, char **role, kbs_errbuf *eb);
+
+/*
+ * Run the admin handler h(arg, req, resp) so that a single-use token it
+ * checks (kbs_admin_auth_check on this req, on this thread) is used for
+ * req, and resp->status recorded as req's outcome when h returns (a 5xx
+ * is not recorded: the same request may run again).  Every admin route
+ * runs its handler through this; a check outside it uses the token for no
+ * request.
+ */
+void kbs_admin_auth_run(kbs_http_handler h, void *arg,
+			const kbs_http_req *req, kbs_http_resp *resp);
 
 /*
  * Log once, at start, what the configuration means (closed, open without

@@ -30,7 +30,7 @@
 #include "err.h"
 
 /* The schema version this binary creates and understands. */
-#define KBS_PG_SCHEMA_VERSION 4
+#define KBS_PG_SCHEMA_VERSION 5
 
 /* Advisory-lock keys (one namespace for kbs-c in the database). */
 #define KBS_PG_LOCK_MIGRATE 0x6b62730001LL

@@ -27,6 +27,9 @@ struct node {
 	long long exp;         /* remembered while now <= exp */
 	uint32_t next;         /* next in bucket chain or free list, index + 1 */
 	uint32_t heap;         /* position in the heap */
+	uint8_t fp[KBS_REPLAY_FP_LEN]; /* the request's, when has_fp */
+	uint8_t has_fp;
+	int status;            /* the request's outcome; 0: none yet */
 };
 
 struct kbs_replay {
@@ -148,15 +151,16 @@ purge(kbs_replay *r, long long now)
 		remove_node(r, r->heap[0]);
 }
 
-static int
+/* The node holding d, or NULL. */
+static struct node *
 find(const kbs_replay *r, const uint8_t d[DIGEST_LEN])
 {
 	uint32_t i = r->bucket[bucket_of(r, d)];
 
 	for (; i != 0; i = r->node[i - 1].next)
 		if (CRYPTO_memcmp(r->node[i - 1].d, d, DIGEST_LEN) == 0)
-			return 1;
-	return 0;
+			return &r->node[i - 1];
+	return NULL;
 }
 
 /* A free node index, growing the arrays (up to max) if needed; -1 if not. */
@@ -186,8 +190,8 @@ alloc_node(kbs_replay *r)
 }
 
 static kbs_err
-insert(kbs_replay *r, const uint8_t d[DIGEST_LEN], long long exp,
-       kbs_errbuf *eb)
+insert(kbs_replay *r, const uint8_t d[DIGEST_LEN], const uint8_t *fp,
+       long long exp, kbs_errbuf *eb)
 {
 	long got = alloc_node(r);
 	uint32_t idx, *head;
@@ -197,6 +201,10 @@ insert(kbs_replay *r, const uint8_t d[DIGEST_LEN], long long exp,
 	idx = (uint32_t)got;
 	memcpy(r->node[idx].d, d, DIGEST_LEN);
 	r->node[idx].exp = exp;
+	r->node[idx].has_fp = fp != NULL;
+	if (fp != NULL)
+		memcpy(r->node[idx].fp, fp, KBS_REPLAY_FP_LEN);
+	r->node[idx].status = 0;
 	head = &r->bucket[bucket_of(r, d)];
 	r->node[idx].next = *head;
 	*head = idx + 1;
@@ -208,16 +216,35 @@ insert(kbs_replay *r, const uint8_t d[DIGEST_LEN], long long exp,
 /* Unsalted: every replica must map an id to the same row.  Ids an issuer
  * picks cannot be aimed at a bucket of a B-tree index. */
 static kbs_err
-shared_use(kbs_replay *r, const void *id, size_t len, long long expires_at,
-	   long long now, kbs_errbuf *eb)
+shared_digest(const void *id, size_t len, uint8_t d[DIGEST_LEN],
+	      kbs_errbuf *eb)
 {
-	uint8_t d[DIGEST_LEN];
 	unsigned int n = 0;
 
 	if (EVP_Digest(id, len, d, &n, EVP_sha256(), NULL) != 1 ||
 	    n != DIGEST_LEN)
 		return kbs_errf(eb, KBS_ERR_CRYPTO, "SHA-256 failed");
-	return kbs_replay_pg_use(r->pg, r->scope, d, expires_at, now, eb);
+	return KBS_OK;
+}
+
+kbs_err
+kbs_replay_again(const unsigned char *held_fp, int held_status,
+		 const unsigned char *fp, int *status, kbs_errbuf *eb)
+{
+	/* Another request under the id, or one of them for no request: the
+	 * id is spent. */
+	if (held_fp == NULL || fp == NULL ||
+	    CRYPTO_memcmp(held_fp, fp, KBS_REPLAY_FP_LEN) != 0)
+		return kbs_errf(eb, KBS_ERR_DENIED, "already used");
+	/* The same request, answered before: its answer, nothing executed. */
+	if (held_status != 0) {
+		*status = held_status;
+		return kbs_errf(eb, KBS_ERR_EXISTS, "already answered %d",
+				held_status);
+	}
+	/* The same request without an outcome: its first attempt died (or
+	 * still runs); this one completes it. */
+	return KBS_OK;
 }
 
 kbs_err
@@ -234,9 +261,11 @@ kbs_replay_share_pg(kbs_replay *r, const char *scope, struct kbs_pg *pg,
 }
 
 kbs_err
-kbs_replay_use(kbs_replay *r, const void *id, size_t len, long long expires_at,
-	       long long now, kbs_errbuf *eb)
+kbs_replay_use_request(kbs_replay *r, const void *id, size_t len,
+		       const unsigned char *fp, long long expires_at,
+		       long long now, int *status, kbs_errbuf *eb)
 {
+	const struct node *held;
 	uint8_t d[DIGEST_LEN];
 	kbs_err rc;
 
@@ -246,21 +275,59 @@ kbs_replay_use(kbs_replay *r, const void *id, size_t len, long long expires_at,
 	if (expires_at < now)
 		return kbs_errf(eb, KBS_ERR_EXPIRED, "already expired");
 	if (r->pg != NULL)
-		return shared_use(r, id, len, expires_at, now, eb);
+		return (rc = shared_digest(id, len, d, eb)) != KBS_OK ? rc :
+		       kbs_replay_pg_use_request(r->pg, r->scope, d, fp,
+						 expires_at, now, status, eb);
 	if (!digest(r, id, len, d))
 		return kbs_errf(eb, KBS_ERR_CRYPTO, "SHA-256 failed");
 	pthread_mutex_lock(&r->mu);
 	purge(r, now);
-	if (find(r, d))
-		rc = kbs_errf(eb, KBS_ERR_DENIED, "already used");
+	if ((held = find(r, d)) != NULL)
+		rc = kbs_replay_again(held->has_fp ? held->fp : NULL,
+				      held->status, fp, status, eb);
 	else if (r->n >= r->max)
 		rc = kbs_errf(eb, KBS_ERR_TOO_LARGE, "replay cache full (%zu "
 			      "unexpired ids); refusing rather than forgetting "
 			      "one", r->n);
 	else
-		rc = insert(r, d, expires_at, eb);
+		rc = insert(r, d, fp, expires_at, eb);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
+}
+
+kbs_err
+kbs_replay_use(kbs_replay *r, const void *id, size_t len, long long expires_at,
+	       long long now, kbs_errbuf *eb)
+{
+	int status = 0;
+
+	return kbs_replay_use_request(r, id, len, NULL, expires_at, now,
+				      &status, eb);
+}
+
+kbs_err
+kbs_replay_finish(kbs_replay *r, const void *id, size_t len,
+		  const unsigned char fp[KBS_REPLAY_FP_LEN], int status,
+		  kbs_errbuf *eb)
+{
+	struct node *held;
+	uint8_t d[DIGEST_LEN];
+	kbs_err rc;
+
+	if (id == NULL || len == 0 || len > KBS_REPLAY_ID_MAX || fp == NULL ||
+	    status < 100 || status > 599)
+		return kbs_errf(eb, KBS_ERR_INVALID, "replay: nothing to finish");
+	if (r->pg != NULL)
+		return (rc = shared_digest(id, len, d, eb)) != KBS_OK ? rc :
+		       kbs_replay_pg_finish(r->pg, r->scope, d, fp, status, eb);
+	if (!digest(r, id, len, d))
+		return kbs_errf(eb, KBS_ERR_CRYPTO, "SHA-256 failed");
+	pthread_mutex_lock(&r->mu);
+	if ((held = find(r, d)) != NULL && held->has_fp && held->status == 0 &&
+	    CRYPTO_memcmp(held->fp, fp, KBS_REPLAY_FP_LEN) == 0)
+		held->status = status;
+	pthread_mutex_unlock(&r->mu);
+	return KBS_OK;
 }
 
 size_t
@@ -322,10 +389,19 @@ kbs_replay_free(kbs_replay *r)
 }
 
 static kbs_err
-mem_use(void *impl, const void *id, size_t len, long long expires_at,
-	long long now, kbs_errbuf *eb)
+mem_use(void *impl, const void *id, size_t len, const unsigned char *fp,
+	long long expires_at, long long now, int *status, kbs_errbuf *eb)
 {
-	return kbs_replay_use(impl, id, len, expires_at, now, eb);
+	return kbs_replay_use_request(impl, id, len, fp, expires_at, now, status,
+				      eb);
+}
+
+static kbs_err
+mem_finish(void *impl, const void *id, size_t len,
+	   const unsigned char fp[KBS_REPLAY_FP_LEN], int status,
+	   kbs_errbuf *eb)
+{
+	return kbs_replay_finish(impl, id, len, fp, status, eb);
 }
 
 static void
@@ -343,6 +419,7 @@ kbs_jti_store_memory(size_t max_entries, kbs_jti_store *out, kbs_errbuf *eb)
 	if (rc != KBS_OK)
 		return rc;
 	out->use = mem_use;
+	out->finish = mem_finish;
 	out->free = mem_free;
 	out->impl = r;
 	return KBS_OK;
@@ -365,6 +442,7 @@ kbs_jti_store_close(kbs_jti_store *st)
 		return;
 	st->free(st->impl);
 	st->use = NULL;
+	st->finish = NULL;
 	st->free = NULL;
 	st->impl = NULL;
 }

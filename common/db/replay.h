@@ -20,6 +20,13 @@
  * instead (replay_pg.c), so a token is used once across all replicas on
  * that database (docs/architecture.md).
  *
+ * An id may also be used for one request (kbs_replay_use_request): then
+ * the id is that request's idempotency key.  The entry keeps a fingerprint
+ * of the request and, once it has been answered, its status, so the same
+ * request sent again (a load balancer's retry after a replica died, or an
+ * attacker's replay) is told apart from any other request under that id
+ * (docs/api.md, "Single-use admin tokens").
+ *
  * All functions are thread-safe (one mutex per cache).
  */
 #ifndef KBS_REPLAY_H
@@ -32,6 +39,7 @@
 #define KBS_REPLAY_DEFAULT_MAX 100000
 #define KBS_REPLAY_LIMIT 10000000 /* largest accepted max_entries */
 #define KBS_REPLAY_ID_MAX 1024    /* longest accepted id, bytes */
+#define KBS_REPLAY_FP_LEN 32      /* a request fingerprint (SHA-256) */
 
 typedef struct kbs_replay kbs_replay;
 
@@ -52,6 +60,37 @@ kbs_err kbs_replay_new(size_t max_entries, kbs_replay **out, kbs_errbuf *eb);
  */
 kbs_err kbs_replay_use(kbs_replay *r, const void *id, size_t len,
 		       long long expires_at, long long now, kbs_errbuf *eb);
+
+/*
+ * Use id for the request whose fingerprint is fp (KBS_REPLAY_FP_LEN
+ * bytes; NULL: for no request, as kbs_replay_use()).  When id is new, or
+ * held by the same fingerprint whose request has no outcome yet (it died,
+ * or still runs): KBS_OK, the request is to be executed.  Held by the same
+ * fingerprint with an outcome: KBS_ERR_EXISTS and *status is that outcome
+ * (answer it, execute nothing).  Held otherwise: KBS_ERR_DENIED.  Other
+ * errors as kbs_replay_use().
+ */
+kbs_err kbs_replay_use_request(kbs_replay *r, const void *id, size_t len,
+			       const unsigned char *fp, long long expires_at,
+			       long long now, int *status, kbs_errbuf *eb);
+
+/*
+ * Record status (100..599) as the outcome of the request fp that used id,
+ * unless an outcome is recorded already.  KBS_OK (also when id is no
+ * longer held by fp: nothing to record), or KBS_ERR_NETWORK (shared).
+ */
+kbs_err kbs_replay_finish(kbs_replay *r, const void *id, size_t len,
+			  const unsigned char fp[KBS_REPLAY_FP_LEN], int status,
+			  kbs_errbuf *eb);
+
+/*
+ * The one rule for an id met again, for both stores: held_fp (NULL: held
+ * for no request) and held_status (0: no outcome yet) are the entry's, fp
+ * the new request's (NULL: none).  Results as kbs_replay_use_request().
+ * Fingerprints are compared in constant time.
+ */
+kbs_err kbs_replay_again(const unsigned char *held_fp, int held_status,
+			 const unsigned char *fp, int *status, kbs_errbuf *eb);
 
 /* Number of ids still remembered at time now (expired ones are dropped). */
 size_t kbs_replay_count(kbs_replay *r, long long now);
@@ -78,6 +117,22 @@ kbs_err kbs_replay_pg_use(struct kbs_pg *pg, const char *scope,
 			  const unsigned char digest[32], long long expires_at,
 			  long long now, kbs_errbuf *eb);
 
+/*
+ * kbs_replay_pg_use() for the request fp (may be NULL), with the results
+ * of kbs_replay_use_request(): the row keeps fp, and an id held by
+ * another claim is judged by kbs_replay_again().
+ */
+kbs_err kbs_replay_pg_use_request(struct kbs_pg *pg, const char *scope,
+				  const unsigned char digest[32],
+				  const unsigned char *fp, long long expires_at,
+				  long long now, int *status, kbs_errbuf *eb);
+
+/* kbs_replay_finish() on the shared row (scope, digest). */
+kbs_err kbs_replay_pg_finish(struct kbs_pg *pg, const char *scope,
+			     const unsigned char digest[32],
+			     const unsigned char fp[KBS_REPLAY_FP_LEN],
+			     int status, kbs_errbuf *eb);
+
 /* NULL is a no-op. */
 void kbs_replay_free(kbs_replay *r);
 
@@ -92,14 +147,21 @@ void kbs_replay_free(kbs_replay *r);
 void kbs_replay_pg_cleanup(struct kbs_pg *pg, long long now);
 
 /*
- * A store of used ids as its users see it: "use this id, remembered until
- * expires_at", with kbs_replay_use()'s results.  Today the in-process
+ * A store of used ids as its users see it: "use this id for this request,
+ * remembered until expires_at" and "that request was answered so", with
+ * kbs_replay_use_request()'s results.  Today the in-process
  * cache above backs it; a store shared by replicas (PostgreSQL) can back
  * the same ops without its users changing.
  */
 typedef struct {
+	/* kbs_replay_use_request() */
 	kbs_err (*use)(void *impl, const void *id, size_t len,
-		       long long expires_at, long long now, kbs_errbuf *eb);
+		       const unsigned char *fp, long long expires_at,
+		       long long now, int *status, kbs_errbuf *eb);
+	/* kbs_replay_finish() */
+	kbs_err (*finish)(void *impl, const void *id, size_t len,
+			  const unsigned char fp[KBS_REPLAY_FP_LEN], int status,
+			  kbs_errbuf *eb);
 	void (*free)(void *impl);
 	void *impl;
 } kbs_jti_store;

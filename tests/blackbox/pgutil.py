@@ -141,6 +141,11 @@ class Postgres:
                           check=check)
         return cp.stdout
 
+    def hold_lock(self, table):
+        """A psql session holding an ACCESS EXCLUSIVE lock on table (every
+        statement on it waits) until release() of the returned object."""
+        return _TableLock(self, table)
+
     def dump(self):
         return _as_postgres([str(PG_BIN / "pg_dump"), "-h", str(self.dir),
                              "-p", str(self.port), "-U", "kbs",
@@ -149,6 +154,28 @@ class Postgres:
     def destroy(self):
         self.stop(mode="immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class _TableLock:
+    """Postgres.hold_lock(): the lock is held once __init__ returns."""
+
+    def __init__(self, pg, table):
+        self.proc = subprocess.Popen(
+            ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-At",
+             "-h", str(pg.dir), "-p", str(pg.port), "-U", "kbs", "-d",
+             "postgres", "-v", "ON_ERROR_STOP=1"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        # The table name is the caller's constant, never data.
+        self.proc.stdin.write("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE "
+                              "MODE; SELECT 'locked';\n" % table)
+        self.proc.stdin.flush()
+        if self.proc.stdout.readline().strip() != "locked":
+            self.proc.kill()
+            raise RuntimeError("could not lock %s" % table)
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.communicate("COMMIT;\n", timeout=30)
 
 
 NGINX_CONF = """

@@ -11,6 +11,7 @@ stopped and started under load: 503s, never 500, never a release without
 its audit record, and service back without restarting the daemons.
 """
 import base64
+import hashlib
 import json
 import os
 import re
@@ -990,3 +991,52 @@ def test_issuer_database_down_is_503(ha, tmp_path):
         assert issuer_admin(ha, i, "/kbs/v0/reference-value", ref) \
             .status_code == 200
     assert [i1.proc.pid, i3.proc.pid] == pids
+
+
+# ---- a broker killed after spending an admin token, before its reply --------
+
+def _port(url):
+    return url.rsplit(":", 1)[1]
+
+
+def test_write_retried_after_broker_killed_mid_request(ha):
+    """A single-use admin write whose broker dies after the jti was spent
+    (here: its resource statement waits on a table lock held in psql, and
+    the broker is kill -9'd then) is retried by nginx on the other broker
+    (proxy_next_upstream non_idempotent).  The retry is the same request
+    with the same token: it completes the write (docs/api.md, "Single-use
+    admin tokens")."""
+    jti = str(uuid.uuid4())
+    hd = ha.admin.headers(claims={"jti": jti})
+    path = "ha/crash/k"
+    value = b"crash-retried-" + secrets.token_hex(8).encode()
+    kbsutil.remember_secret(value)
+    digest = hashlib.sha256(jti.encode()).hexdigest()
+    # nginx takes the brokers in turn: the write goes to the one after.
+    first = _port(upstream(requests.get(ha.broker_front + "/healthz",
+                                        timeout=10)))
+    victim = next(b for b in ha.brokers if str(b.port) != first)
+    out = []
+    lock = ha.pg.hold_lock("kbs_resource")
+    try:
+        t = threading.Thread(target=lambda: out.append(requests.post(
+            ha.broker_front + "/kbs/v0/resource/" + path, data=value,
+            headers=hd, timeout=60)))
+        t.start()
+        spent = _until(lambda: ha.pg.sql(
+            "SELECT count(*) FROM kbs_jti WHERE scope = 'admin' AND "
+            "digest = '\\x%s'::bytea" % digest).strip() == "1", 10)
+        assert spent is not None, "the jti was never spent"
+        victim.proc.kill()
+        victim.proc.wait()
+        time.sleep(0.5)
+    finally:
+        lock.release()
+        t.join(60)
+        victim.proc = None
+        victim.start()
+    r = out[0]
+    assert _port(upstream(r).split(",")[0]) == str(victim.port), \
+        upstream(r)
+    assert r.status_code == 200, (r.status_code, r.text, upstream(r))
+    assert ha.guest.fetch(ha.brokers[0].url, path, token=ha.token) == value
