@@ -894,15 +894,25 @@ def test_appraisal_state_shared_by_issuers(ha):
     assert lists[0]["references"]["version"] >= 2
 
 
+def replayed(r, status):
+    """r is the recorded outcome of an earlier request, not a new run."""
+    assert r.status_code == status, r.text
+    assert r.headers.get("Idempotent-Replayed") == "true"
+    assert r.content == b""
+
+
 def test_admin_jti_used_once_across_issuers(ha):
     """admin.single_use with the database: a token accepted by one issuer
-    is refused by the other (and by the first again)."""
+    is refused by the other (and by the first again) for any other request;
+    the same request again gets its recorded status, not a new run."""
     i1, i2 = ha.issuers
     tok = ha.admin.token(claims={"jti": str(uuid.uuid4())})
     assert issuer_admin(ha, i1, "/kbs/v0/attestation-policy",
                         token=tok).status_code == 200
     for i in (i2, i1):
-        kbsutil.assert_error(issuer_admin(ha, i, "/kbs/v0/attestation-policy",
+        replayed(issuer_admin(ha, i, "/kbs/v0/attestation-policy",
+                              token=tok), 200)
+        kbsutil.assert_error(issuer_admin(ha, i, "/kbs/v0/reference-value",
                                           token=tok), 401, "AdminAuthAccess")
     # Without a jti: refused under admin.single_use.
     kbsutil.assert_error(issuer_admin(ha, i2, "/kbs/v0/attestation-policy",
@@ -914,7 +924,8 @@ def test_admin_jti_used_once_across_issuers(ha):
 
 def test_admin_jti_used_once_across_brokers(ha):
     """The brokers' used admin jtis are shared too (postgres.jti): an admin
-    token accepted by one broker is refused by the other."""
+    token accepted by one broker is refused by the other for any other
+    request; the same request gets its recorded status."""
     b1, b2 = ha.brokers
     tok = ha.admin.token(claims={"jti": str(uuid.uuid4())})
     hd = {"Authorization": "Bearer " + tok}
@@ -922,7 +933,9 @@ def test_admin_jti_used_once_across_brokers(ha):
     assert requests.get(b1.url + url, headers=hd, timeout=30).status_code \
         == 200
     for b in (b2, b1):
-        kbsutil.assert_error(requests.get(b.url + url, headers=hd, timeout=30),
+        replayed(requests.get(b.url + url, headers=hd, timeout=30), 200)
+        kbsutil.assert_error(requests.get(b.url + url + "?x=1", headers=hd,
+                                          timeout=30),
                              401, "AdminAuthAccess")
 
 
@@ -1040,3 +1053,89 @@ def test_write_retried_after_broker_killed_mid_request(ha):
         upstream(r)
     assert r.status_code == 200, (r.status_code, r.text, upstream(r))
     assert ha.guest.fetch(ha.brokers[0].url, path, token=ha.token) == value
+
+
+# ---- single-use admin tokens are idempotency keys ---------------------------
+
+def test_admin_request_replayed_is_not_run_again(ha):
+    """A captured admin write sent again with its token (to either broker)
+    is answered with its recorded status and changes nothing: a write made
+    in between stays.  The token on any other request is refused."""
+    b1, b2 = ha.brokers
+    path = "/kbs/v0/resource/ha/replay/k"
+    hd = ha.admin.headers()
+    assert requests.post(b1.url + path, data=b"first-value", headers=hd,
+                         timeout=30).status_code == 200
+    assert requests.post(b2.url + path, data=b"between-value",
+                         headers=ha.admin.headers(),
+                         timeout=30).status_code == 200
+    for b in (b2, b1):
+        replayed(requests.post(b.url + path, data=b"first-value",
+                               headers=hd, timeout=30), 200)
+    kbsutil.assert_error(requests.post(b1.url + path, data=b"other-value",
+                                       headers=hd, timeout=30),
+                         401, "AdminAuthAccess")
+    kbsutil.assert_error(requests.delete(b2.url + path, headers=hd,
+                                         timeout=30), 401, "AdminAuthAccess")
+    for b in ha.brokers:
+        assert ha.guest.fetch(b.url, "ha/replay/k", token=ha.token) \
+            == b"between-value"
+    # An error outcome is replayed as such (404 here), with no body.
+    hd = ha.admin.headers()
+    kbsutil.assert_error(requests.delete(b1.url + path + "-none", headers=hd,
+                                         timeout=30), 404, "ResourceNotFound")
+    replayed(requests.delete(b2.url + path + "-none", headers=hd, timeout=30),
+             404)
+
+
+def _fingerprint(method, path, query, body):
+    """The request fingerprint of common/auth/admin_auth.c."""
+    h = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query, body):
+        if part is None:
+            h.update(b"\xff" * 8)
+        else:
+            h.update(len(part).to_bytes(8, "big") + part)
+    return h.hexdigest()
+
+
+def test_admin_request_of_crashed_attempt_runs_once(ha):
+    """The row a broker that died mid-request leaves behind (the jti with
+    the request's fingerprint, no outcome), made here in SQL: the same
+    request through the front runs (once), its outcome is recorded, and
+    sent again it is replayed, not run (a write in between stays)."""
+    jti = str(uuid.uuid4())
+    hd = ha.admin.headers(claims={"jti": jti})
+    path = "/kbs/v0/resource/ha/crashed/k"
+    fp = _fingerprint("POST", path, None, b"crashed-value")
+    exp = int(time.time()) + 600
+    ha.pg.sql("INSERT INTO kbs_jti (scope, digest, claim, expires_at, "
+              "fingerprint) VALUES ('admin', '\\x%s', '\\x%s', %d, "
+              "'\\x%s')" % (hashlib.sha256(jti.encode()).hexdigest(),
+                             secrets.token_hex(16), exp, fp))
+    r = requests.post(ha.broker_front + path, data=b"crashed-value",
+                      headers=hd, timeout=30)
+    assert r.status_code == 200, r.text
+    assert "Idempotent-Replayed" not in r.headers
+    assert ha.pg.sql("SELECT status FROM kbs_jti WHERE scope = 'admin' AND "
+                     "digest = '\\x%s'" % hashlib.sha256(
+                         jti.encode()).hexdigest()).strip() == "200"
+    assert requests.post(ha.broker_front + path, data=b"newer-value",
+                         headers=ha.admin.headers(),
+                         timeout=30).status_code == 200
+    for b in ha.brokers:
+        replayed(requests.post(b.url + path, data=b"crashed-value",
+                               headers=hd, timeout=30), 200)
+        assert ha.guest.fetch(b.url, "ha/crashed/k", token=ha.token) \
+            == b"newer-value"
+    # A row of another request under the jti: refused, not run.
+    jti = str(uuid.uuid4())
+    ha.pg.sql("INSERT INTO kbs_jti (scope, digest, claim, expires_at, "
+              "fingerprint) VALUES ('admin', '\\x%s', '\\x%s', %d, "
+              "'\\x%s')" % (hashlib.sha256(jti.encode()).hexdigest(),
+                             secrets.token_hex(16), exp,
+                             _fingerprint("POST", path, None, b"x")))
+    kbsutil.assert_error(requests.post(
+        ha.broker_front + path, data=b"crashed-value",
+        headers=ha.admin.headers(claims={"jti": jti}), timeout=30),
+        401, "AdminAuthAccess")

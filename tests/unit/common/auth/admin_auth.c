@@ -172,6 +172,120 @@ test_single_use(void)
 	kbs_admin_auth_free(a);
 }
 
+/* An admin handler: the check, then "store" the body (count the runs). */
+struct fake {
+	kbs_admin_auth *a;
+	int runs;
+	int reply;       /* status of a run */
+	char value[16];  /* the body of the last run */
+};
+
+static void
+fake_handler(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	struct fake *x = arg;
+	char *role = NULL;
+	int rc = kbs_admin_auth_check(x->a, req, NOW, &role, resp);
+
+	free(role);
+	if (rc != 0)
+		return;
+	x->runs++;
+	snprintf(x->value, sizeof(x->value), "%.*s", (int)req->body_len,
+		 (const char *)req->body);
+	kbs_http_reply_bytes(resp, x->reply, NULL, NULL, 0);
+}
+
+/* Run req (method POST, path, query, body) with a token of jti through
+ * kbs_admin_auth_run(); the status, *replayed whether it was a replay. */
+static int
+call(struct fake *x, const char *jti, const char *path, const char *query,
+     const char *body, int *replayed)
+{
+	char claims[128], bearer[1024], *t;
+	kbs_http_kv h[1] = {{"Authorization", bearer}};
+	kbs_http_req req = {"POST", path, query, h, 1, (const uint8_t *)body,
+			    strlen(body), "127.0.0.1", "r", 0};
+	kbs_http_resp resp = {0};
+	size_t i;
+	int st;
+
+	snprintf(claims, sizeof(claims), "{\"exp\":1800000100,\"jti\":\"%s\"}",
+		 jti);
+	t = tok(key, claims);
+	snprintf(bearer, sizeof(bearer), "Bearer %s", t);
+	free(t);
+	kbs_admin_auth_run(fake_handler, x, &req, &resp);
+	*replayed = 0;
+	for (i = 0; i < resp.n_headers; i++)
+		if (strcmp(resp.headers[i].name, "Idempotent-Replayed") == 0)
+			*replayed = 1;
+	st = resp.status;
+	kbs_http_resp_clear(&resp);
+	return st;
+}
+
+static void
+test_idempotency_key(void)
+{
+	kbs_admin_cfg cfg = {.single_use = 1};
+	struct fake x = {make(&cfg), 0, 200, ""};
+	const char *p = "/kbs/v0/resource/a/b/c";
+	int rep = 0;
+
+	CU_ASSERT(call(&x, "j1", p, NULL, "one", &rep) == 200 && !rep);
+	CU_ASSERT(x.runs == 1 && strcmp(x.value, "one") == 0);
+	/* Another write in between, then the first request again (a replay):
+	 * answered 200, not run, the value stays the other write's. */
+	CU_ASSERT(call(&x, "j2", p, NULL, "two", &rep) == 200 && !rep);
+	CU_ASSERT(call(&x, "j1", p, NULL, "one", &rep) == 200 && rep);
+	CU_ASSERT(x.runs == 2 && strcmp(x.value, "two") == 0);
+	/* The same token on any other request: 401, not run. */
+	CU_ASSERT(call(&x, "j1", p, NULL, "onf", &rep) == 401 && !rep);
+	CU_ASSERT(call(&x, "j1", p, "x=1", "one", &rep) == 401);
+	CU_ASSERT(call(&x, "j1", "/kbs/v0/resource/a/b/d", NULL, "one", &rep) ==
+		  401);
+	CU_ASSERT(x.runs == 2);
+	/* A 5xx is no outcome: the same request runs again until one. */
+	x.reply = 503;
+	CU_ASSERT(call(&x, "j3", p, NULL, "three", &rep) == 503);
+	x.reply = 404;
+	CU_ASSERT(call(&x, "j3", p, NULL, "three", &rep) == 404 && !rep);
+	CU_ASSERT(x.runs == 4);
+	x.reply = 200;
+	CU_ASSERT(call(&x, "j3", p, NULL, "three", &rep) == 404 && rep);
+	CU_ASSERT(x.runs == 4);
+	kbs_admin_auth_free(x.a);
+}
+
+/* A check outside kbs_admin_auth_run(): the token for no request. */
+static void
+test_check_outside_run(void)
+{
+	kbs_admin_cfg cfg = {.single_use = 1};
+	struct fake x = {make(&cfg), 0, 200, ""};
+	char *t = tok(key, "{\"exp\":1800000100,\"jti\":\"o\"}");
+	char bearer[1024];
+	kbs_http_kv h[1] = {{"Authorization", bearer}};
+	kbs_http_req req = {"POST", "/p", NULL, h, 1, NULL, 0, "127.0.0.1", "r",
+			    0};
+	kbs_http_resp resp = {0};
+	int rep = 0;
+
+	snprintf(bearer, sizeof(bearer), "Bearer %s", t);
+	free(t);
+	fake_handler(&x, &req, &resp);
+	CU_ASSERT(resp.status == 200);
+	kbs_http_resp_clear(&resp);
+	fake_handler(&x, &req, &resp);
+	CU_ASSERT(resp.status == 401);
+	kbs_http_resp_clear(&resp);
+	/* Nor does the same request under kbs_admin_auth_run() get it. */
+	CU_ASSERT(call(&x, "o", "/p", NULL, "", &rep) == 401);
+	CU_ASSERT(x.runs == 1);
+	kbs_admin_auth_free(x.a);
+}
+
 static void
 test_config(void)
 {
@@ -197,6 +311,8 @@ static const kbs_unit_test tests[] = {
 	{"trustee_token", test_trustee_token},
 	{"nul_claims", test_nul_claims},
 	{"single_use", test_single_use},
+	{"idempotency_key", test_idempotency_key},
+	{"check_outside_run", test_check_outside_run},
 	{"config", test_config},
 	{"cleanup", cleanup},
 	{NULL, NULL},

@@ -1,5 +1,6 @@
 /* Unit tests for common/replay.c. */
 #include <pthread.h>
+#include <string.h>
 
 #include "replay.h"
 #include "unit.h"
@@ -176,8 +177,118 @@ test_threads(void)
 	kbs_replay_free(r);
 }
 
+/* A fingerprint whose every byte is b. */
+static const unsigned char *
+fp_of(unsigned char fp[KBS_REPLAY_FP_LEN], int b)
+{
+	memset(fp, b, KBS_REPLAY_FP_LEN);
+	return fp;
+}
+
+static kbs_err
+use_req(kbs_replay *r, const char *id, const unsigned char *fp, int *status)
+{
+	kbs_errbuf eb = {{0}};
+
+	*status = 0;
+	return kbs_replay_use_request(r, id, strlen(id), fp, NOW + 100, NOW,
+				      status, &eb);
+}
+
+/* An id used for a request: the same request again runs until it has an
+ * outcome, then gets that outcome; any other request is refused. */
+static void
+test_request(void)
+{
+	unsigned char a[KBS_REPLAY_FP_LEN], b[KBS_REPLAY_FP_LEN];
+	kbs_replay *r = NULL;
+	int st = 0;
+
+	CU_ASSERT_FATAL(kbs_replay_new(10, &r, NULL) == KBS_OK);
+	CU_ASSERT(use_req(r, "k", fp_of(a, 1), &st) == KBS_OK);
+	/* No outcome yet (the first attempt died): the same request runs. */
+	CU_ASSERT(use_req(r, "k", fp_of(a, 1), &st) == KBS_OK);
+	CU_ASSERT(use_req(r, "k", fp_of(b, 2), &st) == KBS_ERR_DENIED);
+	CU_ASSERT(use_req(r, "k", NULL, &st) == KBS_ERR_DENIED);
+	CU_ASSERT(use(r, "k", NOW + 100, NOW) == KBS_ERR_DENIED);
+	/* Another request's outcome is not recorded on this id. */
+	CU_ASSERT(kbs_replay_finish(r, "k", 1, fp_of(b, 2), 200, NULL) ==
+		  KBS_OK);
+	CU_ASSERT(use_req(r, "k", fp_of(a, 1), &st) == KBS_OK);
+	CU_ASSERT(kbs_replay_finish(r, "k", 1, fp_of(a, 1), 201, NULL) ==
+		  KBS_OK);
+	/* Only the first outcome counts. */
+	CU_ASSERT(kbs_replay_finish(r, "k", 1, fp_of(a, 1), 404, NULL) ==
+		  KBS_OK);
+	CU_ASSERT(use_req(r, "k", fp_of(a, 1), &st) == KBS_ERR_EXISTS);
+	CU_ASSERT(st == 201);
+	CU_ASSERT(use_req(r, "k", fp_of(b, 2), &st) == KBS_ERR_DENIED);
+	CU_ASSERT(st == 0);
+	/* A fingerprint differing in its last byte is another request. */
+	fp_of(b, 1);
+	b[KBS_REPLAY_FP_LEN - 1] = 2;
+	CU_ASSERT(use_req(r, "k", b, &st) == KBS_ERR_DENIED);
+	/* Used for no request: strictly once, whatever comes next. */
+	CU_ASSERT(use(r, "n", NOW + 100, NOW) == KBS_OK);
+	CU_ASSERT(use_req(r, "n", fp_of(a, 1), &st) == KBS_ERR_DENIED);
+	CU_ASSERT(kbs_replay_finish(r, "n", 1, fp_of(a, 1), 200, NULL) ==
+		  KBS_OK);
+	CU_ASSERT(use_req(r, "n", fp_of(a, 1), &st) == KBS_ERR_DENIED);
+	/* Nothing to finish: refused. */
+	CU_ASSERT(kbs_replay_finish(r, "k", 1, NULL, 200, NULL) ==
+		  KBS_ERR_INVALID);
+	CU_ASSERT(kbs_replay_finish(r, "k", 1, a, 0, NULL) == KBS_ERR_INVALID);
+	/* Expired: the id is new again, for any request. */
+	CU_ASSERT(kbs_replay_use_request(r, "k", 1, fp_of(b, 2), NOW + 300,
+					 NOW + 101, &st, NULL) == KBS_OK);
+	kbs_replay_free(r);
+}
+
+/* The rule both stores share. */
+static void
+test_again(void)
+{
+	unsigned char a[KBS_REPLAY_FP_LEN], b[KBS_REPLAY_FP_LEN];
+	int st = 0;
+
+	fp_of(a, 7);
+	fp_of(b, 8);
+	CU_ASSERT(kbs_replay_again(NULL, 0, a, &st, NULL) == KBS_ERR_DENIED);
+	CU_ASSERT(kbs_replay_again(a, 0, NULL, &st, NULL) == KBS_ERR_DENIED);
+	CU_ASSERT(kbs_replay_again(a, 0, b, &st, NULL) == KBS_ERR_DENIED);
+	CU_ASSERT(kbs_replay_again(a, 200, b, &st, NULL) == KBS_ERR_DENIED);
+	CU_ASSERT(st == 0);
+	CU_ASSERT(kbs_replay_again(a, 0, a, &st, NULL) == KBS_OK);
+	CU_ASSERT(kbs_replay_again(a, 409, a, &st, NULL) == KBS_ERR_EXISTS);
+	CU_ASSERT(st == 409);
+}
+
+/* The memory jti store behind admin_auth: the same ops. */
+static void
+test_store(void)
+{
+	unsigned char a[KBS_REPLAY_FP_LEN];
+	kbs_jti_store st = {0};
+	int status = 0;
+
+	CU_ASSERT_FATAL(kbs_jti_store_memory(4, &st, NULL) == KBS_OK);
+	fp_of(a, 3);
+	CU_ASSERT(st.use(st.impl, "j", 1, a, NOW + 10, NOW, &status, NULL) ==
+		  KBS_OK);
+	CU_ASSERT(st.finish(st.impl, "j", 1, a, 200, NULL) == KBS_OK);
+	CU_ASSERT(st.use(st.impl, "j", 1, a, NOW + 10, NOW, &status, NULL) ==
+		  KBS_ERR_EXISTS);
+	CU_ASSERT(status == 200);
+	kbs_jti_store_close(&st);
+	CU_ASSERT(st.use == NULL && st.finish == NULL);
+	kbs_jti_store_close(&st);
+}
+
 static const kbs_unit_test tests[] = {
 	{"once", test_once},
+	{"request", test_request},
+	{"again", test_again},
+	{"store", test_store},
 	{"refusals", test_refusals},
 	{"bound", test_bound},
 	{"churn", test_churn},
