@@ -389,7 +389,14 @@ def test_single_use_admin_tokens(fleet, prog):
     tok = k.token(claims={"jti": "op-1"})
     h = {"Authorization": "Bearer " + tok}
     assert kbsutil.requests.get(srv.url + path, headers=h).status_code == 200
-    body = assert_error(kbsutil.requests.get(srv.url + path, headers=h), 401,
+    # The same request again: its recorded status, not run again (the jti
+    # is the request's idempotency key, docs/api.md); any other request
+    # with the token: refused.
+    r = kbsutil.requests.get(srv.url + path, headers=h)
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["Idempotent-Replayed"] == "true"
+    body = assert_error(kbsutil.requests.get(srv.url + path + "?again=1",
+                                             headers=h), 401,
                         "AdminAuthAccess")
     assert "already used" in body["detail"]
     # A fresh jti works; a jti with a NUL is refused, not cut.
