@@ -595,51 +595,10 @@ out:
  * a single-use admin token is the idempotency key of its request
  * (admin_auth.h).
  */
-
-void
-kbs_broker_handle_put(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
-{
-	kbs_admin_auth_run(run_put, arg, req, resp);
-}
-
-void
-kbs_broker_handle_delete(void *arg, const kbs_http_req *req,
-			 kbs_http_resp *resp)
-{
-	kbs_admin_auth_run(run_delete, arg, req, resp);
-}
-
-void
-kbs_broker_handle_policy_set(void *arg, const kbs_http_req *req,
-			     kbs_http_resp *resp)
-{
-	kbs_admin_auth_run(run_policy_set, arg, req, resp);
-}
-
-void
-kbs_broker_handle_policy_get(void *arg, const kbs_http_req *req,
-			     kbs_http_resp *resp)
-{
-	kbs_admin_auth_run(run_policy_get, arg, req, resp);
-}
-
-void
-kbs_broker_handle_policies(void *arg, const kbs_http_req *req,
-			   kbs_http_resp *resp)
-{
-	kbs_admin_auth_run(run_policies, arg, req, resp);
-}
-
-void
-kbs_broker_handle_bindings(void *arg, const kbs_http_req *req,
-			   kbs_http_resp *resp)
-{
-	kbs_admin_auth_run(run_bindings, arg, req, resp);
-}
-
-void
-kbs_broker_handle_evaluate(void *arg, const kbs_http_req *req,
-			   kbs_http_resp *resp)
-{
-	kbs_admin_auth_run(run_evaluate, arg, req, resp);
-}
+KBS_ADMIN_HANDLER(kbs_broker_handle_put, run_put)
+KBS_ADMIN_HANDLER(kbs_broker_handle_delete, run_delete)
+KBS_ADMIN_HANDLER(kbs_broker_handle_policy_set, run_policy_set)
+KBS_ADMIN_HANDLER(kbs_broker_handle_policy_get, run_policy_get)
+KBS_ADMIN_HANDLER(kbs_broker_handle_policies, run_policies)
+KBS_ADMIN_HANDLER(kbs_broker_handle_bindings, run_bindings)
+KBS_ADMIN_HANDLER(kbs_broker_handle_evaluate, run_evaluate)

@@ -308,16 +308,5 @@ run_reference_value(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 
 /* Through kbs_admin_auth_run(): a single-use admin token is the
  * idempotency key of its request (admin_auth.h). */
-void
-kbs_issuer_handle_attestation_policy(void *arg, const kbs_http_req *req,
-				     kbs_http_resp *resp)
-{
-	kbs_admin_auth_run(run_attestation_policy, arg, req, resp);
-}
-
-void
-kbs_issuer_handle_reference_value(void *arg, const kbs_http_req *req,
-				  kbs_http_resp *resp)
-{
-	kbs_admin_auth_run(run_reference_value, arg, req, resp);
-}
+KBS_ADMIN_HANDLER(kbs_issuer_handle_attestation_policy, run_attestation_policy)
+KBS_ADMIN_HANDLER(kbs_issuer_handle_reference_value, run_reference_value)

@@ -115,11 +115,7 @@ dispatch(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 /* Through kbs_admin_auth_run(): a single-use admin token is the
  * idempotency key of its request (admin_auth.h).  The transfer checks no
  * admin token, so nothing is recorded for it. */
-static void
-handle(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
-{
-	kbs_admin_auth_run(dispatch, arg, req, resp);
-}
+static KBS_ADMIN_HANDLER(handle, dispatch)
 
 static void
 handle_version(void *arg, const kbs_http_req *req, kbs_http_resp *resp)

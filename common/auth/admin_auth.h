@@ -112,6 +112,17 @@ void kbs_admin_auth_run(kbs_http_handler h, void *arg,
 			const kbs_http_req *req, kbs_http_resp *resp);
 
 /*
+ * Define the route handler name that runs the handler run through
+ * kbs_admin_auth_run(): one line per admin entry point (may follow
+ * "static").
+ */
+#define KBS_ADMIN_HANDLER(name, run)                                          \
+	void name(void *arg, const kbs_http_req *req, kbs_http_resp *resp)    \
+	{                                                                     \
+		kbs_admin_auth_run(run, arg, req, resp);                      \
+	}
+
+/*
  * Log once, at start, what the configuration means (closed, open without
  * authentication, long-lived tokens without single use).  Separate from
  * kbs_admin_auth_new() so that a component whose admin calls another
