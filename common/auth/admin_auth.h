@@ -54,7 +54,8 @@ typedef struct {
 	 0, "if set, admin tokens' iss must equal it"},                        \
 	{"admin.single_use", KBS_CFG_BOOL, offsetof(type, m.single_use),       \
 	 "false", 0, 0, 0,                                                     \
-	 "admin tokens need a jti and are accepted once (replay cache)"},      \
+	 "admin tokens need a jti and are accepted for one request (the "      \
+	 "same request again: its recorded status)"},                          \
 	{"admin.replay_cache_size", KBS_CFG_INT,                               \
 	 offsetof(type, m.replay_cache_size), "100000", 1, 10000000, 0,        \
 	 "unexpired admin jtis remembered; when full, new tokens are refused"}
