@@ -99,7 +99,8 @@ static const char *const migrations[KBS_PG_SCHEMA_VERSION] = {
 	/* 5: single-use admin jtis as idempotency keys (replay_pg.c): the
 	 * fingerprint of the request that used the jti and, once answered,
 	 * its status.  NULL in older rows: those stay strictly single use. */
-	"ALTER TABLE kbs_jti ADD COLUMN fingerprint bytea,"
+	"ALTER TABLE kbs_jti"
+	" ADD COLUMN fingerprint bytea,"
 	" ADD COLUMN status int;",
 };
 
