@@ -228,26 +228,6 @@ shared_digest(const void *id, size_t len, uint8_t d[DIGEST_LEN],
 }
 
 kbs_err
-kbs_replay_again(const unsigned char *held_fp, int held_status,
-		 const unsigned char *fp, int *status, kbs_errbuf *eb)
-{
-	/* Another request under the id, or one of them for no request: the
-	 * id is spent. */
-	if (held_fp == NULL || fp == NULL ||
-	    CRYPTO_memcmp(held_fp, fp, KBS_REPLAY_FP_LEN) != 0)
-		return kbs_errf(eb, KBS_ERR_DENIED, "already used");
-	/* The same request, answered before: its answer, nothing executed. */
-	if (held_status != 0) {
-		*status = held_status;
-		return kbs_errf(eb, KBS_ERR_EXISTS, "already answered %d",
-				held_status);
-	}
-	/* The same request without an outcome: its first attempt died (or
-	 * still runs); this one completes it. */
-	return KBS_OK;
-}
-
-kbs_err
 kbs_replay_share_pg(kbs_replay *r, const char *scope, struct kbs_pg *pg,
 		    kbs_errbuf *eb)
 {

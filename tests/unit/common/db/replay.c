@@ -244,25 +244,6 @@ test_request(void)
 	kbs_replay_free(r);
 }
 
-/* The rule both stores share. */
-static void
-test_again(void)
-{
-	unsigned char a[KBS_REPLAY_FP_LEN], b[KBS_REPLAY_FP_LEN];
-	int st = 0;
-
-	fp_of(a, 7);
-	fp_of(b, 8);
-	CU_ASSERT(kbs_replay_again(NULL, 0, a, &st, NULL) == KBS_ERR_DENIED);
-	CU_ASSERT(kbs_replay_again(a, 0, NULL, &st, NULL) == KBS_ERR_DENIED);
-	CU_ASSERT(kbs_replay_again(a, 0, b, &st, NULL) == KBS_ERR_DENIED);
-	CU_ASSERT(kbs_replay_again(a, 200, b, &st, NULL) == KBS_ERR_DENIED);
-	CU_ASSERT(st == 0);
-	CU_ASSERT(kbs_replay_again(a, 0, a, &st, NULL) == KBS_OK);
-	CU_ASSERT(kbs_replay_again(a, 409, a, &st, NULL) == KBS_ERR_EXISTS);
-	CU_ASSERT(st == 409);
-}
-
 /* The memory jti store behind admin_auth: the same ops. */
 static void
 test_store(void)
@@ -287,7 +268,6 @@ test_store(void)
 static const kbs_unit_test tests[] = {
 	{"once", test_once},
 	{"request", test_request},
-	{"again", test_again},
 	{"store", test_store},
 	{"refusals", test_refusals},
 	{"bound", test_bound},
