@@ -84,7 +84,7 @@ policies(kbs_intel *in, kbs_intel_route r, const char *id,
 }
 
 static void
-dispatch(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+handle(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 {
 	kbs_intel *in = arg;
 	char id[37];
@@ -115,7 +115,11 @@ dispatch(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 /* Through kbs_admin_auth_run(): a single-use admin token is the
  * idempotency key of its request (admin_auth.h).  The transfer checks no
  * admin token, so nothing is recorded for it. */
-static KBS_ADMIN_HANDLER(handle, dispatch)
+static void
+handle_run(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
+{
+	kbs_admin_auth_run(handle, arg, req, resp);
+}
 
 static void
 handle_version(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
@@ -151,7 +155,8 @@ routes(kbs_intel *in, kbs_http_server *srv)
 
 	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
 		if ((rc = kbs_http_route(srv, table[i].method, table[i].pattern,
-					 handle, in, table[i].max_body)) != KBS_OK)
+					 handle_run, in,
+					 table[i].max_body)) != KBS_OK)
 			return rc;
 	return kbs_http_route(srv, "GET", "/kbs/v1/version", handle_version,
 			      in, 0);
