@@ -193,7 +193,9 @@ else
 		psql() { podman exec "${PROJECT}_postgres_1" psql -X -At -h /tmp -U kbs -d postgres -c "$1" 2>/dev/null; }
 		# The issuer on the database too: an appraisal policy set through
 		# its admin API is a row of kbs_appraisal_doc, its admin jti a row
-		# of kbs_jti, and the same token again is refused.
+		# of kbs_jti.  The token is single-use, an idempotency key
+		# (docs/api.md): the same request again gets its recorded status,
+		# not run again; another request with it is refused.
 		/usr/bin/python3 -c 'import base64, sys
 d = open(sys.argv[1], "rb").read()
 print("{\"type\": \"rego\", \"policy_id\": \"default_cpu\", \"policy\": \"%s\"}"
@@ -206,9 +208,13 @@ print("{\"type\": \"rego\", \"policy_id\": \"default_cpu\", \"policy\": \"%s\"}"
 			bad "pg profile: the issuer's appraisal policy is not in the database"
 		[ "$(psql "SELECT count(*) FROM kbs_jti WHERE scope = 'admin'")" -ge 1 ] 2>/dev/null ||
 			bad "pg profile: the issuer's admin jti is not in the database"
-		code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $tok" \
+		code=$(curl -s -o /dev/null -D "$W/apol.hdr" -w '%{http_code}' -X POST -H "Authorization: Bearer $tok" \
 			-H "Content-Type: application/json" --data @"$W/apol.json" "$ISSUER/kbs/v0/attestation-policy")
-		[ "$code" = 401 ] || bad "pg profile: a used issuer admin token was accepted again ($code)"
+		{ [ "$code" = 200 ] && grep -qi '^Idempotent-Replayed: true' "$W/apol.hdr"; } ||
+			bad "pg profile: the same admin request again was not answered from its record ($code)"
+		code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" \
+			"$ISSUER/kbs/v0/attestation-policy")
+		[ "$code" = 401 ] || bad "pg profile: a used issuer admin token was accepted for another request ($code)"
 		got=$("$CLIENT" --insecure-http --timeout 20 get-resource --issuer "$ISSUER" --broker "$BROKER" \
 			--path default/key/pgdeploy 2>"$W/pget.err")
 		[ "$got" = "$SECRET" ] || { cat "$W/pget.err"; logs; bad "pg profile: guest flow"; }
