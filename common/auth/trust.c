@@ -47,7 +47,6 @@
 #include <string.h>
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
@@ -1116,12 +1115,9 @@ kbs_trust_jti_db(const kbs_trust_jti *j, const char **scope,
 		 unsigned char digest[32], long long *expires_at,
 		 long long *now)
 {
-	unsigned int n = 0;
-
-	/* Keyed as replay.c keys a shared id: SHA-256 of the id, unsalted. */
 	if (j->is->jti_pg == NULL ||
-	    EVP_Digest(j->jti, strlen(j->jti), digest, &n, EVP_sha256(),
-		       NULL) != 1 || n != 32)
+	    kbs_replay_shared_digest(j->jti, strlen(j->jti), digest, NULL) !=
+		    KBS_OK)
 		return NULL;
 	*scope = j->is->name;
 	*expires_at = j->until;

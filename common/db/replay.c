@@ -215,9 +215,9 @@ insert(kbs_replay *r, const uint8_t d[DIGEST_LEN], const uint8_t *fp,
 
 /* Unsalted: every replica must map an id to the same row.  Ids an issuer
  * picks cannot be aimed at a bucket of a B-tree index. */
-static kbs_err
-shared_digest(const void *id, size_t len, uint8_t d[DIGEST_LEN],
-	      kbs_errbuf *eb)
+kbs_err
+kbs_replay_shared_digest(const void *id, size_t len, uint8_t d[DIGEST_LEN],
+			 kbs_errbuf *eb)
 {
 	unsigned int n = 0;
 
@@ -255,7 +255,7 @@ kbs_replay_use_request(kbs_replay *r, const void *id, size_t len,
 	if (expires_at < now)
 		return kbs_errf(eb, KBS_ERR_EXPIRED, "already expired");
 	if (r->pg != NULL)
-		return (rc = shared_digest(id, len, d, eb)) != KBS_OK ? rc :
+		return (rc = kbs_replay_shared_digest(id, len, d, eb)) != KBS_OK ? rc :
 		       kbs_replay_pg_use_request(r->pg, r->scope, d, fp,
 						 expires_at, now, status, eb);
 	if (!digest(r, id, len, d))
@@ -298,7 +298,7 @@ kbs_replay_finish(kbs_replay *r, const void *id, size_t len,
 	    status < 100 || status > 599)
 		return kbs_errf(eb, KBS_ERR_INVALID, "replay: nothing to finish");
 	if (r->pg != NULL)
-		return (rc = shared_digest(id, len, d, eb)) != KBS_OK ? rc :
+		return (rc = kbs_replay_shared_digest(id, len, d, eb)) != KBS_OK ? rc :
 		       kbs_replay_pg_finish(r->pg, r->scope, d, fp, status, eb);
 	if (!digest(r, id, len, d))
 		return kbs_errf(eb, KBS_ERR_CRYPTO, "SHA-256 failed");

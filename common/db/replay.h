@@ -108,6 +108,14 @@ kbs_err kbs_replay_share_pg(kbs_replay *r, const char *scope,
 			    struct kbs_pg *pg, kbs_errbuf *eb);
 
 /*
+ * The key of id in the shared table: SHA-256(id), unsalted, the same on
+ * every replica.  Whoever reads or writes kbs_jti rows directly (the
+ * release's spend-and-read statement, store_pg.c) keys them by this.
+ */
+kbs_err kbs_replay_shared_digest(const void *id, size_t len,
+				 unsigned char d[32], kbs_errbuf *eb);
+
+/*
  * The shared use itself (replay_pg.c): insert (scope, digest) unless an
  * unexpired row holds it.  Safe to retry: each call carries a random
  * claim, and finding its own claim after a retried insert is success.
