@@ -1128,7 +1128,7 @@ kbs_trust_jti_db(const kbs_trust_jti *j, const char **scope,
 kbs_err
 kbs_trust_jti_used(const kbs_trust_jti *j, kbs_errbuf *eb)
 {
-	return spend_error(j->is, KBS_ERR_DENIED, "", eb);
+	return spend_error(j->is, KBS_ERR_DENIED, "already used", eb);
 }
 
 void
