@@ -177,9 +177,10 @@ pg_get(kbs_store *st, const char *path, uint8_t **out, size_t *len,
 /* ---- get with a single-use id (kbs_store_get_spend) --------------------- */
 
 /*
- * The id's insert - kbs_replay_pg_use()'s, with the same rule: a row not
- * yet expired is a replay, an expired one is taken over - and the read, in
- * one statement, so one round trip and one commit.  The insert runs only
+ * The id's insert - kbs_replay_pg_use()'s rule, KBS_REPLAY_PG_TAKE_OVER: a
+ * row not yet expired is a replay, an expired one is taken over - and the
+ * read, in one statement, so one round trip and one commit.  The insert
+ * runs only
  * if the resource exists (a missing one spends nothing) and the row comes
  * back only if the insert took; with synchronous_commit the reply comes
  * after the commit is on disk, so the id is spent before the secret can
@@ -189,9 +190,8 @@ pg_get(kbs_store *st, const char *path, uint8_t **out, size_t *len,
 	"WITH r AS (SELECT kek_id, wrapped_dek, iv, ct, tag FROM kbs_resource " \
 	"WHERE path = $6), j AS (INSERT INTO kbs_jti (scope, digest, claim, " \
 	"expires_at) SELECT $1::text, $2::bytea, $3::bytea, $4::bigint WHERE " \
-	"EXISTS (SELECT 1 FROM r) ON CONFLICT (scope, digest) DO UPDATE SET " \
-	"claim = EXCLUDED.claim, expires_at = EXCLUDED.expires_at WHERE " \
-	"kbs_jti.expires_at < $5::bigint RETURNING 1) SELECT r.* FROM r, j"
+	"EXISTS (SELECT 1 FROM r) " KBS_REPLAY_PG_TAKE_OVER \
+	") SELECT r.* FROM r, j"
 
 /* After SPEND_GET_SQL found nothing: the row and the claim its id holds. */
 #define SPENT_BY_SQL \

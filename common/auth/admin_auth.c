@@ -110,7 +110,8 @@ kbs_admin_auth_share_pg(kbs_admin_auth *a, struct kbs_pg *pg, kbs_errbuf *eb)
 {
 	if (!a->cfg->single_use)
 		return KBS_OK;
-	return kbs_jti_store_share_pg(&a->jti, "admin", pg, eb);
+	return kbs_jti_store_share_pg(&a->jti, KBS_REPLAY_SCOPE_ADMIN, pg,
+				      eb);
 }
 
 void

@@ -1389,6 +1389,27 @@ jwks_client(struct issuer *is, const kbs_trust_issuer_cfg *cfg, kbs_errbuf *eb)
 	return rc;
 }
 
+/*
+ * An issuer's name scopes its token ids in the shared jti table and names
+ * it in policies and logs, so it must be its own: not another issuer's,
+ * and not the admin tokens' scope, whose ids would otherwise share a
+ * namespace with this issuer's.
+ */
+static kbs_err
+name_free(const kbs_trust *t, const char *name, kbs_errbuf *eb)
+{
+	size_t i;
+
+	if (strcmp(name, KBS_REPLAY_SCOPE_ADMIN) == 0)
+		return kbs_errf(eb, KBS_ERR_CONFIG, "issuer name %s is reserved "
+				"(the admin tokens' single-use scope)", name);
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->iss[i]->name, name) == 0)
+			return kbs_errf(eb, KBS_ERR_CONFIG, "two issuers are "
+					"named %s", name);
+	return KBS_OK;
+}
+
 kbs_err
 kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 		     kbs_errbuf *eb)
@@ -1421,7 +1442,8 @@ kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 		is->ttl = cfg->cache_ttl;
 	if ((cfg->jwks_file && (rc = load_jwks_file(is, cfg->jwks_file, eb))) ||
 	    (cfg->ca_file && (rc = load_ca_file(is, cfg->ca_file, eb))) ||
-	    (rc = load_rules(is, cfg, eb)) != KBS_OK)
+	    (rc = load_rules(is, cfg, eb)) != KBS_OK ||
+	    (rc = name_free(t, is->name, eb)) != KBS_OK)
 		goto fail;
 	if ((rc = append(t, is)) == KBS_OK)
 		return KBS_OK;
@@ -1440,10 +1462,13 @@ kbs_trust_add_jwks(kbs_trust *t, const char *name, const json_t *jwks,
 
 	if (is == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+	if ((rc = name_free(t, is->name, eb)) != KBS_OK)
+		goto out;
 	if ((rc = keyset_from_json(jwks, &is->fixed, eb)) == KBS_OK &&
 	    (rc = append(t, is)) == KBS_OK)
 		return KBS_OK;
 	kbs_errprefix(eb, "issuer %s", is->name);
+out:
 	issuer_free(is);
 	return rc;
 }

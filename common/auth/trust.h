@@ -90,7 +90,9 @@ kbs_err kbs_trust_new(kbs_trust **out);
  * kbs_httpc_url_check() refuses (http:// without allow_insecure_http
  * among them), an unreadable tls_ca_file, a
  * bad claims_map, tee_pubkey_paths, negative max_age or replay_cache_size
- * out of 1..KBS_REPLAY_LIMIT.
+ * out of 1..KBS_REPLAY_LIMIT, and for a name another issuer of t has or
+ * the reserved KBS_REPLAY_SCOPE_ADMIN ("admin": the name scopes the
+ * issuer's token ids in the shared jti table).
  */
 kbs_err kbs_trust_add_issuer(kbs_trust *t, const kbs_trust_issuer_cfg *cfg,
 			     kbs_errbuf *eb);
@@ -111,7 +113,8 @@ kbs_err kbs_trust_rules_from_json(const json_t *entry,
 /*
  * Add an in-process issuer whose keys are given as a JWKS object
  * (background-check mode trusts its own signer this way).  Takes no
- * ownership of jwks (copies it).
+ * ownership of jwks (copies it).  The name rules of kbs_trust_add_issuer()
+ * apply.
  */
 kbs_err kbs_trust_add_jwks(kbs_trust *t, const char *name, const json_t *jwks,
 			   const char *audience, long long leeway,

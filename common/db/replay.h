@@ -155,6 +155,29 @@ void kbs_replay_free(kbs_replay *r);
 void kbs_replay_pg_cleanup(struct kbs_pg *pg, long long now);
 
 /*
+ * The rule of a use, as the tail of an INSERT INTO kbs_jti (scope,
+ * digest, claim, expires_at[, fingerprint]): an id whose row has not
+ * expired is not inserted (a replay), an expired row is taken over as if
+ * new (no fingerprint or status of its old use survives), and a row comes
+ * back only when the insert took.  $5 is now (bigint).  One text for
+ * every statement that spends an id, so the rule cannot drift between
+ * them.
+ */
+#define KBS_REPLAY_PG_TAKE_OVER \
+	"ON CONFLICT (scope, digest) DO UPDATE SET claim = EXCLUDED.claim, " \
+	"expires_at = EXCLUDED.expires_at, fingerprint = " \
+	"EXCLUDED.fingerprint, status = NULL WHERE kbs_jti.expires_at < " \
+	"$5::bigint RETURNING 1"
+
+/*
+ * The scope of the admin tokens' ids in the shared table.  Issuers' ids
+ * are scoped by the issuer's name, so no trusted issuer may be called
+ * this (kbs_trust_add_issuer refuses it): its tokens' ids would share the
+ * admin tokens' scope.
+ */
+#define KBS_REPLAY_SCOPE_ADMIN "admin"
+
+/*
  * A store of used ids as its users see it: "use this id for this request,
  * remembered until expires_at" and "that request was answered so", with
  * kbs_replay_use_request()'s results.  Today the in-process

@@ -23,7 +23,6 @@
 #include "pg.h"
 #include "replay.h"
 
-#define CLAIM_LEN 16
 #define CLEANUP_EVERY_MS 60000
 
 static _Atomic long long last_cleanup_ms; /* two threads may both clean: harmless */
@@ -52,8 +51,8 @@ cleanup(kbs_pg *pg, long long now)
  */
 static kbs_err
 held_by(kbs_pg *pg, const char *scope, const unsigned char *d,
-	const uint8_t claim[CLAIM_LEN], const unsigned char *fp, int *status,
-	kbs_errbuf *eb)
+	const uint8_t claim[KBS_REPLAY_CLAIM_LEN], const unsigned char *fp,
+	int *status, kbs_errbuf *eb)
 {
 	const char *pv[2] = {scope, (const char *)d};
 	int pl[2] = {0, 32}, pf[2] = {0, 1};
@@ -71,8 +70,9 @@ held_by(kbs_pg *pg, const char *scope, const unsigned char *d,
 	rc = kbs_errf(eb, KBS_ERR_DENIED, "already used");
 	if (PQntuples(r) != 1)
 		goto out;
-	if (PQgetlength(r, 0, 0) == CLAIM_LEN &&
-	    CRYPTO_memcmp(PQgetvalue(r, 0, 0), claim, CLAIM_LEN) == 0) {
+	if (PQgetlength(r, 0, 0) == KBS_REPLAY_CLAIM_LEN &&
+	    CRYPTO_memcmp(PQgetvalue(r, 0, 0), claim,
+			  KBS_REPLAY_CLAIM_LEN) == 0) {
 		rc = KBS_OK;
 		goto out;
 	}
@@ -107,12 +107,12 @@ kbs_replay_pg_use_request(kbs_pg *pg, const char *scope,
 			  const unsigned char *fp, long long expires_at,
 			  long long now, int *status, kbs_errbuf *eb)
 {
-	uint8_t claim[CLAIM_LEN];
+	uint8_t claim[KBS_REPLAY_CLAIM_LEN];
 	char exp[32], nw[32];
 	/* fp NULL: a SQL NULL fingerprint (a use for no request). */
 	const char *pv[6] = {scope, (const char *)digest, (const char *)claim,
 			     exp, nw, (const char *)fp};
-	int pl[6] = {0, 32, CLAIM_LEN, 0, 0, KBS_REPLAY_FP_LEN};
+	int pl[6] = {0, 32, KBS_REPLAY_CLAIM_LEN, 0, 0, KBS_REPLAY_FP_LEN};
 	int pf[6] = {0, 1, 1, 0, 0, 1};
 	kbs_pg_params par = {6, pv, pl, pf};
 	PGresult *r = NULL;
@@ -126,11 +126,7 @@ kbs_replay_pg_use_request(kbs_pg *pg, const char *scope,
 	cleanup(pg, now);
 	rc = kbs_pg_exec(pg, "INSERT INTO kbs_jti (scope, digest, claim, "
 			 "expires_at, fingerprint) VALUES ($1, $2, $3, $4::bigint, "
-			 "$6::bytea) ON CONFLICT (scope, digest) DO UPDATE SET "
-			 "claim = EXCLUDED.claim, expires_at = EXCLUDED.expires_at, "
-			 "fingerprint = EXCLUDED.fingerprint, status = NULL WHERE "
-			 "kbs_jti.expires_at < $5::bigint RETURNING 1", &par, 0,
-			 &r, eb);
+			 "$6::bytea) " KBS_REPLAY_PG_TAKE_OVER, &par, 0, &r, eb);
 	if (rc != KBS_OK)
 		return rc;
 	got = PQntuples(r);
@@ -162,7 +158,6 @@ kbs_replay_pg_finish(kbs_pg *pg, const char *scope,
 }
 
 /* A combined statement (replay.h) stores claims of the same length. */
-_Static_assert(CLAIM_LEN == KBS_REPLAY_CLAIM_LEN, "one claim length");
 
 void
 kbs_replay_pg_cleanup(kbs_pg *pg, long long now)

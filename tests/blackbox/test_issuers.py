@@ -480,6 +480,20 @@ def test_max_age(env):
 
 # ---- configuration ---------------------------------------------------------
 
+def refused_issuers(env, issuers, word):
+    """kbs-broker --check-config refuses these trusted_issuers, saying
+    word."""
+    cfg = env["fleet"].broker_config("broker-bad", None, over={"token": {
+        "trusted_issuers": issuers}})
+    path = env["dir"] / "bad.json"
+    path.write_text(json.dumps(cfg))
+    cp = kbsutil.run_cli("kbs-broker", ["--check-config", "--config",
+                                        str(path)])
+    _, err = kbsutil.check_cli(cp)
+    assert cp.returncode != 0
+    assert word in err, err
+
+
 @pytest.mark.parametrize("entry,word", [
     ({"claims_map": {"from": "/a", "to": "/b"}}, "claims_map"),
     ({"claims_map": [{"from": "a", "to": "/b"}]}, "claims_map"),
@@ -492,16 +506,20 @@ def test_max_age(env):
     ({"single_use_typo": True}, "single_use_typo"),
 ])
 def test_bad_issuer_options_refused(env, entry, word):
-    cfg = env["fleet"].broker_config("broker-bad", None, over={"token": {
-        "trusted_issuers": [dict({"name": "x", "jwks_file": str(
-            env["dir"] / "ita-jwks.json")}, **entry)]}})
-    path = env["dir"] / "bad.json"
-    path.write_text(json.dumps(cfg))
-    cp = kbsutil.run_cli("kbs-broker", ["--check-config", "--config",
-                                        str(path)])
-    _, err = kbsutil.check_cli(cp)
-    assert cp.returncode != 0
-    assert word in err, err
+    refused_issuers(env, [dict({"name": "x", "jwks_file": str(
+        env["dir"] / "ita-jwks.json")}, **entry)], word)
+
+
+@pytest.mark.parametrize("names,word", [
+    (["admin"], "issuer name admin is reserved"),
+    (["x", "x"], "two issuers are named x"),
+])
+def test_issuer_names_refused(env, names, word):
+    """An issuer's name scopes its single-use jtis in the shared table:
+    never the admin tokens' scope, never another issuer's."""
+    jwks = str(env["dir"] / "ita-jwks.json")
+    refused_issuers(env, [{"name": n, "jwks_file": jwks, "single_use": True}
+                          for n in names], word)
 
 
 def test_good_issuer_options_accepted(env):

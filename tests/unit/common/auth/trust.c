@@ -18,6 +18,7 @@
 #include "json.h"
 #include "jwk.h"
 #include "jws.h"
+#include "replay.h"
 #include "signer.h"
 #include "httpd.h"
 #include "trust.h"
@@ -360,6 +361,45 @@ test_config_refusals(void)
 	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
 	CU_ASSERT(kbs_trust_add_jwks(t, "j", json_null(), NULL, 0, NULL) ==
 		  KBS_ERR_INVALID);
+	kbs_trust_free(t);
+}
+
+/* An issuer's name scopes its jtis in the shared table: its own, never
+ * the admin tokens' scope. */
+static void
+test_issuer_names(void)
+{
+	kbs_trust_issuer_cfg cfg = {0};
+	kbs_errbuf eb = {{0}};
+	kbs_trust *t = NULL;
+	EVP_PKEY *keys[] = {key_b, NULL};
+	const char *kids[] = {"b", NULL};
+	char *jw = jwks_text(keys, kids);
+	json_t *jwks = kbs_json_parse(jw, strlen(jw), 32, NULL);
+
+	kbs_trust_new(&t);
+	cfg.jwks_url = "https://127.0.0.1:1/jwks.json"; /* fetched later */
+	cfg.name = KBS_REPLAY_SCOPE_ADMIN;
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, &eb) == KBS_ERR_CONFIG);
+	CU_ASSERT(strstr(eb.msg, "issuer name admin is reserved") != NULL);
+	cfg.name = "a";
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, &eb) == KBS_ERR_CONFIG);
+	CU_ASSERT(strstr(eb.msg, "two issuers are named a") != NULL);
+	CU_ASSERT(kbs_trust_add_jwks(t, "a", jwks, NULL, 0, NULL) ==
+		  KBS_ERR_CONFIG);
+	CU_ASSERT(kbs_trust_add_jwks(t, "admin", jwks, NULL, 0, NULL) ==
+		  KBS_ERR_CONFIG);
+	CU_ASSERT(kbs_trust_add_jwks(t, "local-issuer", jwks, NULL, 0, NULL) ==
+		  KBS_OK);
+	cfg.name = "local-issuer";
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	/* issuer_new()'s default name counts as a name. */
+	cfg.name = NULL;
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_OK);
+	CU_ASSERT(kbs_trust_add_issuer(t, &cfg, NULL) == KBS_ERR_CONFIG);
+	json_decref(jwks);
+	free(jw);
 	kbs_trust_free(t);
 }
 
@@ -1830,6 +1870,7 @@ static const kbs_unit_test tests[] = {
 	{"jwks_file", test_jwks_file},
 	{"claim_rules", test_claim_rules},
 	{"config_refusals", test_config_refusals},
+	{"issuer_names", test_issuer_names},
 	{"in_process_jwks", test_in_process_jwks},
 	{"x5c", test_x5c},
 	{"signer_interop", test_signer_interop},
