@@ -387,6 +387,14 @@ def main():
     if not ok:
         log(out[-3000:])
         sys.exit("the unchanged tree does not build")
+    # The mutant build of an earlier run knows only the programs of its
+    # day: building one new program by name ("--target") would fail there
+    # before CMake looks at its globs again, so configure it afresh once.
+    if (mutd / "CMakeCache.txt").exists():
+        rc, out = run(["cmake", "-S", str(src), "-B", str(mutd)], cwd=src)
+        if rc != 0:
+            log(out[-3000:])
+            sys.exit("the mutant build does not configure")
     fails = suite.unit(base)
     if fails:
         sys.exit("unit tests fail without any mutation: %s" % fails)
