@@ -11,7 +11,9 @@
 # Rates are per CPU-second of the server process (the issuer's with its key
 # process, as release.sh), next to the wall rate; the summary gives the
 # median of each figure and the median of the per-round ratios
-# after/before.  Figures only; docs/benchmarks.md keeps them.
+# after/before.  BEFORE_THREADS / AFTER_THREADS set http.threads of that
+# build's servers (e.g. the event loops of a KBS_HTTP_ENGINE=libevent
+# build); unset, the default.  Figures only; docs/benchmarks.md keeps them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ $# -ge 2 ] || { echo "usage: $0 BEFORE_BUILD AFTER_BUILD [ROUNDS] [SECONDS]" >&2; exit 2; }
@@ -30,6 +32,8 @@ for w in before after; do
 	IP[$w]=$(port); BP[$w]=$(port)
 	issuer_json "${IP[$w]}" >"$ST/i-$w.json"
 	broker_json "${BP[$w]}" "${IP[$w]}" "$w" >"$ST/b-$w.json"
+	th=$([ "$w" = before ] && echo "${BEFORE_THREADS:-}" || echo "${AFTER_THREADS:-}")
+	[ -z "$th" ] || sed -i "s/\"http\":{/\"http\":{\"threads\":$th,/" "$ST/i-$w.json" "$ST/b-$w.json"
 	# The first issuer makes the keys; the second starts after it.
 	"${SRV[@]}" "${BIN[$w]}/issuer/kbs-issuer" -c "$ST/i-$w.json" 2>"$ST/i-$w.log" &
 	IPID[$w]=$!

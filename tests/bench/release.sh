@@ -20,7 +20,8 @@
 # each server's rate per wall-clock second comes its rate per CPU-second
 # of the server process (/proc/PID/stat), the figure that holds while
 # other work shares the cores; `openssl speed` and loadgen keygen count
-# CPU time too, so ratios per CPU-second compare like with like.  Figures
+# CPU time too, so ratios per CPU-second compare like with like.
+# HTTP_THREADS sets http.threads of the servers.  Figures
 # only; nothing here passes or fails.  docs/benchmarks.md keeps the table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,6 +52,10 @@ broker_json "$BP" "$IP" b >"$ST/b.json"
 # a switch for this measurement only): the cost of the key process.
 sed -e "s/:$IP\"/:$IP2\"/" -e 's/"verifier"/"keyproc":{"in_process":true},"verifier"/' \
 	"$ST/i.json" >"$ST/i2.json"
+# HTTP_THREADS: http.threads of every server (e.g. the event loops of a
+# KBS_HTTP_ENGINE=libevent build); unset, the default.
+[ -z "${HTTP_THREADS:-}" ] || sed -i "s/\"http\":{/\"http\":{\"threads\":$HTTP_THREADS,/" \
+	"$ST/i.json" "$ST/i2.json" "$ST/b.json"
 # One at a time: the first issuer makes the keys the second reads, the
 # broker fetches the issuer's JWKS as it starts.
 "${SRV[@]}" "$BIN/issuer/kbs-issuer" -c "$ST/i.json" 2>"$ST/i.log" &
