@@ -7,7 +7,9 @@
 # (each is sent again only after all the others, so with the broker's
 # 1024-entry cache every request is a cache miss); SMAPS=DIR, also keep
 # /proc/PID/smaps and /proc/PID/task/*/schedstat of every sample in DIR;
-# WARM_CONNS (default 512, http.threads' default), the connections of the
+# with SMAPS and MALLOC_INFO=1, also glibc's malloc_info() of each
+# sample (gdb attaches between two wrk rounds, when no worker is inside
+# malloc); WARM_CONNS (default 512, http.threads' default), the connections of the
 # warm-up's first round (below).
 # MALLOC_* in the environment reach the broker (glibc's tunables).
 #
@@ -30,7 +32,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}; TOTAL=${2:-1000000}
 EVERY=${EVERY:-100000}; FRESH_TOKENS=${FRESH_TOKENS:-40000}; SMAPS=${SMAPS:-}
-WARM_CONNS=${WARM_CONNS:-512}
+WARM_CONNS=${WARM_CONNS:-512}; MALLOC_INFO=${MALLOC_INFO:-}
 BIN=$PWD/$BUILD
 for t in wrk openssl taskset curl; do
 	command -v "$t" >/dev/null || { echo "rss bench needs $t" >&2; exit 2; }
@@ -86,6 +88,8 @@ sample() {
 		mkdir -p "$SMAPS"
 		cat /proc/"$BPID"/smaps >"$SMAPS/smaps.$DONE"
 		for t in /proc/"$BPID"/task/*; do echo "${t##*/} $(cat "$t/schedstat")"; done >"$SMAPS/sched.$DONE"
+		[ -z "$MALLOC_INFO" ] || gdb -p "$BPID" -batch -ex "set \$f = (void *) fopen(\"$SMAPS/minfo.$DONE\", \"w\")" \
+			-ex 'call (int) malloc_info(0, $f)' -ex 'call (int) fclose($f)' >/dev/null 2>&1
 	fi
 }
 
