@@ -9,14 +9,17 @@
 # /proc/PID/smaps and /proc/PID/task/*/schedstat of every sample in DIR;
 # with SMAPS and MALLOC_INFO=1, also glibc's malloc_info() of each
 # sample (gdb attaches between two wrk rounds, when no worker is inside
-# malloc); WARM_CONNS (default 512, http.threads' default), the connections of the
+# malloc); ROUND (default 60), the longest wrk round in seconds (samples
+# are taken between rounds; a round of 8 new connections takes 8 workers,
+# so ROUND=100000 keeps the same 8 for all of RELEASES and shows what
+# grows with releases alone); WARM_CONNS (default 512, http.threads' default), the connections of the
 # warm-up's first round (below).
 # MALLOC_* in the environment reach the broker (glibc's tunables).
 #
 # It starts kbs-issuer and kbs-broker on loopback (servers on core 0,
 # wrk on core 1, as release.sh), attests once, warms the broker up with
 # 20000 releases, then drives `wrk -t1 -c8 -s tokens.lua` in rounds of at
-# most 60 s and prints, before the warm-up, at the start and after every
+# most ROUND s and prints, before the warm-up, at the start and after every
 # EVERY releases:
 #   releases VmRSS RssAnon RssFile (kB) workers
 # where workers is how many of the broker's threads have run for more
@@ -32,7 +35,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}; TOTAL=${2:-1000000}
 EVERY=${EVERY:-100000}; FRESH_TOKENS=${FRESH_TOKENS:-40000}; SMAPS=${SMAPS:-}
-WARM_CONNS=${WARM_CONNS:-512}; MALLOC_INFO=${MALLOC_INFO:-}
+WARM_CONNS=${WARM_CONNS:-512}; ROUND=${ROUND:-60}; MALLOC_INFO=${MALLOC_INFO:-}
 BIN=$PWD/$BUILD
 for t in wrk openssl taskset curl; do
 	command -v "$t" >/dev/null || { echo "rss bench needs $t" >&2; exit 2; }
@@ -59,14 +62,14 @@ URL="http://127.0.0.1:$BP/kbs/v0/resource/default/key/bench"
 build_loadgen "$BIN"
 "$ST/loadgen" mint "$ST/token" "$ST/t.pem" "$FRESH_TOKENS" "$ST/tokens"
 
-# releases N: about N fresh-token releases, in wrk rounds of at most 60 s;
+# releases N: about N fresh-token releases, in wrk rounds of at most ROUND s;
 # adds what was done to DONE and non-2xx answers and socket errors to BAD.
 RATE=1000
 # releases N [CONNS]: the same over CONNS connections (default 8).
 releases() {
 	local left=$1 c=${2:-8} d
 	while [ "$left" -gt 0 ]; do
-		d=$(awk -v l="$left" -v r="$RATE" 'BEGIN {s = l / r; printf "%d", (s > 60 ? 60 : s < 1 ? 1 : s + 0.5)}')
+		d=$(awk -v l="$left" -v r="$RATE" -v m="$ROUND" 'BEGIN {s = l / r; printf "%d", (s > m ? m : s < 1 ? 1 : s + 0.5)}')
 		TOKENS=$ST/tokens START=$DONE "${LD[@]}" wrk -t1 -c"$c" -d"${d}s" -s tests/bench/tokens.lua "$URL" \
 			>"$ST/wrk.out" 2>&1 || true
 		read -r n r b < <(awk '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
