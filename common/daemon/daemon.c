@@ -333,20 +333,24 @@ out:
 }
 
 /*
- * glibc gives each thread that meets a locked arena an arena of its own,
- * up to eight per core.  With a CivetWeb worker per connection, memory
- * freed in one worker's arena is not reused by the others: over a million
- * fresh-token releases the broker's RSS grew by 24 MB and did not level
- * off, while the heap in use stayed under 5 MB (docs/benchmarks.md).  Two
- * arenas keep it flat; the release path is bound by its crypto, not by
- * malloc.  MALLOC_ARENA_MAX in the environment still wins.
+ * One malloc arena for all threads.  glibc gives a thread that meets a
+ * locked arena one of its own, up to eight per core: with a CivetWeb
+ * worker per connection the broker's RSS grew by 24 MB over a million
+ * fresh-token releases while the heap in use stayed under 5 MB.  With two
+ * arenas it still grew by 8 MB: the token cache's entries, replaced at the
+ * release rate, drift to the arena of the workers serving at the time, and
+ * the arena they leave keeps its pages as free chunks.  With one it stays
+ * flat (docs/benchmarks.md, "RSS over 1M releases"); each thread's tcache
+ * serves most small blocks without the arena's lock, and the release and
+ * handshake rates did not change measurably.  MALLOC_ARENA_MAX in the
+ * environment still wins.
  */
 static void
 limit_malloc_arenas(void)
 {
 #ifdef __GLIBC__
 	if (getenv("MALLOC_ARENA_MAX") == NULL)
-		mallopt(M_ARENA_MAX, 2);
+		mallopt(M_ARENA_MAX, 1);
 #endif
 }
 
