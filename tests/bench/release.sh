@@ -15,7 +15,9 @@
 #     legitimate release (slowloris.py);
 #  6. issuer handshakes (auth + attest, kbs-client's code) per second and
 #     p50/p99 (loadgen handshakes);
-#  7. broker RSS growth over RSS_RELEASES fresh-token releases.
+#  7. broker RSS growth over RSS_RELEASES fresh-token releases (after
+#     sections 4 and 5 have used most of the broker's workers; rss.sh
+#     measures RSS alone, sampled, every worker warmed first).
 # Each wrk/loadgen figure is the median of RUNS runs of SECONDS.  Next to
 # each server's rate per wall-clock second comes its rate per CPU-second
 # of the server process (/proc/PID/stat), the figure that holds while
