@@ -2,6 +2,7 @@
 # Release and handshake figures, each next to its ceiling measured in the
 # same run (issue 11):
 #   tests/bench/release.sh [BUILD] [SECONDS]
+#   ONLY=rss RSS_RELEASES=1000000 tests/bench/release.sh [BUILD]   (7 alone)
 # Servers (kbs-issuer, kbs-broker, nginx) are pinned to core 0 and every
 # load generator (wrk, loadgen, the slowloris script) to core 1.
 #  1. ceilings: `openssl speed` ES256 verify/sign and ECDH P-256, P-256
@@ -15,9 +16,21 @@
 #     legitimate release (slowloris.py);
 #  6. issuer handshakes (auth + attest, kbs-client's code) per second and
 #     p50/p99 (loadgen handshakes);
-#  7. broker RSS growth over RSS_RELEASES fresh-token releases (after
-#     sections 4 and 5 have used most of the broker's workers; rss.sh
-#     measures RSS alone, sampled, every worker warmed first).
+#  7. broker RSS over RSS_RELEASES (default 100000) fresh-token releases,
+#     sampled every RSS_EVERY (default 100000): releases, VmRSS, RssAnon,
+#     RssFile (kB) and how many broker threads have run for more than
+#     1 ms.  CivetWeb hands each new connection to the worker that has
+#     waited longest, and a worker serving its first connection touches
+#     its stack and fills its malloc cache: RSS grows with the workers
+#     ever used, up to http.threads, a bound and not a leak.  So the
+#     warm-up's first round opens WARM_CONNS (default 512, http.threads'
+#     default) connections at once, one worker each, before 20000
+#     releases in all; then `wrk -t1 -c8` in rounds of at most ROUND s
+#     (default 60; each round takes 8 workers, ROUND=100000 keeps the
+#     same 8 throughout).  SMAPS=DIR keeps each sample's
+#     /proc/PID/smaps and schedstats, with MALLOC_INFO=1 also glibc's
+#     malloc_info() (gdb attaches between rounds, when no worker is in
+#     malloc); MALLOC_* in the environment reach the broker.
 # Each wrk/loadgen figure is the median of RUNS runs of SECONDS.  Next to
 # each server's rate per wall-clock second comes its rate per CPU-second
 # of the server process (/proc/PID/stat), the figure that holds while
@@ -29,6 +42,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}; SECS=${2:-5}; RUNS=${RUNS:-3}
 RSS_RELEASES=${RSS_RELEASES:-100000}; FRESH_TOKENS=${FRESH_TOKENS:-40000}
+RSS_EVERY=${RSS_EVERY:-100000}; WARM_CONNS=${WARM_CONNS:-512}; ROUND=${ROUND:-60}
+SMAPS=${SMAPS:-}; MALLOC_INFO=${MALLOC_INFO:-}; ONLY=${ONLY:-}
 BIN=$PWD/$BUILD
 for t in wrk nginx openssl taskset curl; do
 	command -v "$t" >/dev/null || { echo "release bench needs $t" >&2; exit 2; }
@@ -78,6 +93,67 @@ curl -fs -H "Authorization: Bearer $TOKEN" "$URL" >"$ST/jwe"
 
 build_loadgen "$BIN"
 "$ST/loadgen" mint "$ST/token" "$ST/t.pem" "$FRESH_TOKENS" "$ST/tokens"
+
+# rss_releases N [CONNS]: about N fresh-token releases over CONNS
+# connections (default 8), in wrk rounds of at most ROUND s; adds what was
+# done to DONE and non-2xx answers and socket errors to BAD.
+RATE=1000
+rss_releases() {
+	local left=$1 c=${2:-8} d n r b
+	while [ "$left" -gt 0 ]; do
+		d=$(awk -v l="$left" -v r="$RATE" -v m="$ROUND" 'BEGIN {s = l / r; printf "%d", (s > m ? m : s < 1 ? 1 : s + 0.5)}')
+		TOKENS=$ST/tokens START=$DONE "${LD[@]}" wrk -t1 -c"$c" -d"${d}s" -s tests/bench/tokens.lua "$URL" \
+			>"$ST/wrk.out" 2>&1 || true
+		read -r n r b < <(awk '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
+			/Non-2xx or 3xx responses:/ {b += $NF}
+			/Socket errors:/ {gsub(",", ""); b += $4 + $6 + $8 + $10}
+			END {printf "%d %.0f %d\n", n, r, b}' "$ST/wrk.out")
+		[ "$n" -gt 0 ] || { echo "wrk made no request:" >&2; cat "$ST/wrk.out" >&2; exit 1; }
+		DONE=$((DONE + n)); BAD=$((BAD + b)); left=$((left - n))
+		[ "$r" -gt 0 ] && RATE=$r
+	done
+}
+# rss_sample: one line of figures, and with SMAPS the raw files.
+rss_sample() {
+	local w t
+	w=$(cat /proc/"$BPID"/task/*/schedstat | awk '$1 > 1e6 {n++} END {print n + 0}')
+	awk -v n="$DONE" -v w="$w" '/^VmRSS/ {v = $2} /^RssAnon/ {a = $2} /^RssFile/ {f = $2}
+		END {printf "  %8d %8d %8d %8d %5d\n", n, v, a, f, w}' /proc/"$BPID"/status
+	[ -n "$SMAPS" ] || return 0
+	mkdir -p "$SMAPS"
+	cat /proc/"$BPID"/smaps >"$SMAPS/smaps.$DONE"
+	for t in /proc/"$BPID"/task/*; do echo "${t##*/} $(cat "$t/schedstat")"; done >"$SMAPS/sched.$DONE"
+	[ -z "$MALLOC_INFO" ] || gdb -p "$BPID" -batch -ex "set \$f = (void *) fopen(\"$SMAPS/minfo.$DONE\", \"w\")" \
+		-ex 'call (int) malloc_info(0, $f)' -ex 'call (int) fclose($f)' >/dev/null 2>&1
+}
+rss_status() { awk '/^VmRSS/ {v = $2} /^RssAnon/ {a = $2} /^RssFile/ {f = $2} END {print v, a, f}' /proc/"$BPID"/status; }
+# rss_report: section 7.
+rss_report() {
+	local w0 step v0 a0 f0 v1 a1 f1
+	DONE=0; BAD=0
+	echo "== broker RSS over $RSS_RELEASES fresh-token releases (wrk -t1 -c8, $FRESH_TOKENS tokens)"
+	echo "  releases    VmRSS  RssAnon  RssFile workers (kB; workers: threads that ran > 1 ms)"
+	rss_sample
+	rss_releases "$((WARM_CONNS * 4))" "$WARM_CONNS"
+	rss_sample
+	rss_releases $((20000 - DONE))
+	w0=$DONE; BAD=0
+	echo "  -- warmed up ($w0 releases, the first $((WARM_CONNS * 4)) over $WARM_CONNS connections); measured from here:"
+	rss_sample
+	read -r v0 a0 f0 < <(rss_status)
+	while [ $((DONE - w0)) -lt "$RSS_RELEASES" ]; do
+		step=$((RSS_RELEASES - (DONE - w0))); [ "$step" -le "$RSS_EVERY" ] || step=$RSS_EVERY
+		rss_releases "$step"
+		rss_sample
+	done
+	read -r v1 a1 f1 < <(rss_status)
+	printf '  RSS %s kB -> %s kB after %s releases: %+d kB (goal < +5 MB per 1M); %d non-2xx or socket errors\n' \
+		"$v0" "$v1" "$((DONE - w0))" "$((v1 - v0))" "$BAD"
+	printf '  of which anonymous (heap, stacks) %s -> %s kB, file-backed (code and data of the binary and its libraries) %s -> %s kB\n' \
+		"$a0" "$a1" "$f0" "$f1"
+}
+[ "$ONLY" != rss ] || { rss_report; exit 0; }
+
 
 echo "== ceilings (servers on core 0, load on core 1; $(nproc) cpus, shared machine)"
 "${SRV[@]}" openssl speed -seconds 2 ecdsap256 ecdhp256 2>/dev/null >"$ST/speed"
@@ -151,24 +227,4 @@ hs_report() {
 hs_report "keys in the key process (default)" "$IPID" "$IP"
 hs_report "keys in process (keyproc.in_process, measurement only)" "$I2PID" "$IP2"
 
-echo "== broker RSS over $RSS_RELEASES fresh-token releases (after 20000 to warm up)"
-rss() { awk '/VmRSS/ {print $2}' "/proc/$BPID/status"; }
-TOKENS=$ST/tokens START=0 "${LD[@]}" wrk -t1 -c8 -d30s -s tests/bench/tokens.lua "$URL" >/dev/null &
-WP=$!; sleep "$(awk -v r="$FRESH" 'BEGIN {s = 20000 / (r > 0 ? r : 1000); print (s < 30 ? s : 30)}')"
-kill "$WP" 2>/dev/null || true; wait "$WP" 2>/dev/null || true
-# RssAnon and RssFile: pages of libcrypto's code touched for the first
-# time also raise VmRSS, and are no leak.
-rss_parts() { awk '/RssAnon/ {a = $2} /RssFile/ {f = $2} END {print a, f}' "/proc/$BPID/status"; }
-RSS0=$(rss); PARTS0=$(rss_parts); done_n=0
-while [ "$done_n" -lt "$RSS_RELEASES" ]; do
-	left=$((RSS_RELEASES - done_n))
-	d=$(awk -v l="$left" -v r="$FRESH" 'BEGIN {s = l / (r > 0 ? r : 1000); s = s < 1 ? 1 : s; printf "%d", (s > 60 ? 60 : s + 1)}')
-	n=$(TOKENS=$ST/tokens START=$done_n "${LD[@]}" wrk -t1 -c8 -d"${d}s" -s tests/bench/tokens.lua "$URL" |
-		awk '/requests in/ {print $1}')
-	done_n=$((done_n + n))
-done
-RSS1=$(rss); PARTS1=$(rss_parts)
-printf '  RSS %s kB -> %s kB after %s releases: %+d kB (goal < +5 MB per 1M)\n' \
-	"$RSS0" "$RSS1" "$done_n" "$((RSS1 - RSS0))"
-printf '  of which anonymous (heap, stacks) %s -> %s kB, file-backed (code and data of the binary and its libraries) %s -> %s kB\n' \
-	"${PARTS0% *}" "${PARTS1% *}" "${PARTS0#* }" "${PARTS1#* }"
+rss_report
