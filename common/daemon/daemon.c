@@ -337,13 +337,14 @@ out:
  * locked arena one of its own, up to eight per core: with a CivetWeb
  * worker per connection the broker's RSS grew by 24 MB over a million
  * fresh-token releases while the heap in use stayed under 5 MB.  With two
- * arenas it still grew by 8 MB: the token cache's entries, replaced at the
- * release rate, drift to the arena of the workers serving at the time, and
- * the arena they leave keeps its pages as free chunks.  With one it stays
- * flat (docs/benchmarks.md, "RSS over 1M releases"); each thread's tcache
- * serves most small blocks without the arena's lock, and the release and
- * handshake rates did not change measurably.  MALLOC_ARENA_MAX in the
- * environment still wins.
+ * arenas it still grew by 8 MB: long-lived blocks such as the token
+ * cache's entries, replaced at the release rate, drift to the arena of the
+ * workers serving at the time, and the arena they leave keeps its pages as
+ * free chunks.  With one it stays flat (docs/benchmarks.md, "RSS over 1M
+ * releases"); each thread's tcache serves most small blocks without the
+ * arena's lock, and no loss in the release or handshake rates showed
+ * beyond a shared machine's noise.  MALLOC_ARENA_MAX in the environment
+ * still wins.
  */
 static void
 limit_malloc_arenas(void)

@@ -19,8 +19,8 @@
 #  7. broker RSS over RSS_RELEASES (default 100000) fresh-token releases,
 #     sampled every RSS_EVERY (default 100000): releases, VmRSS, RssAnon,
 #     RssFile (kB) and how many broker threads have run for more than
-#     1 ms.  CivetWeb hands each new connection to the worker that has
-#     waited longest, and a worker serving its first connection touches
+#     1 ms.  CivetWeb hands each new connection to an idle worker (the
+#     longest-waiting first), and a worker serving its first connection touches
 #     its stack and fills its malloc cache: RSS grows with the workers
 #     ever used, up to http.threads, a bound and not a leak.  So the
 #     warm-up's first round opens WARM_CONNS (default 512, http.threads'
