@@ -23,8 +23,8 @@
 #     longest-waiting first), and a worker serving its first connection touches
 #     its stack and fills its malloc cache: RSS grows with the workers
 #     ever used, up to http.threads, a bound and not a leak.  So the
-#     warm-up's first round opens WARM_CONNS (default 512, http.threads'
-#     default) connections at once, one worker each, before 20000
+#     warm-up's first round opens WARM_CONNS (default HTTP_THREADS, or
+#     512, http.threads' default) connections at once, one worker each, before 20000
 #     releases in all; then `wrk -t1 -c8` in rounds of at most ROUND s
 #     (default 60; each round takes 8 workers, ROUND=100000 keeps the
 #     same 8 throughout).  SMAPS=DIR keeps each sample's
@@ -42,7 +42,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}; SECS=${2:-5}; RUNS=${RUNS:-3}
 RSS_RELEASES=${RSS_RELEASES:-100000}; FRESH_TOKENS=${FRESH_TOKENS:-40000}
-RSS_EVERY=${RSS_EVERY:-100000}; WARM_CONNS=${WARM_CONNS:-512}; ROUND=${ROUND:-60}
+RSS_EVERY=${RSS_EVERY:-100000}; WARM_CONNS=${WARM_CONNS:-${HTTP_THREADS:-512}}; ROUND=${ROUND:-60}
 SMAPS=${SMAPS:-}; MALLOC_INFO=${MALLOC_INFO:-}; ONLY=${ONLY:-}
 BIN=$PWD/$BUILD
 for t in wrk nginx openssl taskset curl; do
