@@ -180,11 +180,10 @@ pg_get(kbs_store *st, const char *path, uint8_t **out, size_t *len,
  * The id's insert - kbs_replay_pg_use()'s rule, KBS_REPLAY_PG_TAKE_OVER: a
  * row not yet expired is a replay, an expired one is taken over - and the
  * read, in one statement, so one round trip and one commit.  The insert
- * runs only
- * if the resource exists (a missing one spends nothing) and the row comes
- * back only if the insert took; with synchronous_commit the reply comes
- * after the commit is on disk, so the id is spent before the secret can
- * leave.
+ * runs only if the resource exists (a missing one spends nothing) and the
+ * row comes back only if the insert took; with synchronous_commit the
+ * reply comes after the commit is on disk, so the id is spent before the
+ * secret can leave.
  */
 #define SPEND_GET_SQL \
 	"WITH r AS (SELECT kek_id, wrapped_dek, iv, ct, tag FROM kbs_resource " \

@@ -157,8 +157,6 @@ kbs_replay_pg_finish(kbs_pg *pg, const char *scope,
 			   "status IS NULL", &par, 0, NULL, eb);
 }
 
-/* A combined statement (replay.h) stores claims of the same length. */
-
 void
 kbs_replay_pg_cleanup(kbs_pg *pg, long long now)
 {

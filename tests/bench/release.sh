@@ -113,12 +113,14 @@ rss_releases() {
 		[ "$r" -gt 0 ] && RATE=$r
 	done
 }
+# rss_status: VmRSS, RssAnon and RssFile of the broker (kB).
+rss_status() { awk '/^VmRSS/ {v = $2} /^RssAnon/ {a = $2} /^RssFile/ {f = $2} END {print v, a, f}' /proc/"$BPID"/status; }
 # rss_sample: one line of figures, and with SMAPS the raw files.
 rss_sample() {
-	local w t
+	local w t v a f
 	w=$(cat /proc/"$BPID"/task/*/schedstat | awk '$1 > 1e6 {n++} END {print n + 0}')
-	awk -v n="$DONE" -v w="$w" '/^VmRSS/ {v = $2} /^RssAnon/ {a = $2} /^RssFile/ {f = $2}
-		END {printf "  %8d %8d %8d %8d %5d\n", n, v, a, f, w}' /proc/"$BPID"/status
+	read -r v a f < <(rss_status)
+	printf '  %8d %8d %8d %8d %5d\n' "$DONE" "$v" "$a" "$f" "$w"
 	[ -n "$SMAPS" ] || return 0
 	mkdir -p "$SMAPS"
 	cat /proc/"$BPID"/smaps >"$SMAPS/smaps.$DONE"
@@ -126,7 +128,6 @@ rss_sample() {
 	[ -z "$MALLOC_INFO" ] || gdb -p "$BPID" -batch -ex "set \$f = (void *) fopen(\"$SMAPS/minfo.$DONE\", \"w\")" \
 		-ex 'call (int) malloc_info(0, $f)' -ex 'call (int) fclose($f)' >/dev/null 2>&1
 }
-rss_status() { awk '/^VmRSS/ {v = $2} /^RssAnon/ {a = $2} /^RssFile/ {f = $2} END {print v, a, f}' /proc/"$BPID"/status; }
 # rss_report: section 7.
 rss_report() {
 	local w0 step v0 a0 f0 v1 a1 f1
@@ -153,7 +154,6 @@ rss_report() {
 		"$a0" "$a1" "$f0" "$f1"
 }
 [ "$ONLY" != rss ] || { rss_report; exit 0; }
-
 
 echo "== ceilings (servers on core 0, load on core 1; $(nproc) cpus, shared machine)"
 "${SRV[@]}" openssl speed -seconds 2 ecdsap256 ecdhp256 2>/dev/null >"$ST/speed"
