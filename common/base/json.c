@@ -58,18 +58,30 @@ kbs_json_parse(const char *buf, size_t len, size_t max_depth, kbs_errbuf *eb)
 	return v;
 }
 
+/*
+ * The fast reader decides; a refusal is explained by jansson, whose
+ * messages (line, column, what was expected; too deep before invalid)
+ * the reader does not repeat.  The second parse costs only on a
+ * refusal.  Where jansson accepts what the reader refused (a raw NUL
+ * after a number, or the reader ran out of memory), the refusal stands
+ * with the reader's message.
+ */
 json_t *
 kbs_json_parse_object(const char *buf, size_t len, size_t max_depth,
 		      kbs_errbuf *eb)
 {
-	json_t *v = kbs_json_parse(buf, len, max_depth, eb);
+	kbs_errbuf fast;
+	json_t *v = kbs_json_read_object(buf, len, max_depth, &fast);
 
-	if (v != NULL && !json_is_object(v)) {
+	if (v != NULL)
+		return v;
+	v = kbs_json_parse(buf, len, max_depth, eb);
+	if (v != NULL && !json_is_object(v))
 		kbs_errf(eb, KBS_ERR_INVALID, "JSON value is not an object");
-		json_decref(v);
-		return NULL;
-	}
-	return v;
+	else if (v != NULL)
+		kbs_errf(eb, KBS_ERR_INVALID, "%s", fast.msg);
+	json_decref(v);
+	return NULL;
 }
 
 int
@@ -103,13 +115,6 @@ kbs_json_int(const json_t *obj, const char *key, json_int_t *out)
 		return KBS_ERR_INVALID;
 	*out = json_integer_value(v);
 	return KBS_OK;
-}
-
-char *
-kbs_json_dumps(const json_t *v)
-{
-	return json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER |
-			      JSON_ENCODE_ANY);
 }
 
 char *

@@ -1,9 +1,12 @@
 /*
  * json.h - bounded JSON parsing and small accessors over jansson.
  *
- * jansson parses; this module adds the bounds every untrusted document
- * needs (size, nesting depth, duplicate keys rejected) and typed getters
- * that return NULL rather than guessing.
+ * Values are jansson's.  Objects are read by this module's own reader
+ * (json_read.c) and values written by its own writer (json_write.c),
+ * each doing what jansson does byte for byte at a fraction of its cost
+ * on the request paths; this module adds the bounds every untrusted
+ * document needs (size, nesting depth, duplicate keys rejected) and
+ * typed getters that return NULL rather than guessing.
  */
 #ifndef KBS_JSON_H
 #define KBS_JSON_H
@@ -32,9 +35,32 @@ json_t *kbs_json_parse(const char *buf, size_t len, size_t max_depth,
  */
 size_t kbs_json_depth_exceeded(const char *buf, size_t len, size_t max_depth);
 
-/* Like kbs_json_parse() but the value must be an object. */
+/*
+ * Like kbs_json_parse() but the value must be an object; read by
+ * kbs_json_read_object().  What it refuses gets jansson's error (line
+ * and column), so a refusal reads as it always has.
+ */
 json_t *kbs_json_parse_object(const char *buf, size_t len, size_t max_depth,
 			      kbs_errbuf *eb);
+
+/*
+ * The object reader behind kbs_json_parse_object() (json_read.c): the
+ * same acceptance as kbs_json_parse() followed by a check for an object,
+ * the same values in the same member order, except that a raw NUL byte
+ * is refused wherever it stands (jansson passes over one right after a
+ * number or literal).  On refusal eb says only where the text stopped
+ * being valid.  Tests compare the two readers; callers use
+ * kbs_json_parse_object().
+ */
+json_t *kbs_json_read_object(const char *buf, size_t len, size_t max_depth,
+			     kbs_errbuf *eb);
+
+/*
+ * Length of the valid UTF-8 sequence of 2 to 4 bytes at p (before end),
+ * 0 if it is not one: jansson's rule (no overlong forms, no surrogates,
+ * nothing above U+10FFFF), shared by the reader and the writer.
+ */
+size_t kbs_json_utf8_len(const unsigned char *p, const unsigned char *end);
 
 /*
  * Documents are parsed with JSON_ALLOW_NUL, so that opaque evidence and
@@ -66,9 +92,16 @@ const char *kbs_json_str(const json_t *obj, const char *key);
 kbs_err kbs_json_int(const json_t *obj, const char *key, json_int_t *out);
 
 /*
- * Compact serialization with keys in insertion order (JSON_COMPACT |
- * JSON_PRESERVE_ORDER).  malloc'd, caller frees; NULL on failure.
+ * Compact serialization with keys in insertion order: byte for byte what
+ * json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
+ * gives (json_write.c).  NULL on invalid UTF-8 in a string or a key (as
+ * jansson), nesting deeper than KBS_JSON_WRITE_MAX_DEPTH (a guard
+ * against a cycle) or no memory.  Grown buffers are wiped before they
+ * are freed, so a value holding a secret leaves no copy behind; the
+ * result is malloc'd and the caller frees it (and wipes it if it holds
+ * one).
  */
+#define KBS_JSON_WRITE_MAX_DEPTH 1024
 char *kbs_json_dumps(const json_t *v);
 
 /*

@@ -26,7 +26,6 @@
 #include <openssl/rsa.h>
 
 #include "b64.h"
-#include "jose_json.h"
 #include "json.h"
 #include "jws.h"
 #include "mem.h"
@@ -100,8 +99,8 @@ part_object(const char *s, size_t len, const char *what, kbs_errbuf *eb)
 		kbs_errf(eb, KBS_ERR_INVALID, "JWS %s is not base64url", what);
 		return NULL;
 	}
-	o = kbs_jose_json_object((const char *)raw, rawlen,
-				 KBS_JSON_DEFAULT_DEPTH, eb);
+	o = kbs_json_parse_object((const char *)raw, rawlen,
+				  KBS_JSON_DEFAULT_DEPTH, eb);
 	if (o == NULL)
 		kbs_errprefix(eb, "JWS %s", what);
 	free(raw);

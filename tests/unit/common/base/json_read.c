@@ -1,9 +1,10 @@
 /*
- * Unit tests for common/jose/jose_json.c: every case is also parsed by
- * kbs_json_parse_object (jansson), and the two must agree on accepting it
- * and, when they do, on the values and their member order.
+ * Unit tests for common/base/json_read.c: every case is also parsed by
+ * jansson (kbs_json_parse, then a check for an object), and the two must
+ * agree on accepting it and, when they do, on the values and their
+ * member order.  Also kbs_json_parse_object, which reads with the one
+ * and explains a refusal with the other.
  */
-#include "jose_json.h"
 #include "json.h"
 #include "unit.h"
 
@@ -15,20 +16,34 @@ dump(const json_t *v)
 		 : NULL;
 }
 
+/* jansson's reading of buf as an object (the reference), or NULL. */
+static json_t *
+jansson_object(const char *buf, size_t len, size_t depth, kbs_errbuf *eb)
+{
+	json_t *v = kbs_json_parse(buf, len, depth, eb);
+
+	if (v != NULL && !json_is_object(v)) {
+		kbs_errf(eb, KBS_ERR_INVALID, "not an object");
+		json_decref(v);
+		v = NULL;
+	}
+	return v;
+}
+
 /* Parse buf both ways; 1 if accepted.  Fails the test on disagreement. */
 static int
 both(const char *buf, size_t len)
 {
 	kbs_errbuf e1, e2;
-	json_t *a = kbs_jose_json_object(buf, len, 8, &e1);
-	json_t *b = kbs_json_parse_object(buf, len, 8, &e2);
+	json_t *a = kbs_json_read_object(buf, len, 8, &e1);
+	json_t *b = jansson_object(buf, len, 8, &e2);
 	char *da = dump(a), *db = dump(b);
 	int ok = a != NULL;
 
 	if ((a == NULL) != (b == NULL) || (da && db && strcmp(da, db) != 0)) {
 		fprintf(stderr, "\ndisagree on [%.*s]: ours %s, jansson %s\n",
 			(int)len, buf, da ? da : e1.msg, db ? db : e2.msg);
-		CU_FAIL("jose_json and jansson disagree");
+		CU_FAIL("json_read and jansson disagree");
 	}
 	free(da);
 	free(db);
@@ -99,14 +114,24 @@ test_refused(void)
 		}
 }
 
-/* buf (len bytes, a NUL among them) is refused by jose_json. */
+/* buf (len bytes, a NUL among them) is refused by the reader and by
+ * kbs_json_parse_object, though jansson takes it. */
 static void
 nul_refused(const char *buf, size_t len)
 {
-	json_t *v = kbs_jose_json_object(buf, len, 8, NULL);
+	kbs_errbuf eb;
+	json_t *v = kbs_json_read_object(buf, len, 8, NULL);
+	json_t *j = jansson_object(buf, len, 8, NULL);
+	json_t *p = kbs_json_parse_object(buf, len, 8, &eb);
 
 	CU_ASSERT_PTR_NULL(v);
+	CU_ASSERT_PTR_NOT_NULL(j);
+	CU_ASSERT_PTR_NULL(p);
+	if (p == NULL)
+		CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "invalid at byte"));
 	json_decref(v);
+	json_decref(j);
+	json_decref(p);
 }
 
 /*
@@ -132,11 +157,11 @@ static void
 test_depth(void)
 {
 	kbs_errbuf eb;
-	json_t *v = kbs_jose_json_object("{\"a\":[[1]]}", 11, 2, &eb);
+	json_t *v = kbs_json_read_object("{\"a\":[[1]]}", 11, 2, &eb);
 
 	CU_ASSERT_PTR_NULL(v);
 	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "deeper"));
-	v = kbs_jose_json_object("{\"a\":[[1]]}", 11, 3, &eb);
+	v = kbs_json_read_object("{\"a\":[[1]]}", 11, 3, &eb);
 	CU_ASSERT_PTR_NOT_NULL(v);
 	json_decref(v);
 }
@@ -144,7 +169,7 @@ test_depth(void)
 /*
  * Random edits of valid documents (a fixed seed, so runs repeat): each
  * edit must get the same answer from both.  What a fuzz run does, in a
- * few thousand steps (tests/fuzz/jose_json.c runs it unbounded).
+ * few thousand steps (tests/fuzz/json.c runs it unbounded).
  */
 static void
 test_random_edits(void)
@@ -181,13 +206,46 @@ test_random_edits(void)
 	}
 }
 
+/*
+ * kbs_json_parse_object refuses what the reader refuses with jansson's
+ * message, which says where (line, column) and what, as before the
+ * reader; a document too deep says so even where it is also invalid
+ * earlier (jansson's depth scan runs first).
+ */
+static json_t *
+parse_s(const char *s, size_t depth, kbs_errbuf *eb)
+{
+	return kbs_json_parse_object(s, strlen(s), depth, eb);
+}
+
+static void
+test_parse_object_messages(void)
+{
+	kbs_errbuf eb;
+	json_t *v;
+
+	v = parse_s("{\"a\":1,\n \"b\" 2}", 8, &eb);
+	CU_ASSERT_PTR_NULL(v);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "line 2 column"));
+	v = parse_s("[1]", 8, &eb);
+	CU_ASSERT_PTR_NULL(v);
+	CU_ASSERT_STRING_EQUAL(eb.msg, "JSON value is not an object");
+	v = parse_s("{\"a\":x,\"b\":[[[1]]]}", 2, &eb);
+	CU_ASSERT_PTR_NULL(v);
+	CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "deeper than 2"));
+	v = parse_s("{\"a\":[1,{\"b\":null}]}", 8, &eb);
+	CU_ASSERT_PTR_NOT_NULL(v);
+	json_decref(v);
+}
+
 static const kbs_unit_test tests[] = {
 	{"accepted", test_accepted},
 	{"refused", test_refused},
 	{"raw_nul", test_raw_nul},
 	{"depth", test_depth},
 	{"random_edits", test_random_edits},
+	{"parse_object_messages", test_parse_object_messages},
 	{NULL, NULL},
 };
 
-KBS_UNIT_MAIN("jose_json", tests)
+KBS_UNIT_MAIN("json_read", tests)
