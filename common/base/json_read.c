@@ -4,10 +4,10 @@
  * jansson's reader goes a byte at a time through its stream, saves each
  * string to a buffer and decodes it again: 12% of a fresh-token release
  * (the token's header and claims) and 14% of an issuer handshake (the
- * attest body) in callgrind (docs/benchmarks.md, issue 11).  This reader
+ * attest body, the session) in callgrind (docs/benchmarks.md, issue 11).  This reader
  * accepts what jansson (2.14, as kbs_json_parse calls it) accepts, rule
  * for rule, and builds the same values in the same member order, at
- * about a third of the cost; where jansson's rule is not RFC 8259's
+ * about a quarter of the cost; where jansson's rule is not RFC 8259's
  * alone it is named at the place it is applied.  Strings without escapes
  * or non-ASCII bytes, most of a document, are scanned once and copied
  * once.  tests/fuzz/json.c checks the two readers against each other.

@@ -15,9 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "json.h"
+#include "mem.h"
 
 struct wr {
 	char *buf;
@@ -47,11 +46,9 @@ room(struct wr *w, size_t n)
 	}
 	if ((nb = malloc(cap)) == NULL)
 		goto fail;
-	if (w->buf != NULL) {
+	if (w->buf != NULL)
 		memcpy(nb, w->buf, w->len);
-		OPENSSL_cleanse(w->buf, w->cap);
-		free(w->buf);
-	}
+	kbs_freezero(w->buf, w->cap);
 	w->buf = nb;
 	w->cap = cap;
 	return 1;
@@ -222,9 +219,6 @@ kbs_json_dumps(const json_t *v)
 	putc1(&w, '\0');
 	if (!w.failed)
 		return w.buf;
-	if (w.buf != NULL) {
-		OPENSSL_cleanse(w.buf, w.cap);
-		free(w.buf);
-	}
+	kbs_freezero(w.buf, w.cap);
 	return NULL;
 }
