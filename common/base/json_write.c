@@ -57,10 +57,11 @@ fail:
 	return 0;
 }
 
+/* n may be 0 (an empty run of a string); the buffer may not exist yet. */
 static void
 put(struct wr *w, const char *s, size_t n)
 {
-	if (room(w, n)) {
+	if (n > 0 && room(w, n)) {
 		memcpy(w->buf + w->len, s, n);
 		w->len += n;
 	}
