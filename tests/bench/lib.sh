@@ -110,14 +110,17 @@ hs_run() {
 # A PostgreSQL 15 of its own (release_pg.sh, pg_one_trip.sh).
 PGBIN=/usr/lib/postgresql/15/bin
 # pg_start DIR [OPTION...]: initdb in DIR as the postgres user (trust for
-# user kbs, fsync on) and start it on core 0, on 127.0.0.1:$PGP with its
-# socket in DIR and the server options OPTION...; sets PGD, PGP, PGPID.
+# user kbs, fsync on) and start it on core PG_CORE (default 0, the
+# servers' core), on 127.0.0.1:$PGP with its socket in DIR and the server
+# options OPTION...; sets PGD, PGP, PGPID.
 pg_start() {
+	local pgcpu=(taskset -c "${PG_CORE:-0}")
 	PGD=$1; shift
 	chown postgres:postgres "$PGD"; chmod 700 "$PGD"
 	PGP=$(port)
+	[ "$(nproc)" -ge 2 ] || pgcpu=("${SRV[@]}")
 	runuser -u postgres -- "$PGBIN/initdb" -D "$PGD/data" -U kbs --auth=trust >/dev/null
-	"${SRV[@]}" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGD/data" -w -l "$PGD/log" \
+	"${pgcpu[@]}" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGD/data" -w -l "$PGD/log" \
 		-o "-c listen_addresses=127.0.0.1 -p $PGP -k $PGD $*" start >/dev/null
 	PGPID=$(head -1 "$PGD/data/postmaster.pid")
 }

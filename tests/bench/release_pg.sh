@@ -7,7 +7,7 @@
 #   pg: resources in PostgreSQL (envelope-encrypted), jti in PostgreSQL.
 # Both trust one single-use issuer whose tokens are minted here in advance
 # (every request carries a fresh jti, so both brokers do the full
-# single-use check), and run wrk -t2 -c8 for SECONDS, RUNS times each,
+# single-use check), and run wrk -t2 (CONNS connections) for SECONDS, RUNS times each,
 # alternating.  Prints both medians and their ratio (goal: pg >= 0.7 x fs),
 # per wall-clock second and per CPU-second (as release.sh: the figure that
 # holds while other work shares the cores): the brokers and PostgreSQL run
@@ -18,6 +18,13 @@
 # statements and round trips per release with each one's mean execution
 # time in the server, and the WAL records and flushes per release (the
 # profile of the pg path).
+# CONNS (default 8) sets wrk's connections; PG_CORE (default 0) the core
+# PostgreSQL runs on: with PG_CORE=1 it shares the load generator's core
+# instead of the brokers', the way a database server gets a core of its
+# own, and with CONNS=32 enough releases are in flight for their commits
+# to overlap, so the wall-clock rate is the broker's throughput rather
+# than eight requests waiting on the disk's flush (make bench runs both
+# placements, see docs/benchmarks.md).
 # PG_OPTS adds server settings, e.g. PG_OPTS="-c synchronous_commit=off";
 # BEFORE=BUILD2 adds a third broker, "pg0": the pg one built from another
 # tree (e.g. the commit before a change), on its own database, measured in
@@ -26,7 +33,7 @@
 # Figures only; nothing here passes or fails.  The machine is shared.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BUILD=${1:-build}; SECS=${2:-5}; RUNS=${RUNS:-3}
+BUILD=${1:-build}; SECS=${2:-5}; RUNS=${RUNS:-3}; CONNS=${CONNS:-8}
 BIN=$PWD/$BUILD
 . tests/bench/lib.sh
 [ -x "$PGBIN/initdb" ] || { echo "release_pg: no PostgreSQL 15 server (deploy/install-deps.sh --test)"; exit 0; }
@@ -45,7 +52,10 @@ pg_pids() { echo "$PGPID"; pgrep -P "$PGPID" || true; }
 # The single-use issuer's key, its JWKS, the tokens, the admin key, a KEK.
 admin_key
 head -c 32 /dev/urandom >"$ST/kek"; chmod 600 "$ST/kek"
-NTOK=${NTOK:-80000}
+# Enough for every run of a broker at 2500 releases/s, twice over (a wrk
+# thread that runs ahead leaves the other's tokens unused): a token sent
+# twice would be refused as spent and count as a failed request.
+NTOK=${NTOK:-$(((RUNS * SECS + 1) * 5000))}
 /usr/bin/python3 - "$ST" "$NTOK" <<'PY'
 import json, sys, time, uuid
 from jwcrypto import jwk, jws
@@ -139,7 +149,7 @@ declare -A OFF=([fs]=0 [pg]=0)
 run() {
 	local name=$1 port=$2 pids=$3 out last c0 c1
 	c0=$(cpu $($pids))
-	out=$("${LD[@]}" wrk -t2 -c8 -d"${4:-$SECS}s" -s "$ST/tok.lua" \
+	out=$("${LD[@]}" wrk -t2 -c"$CONNS" -d"${4:-$SECS}s" -s "$ST/tok.lua" \
 		"http://127.0.0.1:$port/kbs/v0/resource/default/key/bench" -- "$ST/tokens" "${OFF[$name]}")
 	c1=$(cpu $($pids))
 	last=$(awk '/^LAST/ {print $2}' <<<"$out")
@@ -149,7 +159,7 @@ run() {
 		/requests in/ {n = $1} /Requests\/sec/ {r = $2} /Non-2xx/ {bad = $NF}
 		END {printf "%s %.0f %d %d\n", r, (c1 > c0 ? n / (c1 - c0) : 0), bad, n}' <<<"$out" >"$ST/wrk.result"
 }
-echo "== release, filesystem vs PostgreSQL (single-use tokens, wrk -t2 -c8 on core 1, servers on core 0, ${SECS}s x $RUNS)"
+echo "== release, filesystem vs PostgreSQL (single-use tokens, wrk -t2 -c$CONNS on core 1, servers on core 0, PostgreSQL on core ${PG_CORE:-0}, ${SECS}s x $RUNS)"
 fs_pids() { echo "$FPID"; }
 # A broker's children (kids): the key process holding its KEKs works for it.
 pg_all() { echo "$BPID"; kids "$BPID"; pg_pids; }

@@ -52,8 +52,12 @@ bench_release() {
 	tests/bench/release.sh "$BUILD" "${RELEASE_SECS:-5}"
 }
 
+# Twice: PostgreSQL on the brokers' core (what a release costs in CPU,
+# database included), then on a core of its own with enough connections
+# to saturate the broker (the throughput with a local database).
 bench_release_pg() {
-	tests/bench/release_pg.sh "$BUILD" "${RELEASE_SECS:-5}"
+	PG_CORE=0 CONNS=8 tests/bench/release_pg.sh "$BUILD" "${RELEASE_SECS:-5}"
+	PG_CORE=1 CONNS=32 tests/bench/release_pg.sh "$BUILD" "${RELEASE_SECS:-5}"
 }
 
 bench_pg_one_trip() {
