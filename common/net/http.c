@@ -179,6 +179,32 @@ observe(const kbs_http_server *srv, const char *method, const char *path,
 			 r ? method : "-", status, (double)ms / 1000.0);
 }
 
+/*
+ * The Allow field of a 405 (RFC 9110 section 15.5.6 requires one): the
+ * methods of the routes matching path, each once, in route order.
+ */
+static void
+allow_header(const kbs_http_server *srv, const char *path,
+	     kbs_http_resp *resp)
+{
+	char allow[MAX_ROUTES * sizeof(((struct route *)0)->method)] = "";
+	size_t i, j, n = 0;
+
+	for (i = 0; i < srv->n_routes; i++) {
+		const struct route *r = &srv->routes[i];
+		if (!route_matches_path(r, path))
+			continue;
+		for (j = 0; j < i; j++)
+			if (route_matches_path(&srv->routes[j], path) &&
+			    strcmp(srv->routes[j].method, r->method) == 0)
+				break;
+		if (j == i)
+			n += (size_t)snprintf(allow + n, sizeof(allow) - n,
+					      "%s%s", n ? ", " : "", r->method);
+	}
+	(void)kbs_http_resp_header(resp, "Allow", allow);
+}
+
 void
 kbs_http_dispatch(kbs_http_server *srv, const kbs_http_req *req,
 		  kbs_http_resp *resp)
@@ -190,11 +216,12 @@ kbs_http_dispatch(kbs_http_server *srv, const kbs_http_req *req,
 		r->h(r->arg, req, resp);
 		return;
 	}
-	if (known)
+	if (known) {
 		kbs_http_reply_error(resp, 405, "InvalidRequestPath",
 				     "method %s not allowed on this path",
 				     req->method);
-	else
+		allow_header(srv, req->path, resp);
+	} else
 		kbs_http_reply_error(resp, 404, "PluginNotFound",
 				     "no handler for this path");
 }
@@ -209,7 +236,8 @@ make_request_id(char buf[17])
 		memcpy(buf, "0000000000000000", 17);
 }
 
-/* The whole response in one write (kbs_http_wire says why). */
+/* The whole response in one write (kbs_http_wire says why); a HEAD is
+ * answered with the head alone. */
 static void
 send_response(struct mg_connection *c, const kbs_http_resp *resp,
 	      const char *rid, int keep_alive)
@@ -218,7 +246,9 @@ send_response(struct mg_connection *c, const kbs_http_resp *resp,
 	size_t len = 0;
 	char *wire = kbs_http_wire(resp, ri->http_version,
 				   mg_get_response_code_text(c, resp->status),
-				   rid, keep_alive, time(NULL), &len);
+				   rid, keep_alive,
+				   strcmp(ri->request_method, "HEAD") == 0,
+				   time(NULL), &len);
 
 	if (wire == NULL) {
 		mg_send_http_error(c, 500, "out of memory");
@@ -385,6 +415,22 @@ force_close(struct mg_connection *c)
 	closing = 0;
 }
 
+/*
+ * A client that sent "Expect: 100-continue" waits for our go before it
+ * sends the body (curl for a second, others until the request times out):
+ * give it, as RFC 9110 section 10.1.1 requires of a server that reads the
+ * body.  A body over the limit gets the final 413 instead, unread.
+ */
+static void
+continue_body(struct mg_connection *c, const struct conn_req *cr)
+{
+	static const char go[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (kbs_http_expects_continue(cr->headers, cr->req.n_headers,
+				      mg_get_request_info(c)->http_version))
+		mg_write(c, go, sizeof(go) - 1);
+}
+
 /* Reads the body and runs the route; fills resp.  1: close afterwards. */
 static int
 serve(kbs_http_server *srv, struct mg_connection *c, struct conn_req *cr,
@@ -398,8 +444,10 @@ serve(kbs_http_server *srv, struct mg_connection *c, struct conn_req *cr,
 
 	/* Framing first: nothing is read or routed on a doubtful head. */
 	if ((rc = head_check(ri, &why)) == 0 &&
-	    kbs_http_framing(cr->headers, cr->req.n_headers, &declared,
-			     &why) != 0)
+	    (kbs_http_framing(cr->headers, cr->req.n_headers, &declared,
+			      &why) != 0 ||
+	     kbs_http_version_rules(cr->headers, cr->req.n_headers,
+				    ri->http_version, &why) != 0))
 		rc = 400;
 	if (rc != 0) {
 		kbs_http_reply_error(resp, rc, rc == 431 ? "PayloadTooLarge"
@@ -408,6 +456,8 @@ serve(kbs_http_server *srv, struct mg_connection *c, struct conn_req *cr,
 	}
 	r = find_route(srv, cr->req.method, cr->req.path, &known);
 	max = r && r->max_body > 0 ? r->max_body : srv->max_body;
+	if (declared != 0 && declared <= max)
+		continue_body(c, cr);
 	rc = read_body(c, declared == 0 ? 0 : ri->content_length, max,
 		       &cr->body, &cr->body_len);
 	if (rc == 1) {

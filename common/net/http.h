@@ -136,11 +136,30 @@ int kbs_http_keep_alive(const kbs_http_kv *headers, size_t n,
 			const char *version);
 
 /*
+ * Per-version rules of RFC 9112 on a request's header fields: exactly one
+ * Host in HTTP/1.1 and at most one in HTTP/1.0 (section 3.2: two Hosts may
+ * name two servers to two parsers), and no Transfer-Encoding in HTTP/1.0
+ * (section 6.1).  Returns 0, or -1 with a fixed reason (static text) in
+ * *why.  Pure.
+ */
+int kbs_http_version_rules(const kbs_http_kv *headers, size_t n,
+			   const char *version, const char **why);
+
+/*
+ * Whether the request waits for "100 Continue" before it sends its body:
+ * an HTTP/1.1 request with an Expect field holding 100-continue (RFC 9110
+ * section 10.1.1; HTTP/1.0 ones are ignored).  Pure.
+ */
+int kbs_http_expects_continue(const kbs_http_kv *headers, size_t n,
+			      const char *version);
+
+/*
  * resp as it goes on the wire, status line to the last body byte, in one
  * malloc'd buffer (*len bytes, not NUL-terminated): "HTTP/<version>
- * <status> <reason>", Content-Type (when set), Content-Length,
- * X-Request-Id, Cache-Control: no-store, resp's own fields, Date (now,
- * IMF-fixdate), and Connection (keep-alive or close) unless resp has one.
+ * <status> <reason>", Content-Type (when set), Content-Length (unless
+ * head), X-Request-Id, Cache-Control: no-store, resp's own fields, Date (now,
+ * IMF-fixdate), and Connection (keep-alive or close) unless resp has one;
+ * then the body, unless head (the answer to a HEAD request) is set.
  * One buffer so the response leaves in one send: CivetWeb writes each
  * field line with a send of its own, and with TCP_NODELAY each is a
  * segment.  The caller wipes the buffer when resp->body_secret.  NULL
@@ -148,7 +167,7 @@ int kbs_http_keep_alive(const kbs_http_kv *headers, size_t n,
  */
 char *kbs_http_wire(const kbs_http_resp *resp, const char *version,
 		    const char *reason, const char *request_id, int keep_alive,
-		    time_t now, size_t *len);
+		    int head, time_t now, size_t *len);
 
 /* ---- server ---- */
 

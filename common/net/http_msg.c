@@ -312,6 +312,27 @@ kbs_http_framing(const kbs_http_kv *headers, size_t n, long long *length,
 	return 0;
 }
 
+int
+kbs_http_version_rules(const kbs_http_kv *headers, size_t n,
+		       const char *version, const char **why)
+{
+	size_t i, hosts = 0, te = 0;
+
+	for (i = 0; i < n; i++) {
+		hosts += strcasecmp(headers[i].name, "Host") == 0;
+		te += strcasecmp(headers[i].name, "Transfer-Encoding") == 0;
+	}
+	if (hosts > 1)
+		return refuse(why, "more than one Host");
+	if (hosts == 0 && version != NULL && strcmp(version, "1.1") == 0)
+		return refuse(why, "an HTTP/1.1 request without Host");
+	/* An HTTP/1.0 hop before us may not know chunked and so frame the
+	 * body otherwise (RFC 9112 section 6.1: treat the framing as faulty). */
+	if (te > 0 && (version == NULL || strcmp(version, "1.1") != 0))
+		return refuse(why, "Transfer-Encoding in an HTTP/1.0 request");
+	return 0;
+}
+
 /* Whether the comma-separated list v holds the token opt (case ignored). */
 static int
 has_token(const char *v, const char *opt)
@@ -345,6 +366,21 @@ kbs_http_keep_alive(const kbs_http_kv *headers, size_t n, const char *version)
 	return version != NULL && strcmp(version, "1.1") == 0;
 }
 
+int
+kbs_http_expects_continue(const kbs_http_kv *headers, size_t n,
+			  const char *version)
+{
+	size_t i;
+
+	if (version == NULL || strcmp(version, "1.1") != 0)
+		return 0; /* RFC 9110 section 10.1.1: ignored in HTTP/1.0 */
+	for (i = 0; i < n; i++)
+		if (strcasecmp(headers[i].name, "Expect") == 0 &&
+		    has_token(headers[i].value, "100-continue"))
+			return 1;
+	return 0;
+}
+
 /* Append len bytes of s at *p. */
 static void
 put(char **p, const char *s, size_t len)
@@ -366,7 +402,7 @@ put_field(char **p, const char *name, const char *value)
 char *
 kbs_http_wire(const kbs_http_resp *resp, const char *version,
 	      const char *reason, const char *request_id, int keep_alive,
-	      time_t now, size_t *len)
+	      int head, time_t now, size_t *len)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu",
 					   "Fri", "Sat"};
@@ -379,6 +415,10 @@ kbs_http_wire(const kbs_http_resp *resp, const char *version,
 	struct tm tm;
 	char *buf, *p;
 	int has_conn = 0;
+	/* RFC 9110 section 9.3.2: no content after a HEAD; the client reads
+	 * none, and would take it for the next response.  Section 8.6: nor a
+	 * Content-Length, which could only be what a GET would have got. */
+	size_t body_len = head ? 0 : resp->body_len;
 
 	if (gmtime_r(&now, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
@@ -389,7 +429,7 @@ kbs_http_wire(const kbs_http_resp *resp, const char *version,
 		 version ? version : "1.1", resp->status);
 	snprintf(clen, sizeof(clen), "%zu", resp->body_len);
 	/* Every field line is at most name + ": " + value + CRLF. */
-	need = strlen(status) + strlen(reason) + 2 + 2 + resp->body_len +
+	need = strlen(status) + strlen(reason) + 2 + 2 + body_len +
 	       sizeof("Content-Type") + 3 +
 	       (resp->content_type ? strlen(resp->content_type) : 0) +
 	       sizeof("Content-Length") + 3 + strlen(clen) +
@@ -407,7 +447,8 @@ kbs_http_wire(const kbs_http_resp *resp, const char *version,
 	put(&p, "\r\n", 2);
 	if (resp->content_type != NULL)
 		put_field(&p, "Content-Type", resp->content_type);
-	put_field(&p, "Content-Length", clen);
+	if (!head)
+		put_field(&p, "Content-Length", clen);
 	put_field(&p, "X-Request-Id", request_id);
 	put_field(&p, "Cache-Control", "no-store");
 	for (i = 0; i < resp->n_headers; i++) {
@@ -418,8 +459,8 @@ kbs_http_wire(const kbs_http_resp *resp, const char *version,
 	if (!has_conn)
 		put_field(&p, "Connection", conn);
 	put(&p, "\r\n", 2);
-	if (resp->body_len > 0)
-		put(&p, resp->body, resp->body_len);
+	if (body_len > 0)
+		put(&p, resp->body, body_len);
 	*len = (size_t)(p - buf);
 	return buf;
 }

@@ -234,7 +234,7 @@ test_wire(void)
 	memset(&r, 0, sizeof(r));
 	kbs_http_reply_bytes(&r, 404, "application/json", "hello", 5);
 	CU_ASSERT_EQUAL(kbs_http_resp_header(&r, "Set-Cookie", "a=b"), KBS_OK);
-	w = kbs_http_wire(&r, "1.1", "Not Found", "0123456789abcdef", 1, 0, &len);
+	w = kbs_http_wire(&r, "1.1", "Not Found", "0123456789abcdef", 1, 0, 0, &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
 	CU_ASSERT_EQUAL(len, sizeof(want) - 1);
 	CU_ASSERT_EQUAL(memcmp(w, want, sizeof(want) - 1), 0);
@@ -243,7 +243,7 @@ test_wire(void)
 	kbs_http_resp_clear(&r);
 	r.status = 204;
 	r.content_type = NULL;
-	w = kbs_http_wire(&r, "1.0", "No Content", "r", 0, 1796605323, &len);
+	w = kbs_http_wire(&r, "1.0", "No Content", "r", 0, 0, 1796605323, &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
 	CU_ASSERT_EQUAL(len, strlen("HTTP/1.0 204 No Content\r\nContent-Length: 0\r\n"
 				    "X-Request-Id: r\r\nCache-Control: no-store\r\n"
@@ -256,7 +256,7 @@ test_wire(void)
 	free(w);
 	/* A Connection field of the response's own replaces ours. */
 	CU_ASSERT_EQUAL(kbs_http_resp_header(&r, "Connection", "close"), KBS_OK);
-	w = kbs_http_wire(&r, "1.1", "No Content", "r", 1, 0, &len);
+	w = kbs_http_wire(&r, "1.1", "No Content", "r", 1, 0, 0, &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
 	CU_ASSERT_PTR_NOT_NULL(memmem(w, len, "Connection: close\r\n", 19));
 	CU_ASSERT_PTR_NULL(memmem(w, len, "keep-alive", 10));
