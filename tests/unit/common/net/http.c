@@ -214,6 +214,40 @@ test_keep_alive(void)
 }
 
 static void
+test_version_rules(void)
+{
+	kbs_http_kv h[] = {{"host", "a"}, {"Transfer-Encoding", "chunked"},
+			   {"HOST", "a"}};
+	const char *why = NULL;
+
+	CU_ASSERT_EQUAL(kbs_http_version_rules(h, 1, "1.1", &why), 0);
+	CU_ASSERT_EQUAL(kbs_http_version_rules(h, 2, "1.1", &why), 0);
+	CU_ASSERT_EQUAL(kbs_http_version_rules(h, 1, "1.0", &why), 0);
+	CU_ASSERT_EQUAL(kbs_http_version_rules(h, 0, "1.0", &why), 0);
+	CU_ASSERT_PTR_NULL(why);
+	/* No Host in HTTP/1.1; two, even equal, in either version. */
+	CU_ASSERT_EQUAL(kbs_http_version_rules(h, 0, "1.1", &why), -1);
+	CU_ASSERT_PTR_NOT_NULL(why);
+	CU_ASSERT_EQUAL(kbs_http_version_rules(h, 3, "1.1", &why), -1);
+	CU_ASSERT_EQUAL(kbs_http_version_rules(h, 3, "1.0", &why), -1);
+	/* Transfer-Encoding in HTTP/1.0. */
+	CU_ASSERT_EQUAL(kbs_http_version_rules(h, 2, "1.0", &why), -1);
+}
+
+static void
+test_expects_continue(void)
+{
+	kbs_http_kv h[] = {{"Host", "a"}, {"expect", " 100-Continue "}};
+
+	CU_ASSERT_EQUAL(kbs_http_expects_continue(h, 2, "1.1"), 1);
+	CU_ASSERT_EQUAL(kbs_http_expects_continue(h, 1, "1.1"), 0);
+	CU_ASSERT_EQUAL(kbs_http_expects_continue(h, 2, "1.0"), 0);
+	CU_ASSERT_EQUAL(kbs_http_expects_continue(h, 2, NULL), 0);
+	h[1].value = "100-continued";
+	CU_ASSERT_EQUAL(kbs_http_expects_continue(h, 2, "1.1"), 0);
+}
+
+static void
 test_wire(void)
 {
 	static const char want[] =
@@ -238,6 +272,13 @@ test_wire(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
 	CU_ASSERT_EQUAL(len, sizeof(want) - 1);
 	CU_ASSERT_EQUAL(memcmp(w, want, sizeof(want) - 1), 0);
+	free(w);
+	/* The answer to a HEAD: the head without Content-Length, no body. */
+	w = kbs_http_wire(&r, "1.1", "Not Found", "0123456789abcdef", 1, 1, 0, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+	CU_ASSERT_EQUAL(len, sizeof(want) - 1 - 5 - strlen("Content-Length: 5\r\n"));
+	CU_ASSERT_PTR_NULL(memmem(w, len, "Content-Length", 14));
+	CU_ASSERT_EQUAL(memcmp(w + len - 4, "\r\n\r\n", 4), 0);
 	free(w);
 	/* No body, HTTP/1.0, closing; 2026-12-07 01:02:03 UTC was a Monday. */
 	kbs_http_resp_clear(&r);
@@ -273,6 +314,8 @@ static const kbs_unit_test tests[] = {
 	{"router", test_router},
 	{"request framing", test_framing},
 	{"keep-alive decision", test_keep_alive},
+	{"Host and HTTP/1.0 rules", test_version_rules},
+	{"Expect: 100-continue", test_expects_continue},
 	{"response on the wire", test_wire},
 	{NULL, NULL},
 };
