@@ -355,10 +355,11 @@ run_policies(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 		return;
 	if (*rest == '\0' && strcmp(req->method, "GET") == 0)
 		reply_list(b, resp);
-	else if (*rest == '\0')
+	else if (*rest == '\0') {
 		kbs_http_reply_error(resp, 405, "InvalidRequestPath", "POST "
 				     "/kbs/v0/policies/{id} sets a policy");
-	else
+		(void)kbs_http_resp_header(resp, "Allow", "GET");
+	} else
 		policy_item(b, rest + 1, req, resp);
 }
 

@@ -285,10 +285,11 @@ run_reference_value(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 	if (admin_check(is, req, resp) != 0 || synced(is, resp) != 0)
 		return;
 	if (strcmp(req->method, "POST") == 0) {
-		if (*rest != '\0')
+		if (*rest != '\0') {
 			kbs_http_reply_error(resp, 405, "InvalidRequestPath",
 					     "POST " RV_PREFIX " sets values");
-		else
+			(void)kbs_http_resp_header(resp, "Allow", "GET");
+		} else
 			rv_set(is, req, resp);
 		return;
 	}

@@ -31,6 +31,14 @@ admin_media(kbs_intel *in, const kbs_http_req *req, kbs_http_resp *resp)
 	return 0;
 }
 
+/* Intel's 405 with the Allow field RFC 9110 section 15.5.6 requires. */
+static void
+method_not_allowed(kbs_http_resp *resp, const char *allow, const char *msg)
+{
+	kbs_intel_reply_error(resp, 405, "%s", msg);
+	(void)kbs_http_resp_header(resp, "Allow", allow);
+}
+
 static void
 key_item(kbs_intel *in, const char *id, const kbs_http_req *req,
 	 kbs_http_resp *resp)
@@ -38,9 +46,9 @@ key_item(kbs_intel *in, const char *id, const kbs_http_req *req,
 	if (is(req, "POST"))
 		/* Intel's admin transfer releases a key to any RSA key, with no
 		 * attestation at all: deliberately not offered. */
-		kbs_intel_reply_error(resp, 405, "Key transfer without "
-				      "attestation is not offered by this KBS; "
-				      "use /kbs/v1/keys/{id}/transfer");
+		method_not_allowed(resp, "GET, PUT, DELETE", "Key transfer "
+				   "without attestation is not offered by this "
+				   "KBS; use /kbs/v1/keys/{id}/transfer");
 	else if (admin_media(in, req, resp) != 0)
 		return;
 	else if (is(req, "GET"))
@@ -95,7 +103,7 @@ handle(void *arg, const kbs_http_req *req, kbs_http_resp *resp)
 		if (is(req, "POST"))
 			kbs_intel_transfer(in, id, req, resp);
 		else
-			kbs_intel_reply_error(resp, 405, "Method not allowed");
+			method_not_allowed(resp, "POST", "Method not allowed");
 		break;
 	case KBS_INTEL_R_KEY:
 		key_item(in, id, req, resp);

@@ -17,8 +17,8 @@ AUTH = b'{"version":"0.4.0","tee":"sample","extra-params":""}'
 
 @pytest.fixture(scope="module")
 def srv(split):
-    _, issuer, broker = split
-    return {"issuer": issuer, "broker": broker}
+    fleet, issuer, broker = split
+    return {"issuer": issuer, "broker": broker, "fleet": fleet}
 
 
 def still_serves(port):
@@ -76,6 +76,19 @@ def test_405_names_the_allowed_methods(srv, role, method, path, allow):
     assert rs[0][1].get("allow") == allow, rs[0][1]
     if method != "HEAD":
         json_error(rs[0], 405, "InvalidRequestPath")
+    assert rs[-1][0] == 200
+
+
+def test_405_of_a_handler_names_the_allowed_methods(srv):
+    """POST /kbs/v0/policies is routed (to answer with a hint) and refused
+    by its handler, which names GET."""
+    b = srv["broker"]
+    hdrs = srv["fleet"].admin_ed.headers()
+    raw = (b"POST /kbs/v0/policies HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+           b"Authorization: %s\r\n\r\n{}" % hdrs["Authorization"].encode())
+    rs = responses(exchange(b.port, raw + NEXT)[0])
+    json_error(rs[0], 405, "InvalidRequestPath")
+    assert rs[0][1].get("allow") == "GET", rs[0][1]
     assert rs[-1][0] == 200
 
 

@@ -285,6 +285,7 @@ def test_routing(env):
     r = adm(env, "POST", "/keys/" + kid, headers={
         "Content-Type": "application/x-pem-file"})
     intel_error(r, 405)
+    assert r.headers.get("Allow") == "GET, PUT, DELETE"
     r = requests.get(url(env, "/version"), timeout=10)
     assert r.status_code == 200 and r.json()["version"] == "v1.3.0"
 
