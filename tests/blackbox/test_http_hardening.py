@@ -174,9 +174,13 @@ FRAMING = [
 @pytest.mark.parametrize("name,raw", FRAMING, ids=[
     n.replace(",", "").replace(" ", "-") for n, _ in FRAMING])
 def test_ambiguous_framing_is_refused_and_closed(env, name, raw):
+    refused_and_closed(env["issuer"].port, raw, name)
+
+
+def refused_and_closed(port, raw, name):
     """400 with the JSON error, and the connection closed: the request
     pipelined behind it is never answered."""
-    data, closed = exchange(env["issuer"].port, raw + NEXT)
+    data, closed = exchange(port, raw + NEXT)
     rs = responses(data)
     assert len(rs) == 1, (name, data[:500])
     json_error(rs[0], 400, "HTTPFailed")
