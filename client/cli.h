@@ -55,6 +55,7 @@ typedef struct {
 	const char *policy_id;   /* --id */
 	const char *policy_version; /* --policy-version */
 	const char *pattern;     /* --pattern */
+	const char *expect;      /* --expect (audit verify) */
 	char *const *args;       /* positional arguments after the command */
 	int nargs;
 } client_cli;

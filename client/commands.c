@@ -349,6 +349,12 @@ client_cmd_audit(const client_cli *o)
 		fputs("kbs-client: out of memory\n", stderr);
 		return CLIENT_EXIT_LOCAL;
 	}
+	if (o->expect != NULL &&
+	    kbs_audit_verifier_expect(v, o->expect) != KBS_OK) {
+		kbs_audit_verifier_free(v);
+		return client_usage_error("--expect needs a record hash: 64 "
+					  "hex digits");
+	}
 	for (i = 1; i < o->nargs; i++) {
 		kbs_errbuf eb = {""};
 		/* A libpq URL names a chain in the shared database. */
@@ -378,8 +384,18 @@ client_cmd_audit(const client_cli *o)
 		audit_report_fault(o, &r);
 		return CLIENT_EXIT_REFUSED;
 	}
+	if (o->expect != NULL && r.expect_seq == 0) {
+		printf("MISSING: no record has hash %s: the chain is intact "
+		       "(%llu records, last hash %s), but the record you kept "
+		       "the hash of was changed, or records were cut off its "
+		       "end\n", o->expect, r.records, r.last_hash);
+		return CLIENT_EXIT_REFUSED;
+	}
 	printf("OK: %llu records in %zu files, chain intact, last hash %s\n",
 	       r.records, r.files, r.last_hash);
+	if (o->expect != NULL)
+		printf("the record with hash %s is seq %llu\n", o->expect,
+		       r.expect_seq);
 	if (r.first_seq > 1)
 		printf("note: the chain starts at seq %llu; earlier records were "
 		       "not checked\n", r.first_seq);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,17 +23,18 @@ enum {
 	O_TEE_KEY_TYPE, O_TEE_KEY_OUT, O_INIT_DATA, O_USE_COOKIE, O_FILE,
 	O_VALUE, O_POLICY, O_ADMIN_KEY, O_ROLE, O_PARTIAL,
 	O_CLAIMS, O_RESOURCE, O_QUERY, O_ID, O_POLICY_VERSION, O_PATTERN,
-	O_SAMPLE_DEVICE, O_INSECURE_HTTP,
-	O__LAST = O_INSECURE_HTTP,
+	O_SAMPLE_DEVICE, O_INSECURE_HTTP, O_EXPECT,
+	O__LAST = O_EXPECT,
 };
 
-#define BIT(o) (1u << (o))
+/* Option sets are 64-bit: one bit per O_x, the top bit TAKES_ARGS. */
+#define BIT(o) (UINT64_C(1) << (o))
 #define GLOBAL_OPTS (BIT(O_URL) | BIT(O_CACERT) | BIT(O_TIMEOUT) | \
 		     BIT(O_VERBOSE) | BIT(O_HELP) | BIT(O_VERSION) | \
 		     BIT(O_INSECURE_HTTP))
 #define ADMIN_OPTS (BIT(O_ADMIN_KEY) | BIT(O_ROLE))
 /* In client_command.allowed: positional arguments (client_cli.args). */
-#define TAKES_ARGS (1u << 31)
+#define TAKES_ARGS (UINT64_C(1) << 63)
 /* getopt_long returns OPT_BASE + O_x for long-only options. */
 #define OPT_BASE 256
 
@@ -68,13 +70,14 @@ static const struct option long_opts[] = {
 	{"pattern", required_argument, NULL, OPT_BASE + O_PATTERN},
 	{"sample-device", no_argument, NULL, OPT_BASE + O_SAMPLE_DEVICE},
 	{"insecure-http", no_argument, NULL, OPT_BASE + O_INSECURE_HTTP},
+	{"expect", required_argument, NULL, OPT_BASE + O_EXPECT},
 	{NULL, 0, NULL, 0},
 };
 
 typedef struct {
 	const char *name;
 	int (*run)(const client_cli *o);
-	unsigned allowed; /* besides GLOBAL_OPTS */
+	uint64_t allowed; /* besides GLOBAL_OPTS */
 	const char *usage;
 } client_command;
 
@@ -160,8 +163,8 @@ static const client_command commands[] = {
 	 "                  [--out FILE] [--role ROLE]\n"
 	 "\n"
 	 "Print the broker's current resource policy document.\n"},
-	{"audit", client_cmd_audit, BIT(O_PARTIAL) | TAKES_ARGS,
-	 "usage: kbs-client audit verify [--partial] FILE...\n"
+	{"audit", client_cmd_audit, BIT(O_PARTIAL) | BIT(O_EXPECT) | TAKES_ARGS,
+	 "usage: kbs-client audit verify [--partial] [--expect HASH] FILE...\n"
 	 "\n"
 	 "Check the hash chain of an issuer's or broker's audit log. Give the\n"
 	 "files oldest first: the rotated ones, then the live one\n"
@@ -169,11 +172,17 @@ static const client_command commands[] = {
 	 "intact, last hash H\" and exits 0, or names the first broken or\n"
 	 "missing record and exits 1 (4 when a file cannot be read).\n"
 	 "A FILE of the form postgresql://... is the chain the brokers keep in\n"
-	 "PostgreSQL (audit.postgres); libpq's PGPASSWORD / PGPASSFILE and\n"
+	 "PostgreSQL (postgres.audit); libpq's PGPASSWORD / PGPASSFILE and\n"
 	 "PGSSLMODE apply.\n"
 	 "\n"
-	 "  --partial  the first file need not start the chain (older rotated\n"
-	 "             files were archived); its first record is trusted\n"},
+	 "  --partial        the first file need not start the chain (older\n"
+	 "                   rotated files were archived); its first record\n"
+	 "                   is trusted\n"
+	 "  --expect HASH    also require the record whose hash is HASH, a\n"
+	 "                   last hash an earlier run printed and you kept\n"
+	 "                   elsewhere: the chain alone cannot show that its\n"
+	 "                   newest records were changed or cut off (exit 1\n"
+	 "                   when that record is gone)\n"},
 	{"policy", client_cmd_policy,
 	 ADMIN_OPTS | BIT(O_ISSUER) | BIT(O_OUT) | BIT(O_POLICY) |
 		 BIT(O_CLAIMS) | BIT(O_RESOURCE) | BIT(O_QUERY) | BIT(O_ID) |
@@ -278,6 +287,7 @@ set_opt(client_cli *o, int id, const char *arg)
 		[O_RESOURCE] = &o->resource, [O_QUERY] = &o->query,
 		[O_ID] = &o->policy_id, [O_POLICY_VERSION] = &o->policy_version,
 		[O_PATTERN] = &o->pattern,
+		[O_EXPECT] = &o->expect,
 	};
 
 	if (id == O_TIMEOUT && parse_timeout(arg, &o->http.timeout) != 0) {
@@ -320,7 +330,7 @@ opt_id(int c)
  * Returns 0, or an exit code + 1 to stop with. */
 static int
 parse_opts(client_cli *o, int argc, char **argv, int stop_at_arg,
-	   unsigned *seen)
+	   uint64_t *seen)
 {
 	int c, id;
 
@@ -350,9 +360,9 @@ find_command(const char *name)
 
 /* The first option in seen that cmd does not take, or NULL. */
 static const char *
-stray_option(const client_command *cmd, unsigned seen)
+stray_option(const client_command *cmd, uint64_t seen)
 {
-	unsigned stray = seen & ~(GLOBAL_OPTS | cmd->allowed);
+	uint64_t stray = seen & ~(GLOBAL_OPTS | cmd->allowed);
 	const struct option *lo;
 
 	for (lo = long_opts; lo->name != NULL && stray != 0; lo++)
@@ -362,7 +372,7 @@ stray_option(const client_command *cmd, unsigned seen)
 }
 
 static int
-run_command(client_cli *o, int argc, char **argv, unsigned seen)
+run_command(client_cli *o, int argc, char **argv, uint64_t seen)
 {
 	const client_command *cmd = find_command(argv[0]);
 	const char *stray;
@@ -419,7 +429,7 @@ int
 main(int argc, char **argv)
 {
 	client_cli o;
-	unsigned seen = 0;
+	uint64_t seen = 0;
 	int rc;
 
 	if (sanitise_stdfd() != 0)

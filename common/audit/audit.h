@@ -202,6 +202,9 @@ typedef struct {
 	unsigned long long fault_line; /* 1-based line in that file */
 	unsigned long long fault_seq;  /* the record's seq, 0 if unknown */
 	char detail[200];
+	/* kbs_audit_verifier_expect(): the seq of the record with that
+	 * hash, 0 while none has been seen. */
+	unsigned long long expect_seq;
 } kbs_audit_result;
 
 typedef struct kbs_audit_verifier kbs_audit_verifier;
@@ -213,6 +216,17 @@ typedef struct kbs_audit_verifier kbs_audit_verifier;
  * so removing a log's head is caught.  NULL when out of memory.
  */
 kbs_audit_verifier *kbs_audit_verifier_new(int allow_partial);
+
+/*
+ * Look for the record whose line hash is hash (64 hex digits, either
+ * case): a "last hash" an earlier verification printed and the operator
+ * kept where the server cannot write.  The chain proves nothing about
+ * its own end (the newest record changed, or records cut off the end,
+ * leave it intact); finding that record again does.  The result's
+ * expect_seq says where it was.  KBS_ERR_INVALID if hash is not 64 hex
+ * digits.
+ */
+kbs_err kbs_audit_verifier_expect(kbs_audit_verifier *v, const char *hash);
 
 /* NULL is a no-op. */
 void kbs_audit_verifier_free(kbs_audit_verifier *v);

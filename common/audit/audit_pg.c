@@ -4,7 +4,7 @@
  *
  * Table kbs_audit (seq bigint primary key, line text): line is exactly
  * the record line a file would hold, without its '\n', so the file
- * verifier's rules apply unchanged and `kbs-client audit verify --db`
+ * verifier's rules apply unchanged and `kbs-client audit verify postgresql://...`
  * checks the same hashes.  Each append is one transaction that takes
  * pg_advisory_xact_lock first: the lock is held until COMMIT, so the
  * next writer (on any replica) reads this record as its predecessor.

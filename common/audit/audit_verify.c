@@ -8,6 +8,7 @@
  * the record parser), which audit.c's writers use: the writers depend on
  * the format, the format on nothing of theirs.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "audit.h"
+#include "hex.h"
 #include "jcs.h"
 #include "json.h"
 #include "x509util.h"
@@ -29,6 +31,7 @@ static const char zero_hash[KBS_AUDIT_HASH_HEX] =
 struct kbs_audit_verifier {
 	int allow_partial;
 	unsigned long long line;      /* in the current file */
+	char expect[KBS_AUDIT_HASH_HEX]; /* lower-case; "" when none */
 	kbs_audit_result res;
 };
 
@@ -158,6 +161,22 @@ kbs_audit_verifier_new(int allow_partial)
 	return v;
 }
 
+kbs_err
+kbs_audit_verifier_expect(kbs_audit_verifier *v, const char *hash)
+{
+	size_t i;
+
+	if (strlen(hash) != KBS_AUDIT_HASH_HEX - 1)
+		return KBS_ERR_INVALID;
+	for (i = 0; i < KBS_AUDIT_HASH_HEX - 1; i++) {
+		if (kbs_hexval((unsigned char)hash[i]) < 0)
+			return KBS_ERR_INVALID;
+		v->expect[i] = (char)tolower((unsigned char)hash[i]);
+	}
+	v->expect[i] = '\0';
+	return KBS_OK;
+}
+
 void
 kbs_audit_verifier_free(kbs_audit_verifier *v)
 {
@@ -254,6 +273,8 @@ kbs_audit_verifier_line(kbs_audit_verifier *v, const char *line, size_t len,
 	v->res.records++;
 	v->res.last_seq = seq;
 	kbs_audit_line_hash(line, len, v->res.last_hash);
+	if (v->expect[0] != '\0' && strcmp(v->res.last_hash, v->expect) == 0)
+		v->res.expect_seq = seq;
 	v->res.last_file = v->res.files > 0 ? v->res.files - 1 : 0;
 	v->res.last_line = v->line;
 	return KBS_AUDIT_INTACT;

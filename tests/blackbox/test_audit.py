@@ -84,6 +84,38 @@ def test_altered_record_detected(fleet):
     assert cp.returncode == 0
 
 
+def test_kept_last_hash_catches_a_cut_or_changed_tail(fleet):
+    """The chain cannot show that its newest records were cut off or the
+    newest one changed; `audit verify --expect HASH` with a last hash kept
+    from an earlier run can (docs/audit.md)."""
+    issuer, broker, _, blog = audited(fleet)
+    g = Guest(issuer.url)
+    token = g.attest()
+    for _ in range(3):
+        g.fetch(broker.url, "default/key/a", token=token)
+    out, _ = check_cli(verify(blog))
+    kept = out.split("last hash ")[1].split()[0]
+    cp = run_cli("kbs-client", ["audit", "verify", "--expect", kept, str(blog)])
+    out, err = check_cli(cp)
+    assert cp.returncode == 0 and "is seq 3" in out, (out, err)
+
+    lines = blog.read_text().splitlines(keepends=True)
+    cut = blog.with_name("cut.log")
+    cut.write_text("".join(lines[:-1]))
+    changed = blog.with_name("changed.log")
+    changed.write_text("".join(lines[:-1]) + lines[-1].replace(
+        '"decision":"allow"', '"decision":"deny"'))
+    for bad in (cut, changed):
+        out, _ = check_cli(verify(bad))
+        assert out.startswith("OK: "), out  # the chain alone sees nothing
+        cp = run_cli("kbs-client", ["audit", "verify", "--expect", kept, str(bad)])
+        out, err = check_cli(cp)
+        assert cp.returncode == 1, (out, err)
+        assert out.startswith("MISSING: no record has hash " + kept), out
+    cp = run_cli("kbs-client", ["audit", "verify", "--expect", "12ab", str(blog)])
+    assert cp.returncode == 2, cp
+
+
 def test_broker_killed_mid_run_log_still_verifies(fleet):
     issuer, broker, _, blog = audited(fleet)
     g = Guest(issuer.url)

@@ -1,4 +1,5 @@
 /* Tests for common/audit.c and common/audit_verify.c. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -423,6 +424,69 @@ test_deleted_record_detected(void)
 	CU_ASSERT(verify_log(&r) == KBS_AUDIT_SEQ_GAP);
 	CU_ASSERT(r.fault_line == 7 && r.fault_seq == 8 && r.records == 6);
 	CU_ASSERT(strstr(r.detail, "missing") != NULL);
+	teardown();
+}
+
+/* Verify the log looking for the record with hash h; its seq, 0 if none. */
+static unsigned long long
+expect_seq(const char *h)
+{
+	kbs_audit_verifier *v = kbs_audit_verifier_new(0);
+	kbs_audit_result r;
+
+	CU_ASSERT_FATAL(v != NULL);
+	CU_ASSERT_FATAL(kbs_audit_verifier_expect(v, h) == KBS_OK);
+	kbs_audit_verifier_file(v, logpath);
+	kbs_audit_verifier_result(v, &r);
+	kbs_audit_verifier_free(v);
+	CU_ASSERT(r.fault == KBS_AUDIT_INTACT);
+	return r.expect_seq;
+}
+
+/*
+ * The chain alone does not show that its newest record changed or that
+ * records were cut off its end; a kept last hash does (--expect).
+ */
+static void
+test_expected_hash(void)
+{
+	kbs_audit_result r;
+	kbs_audit_verifier *v;
+	char last[KBS_AUDIT_HASH_HEX], mid[KBS_AUDIT_HASH_HEX], up[KBS_AUDIT_HASH_HEX];
+	size_t len = 0, i;
+	char *d, *p;
+
+	setup();
+	write_log(10);
+	CU_ASSERT(verify_log(&r) == KBS_AUDIT_INTACT);
+	memcpy(last, r.last_hash, sizeof(last));
+	CU_ASSERT(expect_seq(last) == 10);
+	for (i = 0; i < sizeof(up) - 1; i++)
+		up[i] = (char)toupper((unsigned char)last[i]);
+	up[i] = '\0';
+	CU_ASSERT(expect_seq(up) == 10);
+	/* cut the newest record off: the rest verifies, the hash is gone */
+	edit_lines(10, 0);
+	CU_ASSERT(verify_log(&r) == KBS_AUDIT_INTACT && r.records == 9);
+	memcpy(mid, r.last_hash, sizeof(mid));
+	CU_ASSERT(expect_seq(last) == 0);
+	CU_ASSERT(expect_seq(mid) == 9);
+	/* change the (new) newest record: intact, and its old hash gone */
+	d = slurp(logpath, &len);
+	CU_ASSERT_FATAL(d != NULL);
+	p = strstr(d + line_off(d, len, 9), "tag9");
+	CU_ASSERT_FATAL(p != NULL);
+	p[3] = '8';
+	spit(logpath, d, len);
+	free(d);
+	CU_ASSERT(verify_log(&r) == KBS_AUDIT_INTACT && r.records == 9);
+	CU_ASSERT(expect_seq(mid) == 0);
+	v = kbs_audit_verifier_new(0);
+	CU_ASSERT_FATAL(v != NULL);
+	CU_ASSERT(kbs_audit_verifier_expect(v, "abc") == KBS_ERR_INVALID);
+	mid[3] = 'g';
+	CU_ASSERT(kbs_audit_verifier_expect(v, mid) == KBS_ERR_INVALID);
+	kbs_audit_verifier_free(v);
 	teardown();
 }
 
@@ -963,6 +1027,7 @@ static const kbs_unit_test tests[] = {
 	{"SIGKILLed writer: log verifies, chain continues",
 	 test_killed_writer_still_verifies},
 	{"verifier edge cases", test_verifier_buf_edges},
+	{"expected hash (--expect)", test_expected_hash},
 	{"unreadable file", test_unreadable_file},
 	{NULL, NULL},
 };
