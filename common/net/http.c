@@ -298,13 +298,17 @@ read_body(struct mg_connection *c, long long declared, long long max,
 }
 
 /*
- * Copy the path (CivetWeb's request_uri, which stops before '?') and the
+ * Copy the path (CivetWeb's local_uri_raw, which stops before '?') and the
  * query string it keeps apart.  A '?' left in the URI is cut off too.
+ * local_uri_raw is the request target without the scheme and authority
+ * of an absolute-form target (http://host:port/path, RFC 9112 section
+ * 3.2.2), and the whole target otherwise.
  */
 static int
 split_uri(const struct mg_request_info *ri, char **path, char **query)
 {
-	const char *uri = ri->request_uri ? ri->request_uri : "/";
+	const char *uri = ri->local_uri_raw ? ri->local_uri_raw
+			  : ri->request_uri ? ri->request_uri : "/";
 	const char *q = strchr(uri, '?');
 
 	*path = kbs_strndup(uri, q ? (size_t)(q - uri) : strlen(uri));
@@ -763,6 +767,11 @@ kbs_http_server_start(kbs_http_server *srv, kbs_errbuf *eb)
 	    "enable_keep_alive", "yes", "keep_alive_timeout_ms", idle,
 	    "max_request_size", head, "decode_url", "no",
 	    "connection_queue", queue, "listen_backlog", backlog,
+	    /* An absolute-form target must be served (RFC 9112 section
+	     * 3.2.2); CivetWeb serves it only when this check is off (else
+	     * its host must be the authentication_domain) and the port is
+	     * the one listened on; others it closes without an answer. */
+	    "enable_auth_domain_check", "no",
 	    NULL, NULL, NULL};
 	size_t no = sizeof(opts) / sizeof(opts[0]) - 3;
 

@@ -139,6 +139,19 @@ def test_host_and_version_rules_are_refused_and_closed(srv, name, raw):
     still_serves(srv["issuer"].port)
 
 
+# ---- absolute form ------------------------------------------------------------------
+
+def test_absolute_form_is_served_as_its_path(srv):
+    """RFC 9112 3.2.2: a server must accept the absolute form; CivetWeb
+    closed it unanswered unless its host was "mydomain.com"."""
+    port = srv["issuer"].port
+    raw = (b"GET http://kbs.example:%d/healthz?x=1 HTTP/1.1\r\nHost: x\r\n"
+           b"\r\n" % port) + NEXT
+    rs = responses(exchange(port, raw)[0])
+    assert [r[0] for r in rs] == [200, 200], rs
+    assert rs[0][2] == rs[1][2]
+
+
 def test_http_1_0_without_host_is_served(srv):
     """The control: HTTP/1.0 has no Host requirement."""
     data, _ = exchange(srv["issuer"].port, b"GET /healthz HTTP/1.0\r\n\r\n")
