@@ -187,7 +187,8 @@ static void
 allow_header(const kbs_http_server *srv, const char *path,
 	     kbs_http_resp *resp)
 {
-	char allow[MAX_ROUTES * sizeof(((struct route *)0)->method)] = "";
+	/* every method and its ", ": no route table can overflow it */
+	char allow[MAX_ROUTES * (sizeof(((struct route *)0)->method) + 2)] = "";
 	size_t i, j, n = 0;
 
 	for (i = 0; i < srv->n_routes; i++) {
@@ -198,7 +199,7 @@ allow_header(const kbs_http_server *srv, const char *path,
 			if (route_matches_path(&srv->routes[j], path) &&
 			    strcmp(srv->routes[j].method, r->method) == 0)
 				break;
-		if (j == i)
+		if (j == i && n < sizeof(allow))
 			n += (size_t)snprintf(allow + n, sizeof(allow) - n,
 					      "%s%s", n ? ", " : "", r->method);
 	}
