@@ -9,15 +9,14 @@
 # instructions per handshake.  The release_callgrind.sh of the issuer:
 # deterministic where wall-clock figures are not.  With OUTDIR the
 # profile stays there (handshake.out) for callgrind_annotate.
+# KBS_CG_ALL=1 counts every instruction of the issuer instead.
 # Figures only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}; N=${2:-100}; KEEP=${3:-}
 BIN=$(cd "$BUILD" && pwd)
-for t in valgrind callgrind_control callgrind_annotate curl; do
-	command -v "$t" >/dev/null || { echo "handshake_callgrind needs $t" >&2; exit 2; }
-done
 . tests/bench/lib.sh
+cg_need handshake_callgrind
 
 ST=$(mktemp -d)
 cleanup() { stop_jobs; [ -n "${KBS_BENCH_KEEP_TMP:-}" ] || rm -rf "$ST"; }
@@ -26,11 +25,7 @@ trap cleanup EXIT
 IP=$(port)
 # 16 workers: valgrind runs threads one at a time and starts 512 slowly.
 issuer_json "$IP" | sed 's/"http":{/"http":{"threads":16,/' >"$ST/i.json"
-valgrind --tool=callgrind --max-threads=2000 --collect-atstart=no \
-	--toggle-collect=on_request --callgrind-out-file="$ST/cg.%p" \
-	"$BIN/issuer/kbs-issuer" -c "$ST/i.json" 2>"$ST/i.log" &
-IPID=$!
-for _ in $(seq 600); do curl -fs "http://127.0.0.1:$IP/healthz" >/dev/null && break; sleep 0.1; done
+cg_start "$IP" "$BIN/issuer/kbs-issuer" -c "$ST/i.json"
 
 # attest COUNT: COUNT handshakes, one kbs-client each; fails on any error.
 attest() {
@@ -41,12 +36,9 @@ attest() {
 	done
 }
 attest 5
-callgrind_control -z "$IPID" >/dev/null 2>&1
+callgrind_control -z "$CGPID" >/dev/null 2>&1
 attest "$N"
-callgrind_control -d handshake "$IPID" >/dev/null 2>&1
-f=$(grep -l "^desc: Trigger: .* handshake$" "$ST"/cg.* | head -1)
-cp "$f" "$ST/handshake.out"
 echo "== instructions per handshake in on_request (callgrind, $(basename "$BIN"))"
-callgrind_annotate --inclusive=yes "$ST/handshake.out" 2>/dev/null | awk -v n="$N" '
-	/PROGRAM TOTALS/ {gsub(",", "", $1); printf "  handshake (auth + attest): %.3f M instructions (%d handshakes)\n", $1 / n / 1e6, n}'
+cg_dump handshake | awk -v n="$N" '
+	{printf "  handshake (auth + attest): %.3f M instructions (%d handshakes)\n", $1 / n / 1e6, n}'
 if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; cp "$ST/handshake.out" "$KEEP/"; fi

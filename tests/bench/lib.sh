@@ -131,3 +131,35 @@ pg_stop() {
 }
 # psql_ SQL: run SQL in its postgres database; rows unaligned, no headers.
 psql_() { runuser -u postgres -- psql -X -q -At -h "$PGD" -p "$PGP" -U kbs -d postgres -c "$1"; }
+
+# Callgrind counts (release_callgrind.sh, handshake_callgrind.sh).
+# cg_need NAME: exit 2 unless valgrind's tools and curl are here.
+cg_need() {
+	local t
+	for t in valgrind callgrind_control callgrind_annotate curl; do
+		command -v "$t" >/dev/null || { echo "$1 needs $t" >&2; exit 2; }
+	done
+}
+# cg_start PORT PROGRAM ARGS...: PROGRAM (its stderr in $ST/cg.log) under
+# callgrind, counting only in on_request (every instruction, CivetWeb's
+# reading and all threads, with KBS_CG_ALL=1), profiles in $ST/cg.PID;
+# waits up to 60 s for its /healthz on PORT; sets CGPID.
+cg_start() {
+	local port=$1 cg=(--collect-atstart=no --toggle-collect=on_request)
+	shift
+	[ -z "${KBS_CG_ALL:-}" ] || cg=(--collect-atstart=yes)
+	valgrind --tool=callgrind --max-threads=2000 "${cg[@]}" \
+		--callgrind-out-file="$ST/cg.%p" "$@" 2>"$ST/cg.log" &
+	CGPID=$!
+	for _ in $(seq 600); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+}
+# cg_dump NAME: dump CGPID's counters (since the last callgrind_control
+# -z) into $ST/NAME.out and print their total instructions.
+cg_dump() {
+	local f
+	callgrind_control -d "$1" "$CGPID" >/dev/null 2>&1
+	f=$(grep -l "^desc: Trigger: .* $1$" "$ST"/cg.* | head -1)
+	cp "$f" "$ST/$1.out"
+	callgrind_annotate --inclusive=yes "$ST/$1.out" 2>/dev/null |
+		awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}

@@ -16,10 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}; N=${2:-200}; KEEP=${3:-}
 BIN=$(cd "$BUILD" && pwd)
-for t in valgrind callgrind_control callgrind_annotate curl; do
-	command -v "$t" >/dev/null || { echo "release_callgrind needs $t" >&2; exit 2; }
-done
 . tests/bench/lib.sh
+cg_need release_callgrind
 
 ST=$(mktemp -d)
 cleanup() { stop_jobs; [ -n "${KBS_BENCH_KEEP_TMP:-}" ] || rm -rf "$ST"; }
@@ -32,12 +30,7 @@ issuer_json "$IP" >"$ST/i.json"
 broker_json "$BP" "$IP" b | sed 's/"http":{/"http":{"threads":16,/' >"$ST/b.json"
 "$BIN/issuer/kbs-issuer" -c "$ST/i.json" 2>"$ST/i.log" &
 wait_up "$IP"
-CG=(--collect-atstart=no --toggle-collect=on_request)
-[ -z "${KBS_CG_ALL:-}" ] || CG=(--collect-atstart=yes)
-valgrind --tool=callgrind --max-threads=2000 "${CG[@]}" \
-	--callgrind-out-file="$ST/cg.%p" "$BIN/broker/kbs-broker" -c "$ST/b.json" 2>"$ST/b.log" &
-BPID=$!
-for _ in $(seq 600); do curl -fs "http://127.0.0.1:$BP/healthz" >/dev/null && break; sleep 0.1; done
+cg_start "$BP" "$BIN/broker/kbs-broker" -c "$ST/b.json"
 "$BIN/client/kbs-client" --insecure-http --url "http://127.0.0.1:$BP" set-resource --admin-key "$ST/admin.pem" \
 	--path default/key/bench --value 0123456789abcdef0123456789abcdef >/dev/null
 TOKEN=$("$BIN/client/kbs-client" --insecure-http --url "http://127.0.0.1:$IP" attest)
@@ -64,14 +57,10 @@ PY
 # profile NAME FILE: zero the counters, N releases, dump; instructions per
 # request of the dump (the calls of on_request it counted).
 profile() {
-	callgrind_control -z "$BPID" >/dev/null 2>&1
+	callgrind_control -z "$CGPID" >/dev/null 2>&1
 	send "$2" "$N"
-	callgrind_control -d "$1" "$BPID" >/dev/null 2>&1
-	local f
-	f=$(grep -l "^desc: Trigger: .* $1$" "$ST"/cg.* | head -1)
-	cp "$f" "$ST/$1.out"
-	callgrind_annotate --inclusive=yes "$ST/$1.out" 2>/dev/null | awk -v n="$N" -v w="$1" '
-		/PROGRAM TOTALS/ {gsub(",", "", $1); printf "  %-9s release: %.3f M instructions/request (%d requests)\n", w, $1 / n / 1e6, n}'
+	cg_dump "$1" | awk -v n="$N" -v w="$1" '
+		{printf "  %-9s release: %.3f M instructions/request (%d requests)\n", w, $1 / n / 1e6, n}'
 }
 tail -n 20 "$ST/tokens" >"$ST/warm"
 send "$ST/warm" 20
