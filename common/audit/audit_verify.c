@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "audit.h"
@@ -273,7 +274,8 @@ kbs_audit_verifier_line(kbs_audit_verifier *v, const char *line, size_t len,
 	v->res.records++;
 	v->res.last_seq = seq;
 	kbs_audit_line_hash(line, len, v->res.last_hash);
-	if (v->expect[0] != '\0' && strcmp(v->res.last_hash, v->expect) == 0)
+	if (v->expect[0] != '\0' &&
+	    CRYPTO_memcmp(v->res.last_hash, v->expect, KBS_AUDIT_HASH_HEX) == 0)
 		v->res.expect_seq = seq;
 	v->res.last_file = v->res.files > 0 ? v->res.files - 1 : 0;
 	v->res.last_line = v->line;
