@@ -49,6 +49,13 @@ extern char **environ;
 struct chan {
 	int fd;   /* -1 while down */
 	int busy;
+	/*
+	 * The reply buffer (KBS_KEYPROC_MAX_MSG + 1), made at the channel's
+	 * first call and used only by the thread holding the channel: a
+	 * 64 KB malloc and free per call cost more than the exchange
+	 * (glibc consolidates its fast bins at every free that large).
+	 */
+	uint8_t *buf;
 };
 
 struct kbs_keyproc {
@@ -798,12 +805,15 @@ kbs_keyproc_call(kbs_keyproc *kp, const kbs_keyproc_req *req,
 	if ((rc = kbs_keyproc_encode_req(req, &msg, &len)) != KBS_OK)
 		return kbs_errf(eb, rc, "key process request: %s",
 				kbs_strerror(rc));
-	rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
-	if ((buf = kbs_malloc(KBS_KEYPROC_MAX_MSG + 1)) == NULL)
-		goto out;
 	rc = kbs_errf(eb, KBS_ERR_UNAVAILABLE, "key process unavailable");
 	if ((i = acquire(kp, &gen)) < 0)
 		goto out;
+	if (kp->ch[i].buf == NULL &&
+	    (kp->ch[i].buf = kbs_malloc(KBS_KEYPROC_MAX_MSG + 1)) == NULL) {
+		rc = kbs_errf(eb, KBS_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	buf = kp->ch[i].buf;
 	n = exchange(kp, kp->ch[i].fd, msg, len, buf);
 	if (n <= 0 || kbs_keyproc_parse_reply(buf, (size_t)n, &st, &p,
 					      &pl) != KBS_OK)
@@ -819,10 +829,10 @@ kbs_keyproc_call(kbs_keyproc *kp, const kbs_keyproc_req *req,
 	*plen = pl;
 	rc = KBS_OK;
 out:
+	if (buf != NULL && n > 0)
+		OPENSSL_cleanse(buf, (size_t)n); /* before another thread reuses it */
 	if (i >= 0)
 		release(kp, i, gen, n <= 0 || rc == KBS_ERR_UNAVAILABLE);
-	if (buf != NULL)
-		kbs_freezero(buf, n > 0 ? (size_t)n : 0);
 	kbs_freezero(msg, len);
 	return rc;
 }
@@ -865,9 +875,11 @@ kbs_keyproc_free(kbs_keyproc *kp)
 	if (kp->pid > 0) /* no supervisor, or it left before reaping */
 		while (waitpid(kp->pid, &st, 0) < 0 && errno == EINTR)
 			;
-	for (i = 0; i < MAX_CHANNELS; i++)
+	for (i = 0; i < MAX_CHANNELS; i++) {
 		if (kp->ch[i].fd >= 0)
 			close(kp->ch[i].fd);
+		free(kp->ch[i].buf); /* wiped after each reply */
+	}
 	if (kp->exe >= 0)
 		close(kp->exe);
 	pthread_mutex_destroy(&kp->mu);
