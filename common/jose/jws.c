@@ -617,42 +617,91 @@ es_raw(const struct alg_info *a, uint8_t **buf, size_t *n)
 	return KBS_OK;
 }
 
+struct kbs_jws_signctx {
+	pthread_mutex_t mu; /* an EVP_PKEY_CTX is one thread's at a time */
+	EVP_PKEY_CTX *pctx; /* sign_init done, md and padding set */
+	const struct alg_info *a;
+};
+
 kbs_err
-kbs_jws_sign_digest(EVP_PKEY *priv, const char *alg, const uint8_t *dg,
-		    size_t dglen, uint8_t **sig, size_t *siglen)
+kbs_jws_signctx_new(EVP_PKEY *priv, const char *alg, kbs_jws_signctx **out)
 {
 	const struct alg_info *a = alg_lookup(alg);
-	EVP_PKEY_CTX *pctx = NULL;
-	uint8_t *buf = NULL;
-	size_t n = 0;
+	kbs_jws_signctx *c = NULL;
 	kbs_err rc = KBS_ERR_UNSUPPORTED;
 
 	if (a == NULL || priv == NULL || alg_md(a) == NULL ||
 	    !key_fits(NULL, priv, a))
 		return rc;
-	if (dglen != (size_t)EVP_MD_get_size(alg_md(a)))
-		return KBS_ERR_INVALID;
-	rc = KBS_ERR_CRYPTO;
-	if ((pctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL)) == NULL ||
-	    EVP_PKEY_sign_init(pctx) != 1 ||
-	    EVP_PKEY_CTX_set_signature_md(pctx, alg_md(a)) <= 0 ||
-	    (a->family == F_RS &&
-	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) ||
-	    (a->family == F_PS && !pss_params(pctx, a)) ||
-	    EVP_PKEY_sign(pctx, NULL, &n, dg, dglen) != 1 ||
-	    (buf = malloc(n)) == NULL ||
-	    EVP_PKEY_sign(pctx, buf, &n, dg, dglen) != 1 ||
-	    (a->family == F_ES && es_raw(a, &buf, &n) != KBS_OK))
+	rc = KBS_ERR_NOMEM;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto out;
-	*sig = buf;
-	*siglen = n;
-	buf = NULL;
+	c->a = a;
+	rc = KBS_ERR_CRYPTO;
+	if ((c->pctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL)) == NULL ||
+	    EVP_PKEY_sign_init(c->pctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(c->pctx, alg_md(a)) <= 0 ||
+	    (a->family == F_RS &&
+	     EVP_PKEY_CTX_set_rsa_padding(c->pctx, RSA_PKCS1_PADDING) <= 0) ||
+	    (a->family == F_PS && !pss_params(c->pctx, a)))
+		goto out;
+	pthread_mutex_init(&c->mu, NULL);
+	*out = c;
+	c = NULL;
 	rc = KBS_OK;
 out:
-	free(buf);
-	EVP_PKEY_CTX_free(pctx);
+	if (c != NULL)
+		EVP_PKEY_CTX_free(c->pctx);
+	free(c);
 	ERR_clear_error();
 	return rc;
+}
+
+/* One signature of dg on c's context; its mutex held. */
+static kbs_err
+signctx_sign_locked(kbs_jws_signctx *c, const uint8_t *dg, size_t dglen,
+		    uint8_t **sig, size_t *siglen)
+{
+	uint8_t *buf = NULL;
+	size_t n = 0;
+
+	if (EVP_PKEY_sign(c->pctx, NULL, &n, dg, dglen) != 1 ||
+	    (buf = malloc(n)) == NULL ||
+	    EVP_PKEY_sign(c->pctx, buf, &n, dg, dglen) != 1 ||
+	    (c->a->family == F_ES && es_raw(c->a, &buf, &n) != KBS_OK)) {
+		free(buf);
+		return KBS_ERR_CRYPTO;
+	}
+	*sig = buf;
+	*siglen = n;
+	return KBS_OK;
+}
+
+kbs_err
+kbs_jws_signctx_sign(kbs_jws_signctx *c, const uint8_t *dg, size_t dglen,
+		     uint8_t **sig, size_t *siglen)
+{
+	kbs_err rc;
+
+	if (c == NULL)
+		return KBS_ERR_UNSUPPORTED;
+	if (dglen != (size_t)EVP_MD_get_size(alg_md(c->a)))
+		return KBS_ERR_INVALID;
+	pthread_mutex_lock(&c->mu);
+	rc = signctx_sign_locked(c, dg, dglen, sig, siglen);
+	pthread_mutex_unlock(&c->mu);
+	ERR_clear_error();
+	return rc;
+}
+
+void
+kbs_jws_signctx_free(kbs_jws_signctx *c)
+{
+	if (c == NULL)
+		return;
+	EVP_PKEY_CTX_free(c->pctx);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
 }
 
 /* The kbs_jws_sign_fn of a key held here. */

@@ -56,6 +56,7 @@ struct header_state {
 struct kbs_signer {
 	EVP_PKEY *priv;  /* NULL when a key process holds the key */
 	EVP_PKEY *pub;   /* the public half (priv itself when held here) */
+	kbs_jws_signctx *sctx; /* priv's, for kbs_signer_sign_digest */
 	kbs_keyproc *kp; /* borrowed: the key process holding the key */
 	uint8_t slot;    /* its signing key slot there */
 	char alg[8];
@@ -69,6 +70,7 @@ kbs_signer_free(kbs_signer *s)
 {
 	if (s == NULL)
 		return;
+	kbs_jws_signctx_free(s->sctx);
 	if (s->pub != s->priv)
 		EVP_PKEY_free(s->pub);
 	EVP_PKEY_free(s->priv); /* OpenSSL clears private components */
@@ -644,6 +646,11 @@ kbs_signer_new(const kbs_signer_cfg *cfg, kbs_signer **out, kbs_errbuf *eb)
 	if (rc != KBS_OK)
 		goto out;
 	s->pub = s->priv;
+	if ((rc = kbs_jws_signctx_new(s->priv, s->alg, &s->sctx)) != KBS_OK) {
+		kbs_errf(eb, rc, "cannot sign %s with the key in %s", s->alg,
+			 cfg->key_path);
+		goto out;
+	}
 	if ((rc = signer_publish(s, cfg, eb)) != KBS_OK)
 		goto out;
 	*out = s;
@@ -696,9 +703,9 @@ kbs_err
 kbs_signer_sign_digest(const kbs_signer *s, const uint8_t *dg, size_t len,
 		       uint8_t **sig, size_t *siglen)
 {
-	if (s->priv == NULL)
+	if (s->sctx == NULL)
 		return KBS_ERR_INTERNAL;
-	return kbs_jws_sign_digest(s->priv, s->alg, dg, len, sig, siglen);
+	return kbs_jws_signctx_sign(s->sctx, dg, len, sig, siglen);
 }
 
 kbs_err
@@ -735,10 +742,14 @@ kbs_signer_cert_der(const kbs_signer *s, const char *cn, long long now,
 	return KBS_OK;
 }
 
-/* kbs_jws_sign_fn of a key in a key process. */
+/*
+ * The kbs_jws_sign_fn of s: the digest is signed here (s->sctx) or by
+ * the key process holding the key, where the digest crosses, not the
+ * token (its size is fixed).
+ */
 static kbs_err
-sign_remote(void *arg, const uint8_t *in, size_t len, uint8_t **sig,
-	    size_t *siglen, kbs_errbuf *eb)
+sign_fn(void *arg, const uint8_t *in, size_t len, uint8_t **sig,
+	size_t *siglen, kbs_errbuf *eb)
 {
 	const kbs_signer *s = arg;
 	kbs_keyproc_req req = {KBS_KEYPROC_SIGN, 0, 0, NULL, 0, NULL, 0, 0};
@@ -746,25 +757,27 @@ sign_remote(void *arg, const uint8_t *in, size_t len, uint8_t **sig,
 	size_t dglen = 0;
 	kbs_err rc;
 
-	/* The digest crosses, not the token: its size is fixed. */
 	if ((rc = kbs_jws_digest(s->alg, in, len, dg, &dglen)) != KBS_OK)
 		return kbs_errf(eb, rc, "%s digest failed", s->alg);
+	if (s->sctx != NULL) {
+		if ((rc = kbs_jws_signctx_sign(s->sctx, dg, dglen, sig,
+					       siglen)) != KBS_OK)
+			kbs_errf(eb, rc, "%s signing failed", s->alg);
+		return rc;
+	}
 	req.slot = s->slot;
 	req.a = dg;
 	req.alen = dglen;
 	return kbs_keyproc_call(s->kp, &req, sig, siglen, eb);
 }
 
-
 kbs_err
 kbs_signer_sign(const kbs_signer *s, const json_t *claims, char **out,
 		kbs_errbuf *eb)
 {
 	json_t *hdr = current_header(s);
-	kbs_err rc = s->priv != NULL ?
-		     kbs_jws_sign(s->priv, s->alg, hdr, claims, out, eb) :
-		     kbs_jws_sign_with(sign_remote, (void *)s, s->alg, hdr,
-				       claims, out, eb);
+	kbs_err rc = kbs_jws_sign_with(sign_fn, (void *)s, s->alg, hdr, claims,
+				       out, eb);
 
 	json_decref(hdr);
 	return rc;

@@ -50,6 +50,10 @@ static struct {
 	EVP_PKEY *issuer_pem;    /* its public key read back from PEM */
 	EVP_PKEY *issuer_pub_kg; /* a public-only copy via Q_keygen's group */
 	EC_KEY *issuer_ec;       /* legacy EC_KEY from the curve NID */
+	EC_KEY *issuer_ec_priv;  /* the same with the private key */
+	EVP_PKEY_CTX *sign;      /* sign ctx prepared once (SHA-256) */
+	kbs_jws_signctx *signctx; /* the issuer key's, as the key process keeps it */
+	json_t *claims;          /* its claims */
 	char *token;             /* compact ES256 JWS */
 	size_t token_len;
 	kbs_jws *jws;            /* token, parsed once */
@@ -199,6 +203,13 @@ setup(void)
 	fx.issuer_pem = via_pem(fx.issuer);
 	fx.issuer_pub_kg = via_fromdata(fx.issuer);
 	fx.issuer_ec = legacy(fx.issuer, 0);
+	fx.issuer_ec_priv = legacy(fx.issuer, 1);
+	fx.sign = EVP_PKEY_CTX_new_from_pkey(NULL, fx.issuer, NULL);
+	if (fx.sign == NULL || EVP_PKEY_sign_init(fx.sign) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(fx.sign, EVP_sha256()) <= 0)
+		die("sign setup");
+	if (kbs_jws_signctx_new(fx.issuer, "ES256", &fx.signctx) != KBS_OK)
+		die("signctx");
 
 	/* A token of a real one's size: EAR claims with a TEE key and
 	 * an evidence digest; the padding stands for the rest. */
@@ -216,7 +227,7 @@ setup(void)
 	if (claims == NULL ||
 	    kbs_jws_sign(fx.issuer, "ES256", NULL, claims, &fx.token, NULL) != KBS_OK)
 		die("sign");
-	json_decref(claims);
+	fx.claims = claims;
 	fx.token_len = strlen(fx.token);
 	if (kbs_jws_parse(fx.token, fx.token_len, &fx.jws, NULL) != KBS_OK ||
 	    kbs_jws_verifier_verify(fx.ver, fx.jws, NULL) != KBS_OK)
@@ -365,6 +376,70 @@ step_sha256_si(void *arg UNUSED)
 	return EVP_Digest(fx.si, fx.si_len, d, NULL, EVP_sha256(), NULL) != 1;
 }
 
+/* A digest signed on a context made for it (the key process's way
+ * until 2026-12-08). */
+STEP
+step_signctx_per_call(void *arg UNUSED)
+{
+	kbs_jws_signctx *c = NULL;
+	uint8_t *sig = NULL;
+	size_t n = 0;
+	int bad = kbs_jws_signctx_new(fx.issuer, "ES256", &c) != KBS_OK ||
+		  kbs_jws_signctx_sign(c, fx.dg, 32, &sig, &n) != KBS_OK;
+
+	kbs_jws_signctx_free(c);
+	free(sig);
+	return bad;
+}
+
+/* A digest signed on the context kept for the key (the key process's
+ * way, kbs_signer_sign_digest). */
+STEP
+step_signctx_kept(void *arg UNUSED)
+{
+	uint8_t *sig = NULL;
+	size_t n = 0;
+	int bad = kbs_jws_signctx_sign(fx.signctx, fx.dg, 32, &sig, &n) !=
+		  KBS_OK;
+
+	free(sig);
+	return bad;
+}
+
+/* kbs_jws_sign of the bench claims: the in-process token, JSON and
+ * base64url included. */
+STEP
+step_kbs_jws_sign(void *arg UNUSED)
+{
+	char *tok = NULL;
+	int bad = kbs_jws_sign(fx.issuer, "ES256", NULL, fx.claims, &tok,
+			       NULL) != KBS_OK;
+
+	free(tok);
+	return bad;
+}
+
+/* EVP_PKEY_sign of the digest on a context prepared once. */
+STEP
+step_evp_sign_ctx_kept(void *arg UNUSED)
+{
+	uint8_t der[80];
+	size_t n = sizeof(der);
+
+	return EVP_PKEY_sign(fx.sign, der, &n, fx.dg, 32) != 1;
+}
+
+/* What `openssl speed ecdsap256` times for signing: ECDSA_sign on an
+ * EC_KEY made from the NID, the digest given. */
+STEP
+step_legacy_ecdsa_sign(void *arg UNUSED)
+{
+	uint8_t der[80];
+	unsigned int n = sizeof(der);
+
+	return ECDSA_sign(0, fx.dg, 32, der, &n, fx.issuer_ec_priv) != 1;
+}
+
 /* The whole wrap as the broker runs it: kbs_jwe_encrypt of 32 bytes. */
 STEP
 step_kbs_jwe_encrypt(void *arg UNUSED)
@@ -498,6 +573,11 @@ static const struct step {
 	{"evp_verify_fromdata", step_evp_verify_fromdata, "EVP_DigestVerifyInit+Verify, key by fromdata(group name)"},
 	{"evp_pkey_verify", step_evp_pkey_verify, "EVP_PKEY_verify of the digest, ctx per call"},
 	{"legacy_ecdsa_verify", step_legacy_ecdsa_verify, "ECDSA_verify on an EC_KEY (openssl speed's call)"},
+	{"signctx_per_call", step_signctx_per_call, "kbs_jws_signctx_new + sign + free (ES256, a context per token)"},
+	{"signctx_kept", step_signctx_kept, "kbs_jws_signctx_sign, context kept (the key process's ES256)"},
+	{"kbs_jws_sign", step_kbs_jws_sign, "kbs_jws_sign of the bench claims (in-process token)"},
+	{"evp_sign_ctx_kept", step_evp_sign_ctx_kept, "EVP_PKEY_sign of the digest, ctx prepared once"},
+	{"legacy_ecdsa_sign", step_legacy_ecdsa_sign, "ECDSA_sign on an EC_KEY (openssl speed's call)"},
 	{"sha256_si", step_sha256_si, "SHA-256 of the signing input"},
 	{"kbs_jwe_encrypt", step_kbs_jwe_encrypt, "kbs_jwe_encrypt, 32 bytes (the broker's wrap)"},
 	{"keygen_template", step_keygen_template, "P-256 keygen as jwe.c (params template, ctx per key)"},

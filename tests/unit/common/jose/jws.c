@@ -329,6 +329,96 @@ test_sign_refusals(void)
 	EVP_PKEY_free(pk);
 }
 
+/* kbs_jws_sign_fn over a kept signing context (the key process's way). */
+struct ctx_arg {
+	kbs_jws_signctx *c;
+	const char *alg;
+};
+
+static kbs_err
+sign_with_ctx(void *arg, const uint8_t *in, size_t len, uint8_t **sig,
+	      size_t *siglen, kbs_errbuf *eb)
+{
+	const struct ctx_arg *a = arg;
+	uint8_t dg[EVP_MAX_MD_SIZE];
+	size_t dglen = 0;
+	kbs_err rc = kbs_jws_digest(a->alg, in, len, dg, &dglen);
+
+	(void)eb;
+	if (rc == KBS_OK)
+		rc = kbs_jws_signctx_sign(a->c, dg, dglen, sig, siglen);
+	return rc;
+}
+
+/* A token signed on ctx for alg; KBS_OK when key verifies it. */
+static kbs_err
+ctx_token(kbs_jws_signctx *ctx, const char *alg, const json_t *claims,
+	  const kbs_jwk *key)
+{
+	struct ctx_arg a = {ctx, alg};
+	char *tok = NULL;
+	kbs_err rc = kbs_jws_sign_with(sign_with_ctx, &a, alg, NULL, claims,
+				       &tok, NULL);
+
+	if (rc == KBS_OK)
+		rc = check(tok, key);
+	free(tok);
+	return rc;
+}
+
+/* One context signs many tokens, each verifying, each with its own
+ * ECDSA nonce; what does not fit is refused at the context's making. */
+static void
+test_signctx(void)
+{
+	EVP_PKEY *p256 = gen(&specs[0]), *p384 = gen(&specs[1]);
+	EVP_PKEY *ed = gen(&specs[NSPECS - 1]), *rsa = gen(&specs[3]);
+	kbs_jwk *k = jwk_of(p256, "ES256"), *kr = jwk_of(rsa, "RS256");
+	kbs_jws_signctx *c = NULL, *cr = NULL, *no = NULL;
+	json_t *claims = js("{\"sub\":\"s\"}");
+	uint8_t dg[32] = {1}, *s1 = NULL, *s2 = NULL, *s3 = NULL;
+	size_t n1 = 0, n2 = 0;
+	int i;
+
+	CU_ASSERT_FATAL(kbs_jws_signctx_new(p256, "ES256", &c) == KBS_OK);
+	for (i = 0; i < 3; i++)
+		CU_ASSERT(ctx_token(c, "ES256", claims, k) == KBS_OK);
+	/* The same digest twice: a fresh nonce each time. */
+	CU_ASSERT(kbs_jws_signctx_sign(c, dg, 32, &s1, &n1) == KBS_OK);
+	CU_ASSERT(kbs_jws_signctx_sign(c, dg, 32, &s2, &n2) == KBS_OK);
+	CU_ASSERT(n1 == 64 && n2 == 64 && s1 != NULL && s2 != NULL &&
+		  memcmp(s1, s2, 64) != 0);
+	CU_ASSERT(kbs_jws_signctx_sign(c, dg, 31, &s3, &n1) == KBS_ERR_INVALID);
+	CU_ASSERT(kbs_jws_signctx_sign(NULL, dg, 32, &s3, &n1) ==
+		  KBS_ERR_UNSUPPORTED);
+	CU_ASSERT_PTR_NULL(s3);
+	/* RS256 on its context: PKCS#1 v1.5 padding, set once. */
+	CU_ASSERT_FATAL(kbs_jws_signctx_new(rsa, "RS256", &cr) == KBS_OK);
+	CU_ASSERT(ctx_token(cr, "RS256", claims, kr) == KBS_OK);
+	CU_ASSERT(ctx_token(cr, "RS256", claims, kr) == KBS_OK);
+	/* Another key does not verify what the context made. */
+	CU_ASSERT(ctx_token(c, "ES256", claims, kr) != KBS_OK);
+	/* No context for a key the algorithm does not name. */
+	CU_ASSERT(kbs_jws_signctx_new(p384, "ES256", &no) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(kbs_jws_signctx_new(p256, "ES384", &no) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(kbs_jws_signctx_new(rsa, "ES256", &no) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(kbs_jws_signctx_new(ed, "EdDSA", &no) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(kbs_jws_signctx_new(p256, "none", &no) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT(kbs_jws_signctx_new(NULL, "ES256", &no) == KBS_ERR_UNSUPPORTED);
+	CU_ASSERT_PTR_NULL(no);
+	free(s1);
+	free(s2);
+	kbs_jws_signctx_free(c);
+	kbs_jws_signctx_free(cr);
+	kbs_jwk_free(k);
+	kbs_jwk_free(kr);
+	json_decref(claims);
+	EVP_PKEY_free(p256);
+	EVP_PKEY_free(p384);
+	EVP_PKEY_free(ed);
+	EVP_PKEY_free(rsa);
+}
+
 static void
 test_parse_refusals(void)
 {
@@ -700,6 +790,7 @@ static const kbs_unit_test tests[] = {
 	{"alg_none_and_hs", test_alg_none_and_hs},
 	{"alg_key_mismatch", test_alg_key_mismatch},
 	{"sign_refusals", test_sign_refusals},
+	{"signctx", test_signctx},
 	{"parse_refusals", test_parse_refusals},
 	{"trailing_newline", test_trailing_newline_verifies},
 	{"crit_refused", test_crit_refused},
