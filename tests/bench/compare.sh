@@ -13,13 +13,16 @@
 # median of each figure and the median of the per-round ratios
 # after/before.  BEFORE_THREADS / AFTER_THREADS set http.threads of that
 # build's servers (e.g. the event loops of a KBS_HTTP_ENGINE=libevent
-# build); unset, the default.  Figures only; docs/benchmarks.md keeps them.
+# build); unset, the default.  FIGURES (default "fresh repeated handshakes
+# c256") runs only those figures, so a change to one path gets more rounds
+# in the same time.  Figures only; docs/benchmarks.md keeps them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ $# -ge 2 ] || { echo "usage: $0 BEFORE_BUILD AFTER_BUILD [ROUNDS] [SECONDS]" >&2; exit 2; }
 abs() { case $1 in /*) echo "$1";; *) echo "$PWD/$1";; esac; }
 declare -A BIN IP BP IPID BPID
 BIN[before]=$(abs "$1"); BIN[after]=$(abs "$2"); R=${3:-5}; S=${4:-2}
+FIGURES=${FIGURES:-fresh repeated handshakes c256}
 for t in wrk taskset curl; do
 	command -v "$t" >/dev/null || { echo "compare needs $t" >&2; exit 2; }
 done
@@ -53,19 +56,21 @@ NTOK=$((R * 2 * 4000)); [ "$NTOK" -ge 8000 ] || NTOK=8000
 url() { echo "http://127.0.0.1:${BP[$1]}/kbs/v0/resource/default/key/bench"; }
 for w in before after; do curl -fs -H "Authorization: Bearer $TOKEN" "$(url "$w")" >/dev/null; done
 start=0
+want() { case " $FIGURES " in *" $1 "*) return 0;; esac; return 1; }
 echo "== $R rounds of ${S}s per figure and build (wall rate; per CPU-second of the server; p50 p99; non-2xx + socket errors)"
 for r in $(seq "$R"); do
 	for w in before after; do
-		echo "fresh $w $r $(TOKENS=$ST/tokens START=$start wrk_run "${BPID[$w]}" -t1 -c8 -d"${S}s" -s tests/bench/tokens.lua "$(url "$w")")"
+		want fresh && echo "fresh $w $r $(TOKENS=$ST/tokens START=$start wrk_run "${BPID[$w]}" -t1 -c8 -d"${S}s" -s tests/bench/tokens.lua "$(url "$w")")"
 		start=$((start + 4000))
-		echo "repeated $w $r $(wrk_run "${BPID[$w]}" -t1 -c8 -d"${S}s" -H "Authorization: Bearer $TOKEN" "$(url "$w")")"
-		echo "handshakes $w $r $(hs_run "${IPID[$w]}" "${IP[$w]}" "$S" |
+		want repeated && echo "repeated $w $r $(wrk_run "${BPID[$w]}" -t1 -c8 -d"${S}s" -H "Authorization: Bearer $TOKEN" "$(url "$w")")"
+		want handshakes && echo "handshakes $w $r $(hs_run "${IPID[$w]}" "${IP[$w]}" "$S" |
 			awk '{printf "%s %s %sms %sms %d\n", $1, $5, $2, $3, $4}')"
-		echo "c256 $w $r $(wrk_run "${BPID[$w]}" -t1 -c256 -d"${S}s" --latency -H "Authorization: Bearer $TOKEN" "$(url "$w")")"
+		want c256 && echo "c256 $w $r $(wrk_run "${BPID[$w]}" -t1 -c256 -d"${S}s" --latency -H "Authorization: Bearer $TOKEN" "$(url "$w")")"
+		: # a figure left out is not a failure of the loop
 	done
 done | tee "$ST/all"
 echo "== medians (before -> after; ratio: median of the per-round after/before)"
-for f in fresh repeated handshakes c256; do
+for f in $FIGURES; do
 	awk -v f="$f" '
 		function med(a, n,   i, j, t) {
 			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) {t = a[i]; a[i] = a[j]; a[j] = t}
