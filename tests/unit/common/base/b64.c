@@ -127,6 +127,61 @@ test_strictness(void)
 	}
 }
 
+/* 1 if c is in the alphabet of v (RFC 4648 tables 1 and 2). */
+static int
+in_alphabet(int c, kbs_b64_variant v)
+{
+	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9'))
+		return 1;
+	if (c == '+' || c == '/')
+		return v != KBS_B64_URL;
+	if (c == '-' || c == '_')
+		return v != KBS_B64_STD;
+	return 0;
+}
+
+/* Every byte value, in each position of a whole quantum and as the last
+ * of three characters: decoded exactly when its variant's alphabet has it. */
+static void
+test_every_byte(void)
+{
+	static const kbs_b64_variant vs[] = {KBS_B64_STD, KBS_B64_URL, KBS_B64_ANY};
+	size_t i, pos;
+	int c, bad = 0;
+
+	for (i = 0; i < 3; i++)
+		for (c = 0; c < 256; c++) {
+			for (pos = 0; pos < 4; pos++) {
+				char q[5] = "QUFB";
+				uint8_t *out = NULL;
+				size_t len = 0;
+				kbs_err rc;
+
+				q[pos] = (char)c;
+				rc = kbs_b64_decode(q, 4, vs[i], &out, &len);
+				bad += (rc == KBS_OK) != in_alphabet(c, vs[i]);
+				free(out);
+			}
+			/* "QU" + c: its low two bits are left over, so only
+			 * a value that is a multiple of 4 is canonical. */
+			{
+				static const char mult4[] = "AEIMQUYcgkosw048";
+				char t[4] = {'Q', 'U', (char)c, 0};
+				uint8_t *out = NULL;
+				size_t len = 0;
+				int ok = c != 0 && memchr(mult4, c, 16) != NULL;
+
+				if (vs[i] == KBS_B64_STD)
+					ok = 0; /* STD wants its padding */
+				bad += (kbs_b64_decode(t, 3, vs[i], &out, &len) ==
+					KBS_OK) != ok;
+				free(out);
+			}
+		}
+	CU_ASSERT_EQUAL(bad, 0);
+}
+
 static void
 test_round_trip(void)
 {
@@ -158,6 +213,7 @@ static const kbs_unit_test tests[] = {
 	{"rfc4648_decode", test_rfc4648_decode},
 	{"alphabets", test_alphabets},
 	{"strictness", test_strictness},
+	{"every_byte", test_every_byte},
 	{"round_trip", test_round_trip},
 	{NULL, NULL},
 };
