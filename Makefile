@@ -7,7 +7,7 @@ FUZZ      ?= build-fuzz
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test-deps build build-asan build-fuzz demo test unit \
+.PHONY: all deps test-deps bench-deps build build-asan build-fuzz demo test unit \
         blackbox asan fuzz bench mutate deploy-test clean \
         layers
 
@@ -69,8 +69,11 @@ layers:
 		echo "$$out" | sed -n "s|^loops:|$$d: loops:|p"; \
 	done
 
-bench: build
+bench: bench-deps build
 	@tests/bench/run.sh $(BUILD)
+
+bench-deps:
+	@deploy/install-deps.sh --bench
 
 # Mutation testing (docs/testing.md): weaken each security check listed in
 # tests/mutation/mutations.ini in turn and require a test to fail.  Takes

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian packages kbs-c needs to build and test, if missing.
-# Used by `make demo` and `make test` (--test), and by the container
-# image's stages (no argument: build; --runtime: run); safe to run again.
+# Used by `make demo`, `make test` (--test) and `make bench` (--bench),
+# and by the container image's stages (no argument: build; --runtime:
+# run); safe to run again.
 set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config libssl-dev \
@@ -14,6 +15,9 @@ postgresql nginx-light"
 # find each other by name on podman's CNI networks).
 DEPLOY_PKGS="podman runc mmdebstrap podman-compose uidmap slirp4netns systemd \
 python3-yaml golang-github-containernetworking-plugin-dnsname"
+# `make bench` (tests/bench/): the load generator; valgrind for the
+# callgrind scripts beside it.
+BENCH_PKGS="wrk valgrind"
 # What the programs need at run time (the container image's runtime stage);
 # curl for health checks, ca-certificates for KDS/PCS/ITA over https.
 RUNTIME_PKGS="libssl3 libjansson4 libcivetweb1 libcurl4 libpq5 libseccomp2 \
@@ -25,9 +29,10 @@ case "${1:-}" in
 	# Some machine images ship a newer kubectl of their own; Debian's
 	# kubernetes-client only where there is none.
 	command -v kubectl >/dev/null 2>&1 || want="$want kubernetes-client" ;;
+--bench) want="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS" ;;
 --runtime) want="$RUNTIME_PKGS" ;;
 "") want="$BUILD_PKGS" ;;
-*) echo "usage: $0 [--test | --runtime]" >&2; exit 2 ;;
+*) echo "usage: $0 [--test | --bench | --runtime]" >&2; exit 2 ;;
 esac
 
 missing=""
