@@ -146,6 +146,21 @@ jwe_curve_of(EVP_PKEY *k)
 	return NULL;
 }
 
+/*
+ * The supported curve of a JWK's "crv", or NULL: a kbs_jwk's crv names
+ * its key's curve (it was made from it), so no provider query is needed.
+ */
+static const jwe_curve *
+jwe_curve_named(const char *crv)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(jwe_curves) / sizeof(jwe_curves[0]); i++)
+		if (strcmp(jwe_curves[i].crv, crv) == 0)
+			return &jwe_curves[i];
+	return NULL;
+}
+
 static void
 be32(uint8_t b[4], uint32_t v)
 {
@@ -352,10 +367,10 @@ ephemeral_key(const jwe_curve *cv)
 
 /* Ephemeral key on the recipient's curve, KEK, wrapped CEK, "epk". */
 static kbs_err
-jwe_ecdh_wrap(EVP_PKEY *pub, int checked, const uint8_t *cek, json_t *hdr,
-	      uint8_t **ek, size_t *eklen, kbs_errbuf *eb)
+jwe_ecdh_wrap(EVP_PKEY *pub, const jwe_curve *cv, int checked,
+	      const uint8_t *cek, json_t *hdr, uint8_t **ek, size_t *eklen,
+	      kbs_errbuf *eb)
 {
-	const jwe_curve *cv = jwe_curve_of(pub);
 	EVP_PKEY *eph = NULL;
 	uint8_t kek[32], *buf = NULL;
 	json_t *epk = NULL;
@@ -391,10 +406,14 @@ out:
 	return rc;
 }
 
-/* alg must be supported, allowed, and fit the key type and size. */
+/*
+ * alg must be supported, allowed, and fit the key type and size; for an
+ * EC key *cv is its curve, found from crv (a kbs_jwk's) or from k.
+ */
 static kbs_err
-jwe_check_key_alg(EVP_PKEY *k, const char *name, int allow_rsa1_5,
-		  jwe_alg *alg, kbs_errbuf *eb)
+jwe_check_key_alg(EVP_PKEY *k, const char *crv, const char *name,
+		  int allow_rsa1_5, jwe_alg *alg, const jwe_curve **cv,
+		  kbs_errbuf *eb)
 {
 	if (!jwe_alg_lookup(name, alg))
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
@@ -403,7 +422,8 @@ jwe_check_key_alg(EVP_PKEY *k, const char *name, int allow_rsa1_5,
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
 				"JWE: RSA1_5 is not allowed");
 	if (*alg == JWE_ECDH_ES_A256KW) {
-		if (jwe_curve_of(k) == NULL)
+		*cv = crv != NULL ? jwe_curve_named(crv) : jwe_curve_of(k);
+		if (*cv == NULL)
 			return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
 					"JWE: %s needs an EC P-256/384/521 key",
 					name);
@@ -450,8 +470,9 @@ out:
 
 /* Protected header {"alg","enc"[,"epk"]} with the CEK wrapped for pub. */
 static kbs_err
-jwe_wrap_cek(EVP_PKEY *pub, int checked, jwe_alg alg, const uint8_t *cek,
-	     char **prot, uint8_t **ek, size_t *eklen, kbs_errbuf *eb)
+jwe_wrap_cek(EVP_PKEY *pub, const jwe_curve *cv, int checked, jwe_alg alg,
+	     const uint8_t *cek, char **prot, uint8_t **ek, size_t *eklen,
+	     kbs_errbuf *eb)
 {
 	json_t *hdr;
 	char *txt = NULL;
@@ -462,7 +483,7 @@ jwe_wrap_cek(EVP_PKEY *pub, int checked, jwe_alg alg, const uint8_t *cek,
 	if (hdr == NULL)
 		return kbs_errf(eb, KBS_ERR_NOMEM, "JWE header");
 	if (alg == JWE_ECDH_ES_A256KW)
-		rc = jwe_ecdh_wrap(pub, checked, cek, hdr, ek, eklen, eb);
+		rc = jwe_ecdh_wrap(pub, cv, checked, cek, hdr, ek, eklen, eb);
 	else
 		rc = jwe_rsa_wrap(pub, alg, cek, ek, eklen, eb);
 	if (rc == KBS_OK && ((txt = kbs_json_dumps(hdr)) == NULL ||
@@ -478,13 +499,19 @@ jwe_wrap_cek(EVP_PKEY *pub, int checked, jwe_alg alg, const uint8_t *cek,
 	return rc;
 }
 
-/* Both encryptions; checked: pub is a kbs_jwk's, its point validated. */
+/*
+ * Both encryptions; crv: pub is a kbs_jwk's with this "crv" (NULL: a bare
+ * key, or no curve), its point validated.
+ */
 static kbs_err
-jwe_encrypt(EVP_PKEY *pub, int checked, const char *alg_name,
-	    const uint8_t *pt, size_t ptlen, int allow_rsa1_5, char **out,
-	    kbs_errbuf *eb)
+jwe_encrypt(EVP_PKEY *pub, const char *crv, int checked,
+	    const char *alg_name, const uint8_t *pt, size_t ptlen,
+	    int allow_rsa1_5, char **out, kbs_errbuf *eb)
 {
-	uint8_t cek[JWE_CEK_LEN], iv[JWE_IV_LEN], tag[JWE_TAG_LEN];
+	/* The CEK and the IV from one call for randomness. */
+	uint8_t rnd[JWE_CEK_LEN + JWE_IV_LEN], tag[JWE_TAG_LEN];
+	const uint8_t *cek = rnd, *iv = rnd + JWE_CEK_LEN;
+	const jwe_curve *cv = NULL;
 	uint8_t *ek = NULL, *ct = NULL;
 	size_t eklen = 0;
 	char *prot = NULL, *res;
@@ -497,12 +524,12 @@ jwe_encrypt(EVP_PKEY *pub, int checked, const char *alg_name,
 		return kbs_errf(eb, KBS_ERR_TOO_LARGE,
 				"JWE: plaintext larger than %d bytes",
 				KBS_JWE_MAX_PLAINTEXT);
-	if ((rc = jwe_check_key_alg(pub, alg_name, allow_rsa1_5, &alg, eb)) !=
-	    KBS_OK)
+	if ((rc = jwe_check_key_alg(pub, crv, alg_name, allow_rsa1_5, &alg,
+				    &cv, eb)) != KBS_OK)
 		return rc;
-	if (RAND_bytes(cek, sizeof(cek)) != 1 || RAND_bytes(iv, sizeof(iv)) != 1)
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return kbs_errf(eb, KBS_ERR_CRYPTO, "JWE: no randomness");
-	if ((rc = jwe_wrap_cek(pub, checked, alg, cek, &prot, &ek, &eklen,
+	if ((rc = jwe_wrap_cek(pub, cv, checked, alg, cek, &prot, &ek, &eklen,
 			       eb)) != KBS_OK)
 		goto out;
 	rc = KBS_ERR_CRYPTO;
@@ -519,7 +546,7 @@ jwe_encrypt(EVP_PKEY *pub, int checked, const char *alg_name,
 	*out = res;
 	rc = KBS_OK;
 out:
-	OPENSSL_cleanse(cek, sizeof(cek));
+	OPENSSL_cleanse(rnd, sizeof(rnd));
 	free(ek);
 	free(ct);
 	free(prot);
@@ -530,7 +557,8 @@ kbs_err
 kbs_jwe_encrypt_pkey(EVP_PKEY *pub, const char *alg_name, const uint8_t *pt,
 		     size_t ptlen, int allow_rsa1_5, char **out, kbs_errbuf *eb)
 {
-	return jwe_encrypt(pub, 0, alg_name, pt, ptlen, allow_rsa1_5, out, eb);
+	return jwe_encrypt(pub, NULL, 0, alg_name, pt, ptlen, allow_rsa1_5, out,
+			   eb);
 }
 
 kbs_err
@@ -542,8 +570,9 @@ kbs_jwe_encrypt(const kbs_jwk *recipient, const uint8_t *pt, size_t ptlen,
 	if (kbs_jwk_alg(recipient) == NULL)
 		return kbs_errf(eb, KBS_ERR_UNSUPPORTED,
 				"JWE: recipient key has no \"alg\"");
-	return jwe_encrypt(kbs_jwk_pkey(recipient), 1, kbs_jwk_alg(recipient),
-			   pt, ptlen, allow_rsa1_5, out, eb);
+	return jwe_encrypt(kbs_jwk_pkey(recipient), kbs_jwk_crv(recipient), 1,
+			   kbs_jwk_alg(recipient), pt, ptlen, allow_rsa1_5,
+			   out, eb);
 }
 
 /* ---- decryption ---- */
