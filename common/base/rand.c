@@ -44,3 +44,20 @@ kbs_rand_hex(char *out, size_t n)
 	free(r);
 	return KBS_OK;
 }
+
+#define ID_BYTES 8
+static __thread uint8_t id_pool[32 * ID_BYTES];
+static __thread size_t id_used = sizeof(id_pool);
+
+kbs_err
+kbs_rand_id(char out[17])
+{
+	if (id_used + ID_BYTES > sizeof(id_pool)) {
+		if (RAND_bytes(id_pool, (int)sizeof(id_pool)) != 1)
+			return KBS_ERR_CRYPTO;
+		id_used = 0;
+	}
+	kbs_hex_encode(id_pool + id_used, ID_BYTES, out);
+	id_used += ID_BYTES;
+	return KBS_OK;
+}

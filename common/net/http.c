@@ -233,7 +233,7 @@ kbs_http_dispatch(kbs_http_server *srv, const kbs_http_req *req,
 static void
 make_request_id(char buf[17])
 {
-	if (kbs_rand_hex(buf, 8) != KBS_OK)
+	if (kbs_rand_id(buf) != KBS_OK)
 		memcpy(buf, "0000000000000000", 17);
 }
 
