@@ -114,10 +114,26 @@ round_trip(EVP_PKEY *pk, const char *kty, const char *crv, size_t coord)
 	CU_ASSERT_STRING_EQUAL(kbs_jwk_kty(a), kty);
 	if (crv != NULL)
 		CU_ASSERT_STRING_EQUAL(kbs_jwk_crv(a), crv);
-	/* The jwk holds only the public part. */
+	/* The jwk holds only the public part (EC and Ed25519: the private
+	 * key; RSA: d and the CRT primes). */
 	CU_ASSERT(EVP_PKEY_get_bn_param(kbs_jwk_pkey(a), OSSL_PKEY_PARAM_PRIV_KEY,
 					&priv) != 1);
 	BN_free(priv);
+	priv = NULL;
+	CU_ASSERT(EVP_PKEY_get_bn_param(kbs_jwk_pkey(a), OSSL_PKEY_PARAM_RSA_D,
+					&priv) != 1);
+	BN_free(priv);
+	priv = NULL;
+	CU_ASSERT(EVP_PKEY_get_bn_param(kbs_jwk_pkey(a), OSSL_PKEY_PARAM_RSA_FACTOR1,
+					&priv) != 1);
+	BN_free(priv);
+	{
+		uint8_t raw[64];
+		size_t rawlen = sizeof(raw);
+
+		CU_ASSERT(EVP_PKEY_get_raw_private_key(kbs_jwk_pkey(a), raw,
+						       &rawlen) != 1);
+	}
 	j = kbs_jwk_to_json(a);
 	CU_ASSERT_FATAL(j != NULL);
 	CU_ASSERT_STRING_EQUAL(kbs_json_str(j, "kid"), "kid1");
