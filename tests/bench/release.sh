@@ -7,7 +7,8 @@
 # load generator (wrk, loadgen, the slowloris script) to core 1.
 #  1. ceilings: `openssl speed` ES256 verify/sign and ECDH P-256, P-256
 #     key generation (loadgen keygen); nginx serving a body of a release's
-#     size (the HTTP ceiling);
+#     size (the HTTP ceiling); the broker's GET /healthz, its own HTTP
+#     layer with no work, and what the ceilings would be on it;
 #  2. releases with a fresh, never-seen token per request (copies of a real
 #     token re-signed with the issuer's key: loadgen mint + tokens.lua);
 #  3. releases with one token repeated (a guest fetching several secrets);
@@ -197,6 +198,16 @@ printf '  release ceiling (crypto + HTTP): %s/s, %s/CPU-s; repeated token (ECDH 
 	"$CEIL" "$CEILC" "$CEIL_REP" "$CEILC_REP"
 printf '  handshake ceiling (ES256 sign + 2 HTTP requests): %s/s, %s/CPU-s\n' "$CEIL_HS" "$CEILC_HS"
 kill "$NPID" 2>/dev/null || true
+# The broker's own HTTP layer with an empty handler (GET /healthz): what
+# the ceilings would be with it in nginx's place, i.e. the most a release
+# or handshake can reach on this HTTP layer with no work of its own.
+read -r FLOOR FLOOR_CPU < <(runs "$RUNS" wrk_run "$BPID" -t1 -c8 -d"${SECS}s" "http://127.0.0.1:$BP/healthz")
+read -r _ FCEIL_CPU FCEIL_REP_CPU FCEIL_HS_CPU < <(echo x $(ceil "$FLOOR_CPU"))
+printf '  kbs-broker GET /healthz (its HTTP layer, no work), wrk -t1 -c8: %s req/s, %s req/CPU-s = %sx nginx per CPU-s\n' \
+	"$FLOOR" "$FLOOR_CPU" "$(ratio "$FLOOR_CPU" "$NGINX_CPU")"
+printf '  with that HTTP layer in place of nginx, the ceilings per CPU-s would be: release %s (%sx), repeated %s (%sx), handshake %s (%sx)\n' \
+	"$FCEIL_CPU" "$(ratio "$FCEIL_CPU" "$CEILC")" "$FCEIL_REP_CPU" "$(ratio "$FCEIL_REP_CPU" "$CEILC_REP")" \
+	"$FCEIL_HS_CPU" "$(ratio "$FCEIL_HS_CPU" "$CEILC_HS")"
 
 echo "== kbs-broker releases (wrk -t1 -c8, ${SECS}s x $RUNS, median)"
 fresh_run() { TOKENS=$ST/tokens START=$RANDOM wrk_run "$BPID" -t1 -c8 -d"${SECS}s" -s tests/bench/tokens.lua "$URL"; }
