@@ -829,8 +829,10 @@ kbs_keyproc_call(kbs_keyproc *kp, const kbs_keyproc_req *req,
 	*plen = pl;
 	rc = KBS_OK;
 out:
-	if (buf != NULL && n > 0)
-		OPENSSL_cleanse(buf, (size_t)n); /* before another thread reuses it */
+	/* Before another thread reuses it; all of it after a failed
+	 * exchange, which may have left an oversized reply's first bytes. */
+	if (buf != NULL)
+		OPENSSL_cleanse(buf, n > 0 ? (size_t)n : KBS_KEYPROC_MAX_MSG + 1);
 	if (i >= 0)
 		release(kp, i, gen, n <= 0 || rc == KBS_ERR_UNAVAILABLE);
 	kbs_freezero(msg, len);
