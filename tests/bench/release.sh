@@ -202,7 +202,7 @@ kill "$NPID" 2>/dev/null || true
 # the ceilings would be with it in nginx's place, i.e. the most a release
 # or handshake can reach on this HTTP layer with no work of its own.
 read -r FLOOR FLOOR_CPU < <(runs "$RUNS" wrk_run "$BPID" -t1 -c8 -d"${SECS}s" "http://127.0.0.1:$BP/healthz")
-read -r _ FCEIL_CPU FCEIL_REP_CPU FCEIL_HS_CPU < <(echo x $(ceil "$FLOOR_CPU"))
+read -r FCEIL_CPU FCEIL_REP_CPU FCEIL_HS_CPU < <(ceil "$FLOOR_CPU")
 printf '  kbs-broker GET /healthz (its HTTP layer, no work), wrk -t1 -c8: %s req/s, %s req/CPU-s = %sx nginx per CPU-s\n' \
 	"$FLOOR" "$FLOOR_CPU" "$(ratio "$FLOOR_CPU" "$NGINX_CPU")"
 printf '  with that HTTP layer in place of nginx, the ceilings per CPU-s would be: release %s (%sx), repeated %s (%sx), handshake %s (%sx)\n' \
