@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "algs.h"
 #include "tokcache.h"
 
 #define NIL ((size_t)-1)
@@ -36,24 +37,12 @@ struct kbs_tokcache {
 	size_t nbucket;   /* power of two >= max */
 };
 
-static EVP_MD *sha256;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void
-sha256_fetch(void)
-{
-	sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-	ERR_clear_error();
-}
-
 int
 kbs_tokcache_key(const char *tok, size_t len, uint8_t key[32])
 {
 	unsigned int n = 0;
 
-	/* Fetched once: EVP_sha256() would look the digest up every call. */
-	pthread_once(&sha256_once, sha256_fetch);
-	if (sha256 == NULL || EVP_Digest(tok, len, key, &n, sha256, NULL) != 1 ||
+	if (EVP_Digest(tok, len, key, &n, kbs_alg_sha256(), NULL) != 1 ||
 	    n != 32) {
 		ERR_clear_error();
 		return -1;

@@ -7,14 +7,13 @@
  * would fail closed instead of leaving bytes unwritten.
  */
 #include <limits.h>
-#include <pthread.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "aead.h"
+#include "algs.h"
 
 #define TAG_LEN KBS_AEAD_AES256GCM_TAG_LEN
 
@@ -33,28 +32,6 @@ aead_args(const uint8_t *key, const uint8_t *iv, size_t ivlen,
 	return KBS_OK;
 }
 
-/*
- * The cipher, fetched once for the process (never freed):
- * EVP_aes_256_gcm() is fetched again from the provider on every Init, a
- * third of sealing a session.
- */
-static EVP_CIPHER *gcm;
-static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
-
-static void
-gcm_fetch(void)
-{
-	gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-	ERR_clear_error();
-}
-
-static const EVP_CIPHER *
-alg_gcm(void)
-{
-	pthread_once(&gcm_once, gcm_fetch);
-	return gcm ? gcm : EVP_aes_256_gcm();
-}
-
 /* Key, IV and AAD into a fresh context; 1 on success. */
 static int
 aead_start(EVP_CIPHER_CTX *c, int enc, const uint8_t *key, const uint8_t *iv,
@@ -62,7 +39,7 @@ aead_start(EVP_CIPHER_CTX *c, int enc, const uint8_t *key, const uint8_t *iv,
 {
 	int n = 0;
 
-	return EVP_CipherInit_ex(c, alg_gcm(), NULL, NULL, NULL, enc) == 1 &&
+	return EVP_CipherInit_ex(c, kbs_alg_aes256gcm(), NULL, NULL, NULL, enc) == 1 &&
 	       EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, (int)ivlen,
 				   NULL) == 1 &&
 	       EVP_CipherInit_ex(c, NULL, NULL, key, iv, enc) == 1 &&

@@ -8,7 +8,6 @@
  * and tag sizes.  Any failure to recover the CEK or to verify the tag is
  * the same KBS_ERR_VERIFY, so a caller cannot serve as a padding oracle.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <openssl/rsa.h>
 
 #include "aead.h"
+#include "algs.h"
 #include "b64.h"
 #include "json.h"
 #include "jwe.h"
@@ -69,37 +69,6 @@ static const jwe_curve jwe_curves[] = {
 	{"P-384", "secp384r1", NID_secp384r1, 48},
 	{"P-521", "secp521r1", NID_secp521r1, 66},
 };
-
-/*
- * The key wrap cipher and the KDF's digest, fetched once for the process
- * (never freed).  EVP_aes_256_wrap() and EVP_sha256() are fetched again
- * from the provider on every Init.
- */
-static EVP_CIPHER *aes_wrap;
-static EVP_MD *sha256;
-static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
-
-static void
-algs_fetch(void)
-{
-	aes_wrap = EVP_CIPHER_fetch(NULL, "AES-256-WRAP", NULL);
-	sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-	ERR_clear_error();
-}
-
-static const EVP_CIPHER *
-alg_aes_wrap(void)
-{
-	pthread_once(&algs_once, algs_fetch);
-	return aes_wrap ? aes_wrap : EVP_aes_256_wrap();
-}
-
-static const EVP_MD *
-alg_sha256(void)
-{
-	pthread_once(&algs_once, algs_fetch);
-	return sha256 ? sha256 : EVP_sha256();
-}
 
 static int
 jwe_alg_lookup(const char *name, jwe_alg *out)
@@ -200,7 +169,7 @@ kbs_jwe_concat_kdf(const uint8_t *z, size_t zlen, const char *algid,
 	be32(bits, (uint32_t)(outlen * 8));
 	for (i = 1; done < outlen; i++) {
 		be32(ctr, i);
-		if (EVP_DigestInit_ex(md, alg_sha256(), NULL) != 1 ||
+		if (EVP_DigestInit_ex(md, kbs_alg_sha256(), NULL) != 1 ||
 		    EVP_DigestUpdate(md, ctr, 4) != 1 ||
 		    EVP_DigestUpdate(md, z, zlen) != 1 ||
 		    !kdf_field(md, (const uint8_t *)algid, strlen(algid)) ||
@@ -233,7 +202,7 @@ jwe_aeskw(int enc, const uint8_t kek[32], const uint8_t *in, size_t inlen,
 		return -1;
 	/* OpenSSL refuses the wrap modes in EVP_Cipher* without this flag. */
 	EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-	if (EVP_CipherInit_ex(c, alg_aes_wrap(), NULL, kek, NULL, enc) == 1 &&
+	if (EVP_CipherInit_ex(c, kbs_alg_aes256wrap(), NULL, kek, NULL, enc) == 1 &&
 	    EVP_CipherUpdate(c, out, &n, in, (int)inlen) == 1 && n > 0 &&
 	    EVP_CipherFinal_ex(c, out + n, &m) == 1)
 		r = n + m;

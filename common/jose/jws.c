@@ -25,6 +25,7 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
+#include "algs.h"
 #include "b64.h"
 #include "json.h"
 #include "jws.h"
@@ -186,28 +187,15 @@ kbs_jws_kid(const kbs_jws *j)
 	return kbs_json_str(j->header, "kid");
 }
 
-/* The digests, fetched once for the process (never freed: they live as
- * long as any key that uses them). */
-static EVP_MD *digests[3];
-static pthread_once_t digests_once = PTHREAD_ONCE_INIT;
-
-static void
-digests_fetch(void)
-{
-	static const char *const names[] = {"SHA2-256", "SHA2-384", "SHA2-512"};
-	size_t i;
-
-	for (i = 0; i < 3; i++)
-		digests[i] = EVP_MD_fetch(NULL, names[i], NULL);
-	ERR_clear_error();
-}
-
-/* The fetched digest of a; NULL for EdDSA (and if the fetch failed). */
-static EVP_MD *
+/* The digest of a (algs.h: fetched once); NULL for EdDSA. */
+static const EVP_MD *
 alg_md(const struct alg_info *a)
 {
-	pthread_once(&digests_once, digests_fetch);
-	return a->family == F_ED ? NULL : digests[a->md_index];
+	static const EVP_MD *(*const md[3])(void) = {
+		kbs_alg_sha256, kbs_alg_sha384, kbs_alg_sha512,
+	};
+
+	return a->family == F_ED ? NULL : md[a->md_index]();
 }
 
 /*
